@@ -1,0 +1,294 @@
+"""The JSON API under /api: list, show, and every core action.
+
+Agents authenticate with ``Authorization: Bearer <token>`` (``switchboard agents
+add`` prints one; only its SHA-256 is stored). Refusals are 403 (role) or 409
+(state) with the rule's name as the error code; missing fields are 422.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core import actions, intake, outbox, views
+from core.context import Context
+from core.errors import ActionRefused, NotFound
+from core.models import Agent, format_number
+from core.principals import Principal, agent_principal
+from core.tokens import hash_token
+
+router = APIRouter()
+
+
+def get_ctx(request: Request) -> Context:
+    return request.app.state.ctx  # type: ignore[no-any-return]
+
+
+CtxDep = Annotated[Context, Depends(get_ctx)]
+
+
+def current_agent(ctx: CtxDep, authorization: Annotated[str | None, Header()] = None) -> Principal:
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise HTTPException(401, "send 'Authorization: Bearer <token>' (switchboard agents add prints one)")
+    digest = hash_token(authorization.split(None, 1)[1].strip())
+    with ctx.db.reading() as session:
+        agent = session.execute(select(Agent).where(Agent.api_token_hash == digest, Agent.active.is_(True))).scalar_one_or_none()
+        if agent is None:
+            raise HTTPException(401, "unknown or revoked API token")
+        return agent_principal(agent)
+
+
+WhoDep = Annotated[Principal, Depends(current_agent)]
+
+
+class Requester(BaseModel):
+    channel: str = Field("email", description="email, telegram, whatsapp, slack, web or fake")
+    address: str = Field(min_length=1, max_length=320)
+    name: str = ""
+
+
+class OpenBody(BaseModel):
+    subject: str = Field(min_length=1, max_length=500)
+    text: str = Field(min_length=1)
+    requester: Requester
+    priority: Literal["P1", "P2", "P3", "P4"] | None = None
+    category: str | None = None
+    queue: str | None = None
+    asset: str | None = None
+    site: str | None = None
+    work_order: str | None = None
+    location: str | None = None
+    send_ack: bool = True
+
+
+class Override(BaseModel):
+    override_reason: str | None = Field(None, description="A lead's written reason to override a rule.")
+
+
+class AssignBody(Override):
+    agent: str = Field(description="'me', an agent id, or an agent's email")
+
+
+class TextBody(Override):
+    text: str = Field(min_length=1)
+
+
+class HoldBody(Override):
+    reason: Literal["waiting_on_client", "pending_parts", "other"]
+    parts_ref: str | None = None
+    note: str | None = None
+
+
+class ResolveBody(Override):
+    code: str
+    steps: str
+
+
+class CloseBody(Override):
+    code: str | None = None
+    steps: str | None = None
+
+
+class ReopenBody(Override):
+    reason: str = ""
+
+
+class PriorityBody(Override):
+    priority: Literal["P1", "P2", "P3", "P4"]
+    reason: str = ""
+
+
+class CategoryBody(Override):
+    category: str
+
+
+class QueueBody(Override):
+    queue: str
+
+
+class LinkBody(Override):
+    asset: str | None = None
+    site: str | None = None
+    work_order: str | None = None
+    location: str | None = None
+
+
+class MergeBody(Override):
+    into: str
+
+
+class EscalateBody(Override):
+    reason: str = Field(min_length=1)
+
+
+@router.get("/tickets")
+def list_tickets(
+    ctx: CtxDep,
+    who: WhoDep,
+    status: str | None = None,
+    priority: str | None = None,
+    queue: str | None = None,
+    assignee: str | None = None,
+    q: str | None = None,
+    include_closed: bool = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    with ctx.db.reading() as session:
+        return views.list_tickets(ctx, session, status=status, priority=priority, queue=queue, assignee=assignee, query=q, include_closed=include_closed, limit=limit, offset=offset)
+
+
+@router.post("/tickets", status_code=201)
+def open_ticket(ctx: CtxDep, who: WhoDep, body: OpenBody) -> dict[str, Any]:
+    with ctx.db.transaction() as session:
+        ticket = actions.open_ticket(
+            ctx, session, who, subject=body.subject, text=body.text,
+            requester=(body.requester.channel, body.requester.address, body.requester.name),
+            priority=body.priority, category=body.category, queue=body.queue,
+            links={k: v for k, v in {"asset": body.asset, "site": body.site, "work_order": body.work_order, "location": body.location}.items() if v},
+            send_ack=body.send_ack,
+        )
+        number = ticket.id
+    return _show(ctx, number)
+
+
+def _show(ctx: Context, number: str | int) -> dict[str, Any]:
+    with ctx.db.reading() as session:
+        return views.ticket_detail(ctx, session, actions.get_ticket(session, number))
+
+
+@router.get("/tickets/{number}")
+def show_ticket(ctx: CtxDep, who: WhoDep, number: str) -> dict[str, Any]:
+    return _show(ctx, number)
+
+
+def _act(ctx: Context, number: str, fn: Callable[[Session, Any], object]) -> dict[str, Any]:
+    with ctx.db.transaction() as session:
+        ticket = actions.get_ticket(session, number, lock=True)
+        fn(session, ticket)
+        ticket_id = ticket.id
+    return _show(ctx, ticket_id)
+
+
+def _find_agent(session: Session, who: Principal, ref: str) -> Agent:
+    if ref == "me":
+        agent = session.get(Agent, who.agent_id)
+    elif ref.isdigit():
+        agent = session.get(Agent, int(ref))
+    else:
+        agent = session.execute(select(Agent).where(Agent.email == ref.lower())).scalar_one_or_none()
+    if agent is None:
+        raise ActionRefused("field.assignee", f"no agent '{ref}'", kind="field")
+    return agent
+
+
+@router.post("/tickets/{number}/acknowledge")
+def acknowledge(ctx: CtxDep, who: WhoDep, number: str, body: Override | None = None) -> dict[str, Any]:
+    return _act(ctx, number, lambda s, t: actions.acknowledge(ctx, s, who, t, override_reason=body and body.override_reason))
+
+
+@router.post("/tickets/{number}/assign")
+def assign(ctx: CtxDep, who: WhoDep, number: str, body: AssignBody) -> dict[str, Any]:
+    return _act(ctx, number, lambda s, t: actions.assign(ctx, s, who, t, assignee=_find_agent(s, who, body.agent), override_reason=body.override_reason))
+
+
+@router.post("/tickets/{number}/start")
+def start(ctx: CtxDep, who: WhoDep, number: str, body: Override | None = None) -> dict[str, Any]:
+    return _act(ctx, number, lambda s, t: actions.start(ctx, s, who, t, override_reason=body and body.override_reason))
+
+
+@router.post("/tickets/{number}/reply")
+def reply(ctx: CtxDep, who: WhoDep, number: str, body: TextBody) -> dict[str, Any]:
+    return _act(ctx, number, lambda s, t: actions.reply(ctx, s, who, t, text=body.text))
+
+
+@router.post("/tickets/{number}/note")
+def note(ctx: CtxDep, who: WhoDep, number: str, body: TextBody) -> dict[str, Any]:
+    return _act(ctx, number, lambda s, t: actions.note(ctx, s, who, t, text=body.text))
+
+
+@router.post("/tickets/{number}/hold")
+def hold(ctx: CtxDep, who: WhoDep, number: str, body: HoldBody) -> dict[str, Any]:
+    return _act(ctx, number, lambda s, t: actions.hold(ctx, s, who, t, reason=body.reason, parts_ref=body.parts_ref, hold_note=body.note, override_reason=body.override_reason))
+
+
+@router.post("/tickets/{number}/resume")
+def resume(ctx: CtxDep, who: WhoDep, number: str, body: Override | None = None) -> dict[str, Any]:
+    return _act(ctx, number, lambda s, t: actions.resume(ctx, s, who, t, override_reason=body and body.override_reason))
+
+
+@router.post("/tickets/{number}/resolve")
+def resolve(ctx: CtxDep, who: WhoDep, number: str, body: ResolveBody) -> dict[str, Any]:
+    return _act(ctx, number, lambda s, t: actions.resolve(ctx, s, who, t, code=body.code, steps=body.steps, override_reason=body.override_reason))
+
+
+@router.post("/tickets/{number}/close")
+def close(ctx: CtxDep, who: WhoDep, number: str, body: CloseBody | None = None) -> dict[str, Any]:
+    body = body or CloseBody()
+    return _act(ctx, number, lambda s, t: actions.close(ctx, s, who, t, code=body.code, steps=body.steps, override_reason=body.override_reason))
+
+
+@router.post("/tickets/{number}/reopen")
+def reopen(ctx: CtxDep, who: WhoDep, number: str, body: ReopenBody | None = None) -> dict[str, Any]:
+    body = body or ReopenBody()
+    return _act(ctx, number, lambda s, t: actions.reopen(ctx, s, who, t, reason=body.reason, override_reason=body.override_reason))
+
+
+@router.post("/tickets/{number}/priority")
+def set_priority(ctx: CtxDep, who: WhoDep, number: str, body: PriorityBody) -> dict[str, Any]:
+    return _act(ctx, number, lambda s, t: actions.set_priority(ctx, s, who, t, priority=body.priority, reason=body.reason, override_reason=body.override_reason))
+
+
+@router.post("/tickets/{number}/category")
+def set_category(ctx: CtxDep, who: WhoDep, number: str, body: CategoryBody) -> dict[str, Any]:
+    return _act(ctx, number, lambda s, t: actions.set_category(ctx, s, who, t, category=body.category, override_reason=body.override_reason))
+
+
+@router.post("/tickets/{number}/queue")
+def set_queue(ctx: CtxDep, who: WhoDep, number: str, body: QueueBody) -> dict[str, Any]:
+    return _act(ctx, number, lambda s, t: actions.set_queue(ctx, s, who, t, queue=body.queue, override_reason=body.override_reason))
+
+
+@router.post("/tickets/{number}/links")
+def link(ctx: CtxDep, who: WhoDep, number: str, body: LinkBody) -> dict[str, Any]:
+    refs = body.model_dump(exclude={"override_reason"}, exclude_none=True)
+    return _act(ctx, number, lambda s, t: actions.link(ctx, s, who, t, override_reason=body.override_reason, **refs))
+
+
+@router.post("/tickets/{number}/merge")
+def merge(ctx: CtxDep, who: WhoDep, number: str, body: MergeBody) -> dict[str, Any]:
+    return _act(ctx, number, lambda s, t: actions.merge(ctx, s, who, t, into=actions.get_ticket(s, body.into, lock=True), override_reason=body.override_reason))
+
+
+@router.post("/tickets/{number}/escalate")
+def escalate(ctx: CtxDep, who: WhoDep, number: str, body: EscalateBody) -> dict[str, Any]:
+    return _act(ctx, number, lambda s, t: actions.escalate(ctx, s, who, t, reason=body.reason, override_reason=body.override_reason))
+
+
+@router.get("/parked")
+def list_parked(ctx: CtxDep, who: WhoDep) -> dict[str, Any]:
+    with ctx.db.reading() as session:
+        return {"parked": views.parked(session)}
+
+
+@router.post("/parked/{item_id}/retry")
+def retry_parked(ctx: CtxDep, who: WhoDep, item_id: str) -> dict[str, Any]:
+    return retry_item(ctx, item_id)
+
+
+def retry_item(ctx: Context, item_id: str) -> dict[str, Any]:
+    """Retry ``in-N`` (an inbound record) or ``out-N`` (a delivery)."""
+    kind, _, raw = item_id.partition("-")
+    if not raw.isdigit() or kind not in ("in", "out"):
+        raise NotFound(f"'{item_id}' is not a parked item id (in-N or out-N)")
+    if kind == "in":
+        record = intake.retry(ctx, int(raw))
+        return {"id": item_id, "status": record.status, "outcome": record.outcome, "reason": record.reason,
+                "ticket": format_number(record.ticket_id) if record.ticket_id else None}
+    outbox.requeue(ctx, int(raw))
+    return {"id": item_id, "status": "pending"}

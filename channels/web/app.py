@@ -1,0 +1,75 @@
+"""One ASGI app. Channels mount their pages and webhooks on it."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from channels.web import api
+from core.context import Context
+from core.errors import ActionRefused, ConfigError, NotFound, SwitchboardError
+
+log = logging.getLogger(__name__)
+
+STATUS_FOR_KIND = {"role": 403, "state": 409, "conflict": 409, "field": 422}
+
+
+def error(status: int, code: str, message: str, **extra: object) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
+
+
+def create_app(ctx: Context) -> FastAPI:
+    app = FastAPI(title="Switchboard", version="0.1.0", docs_url="/api/docs", openapi_url="/api/openapi.json")
+    app.state.ctx = ctx
+
+    @app.exception_handler(ActionRefused)
+    async def _refused(_: Request, exc: ActionRefused) -> JSONResponse:
+        return error(STATUS_FOR_KIND.get(exc.kind, 409), exc.rule, exc.message, overridable=exc.overridable)
+
+    @app.exception_handler(NotFound)
+    async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
+        return error(404, exc.code, str(exc))
+
+    @app.exception_handler(ConfigError)
+    async def _config(_: Request, exc: ConfigError) -> JSONResponse:
+        log.error("configuration problem: %s", exc)
+        return error(500, exc.code, str(exc))
+
+    @app.exception_handler(SwitchboardError)
+    async def _other(_: Request, exc: SwitchboardError) -> JSONResponse:
+        return error(400, exc.code, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors()]
+        return error(422, "invalid_request", "; ".join(problems) or "invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        response = error(exc.status_code, code, str(exc.detail))
+        if exc.status_code == 401:
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+
+    @app.exception_handler(Exception)
+    async def _bug(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error in a web request")
+        return error(500, "internal_error", "something went wrong on our side; it has been logged")
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> JSONResponse:
+        try:
+            with ctx.db.reading() as session:
+                session.execute(text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001 - a health check reports, it does not raise
+            return JSONResponse({"status": "error", "database": str(exc)[:200]}, status_code=503)
+        return JSONResponse({"status": "ok", "database": "ok"})
+
+    app.include_router(api.router, prefix="/api")
+    return app

@@ -1,0 +1,1 @@
+"""Settings, default policies, logging and the command line."""

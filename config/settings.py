@@ -1,0 +1,125 @@
+"""Settings from the environment (prefix ``SWITCHBOARD_``).
+
+Every setting has a default that gives the embedded deployment: SQLite under the
+data directory, Dramatiq on an in-process broker, HTTP and SMTP on loopback.
+A wrong value fails at start with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.errors import ConfigError
+
+ENV_PREFIX = "SWITCHBOARD_"
+
+
+class Settings(BaseSettings):
+    """All runtime settings. Field ``x`` is read from ``SWITCHBOARD_X``."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    data_dir: Path = Field(Path("data"), description="Where the embedded database, maildir, attachments and keys live.")
+    database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite in WAL mode at DATA_DIR/switchboard.db.")
+    broker_url: str = Field("memory://", description="memory:// (in-process), redis://HOST:PORT/DB or amqp://USER:PASS@HOST:PORT/VHOST.")
+    broker_queue: str = Field("switchboard", pattern=r"^[A-Za-z0-9_.-]+$", description="Queue name on the broker (lets deployments share one broker).")
+    secret_key: str = Field("", description="Signs reply tokens and links. Empty: generated once into DATA_DIR/secret_key (embedded only).")
+    public_url: str = Field("http://127.0.0.1:8000", description="Base URL clients reach the web pages at (tracking links).")
+    http_host: str = Field("127.0.0.1", description="Address the web app listens on.")
+    http_port: int = Field(8000, ge=1, le=65535, description="Port the web app listens on.")
+    smtp_host: str = Field("127.0.0.1", description="Address the SMTP intake server listens on.")
+    smtp_port: int = Field(2525, ge=1, le=65535, description="Port the SMTP intake server listens on.")
+    config_file: Path | None = Field(None, description="TOML file with priority/queue rules and policies; defaults ship in config/defaults.toml.")
+    templates_dir: Path | None = Field(None, description="Directory whose templates override the shipped ones, file by file.")
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    worker_threads: int = Field(4, ge=1, le=64, description="Dramatiq worker threads per worker process.")
+    delivery_max_attempts: int = Field(8, ge=1, le=100, description="Attempts per outbox delivery before it is parked.")
+    delivery_backoff_seconds: float = Field(2.0, gt=0, description="First retry delay; doubles per attempt (capped at 15 minutes).")
+    max_attachment_bytes: int = Field(25 * 1024 * 1024, ge=1, description="Largest attachment kept, in bytes.")
+    max_attachments: int = Field(50, ge=0, description="Most attachments kept per message.")
+    clock_interval_seconds: float = Field(5.0, gt=0, description="How often the clock role ticks.")
+    redelivery_after_seconds: float = Field(60.0, gt=0, description="Pending work older than this is sent to the broker again.")
+    fake_outbox: Path | None = Field(None, description="File the fake channel appends deliveries to; empty: DATA_DIR/fake-outbox.jsonl.")
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return value
+
+    @field_validator("broker_url")
+    @classmethod
+    def _known_broker(cls, value: str) -> str:
+        if not value.startswith(("memory://", "stub://", "redis://", "rediss://", "amqp://", "amqps://")):
+            raise ValueError("must start with memory://, redis:// or amqp://")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        return value
+
+    # Derived values -------------------------------------------------------------
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            if url.startswith("postgresql://"):
+                url = "postgresql+psycopg://" + url[len("postgresql://"):]
+            return url
+        return f"sqlite:///{(self.data_dir / 'switchboard.db').resolve()}"
+
+    @property
+    def embedded(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    @property
+    def fake_outbox_path(self) -> Path:
+        return self.fake_outbox or self.data_dir / "fake-outbox.jsonl"
+
+    def signing_key(self) -> bytes:
+        """Return the secret key, creating a persistent one for the embedded mode."""
+        if self.secret_key:
+            return self.secret_key.encode()
+        if not self.embedded:
+            raise ConfigError(
+                f"{ENV_PREFIX}SECRET_KEY is required when {ENV_PREFIX}DATABASE_URL points at a shared "
+                "database: every process must sign and check tokens with the same key"
+            )
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip().encode()
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment; raise ConfigError naming the bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            problems.append(f"{ENV_PREFIX}{field.upper()}: {err['msg']} (got {err.get('input')!r})")
+        raise ConfigError("bad setting: " + "; ".join(problems)) from None
+
+
+def describe_settings() -> list[tuple[str, str, str]]:
+    """(variable, default, description) for every setting, for the README and --help."""
+    rows = []
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        rows.append((ENV_PREFIX + name.upper(), "" if default is None else str(default), field.description or ""))
+    return rows

@@ -1,0 +1,139 @@
+"""Append-only, hash-chained audit events with periodic checkpoints.
+
+One chain per ticket (``ticket:ID``) and one ``system`` chain, so busy tickets never
+serialize each other. Every event's hash covers its content and the previous hash;
+checkpoints record every chain's head so a deleted chain, or a cut-off tail before
+the last checkpoint, is noticed too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from core.models import AuditChainHead, AuditCheckpoint, AuditEvent, utcnow
+
+GENESIS = "0" * 64
+
+
+def _canonical(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False).encode()
+
+
+def event_hash(chain: str, seq: int, ticket_id: int | None, actor: str, action: str, data: dict[str, Any], created_at: datetime, prev_hash: str) -> str:
+    payload = {
+        "chain": chain,
+        "seq": seq,
+        "ticket_id": ticket_id,
+        "actor": actor,
+        "action": action,
+        "data": data,
+        "created_at": created_at.isoformat(timespec="microseconds"),
+        "prev": prev_hash,
+    }
+    return hashlib.sha256(_canonical(payload)).hexdigest()
+
+
+def chain_for(ticket_id: int | None) -> str:
+    return f"ticket:{ticket_id}" if ticket_id is not None else "system"
+
+
+def record(session: Session, *, actor: str, action: str, ticket_id: int | None = None, data: dict[str, Any] | None = None, now: datetime | None = None) -> AuditEvent:
+    """Append one event to its chain, in the caller's transaction."""
+    chain = chain_for(ticket_id)
+    data = json.loads(_canonical(data or {}))  # what is hashed is exactly what is stored
+    created_at = now or utcnow()
+    head = _lock_head(session, chain)
+    seq = head.seq + 1
+    digest = event_hash(chain, seq, ticket_id, actor, action, data, created_at, head.hash)
+    event = AuditEvent(chain=chain, seq=seq, ticket_id=ticket_id, actor=actor, action=action, data=data, created_at=created_at, prev_hash=head.hash, hash=digest)
+    session.add(event)
+    head.seq, head.hash = seq, digest
+    session.flush()
+    return event
+
+
+def _lock_head(session: Session, chain: str) -> AuditChainHead:
+    """Lock a chain's head row, creating it (race-free) for a new chain."""
+    query = select(AuditChainHead).where(AuditChainHead.chain == chain).with_for_update()
+    head = session.execute(query).scalar_one_or_none()
+    if head is None:
+        dialect = session.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        session.execute(insert(AuditChainHead).values(chain=chain, seq=0, hash=GENESIS).on_conflict_do_nothing())
+        head = session.execute(query).scalar_one()
+    return head
+
+
+def _checkpoint_hash(heads: dict[str, Any], created_at: datetime, prev: str) -> str:
+    return hashlib.sha256(_canonical({"heads": heads, "created_at": created_at.isoformat(timespec="microseconds"), "prev": prev})).hexdigest()
+
+
+def checkpoint(session: Session, *, now: datetime | None = None) -> AuditCheckpoint:
+    """Snapshot every chain's head into a new chained checkpoint."""
+    heads = {h.chain: [h.seq, h.hash] for h in session.execute(select(AuditChainHead).where(AuditChainHead.seq > 0)).scalars()}
+    last = session.execute(select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1)).scalar_one_or_none()
+    prev = last.hash if last else GENESIS
+    created_at = now or utcnow()
+    cp = AuditCheckpoint(heads=heads, created_at=created_at, prev_hash=prev, hash=_checkpoint_hash(heads, created_at, prev))
+    session.add(cp)
+    session.flush()
+    return cp
+
+
+@dataclass
+class VerifyReport:
+    events: int = 0
+    chains: int = 0
+    checkpoints: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "events": self.events, "chains": self.chains, "checkpoints": self.checkpoints, "problems": self.problems}
+
+
+def verify(session: Session) -> VerifyReport:
+    """Recompute every chain and checkpoint; report each break with where it is."""
+    report = VerifyReport()
+    seen: dict[str, dict[int, str]] = {}
+    last: dict[str, tuple[int, str]] = {}
+    rows = session.execute(select(AuditEvent).order_by(AuditEvent.chain, AuditEvent.seq)).scalars()
+    for ev in rows:
+        report.events += 1
+        expected_seq, prev = last.get(ev.chain, (0, GENESIS))
+        if ev.seq != expected_seq + 1:
+            report.problems.append(f"{ev.chain}: event {expected_seq + 1} is missing (next found is {ev.seq})")
+        elif ev.prev_hash != prev:
+            report.problems.append(f"{ev.chain}: event {ev.seq} does not link to event {expected_seq}")
+        recomputed = event_hash(ev.chain, ev.seq, ev.ticket_id, ev.actor, ev.action, ev.data, ev.created_at, ev.prev_hash)
+        if recomputed != ev.hash:
+            report.problems.append(f"{ev.chain}: event {ev.seq} ({ev.action}) was edited after it was written")
+        seen.setdefault(ev.chain, {})[ev.seq] = ev.hash
+        last[ev.chain] = (ev.seq, ev.hash)
+    report.chains = len(seen)
+    heads = {h.chain: (h.seq, h.hash) for h in session.execute(select(AuditChainHead).where(AuditChainHead.seq > 0)).scalars()}
+    for chain, (seq, digest) in heads.items():
+        if last.get(chain, (0, GENESIS)) != (seq, digest):
+            report.problems.append(f"{chain}: head says event {seq}, chain ends at event {last.get(chain, (0, ''))[0]}")
+    prev = GENESIS
+    for cp in session.execute(select(AuditCheckpoint).order_by(AuditCheckpoint.id)).scalars():
+        report.checkpoints += 1
+        if cp.prev_hash != prev or _checkpoint_hash(cp.heads, cp.created_at, cp.prev_hash) != cp.hash:
+            report.problems.append(f"checkpoint {cp.id} was edited or does not follow the one before")
+        prev = cp.hash
+        for chain, (seq, digest) in cp.heads.items():
+            if seen.get(chain, {}).get(seq) != digest:
+                report.problems.append(f"{chain}: event {seq} recorded by checkpoint {cp.id} is gone or changed")
+    return report

@@ -1,0 +1,44 @@
+"""Contacts and their identities across channels."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core.models import Contact, Identity, Organization
+
+
+def normalize(kind: str, address: str) -> str:
+    address = address.strip()
+    return address.lower() if kind == "email" else address
+
+
+def find_identity(session: Session, kind: str, address: str) -> Identity | None:
+    return session.execute(
+        select(Identity).where(Identity.kind == kind, Identity.address == normalize(kind, address))
+    ).scalar_one_or_none()
+
+
+def find_or_create(session: Session, kind: str, address: str, name: str = "") -> Identity:
+    """The identity for (kind, address), creating a contact for a first-time sender."""
+    address = normalize(kind, address)
+    identity = find_identity(session, kind, address)
+    if identity is not None:
+        if name and not identity.contact.name:
+            identity.contact.name = name
+        return identity
+    org = None
+    if kind == "email" and "@" in address:
+        org = session.execute(
+            select(Organization).where(Organization.email_domain == address.rsplit("@", 1)[1])
+        ).scalar_one_or_none()
+    contact = Contact(name=name, organization=org)
+    identity = Identity(kind=kind, address=address, display=name, contact=contact)
+    try:
+        with session.begin_nested():
+            session.add_all([contact, identity])
+    except IntegrityError:  # another transaction created it just now
+        identity = find_identity(session, kind, address)
+        assert identity is not None
+    return identity

@@ -1,0 +1,42 @@
+"""What every core function is handed: the database, policies, templates, keys."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from core.db import Database
+from core.dispatch import Dispatcher, NullDispatcher
+from core.models import utcnow
+from core.policy import Policy
+from core.rendering import Renderer
+
+if TYPE_CHECKING:
+    from core.events import Change
+
+Observer = Callable[["Context", Any, "Change"], None]
+
+
+@dataclass
+class Context:
+    """The core's dependencies, built once per process (see ``config.runtime``).
+
+    ``observers`` are called inside the transaction of every ticket change, so a
+    subsystem (SLA clocks, the Slack card) can add its own rows atomically.
+    """
+
+    db: Database
+    policy: Policy
+    renderer: Renderer
+    secret: bytes
+    public_url: str = "http://127.0.0.1:8000"
+    dispatcher: Dispatcher = field(default_factory=NullDispatcher)
+    now: Callable[[], datetime] = utcnow
+    max_attachment_bytes: int = 25 * 1024 * 1024
+    max_attachments: int = 50
+    observers: list[Observer] = field(default_factory=list)
+
+    def tracking_link(self, token: str) -> str:
+        return f"{self.public_url.rstrip('/')}/t/{token}"

@@ -1,0 +1,104 @@
+"""Engine and transactions for SQLite (embedded) and PostgreSQL (scaled).
+
+``Database.transaction()`` is the only way core code writes: one transaction per
+core action, with callbacks that run only after the commit succeeded (used to
+hand outbox rows and inbound records to the workers).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
+
+AFTER_COMMIT = "switchboard_after_commit"
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine; SQLite gets WAL, a busy timeout and immediate write transactions."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+            # Let SQLAlchemy issue BEGIN itself (pysqlite's own handling defers it).
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Any) -> None:
+            # Writers take the lock up front, so two writers never deadlock on the
+            # upgrade from a read lock; readers use a plain BEGIN and run beside them.
+            if conn.get_execution_options().get("switchboard_read"):
+                conn.exec_driver_sql("BEGIN")
+            else:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+class Database:
+    """One engine and its session factory."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.read_sessions = sessionmaker(
+            self.engine.execution_options(switchboard_read=True), expire_on_commit=False
+        )
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """Run a block in one transaction; after-commit callbacks run once it is durable."""
+        session = self.sessions()
+        try:
+            with session.begin():
+                yield session
+            callbacks: list[Callable[[], None]] = session.info.pop(AFTER_COMMIT, [])
+        finally:
+            session.close()
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # the rows are committed; the sweep will pick them up
+                log.exception("after-commit callback failed; the clock's sweep will retry it")
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session for reads only."""
+        session = self.read_sessions()
+        try:
+            yield session
+        finally:
+            session.rollback()
+            session.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def after_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run ``callback`` after the session's transaction commits (never if it rolls back)."""
+    session.info.setdefault(AFTER_COMMIT, []).append(callback)

@@ -1,0 +1,20 @@
+"""How the core hands work to the workers without importing them.
+
+The core calls ``Dispatcher.send(job, *args)`` after a commit. The workers plug in
+a Dramatiq-backed dispatcher; with none, rows simply wait for the clock's sweep.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Dispatcher(Protocol):
+    def send(self, job: str, *args: int | str, delay_ms: int | None = None) -> None: ...
+
+
+class NullDispatcher:
+    """Sends nothing: pending outbox rows and inbound records wait for the sweep."""
+
+    def send(self, job: str, *args: int | str, delay_ms: int | None = None) -> None:
+        return None

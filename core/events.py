@@ -1,0 +1,22 @@
+"""The value passed to observers for every ticket change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.models import Ticket
+from core.principals import Principal
+
+
+@dataclass(frozen=True)
+class Change:
+    """One applied core action on one ticket."""
+
+    action: str
+    ticket: Ticket
+    who: Principal
+    before: str | None
+    after: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    message_id: int | None = None

@@ -1,0 +1,186 @@
+"""The one entry point for inbound messages: store raw, then decide, then change.
+
+1. ``receive`` commits the raw payload (unique per channel and external id) and
+   hands the record to a worker. A channel answers its caller only after this.
+2. ``process`` parses the raw payload with the channel's parser into an
+   ``Inbound``, runs the rule chain and applies the decision in one transaction.
+   Anything that fails is parked with its reason: listed, and retryable.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core import actions, audit, contacts
+from core.context import Context
+from core.db import after_commit
+from core.errors import IntakeError, NotFound
+from core.models import InboundRecord, Ticket
+from core.principals import system
+from core.rules import APPEND, DROP, OPEN, PARK, decide
+from core.values import AttachmentIn, Inbound
+
+log = logging.getLogger(__name__)
+
+Parser = Callable[[bytes, dict[str, Any]], Inbound]
+PARSERS: dict[str, Parser] = {}
+
+PENDING, DONE, DROPPED, PARKED = "pending", "done", "dropped", "parked"
+
+
+def register_parser(channel: str, parser: Parser) -> None:
+    """Channels register how their raw payload becomes an ``Inbound``."""
+    PARSERS[channel] = parser
+
+
+# A neutral JSON encoding, for channels whose payload is already neutral (API, fake).
+
+
+def inbound_to_json(inbound: Inbound) -> bytes:
+    data = asdict(inbound)
+    data["attachments"] = [
+        {**a, "data": base64.b64encode(a["data"]).decode()} for a in data["attachments"]
+    ]
+    if inbound.received_at:
+        data["received_at"] = inbound.received_at.isoformat()
+    return json.dumps(data).encode()
+
+
+def inbound_from_json(raw: bytes, meta: dict[str, Any]) -> Inbound:
+    try:
+        data = json.loads(raw)
+        data["attachments"] = tuple(
+            AttachmentIn(a["filename"], a["content_type"], base64.b64decode(a["data"]), a.get("inline", False))
+            for a in data.get("attachments", [])
+        )
+        data["references"] = tuple(data.get("references", ()))
+        if data.get("on_behalf_of"):
+            data["on_behalf_of"] = tuple(data["on_behalf_of"])
+        if data.get("received_at"):
+            data["received_at"] = datetime.fromisoformat(data["received_at"])
+        return Inbound(**data)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise IntakeError(f"not a valid neutral inbound payload: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Received:
+    record_id: int
+    duplicate: bool
+
+
+def receive(ctx: Context, *, channel: str, external_id: str, raw: bytes, meta: dict[str, Any] | None = None, transport: str = "") -> Received:
+    """Commit the raw payload; the same (channel, external id) twice is one record.
+
+    Raises whatever the database raises if it cannot store (the caller then answers
+    with a temporary failure, so the sender retries: nothing is half-stored).
+    """
+    external_id = external_id[:998]
+    try:
+        with ctx.db.transaction() as session:
+            record = InboundRecord(channel=channel, external_id=external_id, raw=raw, meta=meta or {}, transport=transport, received_at=ctx.now())
+            session.add(record)
+            session.flush()
+            record_id = record.id
+            after_commit(session, lambda: ctx.dispatcher.send("process_inbound", record_id))
+        return Received(record_id, False)
+    except IntegrityError:
+        with ctx.db.reading() as session:
+            existing = session.execute(
+                select(InboundRecord.id).where(InboundRecord.channel == channel, InboundRecord.external_id == external_id)
+            ).scalar_one_or_none()
+        if existing is None:
+            raise
+        log.info("duplicate %s message %s dropped (record %s)", channel, external_id[:80], existing)
+        return Received(existing, True)
+
+
+def process(ctx: Context, record_id: int, *, retry: bool = False) -> InboundRecord:
+    """Decide and apply one stored inbound record; idempotent for finished records."""
+    try:
+        with ctx.db.transaction() as session:
+            record = session.get(InboundRecord, record_id, with_for_update=True)
+            if record is None:
+                raise NotFound(f"inbound record {record_id} does not exist")
+            if record.status != PENDING and not (retry and record.status == PARKED):
+                return record
+            record.attempts += 1
+            _decide_and_apply(ctx, session, record)
+            return record
+    except NotFound:
+        raise
+    except Exception as exc:  # ours, not the sender's: keep it, say why, alert
+        log.exception("inbound record %s could not be processed; parked", record_id)
+        with ctx.db.transaction() as session:
+            record = session.get(InboundRecord, record_id, with_for_update=True)
+            assert record is not None
+            record.status = PARKED
+            record.outcome = PARK
+            record.rules_fired = ["error"]
+            record.reason = f"processing failed: {type(exc).__name__}: {exc}"[:2000]
+            record.decided_at = ctx.now()
+            return record
+
+
+def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> None:
+    parser = PARSERS.get(record.channel, inbound_from_json)
+    try:
+        inbound = parser(record.raw, record.meta)
+    except IntakeError as exc:
+        _park(ctx, session, record, "unparseable", str(exc))
+        return
+    decision = decide(ctx, session, inbound)
+    record.rules_fired = [decision.rule, *decision.notes]
+    record.outcome = decision.outcome
+    record.reason = decision.reason
+    record.decided_at = ctx.now()
+    if decision.outcome == PARK:
+        _park(ctx, session, record, decision.rule, decision.reason, ticket_id=decision.ticket_id)
+    elif decision.outcome == DROP:
+        record.status = DROPPED
+    elif decision.outcome == APPEND:
+        ticket = session.get(Ticket, decision.ticket_id, with_for_update=True)
+        assert ticket is not None
+        identity = contacts.find_or_create(session, inbound.channel, inbound.sender, inbound.sender_name)
+        message = actions.client_message(
+            ctx, session, ticket, identity, text=inbound.text, html=inbound.html, attachments=inbound.attachments,
+            external_id=inbound.external_id, inbound_record_id=record.id,
+        )
+        record.status, record.ticket_id, record.message_id = DONE, ticket.id, message.id
+    elif decision.outcome == OPEN:
+        sender = inbound.on_behalf_of or (inbound.sender, inbound.sender_name)
+        ticket = actions.open_ticket(
+            ctx, session, system("intake"), subject=inbound.subject, text=inbound.text,
+            requester=(inbound.channel, sender[0], sender[1]), html=inbound.html, attachments=inbound.attachments,
+            linked_from_id=decision.linked_from, inbound_record_id=record.id, external_id=inbound.external_id,
+        )
+        record.status, record.ticket_id = DONE, ticket.id
+    audit.record(session, actor="system:intake", action="intake", ticket_id=record.ticket_id, data={
+        "record": record.id, "channel": record.channel, "outcome": decision.outcome, "rules": record.rules_fired, "reason": decision.reason,
+    }, now=ctx.now())
+
+
+def _park(ctx: Context, session: Session, record: InboundRecord, rule: str, reason: str, ticket_id: int | None = None) -> None:
+    record.status = PARKED
+    record.outcome = PARK
+    record.rules_fired = [rule]
+    record.reason = reason
+    record.decided_at = ctx.now()
+    if ticket_id:
+        record.ticket_id = ticket_id
+    log.info("inbound record %s parked by rule %s: %s", record.id, rule, reason)
+
+
+def retry(ctx: Context, record_id: int) -> InboundRecord:
+    """Run a parked record through the chain again (after a fix, or a changed rule)."""
+    return process(ctx, record_id, retry=True)

@@ -1,0 +1,42 @@
+"""Typed SQLAlchemy models. Import from here: ``from core.models import Ticket``."""
+
+from .base import Base, BigId, UTCDateTime, utcnow
+from .people import Agent, Category, Contact, Identity, Organization, ResolutionCode, SupportQueue
+from .records import AuditChainHead, AuditCheckpoint, AuditEvent, InboundRecord, OutboxDelivery
+from .tickets import (
+    Attachment,
+    Message,
+    Override,
+    Participant,
+    ResolutionRecord,
+    StoredBlob,
+    Ticket,
+    format_number,
+)
+
+__all__ = [
+    "Agent",
+    "Attachment",
+    "AuditChainHead",
+    "AuditCheckpoint",
+    "AuditEvent",
+    "Base",
+    "BigId",
+    "Category",
+    "Contact",
+    "Identity",
+    "InboundRecord",
+    "Message",
+    "Organization",
+    "OutboxDelivery",
+    "Override",
+    "Participant",
+    "ResolutionCode",
+    "ResolutionRecord",
+    "StoredBlob",
+    "SupportQueue",
+    "Ticket",
+    "UTCDateTime",
+    "format_number",
+    "utcnow",
+]

@@ -1,0 +1,97 @@
+"""Who writes to support and who answers: organizations, contacts, agents, queues."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, BigId, UTCDateTime, utcnow
+
+
+class Organization(Base):
+    """A client company, with its contract tier (drives SLA policy choice)."""
+
+    __tablename__ = "organizations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    tier: Mapped[str] = mapped_column(String(40), default="standard")
+    email_domain: Mapped[str | None] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Contact(Base):
+    """A person who writes to support, reachable through one or more identities."""
+
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    organization: Mapped[Organization | None] = relationship()
+    identities: Mapped[list[Identity]] = relationship(back_populates="contact", order_by="Identity.id")
+
+
+class Identity(Base):
+    """One address of a contact on one channel: an email address, a chat id, a number."""
+
+    __tablename__ = "identities"
+    __table_args__ = (UniqueConstraint("kind", "address"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # email, slack, telegram, whatsapp, web, fake
+    address: Mapped[str] = mapped_column(String(320))
+    display: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    contact: Mapped[Contact] = relationship(back_populates="identities")
+
+
+class Agent(Base):
+    """A member of staff; roles decide which core actions they may take."""
+
+    __tablename__ = "agents"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    roles: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["agent"])
+    slack_user_id: Mapped[str | None] = mapped_column(String(40), unique=True)
+    telegram_chat_id: Mapped[str | None] = mapped_column(String(40))
+    api_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    preferences: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SupportQueue(Base):
+    """A queue of work (e.g. support, field-service), with its Slack channel."""
+
+    __tablename__ = "queues"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(60), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    slack_channel: Mapped[str | None] = mapped_column(String(40))
+
+
+class Category(Base):
+    __tablename__ = "categories"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(60), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class ResolutionCode(Base):
+    __tablename__ = "resolution_codes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    code: Mapped[str] = mapped_column(String(60), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)

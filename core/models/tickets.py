@@ -1,0 +1,164 @@
+"""Tickets and what hangs off them: participants, messages, attachments, resolutions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, BigId, UTCDateTime, utcnow
+from .people import Agent, Category, Contact, Identity, Organization, SupportQueue
+
+NUMBER_PREFIX = "T-"
+
+
+def format_number(number: int) -> str:
+    return f"{NUMBER_PREFIX}{number:06d}"
+
+
+class Ticket(Base):
+    """A client's request; its public number is ``T-000123``."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (
+        Index("ix_tickets_status_priority", "status", "priority"),
+        Index("ix_tickets_next_checkpoint", "next_checkpoint_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    subject: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(20), default="new")
+    priority: Mapped[str] = mapped_column(String(4), default="P3")
+    priority_reason: Mapped[str] = mapped_column(String(300), default="")
+    category_id: Mapped[int | None] = mapped_column(ForeignKey("categories.id"))
+    queue_id: Mapped[int | None] = mapped_column(ForeignKey("queues.id"), index=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
+    organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(20))  # where it came in
+    reply_identity_id: Mapped[int | None] = mapped_column(ForeignKey("identities.id"))
+    hold_reason: Mapped[str | None] = mapped_column(String(30))
+    hold_parts_ref: Mapped[str | None] = mapped_column(String(120))
+    hold_note: Mapped[str | None] = mapped_column(Text)
+    asset_ref: Mapped[str | None] = mapped_column(String(120))
+    site_ref: Mapped[str | None] = mapped_column(String(120))
+    work_order_ref: Mapped[str | None] = mapped_column(String(120))
+    location: Mapped[str | None] = mapped_column(String(300))
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    linked_from_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    tracking_token: Mapped[str] = mapped_column(String(64), unique=True)
+    escalated: Mapped[bool] = mapped_column(Boolean, default=False)
+    # SLA: deadlines are recomputed from the policy and the ticket's history.
+    sla_policy: Mapped[str | None] = mapped_column(String(60))
+    response_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolution_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_checkpoint_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    contact: Mapped[Contact] = relationship(foreign_keys=[contact_id])
+    organization: Mapped[Organization | None] = relationship()
+    assignee: Mapped[Agent | None] = relationship()
+    queue: Mapped[SupportQueue | None] = relationship()
+    category: Mapped[Category | None] = relationship()
+    reply_identity: Mapped[Identity | None] = relationship()
+
+    @property
+    def number(self) -> str:
+        return format_number(self.id)
+
+
+class Participant(Base):
+    """A contact taking part in a ticket (requester or copied)."""
+
+    __tablename__ = "participants"
+    __table_args__ = (UniqueConstraint("ticket_id", "contact_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
+    role: Mapped[str] = mapped_column(String(20), default="requester")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Message(Base):
+    """One entry in a ticket's thread.
+
+    ``kind`` is ``public`` (seen by the client), ``internal`` (a note, never leaves)
+    or ``system`` (an automatic event line). ``direction`` is ``in`` or ``out``.
+    """
+
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_external", "channel", "external_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    direction: Mapped[str] = mapped_column(String(3))
+    channel: Mapped[str] = mapped_column(String(20))
+    author_contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+    author_agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    body_text: Mapped[str] = mapped_column(Text, default="")
+    body_html: Mapped[str | None] = mapped_column(Text)
+    external_id: Mapped[str | None] = mapped_column(String(998))
+    inbound_record_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_records.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    attachments: Mapped[list[Attachment]] = relationship(order_by="Attachment.id")
+
+
+class Attachment(Base):
+    """A file on a message; the bytes live in the content-addressed store."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(300))
+    content_type: Mapped[str] = mapped_column(String(200))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    inline: Mapped[bool] = mapped_column(Boolean, default=False)
+    flagged: Mapped[str | None] = mapped_column(String(200))  # why it may be dangerous
+
+
+class ResolutionRecord(Base):
+    """What fixed the ticket. Immutable once written (a reopen adds a new one)."""
+
+    __tablename__ = "resolution_records"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    code: Mapped[str] = mapped_column(String(60))
+    steps: Mapped[str] = mapped_column(Text)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Override(Base):
+    """Approval evidence: a lead took an action a rule would have refused."""
+
+    __tablename__ = "overrides"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"))
+    action: Mapped[str] = mapped_column(String(40))
+    rule: Mapped[str] = mapped_column(String(80))
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class StoredBlob(Base):
+    """Attachment bytes, stored once per content hash (shared by every process)."""
+
+    __tablename__ = "blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)

@@ -1,0 +1,173 @@
+"""Outbox rows: every side effect is committed with the change that caused it.
+
+Only ``public`` messages and automatic notices can become client deliveries;
+an internal note cannot reach ``to_client`` (it raises before writing anything).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from core import audit
+from core.context import Context
+from core.db import after_commit
+from core.errors import NotFound, SwitchboardError
+from core.models import Message, OutboxDelivery, Ticket
+from core.rendering import Rendered
+from core.values import Outbound
+
+PENDING, SENDING, SENT, FAILED, PARKED, BOUNCED, CANCELLED = (
+    "pending", "sending", "sent", "failed", "parked", "bounced", "cancelled"
+)
+SENDING_LEASE = timedelta(minutes=5)
+
+
+class InternalNoteLeak(SwitchboardError):
+    """Raised when code tries to send an internal note to a client. Always a bug."""
+
+    code = "internal_note_leak"
+
+
+def queue(ctx: Context, session: Session, out: Outbound, *, ticket_id: int | None, message_id: int | None = None, not_before: datetime | None = None) -> OutboxDelivery:
+    """Write one delivery row and hand it to the workers after commit."""
+    row = OutboxDelivery(
+        key=out.key,
+        ticket_id=ticket_id,
+        message_id=message_id,
+        kind=out.kind,
+        channel=out.channel,
+        recipient=out.recipient,
+        payload=out.to_payload(),
+        not_before=not_before,
+        created_at=ctx.now(),
+    )
+    session.add(row)
+    session.flush()
+    delay = None
+    if not_before is not None:
+        delay = max(0, int((not_before - ctx.now()).total_seconds() * 1000))
+    row_id = row.id
+    after_commit(session, lambda: ctx.dispatcher.send("deliver", row_id, delay_ms=delay))
+    return row
+
+
+def to_client(ctx: Context, session: Session, ticket: Ticket, *, kind: str, rendered: Rendered, message: Message | None = None, automatic: bool, key: str, not_before: datetime | None = None, extras: dict[str, Any] | None = None) -> OutboxDelivery | None:
+    """Queue a message to the ticket's client on the channel they last used.
+
+    Returns None when the ticket has no reachable identity (kept in the audit).
+    """
+    if message is not None and message.kind != "public":
+        raise InternalNoteLeak(f"message {message.id} is {message.kind}; only public messages reach clients")
+    identity = ticket.reply_identity
+    if identity is None:
+        return None
+    out = Outbound(
+        key=key,
+        channel=identity.kind,
+        recipient=identity.address,
+        kind=kind,
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        ticket_number=ticket.number,
+        automatic=automatic,
+        thread=thread_info(session, ticket),
+        extras=extras or {},
+    )
+    return queue(ctx, session, out, ticket_id=ticket.id, message_id=message.id if message else None, not_before=not_before)
+
+
+def thread_info(session: Session, ticket: Ticket) -> dict[str, Any]:
+    """Ids of earlier messages on the ticket, so senders can thread replies."""
+    ids = session.execute(
+        select(Message.external_id)
+        .where(Message.ticket_id == ticket.id, Message.external_id.is_not(None), Message.kind == "public")
+        .order_by(Message.id)
+    ).scalars().all()
+    sent = session.execute(
+        select(OutboxDelivery.external_id)
+        .where(OutboxDelivery.ticket_id == ticket.id, OutboxDelivery.external_id.is_not(None))
+        .order_by(OutboxDelivery.id)
+    ).scalars().all()
+    return {"references": [i for i in ids if i] + [s for s in sent if s], "ticket_id": ticket.id}
+
+
+# Worker side --------------------------------------------------------------------
+
+
+def claim(session: Session, row_id: int, now: datetime) -> OutboxDelivery | None:
+    """Take a row for sending; None if it is done, not due, or someone else has it."""
+    result = session.execute(
+        update(OutboxDelivery)
+        .where(
+            OutboxDelivery.id == row_id,
+            or_(
+                OutboxDelivery.status == PENDING,
+                (OutboxDelivery.status == SENDING) & (OutboxDelivery.claimed_at < now - SENDING_LEASE),
+            ),
+            or_(OutboxDelivery.not_before.is_(None), OutboxDelivery.not_before <= now),
+        )
+        .values(status=SENDING, claimed_at=now, attempts=OutboxDelivery.attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    return session.get(OutboxDelivery, row_id, populate_existing=True)
+
+
+def backoff(first_seconds: float, attempt: int) -> float:
+    return min(first_seconds * (2 ** max(0, attempt - 1)), 900.0)
+
+
+def due_for_redelivery(session: Session, now: datetime, older_than: timedelta, limit: int = 500) -> list[int]:
+    """Rows whose broker message may have been lost; marks them as sent to the broker again.
+
+    A pending row is overdue when it has been due (since it was written, its retry
+    time, or the sweep last re-sent it) for longer than ``older_than``; a row stuck
+    in ``sending`` past its lease belongs to a worker that died mid-send.
+    """
+    cutoff = now - older_than
+    due_since = func.coalesce(
+        OutboxDelivery.enqueued_at, OutboxDelivery.next_attempt_at, OutboxDelivery.not_before, OutboxDelivery.created_at
+    )
+    ids = list(
+        session.execute(
+            select(OutboxDelivery.id)
+            .where(
+                or_(
+                    (OutboxDelivery.status == PENDING) & (due_since < cutoff),
+                    (OutboxDelivery.status == SENDING) & (OutboxDelivery.claimed_at < now - SENDING_LEASE),
+                )
+            )
+            .order_by(OutboxDelivery.id)
+            .limit(limit)
+        ).scalars()
+    )
+    if ids:
+        session.execute(
+            update(OutboxDelivery)
+            .where(OutboxDelivery.id.in_(ids))
+            .values(enqueued_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return ids
+
+
+def requeue(ctx: Context, outbox_id: int) -> None:
+    """Put a parked or failed delivery back in the queue (an operator's decision)."""
+    with ctx.db.transaction() as session:
+        result = session.execute(
+            update(OutboxDelivery)
+            .where(OutboxDelivery.id == outbox_id, OutboxDelivery.status.in_([PARKED, FAILED]))
+            .values(status=PENDING, attempts=0, next_attempt_at=None, enqueued_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise NotFound(f"outbox row {outbox_id} is not parked or failed")
+        ticket_id = session.get(OutboxDelivery, outbox_id).ticket_id  # type: ignore[union-attr]
+        audit.record(session, actor="system:operator", action="delivery_requeued", ticket_id=ticket_id, data={"outbox": outbox_id}, now=ctx.now())
+        after_commit(session, lambda: ctx.dispatcher.send("deliver", outbox_id))

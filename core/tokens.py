@@ -1,0 +1,63 @@
+"""Unguessable tokens: signed reply tokens and random tracking tokens.
+
+Reply tokens go into addresses (``support+TOKEN@``) and Message-IDs, where case
+may be folded, so they are lowercase: ``<ticket id in base 36>-<16 hex of HMAC>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+import string
+
+_DIGITS = string.digits + string.ascii_lowercase
+
+
+def _b36(number: int) -> str:
+    out = ""
+    while True:
+        number, rem = divmod(number, 36)
+        out = _DIGITS[rem] + out
+        if not number:
+            return out
+
+
+def _mac(key: bytes, purpose: str, body: str) -> str:
+    return hmac.new(key, f"{purpose}:{body}".encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def reply_token(key: bytes, ticket_id: int) -> str:
+    body = _b36(ticket_id)
+    return f"{body}-{_mac(key, 'reply', body)}"
+
+
+def parse_reply_token(key: bytes, token: str) -> int | None:
+    """The ticket id a reply token names, or None if it is forged or malformed."""
+    token = token.strip().lower()
+    body, _, mac = token.partition("-")
+    if not body or len(mac) != 16 or any(c not in _DIGITS for c in body):
+        return None
+    if not hmac.compare_digest(mac, _mac(key, "reply", body)):
+        return None
+    return int(body, 36)
+
+
+def tracking_token() -> str:
+    return secrets.token_urlsafe(18)
+
+
+def api_token() -> str:
+    return "sbt_" + secrets.token_urlsafe(30)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def redact(token: str | None) -> str:
+    """For logs: never print a token whole."""
+    if not token:
+        return ""
+    return token[:4] + "…" if len(token) > 8 else "…"

@@ -1,0 +1,78 @@
+"""Channel-neutral values: what every adapter turns native payloads into and out of."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class AttachmentIn:
+    filename: str
+    content_type: str
+    data: bytes
+    inline: bool = False
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One message from outside, already translated by its channel adapter.
+
+    Parameters:
+      channel: ``email``, ``telegram``, ``whatsapp``, ``slack``, ``web``, ``fake``...
+      external_id: the channel's id for this message (Message-ID, update id, ...);
+        with ``channel`` it is unique, so the same message twice is one record.
+      sender: the sender's address on that channel (email address, chat id, number).
+      automatic: why the message is automatic (auto-reply, bounce, list...), or "".
+      references: ids of earlier messages this one answers (In-Reply-To first).
+      reply_token: a token found in the address or ids we gave the client.
+      extras: platform ids the adapter wants back on the reply (chat id, thread ts).
+    """
+
+    channel: str
+    external_id: str
+    sender: str
+    text: str
+    sender_name: str = ""
+    subject: str = ""
+    html: str | None = None
+    attachments: tuple[AttachmentIn, ...] = ()
+    references: tuple[str, ...] = ()
+    reply_token: str | None = None
+    automatic: str = ""
+    bounce_for: str | None = None  # the outbound id a delivery report is about
+    on_behalf_of: tuple[str, str] | None = None  # (address, name) of a forwarded original sender
+    received_at: datetime | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """One message to send, frozen when the outbox row was written.
+
+    ``key`` is the outbox row's idempotency key: a sender must make a retry with the
+    same key recognisable (a stable Message-ID) or refuse to send twice.
+    """
+
+    key: str
+    channel: str
+    recipient: str
+    kind: str
+    subject: str = ""
+    text: str = ""
+    html: str | None = None
+    ticket_number: str | None = None
+    automatic: bool = False
+    thread: dict[str, Any] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def to_payload(self) -> dict[str, Any]:
+        data = asdict(self)
+        for name in ("key", "channel", "recipient", "kind"):
+            data.pop(name)
+        return data
+
+    @classmethod
+    def from_row(cls, key: str, channel: str, recipient: str, kind: str, payload: dict[str, Any]) -> Outbound:
+        return cls(key=key, channel=channel, recipient=recipient, kind=kind, **payload)

@@ -1,0 +1,1 @@
+"""Dramatiq workers: deliver outbox rows, process inbound records, run the clock."""

@@ -1,0 +1,65 @@
+"""The Dramatiq broker, chosen by URL, and the actors declared on it.
+
+``memory://`` is Dramatiq's in-process broker (embedded mode: workers run in the
+same process); ``redis://`` and ``amqp://`` are the scaled deployments. Actors are
+declared per broker instead of at import time, so one process (or one test) can
+switch brokers cleanly.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
+
+from workers.jobs import JOBS
+
+log = logging.getLogger(__name__)
+
+# Unexpected failures (a database outage, say) are retried by Dramatiq with backoff;
+# delivery failures are handled by the deliver job itself, with state in the row.
+ACTOR_OPTIONS: dict[str, Any] = {"max_retries": 10, "min_backoff": 1_000, "max_backoff": 300_000, "time_limit": 300_000}
+
+
+def make_broker(url: str) -> dramatiq.Broker:
+    if url.startswith(("memory://", "stub://")):
+        return StubBroker()
+    if url.startswith(("redis://", "rediss://")):
+        from dramatiq.brokers.redis import RedisBroker
+
+        return RedisBroker(url=url, namespace="switchboard")
+    if url.startswith(("amqp://", "amqps://")):
+        from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+        return RabbitmqBroker(url=url, confirm_delivery=True)
+    raise ValueError(f"unsupported broker URL {url!r}")
+
+
+class Broker:
+    """A Dramatiq broker with Switchboard's actors declared on it."""
+
+    def __init__(self, url: str, queue_name: str = "switchboard") -> None:
+        self.url = url
+        self.queue_name = queue_name
+        self.dramatiq = make_broker(url)
+        dramatiq.set_broker(self.dramatiq)
+        self.actors: dict[str, dramatiq.Actor[Any, Any]] = {
+            name: dramatiq.Actor(fn, broker=self.dramatiq, actor_name=name, queue_name=queue_name, priority=0, options=dict(ACTOR_OPTIONS))
+            for name, fn in JOBS.items()
+        }
+
+    @property
+    def in_process(self) -> bool:
+        return isinstance(self.dramatiq, StubBroker)
+
+    def send(self, job: str, *args: int | str, delay_ms: int | None = None) -> None:
+        """The core's ``Dispatcher``: enqueue ``job(*args)``."""
+        self.actors[job].send_with_options(args=args, delay=delay_ms or None)
+
+    def worker(self, threads: int) -> dramatiq.Worker:
+        return dramatiq.Worker(self.dramatiq, worker_threads=threads, worker_timeout=100)
+
+    def close(self) -> None:
+        self.dramatiq.close()

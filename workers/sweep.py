@@ -1,0 +1,53 @@
+"""Re-send work whose broker message may be lost: the database is the source of truth."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import or_, select, update
+
+from core import audit
+from core.context import Context
+from core.db import after_commit
+from core.models import InboundRecord
+from core.outbox import due_for_redelivery
+
+log = logging.getLogger(__name__)
+
+
+def sweep(ctx: Context, older_than: timedelta) -> tuple[int, int]:
+    """Hand overdue outbox rows and undecided inbound records to the workers again.
+
+    Returns (deliveries, inbound records) re-sent. ``older_than=0`` re-sends all
+    pending work, which is what a process does when it starts.
+    """
+    now = ctx.now()
+    with ctx.db.transaction() as session:
+        rows = due_for_redelivery(session, now, older_than)
+        cutoff = now - older_than
+        records = list(
+            session.execute(
+                select(InboundRecord.id)
+                .where(
+                    InboundRecord.status == "pending",
+                    or_(InboundRecord.enqueued_at.is_(None), InboundRecord.enqueued_at <= cutoff),
+                    InboundRecord.received_at <= cutoff,
+                )
+                .order_by(InboundRecord.id)
+                .limit(500)
+            ).scalars()
+        )
+        if records:
+            session.execute(update(InboundRecord).where(InboundRecord.id.in_(records)).values(enqueued_at=now).execution_options(synchronize_session=False))
+        if rows or records:
+            after_commit(session, lambda: [ctx.dispatcher.send("deliver", i) for i in rows])
+            after_commit(session, lambda: [ctx.dispatcher.send("process_inbound", i) for i in records])
+    if rows or records:
+        log.info("re-sent %d deliveries and %d inbound records to the broker", len(rows), len(records))
+    return len(rows), len(records)
+
+
+def checkpoint(ctx: Context) -> None:
+    with ctx.db.transaction() as session:
+        audit.checkpoint(session, now=ctx.now())
