@@ -1,0 +1,115 @@
+"""Fixtures that run the real system: real database, real Dramatiq worker.
+
+``backend`` runs a test on SQLite and on PostgreSQL; ``system`` is a whole
+Switchboard (context, broker, worker threads) on a fresh database; ``harness``
+adds the fake channel, agents and an API client on top.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from config.runtime import System, migrate
+from config.settings import Settings, load_settings
+from tests.harness import Harness
+from tests.services import POSTGRES_URL, need
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite database, copied for every test."""
+    root = tmp_path_factory.mktemp("sqlite-template")
+    migrate(load_settings(data_dir=root, secret_key="test-secret"))
+    return root / "switchboard.db"
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """A migrated PostgreSQL database used as the template for each test's database."""
+    need("PostgreSQL", POSTGRES_URL, 5432)
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    name = f"sbtmpl_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    migrate(load_settings(data_dir=Path("/tmp"), database_url=url, secret_key="test-secret"))
+    yield name
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _postgres_db(template: str) -> tuple[str, Any]:
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    name = f"sbt_{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return url, drop
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    if backend == "sqlite":
+        template = request.getfixturevalue("sqlite_template")
+        shutil.copy(template, tmp_path / "switchboard.db")
+        yield f"sqlite:///{tmp_path / 'switchboard.db'}"
+    else:
+        url, drop = _postgres_db(request.getfixturevalue("postgres_template"))
+        yield url
+        drop()
+
+
+@pytest.fixture
+def broker_url() -> str:
+    return "memory://"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, broker_url: str) -> Settings:
+    return load_settings(
+        data_dir=tmp_path,
+        database_url=database_url,
+        broker_url=broker_url,
+        broker_queue=f"sbtest-{uuid.uuid4().hex[:8]}",
+        secret_key="test-secret",
+        delivery_backoff_seconds=0.05,
+        delivery_max_attempts=3,
+        worker_threads=2,
+    )
+
+
+@pytest.fixture
+def system(settings: Settings) -> Iterator[System]:
+    system = System(settings)
+    system.start_workers()
+    yield system
+    system.stop()
+
+
+@pytest.fixture
+def harness(system: System) -> Harness:
+    return Harness(system)

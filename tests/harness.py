@@ -1,0 +1,78 @@
+"""Drive a whole Switchboard from a test: fake channel in, fake channel out."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from channels.fake import FakeChannel, read_outbox
+from channels.web.app import create_app
+from config.runtime import System
+from core import actions, views
+from core.models import Agent, InboundRecord, OutboxDelivery
+from core.principals import Principal, agent_principal
+from core.tokens import api_token, hash_token
+
+
+class Harness:
+    def __init__(self, system: System) -> None:
+        self.system = system
+        self.ctx = system.ctx
+        self.settings = system.settings
+        self.fake = FakeChannel(self.ctx)
+        self._client: TestClient | None = None
+
+    # Agents and API ------------------------------------------------------------------
+
+    def agent(self, name: str = "Ana", roles: tuple[str, ...] = ("agent",), email: str | None = None) -> tuple[Principal, str]:
+        token = api_token()
+        with self.ctx.db.transaction() as session:
+            agent = Agent(name=name, email=email or f"{name.lower().replace(' ', '.')}@support.example", roles=sorted(set(roles)), api_token_hash=hash_token(token))
+            session.add(agent)
+            session.flush()
+            return agent_principal(agent), token
+
+    @property
+    def client(self) -> TestClient:
+        if self._client is None:
+            self._client = TestClient(create_app(self.ctx), raise_server_exceptions=False)
+        return self._client
+
+    def api(self, method: str, path: str, token: str, **kwargs: Any) -> Any:
+        return self.client.request(method, path, headers={"Authorization": f"Bearer {token}"}, **kwargs)
+
+    # Waiting for the workers ---------------------------------------------------------
+
+    def settle(self, timeout: float = 15.0) -> None:
+        """Wait until no inbound record is undecided and no delivery is in flight."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.ctx.db.reading() as session:
+                busy = session.execute(select(func.count()).select_from(OutboxDelivery).where(OutboxDelivery.status.in_(["pending", "sending"]))).scalar_one()
+                busy += session.execute(select(func.count()).select_from(InboundRecord).where(InboundRecord.status == "pending")).scalar_one()
+            if not busy:
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"work still pending after {timeout}s")
+
+    # Reading -------------------------------------------------------------------------
+
+    def sent(self) -> list[dict[str, Any]]:
+        """What the fake channel delivered, oldest first."""
+        return read_outbox(self.settings.fake_outbox_path)
+
+    def ticket(self, number: str | int) -> dict[str, Any]:
+        with self.ctx.db.reading() as session:
+            return views.ticket_detail(self.ctx, session, actions.get_ticket(session, number))
+
+    def only_ticket_number(self) -> str:
+        data = self.tickets()
+        assert data["total"] == 1, data
+        return str(data["tickets"][0]["number"])
+
+    def tickets(self, **filters: Any) -> dict[str, Any]:
+        with self.ctx.db.reading() as session:
+            return views.list_tickets(self.ctx, session, include_closed=True, **filters)

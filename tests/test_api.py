@@ -1,0 +1,105 @@
+"""The JSON API: opening a ticket, acting on it, and errors a client can act on."""
+
+from __future__ import annotations
+
+from tests.harness import Harness
+
+OPEN = {
+    "subject": "Packing line 2 is down",
+    "text": "The conveyor stopped at 08:10 and shows error E42.",
+    "requester": {"channel": "fake", "address": "plant-7", "name": "Dana"},
+}
+
+
+def test_a_ticket_opened_through_the_api_is_acknowledged_to_the_client_on_their_channel(harness: Harness) -> None:
+    _, token = harness.agent("Ana")
+    # When an agent opens a ticket on a client's behalf
+    response = harness.api("POST", "/api/tickets", token, json=OPEN)
+    assert response.status_code == 201, response.text
+    ticket = response.json()
+    assert ticket["number"] == "T-000001"
+    assert ticket["status"] == "new"
+    assert ticket["priority"] == "P1", "'down' is a critical word in the default routing rules"
+    harness.settle()
+    # Then the acknowledgement reached the fake channel, once, with number and tracking link
+    sent = harness.sent()
+    assert [s["kind"] for s in sent] == ["ack"]
+    assert sent[0]["recipient"] == "plant-7"
+    assert "T-000001" in sent[0]["text"] and "/t/" in sent[0]["text"]
+    assert "15 minutes" in sent[0]["text"], "the P1 response target is promised"
+    shown = harness.api("GET", "/api/tickets/T-000001", token).json()
+    assert shown["deliveries"][0]["status"] == "sent"
+    assert [e["action"] for e in shown["audit"]] == ["open", "delivered"]
+
+
+def test_every_api_call_needs_a_valid_token(harness: Harness) -> None:
+    assert harness.client.get("/api/tickets").status_code == 401
+    response = harness.api("GET", "/api/tickets", "sbt_not-a-real-token")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthorized"
+
+
+def test_a_refused_transition_is_a_409_naming_the_rule_not_a_500(harness: Harness) -> None:
+    _, token = harness.agent("Ana")
+    harness.api("POST", "/api/tickets", token, json=OPEN)
+    response = harness.api("POST", "/api/tickets/T-000001/resume", token)
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "lifecycle.state"
+    assert "is new" in response.json()["error"]["message"]
+
+
+def test_a_missing_required_field_is_a_422_with_the_field_named(harness: Harness) -> None:
+    _, token = harness.agent("Ana")
+    harness.api("POST", "/api/tickets", token, json=OPEN)
+    harness.api("POST", "/api/tickets/T-000001/acknowledge", token)
+    response = harness.api("POST", "/api/tickets/T-000001/hold", token, json={"reason": "pending_parts"})
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "field.parts_ref"
+    response = harness.api("POST", "/api/tickets/T-000001/resolve", token, json={"code": "fixed"})
+    assert response.status_code == 422
+    assert "steps" in response.json()["error"]["message"]
+
+
+def test_an_unknown_ticket_is_a_404(harness: Harness) -> None:
+    _, token = harness.agent("Ana")
+    response = harness.api("GET", "/api/tickets/T-999999", token)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_listing_filters_by_status_priority_and_text(harness: Harness) -> None:
+    _, token = harness.agent("Ana")
+    harness.api("POST", "/api/tickets", token, json=OPEN)
+    harness.api("POST", "/api/tickets", token, json={**OPEN, "subject": "Invoice copy please", "text": "Need last month's invoice."})
+    assert harness.api("GET", "/api/tickets?priority=P1", token).json()["total"] == 1
+    assert harness.api("GET", "/api/tickets?q=invoice", token).json()["tickets"][0]["subject"] == "Invoice copy please"
+    assert harness.api("GET", "/api/tickets?status=new", token).json()["total"] == 2
+
+
+def test_a_full_working_session_through_the_api(harness: Harness) -> None:
+    _, token = harness.agent("Ana")
+    harness.api("POST", "/api/tickets", token, json=OPEN)
+    steps = [
+        ("acknowledge", None, "acknowledged"),
+        ("assign", {"agent": "me"}, "assigned"),
+        ("start", None, "in_progress"),
+        ("note", {"text": "Probably the E42 sensor."}, "in_progress"),
+        ("reply", {"text": "A technician is on the way."}, "in_progress"),
+        ("hold", {"reason": "pending_parts", "parts_ref": "PO-5531"}, "on_hold"),
+        ("resume", None, "in_progress"),
+        ("links", {"asset": "CONV-2", "work_order": "WO-88"}, "in_progress"),
+        ("resolve", {"code": "replaced", "steps": "Replaced the E42 sensor and tested the line."}, "resolved"),
+        ("close", None, "closed"),
+        ("reopen", {"reason": "it stopped again"}, "assigned"),
+    ]
+    for action, body, expected in steps:
+        response = harness.api("POST", f"/api/tickets/T-000001/{action}", token, json=body)
+        assert response.status_code == 200, (action, response.text)
+        assert response.json()["status"] == expected, action
+    harness.settle()
+    ticket = harness.ticket("T-000001")
+    assert ticket["links"]["asset"] == "CONV-2"
+    assert ticket["resolutions"][0]["code"] == "replaced"
+    kinds = [s["kind"] for s in harness.sent()]
+    assert kinds == ["ack", "reply", "resolved"], "the note never left; the reply and notices did"
+    assert all("E42 sensor" not in s["text"] for s in harness.sent() if s["kind"] != "resolved")
