@@ -1,0 +1,222 @@
+"""Every action from every state by every role: allowed ones land, refused ones name the rule.
+
+The expectations below are written out by hand from the product's rules, not read
+from core/lifecycle.py, so a change to the table that breaks a rule fails here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from core import actions
+from core.errors import ActionRefused
+from core.models import Agent, Override
+from core.principals import Principal, agent_principal, client_principal, system
+from tests.harness import Harness
+
+STATES = ["new", "acknowledged", "assigned", "in_progress", "on_hold", "resolved", "closed"]
+OPEN = {"new", "acknowledged", "assigned", "in_progress", "on_hold"}
+STAFF = {"agent", "lead", "admin"}
+
+# action: (states it may start from, roles that may take it, resulting state or None for unchanged)
+EXPECTED: dict[str, tuple[set[str], set[str], str | None]] = {
+    "acknowledge": ({"new"}, STAFF | {"system"}, "acknowledged"),
+    "assign": ({"new", "acknowledged", "assigned", "in_progress"}, STAFF, "assigned"),
+    "start": ({"acknowledged", "assigned"}, STAFF, "in_progress"),
+    "reply": (OPEN, STAFF, None),
+    "note": (set(STATES), STAFF, None),
+    "hold": ({"acknowledged", "assigned", "in_progress"}, STAFF, "on_hold"),
+    "resume": ({"on_hold"}, STAFF | {"system"}, "in_progress"),
+    "resolve": ({"acknowledged", "assigned", "in_progress", "on_hold"}, STAFF, "resolved"),
+    "close": ({"resolved"}, STAFF | {"client", "system"}, "closed"),
+    "reopen": ({"resolved", "closed"}, STAFF | {"client", "system"}, "reopened"),
+    "set_priority": (OPEN, STAFF | {"system"}, None),
+    "set_category": (OPEN, STAFF | {"system"}, None),
+    "set_queue": (OPEN, STAFF | {"system"}, None),
+    "link": (set(STATES) - {"closed"}, STAFF | {"system"}, None),
+    "merge": (OPEN, STAFF, "closed"),
+    "escalate": (OPEN, STAFF | {"system"}, None),
+}
+ROLES = ["client", "agent", "lead", "admin", "system"]
+
+
+def _open(h: Harness, admin: Principal) -> Any:
+    with h.ctx.db.transaction() as s:
+        t = actions.open_ticket(h.ctx, s, admin, subject="Label printer jams", text="It jams on every third label.", requester=("fake", "client-9", "Kim"))
+        return t.id
+
+
+def _put_in_state(h: Harness, admin: Principal, admin_agent: int, state: str) -> int:
+    ticket_id = _open(h, admin)
+    steps: dict[str, list[str]] = {
+        "new": [],
+        "acknowledged": ["acknowledge"],
+        "assigned": ["assign"],
+        "in_progress": ["assign", "start"],
+        "on_hold": ["acknowledge", "hold"],
+        "resolved": ["acknowledge", "resolve"],
+        "closed": ["acknowledge", "resolve", "close"],
+    }
+    for step in steps[state]:
+        with h.ctx.db.transaction() as s:
+            _do(h, s, admin, step, actions.get_ticket(s, ticket_id, lock=True), admin_agent)
+    return ticket_id
+
+
+def _do(h: Harness, s: Any, who: Principal, action: str, ticket: Any, agent: int, override_reason: str | None = None) -> Any:
+    ctx = h.ctx
+    kw: dict[str, Any] = {"override_reason": override_reason} if override_reason else {}
+    match action:
+        case "acknowledge":
+            return actions.acknowledge(ctx, s, who, ticket, **kw)
+        case "assign":
+            return actions.assign(ctx, s, who, ticket, assignee=s.get(Agent, agent), **kw)
+        case "start":
+            return actions.start(ctx, s, who, ticket, **kw)
+        case "reply":
+            return actions.reply(ctx, s, who, ticket, text="We are on it.")
+        case "note":
+            return actions.note(ctx, s, who, ticket, text="Check the roller.")
+        case "hold":
+            return actions.hold(ctx, s, who, ticket, reason="waiting_on_client", **kw)
+        case "resume":
+            return actions.resume(ctx, s, who, ticket, **kw)
+        case "resolve":
+            return actions.resolve(ctx, s, who, ticket, code="fixed", steps="Cleaned the roller.", **kw)
+        case "close":
+            return actions.close(ctx, s, who, ticket, code="fixed", steps="Closed by hand.", **kw)
+        case "reopen":
+            return actions.reopen(ctx, s, who, ticket, reason="again", **kw)
+        case "set_priority":
+            return actions.set_priority(ctx, s, who, ticket, priority="P2", reason="customer impact", **kw)
+        case "set_category":
+            return actions.set_category(ctx, s, who, ticket, category="hardware", **kw)
+        case "set_queue":
+            return actions.set_queue(ctx, s, who, ticket, queue="field-service", **kw)
+        case "link":
+            return actions.link(ctx, s, who, ticket, asset="PRN-4", **kw)
+        case "merge":
+            other = actions.open_ticket(ctx, s, system(), subject="Another", text="other", requester=("fake", "client-9", "Kim"))
+            return actions.merge(ctx, s, who, ticket, into=other, **kw)
+        case "escalate":
+            return actions.escalate(ctx, s, who, ticket, reason="customer called twice", **kw)
+    raise AssertionError(action)
+
+
+@pytest.mark.parametrize("action", sorted(EXPECTED))
+def test_each_action_is_allowed_exactly_from_its_states_for_its_roles(harness: Harness, action: str) -> None:
+    principals: dict[str, Principal] = {}
+    agents: dict[str, int] = {}
+    for role in ("agent", "lead", "admin"):
+        p, _ = harness.agent(f"{role.title()} One", roles=("agent",) if role == "agent" else ("agent", role))
+        principals[role] = p
+        agents[role] = p.agent_id
+    principals["system"] = system("test")
+    admin, admin_agent = principals["admin"], agents["admin"]
+    sources, roles, target = EXPECTED[action]
+    for state in STATES:
+        for role in ROLES:
+            ticket_id = _put_in_state(harness, admin, admin_agent, state)
+            with harness.ctx.db.reading() as s:
+                contact_id = actions.get_ticket(s, ticket_id).contact_id
+            who = client_principal(contact_id) if role == "client" else principals[role]
+            allowed = state in sources and role in roles
+            try:
+                with harness.ctx.db.transaction() as s:
+                    _do(harness, s, who, action, actions.get_ticket(s, ticket_id, lock=True), agents["agent"])
+            except ActionRefused as refused:
+                assert not allowed, f"{role} was refused {action} from {state}: {refused}"
+                expected_rule = "lifecycle.role" if role not in roles else "lifecycle.state"
+                assert refused.rule == expected_rule, (action, state, role, refused.rule)
+                with harness.ctx.db.reading() as s:
+                    assert actions.get_ticket(s, ticket_id).status == state, "a refused action changes nothing"
+                continue
+            assert allowed, f"{role} could {action} from {state}"
+            with harness.ctx.db.reading() as s:
+                after = actions.get_ticket(s, ticket_id).status
+            if target is None:
+                assert after == state, (action, state, role)
+            elif target == "reopened":
+                assert after in ("acknowledged", "assigned"), (action, state, role)
+            else:
+                assert after == target, (action, state, role)
+
+
+def test_a_lead_can_override_a_blocked_transition_only_with_a_written_reason(harness: Harness) -> None:
+    lead, _ = harness.agent("Lee Lead", roles=("agent", "lead"))
+    agent, _ = harness.agent("Al Agent")
+    ticket_id = _open(harness, lead)
+    with harness.ctx.db.transaction() as s:
+        actions.acknowledge(harness.ctx, s, lead, actions.get_ticket(s, ticket_id, lock=True))
+    # An agent cannot close an unresolved ticket, reason or not
+    with pytest.raises(ActionRefused) as refused, harness.ctx.db.transaction() as s:
+        actions.close(harness.ctx, s, agent, actions.get_ticket(s, ticket_id, lock=True), code="fixed", steps="x", override_reason="the client asked us to close it")
+    assert refused.value.rule == "lifecycle.state"
+    # A lead without a reason is refused, and told an override is possible
+    with pytest.raises(ActionRefused) as refused, harness.ctx.db.transaction() as s:
+        actions.close(harness.ctx, s, lead, actions.get_ticket(s, ticket_id, lock=True), code="fixed", steps="x")
+    assert "override" in refused.value.message
+    # A lead with a too-short reason is refused
+    with pytest.raises(ActionRefused) as refused, harness.ctx.db.transaction() as s:
+        actions.close(harness.ctx, s, lead, actions.get_ticket(s, ticket_id, lock=True), code="fixed", steps="x", override_reason="ok")
+    assert refused.value.rule == "override.reason"
+    # Closing an unresolved ticket still needs a resolution, override or not
+    with pytest.raises(ActionRefused) as refused, harness.ctx.db.transaction() as s:
+        actions.close(harness.ctx, s, lead, actions.get_ticket(s, ticket_id, lock=True), override_reason="client confirmed by phone it works")
+    assert refused.value.rule == "close.needs_resolution"
+    with harness.ctx.db.transaction() as s:
+        actions.close(harness.ctx, s, lead, actions.get_ticket(s, ticket_id, lock=True), code="fixed", steps="Fixed on the phone.", override_reason="client confirmed by phone it works")
+    ticket = harness.ticket(ticket_id)
+    assert ticket["status"] == "closed"
+    assert ticket["overrides"] == [{**ticket["overrides"][0], "rule": "lifecycle.state", "reason": "client confirmed by phone it works", "agent": "Lee Lead"}]
+    assert ticket["audit"][-1]["data"]["override"]["reason"] == "client confirmed by phone it works"
+    assert ticket["resolutions"][0]["steps"] == "Fixed on the phone."
+
+
+def test_lowering_a_rule_chosen_p1_needs_a_lead(harness: Harness) -> None:
+    lead, _ = harness.agent("Lee Lead", roles=("agent", "lead"))
+    agent, _ = harness.agent("Al Agent")
+    with harness.ctx.db.transaction() as s:
+        t = actions.open_ticket(harness.ctx, s, system(), subject="Safety guard broken on saw", text="Guard is loose.", requester=("fake", "c-1", ""))
+        ticket_id = t.id
+    assert harness.ticket(ticket_id)["priority"] == "P1"
+    with pytest.raises(ActionRefused) as refused, harness.ctx.db.transaction() as s:
+        actions.set_priority(harness.ctx, s, agent, actions.get_ticket(s, ticket_id, lock=True), priority="P3", reason="not urgent")
+    assert refused.value.rule == "priority.rule_p1"
+    with harness.ctx.db.transaction() as s:
+        actions.set_priority(harness.ctx, s, lead, actions.get_ticket(s, ticket_id, lock=True), priority="P3", reason="guard is spare, saw not in use", override_reason="saw is out of service until Monday")
+    with harness.ctx.db.reading() as s:
+        evidence = s.execute(select(Override)).scalars().all()
+    assert [(e.rule, e.action) for e in evidence] == [("priority.rule_p1", "set_priority")]
+    assert harness.ticket(ticket_id)["priority"] == "P3"
+
+
+def test_holding_needs_a_known_reason_and_pending_parts_needs_the_parts_reference(harness: Harness) -> None:
+    agent, _ = harness.agent("Al Agent")
+    ticket_id = _open(harness, agent)
+    with harness.ctx.db.transaction() as s:
+        actions.acknowledge(harness.ctx, s, agent, actions.get_ticket(s, ticket_id, lock=True))
+    for kwargs, rule in [({"reason": "lunch"}, "hold.reason"), ({"reason": "pending_parts"}, "field.parts_ref"), ({"reason": "other"}, "field.hold_note")]:
+        with pytest.raises(ActionRefused) as refused, harness.ctx.db.transaction() as s:
+            actions.hold(harness.ctx, s, agent, actions.get_ticket(s, ticket_id, lock=True), **kwargs)
+        assert refused.value.rule == rule
+    with harness.ctx.db.transaction() as s:
+        actions.hold(harness.ctx, s, agent, actions.get_ticket(s, ticket_id, lock=True), reason="pending_parts", parts_ref="PO-77")
+    assert harness.ticket(ticket_id)["hold"] == {"reason": "pending_parts", "parts_ref": "PO-77", "note": None}
+
+
+def test_resolution_records_cannot_be_changed_in_the_database(harness: Harness) -> None:
+    agent, _ = harness.agent("Al Agent")
+    ticket_id = _open(harness, agent)
+    with harness.ctx.db.transaction() as s:
+        t = actions.get_ticket(s, ticket_id, lock=True)
+        actions.acknowledge(harness.ctx, s, agent, t)
+        actions.resolve(harness.ctx, s, agent, t, code="fixed", steps="Cleaned it.")
+    from sqlalchemy import text
+
+    with pytest.raises(Exception, match="append-only"), harness.ctx.db.transaction() as s:
+        s.execute(text("UPDATE resolution_records SET steps = 'something else'"))
+    assert harness.ticket(ticket_id)["resolutions"][0]["steps"] == "Cleaned it."
