@@ -1,0 +1,193 @@
+"""Inbound messages: stored first, decided by named rules, never lost."""
+
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy import func, select, text
+
+from core import actions, intake
+from core.models import InboundRecord, Ticket
+from core.principals import system
+from core.tokens import reply_token
+from tests.harness import Harness
+
+
+def test_a_new_message_opens_a_ticket_and_the_client_gets_an_acknowledgement(harness: Harness) -> None:
+    harness.fake.receive("client-1", "The scanner does not power on.", subject="Scanner dead", sender_name="Rosa")
+    harness.settle()
+    ticket = harness.ticket(harness.only_ticket_number())
+    assert ticket["subject"] == "Scanner dead"
+    assert ticket["client"] == {"name": "Rosa", "channel": "fake", "address": "client-1", "organization": None}
+    assert [s["kind"] for s in harness.sent()] == ["ack"]
+    intake_events = [e for e in ticket["audit"] if e["action"] == "intake"]
+    assert intake_events[0]["data"]["rules"] == ["new_ticket"]
+
+
+def test_the_same_message_twice_is_one_ticket_even_when_both_arrive_at_once(harness: Harness) -> None:
+    results = []
+    barrier = threading.Barrier(2)
+
+    def deliver() -> None:
+        barrier.wait()
+        results.append(harness.fake.receive("client-1", "Printer offline", subject="Printer", external_id="msg-42"))
+
+    threads = [threading.Thread(target=deliver) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    harness.settle()
+    assert sorted(r.duplicate for r in results) == [False, True]
+    assert results[0].record_id == results[1].record_id
+    assert harness.tickets()["total"] == 1
+    assert len(harness.sent()) == 1, "one acknowledgement, not two"
+
+
+def test_a_reply_with_the_reply_token_joins_the_ticket_and_reopens_it_if_resolved(harness: Harness) -> None:
+    agent, _ = harness.agent("Ana")
+    harness.fake.receive("client-1", "Scanner dead", subject="Scanner")
+    harness.settle()
+    with harness.ctx.db.transaction() as s:
+        t = actions.get_ticket(s, 1, lock=True)
+        actions.acknowledge(harness.ctx, s, agent, t)
+        actions.resolve(harness.ctx, s, agent, t, code="fixed", steps="Replaced the fuse.")
+    harness.fake.receive("client-1", "Still dead after the fuse.", reply_token=reply_token(harness.ctx.secret, 1))
+    harness.settle()
+    ticket = harness.ticket(1)
+    assert harness.tickets()["total"] == 1
+    assert ticket["status"] == "acknowledged", "reopened by the client's message"
+    assert [m["text"] for m in ticket["thread"]] == ["Scanner dead", "Still dead after the fuse."]
+
+
+def test_a_forged_reply_token_does_not_join_a_ticket(harness: Harness) -> None:
+    harness.fake.receive("client-1", "Scanner dead", subject="Scanner")
+    harness.settle()
+    harness.fake.receive("client-1", "hello", subject="Other thing", reply_token="1-0000000000000000")
+    harness.settle()
+    assert harness.tickets()["total"] == 2
+
+
+def test_a_stranger_pointing_at_a_ticket_gets_a_new_linked_ticket_not_a_seat_in_the_old_one(harness: Harness) -> None:
+    harness.fake.receive("client-1", "Scanner dead", subject="Scanner")
+    harness.settle()
+    harness.fake.receive("stranger-7", "I have the same problem", subject="Re: [#T-000001] Scanner")
+    harness.fake.receive("stranger-8", "me too", reply_token=reply_token(harness.ctx.secret, 1))
+    harness.settle()
+    assert harness.tickets()["total"] == 3
+    assert harness.ticket(2)["linked_from"] == "T-000001"
+    assert harness.ticket(3)["linked_from"] == "T-000001"
+    assert len(harness.ticket(1)["thread"]) == 1
+
+
+def test_a_participant_using_the_subject_tag_joins_the_ticket(harness: Harness) -> None:
+    harness.fake.receive("client-1", "Scanner dead", subject="Scanner")
+    harness.settle()
+    harness.fake.receive("client-1", "Any news?", subject="Re: [#T-000001] Scanner")
+    harness.settle()
+    assert harness.tickets()["total"] == 1
+    assert len(harness.ticket(1)["thread"]) == 2
+
+
+def test_a_message_to_a_closed_ticket_opens_a_new_linked_one(harness: Harness) -> None:
+    agent, _ = harness.agent("Ana")
+    harness.fake.receive("client-1", "Scanner dead", subject="Scanner")
+    harness.settle()
+    with harness.ctx.db.transaction() as s:
+        t = actions.get_ticket(s, 1, lock=True)
+        actions.acknowledge(harness.ctx, s, agent, t)
+        actions.resolve(harness.ctx, s, agent, t, code="fixed", steps="Fuse.")
+        actions.close(harness.ctx, s, agent, t)
+    harness.fake.receive("client-1", "It broke again", subject="Re: [#T-000001] Scanner")
+    harness.settle()
+    assert harness.ticket(2)["linked_from"] == "T-000001"
+    assert harness.ticket(1)["status"] == "closed"
+
+
+def test_automatic_messages_are_parked_and_never_answered(harness: Harness) -> None:
+    harness.fake.receive("noreply-1", "I am out of office until Monday.", subject="Out of office", automatic="Auto-Submitted: auto-replied")
+    harness.settle()
+    assert harness.tickets()["total"] == 0
+    assert harness.sent() == []
+    parked = harness.api("GET", "/api/parked", harness.agent("Ana")[1]).json()["parked"]
+    assert [(p["rule"], p["kind"]) for p in parked] == [("automatic", "inbound")]
+
+
+def test_an_empty_message_is_parked_with_its_reason(harness: Harness) -> None:
+    harness.fake.receive("client-1", "   ")
+    harness.settle()
+    with harness.ctx.db.reading() as s:
+        record = s.execute(select(InboundRecord)).scalar_one()
+    assert record.status == "parked"
+    assert record.rules_fired == ["empty"]
+    assert "empty" in (record.reason or "")
+
+
+def test_input_that_fails_to_process_is_parked_and_succeeds_when_retried(harness: Harness) -> None:
+    # Given a processing failure (here: the queue the routing rules pick is missing)
+    with harness.ctx.db.transaction() as s:
+        s.execute(text("UPDATE queues SET slug = 'renamed' WHERE slug = 'support'"))
+    harness.fake.receive("client-1", "Label printer jams", subject="Jams")
+    harness.settle()
+    with harness.ctx.db.reading() as s:
+        record = s.execute(select(InboundRecord)).scalar_one()
+    assert record.status == "parked" and "queue" in (record.reason or "")
+    assert harness.tickets()["total"] == 0
+    # When the operator fixes it and retries
+    with harness.ctx.db.transaction() as s:
+        s.execute(text("UPDATE queues SET slug = 'support' WHERE slug = 'renamed'"))
+    _, token = harness.agent("Ana")
+    response = harness.api("POST", f"/api/parked/in-{record.id}/retry", token)
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "done"
+    harness.settle()
+    # Then the ticket exists and the client got the acknowledgement
+    assert harness.tickets()["total"] == 1
+    assert [s["kind"] for s in harness.sent()] == ["ack"]
+
+
+def test_unparseable_raw_input_is_kept_and_parked(harness: Harness) -> None:
+    result = intake.receive(harness.ctx, channel="fake", external_id="broken-1", raw=b"\xff\xfe not json")
+    harness.settle()
+    with harness.ctx.db.reading() as s:
+        record = s.get(InboundRecord, result.record_id)
+    assert record is not None
+    assert record.status == "parked" and record.rules_fired == ["unparseable"]
+    assert record.raw == b"\xff\xfe not json", "the original bytes are kept"
+
+
+def test_a_client_writing_while_waiting_on_client_resumes_the_ticket(harness: Harness) -> None:
+    agent, _ = harness.agent("Ana")
+    harness.fake.receive("client-1", "VPN fails", subject="VPN")
+    harness.settle()
+    with harness.ctx.db.transaction() as s:
+        t = actions.get_ticket(s, 1, lock=True)
+        actions.acknowledge(harness.ctx, s, agent, t)
+        actions.hold(harness.ctx, s, agent, t, reason="waiting_on_client")
+    harness.fake.receive("client-1", "Here are the logs", subject="Re: [#T-000001] VPN")
+    harness.settle()
+    assert harness.ticket(1)["status"] == "in_progress"
+
+
+def test_merged_tickets_route_later_replies_to_the_surviving_ticket(harness: Harness) -> None:
+    agent, _ = harness.agent("Ana")
+    harness.fake.receive("client-1", "VPN fails", subject="VPN")
+    harness.fake.receive("client-1", "VPN still fails", subject="VPN again")
+    harness.settle()
+    with harness.ctx.db.transaction() as s:
+        actions.merge(harness.ctx, s, agent, actions.get_ticket(s, 2, lock=True), into=actions.get_ticket(s, 1, lock=True))
+    harness.fake.receive("client-1", "any news?", reply_token=reply_token(harness.ctx.secret, 2))
+    harness.settle()
+    assert harness.ticket(2)["merged_into"] == "T-000001"
+    assert [m["text"] for m in harness.ticket(1)["thread"]][-1] == "any news?"
+    with harness.ctx.db.reading() as s:
+        assert s.execute(select(func.count()).select_from(Ticket)).scalar_one() == 2
+
+
+def test_open_by_the_system_records_the_routing_rule_that_chose_the_priority(harness: Harness) -> None:
+    with harness.ctx.db.transaction() as s:
+        t = actions.open_ticket(harness.ctx, s, system(), subject="Invoice is wrong", text="Please fix the invoice.", requester=("fake", "c-1", ""))
+        number = t.id
+    ticket = harness.ticket(number)
+    assert (ticket["priority"], ticket["category"]) == ("P4", "billing")
+    assert ticket["audit"][0]["data"]["priority_reason"] == "rule 'billing words'"
