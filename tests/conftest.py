@@ -89,8 +89,8 @@ def broker_url() -> str:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str, broker_url: str) -> Settings:
-    return load_settings(
+def settings(tmp_path: Path, database_url: str, broker_url: str) -> Iterator[Settings]:
+    settings = load_settings(
         data_dir=tmp_path,
         database_url=database_url,
         broker_url=broker_url,
@@ -100,6 +100,15 @@ def settings(tmp_path: Path, database_url: str, broker_url: str) -> Settings:
         delivery_max_attempts=3,
         worker_threads=2,
     )
+    yield settings
+    if broker_url.startswith("amqp"):  # RabbitMQ keeps durable queues: remove this test's
+        import pika
+
+        connection = pika.BlockingConnection(pika.URLParameters(broker_url))
+        channel = connection.channel()
+        for suffix in ("", ".DQ", ".XQ"):
+            channel.queue_delete(queue=settings.broker_queue + suffix)
+        connection.close()
 
 
 @pytest.fixture

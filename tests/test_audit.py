@@ -1,0 +1,99 @@
+"""The audit trail is append-only and any edit or deletion is found."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from core import actions, audit
+from core.principals import system
+from tests.harness import Harness
+
+
+def _busy_history(h: Harness) -> None:
+    agent, _ = h.agent("Ana")
+    for n in range(3):
+        h.fake.receive(f"client-{n}", f"Problem {n}", subject=f"Problem {n}")
+    h.settle()
+    with h.ctx.db.transaction() as s:
+        t = actions.get_ticket(s, 1, lock=True)
+        actions.acknowledge(h.ctx, s, agent, t)
+        actions.note(h.ctx, s, agent, t, text="looking")
+    with h.ctx.db.transaction() as s:
+        audit.checkpoint(s)
+
+
+def _bypass_triggers(h: Harness, sql: str) -> None:
+    """What an attacker with DDL rights could do: switch the guard off, then edit."""
+    with h.ctx.db.transaction() as s:
+        if h.ctx.db.is_postgres:
+            s.execute(text("SET LOCAL session_replication_role = replica"))
+        else:
+            for verb in ("update", "delete"):
+                s.execute(text(f"DROP TRIGGER IF EXISTS audit_events_no_{verb}"))
+        s.execute(text(sql))
+
+
+def test_an_untouched_trail_verifies(harness: Harness) -> None:
+    _busy_history(harness)
+    with harness.ctx.db.reading() as s:
+        report = audit.verify(s)
+    assert report.ok, report.problems
+    assert report.chains == 3 and report.checkpoints == 1
+
+
+def test_the_database_refuses_to_edit_or_delete_audit_events(harness: Harness) -> None:
+    _busy_history(harness)
+    for sql in ("UPDATE audit_events SET actor = 'someone else'", "DELETE FROM audit_events"):
+        with pytest.raises(Exception, match="append-only"), harness.ctx.db.transaction() as s:
+            s.execute(text(sql))
+
+
+def test_an_edited_event_is_found(harness: Harness) -> None:
+    _busy_history(harness)
+    _bypass_triggers(harness, "UPDATE audit_events SET actor = 'system:nobody' WHERE chain = 'ticket:1' AND seq = 2")
+    with harness.ctx.db.reading() as s:
+        report = audit.verify(s)
+    assert not report.ok
+    assert any("ticket:1: event 2" in p and "edited" in p for p in report.problems), report.problems
+
+
+def test_a_deleted_event_in_the_middle_of_a_chain_is_found(harness: Harness) -> None:
+    _busy_history(harness)
+    _bypass_triggers(harness, "DELETE FROM audit_events WHERE chain = 'ticket:1' AND seq = 2")
+    with harness.ctx.db.reading() as s:
+        report = audit.verify(s)
+    assert any("ticket:1: event 2 is missing" in p for p in report.problems), report.problems
+
+
+def test_a_whole_deleted_chain_is_found_through_the_checkpoint(harness: Harness) -> None:
+    _busy_history(harness)
+    _bypass_triggers(harness, "DELETE FROM audit_events WHERE chain = 'ticket:2'")
+    with harness.ctx.db.transaction() as s:
+        s.execute(text("DELETE FROM audit_heads WHERE chain = 'ticket:2'"))
+    with harness.ctx.db.reading() as s:
+        report = audit.verify(s)
+    assert any("ticket:2" in p and "checkpoint" in p for p in report.problems), report.problems
+
+
+def test_concurrent_changes_to_one_ticket_never_fork_its_chain(harness: Harness) -> None:
+    import threading
+
+    agent, _ = harness.agent("Ana")
+    with harness.ctx.db.transaction() as s:
+        actions.open_ticket(harness.ctx, s, system(), subject="x", text="y", requester=("fake", "c", ""))
+
+    def notes() -> None:
+        for i in range(10):
+            with harness.ctx.db.transaction() as s:
+                actions.note(harness.ctx, s, agent, actions.get_ticket(s, 1, lock=True), text=f"note {i}")
+
+    threads = [threading.Thread(target=notes) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with harness.ctx.db.reading() as s:
+        report = audit.verify(s)
+    assert report.ok, report.problems
+    assert report.events >= 31
