@@ -46,11 +46,16 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def emit(data: Any, as_json: bool, human: Callable[[Any], None]) -> None:
+def emit(data: Any, as_json: bool, human: Callable[[Any], object]) -> None:
     if as_json:
         click.echo(json.dumps(data, indent=2, default=str))
     else:
         human(data)
+
+
+def _each(rows: list[dict[str, Any]], line: Callable[[dict[str, Any]], str]) -> None:
+    for row in rows:
+        click.echo(line(row))
 
 
 def _context(settings: Settings):  # type: ignore[no-untyped-def]
@@ -108,7 +113,8 @@ def up() -> None:
     import uvicorn
 
     from channels.web.app import create_app
-    from config.runtime import System, migrate as run_migrate
+    from config.runtime import System
+    from config.runtime import migrate as run_migrate
 
     settings = _settings()
     run_migrate(settings)
@@ -197,7 +203,7 @@ def imap() -> None:
 def show_settings(as_json: bool) -> None:
     """List every setting with its default and what it does."""
     rows = [{"variable": v, "default": d, "description": t} for v, d, t in describe_settings()]
-    emit(rows, as_json, lambda rs: [click.echo(f"{r['variable']:<40} {r['default'] or '(empty)':<28} {r['description']}") for r in rs])
+    emit(rows, as_json, lambda rs: _each(rs, lambda r: f"{r['variable']:<40} {r['default'] or '(empty)':<28} {r['description']}"))
 
 
 # Tickets ----------------------------------------------------------------------------
@@ -400,7 +406,7 @@ def agents_list(as_json: bool) -> None:
     ctx = _context(_settings())
     with ctx.db.reading() as session:
         rows = [{"id": a.id, "name": a.name, "email": a.email, "roles": a.roles, "slack_user_id": a.slack_user_id, "active": a.active} for a in session.execute(select(Agent).order_by(Agent.id)).scalars()]
-    emit(rows, as_json, lambda rs: [click.echo(f"{r['id']:>3} {r['name']:<24} {r['email']:<32} {','.join(r['roles'])}{'' if r['active'] else ' (inactive)'}") for r in rs])
+    emit(rows, as_json, lambda rs: _each(rs, lambda r: f"{r['id']:>3} {r['name']:<24} {r['email']:<32} {','.join(r['roles'])}{'' if r['active'] else ' (inactive)'}"))
 
 
 # Outbox -----------------------------------------------------------------------------
@@ -428,7 +434,7 @@ def outbox_list(status: str | None, limit: int, as_json: bool) -> None:
         if status:
             stmt = stmt.where(OutboxDelivery.status == status)
         rows = [views.delivery_dict(d) for d in session.execute(stmt).scalars()]
-    emit(rows, as_json, lambda rs: [click.echo(f"#{r['id']:<5} {r['ticket'] or '-':<9} {r['kind']:<8} {r['channel']:<8} {r['status']:<8} {r['recipient']}") for r in rs])
+    emit(rows, as_json, lambda rs: _each(rs, lambda r: f"#{r['id']:<5} {r['ticket'] or '-':<9} {r['kind']:<8} {r['channel']:<8} {r['status']:<8} {r['recipient']}"))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import logging
 from datetime import timedelta
 from pathlib import Path
 
+import dramatiq
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import select
@@ -26,6 +27,7 @@ from core.rendering import Renderer
 from workers import jobs
 from workers.broker import Broker
 from workers.clock import Clock
+from workers.sweep import sweep
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +101,7 @@ class System:
         self.ctx.dispatcher = self.broker
         self.senders = build_senders(settings)
         jobs.bind(jobs.Runtime(self.ctx, self.senders, settings.delivery_max_attempts, settings.delivery_backoff_seconds))
-        self.worker = None
+        self.worker: dramatiq.Worker | None = None
         self.clock: Clock | None = None
 
     def start_workers(self) -> None:
@@ -113,8 +115,6 @@ class System:
 
     def recover(self) -> tuple[int, int]:
         """Re-send all pending work to the broker (what a restart does first)."""
-        from workers.sweep import sweep
-
         return sweep(self.ctx, timedelta(0))
 
     def stop(self) -> None:

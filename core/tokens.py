@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-
 import string
 
 _DIGITS = string.digits + string.ascii_lowercase

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from core import actions
 from core.errors import ActionRefused
 from core.models import Agent, Override
-from core.principals import Principal, agent_principal, client_principal, system
+from core.principals import Principal, client_principal, system
 from tests.harness import Harness
 
 STATES = ["new", "acknowledged", "assigned", "in_progress", "on_hold", "resolved", "closed"]

@@ -41,11 +41,17 @@ def sweep(ctx: Context, older_than: timedelta) -> tuple[int, int]:
         if records:
             session.execute(update(InboundRecord).where(InboundRecord.id.in_(records)).values(enqueued_at=now).execution_options(synchronize_session=False))
         if rows or records:
-            after_commit(session, lambda: [ctx.dispatcher.send("deliver", i) for i in rows])
-            after_commit(session, lambda: [ctx.dispatcher.send("process_inbound", i) for i in records])
+            after_commit(session, lambda: _send_all(ctx, rows, records))
     if rows or records:
         log.info("re-sent %d deliveries and %d inbound records to the broker", len(rows), len(records))
     return len(rows), len(records)
+
+
+def _send_all(ctx: Context, rows: list[int], records: list[int]) -> None:
+    for row_id in rows:
+        ctx.dispatcher.send("deliver", row_id)
+    for record_id in records:
+        ctx.dispatcher.send("process_inbound", record_id)
 
 
 def checkpoint(ctx: Context) -> None:

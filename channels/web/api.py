@@ -189,7 +189,7 @@ def _find_agent(session: Session, who: Principal, ref: str) -> Agent:
 
 @router.post("/tickets/{number}/acknowledge")
 def acknowledge(ctx: CtxDep, who: WhoDep, number: str, body: Override | None = None) -> dict[str, Any]:
-    return _act(ctx, number, lambda s, t: actions.acknowledge(ctx, s, who, t, override_reason=body and body.override_reason))
+    return _act(ctx, number, lambda s, t: actions.acknowledge(ctx, s, who, t, override_reason=body.override_reason if body else None))
 
 
 @router.post("/tickets/{number}/assign")
@@ -199,7 +199,7 @@ def assign(ctx: CtxDep, who: WhoDep, number: str, body: AssignBody) -> dict[str,
 
 @router.post("/tickets/{number}/start")
 def start(ctx: CtxDep, who: WhoDep, number: str, body: Override | None = None) -> dict[str, Any]:
-    return _act(ctx, number, lambda s, t: actions.start(ctx, s, who, t, override_reason=body and body.override_reason))
+    return _act(ctx, number, lambda s, t: actions.start(ctx, s, who, t, override_reason=body.override_reason if body else None))
 
 
 @router.post("/tickets/{number}/reply")
@@ -219,7 +219,7 @@ def hold(ctx: CtxDep, who: WhoDep, number: str, body: HoldBody) -> dict[str, Any
 
 @router.post("/tickets/{number}/resume")
 def resume(ctx: CtxDep, who: WhoDep, number: str, body: Override | None = None) -> dict[str, Any]:
-    return _act(ctx, number, lambda s, t: actions.resume(ctx, s, who, t, override_reason=body and body.override_reason))
+    return _act(ctx, number, lambda s, t: actions.resume(ctx, s, who, t, override_reason=body.override_reason if body else None))
 
 
 @router.post("/tickets/{number}/resolve")
