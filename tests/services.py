@@ -36,3 +36,17 @@ def need(name: str, url: str, default_port: int) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(f"{message} and REQUIRE_SERVICES=1: start it (see .ci/run)")
     pytest.skip(f"{message}; set REQUIRE_SERVICES=1 to make this a failure")
+
+
+def chromium() -> str:
+    """The path of a Chromium binary, or skip/fail like a missing server."""
+    import shutil
+
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    message = "Chromium is not installed (apt-get install chromium)"
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{message} and REQUIRE_SERVICES=1")
+    pytest.skip(message)

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from channels.web import api
+from channels.web import api, pages
 from core.context import Context
 from core.errors import ActionRefused, ConfigError, NotFound, SwitchboardError
 
@@ -72,4 +72,5 @@ def create_app(ctx: Context) -> FastAPI:
         return JSONResponse({"status": "ok", "database": "ok"})
 
     app.include_router(api.router, prefix="/api")
+    app.include_router(pages.router)
     return app
