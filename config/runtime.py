@@ -9,11 +9,13 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dramatiq
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 import migrations
 from channels.base import Sender
@@ -54,25 +56,20 @@ def sync_reference_data(ctx: Context) -> None:
     """Create or update queues, categories and resolution codes named in the policy."""
     with ctx.db.transaction() as session:
         for q in ctx.policy.queues:
-            row = session.execute(select(SupportQueue).where(SupportQueue.slug == q["slug"])).scalar_one_or_none()
-            if row is None:
-                row = SupportQueue(slug=q["slug"])
-                session.add(row)
-            row.name = q.get("name", q["slug"])
-            row.slack_channel = q.get("slack_channel") or None
+            _upsert(session, SupportQueue, "slug", q["slug"], name=q.get("name", q["slug"]), slack_channel=q.get("slack_channel") or None)
         for c in ctx.policy.categories:
-            row_c = session.execute(select(Category).where(Category.slug == c["slug"])).scalar_one_or_none()
-            if row_c is None:
-                row_c = Category(slug=c["slug"])
-                session.add(row_c)
-            row_c.name = c.get("name", c["slug"])
+            _upsert(session, Category, "slug", c["slug"], name=c.get("name", c["slug"]))
         for r in ctx.policy.resolution_codes:
-            row_r = session.execute(select(ResolutionCode).where(ResolutionCode.code == r["code"])).scalar_one_or_none()
-            if row_r is None:
-                row_r = ResolutionCode(code=r["code"])
-                session.add(row_r)
-            row_r.description = r.get("description", "")
-            row_r.active = True
+            _upsert(session, ResolutionCode, "code", r["code"], description=r.get("description", ""), active=True)
+
+
+def _upsert(session: Session, model: Any, key: str, value: str, **fields: Any) -> None:
+    row = session.execute(select(model).where(getattr(model, key) == value)).scalar_one_or_none()
+    if row is None:
+        row = model(**{key: value})
+        session.add(row)
+    for name, field_value in fields.items():
+        setattr(row, name, field_value)
 
 
 def build_context(settings: Settings, db: Database | None = None) -> Context:
