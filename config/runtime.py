@@ -18,6 +18,7 @@ import migrations
 from channels.base import Sender
 from channels.fake import FakeSender
 from config.settings import Settings
+from core import slapolicy
 from core.context import Context
 from core.db import Database
 from core.models import Category, ResolutionCode, SupportQueue
@@ -74,9 +75,11 @@ def sync_reference_data(ctx: Context) -> None:
 
 
 def build_context(settings: Settings, db: Database | None = None) -> Context:
+    policy = load_policy(settings.config_file)
+    slapolicy.validate(policy)
     return Context(
         db=db or Database(settings.effective_database_url),
-        policy=load_policy(settings.config_file),
+        policy=policy,
         renderer=Renderer(settings.templates_dir),
         secret=settings.signing_key(),
         public_url=settings.public_url,

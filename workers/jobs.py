@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from channels.base import Sender
-from core import audit, intake, outbox
+from core import audit, escalation, intake, outbox, slawatch
 from core.context import Context
 from core.db import after_commit
 from core.errors import DeliveryError
@@ -112,4 +112,14 @@ def process_inbound(record_id: int) -> None:
     intake.process(runtime().ctx, record_id)
 
 
-JOBS = {"deliver": deliver, "process_inbound": process_inbound}
+def sla_checkpoint(ticket_id: int) -> None:
+    """Warn or escalate one ticket whose SLA checkpoint the clock found passed."""
+    slawatch.checkpoint(runtime().ctx, ticket_id)
+
+
+def escalation_step(escalation_id: int, token: str) -> None:
+    """Run one escalation step, if ``token`` still names the chain's active step."""
+    escalation.step(runtime().ctx, escalation_id, token)
+
+
+JOBS = {"deliver": deliver, "process_inbound": process_inbound, "sla_checkpoint": sla_checkpoint, "escalation_step": escalation_step}

@@ -2,6 +2,7 @@
 
 from .base import Base, BigId, UTCDateTime, utcnow
 from .people import Agent, Category, Contact, Identity, Organization, ResolutionCode, SupportQueue
+from .sla import Escalation, SlaEvent
 from .records import AuditChainHead, AuditCheckpoint, AuditEvent, InboundRecord, OutboxDelivery
 from .tickets import (
     Attachment,
@@ -24,6 +25,7 @@ __all__ = [
     "BigId",
     "Category",
     "Contact",
+    "Escalation",
     "Identity",
     "InboundRecord",
     "Message",
@@ -33,6 +35,7 @@ __all__ = [
     "Participant",
     "ResolutionCode",
     "ResolutionRecord",
+    "SlaEvent",
     "StoredBlob",
     "SupportQueue",
     "Ticket",
