@@ -83,6 +83,7 @@ class BusinessCalendar:
 
     def add(self, start: datetime, amount: timedelta) -> datetime:
         """The earliest instant at which ``amount`` of open time has passed since ``start``."""
+        start = start.astimezone(UTC)  # arithmetic on real instants, never on wall clocks
         if amount <= timedelta(0):
             return start
         if self.always:
@@ -103,6 +104,7 @@ class BusinessCalendar:
 
     def between(self, a: datetime, b: datetime) -> timedelta:
         """Open time from ``a`` to ``b`` (zero when ``b`` is not after ``a``)."""
+        a, b = a.astimezone(UTC), b.astimezone(UTC)
         if b <= a:
             return timedelta(0)
         if self.always:

@@ -130,8 +130,14 @@ def stop(clock: Clock, at: datetime) -> Clock:
 # The recomputation --------------------------------------------------------------------
 
 
-def fold(calendar: BusinessCalendar, target: timedelta, share: float, started_at: datetime, events: Iterable[Event], *, stops: tuple[str, ...] = (RESOLVE,)) -> Clock:
-    """Compute a clock from its start and the pause/resume/stop events after it."""
+def used(calendar: BusinessCalendar, started_at: datetime, events: Iterable[Event], now: datetime, *, stops: tuple[str, ...] = (RESOLVE,)) -> timedelta:
+    """Open time a clock has used: up to its stop, or ``now`` while it runs."""
+    segments, _, stopped_at = _segments(started_at, events, stops)
+    end = stopped_at or now
+    return sum((calendar.between(s, min(e or end, end)) for s, e in segments), timedelta(0))
+
+
+def _segments(started_at: datetime, events: Iterable[Event], stops: tuple[str, ...]) -> tuple[list[tuple[datetime, datetime | None]], datetime | None, datetime | None]:
     segments: list[tuple[datetime, datetime | None]] = []
     seg_start: datetime | None = started_at
     paused_at = stopped_at = None
@@ -146,6 +152,12 @@ def fold(calendar: BusinessCalendar, target: timedelta, share: float, started_at
             break
     if seg_start is not None:
         segments.append((seg_start, None))  # running (or stopped while running): open-ended
+    return segments, paused_at, stopped_at
+
+
+def fold(calendar: BusinessCalendar, target: timedelta, share: float, started_at: datetime, events: Iterable[Event], *, stops: tuple[str, ...] = (RESOLVE,)) -> Clock:
+    """Compute a clock from its start and the pause/resume/stop events after it."""
+    segments, paused_at, stopped_at = _segments(started_at, events, stops)
     risk = risk_share(target, share)
     due, remaining = _crossing(calendar, segments, target)
     risk_at, risk_remaining = _crossing(calendar, segments, risk)
