@@ -95,14 +95,15 @@ def act(h: Harness, ticket_id: int, fn: Callable[..., Any], who: Principal, **kw
         fn(h.ctx, s, who, actions.get_ticket(s, ticket_id, lock=True), **kwargs)
 
 
-def staff(h: Harness, name: str, roles: tuple[str, ...] = ("agent",), pager: str | None = None, **prefs: Any) -> Principal:
-    """An agent reachable on the fake channel at ``pager`` (through their preferences)."""
-    who, _ = h.agent(name, roles)
+def staff(h: Harness, name: str, roles: tuple[str, ...] = ("agent",), pager: str | None = None, **prefs: Any) -> tuple[Principal, str]:
+    """An agent reachable on the fake channel at ``pager`` (through their preferences),
+    with their API token."""
+    who, token = h.agent(name, roles)
     with h.ctx.db.transaction() as s:
         agent = s.get(Agent, who.agent_id)
         assert agent is not None
         agent.preferences = {"channels": ["fake"], "addresses": {"fake": pager or f"{name.lower()}-pager"}, **prefs}
-    return who
+    return who, token
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 15.0) -> Any:

@@ -40,7 +40,7 @@ def now(harness: Harness) -> Iterator[FakeNow]:
 
 @pytest.fixture
 def ana(harness: Harness) -> Principal:
-    return staff(harness, "Ana")
+    return staff(harness, "Ana")[0]
 
 
 def sla_of(h: Harness, ticket_id: int) -> dict:  # type: ignore[type-arg]
