@@ -38,7 +38,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from config.runtime import System, migrate  # noqa: E402
 from config.settings import load_settings  # noqa: E402
 from core import actions, slawatch  # noqa: E402
-from core.models import Agent, Contact, Identity, OutboxDelivery, Ticket  # noqa: E402
+from core.models import Agent, AuditEvent, Contact, Identity, OutboxDelivery, Ticket  # noqa: E402
 from core.principals import system  # noqa: E402
 from core.values import Outbound  # noqa: E402
 
@@ -117,7 +117,7 @@ def main() -> int:
     parser.add_argument("--due", type=int, default=1_000, help="how many of them break their target at once")
     parser.add_argument("--interval", type=float, default=1.0, help="clock tick interval, seconds")
     parser.add_argument("--threads", type=int, default=8, help="worker threads")
-    parser.add_argument("--lead", type=float, default=20.0, help="seconds between starting the clock and the breach (at-risk warnings go first)")
+    parser.add_argument("--lead", type=float, default=2.0, help="seconds between moving the clock to just before the breach and the breach")
     args = parser.parse_args()
 
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
@@ -176,11 +176,23 @@ def main() -> int:
                 "ORDER BY next_checkpoint_at LIMIT 1000 FOR UPDATE SKIP LOCKED")))
         print(f"open tickets: {total:,}; claim query plan:\n    {plan}", flush=True)
 
-        # 1. Breach-to-first-ping latency, with workers and the clock running.
-        ctx.now = OffsetClock(breach_at - timedelta(seconds=args.lead))
+        # 1. Breach-to-first-ping latency, with workers and the clock running. First the
+        # at-risk warnings (due 3 min 45 s before the breach for a P1) go out, then the
+        # clock is moved to just before the breach instant.
+        risk_at = opened_at + timedelta(minutes=15 * 0.75)
+        ctx.now = OffsetClock(risk_at)
         sysobj.start_workers()
         clock = sysobj.make_clock()
         clock.start_thread()
+        started = time.perf_counter()
+        while time.perf_counter() - started < 180:
+            with ctx.db.reading() as s:
+                warned = s.execute(select(func.count()).select_from(AuditEvent).where(AuditEvent.action.like("sla_at_risk%"))).scalar_one()
+            if warned >= args.due:
+                break
+            time.sleep(0.5)
+        print(f"at-risk warnings for {warned} tickets: {time.perf_counter() - started:.1f} s", flush=True)
+        ctx.now = OffsetClock(breach_at - timedelta(seconds=args.lead))
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             pinged = len([k for k, (kind, _) in list(sender.sent.items()) if kind == "escalation"])

@@ -20,17 +20,18 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from core import audit, notify, oncall, outbox
+from core import audit, notify, oncall, outbox, sla
 from core.context import Context
 from core.db import after_commit
 from core.errors import ActionRefused, ConfigError
+from core.lifecycle import OPEN_STATES
 from core.models import Agent, Escalation, OutboxDelivery, SupportQueue, Ticket
 from core.policy import Policy
 from core.slapolicy import cached
 
 log = logging.getLogger(__name__)
 
-ACTIVE, ACKNOWLEDGED, FINISHED = "active", "acknowledged", "finished"
+ACTIVE, ACKNOWLEDGED, FINISHED, STOPPED = "active", "acknowledged", "finished", "stopped"
 JOB = "escalation_step"
 KIND = "escalation"
 
@@ -118,8 +119,7 @@ def start(ctx: Context, session: Session, ticket: Ticket, *, reason: str, actor:
     if existing is not None:
         return existing
     cfg = config(ctx.policy)
-    queue = session.get(SupportQueue, ticket.queue_id) if ticket.queue_id else None
-    name = cfg.chain_for(ticket.priority, queue.slug if queue else None)
+    name = cfg.chain_for(ticket.priority, sla.queue_slug(session, ticket.queue_id))
     chain = cfg.chains[name]
     now = ctx.now()
     esc = Escalation(
@@ -130,10 +130,11 @@ def start(ctx: Context, session: Session, ticket: Ticket, *, reason: str, actor:
     )
     session.add(esc)
     session.flush()
-    audit.record(session, actor=actor, action="escalation_started", ticket_id=ticket.id, data={"escalation": esc.id, "chain": name, "reason": reason, "steps": len(chain["steps"])}, now=now)
+    started = {"escalation": esc.id, "chain": name, "reason": reason, "steps": len(chain["steps"])}
     if chain["steps"][0]["wait_minutes"] == 0:
-        _run_step(ctx, session, ticket, esc)
+        _run_step(ctx, session, ticket, esc, started=started)  # one audit event says both
     else:
+        audit.record(session, actor=actor, action="escalation_started", ticket_id=ticket.id, data=started, now=now)
         _schedule(ctx, session, esc)
     return esc
 
@@ -163,11 +164,15 @@ def step(ctx: Context, escalation_id: int, token: str) -> bool:
             return False
         ticket = session.get(Ticket, esc.ticket_id)
         assert ticket is not None
+        if ticket.status not in OPEN_STATES:
+            esc.status, esc.token, esc.next_step_at = STOPPED, None, None
+            audit.record(session, actor="system:escalation", action="escalation_stopped", ticket_id=ticket.id, data={"escalation": esc.id, "why": f"the ticket is {ticket.status}"}, now=ctx.now())
+            return False
         _run_step(ctx, session, ticket, esc)
         return True
 
 
-def _run_step(ctx: Context, session: Session, ticket: Ticket, esc: Escalation) -> None:
+def _run_step(ctx: Context, session: Session, ticket: Ticket, esc: Escalation, started: dict[str, Any] | None = None) -> None:
     steps = _steps(esc)
     current = steps[esc.step_index]
     note = notify.Note(
@@ -183,7 +188,7 @@ def _run_step(ctx: Context, session: Session, ticket: Ticket, esc: Escalation) -
     )
     sent, problems = _notify_target(ctx, session, ticket, current, note)
     now = ctx.now()
-    data = {"escalation": esc.id, "step": esc.step_index + 1, "round": esc.rounds + 1, "notify": current["notify"], "channels": current["channels"], "deliveries": sent}
+    data = {**(started or {}), "escalation": esc.id, "step": esc.step_index + 1, "round": esc.rounds + 1, "notify": current["notify"], "channels": current["channels"], "deliveries": sent}
     if sent:
         audit.record(session, actor="system:escalation", action="escalation_step", ticket_id=ticket.id, data={**data, "problems": problems} if problems else data, now=now)
     else:

@@ -35,13 +35,25 @@ def policy_for(ctx: Context, ticket: Ticket, session: Session | None = None) -> 
         if ticket.organization_id:
             org = session.get(Organization, ticket.organization_id)
             tier = org.tier if org else None
-        if ticket.category_id:
-            cat = session.get(Category, ticket.category_id)
-            category = cat.slug if cat else None
-        if ticket.queue_id:
-            q = session.get(SupportQueue, ticket.queue_id)
-            queue = q.slug if q else None
+        category = _slug(session, Category, ticket.category_id)
+        queue = _slug(session, SupportQueue, ticket.queue_id)
     return slapolicy.config(ctx.policy).choose(ticket.priority, tier, category, queue)
+
+
+_slugs: dict[tuple[str, int], str] = {}
+
+
+def _slug(session: Session, model: type[Category] | type[SupportQueue], row_id: int | None) -> str | None:
+    """Queue and category slugs by id (a slug never changes once a row exists)."""
+    if row_id is None:
+        return None
+    key = (model.__tablename__, row_id)
+    if key not in _slugs:
+        row = session.get(model, row_id)
+        if row is None:
+            return None
+        _slugs[key] = row.slug
+    return _slugs[key]
 
 
 def targets_for(ctx: Context, ticket: Ticket, session: Session | None = None) -> Targets | None:
@@ -193,3 +205,7 @@ def recompute_ticket(ctx: Context, session: Session, ticket: Ticket) -> Clocks:
     if targets is None:
         return Clocks(None, None)
     return slaclock.recompute(targets, history(session, ticket.id))
+
+
+def queue_slug(session: Session, queue_id: int | None) -> str | None:
+    return _slug(session, SupportQueue, queue_id)

@@ -32,6 +32,7 @@ JOB = "sla_checkpoint"
 BATCH = 1000
 LEASE = timedelta(seconds=60)
 STALLED_STEP = timedelta(seconds=60)
+CLIENT_NOTICE_DELAY = timedelta(seconds=30)
 
 
 def tick(ctx: Context) -> int:
@@ -128,7 +129,9 @@ def _tell_client(ctx: Context, session: Session, ticket: Ticket) -> None:
     channel = ticket.reply_identity.kind if ticket.reply_identity else "default"
     fields = actions._fields(ticket, ctx, update_within=humanize_minutes(int(minutes)), critical=ticket.priority == "P1")
     rendered = ctx.renderer.render("escalated", channel, **fields)
-    row = outbox.to_client(ctx, session, ticket, kind="escalated", rendered=rendered, automatic=True, key=f"escalated:{ticket.id}")
+    # Staff first: during a burst of breaches the pings leave before the client notices.
+    not_before = ctx.now() + CLIENT_NOTICE_DELAY
+    row = outbox.to_client(ctx, session, ticket, kind="escalated", rendered=rendered, automatic=True, key=f"escalated:{ticket.id}", not_before=not_before)
     stored["client_told"] = True
     ticket.sla_clock = stored
     if row is None:

@@ -122,4 +122,10 @@ def escalation_step(escalation_id: int, token: str) -> None:
     escalation.step(runtime().ctx, escalation_id, token)
 
 
+# SLA checkpoints run on a queue of their own at a lower priority (Dramatiq runs the
+# lowest number first): during a burst of breaches, the pings each one has queued
+# are delivered as soon as it commits instead of waiting behind the whole burst.
+JOB_QUEUE_SUFFIX = {"sla_checkpoint": ".sla"}
+JOB_PRIORITY = {"sla_checkpoint": 10}
+
 JOBS = {"deliver": deliver, "process_inbound": process_inbound, "sla_checkpoint": sla_checkpoint, "escalation_step": escalation_step}
