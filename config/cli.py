@@ -420,7 +420,13 @@ def oncall_now(as_json: bool) -> None:
 
     ctx = _context(_settings())
     rows = core_oncall.now_on_call(ctx.policy, ctx.now())
-    emit(rows, as_json, lambda rs: [click.echo(f"{r['rotation']:<16} {r['agent']:<32} until {r['until']} ({r['why']})") for r in rs] or click.echo("no on-call rotation is configured (oncall_rotations in the policy file)"))
+    def human(rs: list[dict[str, Any]]) -> None:
+        if not rs:
+            click.echo("no on-call rotation is configured (oncall_rotations in the policy file)")
+        for r in rs:
+            click.echo(f"{r['rotation']:<16} {r['agent']:<32} until {r['until']} ({r['why']})")
+
+    emit(rows, as_json, human)
 
 
 @main.group()

@@ -56,7 +56,8 @@ def channel_for(agent: Agent, wanted: tuple[str, ...] | list[str]) -> tuple[str,
     """The first of ``wanted`` the agent accepts and has an address for; when none,
     the first of the agent's own preferred channels they have an address for."""
     known = addresses(agent)
-    preferred = [str(c) for c in ((agent.preferences or {}).get("channels") or [])]
+    raw = (agent.preferences or {}).get("channels") or []
+    preferred = [str(c) for c in raw] if isinstance(raw, list) else []
     order = [c for c in wanted if c in preferred] if preferred else list(wanted)
     for channel in order + preferred:
         if channel in known:

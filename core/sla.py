@@ -52,7 +52,7 @@ def _slug(session: Session, model: type[Category] | type[SupportQueue], row_id: 
         row = session.get(model, row_id)
         if row is None:
             return None
-        _slugs[key] = row.slug
+        _slugs[key] = str(getattr(row, "slug"))  # noqa: B009
     return _slugs[key]
 
 

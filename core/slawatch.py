@@ -29,7 +29,8 @@ from core.slaclock import Clock
 log = logging.getLogger(__name__)
 
 JOB = "sla_checkpoint"
-BATCH = 1000
+BATCH = 1000  # tickets claimed per tick at most
+PER_JOB = 20  # tickets per sla_checkpoint job, checked in one transaction
 LEASE = timedelta(seconds=60)
 STALLED_STEP = timedelta(seconds=60)
 CLIENT_NOTICE_DELAY = timedelta(seconds=30)
@@ -45,7 +46,12 @@ def tick(ctx: Context) -> int:
         ids = list(session.execute(query).scalars())
         if ids:
             session.execute(update(Ticket).where(Ticket.id.in_(ids)).values(next_checkpoint_at=now + LEASE).execution_options(synchronize_session=False))
-            after_commit(session, lambda: [ctx.dispatcher.send(JOB, i) for i in ids])
+            batches = [",".join(str(i) for i in sorted(ids[k:k + PER_JOB])) for k in range(0, len(ids), PER_JOB)]
+            def hand_over() -> None:
+                for batch in batches:
+                    ctx.dispatcher.send(JOB, batch)
+
+            after_commit(session, hand_over)
     escalation.resend_stalled(ctx, STALLED_STEP)
     if ids:
         log.info("SLA tick: %d ticket(s) at a checkpoint", len(ids))
@@ -54,36 +60,60 @@ def tick(ctx: Context) -> int:
 
 def checkpoint(ctx: Context, ticket_id: int) -> list[str]:
     """Warn or escalate one ticket as its clocks say; returns what was done."""
-    done: list[str] = []
     with ctx.db.transaction() as session:
-        ticket = session.get(Ticket, ticket_id, with_for_update=True, populate_existing=True)
-        if ticket is None:
-            return done
-        stored = dict(ticket.sla_clock or {})
-        clocks = sla.load_clocks(ticket)
-        notified = {n: list(v) for n, v in (stored.get("notified") or {}).items()}
-        now = ctx.now()
-        warnings: list[tuple[str, Clock]] = []
-        breaches: list[tuple[str, Clock]] = []
-        for name, clock in zip(sla.CLOCKS, (clocks.response, clocks.resolution), strict=True):
-            if clock is None or clock.stopped_at is not None or ticket.status not in OPEN_STATES:
-                continue
-            marks = notified.setdefault(name, [])
-            if sla.BREACHED not in marks and clock.breached(now):
-                marks.extend(m for m in (sla.WARNED, sla.BREACHED) if m not in marks)
-                breaches.append((name, clock))
-            elif sla.WARNED not in marks and sla.BREACHED not in marks and clock.at_risk(now):
-                marks.append(sla.WARNED)
-                warnings.append((name, clock))
-        stored["notified"] = notified
-        ticket.sla_clock = stored
-        ticket.next_checkpoint_at = sla.next_checkpoint(clocks, notified)
-        for name, clock in warnings:
-            _warn(ctx, session, ticket, name, clock)
-            done.append(f"warned:{name}")
-        if breaches:
-            _breach(ctx, session, ticket, breaches)
-            done.extend(f"breached:{n}" for n, _ in breaches)
+        return _checkpoint(ctx, session, ticket_id)
+
+
+def checkpoint_many(ctx: Context, ticket_ids: list[int]) -> list[str]:
+    """Several checkpoints in one transaction (a burst of breaches commits once);
+    if one of them fails, each is run again on its own so one bad ticket holds up
+    nobody else."""
+    try:
+        with ctx.db.transaction() as session:
+            return [d for ticket_id in ticket_ids for d in _checkpoint(ctx, session, ticket_id)]
+    except Exception:
+        if len(ticket_ids) == 1:
+            raise
+        log.exception("SLA checkpoint batch failed; running its tickets one by one")
+    done: list[str] = []
+    for ticket_id in ticket_ids:
+        try:
+            done.extend(checkpoint(ctx, ticket_id))
+        except Exception:
+            log.exception("SLA checkpoint for ticket %s failed; the clock will try again", ticket_id)
+    return done
+
+
+def _checkpoint(ctx: Context, session: Session, ticket_id: int) -> list[str]:
+    done: list[str] = []
+    ticket = session.get(Ticket, ticket_id, with_for_update=True, populate_existing=True)
+    if ticket is None:
+        return done
+    stored = dict(ticket.sla_clock or {})
+    clocks = sla.load_clocks(ticket)
+    notified = {n: list(v) for n, v in (stored.get("notified") or {}).items()}
+    now = ctx.now()
+    warnings: list[tuple[str, Clock]] = []
+    breaches: list[tuple[str, Clock]] = []
+    for name, clock in zip(sla.CLOCKS, (clocks.response, clocks.resolution), strict=True):
+        if clock is None or clock.stopped_at is not None or ticket.status not in OPEN_STATES:
+            continue
+        marks = notified.setdefault(name, [])
+        if sla.BREACHED not in marks and clock.breached(now):
+            marks.extend(m for m in (sla.WARNED, sla.BREACHED) if m not in marks)
+            breaches.append((name, clock))
+        elif sla.WARNED not in marks and sla.BREACHED not in marks and clock.at_risk(now):
+            marks.append(sla.WARNED)
+            warnings.append((name, clock))
+    stored["notified"] = notified
+    ticket.sla_clock = stored
+    ticket.next_checkpoint_at = sla.next_checkpoint(clocks, notified)
+    for name, clock in warnings:
+        _warn(ctx, session, ticket, name, clock)
+        done.append(f"warned:{name}")
+    if breaches:
+        _breach(ctx, session, ticket, breaches)
+        done.extend(f"breached:{n}" for n, _ in breaches)
     return done
 
 

@@ -8,6 +8,7 @@ and a row another worker holds is not taken.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -112,9 +113,11 @@ def process_inbound(record_id: int) -> None:
     intake.process(runtime().ctx, record_id)
 
 
-def sla_checkpoint(ticket_id: int) -> None:
-    """Warn or escalate one ticket whose SLA checkpoint the clock found passed."""
-    slawatch.checkpoint(runtime().ctx, ticket_id)
+def sla_checkpoint(ticket_ids: int | str) -> None:
+    """Warn or escalate tickets whose SLA checkpoint the clock found passed
+    (one id, or several as "12,13,14": checked in one transaction)."""
+    ids = [int(i) for i in str(ticket_ids).split(",") if i.strip()]
+    slawatch.checkpoint_many(runtime().ctx, ids)
 
 
 def escalation_step(escalation_id: int, token: str) -> None:
@@ -128,4 +131,4 @@ def escalation_step(escalation_id: int, token: str) -> None:
 JOB_QUEUE_SUFFIX = {"sla_checkpoint": ".sla"}
 JOB_PRIORITY = {"sla_checkpoint": 10}
 
-JOBS = {"deliver": deliver, "process_inbound": process_inbound, "sla_checkpoint": sla_checkpoint, "escalation_step": escalation_step}
+JOBS: dict[str, Callable[..., None]] = {"deliver": deliver, "process_inbound": process_inbound, "sla_checkpoint": sla_checkpoint, "escalation_step": escalation_step}
