@@ -289,6 +289,10 @@ def main() -> int:
         if sysobj is not None:
             try:
                 sysobj.broker.dramatiq.flush_all()  # leave nothing behind on a shared broker
+                client = getattr(sysobj.broker.dramatiq, "client", None)
+                if client is not None:  # Redis: also the ack sets of stopped worker processes
+                    for key in client.scan_iter(match=f"*{env['SWITCHBOARD_BROKER_QUEUE']}*"):
+                        client.delete(key)
             finally:
                 sysobj.stop()
         with admin.connect() as conn:
