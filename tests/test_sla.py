@@ -8,9 +8,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from config.settings import Settings
 from core import actions, sla
+from core.errors import ActionRefused
 from core.principals import Principal
 from tests.harness import Harness
 from tests.sla_support import MONDAY_9, FakeNow, act, open_ticket, sla_settings, staff
@@ -150,3 +154,45 @@ def test_the_state_turns_yellow_at_three_quarters_of_the_target_and_red_after_it
         now.set(MONDAY_9)
         now.advance(minutes=minutes)
         assert sla_of(harness, ticket)["state"] == expected, minutes
+
+
+STEPS = st.lists(
+    st.tuples(
+        st.integers(min_value=0, max_value=60 * 80),  # minutes until the next action
+        st.sampled_from(["acknowledge", "reply", "hold", "resume", "resolve", "reopen", "priority", "category", "note"]),
+        st.sampled_from(["P1", "P2", "P3", "P4"]),
+    ),
+    min_size=1,
+    max_size=10,
+)
+
+
+@hypothesis_settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(start=st.sampled_from([datetime(2026, 10, 30, 16, 0, tzinfo=NY), datetime(2026, 11, 25, 15, 0, tzinfo=NY), datetime(2026, 3, 6, 12, 0, tzinfo=NY)]), steps=STEPS)
+def test_whatever_agents_do_the_running_clocks_equal_a_recomputation(harness: Harness, now: FakeNow, ana: Principal, start: datetime, steps: list[tuple[int, str, str]]) -> None:
+    # Given a ticket opened near a DST change or a holiday
+    now.set(start)
+    ticket = open_ticket(harness, "P3")
+    # When agents act on it in any order (refused actions change nothing)
+    for minutes, action, priority in steps:
+        now.advance(minutes=minutes)
+        calls = {
+            "acknowledge": (actions.acknowledge, {}),
+            "reply": (actions.reply, {"text": "Looking into it."}),
+            "hold": (actions.hold, {"reason": "waiting_on_client"}),
+            "resume": (actions.resume, {}),
+            "resolve": (actions.resolve, {"code": "fixed", "steps": "Fixed it."}),
+            "reopen": (actions.reopen, {}),
+            "priority": (actions.set_priority, {"priority": priority, "reason": "re-triaged"}),
+            "category": (actions.set_category, {"category": "hardware"}),
+            "note": (actions.note, {"text": "checked"}),
+        }
+        fn, kwargs = calls[action]
+        try:
+            act(harness, ticket, fn, ana, **kwargs)
+        except ActionRefused:
+            pass
+    # Then the clocks the actions moved equal the ones recomputed from its events
+    with harness.ctx.db.reading() as s:
+        t = actions.get_ticket(s, ticket)
+        assert sla.recompute_ticket(harness.ctx, s, t) == sla.load_clocks(t)
