@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from config.cli import main as cli
 from config.settings import Settings
@@ -21,8 +21,17 @@ from core.dispatch import NullDispatcher
 from core.models import Agent, AuditEvent, Escalation, OutboxDelivery, Ticket
 from core.policy import load_policy
 from tests.harness import Harness
+from tests.sla_support import (
+    MONDAY_9,
+    POLICY,
+    FakeNow,
+    act,
+    open_ticket,
+    sla_settings,
+    staff,
+    wait_until,
+)
 from workers.sweep import sweep
-from tests.sla_support import MONDAY_9, POLICY, FakeNow, act, open_ticket, sla_settings, staff, wait_until
 
 NY = ZoneInfo("America/New_York")
 
@@ -174,11 +183,11 @@ def test_an_ack_racing_a_step_never_leaves_a_ping_to_send_after_it(harness: Harn
         barrier = threading.Barrier(2)
         outcome: dict[str, Any] = {}
 
-        def step(esc_id: int = esc.id, token: str = str(esc.token)) -> None:
+        def step(esc_id: int = esc.id, token: str = str(esc.token), barrier: threading.Barrier = barrier, outcome: dict[str, Any] = outcome) -> None:
             barrier.wait()
             outcome["stepped"] = escalation.step(harness.ctx, esc_id, token)
 
-        def ack(ticket_id: int = ticket) -> None:
+        def ack(ticket_id: int = ticket, barrier: threading.Barrier = barrier) -> None:
             barrier.wait()
             with harness.ctx.db.transaction() as s:
                 escalation.acknowledge(harness.ctx, s, s.get(Ticket, ticket_id), by="agent:ben")
@@ -253,7 +262,7 @@ def test_oncall_now_prints_who_is_on_call(tmp_path: Path, monkeypatch: pytest.Mo
 def test_the_sla_report_gives_compliance_and_times_per_priority(harness: Harness, now: FakeNow, monkeypatch: pytest.MonkeyPatch) -> None:
     ana, token = staff(harness, "Ana")
     met = open_ticket(harness, "P2")
-    late = open_ticket(harness, "P2", address="plant-8")
+    open_ticket(harness, "P2", address="plant-8")  # never answered
     fast = open_ticket(harness, "P1", subject="Line 2 is down", address="plant-9")
     now.advance(minutes=30)
     act(harness, met, actions.acknowledge, ana)
