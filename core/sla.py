@@ -138,12 +138,20 @@ def refresh(ctx: Context, ticket: Ticket) -> None:
     ticket.sla_policy = targets.name if targets else None
     ticket.response_due_at = clocks.response.due_at if clocks.response else None
     ticket.resolution_due_at = clocks.resolution.due_at if clocks.resolution else None
-    ticket.next_checkpoint_at = next_checkpoint(clocks, notified)
+    ticket.next_checkpoint_at = next_checkpoint(clocks, notified, client_notice_at(stored))
 
 
-def next_checkpoint(clocks: Clocks, notified: dict[str, list[str]]) -> datetime | None:
-    """The earliest at-risk point or deadline of a running clock not yet acted on."""
-    points: list[datetime] = []
+def client_notice_at(stored: dict[str, Any]) -> datetime | None:
+    """When the client is due to hear that the ticket was escalated (None: told, or no breach)."""
+    if stored.get("client_told") or not stored.get("client_notice_at"):
+        return None
+    return datetime.fromisoformat(stored["client_notice_at"])
+
+
+def next_checkpoint(clocks: Clocks, notified: dict[str, list[str]], notice_at: datetime | None = None) -> datetime | None:
+    """The earliest at-risk point or deadline of a running clock not yet acted on
+    (or the pending client notice after a breach)."""
+    points: list[datetime] = [notice_at] if notice_at else []
     for name, clock in zip(CLOCKS, (clocks.response, clocks.resolution), strict=True):
         if clock is None or clock.stopped_at is not None:
             continue

@@ -106,14 +106,23 @@ def _checkpoint(ctx: Context, session: Session, ticket_id: int) -> list[str]:
             marks.append(sla.WARNED)
             warnings.append((name, clock))
     stored["notified"] = notified
+    if breaches and not stored.get("client_told") and not stored.get("client_notice_at"):
+        # Staff first: the client's notice is written by a checkpoint a little later,
+        # so a burst of breaches only does what the first ping needs.
+        stored["client_notice_at"] = (now + CLIENT_NOTICE_DELAY).isoformat()
     ticket.sla_clock = stored
-    ticket.next_checkpoint_at = sla.next_checkpoint(clocks, notified)
+    notice_at = sla.client_notice_at(stored)
+    ticket.next_checkpoint_at = sla.next_checkpoint(clocks, notified, notice_at)
     for name, clock in warnings:
         _warn(ctx, session, ticket, name, clock)
         done.append(f"warned:{name}")
     if breaches:
         _breach(ctx, session, ticket, breaches)
         done.extend(f"breached:{n}" for n, _ in breaches)
+    elif notice_at is not None and notice_at <= now:
+        _tell_client(ctx, session, ticket)
+        ticket.next_checkpoint_at = sla.next_checkpoint(clocks, notified)
+        done.append("told_client")
     return done
 
 
@@ -146,34 +155,23 @@ def _breach(ctx: Context, session: Session, ticket: Ticket, breaches: list[tuple
     due = min(c.due_at for _, c in breaches if c.due_at is not None)
     reason = f"{names} target breached (due {due.isoformat(timespec='minutes')} UTC, policy {ticket.sla_policy})"
     actions.escalate(ctx, session, system("sla"), ticket, reason=reason)
-    _tell_client(ctx, session, ticket)
 
 
 def _tell_client(ctx: Context, session: Session, ticket: Ticket) -> None:
-    """Once per ticket: tell the client it was escalated and when to expect news."""
+    """Once per ticket: tell the client it was escalated and when to expect news
+    (unless the ticket was closed or resolved in the meantime)."""
     stored = dict(ticket.sla_clock or {})
     if stored.get("client_told"):
+        return
+    stored["client_told"] = True
+    ticket.sla_clock = stored
+    if ticket.status not in OPEN_STATES:
         return
     chosen = sla.policy_for(ctx, ticket, session)
     minutes = (chosen.client_update_minutes if chosen else None) or 60
     channel = ticket.reply_identity.kind if ticket.reply_identity else "default"
     fields = actions._fields(ticket, ctx, update_within=humanize_minutes(int(minutes)), critical=ticket.priority == "P1")
     rendered = ctx.renderer.render("escalated", channel, **fields)
-    # Staff first: during a burst of breaches the pings leave before the client notices.
-    not_before = ctx.now() + CLIENT_NOTICE_DELAY
-    row = outbox.to_client(ctx, session, ticket, kind="escalated", rendered=rendered, automatic=True, key=f"escalated:{ticket.id}", not_before=not_before)
-    stored["client_told"] = True
-    ticket.sla_clock = stored
+    row = outbox.to_client(ctx, session, ticket, kind="escalated", rendered=rendered, automatic=True, key=f"escalated:{ticket.id}")
     if row is None:
         audit.record(session, actor="system:sla", action="escalation_notice_unsent", ticket_id=ticket.id, data={"why": "the ticket has no client address"}, now=ctx.now())
-
-
-def run_due_now(ctx: Context) -> list[str]:
-    """Tick and run every claimed checkpoint in this process (for tests and tools)."""
-    now = ctx.now()
-    with ctx.db.reading() as session:
-        ids = list(session.execute(select(Ticket.id).where(Ticket.next_checkpoint_at <= now)).scalars())
-    done: list[str] = []
-    for ticket_id in ids:
-        done.extend(checkpoint(ctx, ticket_id))
-    return done

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from config.cli import main as cli
 from config.settings import Settings
@@ -31,7 +31,6 @@ from tests.sla_support import (
     staff,
     wait_until,
 )
-from workers.sweep import sweep
 
 NY = ZoneInfo("America/New_York")
 
@@ -67,10 +66,17 @@ def pings(h: Harness, ticket_id: int) -> list[OutboxDelivery]:
         return rows
 
 
-def deliver_client_notices(h: Harness, now: FakeNow) -> None:
-    """Client notices leave a little after the staff pings: move past that and deliver."""
+def deliver_client_notices(h: Harness, now: FakeNow, count: int = 1) -> None:
+    """Clients hear of the escalation a little after the staff pings: move past that,
+    let the clock write the notices, and deliver them."""
     now.advance(seconds=slawatch.CLIENT_NOTICE_DELAY.total_seconds() + 1)
-    sweep(h.ctx, timedelta(0))
+    slawatch.tick(h.ctx)
+
+    def written() -> bool:
+        with h.ctx.db.reading() as s:
+            return s.execute(select(func.count()).select_from(OutboxDelivery).where(OutboxDelivery.kind == "escalated")).scalar_one() >= count
+
+    wait_until(written)
     h.settle()
 
 
@@ -162,7 +168,8 @@ def test_two_clocks_running_at_once_never_double_escalate(harness: Harness, now:
         thread.join()
     assert not errors, errors
     wait_until(lambda: all("escalation_step" in audit_actions(harness, t) for t in tickets))
-    deliver_client_notices(harness, now)
+    harness.settle()
+    deliver_client_notices(harness, now, count=len(tickets))
     for ticket in tickets:
         assert len(escalations(harness, ticket)) == 1
         assert audit_actions(harness, ticket).count("escalate") == 1
