@@ -246,9 +246,9 @@ def main() -> int:
                 .where(OutboxDelivery.kind == "escalation", OutboxDelivery.status == "sent")
                 .group_by(OutboxDelivery.ticket_id)
             ).all()
-            due = dict(s.execute(select(Ticket.id, Ticket.response_due_at).where(Ticket.id.in_(due_ids))).all())
+            due: dict[int, datetime] = {tid: at for tid, at in s.execute(select(Ticket.id, Ticket.response_due_at).where(Ticket.id.in_(due_ids))).all() if at}
             started_rows = s.execute(select(Escalation.ticket_id, Escalation.started_at)).all()
-        latencies = [(sent - due[tid]).total_seconds() for tid, sent in rows if tid in due]
+        latencies = [(sent - due[tid]).total_seconds() for tid, sent in rows if tid in due and sent]
         escalated = [(at - due[tid]).total_seconds() for tid, at in started_rows if tid in due]
         for proc in workers:
             proc.terminate()
