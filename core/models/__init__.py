@@ -2,8 +2,8 @@
 
 from .base import Base, BigId, UTCDateTime, utcnow
 from .people import Agent, Category, Contact, Identity, Organization, ResolutionCode, SupportQueue
-from .sla import Escalation, SlaEvent
 from .records import AuditChainHead, AuditCheckpoint, AuditEvent, InboundRecord, OutboxDelivery
+from .sla import Escalation, SlaEvent
 from .tickets import (
     Attachment,
     Message,
