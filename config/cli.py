@@ -409,6 +409,67 @@ def agents_list(as_json: bool) -> None:
     emit(rows, as_json, lambda rs: _each(rs, lambda r: f"{r['id']:>3} {r['name']:<24} {r['email']:<32} {','.join(r['roles'])}{'' if r['active'] else ' (inactive)'}"))
 
 
+# SLA: on-call and reports -----------------------------------------------------------
+
+
+@main.group()
+def oncall() -> None:
+    """On-call rotations from the policy file."""
+
+
+@oncall.command("now")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@handle_errors
+def oncall_now(as_json: bool) -> None:
+    """Who is on call in every rotation right now, and until when."""
+    from core import oncall as core_oncall
+
+    ctx = _context(_settings())
+    rows = core_oncall.now_on_call(ctx.policy, ctx.now())
+    def human(rs: list[dict[str, Any]]) -> None:
+        if not rs:
+            click.echo("no on-call rotation is configured (oncall_rotations in the policy file)")
+        for r in rs:
+            click.echo(f"{r['rotation']:<16} {r['agent']:<32} until {r['until']} ({r['why']})")
+
+    emit(rows, as_json, human)
+
+
+@main.group()
+def report() -> None:
+    """Reports."""
+
+
+@report.command("sla")
+@click.option("--since", help="ISO date or time (default: --days ago).")
+@click.option("--until", help="ISO date or time (default: now).")
+@click.option("--days", default=30, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@handle_errors
+def report_sla(since: str | None, until: str | None, days: int, as_json: bool) -> None:
+    """SLA compliance per priority, queue and category for tickets opened in the period."""
+    from core import slareport
+
+    ctx = _context(_settings())
+    start, end = slareport.period(ctx.now(), since, until, days)
+    with ctx.db.reading() as session:
+        data = slareport.compliance(ctx, session, start, end)
+
+    def human(d: dict[str, Any]) -> None:
+        click.echo(f"SLA compliance, tickets opened {d['since']} .. {d['until']}")
+        for group in ("priority", "queue", "category"):
+            click.echo(f"\nby {group}:")
+            for key, b in d[f"by_{group}"].items():
+                parts = []
+                for clock in ("response", "resolution"):
+                    c = b[clock]
+                    share = "-" if c["met_share"] is None else f"{c['met_share']:.0%}"
+                    parts.append(f"{clock} met {share} avg {c['average_minutes']} p90 {c['p90_minutes']} min")
+                click.echo(f"  {key:<16} {b['tickets']:>6} tickets  " + "; ".join(parts))
+
+    emit(data, as_json, human)
+
+
 # Outbox -----------------------------------------------------------------------------
 
 

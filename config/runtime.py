@@ -21,6 +21,7 @@ import migrations
 from channels.base import Sender
 from channels.fake import FakeSender
 from config.settings import Settings
+from core import slapolicy
 from core.context import Context
 from core.db import Database
 from core.models import Category, ResolutionCode, SupportQueue
@@ -73,9 +74,11 @@ def _upsert(session: Session, model: Any, key: str, value: str, **fields: Any) -
 
 
 def build_context(settings: Settings, db: Database | None = None) -> Context:
+    policy = load_policy(settings.config_file)
+    slapolicy.validate(policy)
     return Context(
         db=db or Database(settings.effective_database_url),
-        policy=load_policy(settings.config_file),
+        policy=policy,
         renderer=Renderer(settings.templates_dir),
         secret=settings.signing_key(),
         public_url=settings.public_url,

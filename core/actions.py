@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import audit, blobs, contacts, lifecycle, outbox, sla
+from core import audit, blobs, contacts, escalation, lifecycle, outbox, sla
 from core.context import Context
 from core.errors import ActionRefused, NotFound
 from core.events import Change
@@ -425,7 +425,10 @@ def merge(ctx: Context, session: Session, who: Principal, ticket: Ticket, *, int
 
 
 def escalate(ctx: Context, session: Session, who: Principal, ticket: Ticket, *, reason: str, override_reason: str | None = None) -> Change:
+    """Mark the ticket escalated and start its escalation chain (unless one is running)."""
     def mutate() -> None:
         ticket.escalated = True
 
-    return _change(ctx, session, who, ticket, "escalate", data={"reason": reason}, override_reason=override_reason, mutate=mutate)
+    change = _change(ctx, session, who, ticket, "escalate", data={"reason": reason}, override_reason=override_reason, mutate=mutate)
+    escalation.start(ctx, session, ticket, reason=reason, actor=who.label)
+    return change

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from core import sla
+from core import escalation, sla
 from core.context import Context
 from core.models import (
     Agent,
@@ -62,6 +62,8 @@ def ticket_summary(ctx: Context, ticket: Ticket) -> dict[str, Any]:
             "response_due_at": _iso(ticket.response_due_at),
             "resolution_due_at": _iso(ticket.resolution_due_at),
             "first_response_at": _iso(ticket.first_response_at),
+            "next_checkpoint_at": _iso(ticket.next_checkpoint_at),
+            **sla.detail(ctx, ticket),
         },
         "tracking_link": ctx.tracking_link(ticket.tracking_token),
         "created_at": _iso(ticket.created_at),
@@ -94,6 +96,7 @@ def ticket_detail(ctx: Context, session: Session, ticket: Ticket) -> dict[str, A
         {"seq": e.seq, "at": _iso(e.created_at), "actor": e.actor, "action": e.action, "data": e.data, "hash": e.hash}
         for e in session.execute(select(AuditEvent).where(AuditEvent.chain == f"ticket:{ticket.id}").order_by(AuditEvent.seq)).scalars()
     ]
+    data["sla"]["escalation"] = escalation.describe(session, ticket.id)
     data["resolutions"] = [
         {"code": r.code, "steps": r.steps, "agent": agents.get(r.agent_id or -1), "at": _iso(r.created_at)}
         for r in session.execute(select(ResolutionRecord).where(ResolutionRecord.ticket_id == ticket.id).order_by(ResolutionRecord.id)).scalars()

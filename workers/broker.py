@@ -14,7 +14,7 @@ from typing import Any
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
 
-from workers.jobs import JOBS
+from workers.jobs import JOB_PRIORITY, JOB_QUEUE_SUFFIX, JOBS
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,10 @@ class Broker:
         self.dramatiq = make_broker(url)
         dramatiq.set_broker(self.dramatiq)
         self.actors: dict[str, dramatiq.Actor[Any, Any]] = {
-            name: dramatiq.Actor(fn, broker=self.dramatiq, actor_name=name, queue_name=queue_name, priority=0, options=dict(ACTOR_OPTIONS))
+            name: dramatiq.Actor(
+                fn, broker=self.dramatiq, actor_name=name, queue_name=queue_name + JOB_QUEUE_SUFFIX.get(name, ""),
+                priority=JOB_PRIORITY.get(name, 0), options=dict(ACTOR_OPTIONS),
+            )
             for name, fn in JOBS.items()
         }
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
+from core import slawatch
 from core.context import Context
 from workers.sweep import checkpoint, sweep
 
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
 
 Tick = Callable[[Context], object]
 TICKS: list[Tick] = []
+TICKS.append(slawatch.tick)  # SLA checkpoints: warnings, breaches, escalation starts
 CHECKPOINT_EVERY = timedelta(minutes=10)
 
 

@@ -8,11 +8,12 @@ and a row another worker holds is not taken.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from channels.base import Sender
-from core import audit, intake, outbox
+from core import audit, escalation, intake, outbox, slawatch
 from core.context import Context
 from core.db import after_commit
 from core.errors import DeliveryError
@@ -112,4 +113,22 @@ def process_inbound(record_id: int) -> None:
     intake.process(runtime().ctx, record_id)
 
 
-JOBS = {"deliver": deliver, "process_inbound": process_inbound}
+def sla_checkpoint(ticket_ids: int | str) -> None:
+    """Warn or escalate tickets whose SLA checkpoint the clock found passed
+    (one id, or several as "12,13,14": checked in one transaction)."""
+    ids = [int(i) for i in str(ticket_ids).split(",") if i.strip()]
+    slawatch.checkpoint_many(runtime().ctx, ids)
+
+
+def escalation_step(escalation_id: int, token: str) -> None:
+    """Run one escalation step, if ``token`` still names the chain's active step."""
+    escalation.step(runtime().ctx, escalation_id, token)
+
+
+# SLA checkpoints run on a queue of their own at a lower priority (Dramatiq runs the
+# lowest number first): during a burst of breaches, the pings each one has queued
+# are delivered as soon as it commits instead of waiting behind the whole burst.
+JOB_QUEUE_SUFFIX = {"sla_checkpoint": ".sla"}
+JOB_PRIORITY = {"sla_checkpoint": 10}
+
+JOBS: dict[str, Callable[..., None]] = {"deliver": deliver, "process_inbound": process_inbound, "sla_checkpoint": sla_checkpoint, "escalation_step": escalation_step}

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import actions, intake, outbox, views
+from core import actions, escalation, intake, outbox, slareport, views
 from core.context import Context
 from core.errors import ActionRefused, NotFound
 from core.models import Agent, format_number
@@ -268,6 +268,20 @@ def merge(ctx: CtxDep, who: WhoDep, number: str, body: MergeBody) -> dict[str, A
 @router.post("/tickets/{number}/escalate")
 def escalate(ctx: CtxDep, who: WhoDep, number: str, body: EscalateBody) -> dict[str, Any]:
     return _act(ctx, number, lambda s, t: actions.escalate(ctx, s, who, t, reason=body.reason, override_reason=body.override_reason))
+
+
+@router.post("/tickets/{number}/escalation/ack")
+def acknowledge_escalation(ctx: CtxDep, who: WhoDep, number: str) -> dict[str, Any]:
+    """Stop the ticket's escalation chain: no ping is sent after this returns."""
+    return _act(ctx, number, lambda s, t: escalation.acknowledge(ctx, s, t, by=who.label))
+
+
+@router.get("/reports/sla")
+def sla_report(ctx: CtxDep, who: WhoDep, since: str | None = None, until: str | None = None, days: Annotated[int, Query(ge=1, le=3660)] = 30) -> dict[str, Any]:
+    """SLA compliance per priority, queue and category for tickets opened in the period."""
+    start, end = slareport.period(ctx.now(), since, until, days)
+    with ctx.db.reading() as session:
+        return slareport.compliance(ctx, session, start, end)
 
 
 @router.get("/parked")

@@ -3,6 +3,7 @@
 from .base import Base, BigId, UTCDateTime, utcnow
 from .people import Agent, Category, Contact, Identity, Organization, ResolutionCode, SupportQueue
 from .records import AuditChainHead, AuditCheckpoint, AuditEvent, InboundRecord, OutboxDelivery
+from .sla import Escalation, SlaEvent
 from .tickets import (
     Attachment,
     Message,
@@ -24,6 +25,7 @@ __all__ = [
     "BigId",
     "Category",
     "Contact",
+    "Escalation",
     "Identity",
     "InboundRecord",
     "Message",
@@ -33,6 +35,7 @@ __all__ = [
     "Participant",
     "ResolutionCode",
     "ResolutionRecord",
+    "SlaEvent",
     "StoredBlob",
     "SupportQueue",
     "Ticket",

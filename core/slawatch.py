@@ -1,0 +1,177 @@
+"""The clock's SLA work: find tickets at a checkpoint, warn before a breach,
+escalate on one.
+
+``tick`` is cheap and safe to run in several clock processes at once: it claims
+due tickets through the indexed ``next_checkpoint_at`` (``FOR UPDATE SKIP LOCKED``
+on PostgreSQL), pushes their checkpoint a lease ahead, and hands each to the
+``sla_checkpoint`` job after the commit. ``checkpoint`` locks the ticket, acts at
+most once per clock and cycle (the ``notified`` marks on the ticket), and sets the
+next checkpoint. A lost job message is picked up again when the lease runs out.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from core import actions, audit, escalation, notify, outbox, sla
+from core.context import Context
+from core.db import after_commit
+from core.lifecycle import OPEN_STATES
+from core.models import Agent, SupportQueue, Ticket
+from core.principals import system
+from core.rendering import humanize_minutes
+from core.slaclock import Clock
+
+log = logging.getLogger(__name__)
+
+JOB = "sla_checkpoint"
+BATCH = 1000  # tickets claimed per tick at most
+PER_JOB = 20  # tickets per sla_checkpoint job, checked in one transaction
+LEASE = timedelta(seconds=60)
+STALLED_STEP = timedelta(seconds=60)
+CLIENT_NOTICE_DELAY = timedelta(seconds=30)
+
+
+def tick(ctx: Context) -> int:
+    """Claim tickets whose next checkpoint has passed and hand them to the workers."""
+    now = ctx.now()
+    with ctx.db.transaction() as session:
+        query = select(Ticket.id).where(Ticket.next_checkpoint_at <= now).order_by(Ticket.next_checkpoint_at).limit(BATCH)
+        if ctx.db.is_postgres:
+            query = query.with_for_update(skip_locked=True)
+        ids = list(session.execute(query).scalars())
+        if ids:
+            session.execute(update(Ticket).where(Ticket.id.in_(ids)).values(next_checkpoint_at=now + LEASE).execution_options(synchronize_session=False))
+            batches = [",".join(str(i) for i in sorted(ids[k:k + PER_JOB])) for k in range(0, len(ids), PER_JOB)]
+            def hand_over() -> None:
+                for batch in batches:
+                    ctx.dispatcher.send(JOB, batch)
+
+            after_commit(session, hand_over)
+    escalation.resend_stalled(ctx, STALLED_STEP)
+    if ids:
+        log.info("SLA tick: %d ticket(s) at a checkpoint", len(ids))
+    return len(ids)
+
+
+def checkpoint(ctx: Context, ticket_id: int) -> list[str]:
+    """Warn or escalate one ticket as its clocks say; returns what was done."""
+    with ctx.db.transaction() as session:
+        return _checkpoint(ctx, session, ticket_id)
+
+
+def checkpoint_many(ctx: Context, ticket_ids: list[int]) -> list[str]:
+    """Several checkpoints in one transaction (a burst of breaches commits once);
+    if one of them fails, each is run again on its own so one bad ticket holds up
+    nobody else."""
+    try:
+        with ctx.db.transaction() as session:
+            return [d for ticket_id in ticket_ids for d in _checkpoint(ctx, session, ticket_id)]
+    except Exception:
+        if len(ticket_ids) == 1:
+            raise
+        log.exception("SLA checkpoint batch failed; running its tickets one by one")
+    done: list[str] = []
+    for ticket_id in ticket_ids:
+        try:
+            done.extend(checkpoint(ctx, ticket_id))
+        except Exception:
+            log.exception("SLA checkpoint for ticket %s failed; the clock will try again", ticket_id)
+    return done
+
+
+def _checkpoint(ctx: Context, session: Session, ticket_id: int) -> list[str]:
+    done: list[str] = []
+    ticket = session.get(Ticket, ticket_id, with_for_update=True, populate_existing=True)
+    if ticket is None:
+        return done
+    stored = dict(ticket.sla_clock or {})
+    clocks = sla.load_clocks(ticket)
+    notified = {n: list(v) for n, v in (stored.get("notified") or {}).items()}
+    now = ctx.now()
+    warnings: list[tuple[str, Clock]] = []
+    breaches: list[tuple[str, Clock]] = []
+    for name, clock in zip(sla.CLOCKS, (clocks.response, clocks.resolution), strict=True):
+        if clock is None or clock.stopped_at is not None or ticket.status not in OPEN_STATES:
+            continue
+        marks = notified.setdefault(name, [])
+        if sla.BREACHED not in marks and clock.breached(now):
+            marks.extend(m for m in (sla.WARNED, sla.BREACHED) if m not in marks)
+            breaches.append((name, clock))
+        elif sla.WARNED not in marks and sla.BREACHED not in marks and clock.at_risk(now):
+            marks.append(sla.WARNED)
+            warnings.append((name, clock))
+    stored["notified"] = notified
+    if breaches and not stored.get("client_told") and not stored.get("client_notice_at"):
+        # Staff first: the client's notice is written by a checkpoint a little later,
+        # so a burst of breaches only does what the first ping needs.
+        stored["client_notice_at"] = (now + CLIENT_NOTICE_DELAY).isoformat()
+    ticket.sla_clock = stored
+    notice_at = sla.client_notice_at(stored)
+    ticket.next_checkpoint_at = sla.next_checkpoint(clocks, notified, notice_at)
+    for name, clock in warnings:
+        _warn(ctx, session, ticket, name, clock)
+        done.append(f"warned:{name}")
+    if breaches:
+        _breach(ctx, session, ticket, breaches)
+        done.extend(f"breached:{n}" for n, _ in breaches)
+    elif notice_at is not None and notice_at <= now:
+        _tell_client(ctx, session, ticket)
+        ticket.next_checkpoint_at = sla.next_checkpoint(clocks, notified)
+        done.append("told_client")
+    return done
+
+
+def _warn(ctx: Context, session: Session, ticket: Ticket, name: str, clock: Clock) -> None:
+    due = clock.due_at.isoformat(timespec="minutes") if clock.due_at else "?"
+    note = notify.Note(
+        kind="sla_warning",
+        subject=f"[{ticket.number}] {name} due soon",
+        text=f"{ticket.number} ({ticket.priority}) is at risk: its {name} target is due at {due} (UTC).\nSubject: {ticket.subject}\n",
+        urgent=ticket.priority == "P1",
+        key=f"warn:{ticket.id}:{name}:{clock.started_at.isoformat()}",
+    )
+    rows = []
+    if ticket.assignee_id:
+        agent = session.get(Agent, ticket.assignee_id)
+        if agent is not None and agent.active:
+            row = notify.to_agent(ctx, session, agent, ticket, note)
+            if row is not None:
+                rows.append(row.id)
+    if not rows and ticket.queue_id:
+        queue = session.get(SupportQueue, ticket.queue_id)
+        if queue is not None and queue.slack_channel:
+            rows.append(notify.to_address(ctx, session, "slack", queue.slack_channel, ticket, note).id)
+    action = "sla_at_risk" if rows else "sla_at_risk_unsent"
+    audit.record(session, actor="system:sla", action=action, ticket_id=ticket.id, data={"clock": name, "due_at": due, "deliveries": rows}, now=ctx.now())
+
+
+def _breach(ctx: Context, session: Session, ticket: Ticket, breaches: list[tuple[str, Clock]]) -> None:
+    names = " and ".join(n for n, _ in breaches)
+    due = min(c.due_at for _, c in breaches if c.due_at is not None)
+    reason = f"{names} target breached (due {due.isoformat(timespec='minutes')} UTC, policy {ticket.sla_policy})"
+    actions.escalate(ctx, session, system("sla"), ticket, reason=reason)
+
+
+def _tell_client(ctx: Context, session: Session, ticket: Ticket) -> None:
+    """Once per ticket: tell the client it was escalated and when to expect news
+    (unless the ticket was closed or resolved in the meantime)."""
+    stored = dict(ticket.sla_clock or {})
+    if stored.get("client_told"):
+        return
+    stored["client_told"] = True
+    ticket.sla_clock = stored
+    if ticket.status not in OPEN_STATES:
+        return
+    chosen = sla.policy_for(ctx, ticket, session)
+    minutes = (chosen.client_update_minutes if chosen else None) or 60
+    channel = ticket.reply_identity.kind if ticket.reply_identity else "default"
+    fields = actions._fields(ticket, ctx, update_within=humanize_minutes(int(minutes)), critical=ticket.priority == "P1")
+    rendered = ctx.renderer.render("escalated", channel, **fields)
+    row = outbox.to_client(ctx, session, ticket, kind="escalated", rendered=rendered, automatic=True, key=f"escalated:{ticket.id}")
+    if row is None:
+        audit.record(session, actor="system:sla", action="escalation_notice_unsent", ticket_id=ticket.id, data={"why": "the ticket has no client address"}, now=ctx.now())

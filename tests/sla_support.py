@@ -1,0 +1,116 @@
+"""Shared set-up for the SLA and escalation tests: a policy file, a clock we move."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from config.settings import Settings, load_settings
+from core import actions
+from core.models import Agent, Organization
+from core.principals import Principal, system
+from tests.harness import Harness
+
+POLICY = """
+[[sla_rules]]
+name = "premium contract"
+tier = "premium"
+priority = ["P2", "P3"]
+response_minutes = 30
+hours = "24x7"
+
+[escalation.chains.default]
+repeat = true
+repeat_every_minutes = 10
+steps = [
+  { wait_minutes = 0, notify = "oncall", channels = ["slack"] },
+  { wait_minutes = 5, notify = "group:admins", channels = ["email"] },
+]
+
+[escalation.groups]
+admins = ["role:admin"]
+
+[[oncall_rotations]]
+name = "primary"
+handoff = "weekly"
+handoff_day = "mon"
+handoff_time = "09:00"
+timezone = "America/New_York"
+start = "2026-11-02"
+agents = ["ana@support.example", "ben@support.example"]
+overrides = [{ agent = "cara@support.example", from = "2026-12-24T00:00", to = "2026-12-27T00:00" }]
+"""
+
+# Monday 23 November 2026, 09:00 in New York
+MONDAY_9 = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
+
+
+class FakeNow:
+    """A clock the test moves by hand; the whole system reads it through ctx.now."""
+
+    def __init__(self, start: datetime) -> None:
+        self.t = start
+
+    def __call__(self) -> datetime:
+        return self.t
+
+    def advance(self, **kwargs: float) -> datetime:
+        self.t += timedelta(**kwargs)
+        return self.t
+
+    def set(self, value: datetime) -> datetime:
+        self.t = value
+        return value
+
+
+def sla_settings(tmp_path: Path, database_url: str, broker_url: str, policy: str = POLICY) -> Settings:
+    path = tmp_path / "policy.toml"
+    path.write_text(policy)
+    return load_settings(
+        data_dir=tmp_path, database_url=database_url, broker_url=broker_url,
+        broker_queue=f"sbtest-{uuid.uuid4().hex[:8]}", secret_key="test-secret",
+        delivery_backoff_seconds=0.05, delivery_max_attempts=3, worker_threads=2, config_file=path,
+    )
+
+
+def open_ticket(h: Harness, priority: str = "P2", *, subject: str = "Label printer jams", address: str = "plant-7", tier: str | None = None) -> int:
+    with h.ctx.db.transaction() as s:
+        ticket = actions.open_ticket(h.ctx, s, system("test"), subject=subject, text="It jams on every third label.", requester=("fake", address, "Dana"), priority=priority)
+        if tier:
+            org = Organization(name=f"Org {uuid.uuid4().hex[:6]}", tier=tier)
+            s.add(org)
+            s.flush()
+            ticket.organization_id = org.id
+            ticket.contact.organization_id = org.id
+            actions.note(h.ctx, s, Principal("agent", frozenset({"agent"}), "setup"), ticket, text="contract tier set")
+        return ticket.id
+
+
+def act(h: Harness, ticket_id: int, fn: Callable[..., Any], who: Principal, **kwargs: Any) -> None:
+    with h.ctx.db.transaction() as s:
+        fn(h.ctx, s, who, actions.get_ticket(s, ticket_id, lock=True), **kwargs)
+
+
+def staff(h: Harness, name: str, roles: tuple[str, ...] = ("agent",), pager: str | None = None, **prefs: Any) -> tuple[Principal, str]:
+    """An agent reachable on the fake channel at ``pager`` (through their preferences),
+    with their API token."""
+    who, token = h.agent(name, roles)
+    with h.ctx.db.transaction() as s:
+        agent = s.get(Agent, who.agent_id)
+        assert agent is not None
+        agent.preferences = {"channels": ["fake"], "addresses": {"fake": pager or f"{name.lower()}-pager"}, **prefs}
+    return who, token
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 15.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"condition not met within {timeout}s")
