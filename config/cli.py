@@ -108,7 +108,7 @@ def up() -> None:
     import uvicorn
 
     from channels.web.app import create_app
-    from config.runtime import System, migrate as run_migrate
+    from config.runtime import System, build_smtp_server, migrate as run_migrate
 
     settings = _settings()
     run_migrate(settings)
@@ -116,10 +116,13 @@ def up() -> None:
     system.start_workers()
     system.make_clock().start_thread()
     system.recover()
-    click.echo(f"Switchboard is up: http://{settings.http_host}:{settings.http_port}  (data in {settings.data_dir.resolve()})")
+    smtp_server = build_smtp_server(settings, system.ctx)
+    smtp_server.start()
+    click.echo(f"Switchboard is up: http://{settings.http_host}:{settings.http_port}, SMTP on {settings.smtp_host}:{settings.smtp_port}  (data in {settings.data_dir.resolve()})")
     try:
         uvicorn.run(create_app(system.ctx), host=settings.http_host, port=settings.http_port, log_level="warning")
     finally:
+        smtp_server.stop()
         system.stop()
 
 
@@ -180,8 +183,20 @@ def clock() -> None:
 @main.command()
 @handle_errors
 def smtp() -> None:
-    """Run the SMTP intake server."""
-    raise ConfigError("the SMTP intake server is not part of this build yet")
+    """Run the SMTP intake server (stores mail; workers decide it)."""
+    from config.runtime import System, build_smtp_server
+
+    settings = _settings()
+    _needs_shared_broker(settings, "smtp")
+    system = System(settings)
+    server = build_smtp_server(settings, system.ctx)
+    server.start()
+    log.info("SMTP intake listening on %s:%s for %s", settings.smtp_host, settings.smtp_port, ", ".join(settings.support_address_list))
+    try:
+        _wait_for_signal()
+    finally:
+        server.stop()
+        system.stop()
 
 
 @main.command()

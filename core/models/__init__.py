@@ -2,7 +2,7 @@
 
 from .base import Base, BigId, UTCDateTime, utcnow
 from .people import Agent, Category, Contact, Identity, Organization, ResolutionCode, SupportQueue
-from .records import AuditChainHead, AuditCheckpoint, AuditEvent, InboundRecord, OutboxDelivery
+from .records import AuditChainHead, AuditCheckpoint, AuditEvent, InboundRecord, MailboxState, OutboxDelivery
 from .tickets import (
     Attachment,
     Message,
@@ -26,6 +26,7 @@ __all__ = [
     "Contact",
     "Identity",
     "InboundRecord",
+    "MailboxState",
     "Message",
     "Organization",
     "OutboxDelivery",
