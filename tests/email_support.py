@@ -48,3 +48,36 @@ def mail(sender: str = "dana@client.example", to: str = SUPPORT, subject: str = 
 def maildir_messages(path: Path) -> list[mailbox.MaildirMessage]:
     box = mailbox.Maildir(str(path), create=False)
     return [box[key] for key in sorted(box.keys())] if path.exists() else []
+
+
+# The fixture set of real-world-shaped mail -----------------------------------------------
+
+FIXTURES = Path(__file__).parent / "fixtures" / "email"
+
+
+def fixtures() -> dict[str, dict[str, object]]:
+    """name -> expectations, from tests/fixtures/email/expected.json."""
+    import json
+
+    return json.loads((FIXTURES / "expected.json").read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def _norm(text: str) -> str:
+    return "\n".join(" ".join(line.split()) for line in text.strip().splitlines()).strip()
+
+
+def reply_agreement() -> tuple[int, int, list[str]]:
+    """(agreeing, total, names that disagree): the parser's visible text vs the expected one."""
+    from channels.email.parse import parse
+
+    agree, total, misses = 0, 0, []
+    for name, expect in sorted(fixtures().items()):
+        if "visible" not in expect:
+            continue
+        total += 1
+        got = parse((FIXTURES / f"{name}.eml").read_bytes(), {}).text
+        if _norm(got) == _norm(str(expect["visible"])):
+            agree += 1
+        else:
+            misses.append(name)
+    return agree, total, misses

@@ -108,3 +108,23 @@ def test_a_message_without_message_id_is_stored_under_a_digest_of_its_bytes(harn
     with harness.ctx.db.reading() as session:
         ids = session.execute(select(InboundRecord.external_id)).scalars().all()
     assert len(ids) == 1 and ids[0].startswith("sha256:")
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(body=st.binary(min_size=1, max_size=2000))
+def test_any_bytes_sent_over_smtp_are_stored_or_refused_with_a_code_and_never_crash_the_server(harness: Harness, smtp_port: int, body: bytes) -> None:
+    raw = b"From: fuzz@client.example\r\n" + body.replace(b"\r", b"").replace(b"\n", b"\r\n")
+    with smtplib.SMTP("127.0.0.1", smtp_port) as client:
+        try:
+            client.sendmail("fuzz@client.example", [SUPPORT], raw)
+        except smtplib.SMTPResponseException as exc:
+            assert 500 <= exc.smtp_code < 600, exc
+        assert client.noop()[0] == 250, "the server is still there"
+    harness.settle()
+    with harness.ctx.db.reading() as session:
+        statuses = set(session.execute(select(InboundRecord.status)).scalars())
+    assert statuses <= {"done", "parked", "dropped"}

@@ -46,9 +46,11 @@ def html_to_text(html: str) -> str:
     converter.ignore_emphasis = True
     converter.unicode_snob = True
     try:
-        return converter.handle(html).strip()
+        text = converter.handle(html)
     except Exception:  # html2text on broken markup: fall back to stripping tags
-        return re.sub(r"<[^>]+>", " ", html).strip()
+        text = re.sub(r"<[^>]+>", " ", html)
+    lines = [line.rstrip() for line in text.splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
 def _fix(value: str) -> str:
@@ -97,18 +99,20 @@ def _decode_part(part: Message) -> str:
         return raw if isinstance(raw, str) else ""
     if not isinstance(payload, bytes):
         return str(payload)
-    charset = "utf-8"
+    charset = None
     try:
-        charset = part.get_content_charset() or "utf-8"
+        charset = part.get_content_charset()
     except Exception:
         pass
-    try:
-        return payload.decode(charset, errors="replace")
-    except (LookupError, ValueError):
+    if charset and charset not in ("us-ascii", "ascii"):
         try:
-            return payload.decode("utf-8")
-        except UnicodeDecodeError:
-            return payload.decode("latin-1")
+            return payload.decode(charset, errors="replace")
+        except (LookupError, ValueError):
+            pass  # a charset Python does not know: guess below
+    try:
+        return payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return payload.decode("cp1252", errors="replace")
 
 
 def _filename(part: Message) -> str:
@@ -272,7 +276,7 @@ def bounce_target(msg: Message, walk: _Walk, sender: str, text: str) -> str | No
 
 def forwarded_sender(subject: str, text: str) -> tuple[str, str] | None:
     """(address, name) of the original sender of a forwarded mail, if it shows one."""
-    if not FORWARD_SUBJECT.match(subject) and "forwarded message" not in text.lower() and "original message" not in text.lower():
+    if not FORWARD_SUBJECT.match(subject) and "forwarded message" not in text.lower():
         return None
     for match in FORWARDED_FROM.finditer(text):
         name, address = parseaddr(match.group("value").replace("[mailto:", "<").replace("]", ">"))

@@ -22,11 +22,11 @@ _ATTRIBUTION = [
     r"Il\b.{0,300}?ha\s+scritto\s*:",
     r"Op\b.{0,300}?schreef.{0,120}?:",
     r"(?:Den|På)\b.{0,300}?skrev.{0,120}?:",
-    r"W\s+dniu\b.{0,300}?napisa[łl](?:\(a\))?\s*:",
+    r"W\s+dniu\b.{0,300}?(?:napisa[łl](?:\(a\))?|pisze)\s*:",
     r".{0,300}?(?:писал(?:\(а\)|а)?|пишет)\s*:",
     r".{0,300}?写道\s*[:：]",
     r".{0,300}?のメッセージ\s*[:：]|.{0,300}?書きました\s*[:：]",
-    r".{0,200}?<[^>\s]+@[^>\s]+>\s*(?:wrote|escribió|a écrit|schrieb|ha scritto|escreveu)\s*:",
+    r".{0,200}?<[^>\s]+@[^>\s]+>\s*(?:wrote|escribió|a écrit|schrieb|ha scritto|escreveu)?\s*[:：]",
 ]
 ATTRIBUTION_RE = re.compile(r"^\s*(?:" + "|".join(_ATTRIBUTION) + r")\s*$", re.IGNORECASE | re.DOTALL)
 
@@ -43,10 +43,12 @@ _SENT = r"(?:Sent|Date|Gesendet|Datum|Envoyé|Enviado|Enviada|Fecha|Inviato|Data
 HEADER_FROM_RE = re.compile(rf"^\s*\*?{_FROM}\s*\*?\s*:\s*\S", re.IGNORECASE)
 HEADER_NEXT_RE = re.compile(rf"^\s*\*?{_SENT}\s*\*?\s*:", re.IGNORECASE)
 
+RULE_RE = re.compile(r"^\s*(?:[*_=-]\s*){3,}$")
 SIGNATURE_RE = re.compile(
     r"^\s*(?:--\s*|"
     r"Sent from my .{1,40}|Sent from Mail for Windows.*|Sent from Outlook.*|Get Outlook for .{1,20}|Sent from Yahoo Mail.*|"
     r"Envoyé de mon .{1,40}|Envoyé depuis .{1,60}|Von meinem .{1,40} gesendet|Gesendet von .{1,40}|"
+    r"Obtener Outlook para .{1,20}|Outlook für .{1,20} beziehen|Télécharger Outlook pour .{1,20}|"
     r"Enviado desde mi .{1,40}|Enviado do meu .{1,40}|Inviato da .{1,40}|Verzonden vanaf .{1,40}|Skickat från .{1,40}|"
     r"Отправлено с .{1,40}|iPhoneから送信|发自我的.{1,20})\s*$",
     re.IGNORECASE,
@@ -85,6 +87,8 @@ def visible_text(text: str) -> str:
     cut = _quote_start(lines)
     if cut is not None:
         lines = lines[:cut]
+        while lines and (not lines[-1].strip() or RULE_RE.match(lines[-1])):
+            lines.pop()  # blank lines and a drawn rule just above the quote
     for i in range(len(lines) - 1, -1, -1):  # the last signature marker in what is left
         if SIGNATURE_RE.match(lines[i]):
             if i > 0 and any(line.strip() for line in lines[:i]):
