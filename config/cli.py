@@ -108,7 +108,8 @@ def up() -> None:
     import uvicorn
 
     from channels.web.app import create_app
-    from config.runtime import System, build_smtp_server, migrate as run_migrate
+    from config.runtime import System, build_smtp_server, start_imap_pollers
+    from config.runtime import migrate as run_migrate
 
     settings = _settings()
     run_migrate(settings)
@@ -118,10 +119,13 @@ def up() -> None:
     system.recover()
     smtp_server = build_smtp_server(settings, system.ctx)
     smtp_server.start()
+    imap_stop = threading.Event()
+    start_imap_pollers(settings, system.ctx, imap_stop)
     click.echo(f"Switchboard is up: http://{settings.http_host}:{settings.http_port}, SMTP on {settings.smtp_host}:{settings.smtp_port}  (data in {settings.data_dir.resolve()})")
     try:
         uvicorn.run(create_app(system.ctx), host=settings.http_host, port=settings.http_port, log_level="warning")
     finally:
+        imap_stop.set()
         smtp_server.stop()
         system.stop()
 
@@ -202,8 +206,22 @@ def smtp() -> None:
 @main.command()
 @handle_errors
 def imap() -> None:
-    """Run the IMAP poller."""
-    raise ConfigError("the IMAP poller is not part of this build yet")
+    """Run the IMAP poller: one per mailbox in SWITCHBOARD_IMAP_MAILBOXES."""
+    from config.runtime import System, start_imap_pollers
+
+    settings = _settings()
+    _needs_shared_broker(settings, "imap")
+    if not settings.imap_host:
+        raise ConfigError("SWITCHBOARD_IMAP_HOST is empty: set it (and IMAP_USER, IMAP_PASSWORD) to poll a mailbox")
+    system = System(settings)
+    stop = threading.Event()
+    start_imap_pollers(settings, system.ctx, stop)
+    log.info("IMAP poller running for %s on %s", settings.imap_mailboxes, settings.imap_host)
+    try:
+        _wait_for_signal()
+    finally:
+        stop.set()
+        system.stop()
 
 
 @main.command("settings")

@@ -9,13 +9,14 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import select
 
-import migrations
 import channels.email  # noqa: F401  (registers the email parser with core.intake)
+import migrations
 from channels.base import Sender
 from channels.email.sender import EmailSender, Relay
 from channels.fake import FakeSender
@@ -98,6 +99,24 @@ def build_email_sender(settings: Settings) -> EmailSender:
     if settings.mail_relay_host:
         relay = Relay(settings.mail_relay_host, settings.mail_relay_port, settings.mail_relay_security, settings.mail_relay_user, settings.mail_relay_password)
     return EmailSender(secret=settings.signing_key(), mail_from=settings.mail_from or support, support=support, relay=relay, maildir=settings.maildir_path)
+
+
+def start_imap_pollers(settings: Settings, ctx: Context, stop: Any) -> list[Any]:
+    """One thread per configured mailbox; none when SWITCHBOARD_IMAP_HOST is empty."""
+    import threading
+
+    from channels.email.imap import Account, MailboxPoller
+
+    if not settings.imap_host:
+        return []
+    account = Account(settings.imap_host, settings.imap_port, settings.imap_security, settings.imap_user, settings.imap_password)
+    threads = []
+    for mailbox in [m.strip() for m in settings.imap_mailboxes.split(",") if m.strip()]:
+        poller = MailboxPoller(ctx, account, mailbox, move_to=settings.imap_move_to, poll_seconds=settings.imap_poll_seconds)
+        thread = threading.Thread(target=poller.run, args=(stop,), name=f"imap-{mailbox}", daemon=True)
+        thread.start()
+        threads.append(thread)
+    return threads
 
 
 def build_smtp_server(settings: Settings, ctx: Context):  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ from core.context import Context
 from core.db import Database
 from core.models import InboundRecord
 from core.tokens import reply_token
-from tests.email_support import SUPPORT, free_port, maildir_messages, mail, smtp_port  # noqa: F401
+from tests.email_support import SUPPORT, free_port, mail, maildir_messages
 from tests.harness import Harness
 
 

@@ -8,7 +8,7 @@ from email.message import EmailMessage
 from sqlalchemy import select
 
 from core.models import InboundRecord
-from tests.email_support import SUPPORT, maildir_messages, mail, smtp_port  # noqa: F401
+from tests.email_support import SUPPORT, mail, maildir_messages
 from tests.harness import Harness
 
 

@@ -13,7 +13,6 @@ import base64
 import hashlib
 import os
 import smtplib
-import socket
 import ssl
 import threading
 import time
@@ -138,7 +137,7 @@ class EmailSender:
             raise DeliveryError(f"relay refused the recipient: {code} {_text(answer)}", permanent=code >= 500) from exc
         except smtplib.SMTPResponseException as exc:
             raise DeliveryError(f"relay answered {exc.smtp_code} {_text(exc.smtp_error)}", permanent=exc.smtp_code >= 500) from exc
-        except (smtplib.SMTPException, OSError, socket.timeout, ssl.SSLError) as exc:
+        except (TimeoutError, smtplib.SMTPException, OSError, ssl.SSLError) as exc:
             raise DeliveryError(f"relay {relay.host}:{relay.port} unreachable: {type(exc).__name__}: {exc}") from exc
 
 
