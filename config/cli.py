@@ -345,6 +345,34 @@ def parked_retry(item_id: str, as_json: bool) -> None:
     emit(result, as_json, lambda r: click.echo(f"{r['id']}: {r['status']}" + (f" ({r.get('reason')})" if r.get("reason") else "") + (f" -> {r['ticket']}" if r.get("ticket") else "")))
 
 
+# Inbound ----------------------------------------------------------------------------
+
+
+@main.group()
+def inbound() -> None:
+    """Inbound messages exactly as they arrived."""
+
+
+@inbound.command("raw")
+@click.argument("item_id")
+@handle_errors
+def inbound_raw(item_id: str) -> None:
+    """Print the original bytes of inbound record in-N (for email: the full message source)."""
+    from core.errors import NotFound
+    from core.models import InboundRecord
+
+    number = item_id.removeprefix("in-")
+    if not number.isdigit():
+        raise NotFound(f"'{item_id}' is not an inbound record id (expected in-123)")
+    ctx = _context(_settings())
+    with ctx.db.reading() as session:
+        record = session.get(InboundRecord, int(number))
+        if record is None:
+            raise NotFound(f"inbound record {item_id} does not exist")
+        raw = bytes(record.raw)
+    click.get_binary_stream("stdout").write(raw)
+
+
 # Audit ------------------------------------------------------------------------------
 
 
