@@ -6,10 +6,11 @@ an internal note cannot reach ``to_client`` (it raises before writing anything).
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from core import audit
@@ -89,6 +90,9 @@ def to_client(ctx: Context, session: Session, ticket: Ticket, *, kind: str, rend
 def over_automatic_limit(ctx: Context, session: Session, channel: str, recipient: str) -> bool:
     """True when ``recipient`` already got the hourly cap of automatic messages (loop safety)."""
     since = ctx.now() - timedelta(hours=1)
+    if ctx.db.is_postgres:  # two workers must not both count 4 and both send the 5th
+        digest = hashlib.sha256(f"auto:{channel}:{recipient}".encode()).digest()
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": int.from_bytes(digest[:8], "big", signed=True)})
     payloads = session.execute(
         select(OutboxDelivery.payload).where(
             OutboxDelivery.channel == channel, OutboxDelivery.recipient == recipient, OutboxDelivery.created_at >= since
