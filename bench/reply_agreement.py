@@ -18,6 +18,9 @@ def main() -> None:
     agree, total, misses = reply_agreement()
     clients = {str(e.get("client", "?")) for e in fixtures().values() if "visible" in e}
     print(f"reply-parser agreement: {agree}/{total} = {agree / total:.1%} over {len(clients)} client shapes")
+    for label, flag in (("developed on", False), ("held out", True)):
+        a, t, _ = reply_agreement(held_out=flag)
+        print(f"  {label}: {a}/{t} = {a / t:.1%}")
     for name in misses:
         got = parse((FIXTURES / f"{name}.eml").read_bytes(), {}).text
         print(f"\n--- {name}: expected\n{fixtures()[name]['visible']}\n--- got\n{got}")

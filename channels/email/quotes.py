@@ -46,7 +46,7 @@ HEADER_NEXT_RE = re.compile(rf"^\s*\*?{_SENT}\s*\*?\s*:", re.IGNORECASE)
 RULE_RE = re.compile(r"^\s*(?:[*_=-]\s*){3,}$")
 SIGNATURE_RE = re.compile(
     r"^\s*(?:--\s*|"
-    r"Sent from my .{1,40}|Sent from Mail for Windows.*|Sent from Outlook.*|Get Outlook for .{1,20}|Sent from Yahoo Mail.*|"
+    r"Sent from my .{1,40}|Sent with Proton Mail.{0,40}|Sent from Proton Mail.{0,40}|Sent from Mail for Windows.*|Sent from Outlook.*|Get Outlook for .{1,20}|Sent from Yahoo Mail.*|"
     r"Envoyé de mon .{1,40}|Envoyé depuis .{1,60}|Von meinem .{1,40} gesendet|Gesendet von .{1,40}|"
     r"Obtener Outlook para .{1,20}|Outlook für .{1,20} beziehen|Télécharger Outlook pour .{1,20}|"
     r"Enviado desde mi .{1,40}|Enviado do meu .{1,40}|Inviato da .{1,40}|Verzonden vanaf .{1,40}|Skickat från .{1,40}|"
@@ -68,7 +68,7 @@ def _quote_start(lines: list[str]) -> int | None:
         if HEADER_FROM_RE.match(stripped) and any(HEADER_NEXT_RE.match(n) for n in lines[i + 1:i + 4]):
             return i
         if stripped.startswith(">") and all(not n.strip() or n.lstrip().startswith(">") for n in lines[i:]):
-            return i
+            return _attribution_above(lines, i)
         for span in (1, 2, 3):
             if len(stripped) > 400:
                 break
@@ -79,6 +79,16 @@ def _quote_start(lines: list[str]) -> int | None:
             if len(chunk) <= 400 and ATTRIBUTION_RE.match(chunk) and chunk.rstrip().endswith((":", "：")):
                 return i
     return None
+
+
+def _attribution_above(lines: list[str], quote: int) -> int:
+    """A quote running to the end, introduced by a line ending in ':' (any language)."""
+    j = quote - 1
+    while j >= 0 and not lines[j].strip():
+        j -= 1
+    if j >= 0 and lines[j].rstrip().endswith((":", "：")) and len(lines[j]) < 300 and (re.search(r"\d", lines[j]) or "@" in lines[j]):
+        return j
+    return quote
 
 
 def visible_text(text: str) -> str:
