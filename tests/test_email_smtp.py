@@ -128,3 +128,27 @@ def test_any_bytes_sent_over_smtp_are_stored_or_refused_with_a_code_and_never_cr
     with harness.ctx.db.reading() as session:
         statuses = set(session.execute(select(InboundRecord.status)).scalars())
     assert statuses <= {"done", "parked", "dropped"}
+
+
+def test_starttls_is_offered_with_a_configured_certificate(harness: Harness, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import ssl
+    import subprocess
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=localhost"], check=True, capture_output=True)
+    port = free_port()
+    server = make_server(harness.ctx, host="127.0.0.1", port=port, support=[SUPPORT], max_bytes=100_000, cert=cert, key=key)
+    server.start()
+    try:
+        with smtplib.SMTP("127.0.0.1", port) as client:
+            client.ehlo()
+            assert client.has_extn("starttls")
+            context = ssl.create_default_context(cafile=str(cert))
+            context.check_hostname = False
+            client.starttls(context=context)
+            client.ehlo()
+            client.send_message(mail(subject="Over TLS"))
+    finally:
+        server.stop()
+    harness.settle()
+    assert harness.ticket(harness.only_ticket_number())["subject"] == "Over TLS"
