@@ -41,38 +41,48 @@ SUBJECTS = ["Printer jammed on floor 2", "VPN drops every hour", "Störung: Scan
 BODIES = ["The device stopped at 08:10 and shows error E42. Could you send someone?", "Seit heute Morgen funktioniert der Scanner nicht mehr. Bitte um Rückruf.", "No puedo iniciar sesión desde esta mañana, ¿pueden ayudarme?", "L'écran reste noir après la mise à jour. Merci de votre aide."]
 
 
-def corpus(n: int, seed: int = 7) -> list[tuple[str, bytes]]:
-    """(sender, raw bytes); 30% are replies to an earlier message of the same sender."""
+def _message(i: int, sender: str, subject: str, body: str, rng: random.Random, attachment: bytes, parent: str | None = None) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = f"Client Ñame {i} <{sender}>"
+    msg["To"] = "support@localhost"
+    msg["Subject"] = subject
+    msg["Message-ID"] = f"<bench-{i}@client.example>"
+    if parent:
+        msg["In-Reply-To"] = parent
+        msg["References"] = parent
+    msg.set_content(body)
+    if rng.random() < 0.6:
+        msg.add_alternative(f"<html><body><p>{body.replace(chr(10), '<br>')}</p></body></html>", subtype="html")
+    if rng.random() < 0.2:
+        msg.add_attachment(attachment[: rng.randint(2_000, 24_000)], maintype="application", subtype="pdf", filename=f"report-{i}.pdf")
+    return msg.as_bytes(policy=policy.SMTP)
+
+
+def corpus(n: int, seed: int = 7) -> tuple[list[tuple[str, bytes]], list[tuple[str, bytes]]]:
+    """(earlier mail, timed mail): the timed part is 30% replies to the earlier tickets.
+
+    The earlier mail is sent and decided before timing starts, as in real life,
+    where a client replies to a ticket that exists.
+    """
     rng = random.Random(seed)
-    out: list[tuple[str, bytes]] = []
-    firsts: list[tuple[str, str, str]] = []
     attachment = os.urandom(24_000)
+    earlier: list[tuple[str, bytes]] = []
+    parents: list[tuple[str, str, str]] = []
+    for i in range(max(50, n // 10)):
+        sender = f"early{i}@client{i % 50}.example"
+        subject = f"{rng.choice(SUBJECTS)} #{i}"
+        earlier.append((sender, _message(100_000 + i, sender, subject, rng.choice(BODIES), rng, attachment)))
+        parents.append((sender, f"<bench-{100_000 + i}@client.example>", subject))
+    timed: list[tuple[str, bytes]] = []
     for i in range(n):
-        msg = EmailMessage()
-        if firsts and rng.random() < 0.30:
-            sender, first_id, subject = rng.choice(firsts)
-            msg["Subject"] = "Re: " + subject
-            msg["In-Reply-To"] = first_id
-            msg["References"] = first_id
+        if rng.random() < 0.30:
+            sender, parent, subject = rng.choice(parents)
             body = "Still happening this morning.\n\nOn Tue, 24 Nov 2026 at 09:14, Support <support@localhost> wrote:\n> " + rng.choice(BODIES)
+            timed.append((sender, _message(i, sender, "Re: " + subject, body, rng, attachment, parent)))
         else:
             sender = f"client{i}@client{i % 50}.example"
-            subject = f"{rng.choice(SUBJECTS)} #{i}"
-            msg["Subject"] = subject
-            body = rng.choice(BODIES) + f"\nReference {i}."
-        message_id = f"<bench-{i}-{seed}@client.example>"
-        msg["From"] = f"Client Ñame {i} <{sender}>"
-        msg["To"] = "support@localhost"
-        msg["Message-ID"] = message_id
-        msg.set_content(body)
-        if rng.random() < 0.6:
-            msg.add_alternative(f"<html><body><p>{body.replace(chr(10), '<br>')}</p></body></html>", subtype="html")
-        if rng.random() < 0.2:
-            msg.add_attachment(attachment[: rng.randint(2_000, 24_000)], maintype="application", subtype="pdf", filename=f"report-{i}.pdf")
-        if not msg["Subject"].startswith("Re: "):
-            firsts.append((sender, message_id, subject))
-        out.append((sender, msg.as_bytes(policy=policy.SMTP)))
-    return out
+            timed.append((sender, _message(i, sender, f"{rng.choice(SUBJECTS)} #{i}", rng.choice(BODIES) + f"\nReference {i}.", rng, attachment)))
+    return earlier, timed
 
 
 def _send_chunk(port: int, chunk: list[tuple[str, bytes]]) -> int:
@@ -193,12 +203,14 @@ def wait_done(system: System, total: int, timeout: float = 600) -> None:
     raise SystemExit("timed out waiting for the workers")
 
 
-def throughput(items: list[tuple[str, bytes]], clients: Clients, root: Path, threads: int) -> tuple[float, dict[str, int]]:
+def throughput(earlier: list[tuple[str, bytes]], items: list[tuple[str, bytes]], clients: Clients, root: Path, threads: int) -> tuple[float, dict[str, int]]:
     system, port = start_switchboard(root, threads)
     try:
+        clients.blast(port, earlier)
+        wait_done(system, len(earlier))
         start = time.perf_counter()
         clients.blast(port, items)
-        wait_done(system, len(items))
+        wait_done(system, len(earlier) + len(items))
         elapsed = time.perf_counter() - start
         with system.ctx.db.reading() as session:
             outcomes = dict(session.execute(select(InboundRecord.outcome, func.count()).group_by(InboundRecord.outcome)).all())
@@ -273,18 +285,19 @@ def main() -> None:
     parser.add_argument("--latency-messages", type=int, default=500)
     args = parser.parse_args()
     logging.disable(logging.INFO)
-    items = corpus(args.messages)
+    earlier, items = corpus(args.messages)
     size = sum(len(r) for _, r in items) / len(items)
-    print(f"corpus: {len(items)} messages, {size / 1024:.1f} KiB average; {args.clients} SMTP clients; {os.cpu_count()} CPUs")
+    replies = sum(1 for _, raw in items if b"In-Reply-To" in raw)
+    print(f"corpus: {len(items)} messages ({replies} replies to {len(earlier)} earlier tickets), {size / 1024:.1f} KiB average; {args.clients} SMTP clients; {os.cpu_count()} CPUs")
     clients = Clients(args.clients)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         base = baseline(items, clients, root)
         print(f"baseline (aiosmtpd + stdlib parse + one SQLite insert): {base:8.1f} msg/s")
-        rate, outcomes = throughput(items, clients, root / "sb", args.threads)
+        rate, outcomes = throughput(earlier, items, clients, root / "sb", args.threads)
         clients.close()
         print(f"switchboard (SMTP -> ticket + ack in outbox, SQLite): {rate:8.1f} msg/s   ratio {rate / base:.2f}")
-        print(f"  outcomes: {outcomes}")
+        print(f"  outcomes, earlier mail included: {outcomes}")
         lat = latency(args.latency_messages, args.rate, root / "lat", args.threads)
     if lat:
         lat.sort()

@@ -91,3 +91,8 @@ def test_random_bytes_never_crash_the_parser(raw: bytes) -> None:
         parse(raw, {})
     except IntakeError:
         pass
+
+
+def test_our_own_outbound_mail_coming_back_is_automatic() -> None:
+    raw = b"From: Support <support@localhost>\r\nTo: support@localhost\r\nSubject: [#T-000001] x\r\nMessage-ID: <sb.0123456789abcdef0123.1-0123456789abcdef@localhost>\r\n\r\nHello\r\n"
+    assert parse(raw, {}).automatic == "our own outbound message came back"

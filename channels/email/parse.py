@@ -219,6 +219,8 @@ def external_id_of(raw: bytes) -> str:
 
 def automatic_reason(msg: Message, sender: str, meta: dict[str, Any]) -> str:
     """Why this mail is automatic (so nothing automatic answers it), or ''."""
+    if ids.OUR_ID_RE.search(header(msg, "Message-ID")):
+        return "our own outbound message came back"
     auto = header(msg, "Auto-Submitted").lower()
     if auto and not auto.startswith("no"):
         return f"Auto-Submitted: {auto}"
