@@ -113,7 +113,7 @@ def up() -> None:
     import uvicorn
 
     from channels.web.app import create_app
-    from config.runtime import System
+    from config.runtime import System, build_smtp_server, start_imap_pollers
     from config.runtime import migrate as run_migrate
 
     settings = _settings()
@@ -122,10 +122,16 @@ def up() -> None:
     system.start_workers()
     system.make_clock().start_thread()
     system.recover()
-    click.echo(f"Switchboard is up: http://{settings.http_host}:{settings.http_port}  (data in {settings.data_dir.resolve()})")
+    smtp_server = build_smtp_server(settings, system.ctx)
+    smtp_server.start()
+    imap_stop = threading.Event()
+    start_imap_pollers(settings, system.ctx, imap_stop)
+    click.echo(f"Switchboard is up: http://{settings.http_host}:{settings.http_port}, SMTP on {settings.smtp_host}:{settings.smtp_port}  (data in {settings.data_dir.resolve()})")
     try:
         uvicorn.run(create_app(system.ctx), host=settings.http_host, port=settings.http_port, log_level="warning")
     finally:
+        imap_stop.set()
+        smtp_server.stop()
         system.stop()
 
 
@@ -186,15 +192,41 @@ def clock() -> None:
 @main.command()
 @handle_errors
 def smtp() -> None:
-    """Run the SMTP intake server."""
-    raise ConfigError("the SMTP intake server is not part of this build yet")
+    """Run the SMTP intake server (stores mail; workers decide it)."""
+    from config.runtime import System, build_smtp_server
+
+    settings = _settings()
+    _needs_shared_broker(settings, "smtp")
+    system = System(settings)
+    server = build_smtp_server(settings, system.ctx)
+    server.start()
+    log.info("SMTP intake listening on %s:%s for %s", settings.smtp_host, settings.smtp_port, ", ".join(settings.support_address_list))
+    try:
+        _wait_for_signal()
+    finally:
+        server.stop()
+        system.stop()
 
 
 @main.command()
 @handle_errors
 def imap() -> None:
-    """Run the IMAP poller."""
-    raise ConfigError("the IMAP poller is not part of this build yet")
+    """Run the IMAP poller: one per mailbox in SWITCHBOARD_IMAP_MAILBOXES."""
+    from config.runtime import System, start_imap_pollers
+
+    settings = _settings()
+    _needs_shared_broker(settings, "imap")
+    if not settings.imap_host:
+        raise ConfigError("SWITCHBOARD_IMAP_HOST is empty: set it (and IMAP_USER, IMAP_PASSWORD) to poll a mailbox")
+    system = System(settings)
+    stop = threading.Event()
+    start_imap_pollers(settings, system.ctx, stop)
+    log.info("IMAP poller running for %s on %s", settings.imap_mailboxes, settings.imap_host)
+    try:
+        _wait_for_signal()
+    finally:
+        stop.set()
+        system.stop()
 
 
 @main.command("settings")
@@ -316,6 +348,35 @@ def parked_retry(item_id: str, as_json: bool) -> None:
     finally:
         system.stop()
     emit(result, as_json, lambda r: click.echo(f"{r['id']}: {r['status']}" + (f" ({r.get('reason')})" if r.get("reason") else "") + (f" -> {r['ticket']}" if r.get("ticket") else "")))
+
+
+# Inbound ----------------------------------------------------------------------------
+
+
+@main.group()
+def inbound() -> None:
+    """Inbound messages exactly as they arrived."""
+
+
+@inbound.command("raw")
+@click.argument("item_id")
+@handle_errors
+def inbound_raw(item_id: str) -> None:
+    """Print the original bytes of inbound record in-N (for email: the full message source)."""
+    from core.errors import NotFound
+    from core.models import InboundRecord
+
+    number = item_id.removeprefix("in-")
+    if not number.isdigit():
+        raise NotFound(f"'{item_id}' is not an inbound record id (expected in-123)")
+    ctx = _context(_settings())
+    with ctx.db.reading() as session:
+        record = session.get(InboundRecord, int(number))
+        if record is None:
+            raise NotFound(f"inbound record {item_id} does not exist")
+        raw = bytes(record.raw)
+    sys.stdout.buffer.write(raw)
+    sys.stdout.flush()
 
 
 # Audit ------------------------------------------------------------------------------

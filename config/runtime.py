@@ -17,8 +17,10 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+import channels.email  # noqa: F401  (registers the email parser with core.intake)
 import migrations
 from channels.base import Sender
+from channels.email.sender import EmailSender, Relay
 from channels.fake import FakeSender
 from config.settings import Settings
 from core import slapolicy
@@ -84,11 +86,48 @@ def build_context(settings: Settings, db: Database | None = None) -> Context:
         public_url=settings.public_url,
         max_attachment_bytes=settings.max_attachment_bytes,
         max_attachments=settings.max_attachments,
+        auto_reply_limit_per_hour=settings.auto_reply_limit_per_hour,
     )
 
 
 def build_senders(settings: Settings) -> dict[str, Sender]:
-    return {"fake": FakeSender(settings.fake_outbox_path)}
+    return {"fake": FakeSender(settings.fake_outbox_path), "email": build_email_sender(settings)}
+
+
+def build_email_sender(settings: Settings) -> EmailSender:
+    support = (settings.support_address_list or ["support@localhost"])[0]
+    relay = None
+    if settings.mail_relay_host:
+        relay = Relay(settings.mail_relay_host, settings.mail_relay_port, settings.mail_relay_security, settings.mail_relay_user, settings.mail_relay_password)
+    return EmailSender(secret=settings.signing_key(), mail_from=settings.mail_from or support, support=support, relay=relay, maildir=settings.maildir_path)
+
+
+def start_imap_pollers(settings: Settings, ctx: Context, stop: Any) -> list[Any]:
+    """One thread per configured mailbox; none when SWITCHBOARD_IMAP_HOST is empty."""
+    import threading
+
+    from channels.email.imap import Account, MailboxPoller
+
+    if not settings.imap_host:
+        return []
+    account = Account(settings.imap_host, settings.imap_port, settings.imap_security, settings.imap_user, settings.imap_password)
+    threads = []
+    for mailbox in [m.strip() for m in settings.imap_mailboxes.split(",") if m.strip()]:
+        poller = MailboxPoller(ctx, account, mailbox, move_to=settings.imap_move_to, poll_seconds=settings.imap_poll_seconds)
+        thread = threading.Thread(target=poller.run, args=(stop,), name=f"imap-{mailbox}", daemon=True)
+        thread.start()
+        threads.append(thread)
+    return threads
+
+
+def build_smtp_server(settings: Settings, ctx: Context):  # type: ignore[no-untyped-def]
+    """The SMTP intake server for this process (not started)."""
+    from channels.email.smtp import make_server
+
+    return make_server(
+        ctx, host=settings.smtp_host, port=settings.smtp_port, support=settings.support_address_list,
+        max_bytes=settings.smtp_max_message_bytes, cert=settings.smtp_tls_cert, key=settings.smtp_tls_key,
+    )
 
 
 class System:

@@ -36,6 +36,7 @@ class Context:
     now: Callable[[], datetime] = utcnow
     max_attachment_bytes: int = 25 * 1024 * 1024
     max_attachments: int = 50
+    auto_reply_limit_per_hour: int = 5
     observers: list[Observer] = field(default_factory=list)
 
     def tracking_link(self, token: str) -> str:

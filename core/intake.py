@@ -25,7 +25,7 @@ from core import actions, audit, contacts
 from core.context import Context
 from core.db import after_commit
 from core.errors import IntakeError, NotFound
-from core.models import InboundRecord, Ticket
+from core.models import Agent, InboundRecord, Ticket
 from core.principals import system
 from core.rules import APPEND, DROP, OPEN, PARK, decide
 from core.values import AttachmentIn, Inbound
@@ -158,7 +158,9 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
         )
         record.status, record.ticket_id, record.message_id = DONE, ticket.id, message.id
     elif decision.outcome == OPEN:
-        sender = inbound.on_behalf_of or (inbound.sender, inbound.sender_name)
+        sender = (inbound.sender, inbound.sender_name)
+        if inbound.on_behalf_of and _may_forward(session, inbound):
+            sender = inbound.on_behalf_of
         ticket = actions.open_ticket(
             ctx, session, system("intake"), subject=inbound.subject, text=inbound.text,
             requester=(inbound.channel, sender[0], sender[1]), html=inbound.html, attachments=inbound.attachments,
@@ -168,6 +170,15 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
     audit.record(session, actor="system:intake", action="intake", ticket_id=record.ticket_id, data={
         "record": record.id, "channel": record.channel, "outcome": decision.outcome, "rules": record.rules_fired, "reason": decision.reason,
     }, now=ctx.now())
+
+
+def _may_forward(session: Session, inbound: Inbound) -> bool:
+    """Only an agent's forwarded mail opens a ticket for someone else (email: by address)."""
+    if inbound.channel != "email":
+        return True
+    return session.execute(
+        select(Agent.id).where(Agent.email == inbound.sender.strip().lower(), Agent.active.is_(True))
+    ).first() is not None
 
 
 def _park(ctx: Context, session: Session, record: InboundRecord, rule: str, reason: str, ticket_id: int | None = None) -> None:

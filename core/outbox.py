@@ -6,10 +6,11 @@ an internal note cannot reach ``to_client`` (it raises before writing anything).
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from core import audit
@@ -65,6 +66,11 @@ def to_client(ctx: Context, session: Session, ticket: Ticket, *, kind: str, rend
     identity = ticket.reply_identity
     if identity is None:
         return None
+    if automatic and over_automatic_limit(ctx, session, identity.kind, identity.address):
+        audit.record(session, actor="system:outbox", action="automatic_capped", ticket_id=ticket.id, data={
+            "kind": kind, "limit_per_hour": ctx.auto_reply_limit_per_hour,
+        }, now=ctx.now())
+        return None
     out = Outbound(
         key=key,
         channel=identity.kind,
@@ -79,6 +85,20 @@ def to_client(ctx: Context, session: Session, ticket: Ticket, *, kind: str, rend
         extras=extras or {},
     )
     return queue(ctx, session, out, ticket_id=ticket.id, message_id=message.id if message else None, not_before=not_before)
+
+
+def over_automatic_limit(ctx: Context, session: Session, channel: str, recipient: str) -> bool:
+    """True when ``recipient`` already got the hourly cap of automatic messages (loop safety)."""
+    since = ctx.now() - timedelta(hours=1)
+    if ctx.db.is_postgres:  # two workers must not both count 4 and both send the 5th
+        digest = hashlib.sha256(f"auto:{channel}:{recipient}".encode()).digest()
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": int.from_bytes(digest[:8], "big", signed=True)})
+    payloads = session.execute(
+        select(OutboxDelivery.payload).where(
+            OutboxDelivery.channel == channel, OutboxDelivery.recipient == recipient, OutboxDelivery.created_at >= since
+        )
+    ).scalars()
+    return sum(1 for p in payloads if (p or {}).get("automatic")) >= ctx.auto_reply_limit_per_hour
 
 
 def thread_info(session: Session, ticket: Ticket) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 
 from config.runtime import System, migrate
 from config.settings import Settings, load_settings
+from tests.email_support import smtp_port  # noqa: F401  (the SMTP intake server fixture)
 from tests.harness import Harness
 from tests.services import POSTGRES_URL, need
 

@@ -51,8 +51,10 @@ class Harness:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self.ctx.db.reading() as session:
-                busy = session.execute(select(func.count()).select_from(OutboxDelivery).where(OutboxDelivery.status.in_(["pending", "sending"]))).scalar_one()
-                busy += session.execute(select(func.count()).select_from(InboundRecord).where(InboundRecord.status == "pending")).scalar_one()
+                # Inbound first: a record decided between the two queries has its
+                # outbox rows committed with it, so the second query sees them.
+                busy = session.execute(select(func.count()).select_from(InboundRecord).where(InboundRecord.status == "pending")).scalar_one()
+                busy += session.execute(select(func.count()).select_from(OutboxDelivery).where(OutboxDelivery.status.in_(["pending", "sending"]))).scalar_one()
             if not busy:
                 return
             time.sleep(0.02)

@@ -2,7 +2,14 @@
 
 from .base import Base, BigId, UTCDateTime, utcnow
 from .people import Agent, Category, Contact, Identity, Organization, ResolutionCode, SupportQueue
-from .records import AuditChainHead, AuditCheckpoint, AuditEvent, InboundRecord, OutboxDelivery
+from .records import (
+    AuditChainHead,
+    AuditCheckpoint,
+    AuditEvent,
+    InboundRecord,
+    MailboxState,
+    OutboxDelivery,
+)
 from .sla import Escalation, SlaEvent
 from .tickets import (
     Attachment,
@@ -28,6 +35,7 @@ __all__ = [
     "Escalation",
     "Identity",
     "InboundRecord",
+    "MailboxState",
     "Message",
     "Organization",
     "OutboxDelivery",

@@ -1,7 +1,7 @@
 """SLA clocks and escalation chains
 
 Revision ID: 0003_sla
-Revises: 0001
+Revises: 0002_email
 Create Date: 2026-11-25 16:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import core.models.base
 
 revision = "0003_sla"
-down_revision = "0001"
+down_revision = "0002_email"
 branch_labels = None
 depends_on = None
 

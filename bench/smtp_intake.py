@@ -1,0 +1,312 @@
+"""SMTP intake benchmark, embedded mode (SQLite, in-process workers).
+
+Run: .venv/bin/python bench/smtp_intake.py [--messages 2000] [--clients 8]
+
+1. Throughput: a realistic corpus (30% replies, HTML parts, attachments,
+   non-ASCII) sent over SMTP; timed until every message is a committed ticket
+   (or appended reply) with its acknowledgement in the outbox.
+2. Baseline, same run, same corpus and clients: an aiosmtpd server that only
+   parses with the stdlib and inserts one row per message into SQLite.
+3. Latency: messages offered at a fixed rate (default 50/s); p50/p99 from the
+   SMTP 250 to the acknowledgement written to the maildir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import random
+import smtplib
+import sqlite3
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from aiosmtpd.controller import Controller  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
+
+from config.runtime import System, build_smtp_server, migrate  # noqa: E402
+from config.settings import load_settings  # noqa: E402
+from core.models import InboundRecord, OutboxDelivery  # noqa: E402
+
+SUBJECTS = ["Printer jammed on floor 2", "VPN drops every hour", "Störung: Scanner offline", "Impresora no imprime", "Écran noir au démarrage", "Badge reader rejects cards", "ログインできません", "Invoice copy please"]
+BODIES = ["The device stopped at 08:10 and shows error E42. Could you send someone?", "Seit heute Morgen funktioniert der Scanner nicht mehr. Bitte um Rückruf.", "No puedo iniciar sesión desde esta mañana, ¿pueden ayudarme?", "L'écran reste noir après la mise à jour. Merci de votre aide."]
+
+
+def _message(i: int, sender: str, subject: str, body: str, rng: random.Random, attachment: bytes, parent: str | None = None) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = f"Client Ñame {i} <{sender}>"
+    msg["To"] = "support@localhost"
+    msg["Subject"] = subject
+    msg["Message-ID"] = f"<bench-{i}@client.example>"
+    if parent:
+        msg["In-Reply-To"] = parent
+        msg["References"] = parent
+    msg.set_content(body)
+    if rng.random() < 0.6:
+        msg.add_alternative(f"<html><body><p>{body.replace(chr(10), '<br>')}</p></body></html>", subtype="html")
+    if rng.random() < 0.2:
+        msg.add_attachment(attachment[: rng.randint(2_000, 24_000)], maintype="application", subtype="pdf", filename=f"report-{i}.pdf")
+    return msg.as_bytes(policy=policy.SMTP)
+
+
+def corpus(n: int, seed: int = 7) -> tuple[list[tuple[str, bytes]], list[tuple[str, bytes]]]:
+    """(earlier mail, timed mail): the timed part is 30% replies to the earlier tickets.
+
+    The earlier mail is sent and decided before timing starts, as in real life,
+    where a client replies to a ticket that exists.
+    """
+    rng = random.Random(seed)
+    attachment = os.urandom(24_000)
+    earlier: list[tuple[str, bytes]] = []
+    parents: list[tuple[str, str, str]] = []
+    for i in range(max(50, n // 10)):
+        sender = f"early{i}@client{i % 50}.example"
+        subject = f"{rng.choice(SUBJECTS)} #{i}"
+        earlier.append((sender, _message(100_000 + i, sender, subject, rng.choice(BODIES), rng, attachment)))
+        parents.append((sender, f"<bench-{100_000 + i}@client.example>", subject))
+    timed: list[tuple[str, bytes]] = []
+    for i in range(n):
+        if rng.random() < 0.30:
+            sender, parent, subject = rng.choice(parents)
+            body = "Still happening this morning.\n\nOn Tue, 24 Nov 2026 at 09:14, Support <support@localhost> wrote:\n> " + rng.choice(BODIES)
+            timed.append((sender, _message(i, sender, "Re: " + subject, body, rng, attachment, parent)))
+        else:
+            sender = f"client{i}@client{i % 50}.example"
+            timed.append((sender, _message(i, sender, f"{rng.choice(SUBJECTS)} #{i}", rng.choice(BODIES) + f"\nReference {i}.", rng, attachment)))
+    return earlier, timed
+
+
+def _send_chunk(port: int, chunk: list[tuple[str, bytes]]) -> int:
+    with smtplib.SMTP("127.0.0.1", port) as client:
+        for sender, raw in chunk:
+            client.sendmail(sender, ["support@localhost"], raw)
+    return len(chunk)
+
+
+def _ready() -> bool:
+    return True
+
+
+class Clients:
+    """SMTP clients in other processes (started before timing), so they do not
+    compete with the server for this process's GIL."""
+
+    def __init__(self, clients: int) -> None:
+        import multiprocessing
+
+        self.clients = clients
+        self.pool = multiprocessing.get_context("spawn").Pool(min(clients, 2))
+        self.pool.apply(_ready)
+
+    def blast(self, port: int, items: list[tuple[str, bytes]]) -> None:
+        """Send everything over ``clients`` parallel SMTP sessions."""
+        chunks = [items[i::self.clients] for i in range(self.clients)]
+        sent = sum(self.pool.starmap(_send_chunk, [(port, c) for c in chunks]))
+        assert sent == len(items)
+
+    def close(self) -> None:
+        self.pool.close()
+        self.pool.join()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# The bare baseline -------------------------------------------------------------------
+
+
+class BareHandler:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.local = threading.local()
+
+    def conn(self) -> sqlite3.Connection:
+        if not hasattr(self.local, "c"):
+            c = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            c.execute("PRAGMA journal_mode=WAL")
+            c.execute("PRAGMA synchronous=NORMAL")
+            self.local.c = c
+        return self.local.c  # type: ignore[no-any-return]
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # type: ignore[no-untyped-def]
+        import asyncio
+
+        raw = envelope.original_content
+
+        def store() -> None:
+            msg = message_from_bytes(raw, policy=policy.default)
+            body = msg.get_body(("plain", "html"))
+            text = body.get_content() if body else ""
+            c = self.conn()
+            c.execute("BEGIN IMMEDIATE")
+            c.execute("INSERT INTO mail (message_id, sender, subject, body, raw) VALUES (?, ?, ?, ?, ?)", (str(msg["Message-ID"]), str(msg["From"]), str(msg["Subject"]), text, raw))
+            c.execute("COMMIT")
+
+        await asyncio.get_running_loop().run_in_executor(None, store)
+        return "250 OK"
+
+
+def baseline(items: list[tuple[str, bytes]], clients: Clients, root: Path) -> float:
+    path = root / "bare.db"
+    c = sqlite3.connect(path)
+    c.execute("PRAGMA journal_mode=WAL")
+    c.execute("CREATE TABLE mail (id INTEGER PRIMARY KEY, message_id TEXT UNIQUE, sender TEXT, subject TEXT, body TEXT, raw BLOB)")
+    c.close()
+    port = free_port()
+    controller = Controller(BareHandler(path), hostname="127.0.0.1", port=port, data_size_limit=30_000_000)
+    controller.start()
+    start = time.perf_counter()
+    clients.blast(port, items)
+    elapsed = time.perf_counter() - start
+    controller.stop()
+    return len(items) / elapsed
+
+
+# Switchboard ----------------------------------------------------------------------------
+
+
+def start_switchboard(root: Path, threads: int) -> tuple[System, int]:
+    port = free_port()
+    settings = load_settings(data_dir=root, secret_key="bench-secret", worker_threads=threads, smtp_port=port, auto_reply_limit_per_hour=1000)
+    migrate(settings)
+    system = System(settings)
+    system.start_workers()
+    server = build_smtp_server(settings, system.ctx)
+    server.start()
+    system._bench_smtp = server  # type: ignore[attr-defined]
+    return system, port
+
+
+def wait_done(system: System, total: int, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with system.ctx.db.reading() as session:
+            pending = session.execute(select(func.count()).select_from(InboundRecord).where(InboundRecord.status == "pending")).scalar_one()
+            stored = session.execute(select(func.count()).select_from(InboundRecord)).scalar_one()
+        if stored >= total and pending == 0:
+            return
+        time.sleep(0.01)
+    raise SystemExit("timed out waiting for the workers")
+
+
+def throughput(earlier: list[tuple[str, bytes]], items: list[tuple[str, bytes]], clients: Clients, root: Path, threads: int) -> tuple[float, dict[str, int]]:
+    system, port = start_switchboard(root, threads)
+    try:
+        clients.blast(port, earlier)
+        wait_done(system, len(earlier))
+        start = time.perf_counter()
+        clients.blast(port, items)
+        wait_done(system, len(earlier) + len(items))
+        elapsed = time.perf_counter() - start
+        with system.ctx.db.reading() as session:
+            outcomes = dict(session.execute(select(InboundRecord.outcome, func.count()).group_by(InboundRecord.outcome)).all())
+            outcomes["acks_in_outbox"] = session.execute(select(func.count()).select_from(OutboxDelivery).where(OutboxDelivery.kind == "ack")).scalar_one()
+        return len(items) / elapsed, outcomes
+    finally:
+        system._bench_smtp.stop()  # type: ignore[attr-defined]
+        system.stop()
+
+
+def latency(count: int, rate: float, root: Path, threads: int) -> list[float]:
+    system, port = start_switchboard(root, threads)
+    maildir = system.settings.maildir_path / "new"
+    accepted: dict[str, float] = {}
+    seen: dict[str, float] = {}
+    done = threading.Event()
+
+    def watch() -> None:
+        known: set[str] = set()
+        while not done.is_set():
+            if maildir.exists():
+                for entry in os.scandir(maildir):
+                    if entry.name not in known:
+                        known.add(entry.name)
+                        now = time.perf_counter()
+                        with open(entry.path, "rb") as fh:
+                            head = fh.read(4096)
+                        to = message_from_bytes(head, policy=policy.compat32)["To"]
+                        seen[str(to)] = now
+            time.sleep(0.002)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    items = [(f"lat{i}@client.example", _simple(i)) for i in range(count)]
+    try:
+        with smtplib.SMTP("127.0.0.1", port) as client:
+            start = time.perf_counter()
+            for i, (sender, raw) in enumerate(items):
+                due = start + i / rate
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                client.sendmail(sender, ["support@localhost"], raw)
+                accepted[sender] = time.perf_counter()
+        deadline = time.monotonic() + 60
+        while len(seen) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        done.set()
+        system._bench_smtp.stop()  # type: ignore[attr-defined]
+        system.stop()
+    return [seen[s] - accepted[s] for s in accepted if s in seen]
+
+
+def _simple(i: int) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = f"lat{i}@client.example"
+    msg["To"] = "support@localhost"
+    msg["Subject"] = f"Latency probe {i} – Störung"
+    msg["Message-ID"] = f"<lat-{i}@client.example>"
+    msg.set_content("The conveyor stopped. Bitte helfen.")
+    msg.add_alternative("<p>The conveyor stopped. Bitte helfen.</p>", subtype="html")
+    return msg.as_bytes(policy=policy.SMTP)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=4, help="worker threads (SWITCHBOARD_WORKER_THREADS)")
+    parser.add_argument("--rate", type=float, default=50.0)
+    parser.add_argument("--latency-messages", type=int, default=500)
+    args = parser.parse_args()
+    logging.disable(logging.INFO)
+    earlier, items = corpus(args.messages)
+    size = sum(len(r) for _, r in items) / len(items)
+    replies = sum(1 for _, raw in items if b"In-Reply-To" in raw)
+    print(f"corpus: {len(items)} messages ({replies} replies to {len(earlier)} earlier tickets), {size / 1024:.1f} KiB average; {args.clients} SMTP clients; {os.cpu_count()} CPUs")
+    clients = Clients(args.clients)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        base = baseline(items, clients, root)
+        print(f"baseline (aiosmtpd + stdlib parse + one SQLite insert): {base:8.1f} msg/s")
+        rate, outcomes = throughput(earlier, items, clients, root / "sb", args.threads)
+        clients.close()
+        print(f"switchboard (SMTP -> ticket + ack in outbox, SQLite): {rate:8.1f} msg/s   ratio {rate / base:.2f}")
+        print(f"  outcomes, earlier mail included: {outcomes}")
+        lat = latency(args.latency_messages, args.rate, root / "lat", args.threads)
+    if lat:
+        lat.sort()
+        p50 = statistics.median(lat)
+        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+        print(f"latency at {args.rate:.0f} msg/s offered, SMTP 250 -> ack in maildir: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, max {lat[-1] * 1000:.0f} ms ({len(lat)}/{args.latency_messages} seen)")
+    else:
+        print("latency: no acknowledgement reached the maildir")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""Outbound mail: through an SMTP relay, or into a local maildir when none is set.
+
+Every mail carries a Message-ID derived from its outbox key (a retry is the same
+message), the ticket's reply address in Reply-To, In-Reply-To/References and an
+Outlook Thread-Index for threading, and ``Auto-Submitted: auto-replied`` when it
+is automatic. The returned Message-ID is stored on the outbox row, so a reply that
+quotes it threads back to the ticket.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import smtplib
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formataddr, formatdate
+from pathlib import Path
+
+from channels.email import ids
+from core.errors import DeliveryError
+from core.tokens import reply_token
+from core.values import Outbound
+
+CHANNEL = "email"
+
+
+@dataclass(frozen=True)
+class Relay:
+    host: str
+    port: int = 587
+    security: str = "starttls"  # starttls, tls, none
+    user: str = ""
+    password: str = ""
+    timeout: float = 30.0
+
+
+def thread_index(ticket_key: str, position: int) -> str:
+    """An Outlook Thread-Index: 22 bytes for the thread, 5 more per later message."""
+    digest = hashlib.sha256(ticket_key.encode()).digest()
+    head = digest[:6] + digest[6:22]
+    child = b"".join(hashlib.sha256(f"{ticket_key}:{i}".encode()).digest()[:5] for i in range(min(position, 20)))
+    return base64.b64encode(head + child).decode()
+
+
+class EmailSender:
+    """The ``email`` sender; see the module docstring for the headers it writes."""
+
+    channel = CHANNEL
+    _lock = threading.Lock()
+
+    def __init__(self, *, secret: bytes, mail_from: str, support: str, relay: Relay | None, maildir: Path) -> None:
+        self.secret = secret
+        self.mail_from = mail_from
+        self.support = support
+        self.relay = relay
+        self.maildir = Path(maildir)
+        self.domain = ids.domain_of(mail_from)
+
+    # Building -----------------------------------------------------------------------
+
+    def build(self, out: Outbound) -> EmailMessage:
+        ticket_id = out.thread.get("ticket_id")
+        token = reply_token(self.secret, int(ticket_id)) if ticket_id else None
+        msg = EmailMessage()
+        msg["From"] = formataddr(("Support", self.mail_from))
+        msg["To"] = out.recipient
+        msg["Subject"] = out.subject or (f"[#{out.ticket_number}]" if out.ticket_number else "Support")
+        msg["Date"] = formatdate(localtime=False)
+        msg["Message-ID"] = ids.message_id_for(out.key, token, self.domain)
+        if token:
+            msg["Reply-To"] = ids.reply_address(self.support, token)
+        refs = [r for r in (out.thread.get("references") or []) if isinstance(r, str) and r.startswith("<")][-20:]
+        if refs:
+            msg["In-Reply-To"] = refs[-1]
+            msg["References"] = " ".join(refs)
+        if ticket_id:
+            msg["Thread-Index"] = thread_index(f"ticket:{ticket_id}", len(refs))
+            msg["Thread-Topic"] = (out.subject or "").split("] ", 1)[-1][:200]
+        if out.automatic:
+            msg["Auto-Submitted"] = "auto-replied"
+            msg["X-Auto-Response-Suppress"] = "All"
+        if out.ticket_number:
+            msg["X-Switchboard-Ticket"] = out.ticket_number
+        msg.set_content(out.text or "")
+        if out.html:
+            msg.add_alternative(out.html, subtype="html")
+        return msg
+
+    # Sending ------------------------------------------------------------------------
+
+    def send(self, out: Outbound) -> str | None:
+        msg = self.build(out)
+        if self.relay is None:
+            self._to_maildir(out.key, msg)
+        else:
+            self._to_relay(msg, out.recipient)
+        return str(msg["Message-ID"])
+
+    def _to_maildir(self, key: str, msg: EmailMessage) -> None:
+        """Write once per key: the file name is derived from it, so a retry finds it."""
+        name = hashlib.sha256(key.encode()).hexdigest()[:32] + ".switchboard"
+        for sub in ("tmp", "new", "cur"):
+            (self.maildir / sub).mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            if (self.maildir / "new" / name).exists() or any((self.maildir / "cur").glob(name + "*")):
+                return
+            tmp = self.maildir / "tmp" / f"{name}.{os.getpid()}.{time.monotonic_ns()}"
+            with tmp.open("wb") as fh:
+                fh.write(msg.as_bytes())
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.maildir / "new" / name)
+
+    def _to_relay(self, msg: EmailMessage, recipient: str) -> None:
+        relay = self.relay
+        assert relay is not None
+        try:
+            if relay.security == "tls":
+                client: smtplib.SMTP = smtplib.SMTP_SSL(relay.host, relay.port, timeout=relay.timeout, context=ssl.create_default_context())
+            else:
+                client = smtplib.SMTP(relay.host, relay.port, timeout=relay.timeout)
+            with client:
+                client.ehlo()
+                if relay.security == "starttls":
+                    client.starttls(context=ssl.create_default_context())
+                    client.ehlo()
+                if relay.user:
+                    client.login(relay.user, relay.password)
+                client.send_message(msg, from_addr=self.mail_from, to_addrs=[recipient])
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, answer = next(iter(exc.recipients.values()))
+            raise DeliveryError(f"relay refused the recipient: {code} {_text(answer)}", permanent=code >= 500) from exc
+        except smtplib.SMTPResponseException as exc:
+            raise DeliveryError(f"relay answered {exc.smtp_code} {_text(exc.smtp_error)}", permanent=exc.smtp_code >= 500) from exc
+        except (TimeoutError, smtplib.SMTPException, OSError, ssl.SSLError) as exc:
+            raise DeliveryError(f"relay {relay.host}:{relay.port} unreachable: {type(exc).__name__}: {exc}") from exc
+
+
+def _text(answer: bytes | str) -> str:
+    return answer.decode("utf-8", "replace") if isinstance(answer, bytes) else str(answer)

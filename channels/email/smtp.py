@@ -1,0 +1,103 @@
+"""The SMTP intake server (aiosmtpd): check recipients early, answer 250 only when stored.
+
+The conversation, as a sending MTA sees it:
+  RCPT to an unknown address            -> 550 5.1.1
+  too many recipients                   -> 452 4.5.3
+  DATA larger than the size limit       -> 552 (aiosmtpd, before storing anything)
+  stored (or already stored: duplicate) -> 250
+  database unreachable                  -> 451 4.3.0, nothing stored: the MTA retries
+The message is decided later by a worker (``core.intake.process``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from channels.email import ids
+from channels.email.parse import external_id_of
+from core import intake
+from core.context import Context
+from core.tokens import parse_reply_token, redact
+
+log = logging.getLogger(__name__)
+MAX_RECIPIENTS = 50
+
+
+class Recipients:
+    """Which addresses this server takes mail for: support addresses and reply addresses."""
+
+    def __init__(self, support: list[str], secret: bytes) -> None:
+        self.support = {a.lower() for a in support}
+        self.secret = secret
+
+    def accepts(self, address: str) -> bool:
+        address = address.strip().strip("<>").lower()
+        if address in self.support:
+            return True
+        base, tag = ids.split_plus(address)
+        return base in self.support and tag is not None and parse_reply_token(self.secret, tag) is not None
+
+
+class IntakeHandler:
+    """aiosmtpd handler: RCPT checks and the commit-before-250 DATA step."""
+
+    def __init__(self, ctx: Context, recipients: Recipients) -> None:
+        self.ctx = ctx
+        self.recipients = recipients
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]) -> str:
+        if not self.recipients.accepts(address):
+            log.info("refused mail for unknown recipient %s", redact(address) if "+" in address else address)
+            return "550 5.1.1 No such mailbox here"
+        if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
+            return "452 4.5.3 Too many recipients"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or (envelope.content if isinstance(envelope.content, bytes) else b"")
+        meta: dict[str, Any] = {
+            "mail_from": envelope.mail_from or "",
+            "rcpt": list(envelope.rcpt_tos),
+            "peer": str(session.peer[0]) if session.peer else "",
+        }
+        loop = asyncio.get_running_loop()
+        try:
+            received = await loop.run_in_executor(None, self.store, bytes(raw), meta)
+        except Exception:
+            log.exception("could not store an inbound message; answered 451 so the sender retries")
+            return "451 4.3.0 Temporary failure storing the message, please try again later"
+        return f"250 2.0.0 OK: stored as record {received.record_id}" + (" (duplicate)" if received.duplicate else "")
+
+    def store(self, raw: bytes, meta: dict[str, Any]) -> intake.Received:
+        return intake.receive(self.ctx, channel="email", external_id=external_id_of(raw), raw=raw, meta=meta, transport="smtp")
+
+
+def tls_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
+    if not cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(cert), str(key) if key else None)
+    return context
+
+
+def make_server(ctx: Context, *, host: str, port: int, support: list[str], max_bytes: int, cert: Path | None = None, key: Path | None = None) -> Controller:
+    """An unstarted aiosmtpd controller (call ``.start()`` / ``.stop()``)."""
+    handler = IntakeHandler(ctx, Recipients(support, ctx.secret))
+    return Controller(
+        handler,
+        hostname=host,
+        port=port,
+        data_size_limit=max_bytes,
+        enable_SMTPUTF8=True,
+        tls_context=tls_context(cert, key),
+        require_starttls=False,
+        ident="Switchboard",
+    )

@@ -1,0 +1,98 @@
+"""The email parser on real-world-shaped mail, and on anything at all (fuzzed)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from channels.email.parse import external_id_of, parse
+from core.errors import IntakeError
+from tests.email_support import FIXTURES, fixtures, reply_agreement
+
+CASES = sorted(fixtures().items())
+
+
+@pytest.mark.parametrize(("name", "expect"), CASES, ids=[c[0] for c in CASES])
+def test_every_fixture_is_read_with_its_loop_signals_and_attachments(name: str, expect: dict[str, object]) -> None:
+    inbound = parse((FIXTURES / f"{name}.eml").read_bytes(), {})
+    assert "@" in inbound.sender
+    assert bool(inbound.automatic) == bool(expect.get("automatic")), inbound.automatic
+    assert inbound.bounce_for == expect.get("bounce_for")
+    if "subject" in expect:
+        assert inbound.subject == expect["subject"]
+    if "sender_name" in expect:
+        assert inbound.sender_name == expect["sender_name"]
+    if "attachments" in expect:
+        assert [a.filename for a in inbound.attachments] == expect["attachments"]
+        assert [a.filename for a in inbound.attachments if a.inline] == expect["inline"]
+    if "visible" in expect and not expect.get("automatic"):
+        assert "wrote:" not in inbound.text or name == "inline_answers"
+
+
+def test_replies_point_at_our_message_and_carry_the_reply_token() -> None:
+    inbound = parse((FIXTURES / "gmail_de.eml").read_bytes(), {})
+    assert inbound.references[0].startswith("<sb.")
+    assert inbound.reply_token == "1-0123456789abcdef"
+    assert inbound.sender_name == "Jürgen Maier"
+
+
+def test_the_visible_text_agrees_with_the_expected_text_on_the_fixture_set() -> None:
+    agree, total, misses = reply_agreement()
+    assert total >= 30
+    assert agree / total >= 0.9, f"disagreements: {misses}"
+
+
+def test_html_only_mail_becomes_readable_text() -> None:
+    inbound = parse((FIXTURES / "html_only_new.eml").read_bytes(), {})
+    assert inbound.text.startswith("Our badge reader at gate 3")
+    assert inbound.html and "<b>badge reader</b>" in inbound.html
+
+
+def test_a_message_without_a_message_id_gets_a_stable_digest_id() -> None:
+    raw = (FIXTURES / "no_message_id_bare_lf.eml").read_bytes()
+    assert external_id_of(raw) == external_id_of(raw)
+    assert external_id_of(raw).startswith("sha256:")
+    assert parse(raw, {}).external_id == external_id_of(raw)
+
+
+def test_the_null_return_path_marks_mail_automatic() -> None:
+    raw = b"From: someone@client.example\r\nSubject: hi\r\n\r\nbody\r\n"
+    assert parse(raw, {"mail_from": ""}).automatic == "null return path"
+    assert parse(raw, {"mail_from": "someone@client.example"}).automatic == ""
+
+
+HEADER_NAMES = st.sampled_from(["From", "To", "Subject", "Message-ID", "References", "In-Reply-To", "Content-Type", "Content-Transfer-Encoding", "Auto-Submitted", "Date", "X-Junk"])
+HEADER_VALUES = st.one_of(
+    st.text(max_size=80),
+    st.sampled_from(["multipart/mixed; boundary=b", "multipart/report; report-type=delivery-status; boundary=b", "text/html; charset=x-nope", "base64", "quoted-printable", "=?utf-8?b?w6k=?=", "=?bogus?q?x?=", "<a@b>", "dana@client.example", "message/rfc822"]),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    headers=st.lists(st.tuples(HEADER_NAMES, HEADER_VALUES), max_size=8),
+    body=st.one_of(st.binary(max_size=400), st.sampled_from([b"--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b--", b"--b\r\n\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nFrom: x\r\n\r\n", b"<html><b>x"])),
+)
+def test_any_input_is_read_or_refused_with_a_clear_reason_never_a_crash(headers: list[tuple[str, str]], body: bytes) -> None:
+    raw = b"".join(f"{k}: {v}".encode("utf-8", "surrogatepass") + b"\r\n" for k, v in headers) + b"\r\n" + body
+    try:
+        inbound = parse(raw, {})
+    except IntakeError as exc:
+        assert str(exc)
+        return
+    assert isinstance(inbound.text, str) and inbound.external_id
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=600))
+def test_random_bytes_never_crash_the_parser(raw: bytes) -> None:
+    try:
+        parse(raw, {})
+    except IntakeError:
+        pass
+
+
+def test_our_own_outbound_mail_coming_back_is_automatic() -> None:
+    raw = b"From: Support <support@localhost>\r\nTo: support@localhost\r\nSubject: [#T-000001] x\r\nMessage-ID: <sb.0123456789abcdef0123.1-0123456789abcdef@localhost>\r\n\r\nHello\r\n"
+    assert parse(raw, {}).automatic == "our own outbound message came back"

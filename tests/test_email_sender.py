@@ -1,0 +1,95 @@
+"""Outbound mail: what the relay receives, and how its answers become delivery statuses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from channels.email.sender import EmailSender, Relay
+from core.errors import DeliveryError
+from core.values import Outbound
+from tests.email_support import free_port, maildir_messages
+
+
+class Relayed:
+    """A tiny relay: records what it accepts, answers what it is told for DATA."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], bytes]] = []
+        self.answer = "250 OK"
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # type: ignore[no-untyped-def]
+        if self.answer.startswith("250"):
+            self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+        return self.answer
+
+
+@pytest.fixture
+def relay() -> Iterator[tuple[Relayed, int]]:
+    handler = Relayed()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield handler, port
+    controller.stop()
+
+
+def outbound(key: str = "reply:7", automatic: bool = False) -> Outbound:
+    return Outbound(
+        key=key, channel="email", recipient="dana@client.example", kind="reply", subject="[#T-000003] VPN drops",
+        text="Please restart the client.\n", html="<p>Please restart the client.</p>", ticket_number="T-000003", automatic=automatic,
+        thread={"ticket_id": 3, "references": ["<first@client.example>", "<sb.aaaaaaaaaaaaaaaaaaaa.3-0000000000000000@localhost>"]},
+    )
+
+
+def sender_for(port: int | None, tmp_path: Path) -> EmailSender:
+    relay = Relay("127.0.0.1", port, security="none") if port else None
+    return EmailSender(secret=b"k", mail_from="support@localhost", support="support@localhost", relay=relay, maildir=tmp_path / "maildir")
+
+
+def test_a_reply_goes_through_the_relay_with_threading_headers(relay: tuple[Relayed, int], tmp_path: Path) -> None:
+    handler, port = relay
+    message_id = sender_for(port, tmp_path).send(outbound())
+    [(mail_from, rcpts, raw)] = handler.messages
+    msg = message_from_bytes(raw, policy=policy.default)
+    assert mail_from == "support@localhost" and rcpts == ["dana@client.example"]
+    assert msg["Message-ID"] == message_id and message_id.startswith("<sb.")
+    assert msg["In-Reply-To"] == "<sb.aaaaaaaaaaaaaaaaaaaa.3-0000000000000000@localhost>"
+    assert msg["References"].split() == ["<first@client.example>", "<sb.aaaaaaaaaaaaaaaaaaaa.3-0000000000000000@localhost>"]
+    assert msg["Reply-To"].startswith("support+3-")
+    assert msg["Thread-Index"] and "Auto-Submitted" not in msg
+    assert {p.get_content_type() for p in msg.walk()} >= {"text/plain", "text/html"}
+
+
+def test_a_retry_of_the_same_outbox_row_carries_the_same_message_id(tmp_path: Path) -> None:
+    sender = sender_for(None, tmp_path)
+    first = sender.send(outbound(automatic=True))
+    second = sender.send(outbound(automatic=True))
+    assert first == second
+    written = maildir_messages(tmp_path / "maildir")
+    assert len(written) == 1, "the maildir gets a retried message once"
+    assert written[0]["Auto-Submitted"] == "auto-replied"
+    assert sender.send(outbound(key="reply:8")) != first
+
+
+def test_a_permanent_refusal_by_the_relay_is_a_permanent_failure(relay: tuple[Relayed, int], tmp_path: Path) -> None:
+    handler, port = relay
+    handler.answer = "550 5.7.1 Relaying denied"
+    with pytest.raises(DeliveryError) as caught:
+        sender_for(port, tmp_path).send(outbound())
+    assert caught.value.permanent and "550" in str(caught.value)
+
+
+def test_a_temporary_refusal_or_an_unreachable_relay_is_retried(relay: tuple[Relayed, int], tmp_path: Path) -> None:
+    handler, port = relay
+    handler.answer = "451 4.3.0 Try again later"
+    with pytest.raises(DeliveryError) as caught:
+        sender_for(port, tmp_path).send(outbound())
+    assert not caught.value.permanent
+    with pytest.raises(DeliveryError) as caught:
+        sender_for(free_port(), tmp_path).send(outbound())
+    assert not caught.value.permanent and "unreachable" in str(caught.value)

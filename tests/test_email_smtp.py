@@ -1,0 +1,154 @@
+"""The SMTP conversation: each reply code a sending mail server can get, and what is stored."""
+
+from __future__ import annotations
+
+import smtplib
+
+import pytest
+from sqlalchemy import func, select
+
+from channels.email.smtp import make_server
+from core.context import Context
+from core.db import Database
+from core.models import InboundRecord
+from core.tokens import reply_token
+from tests.email_support import SUPPORT, free_port, mail, maildir_messages
+from tests.harness import Harness
+
+
+def records(harness: Harness) -> int:
+    with harness.ctx.db.reading() as session:
+        return int(session.execute(select(func.count()).select_from(InboundRecord)).scalar_one())
+
+
+def test_mail_to_the_support_address_is_answered_250_and_opens_a_ticket_with_an_acknowledgement(harness: Harness, smtp_port: int) -> None:
+    with smtplib.SMTP("127.0.0.1", smtp_port) as client:
+        code, answer = client.ehlo()
+        assert code == 250
+        client.send_message(mail(subject="Printer jammed on floor 2"))
+    harness.settle()
+    ticket = harness.ticket(harness.only_ticket_number())
+    assert ticket["subject"] == "Printer jammed on floor 2"
+    assert ticket["client"]["address"] == "dana@client.example"
+    acks = maildir_messages(harness.settings.maildir_path)
+    assert len(acks) == 1
+    assert acks[0]["To"] == "dana@client.example"
+    assert "[#T-000001]" in acks[0]["Subject"]
+    assert acks[0]["Auto-Submitted"] == "auto-replied"
+
+
+def test_an_unknown_recipient_is_refused_with_550_5_1_1_at_rcpt(harness: Harness, smtp_port: int) -> None:
+    with smtplib.SMTP("127.0.0.1", smtp_port) as client:
+        client.ehlo()
+        client.mail("dana@client.example")
+        code, answer = client.rcpt("sales@localhost")
+        assert code == 550 and answer.startswith(b"5.1.1")
+        code, _ = client.rcpt(SUPPORT)
+        assert code == 250
+    assert records(harness) == 0
+
+
+def test_a_reply_address_with_a_valid_token_is_accepted_and_a_forged_one_refused(harness: Harness, smtp_port: int) -> None:
+    token = reply_token(harness.ctx.secret, 1)
+    with smtplib.SMTP("127.0.0.1", smtp_port) as client:
+        client.ehlo()
+        client.mail("dana@client.example")
+        assert client.rcpt(f"support+{token}@localhost")[0] == 250
+        assert client.rcpt("support+1-0000000000000000@localhost")[0] == 550
+        assert client.rcpt(f"sales+{token}@localhost")[0] == 550
+
+
+def test_a_message_over_the_size_limit_is_refused_with_552_and_not_stored(harness: Harness, smtp_port: int) -> None:
+    big = mail(body="x" * 300_000)
+    with smtplib.SMTP("127.0.0.1", smtp_port) as client:
+        with pytest.raises(smtplib.SMTPResponseException) as caught:
+            client.sendmail("dana@client.example", [SUPPORT], big.as_bytes())
+    assert caught.value.smtp_code == 552
+    assert records(harness) == 0
+
+
+def test_when_the_database_is_unreachable_the_answer_is_451_and_a_retry_stores_it_once(harness: Harness, smtp_port: int) -> None:
+    broken = Context(db=Database("postgresql+psycopg://postgres@127.0.0.1:1/none"), policy=harness.ctx.policy, renderer=harness.ctx.renderer, secret=harness.ctx.secret)
+    port = free_port()
+    server = make_server(broken, host="127.0.0.1", port=port, support=[SUPPORT], max_bytes=100_000)
+    server.start()
+    message = mail()
+    try:
+        with smtplib.SMTP("127.0.0.1", port) as client:
+            with pytest.raises(smtplib.SMTPDataError) as caught:
+                client.send_message(message)
+        assert caught.value.smtp_code == 451
+    finally:
+        server.stop()
+        broken.db.dispose()
+    assert records(harness) == 0
+    # The sending server retries later, against a healthy database
+    with smtplib.SMTP("127.0.0.1", smtp_port) as client:
+        client.send_message(message)
+    harness.settle()
+    assert records(harness) == 1
+
+
+def test_the_same_message_delivered_twice_is_one_record_and_one_ticket(harness: Harness, smtp_port: int) -> None:
+    message = mail(message_id="<same-one@client.example>")
+    for _ in range(2):
+        with smtplib.SMTP("127.0.0.1", smtp_port) as client:
+            client.send_message(message)
+    harness.settle()
+    assert records(harness) == 1
+    assert harness.tickets()["total"] == 1
+
+
+def test_a_message_without_message_id_is_stored_under_a_digest_of_its_bytes(harness: Harness, smtp_port: int) -> None:
+    raw = b"From: dana@client.example\r\nTo: support@localhost\r\nSubject: no id\r\n\r\nHello there\r\n"
+    for _ in range(2):
+        with smtplib.SMTP("127.0.0.1", smtp_port) as client:
+            client.sendmail("dana@client.example", [SUPPORT], raw)
+    harness.settle()
+    with harness.ctx.db.reading() as session:
+        ids = session.execute(select(InboundRecord.external_id)).scalars().all()
+    assert len(ids) == 1 and ids[0].startswith("sha256:")
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(body=st.binary(min_size=1, max_size=2000))
+def test_any_bytes_sent_over_smtp_are_stored_or_refused_with_a_code_and_never_crash_the_server(harness: Harness, smtp_port: int, body: bytes) -> None:
+    raw = b"From: fuzz@client.example\r\n" + body.replace(b"\r", b"").replace(b"\n", b"\r\n")
+    with smtplib.SMTP("127.0.0.1", smtp_port) as client:
+        try:
+            client.sendmail("fuzz@client.example", [SUPPORT], raw)
+        except smtplib.SMTPResponseException as exc:
+            assert 500 <= exc.smtp_code < 600, exc
+        assert client.noop()[0] == 250, "the server is still there"
+    harness.settle()
+    with harness.ctx.db.reading() as session:
+        statuses = set(session.execute(select(InboundRecord.status)).scalars())
+    assert statuses <= {"done", "parked", "dropped"}
+
+
+def test_starttls_is_offered_with_a_configured_certificate(harness: Harness, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import ssl
+    import subprocess
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=localhost"], check=True, capture_output=True)
+    port = free_port()
+    server = make_server(harness.ctx, host="127.0.0.1", port=port, support=[SUPPORT], max_bytes=100_000, cert=cert, key=key)
+    server.start()
+    try:
+        with smtplib.SMTP("127.0.0.1", port) as client:
+            client.ehlo()
+            assert client.has_extn("starttls")
+            context = ssl.create_default_context(cafile=str(cert))
+            context.check_hostname = False
+            client.starttls(context=context)
+            client.ehlo()
+            client.send_message(mail(subject="Over TLS"))
+    finally:
+        server.stop()
+    harness.settle()
+    assert harness.ticket(harness.only_ticket_number())["subject"] == "Over TLS"
