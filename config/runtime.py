@@ -15,6 +15,7 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import select
 
 import migrations
+from channels import slack
 from channels.base import Sender
 from channels.fake import FakeSender
 from config.settings import Settings
@@ -74,7 +75,7 @@ def sync_reference_data(ctx: Context) -> None:
 
 
 def build_context(settings: Settings, db: Database | None = None) -> Context:
-    return Context(
+    ctx = Context(
         db=db or Database(settings.effective_database_url),
         policy=load_policy(settings.config_file),
         renderer=Renderer(settings.templates_dir),
@@ -83,10 +84,16 @@ def build_context(settings: Settings, db: Database | None = None) -> Context:
         max_attachment_bytes=settings.max_attachment_bytes,
         max_attachments=settings.max_attachments,
     )
+    if slack.enabled(settings):
+        slack.install(ctx, settings)
+    return ctx
 
 
-def build_senders(settings: Settings) -> dict[str, Sender]:
-    return {"fake": FakeSender(settings.fake_outbox_path)}
+def build_senders(settings: Settings, ctx: Context | None = None) -> dict[str, Sender]:
+    senders: dict[str, Sender] = {"fake": FakeSender(settings.fake_outbox_path)}
+    if ctx is not None and slack.enabled(settings):
+        senders["slack"] = slack.sender(settings, ctx)
+    return senders
 
 
 class System:
@@ -97,7 +104,7 @@ class System:
         self.ctx = build_context(settings, db)
         self.broker = Broker(settings.broker_url, settings.broker_queue)
         self.ctx.dispatcher = self.broker
-        self.senders = build_senders(settings)
+        self.senders = build_senders(settings, self.ctx)
         jobs.bind(jobs.Runtime(self.ctx, self.senders, settings.delivery_max_attempts, settings.delivery_backoff_seconds))
         self.worker = None
         self.clock: Clock | None = None
