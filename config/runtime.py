@@ -92,7 +92,7 @@ def build_context(settings: Settings, db: Database | None = None) -> Context:
 def build_senders(settings: Settings, ctx: Context | None = None) -> dict[str, Sender]:
     senders: dict[str, Sender] = {"fake": FakeSender(settings.fake_outbox_path)}
     if ctx is not None and slack.enabled(settings):
-        senders["slack"] = slack.sender(settings, ctx)
+        senders["slack"] = slack.make_sender(settings, ctx)
     return senders
 
 

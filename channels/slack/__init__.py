@@ -59,7 +59,7 @@ def _sweep(ctx: Context) -> None:
         work.sweep(ctx)
 
 
-def sender(settings: Settings, ctx: Context) -> Sender:
+def make_sender(settings: Settings, ctx: Context) -> Sender:
     from channels.slack.app import web_client
     from channels.slack.sender import SlackSender
 

@@ -78,17 +78,18 @@ def build_app(ctx: Context, settings: Settings, *, work: SlackWork | None = None
     def ack_only(ack: Ack) -> None:
         ack()
 
-    def press(body: dict[str, Any], client: WebClient) -> None:
+    def press(body: dict[str, Any]) -> None:
         action_id = body["actions"][0]["action_id"]
         if action_id in MODAL_BUTTONS:
-            open_modal(MODAL_BUTTONS[action_id], body, client)
+            open_modal(MODAL_BUTTONS[action_id], body)
         else:
             work.button(body)
 
-    def open_modal(name: str, body: dict[str, Any], client: WebClient) -> None:
+    def open_modal(name: str, body: dict[str, Any]) -> None:
         view = work.modal_for(name, body)
         if isinstance(view, dict):
             # A modal's trigger expires in 3 seconds: this one call goes straight to Slack.
+            # (Our own client, not bolt's per-request copy, which adds a team_id.)
             client.views_open(trigger_id=body["trigger_id"], view=view)
             return
         channel = (body.get("channel") or {}).get("id")
@@ -101,8 +102,8 @@ def build_app(ctx: Context, settings: Settings, *, work: SlackWork | None = None
 
     app.action(re.compile(r"^sb_"))(ack=ack_only, lazy=[press])
 
-    def note_shortcut(body: dict[str, Any], client: WebClient) -> None:
-        open_modal("note", body, client)
+    def note_shortcut(body: dict[str, Any]) -> None:
+        open_modal("note", body)
 
     app.shortcut("sb_note")(ack=ack_only, lazy=[note_shortcut])
 

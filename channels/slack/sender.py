@@ -38,7 +38,7 @@ from core.values import Outbound
 log = logging.getLogger(__name__)
 
 TRANSIENT = {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited", "team_added_to_org"}
-IN_FLIGHT_GRACE = timedelta(seconds=60)
+IN_FLIGHT_GRACE = timedelta(seconds=30)
 CONVERSATION_RE = re.compile(r"^([CDG][A-Z0-9]+):(\d+\.\d+)$")
 
 Render = tuple[str, list[dict[str, Any]]]
@@ -99,7 +99,15 @@ class SlackSender:
                 raise DeliveryError("the card's first post is in flight; will update it next", retry_after=1)
             ts = self._find(channel, None, key)  # the poster died: did its post reach Slack?
         if ts is None:
-            ts = self.client.chat_postMessage(channel=channel, text=text, blocks=card_blocks, unfurl_links=False)["ts"]
+            try:
+                ts = self.client.chat_postMessage(channel=channel, text=text, blocks=card_blocks, unfurl_links=False)["ts"]
+            except SlackApiError:
+                # Slack answered: nothing was posted, so the next attempt may post at once.
+                with db.transaction() as session:
+                    row = session.get(SlackCard, ticket_id, with_for_update=True)
+                    if row is not None and row.ts is None:
+                        session.delete(row)
+                raise
         with db.transaction() as session:
             row = session.get(SlackCard, ticket_id, with_for_update=True)
             assert row is not None
