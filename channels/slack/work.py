@@ -50,7 +50,17 @@ def plain(text: str) -> str:
     """Slack's markup as plain text for a client: links, mentions and escapes."""
     text = re.sub(r"<(https?://[^|>]+)\|([^>]+)>", r"\2 (\1)", text or "")
     text = re.sub(r"<(mailto:)?([^|>]+)\|?[^>]*>", lambda m: m.group(2) if not m.group(2).startswith(("@", "#", "!")) else "@" + m.group(2).lstrip("@#!"), text)
-    return html.unescape(text)
+    return html.unescape(text).replace("\x00", "")
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {k: _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
 
 
 def not_agent(user: str) -> ActionRefused:
@@ -78,6 +88,7 @@ class SlackWork:
 
     def record(self, event_id: str, kind: str, payload: dict[str, Any]) -> bool:
         """Store an event before answering Slack; False when this event id was seen before."""
+        payload = _without_nul(payload)  # PostgreSQL keeps no NUL characters
         try:
             with self.ctx.db.transaction() as session:
                 session.add(SlackEvent(id=event_id[:120], kind=kind, payload=payload, status=PENDING, received_at=self.ctx.now()))
