@@ -237,7 +237,8 @@ class SlackSender:
             found = self.client.conversations_replies(channel=channel, ts=thread_ts, limit=200)
         else:
             found = self.client.conversations_history(channel=channel, limit=200)
-        for message in found.get("messages", []):
+        messages: list[dict[str, Any]] = found.get("messages") or []
+        for message in messages:
             if any(b.get("block_id") == wanted for b in message.get("blocks", [])):
                 return str(message["ts"])
         return None
