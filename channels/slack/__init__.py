@@ -32,6 +32,8 @@ def install(ctx: Context, settings: Settings) -> None:
     from channels.slack import intake
     from channels.slack.app import build_work
     from channels.slack.cards import CardObserver
+    from channels.slack.work import JOB
+    from workers import jobs
     from workers.clock import TICKS
 
     intake.register()
@@ -39,6 +41,7 @@ def install(ctx: Context, settings: Settings) -> None:
         observer = CardObserver(settings.slack_default_channel)
         observer.work = build_work(ctx, settings)
         ctx.observers.append(observer)
+    jobs.JOBS.setdefault(JOB, _process_event)  # declared on the broker built after the context
     if _sweep not in TICKS:
         TICKS.append(_sweep)
 
@@ -51,6 +54,15 @@ def _work(ctx: Context) -> SlackWork | None:
         if isinstance(observer, CardObserver):
             return observer.work
     return None
+
+
+def _process_event(event_id: str) -> None:
+    """The worker job: do what one stored Slack event asks."""
+    from workers import jobs
+
+    work = _work(jobs.runtime().ctx)
+    if work is not None:
+        work.process(event_id)
 
 
 def _sweep(ctx: Context) -> None:

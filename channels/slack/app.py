@@ -6,9 +6,12 @@ interactivity and slash commands all use that one URL); with
 
 Platform rules: bolt checks every request's signature and refuses timestamps
 older than 5 minutes (``request_verification_enabled``, never turned off here).
-Each event is stored before Slack gets its answer (``SlackWork.record``), and
-worked on after it (a lazy listener), so Slack's 3-second deadline holds and a
-retried event (``X-Slack-Retry-Num``, same event id) does nothing twice.
+Each event and button press is stored before Slack gets its answer
+(``SlackWork.record``) and worked on by the workers after it, so Slack's
+3-second deadline holds and a retried event (``X-Slack-Retry-Num``, same event
+id) does nothing twice. Modals open from a lazy listener (their trigger expires
+in 3 seconds); modal submissions run before the answer, so a refusal shows in
+the modal itself.
 """
 
 from __future__ import annotations
@@ -65,25 +68,23 @@ def build_app(ctx: Context, settings: Settings, *, work: SlackWork | None = None
         work.record(event_id, event.get("type", "?"), event)
         ack()
 
-    def process(body: dict[str, Any]) -> None:
-        event = body.get("event", {})
-        event_id = body.get("event_id") or f"{event.get('channel')}:{event.get('ts') or event.get('event_ts')}"
-        work.process(event_id)
+    app.event("message")(store)
+    app.event("app_home_opened")(store)
 
-    app.event("message")(ack=store, lazy=[process])
-    app.event("app_home_opened")(ack=store, lazy=[process])
-
-    # Card buttons: answer at once, act lazily -------------------------------------------
+    # Card buttons: store and answer; a worker acts. Modals open lazily, right away --------
 
     def ack_only(ack: Ack) -> None:
         ack()
 
-    def press(body: dict[str, Any]) -> None:
+    def press(ack: Ack, body: dict[str, Any]) -> None:
+        if body["actions"][0]["action_id"] not in MODAL_BUTTONS:
+            work.record(f"action:{body.get('trigger_id') or body['actions'][0].get('action_ts')}", "block_actions", body)
+        ack()
+
+    def open_pressed_modal(body: dict[str, Any]) -> None:
         action_id = body["actions"][0]["action_id"]
         if action_id in MODAL_BUTTONS:
             open_modal(MODAL_BUTTONS[action_id], body)
-        else:
-            work.button(body)
 
     def open_modal(name: str, body: dict[str, Any]) -> None:
         view = work.modal_for(name, body)
@@ -100,7 +101,7 @@ def build_app(ctx: Context, settings: Settings, *, work: SlackWork | None = None
             with work.ctx.db.transaction() as session:
                 slack_outbox.ephemeral(work.ctx, session, channel, body["user"]["id"], refusal_text(view))
 
-    app.action(re.compile(r"^sb_"))(ack=ack_only, lazy=[press])
+    app.action(re.compile(r"^sb_"))(ack=press, lazy=[open_pressed_modal])
 
     def note_shortcut(body: dict[str, Any]) -> None:
         open_modal("note", body)

@@ -1,8 +1,9 @@
 """What Slack events and interactions do, as plain functions over their JSON payloads.
 
-The bolt app (``channels.slack.app``) calls ``record`` before it answers Slack
-(the event is stored, so a retry with the same event id is recognised) and
-``process`` after (in a lazy listener, or the clock's sweep for a crashed one).
+The bolt app (``channels.slack.app``) calls ``record`` before it answers Slack:
+the event is stored (so a retry with the same event id is recognised) and handed
+to the workers, whose ``slack_event`` job calls ``process`` (the clock's sweep
+re-runs any event whose job was lost).
 Every ticket change goes through ``core.actions`` with the Slack user mapped to
 an agent; refusals become ephemeral messages naming the rule.
 """
@@ -28,6 +29,7 @@ from channels.slack.intake import external_id_of
 from channels.slack.models import SlackCard, SlackEvent
 from core import actions, intake, lifecycle, outbox, sla, views
 from core.context import Context
+from core.db import after_commit
 from core.errors import ActionRefused, NotFound
 from core.models import Agent, OutboxDelivery, ResolutionCode, Ticket
 from core.principals import Principal, agent_principal
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 
 NOTE_RE = re.compile(r"^\s*[*_~`>]*\s*(?:note|internal|private)\s*[*_~`]*\s*:[*_~`]*", re.IGNORECASE)
 PENDING, DONE, REFUSED = "pending", "done", "refused"
+JOB = "slack_event"  # the worker job that processes one stored event (see channels.slack.install)
 STALE_AFTER = timedelta(seconds=30)
 PERSON_SUBTYPES = {None, "file_share", "thread_broadcast"}
 
@@ -89,9 +92,11 @@ class SlackWork:
     def record(self, event_id: str, kind: str, payload: dict[str, Any]) -> bool:
         """Store an event before answering Slack; False when this event id was seen before."""
         payload = _without_nul(payload)  # PostgreSQL keeps no NUL characters
+        event_id = event_id[:120]
         try:
             with self.ctx.db.transaction() as session:
-                session.add(SlackEvent(id=event_id[:120], kind=kind, payload=payload, status=PENDING, received_at=self.ctx.now()))
+                session.add(SlackEvent(id=event_id, kind=kind, payload=payload, status=PENDING, received_at=self.ctx.now()))
+                after_commit(session, lambda: self.ctx.dispatcher.send(JOB, event_id))
             return True
         except IntegrityError:
             log.info("Slack event %s seen before: ignored", event_id)
@@ -110,6 +115,11 @@ class SlackWork:
             row = session.get(SlackEvent, event_id, with_for_update=True)
             if row is None or row.status != PENDING:
                 return None
+            if kind == "block_actions":
+                outcome = self._button(session, payload)
+                row.status = REFUSED if outcome.startswith("refused") else DONE
+                row.outcome, row.done_at = outcome[:300], self.ctx.now()
+                return outcome
             try:
                 with session.begin_nested():
                     outcome = self._handle(session, kind, payload)
@@ -189,7 +199,7 @@ class SlackWork:
 
     # Buttons -------------------------------------------------------------------------
 
-    def button(self, body: dict[str, Any]) -> str:
+    def _button(self, session: Session, body: dict[str, Any]) -> str:
         """A card button that acts at once (modal buttons are opened by the app)."""
         action = body["actions"][0]
         action_id, value = action["action_id"], action.get("value", "")
@@ -199,21 +209,20 @@ class SlackWork:
         handler = BUTTONS.get(action_id)
         if handler is None:
             return f"ignored: {action_id}"
-        with self.ctx.db.transaction() as session:
-            try:
-                with session.begin_nested():
-                    agent = agent_for(session, user)
-                    if agent is None:
-                        raise not_agent(user)
-                    outcome = handler(self, session, agent, value, channel, user)
-            except (ActionRefused, NotFound) as exc:
-                refused = exc if isinstance(exc, ActionRefused) else ActionRefused("not_found", str(exc), kind="field")
-                if channel:
-                    slack_outbox.ephemeral(self.ctx, session, channel, user, refusal_text(refused), thread_ts=thread_ts)
-                return f"refused: {refused.rule}"
-            if isinstance(outcome, str) and outcome.startswith("say:") and channel:
-                slack_outbox.ephemeral(self.ctx, session, channel, user, outcome[4:], thread_ts=thread_ts)
-            return str(outcome)
+        try:
+            with session.begin_nested():
+                agent = agent_for(session, user)
+                if agent is None:
+                    raise not_agent(user)
+                outcome = handler(self, session, agent, value, channel, user)
+        except (ActionRefused, NotFound) as exc:
+            refused = exc if isinstance(exc, ActionRefused) else ActionRefused("not_found", str(exc), kind="field")
+            if channel:
+                slack_outbox.ephemeral(self.ctx, session, channel, user, refusal_text(refused), thread_ts=thread_ts)
+            return f"refused: {refused.rule}"
+        if outcome.startswith("say:") and channel:
+            slack_outbox.ephemeral(self.ctx, session, channel, user, outcome[4:], thread_ts=thread_ts)
+        return outcome
 
     def _ticket(self, session: Session, value: str) -> Ticket:
         return actions.get_ticket(session, value, lock=True)
