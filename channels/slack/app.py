@@ -77,14 +77,11 @@ def build_app(ctx: Context, settings: Settings, *, work: SlackWork | None = None
         ack()
 
     def press(ack: Ack, body: dict[str, Any]) -> None:
-        if body["actions"][0]["action_id"] not in MODAL_BUTTONS:
-            work.record(f"action:{body.get('trigger_id') or body['actions'][0].get('action_ts')}", "block_actions", body)
+        work.record(f"action:{body.get('trigger_id') or body['actions'][0].get('action_ts')}", "block_actions", body)
         ack()
 
     def open_pressed_modal(body: dict[str, Any]) -> None:
-        action_id = body["actions"][0]["action_id"]
-        if action_id in MODAL_BUTTONS:
-            open_modal(MODAL_BUTTONS[action_id], body)
+        open_modal(MODAL_BUTTONS[body["actions"][0]["action_id"]], body)
 
     def open_modal(name: str, body: dict[str, Any]) -> None:
         view = work.modal_for(name, body)
@@ -101,7 +98,9 @@ def build_app(ctx: Context, settings: Settings, *, work: SlackWork | None = None
             with work.ctx.db.transaction() as session:
                 slack_outbox.ephemeral(work.ctx, session, channel, body["user"]["id"], refusal_text(view))
 
-    app.action(re.compile(r"^sb_"))(ack=press, lazy=[open_pressed_modal])
+    modal_buttons = re.compile("^(" + "|".join(MODAL_BUTTONS) + ")$")
+    app.action(modal_buttons)(ack=ack_only, lazy=[open_pressed_modal])
+    app.action(re.compile(r"^sb_"))(press)  # every other button
 
     def note_shortcut(body: dict[str, Any]) -> None:
         open_modal("note", body)

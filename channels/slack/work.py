@@ -20,16 +20,15 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from channels.slack import blocks
 from channels.slack import outbox as slack_outbox
+from channels.slack.inbox import EventInbox
 from channels.slack.intake import external_id_of
 from channels.slack.models import SlackCard, SlackEvent
 from core import actions, intake, lifecycle, outbox, sla, views
 from core.context import Context
-from core.db import after_commit
 from core.errors import ActionRefused, NotFound
 from core.models import Agent, OutboxDelivery, ResolutionCode, Ticket
 from core.principals import Principal, agent_principal
@@ -87,20 +86,24 @@ class SlackWork:
     intake_channels: frozenset[str] = frozenset()
     bot_user_id: str | None = None
 
+    def __post_init__(self) -> None:
+        self._inbox = EventInbox(self.ctx, self._hand_to_workers)
+
     # Events ----------------------------------------------------------------------------
 
     def record(self, event_id: str, kind: str, payload: dict[str, Any]) -> bool:
         """Store an event before answering Slack; False when this event id was seen before."""
-        payload = _without_nul(payload)  # PostgreSQL keeps no NUL characters
-        event_id = event_id[:120]
-        try:
-            with self.ctx.db.transaction() as session:
-                session.add(SlackEvent(id=event_id, kind=kind, payload=payload, status=PENDING, received_at=self.ctx.now()))
-                after_commit(session, lambda: self.ctx.dispatcher.send(JOB, event_id))
-            return True
-        except IntegrityError:
+        new = self._inbox.store(event_id[:120], kind, _without_nul(payload))  # PostgreSQL keeps no NUL
+        if not new:
             log.info("Slack event %s seen before: ignored", event_id)
-            return False
+        return new
+
+    def _hand_to_workers(self, event_ids: list[str]) -> None:
+        for event_id in event_ids:
+            try:
+                self.ctx.dispatcher.send(JOB, event_id)
+            except Exception:  # the row is committed; the clock's sweep will pick it up
+                log.exception("could not hand Slack event %s to the workers", event_id)
 
     def process(self, event_id: str) -> str | None:
         """Do what a stored event asks, once; returns the outcome (None if already done)."""
