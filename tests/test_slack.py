@@ -347,3 +347,36 @@ def test_a_dm_from_a_non_agent_opens_a_ticket_and_the_answer_goes_back_in_the_sa
     slack.message("UCLIENT", "Thanks, still dead though", channel="DCLIENT", channel_type="im", thread_ts=first_ts)
     wait_for(lambda: len([m for m in harness.ticket(number)["thread"] if m["direction"] == "in"]) == 2, what="the follow-up on the same ticket")
     assert harness.tickets()["total"] == 1
+
+
+def test_a_retry_after_an_unclear_failure_finds_the_posted_message_instead_of_posting_again(harness: Harness, slack: SlackDriver, fake_slack: FakeSlack) -> None:
+    from slack_sdk import WebClient
+
+    from channels.slack.blocks import marker
+    from channels.slack.models import SlackPost
+    from core.values import Outbound
+
+    number, card_ts = open_ticket(harness, slack)
+    # Given an earlier attempt that reached Slack but died before storing the ts
+    with harness.ctx.db.transaction() as session:
+        session.add(SlackPost(key="slack:event:test", channel=QUEUE_CHANNEL, thread_ts=card_ts, ts=None, created_at=harness.ctx.now()))
+    client = WebClient(token="xoxb-test", base_url=fake_slack.url)
+    posted = client.chat_postMessage(channel=QUEUE_CHANNEL, thread_ts=card_ts, text="x", blocks=[{"type": "context", "block_id": marker("slack:event:test"), "elements": [{"type": "mrkdwn", "text": "x"}]}])
+    # When the row is sent again
+    ticket_id = int(number.split("-")[1])
+    out = Outbound(key="slack:event:test", channel="slack", recipient="card", kind="slack_thread", extras={"ticket": ticket_id, "line": "event", "text": "x"})
+    result = harness.system.senders["slack"].send(out)
+    # Then the message found in the thread is adopted, not posted twice
+    assert result == f"{QUEUE_CHANNEL}:{posted['ts']}"
+    assert len([m for m in fake_slack.posted(QUEUE_CHANNEL, card_ts) if m.blocks and m.blocks[0].get("block_id") == marker("slack:event:test")]) == 1
+
+
+def test_the_readme_and_the_manifest_describe_the_slack_app() -> None:
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    for name in Settings.model_fields:
+        if name.startswith("slack_"):
+            assert f"SWITCHBOARD_{name.upper()}" in readme
+    manifest = (root / "channels" / "slack" / "manifest.yml").read_text()
+    for needed in ("/slack/events", "command: /ticket", "callback_id: sb_note", "app_home_opened", "message.im", "chat:write"):
+        assert needed in manifest
