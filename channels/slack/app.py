@@ -20,11 +20,11 @@ import logging
 import re
 from typing import Any
 
+import anyio
 from fastapi import FastAPI, Request
 from slack_bolt import Ack, App, BoltResponse
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_sdk import WebClient
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from channels.slack.work import MODAL_BUTTONS, SlackWork
@@ -34,6 +34,7 @@ from core.context import Context
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
+DISPATCH_THREADS = 8
 
 
 def web_client(settings: Settings) -> WebClient:
@@ -136,10 +137,14 @@ def build_app(ctx: Context, settings: Settings, *, work: SlackWork | None = None
 def mount(web: FastAPI, app: App) -> None:
     """Serve ``app`` at /slack/events, running bolt off the event loop."""
 
+    # A small pool of its own: under a burst, a few threads sharing the interpreter answer
+    # sooner than forty, and Slack traffic cannot take every thread the API needs.
+    limiter = anyio.CapacityLimiter(DISPATCH_THREADS)
+
     @web.post(EVENTS_PATH, include_in_schema=False)
     async def slack_events(request: Request) -> Response:
         body = await request.body()
-        bolt_response = await run_in_threadpool(app.dispatch, to_bolt_request(request, body))
+        bolt_response = await anyio.to_thread.run_sync(app.dispatch, to_bolt_request(request, body), limiter=limiter)
         return to_starlette_response(bolt_response)
 
 

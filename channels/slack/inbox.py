@@ -88,7 +88,7 @@ class EventInbox:
 
     def _write(self, batch: list[_Pending]) -> set[str]:
         now = self.ctx.now()
-        rows = {}
+        rows: dict[str, dict[str, Any]] = {}
         for item in batch:
             rows.setdefault(item.event_id, {"id": item.event_id, "kind": item.kind, "payload": item.payload, "status": "pending", "received_at": now})
         dialect = postgresql if self.ctx.db.is_postgres else sqlite

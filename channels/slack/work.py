@@ -270,7 +270,8 @@ class SlackWork:
                 ticket = actions.get_ticket(session, int(meta["t"]), lock=True)
                 MODALS[name](self, session, who, ticket, values)
         except ActionRefused as exc:
-            return {ERROR_BLOCKS.get(exc.rule, first_block) if ERROR_BLOCKS.get(exc.rule, first_block) in values else first_block: f"{exc.message} ({exc.rule})"}
+            block = ERROR_BLOCKS.get(exc.rule, first_block)
+            return {block if block in values else first_block: f"{exc.message} ({exc.rule})"}
         except NotFound as exc:
             return {first_block: str(exc)}
         return None
