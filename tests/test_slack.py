@@ -380,3 +380,32 @@ def test_the_readme_and_the_manifest_describe_the_slack_app() -> None:
     manifest = (root / "channels" / "slack" / "manifest.yml").read_text()
     for needed in ("/slack/events", "command: /ticket", "callback_id: sb_note", "app_home_opened", "message.im", "chat:write"):
         assert needed in manifest
+
+
+def test_slack_without_a_signing_secret_refuses_to_start_naming_the_variable(harness: Harness) -> None:
+    from channels import slack as slack_channel
+    from channels.web.app import create_app
+    from core.errors import ConfigError
+
+    bad = harness.settings.model_copy(update={"slack_signing_secret": ""})
+    with pytest.raises(ConfigError, match="SWITCHBOARD_SLACK_SIGNING_SECRET"):
+        slack_channel.attach(create_app(harness.ctx), harness.ctx, bad)
+    bad = harness.settings.model_copy(update={"slack_socket_mode": True, "slack_app_token": ""})
+    with pytest.raises(ConfigError, match="SWITCHBOARD_SLACK_APP_TOKEN"):
+        slack_channel.attach(create_app(harness.ctx), harness.ctx, bad)
+
+
+def test_the_internal_note_shortcut_opens_a_note_modal_whose_note_never_reaches_the_client(harness: Harness, slack: SlackDriver, fake_slack: FakeSlack) -> None:
+    number, card_ts = open_ticket(harness, slack)
+    slack.interaction({
+        "type": "message_action", "callback_id": "sb_note", "team": {"id": "T0001"}, "user": {"id": "UANA"},
+        "trigger_id": "trig-note", "channel": {"id": QUEUE_CHANNEL},
+        "message": {"type": "message", "ts": card_ts, "text": "card"}, "message_ts": card_ts, "response_url": "http://127.0.0.1:9/none",
+    })
+    view = wait_for(lambda: [v for v in fake_slack.views if v["callback_id"] == "sb_modal_note"], what="the note modal")[-1]
+    response = slack.submit("UANA", view, {"text": "Customer is on the trial contract; check before sending parts."})
+    assert response.status_code == 200
+    assert [m["text"] for m in harness.ticket(number)["thread"] if m["kind"] == "internal"] == ["Customer is on the trial contract; check before sending parts."]
+    harness.settle()
+    assert client_deliveries(harness) == []
+    wait_for(lambda: any("Internal note" in line and "trial contract" in line for line in slack.thread(card_ts)), what="the marked note in the thread")
