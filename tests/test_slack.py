@@ -367,7 +367,7 @@ def test_a_retry_after_an_unclear_failure_finds_the_posted_message_instead_of_po
     out = Outbound(key="slack:event:test", channel="slack", recipient="card", kind="slack_thread", extras={"ticket": ticket_id, "line": "event", "text": "x"})
     result = harness.system.senders["slack"].send(out)
     # Then the message found in the thread is adopted, not posted twice
-    assert result == f"{QUEUE_CHANNEL}:{posted['ts']}"
+    assert result == f"thread:{QUEUE_CHANNEL}:{posted['ts']}"
     assert len([m for m in fake_slack.posted(QUEUE_CHANNEL, card_ts) if m.blocks and m.blocks[0].get("block_id") == marker("slack:event:test")]) == 1
 
 
@@ -409,3 +409,15 @@ def test_the_internal_note_shortcut_opens_a_note_modal_whose_note_never_reaches_
     harness.settle()
     assert client_deliveries(harness) == []
     wait_for(lambda: any("Internal note" in line and "trial contract" in line for line in slack.thread(card_ts)), what="the marked note in the thread")
+
+
+def test_a_ticket_opened_for_a_slack_client_answers_them_in_their_dm_never_in_the_card_thread(harness: Harness, slack: SlackDriver, fake_slack: FakeSlack) -> None:
+    # Given a card already posted for the ticket (so the ticket has staff-side Slack ids)
+    assert "Opened T-000001" in slack.command("UANA", "open slack:UCLIENT9 Badge reader dead | Gate 3").json()["text"]
+    harness.settle()
+    card_ts = slack.card("T-000001").ts
+    # When an agent replies in the card's thread
+    slack.message("UANA", "On our way.", thread_ts=card_ts)
+    wait_for(lambda: any("On our way" in json.dumps(m.blocks) for m in fake_slack.posted("UCLIENT9")), timeout=15, what="the reply in the client's DM")
+    # Then the client got it in their own conversation, and the card thread has only staff lines
+    assert not [m for m in fake_slack.posted(QUEUE_CHANNEL, card_ts) if "sb:reply:" in json.dumps(m.blocks) or "sb:ack:" in json.dumps(m.blocks)]

@@ -9,6 +9,9 @@ written; after posting, its ts. A retry that finds the ts does not post; one tha
 finds the row without a ts (the earlier attempt may have reached Slack) looks for
 the message by its block id marker before posting again. A card is posted by the
 one sender that created its ``SlackCard`` row; every later row is a chat.update.
+The ids it returns for staff-side messages carry a prefix (``card:``, ``thread:``,
+``ephemeral:``, ``home:``), so they can never be mistaken for a client's Slack
+conversation (``CHANNEL:TS``), which is where client messages go.
 HTTP 429 becomes a ``DeliveryError`` carrying Retry-After; Slack's transient errors
 are retried by the deliver job; the rest are permanent.
 """
@@ -93,7 +96,7 @@ class SlackSender:
         text, card_blocks = self._render_card(ticket_id, key)
         if ts:
             self.client.chat_update(channel=channel, ts=ts, text=text, blocks=card_blocks)
-            return f"{channel}:{ts}"
+            return f"card:{channel}:{ts}"
         if not poster:
             if self.ctx.now() - created < IN_FLIGHT_GRACE:
                 raise DeliveryError("the card's first post is in flight; will update it next", retry_after=1)
@@ -112,7 +115,7 @@ class SlackSender:
             row = session.get(SlackCard, ticket_id, with_for_update=True)
             assert row is not None
             row.ts, row.updated_at = ts, self.ctx.now()
-        return f"{channel}:{ts}"
+        return f"card:{channel}:{ts}"
 
     def _render_card(self, ticket_id: int, key: str) -> Render:
         with self.ctx.db.reading() as session:
@@ -134,7 +137,7 @@ class SlackSender:
         channel, thread_ts = self._card_position(int(out.extras["ticket"]))
         text, line_blocks = self._render_line(out.key, out.extras, out.text)
         ts = self._post_once(out.key, channel, thread_ts, text, line_blocks)
-        return f"{channel}:{ts}"
+        return f"thread:{channel}:{ts}"
 
     def _update(self, out: Outbound) -> str:
         post_key = str(out.extras["post_key"])
@@ -145,7 +148,7 @@ class SlackSender:
             raise DeliveryError(f"the message for {post_key} is not posted yet", retry_after=1)
         text, line_blocks = self._render_line(post_key, out.extras, out.text)
         self.client.chat_update(channel=channel, ts=ts, text=text, blocks=line_blocks)
-        return f"{channel}:{ts}"
+        return f"thread:{channel}:{ts}"
 
     def _render_line(self, key: str, extras: dict[str, Any], text: str) -> Render:
         line = extras.get("line")
@@ -173,14 +176,14 @@ class SlackSender:
         with self.ctx.db.reading() as session:
             done = session.get(SlackPost, out.key)
             if done is not None and done.ts:
-                return f"{done.channel}:{done.ts}"
+                return f"ephemeral:{done.channel}:{done.ts}"
         args: dict[str, Any] = {"channel": out.recipient, "user": out.extras["user"], "text": out.text}
         if out.extras.get("thread_ts"):
             args["thread_ts"] = out.extras["thread_ts"]
         ts = self.client.chat_postEphemeral(**args)["message_ts"]
         with self.ctx.db.transaction() as session:
             session.merge(SlackPost(key=out.key, channel=out.recipient, ts=ts, created_at=self.ctx.now()))
-        return f"{out.recipient}:{ts}"
+        return f"ephemeral:{out.recipient}:{ts}"
 
     def _home(self, out: Outbound) -> str:
         user = str(out.extras["user"])
