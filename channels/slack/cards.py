@@ -12,13 +12,15 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from channels.slack import outbox as slack_outbox
 from channels.slack.models import SlackCard
+from core import outbox
 from core.context import Context
 from core.events import Change
-from core.models import Ticket
+from core.models import OutboxDelivery, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,9 @@ def event_text(change: Change) -> str:
     return text
 
 
+CARD_DEBOUNCE = timedelta(seconds=0.3)
+
+
 class CardObserver:
     """Registered on ``ctx.observers`` when Slack is configured."""
 
@@ -83,13 +88,39 @@ class CardObserver:
         self.default_channel = default_channel
         self.work: Any = None  # the context's SlackWork, set by ``channels.slack.install``
 
+    @staticmethod
+    def _coalesced(session: Session, ticket_id: int) -> bool:
+        """True when a card update for this ticket is still waiting: it will show this change too.
+
+        The waiting row is locked (a no-op UPDATE) until this change commits, so the
+        worker cannot claim and render it in between (SQLite serializes writers anyway).
+        Cards are rendered from the database when sent, so one update covers many
+        changes, and busy tickets stay within Slack's chat.update rate limit.
+        """
+        waiting = session.execute(
+            select(OutboxDelivery.id)
+            .where(OutboxDelivery.ticket_id == ticket_id, OutboxDelivery.kind == slack_outbox.CARD, OutboxDelivery.status == outbox.PENDING)
+            .order_by(OutboxDelivery.id.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        if waiting is None:
+            return False
+        locked = session.execute(
+            update(OutboxDelivery)
+            .where(OutboxDelivery.id == waiting, OutboxDelivery.status == outbox.PENDING)
+            .values(status=outbox.PENDING)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(locked.rowcount == 1)  # type: ignore[attr-defined]
+
     def __call__(self, ctx: Context, session: Session, change: Change) -> None:
         ticket = change.ticket
         channel = card_channel(session, ticket, self.default_channel)
         if channel is None:
             log.debug("no Slack channel for %s: no card", ticket.number)
             return
-        slack_outbox.card(ctx, session, ticket.id, channel)
+        if not self._coalesced(session, ticket.id):
+            slack_outbox.card(ctx, session, ticket.id, channel, not_before=ctx.now() + CARD_DEBOUNCE)
         mid = change.message_id
         if change.action in ("open", "client_reply") and mid:
             slack_outbox.thread(ctx, session, ticket.id, f"slack:msg:{mid}", "client_message", message=mid)

@@ -29,9 +29,9 @@ def _queue(ctx: Context, session: Session, *, kind: str, key: str, recipient: st
     return outbox.queue(ctx, session, out, ticket_id=ticket_id, not_before=not_before)
 
 
-def card(ctx: Context, session: Session, ticket_id: int, channel: str) -> OutboxDelivery:
+def card(ctx: Context, session: Session, ticket_id: int, channel: str, not_before: datetime | None = None) -> OutboxDelivery:
     """Post the ticket's card, or update it in place if it is already there."""
-    return _queue(ctx, session, kind=CARD, key=f"slack:card:{ticket_id}:{uuid.uuid4().hex[:12]}", recipient=channel, ticket_id=ticket_id, ticket=ticket_id)
+    return _queue(ctx, session, kind=CARD, key=f"slack:card:{ticket_id}:{uuid.uuid4().hex[:12]}", recipient=channel, ticket_id=ticket_id, not_before=not_before, ticket=ticket_id)
 
 
 def thread(ctx: Context, session: Session, ticket_id: int, key: str, line: str, **extras: Any) -> OutboxDelivery:
