@@ -246,7 +246,10 @@ def reply(ctx: Context, session: Session, who: Principal, ticket: Ticket, *, tex
     message = _add_message(ctx, session, ticket, kind="public", direction="out", channel=ticket.reply_identity.kind if ticket.reply_identity else "none", text=text, html=html, attachments=attachments, author_agent_id=who.agent_id, external_id=external_id)
     if ticket.first_response_at is None:
         ticket.first_response_at = ctx.now()
-    _change(ctx, session, who, ticket, "reply", data={"message": message.id}, fields={"text": text}, message_id=message.id)
+    data: dict[str, Any] = {"message": message.id}
+    if delay_seconds > 0:
+        data["delay_seconds"] = delay_seconds  # observers may offer an Undo for this long
+    _change(ctx, session, who, ticket, "reply", data=data, fields={"text": text}, message_id=message.id)
     rendered = ctx.renderer.render("reply", ticket.reply_identity.kind if ticket.reply_identity else "default", **_fields(ticket, ctx, body=text, agent_name=who.name))
     not_before = ctx.now() + timedelta(seconds=delay_seconds) if delay_seconds > 0 else None
     row = outbox.to_client(ctx, session, ticket, kind="reply", rendered=rendered, message=message, automatic=False, key=f"reply:{message.id}", not_before=not_before)

@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 from core import audit
 from core.context import Context
 from core.db import after_commit
-from core.errors import NotFound, SwitchboardError
+from core.errors import ActionRefused, NotFound, SwitchboardError
 from core.models import Message, OutboxDelivery, Ticket
+from core.principals import Principal
 from core.rendering import Rendered
 from core.values import Outbound
 
@@ -191,3 +192,25 @@ def requeue(ctx: Context, outbox_id: int) -> None:
         ticket_id = session.get(OutboxDelivery, outbox_id).ticket_id  # type: ignore[union-attr]
         audit.record(session, actor="system:operator", action="delivery_requeued", ticket_id=ticket_id, data={"outbox": outbox_id}, now=ctx.now())
         after_commit(session, lambda: ctx.dispatcher.send("deliver", outbox_id))
+
+
+def cancel(ctx: Context, session: Session, who: Principal, outbox_id: int, *, reason: str = "undo") -> OutboxDelivery:
+    """Stop a delivery that has not left yet (an agent's Undo): status cancelled, audited.
+
+    Raises ``ActionRefused`` (``undo.too_late``) once a worker has taken or sent it.
+    """
+    if not who.is_staff:
+        raise ActionRefused("undo.role", "only staff may cancel a delivery", kind="role")
+    result = session.execute(
+        update(OutboxDelivery)
+        .where(OutboxDelivery.id == outbox_id, OutboxDelivery.status == PENDING)
+        .values(status=CANCELLED, last_error=f"cancelled by {who.label}: {reason}"[:2000])
+        .execution_options(synchronize_session=False)
+    )
+    row = session.get(OutboxDelivery, outbox_id, populate_existing=True)
+    if row is None:
+        raise NotFound(f"outbox row {outbox_id} does not exist")
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise ActionRefused("undo.too_late", f"the {row.kind} is already {row.status}; it can no longer be stopped", kind="conflict")
+    audit.record(session, actor=who.label, action="delivery_cancelled", ticket_id=row.ticket_id, data={"outbox": outbox_id, "kind": row.kind, "message": row.message_id, "reason": reason}, now=ctx.now())
+    return row

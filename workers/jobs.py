@@ -64,7 +64,7 @@ def deliver(outbox_id: int) -> None:
             raise DeliveryError(f"no sender is configured for channel '{out.channel}'")
         external_id = sender.send(out)
     except DeliveryError as exc:
-        _failed(rt, outbox_id, ticket_id, attempts, str(exc), permanent=exc.permanent, no_sender=sender is None)
+        _failed(rt, outbox_id, ticket_id, attempts, str(exc), permanent=exc.permanent, no_sender=sender is None, retry_after=exc.retry_after)
         return
     except Exception as exc:  # a bug or an outage in a sender: ours, so logged as an error
         log.exception("sending outbox row %s on %s failed unexpectedly", outbox_id, out.channel)
@@ -83,7 +83,7 @@ def deliver(outbox_id: int) -> None:
     log.info("delivered outbox row %s (%s) on %s to %s", outbox_id, out.kind, out.channel, redact(out.recipient))
 
 
-def _failed(rt: Runtime, outbox_id: int, ticket_id: int | None, attempts: int, error: str, *, permanent: bool, no_sender: bool) -> None:
+def _failed(rt: Runtime, outbox_id: int, ticket_id: int | None, attempts: int, error: str, *, permanent: bool, no_sender: bool, retry_after: float | None = None) -> None:
     ctx = rt.ctx
     with ctx.db.transaction() as session:
         row = session.get(OutboxDelivery, outbox_id, with_for_update=True)
@@ -96,7 +96,7 @@ def _failed(rt: Runtime, outbox_id: int, ticket_id: int | None, attempts: int, e
             row.status = outbox.PARKED
             outcome = "delivery_parked"
         else:
-            delay = outbox.backoff(rt.backoff_seconds, attempts)
+            delay = max(outbox.backoff(rt.backoff_seconds, attempts), retry_after or 0.0)
             row.status = outbox.PENDING
             row.next_attempt_at = ctx.now() + timedelta(seconds=delay)
             row.enqueued_at = None

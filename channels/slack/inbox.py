@@ -1,0 +1,100 @@
+"""Storing Slack events before answering, many per transaction (group commit).
+
+Under a burst, each request thread would otherwise open its own write
+transaction, and on SQLite (one writer) they queue for the lock. Here request
+threads hand their event to one writer thread and wait; the writer stores
+everything waiting in one transaction (``INSERT ... ON CONFLICT DO NOTHING``, so
+a retried event id is simply not new), then wakes each waiter with whether its
+event was new. The answer to Slack still goes out only after the commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+
+from channels.slack.models import SlackEvent
+from core.context import Context
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 500
+
+
+@dataclass
+class _Pending:
+    event_id: str
+    kind: str
+    payload: dict[str, Any]
+    done: threading.Event = field(default_factory=threading.Event)
+    new: bool = False
+    error: BaseException | None = None
+
+
+class EventInbox:
+    """One writer thread per process; ``store`` blocks until the event is committed."""
+
+    def __init__(self, ctx: Context, on_new: Callable[[list[str]], None]) -> None:
+        self.ctx = ctx
+        self.on_new = on_new
+        self.queue: queue.Queue[_Pending] = queue.Queue()
+        self.lock = threading.Lock()
+        self.thread: threading.Thread | None = None
+
+    def store(self, event_id: str, kind: str, payload: dict[str, Any], timeout: float = 10.0) -> bool:
+        """True when the event is new; raises if it could not be stored (Slack then retries)."""
+        self._ensure_thread()
+        item = _Pending(event_id, kind, payload)
+        self.queue.put(item)
+        if not item.done.wait(timeout):
+            raise TimeoutError("the Slack event could not be stored in time")
+        if item.error is not None:
+            raise item.error
+        return item.new
+
+    def _ensure_thread(self) -> None:
+        if self.thread is not None and self.thread.is_alive():
+            return
+        with self.lock:
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._run, name="slack-inbox", daemon=True)
+                self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            batch = [self.queue.get()]
+            while len(batch) < MAX_BATCH:
+                try:
+                    batch.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                new_ids = self._write(batch)
+                for item in batch:
+                    item.new = item.event_id in new_ids
+                    new_ids.discard(item.event_id)  # the same id twice in one batch: the first wins
+            except BaseException as exc:  # noqa: BLE001 - handed to every waiting request
+                log.exception("storing %d Slack events failed", len(batch))
+                for item in batch:
+                    item.error = exc
+            for item in batch:
+                item.done.set()
+
+    def _write(self, batch: list[_Pending]) -> set[str]:
+        now = self.ctx.now()
+        rows: dict[str, dict[str, Any]] = {}
+        for item in batch:
+            rows.setdefault(item.event_id, {"id": item.event_id, "kind": item.kind, "payload": item.payload, "status": "pending", "received_at": now})
+        dialect = postgresql if self.ctx.db.is_postgres else sqlite
+        stmt = dialect.insert(SlackEvent).values(list(rows.values())).on_conflict_do_nothing().returning(SlackEvent.id)
+        with self.ctx.db.transaction() as session:
+            new_ids = set(session.execute(stmt).scalars())
+        if new_ids:
+            self.on_new(sorted(new_ids))
+        return new_ids
