@@ -82,7 +82,7 @@ def to_client(ctx: Context, session: Session, ticket: Ticket, *, kind: str, rend
         html=rendered.html,
         ticket_number=ticket.number,
         automatic=automatic,
-        thread=thread_info(session, ticket),
+        thread=thread_info(session, ticket, identity.kind),
         extras=extras or {},
     )
     return queue(ctx, session, out, ticket_id=ticket.id, message_id=message.id if message else None, not_before=not_before)
@@ -102,19 +102,21 @@ def over_automatic_limit(ctx: Context, session: Session, channel: str, recipient
     return sum(1 for p in payloads if (p or {}).get("automatic")) >= ctx.auto_reply_limit_per_hour
 
 
-def thread_info(session: Session, ticket: Ticket) -> dict[str, Any]:
-    """Ids of earlier messages on the ticket, so senders can thread replies."""
-    ids = session.execute(
-        select(Message.external_id)
-        .where(Message.ticket_id == ticket.id, Message.external_id.is_not(None), Message.kind == "public")
-        .order_by(Message.id)
-    ).scalars().all()
+def thread_info(session: Session, ticket: Ticket, channel: str) -> dict[str, Any]:
+    """Ids of earlier messages on the ticket in ``channel``, oldest first, so senders can
+    thread replies (an email's References never carries a Slack or Telegram id)."""
+    received = session.execute(
+        select(Message.created_at, Message.external_id).where(
+            Message.ticket_id == ticket.id, Message.channel == channel, Message.kind == "public", Message.external_id.is_not(None)
+        )
+    ).all()
     sent = session.execute(
-        select(OutboxDelivery.external_id)
-        .where(OutboxDelivery.ticket_id == ticket.id, OutboxDelivery.external_id.is_not(None))
-        .order_by(OutboxDelivery.id)
-    ).scalars().all()
-    return {"references": [i for i in ids if i] + [s for s in sent if s], "ticket_id": ticket.id}
+        select(OutboxDelivery.created_at, OutboxDelivery.external_id).where(
+            OutboxDelivery.ticket_id == ticket.id, OutboxDelivery.channel == channel, OutboxDelivery.external_id.is_not(None)
+        )
+    ).all()
+    ordered = sorted([*received, *sent], key=lambda row: row[0])
+    return {"references": [external_id for _, external_id in ordered if external_id], "ticket_id": ticket.id}
 
 
 # Worker side --------------------------------------------------------------------
