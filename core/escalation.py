@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from core import audit, notify, oncall, outbox, sla
 from core.context import Context
-from core.db import after_commit
+from core.db import after_commit, transaction_cache
 from core.errors import ActionRefused, ConfigError
 from core.lifecycle import OPEN_STATES
 from core.models import Agent, Escalation, OutboxDelivery, SupportQueue, Ticket
@@ -106,6 +106,19 @@ def active(session: Session, ticket_id: int, *, lock: bool = False) -> Escalatio
     return session.execute(query.execution_options(populate_existing=True)).scalar_one_or_none()
 
 
+CHECKED = "escalations_checked"  # ticket id -> its active chain (or None), locked by preload_active
+
+
+def preload_active(session: Session, ticket_ids: list[int]) -> None:
+    """Lock and remember the running chains of several tickets in one statement, so
+    ``start`` on each of them (in this transaction) needs no query of its own."""
+    found = {e.ticket_id: e for e in session.execute(
+        select(Escalation).where(Escalation.ticket_id.in_(ticket_ids), Escalation.status == ACTIVE)
+        .order_by(Escalation.id).with_for_update().execution_options(populate_existing=True)
+    ).scalars()}
+    transaction_cache(session, CHECKED).update({t: found.get(t) for t in ticket_ids})
+
+
 def _token() -> str:
     return secrets.token_hex(12)
 
@@ -115,11 +128,12 @@ def _token() -> str:
 
 def start(ctx: Context, session: Session, ticket: Ticket, *, reason: str, actor: str = "system:sla") -> Escalation:
     """Freeze the ticket's chain onto it and run the first step (if it waits 0 minutes)."""
-    existing = active(session, ticket.id, lock=True)
+    checked = transaction_cache(session, CHECKED)
+    existing = checked.pop(ticket.id) if ticket.id in checked else active(session, ticket.id, lock=True)
     if existing is not None:
         return existing
     cfg = config(ctx.policy)
-    name = cfg.chain_for(ticket.priority, sla.queue_slug(session, ticket.queue_id))
+    name = cfg.chain_for(ticket.priority, sla.queue_slug(ctx, session, ticket.queue_id))
     chain = cfg.chains[name]
     now = ctx.now()
     esc = Escalation(
@@ -265,13 +279,19 @@ def _agents_for(ctx: Context, session: Session, ticket: Ticket, target: str, pro
         problems.append(f"unknown escalation target '{target}'")
         return []
     agents: list[Agent] = []
+    known = transaction_cache(session, "active_agents")  # a burst of breaches asks for the same people
     if emails:
-        found = list(session.execute(select(Agent).where(Agent.email.in_(emails), Agent.active.is_(True))).scalars())
+        key = tuple(sorted(set(emails)))
+        if key not in known:
+            known[key] = list(session.execute(select(Agent).where(Agent.email.in_(emails), Agent.active.is_(True))).scalars())
+        found = list(known[key])
         missing = set(emails) - {a.email for a in found}
         problems.extend(f"no active agent {m}" for m in sorted(missing))
         agents.extend(found)
     if roles:
-        for agent in session.execute(select(Agent).where(Agent.active.is_(True)).order_by(Agent.id)).scalars():
+        if "all" not in known:
+            known["all"] = list(session.execute(select(Agent).where(Agent.active.is_(True)).order_by(Agent.id)).scalars())
+        for agent in known["all"]:
             if set(agent.roles) & set(roles) and agent not in agents:
                 agents.append(agent)
         if not agents:

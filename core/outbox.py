@@ -52,8 +52,24 @@ def queue(ctx: Context, session: Session, out: Outbound, *, ticket_id: int | Non
     if not_before is not None:
         delay = max(0, int((not_before - ctx.now()).total_seconds() * 1000))
     row_id = row.id
-    after_commit(session, lambda: ctx.dispatcher.send("deliver", row_id, delay_ms=delay))
+    held = session.info.get(HELD)
+    if held is not None and not_before is None:
+        held.append(row_id)
+    else:
+        after_commit(session, lambda: ctx.dispatcher.send("deliver", row_id, delay_ms=delay))
     return row
+
+
+HELD = "switchboard_outbox_held"
+
+
+def hold(session: Session) -> list[int]:
+    """From now on in this session, rows due at once are not handed to the ``deliver``
+    job after commit but collected in the returned list: the caller delivers them
+    itself right after its commit (or hands them over). Rows it never gets to are
+    still pending in the table, and the clock's sweep re-sends them."""
+    held: list[int] = session.info.setdefault(HELD, [])
+    return held
 
 
 def to_client(ctx: Context, session: Session, ticket: Ticket, *, kind: str, rendered: Rendered, message: Message | None = None, automatic: bool, key: str, not_before: datetime | None = None, extras: dict[str, Any] | None = None) -> OutboxDelivery | None:
@@ -137,6 +153,26 @@ def claim(session: Session, row_id: int, now: datetime) -> OutboxDelivery | None
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return None
     return session.get(OutboxDelivery, row_id, populate_existing=True)
+
+
+def claim_many(session: Session, row_ids: list[int], now: datetime) -> list[OutboxDelivery]:
+    """``claim`` for several rows in one statement; returns the rows taken, by id."""
+    if not row_ids:
+        return []
+    return list(session.execute(
+        update(OutboxDelivery)
+        .where(
+            OutboxDelivery.id.in_(row_ids),
+            or_(
+                OutboxDelivery.status == PENDING,
+                (OutboxDelivery.status == SENDING) & (OutboxDelivery.claimed_at < now - SENDING_LEASE),
+            ),
+            or_(OutboxDelivery.not_before.is_(None), OutboxDelivery.not_before <= now),
+        )
+        .values(status=SENDING, claimed_at=now, attempts=OutboxDelivery.attempts + 1)
+        .returning(OutboxDelivery)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    ).scalars())
 
 
 def backoff(first_seconds: float, attempt: int) -> float:

@@ -61,21 +61,37 @@ def tick(ctx: Context) -> int:
 def checkpoint(ctx: Context, ticket_id: int) -> list[str]:
     """Warn or escalate one ticket as its clocks say; returns what was done."""
     with ctx.db.transaction() as session:
-        return _checkpoint(ctx, session, ticket_id)
+        ticket = session.get(Ticket, ticket_id, with_for_update=True, populate_existing=True)
+        return _checkpoint(ctx, session, ticket) if ticket is not None else []
 
 
-def checkpoint_many(ctx: Context, ticket_ids: list[int]) -> list[str]:
-    """Several checkpoints in one transaction (a burst of breaches commits once);
-    if one of them fails, each is run again on its own so one bad ticket holds up
-    nobody else."""
+def checkpoint_many(ctx: Context, ticket_ids: list[int], held: list[int] | None = None) -> list[str]:
+    """Several checkpoints in one transaction (a burst of breaches commits once).
+
+    The tickets, their audit chain heads and their running escalations are locked
+    with one statement each, in id order. With ``held``, the deliveries due at once
+    (the first escalation pings) are not handed to the ``deliver`` job but added to
+    ``held`` after the commit, for the caller to send straight away. If one ticket
+    fails, each is run again on its own, so one bad ticket holds up nobody else.
+    """
     try:
         with ctx.db.transaction() as session:
-            return [d for ticket_id in ticket_ids for d in _checkpoint(ctx, session, ticket_id)]
+            rows = outbox.hold(session) if held is not None else None
+            tickets = list(session.execute(
+                select(Ticket).where(Ticket.id.in_(ticket_ids)).order_by(Ticket.id).with_for_update()
+                .execution_options(populate_existing=True)
+            ).scalars())
+            audit.lock_heads(session, [t.id for t in tickets])
+            escalation.preload_active(session, [t.id for t in tickets])
+            done = [d for ticket in tickets for d in _checkpoint(ctx, session, ticket)]
+        if held is not None and rows:
+            held.extend(rows)
+        return done
     except Exception:
         if len(ticket_ids) == 1:
             raise
         log.exception("SLA checkpoint batch failed; running its tickets one by one")
-    done: list[str] = []
+    done = []
     for ticket_id in ticket_ids:
         try:
             done.extend(checkpoint(ctx, ticket_id))
@@ -84,11 +100,8 @@ def checkpoint_many(ctx: Context, ticket_ids: list[int]) -> list[str]:
     return done
 
 
-def _checkpoint(ctx: Context, session: Session, ticket_id: int) -> list[str]:
+def _checkpoint(ctx: Context, session: Session, ticket: Ticket) -> list[str]:
     done: list[str] = []
-    ticket = session.get(Ticket, ticket_id, with_for_update=True, populate_existing=True)
-    if ticket is None:
-        return done
     stored = dict(ticket.sla_clock or {})
     clocks = sla.load_clocks(ticket)
     notified = {n: list(v) for n, v in (stored.get("notified") or {}).items()}
