@@ -128,29 +128,49 @@ def _token() -> str:
 
 def start(ctx: Context, session: Session, ticket: Ticket, *, reason: str, actor: str = "system:sla") -> Escalation:
     """Freeze the ticket's chain onto it and run the first step (if it waits 0 minutes)."""
+    return start_many(ctx, session, [(ticket, reason)], actor=actor)[0]
+
+
+def start_many(ctx: Context, session: Session, items: list[tuple[Ticket, str]], *, actor: str = "system:sla") -> list[Escalation]:
+    """``start`` for several tickets (a burst of breaches), phase by phase: all the
+    chains are written in one flush, then all their first pings in another."""
     checked = transaction_cache(session, CHECKED)
-    existing = checked.pop(ticket.id) if ticket.id in checked else active(session, ticket.id, lock=True)
-    if existing is not None:
-        return existing
     cfg = config(ctx.policy)
-    name = cfg.chain_for(ticket.priority, sla.queue_slug(ctx, session, ticket.queue_id))
-    chain = cfg.chains[name]
     now = ctx.now()
-    esc = Escalation(
-        ticket_id=ticket.id, chain=name,
-        steps=[dict(s) for s in chain["steps"]] + [{"marker": "repeat", "repeat_every_minutes": chain["repeat_every_minutes"]}],
-        repeat=chain["repeat"], reason=reason, status=ACTIVE, token=_token(), step_index=0, rounds=0, pings=0,
-        started_at=now, next_step_at=now + timedelta(minutes=chain["steps"][0]["wait_minutes"]),
-    )
-    session.add(esc)
-    session.flush()
-    started = {"escalation": esc.id, "chain": name, "reason": reason, "steps": len(chain["steps"])}
-    if chain["steps"][0]["wait_minutes"] == 0:
-        _run_step(ctx, session, ticket, esc, started=started)  # one audit event says both
-    else:
-        audit.record(session, actor=actor, action="escalation_started", ticket_id=ticket.id, data=started, now=now)
-        _schedule(ctx, session, esc)
-    return esc
+    result: list[Escalation] = []
+    new: list[tuple[Ticket, Escalation, dict[str, Any]]] = []
+    for ticket, reason in items:
+        existing = checked.pop(ticket.id) if ticket.id in checked else active(session, ticket.id, lock=True)
+        if existing is not None:
+            result.append(existing)
+            continue
+        name = cfg.chain_for(ticket.priority, sla.queue_slug(ctx, session, ticket.queue_id))
+        chain = cfg.chains[name]
+        esc = Escalation(
+            ticket_id=ticket.id, chain=name,
+            steps=[dict(s) for s in chain["steps"]] + [{"marker": "repeat", "repeat_every_minutes": chain["repeat_every_minutes"]}],
+            repeat=chain["repeat"], reason=reason, status=ACTIVE, token=_token(), step_index=0, rounds=0, pings=0,
+            started_at=now, next_step_at=now + timedelta(minutes=chain["steps"][0]["wait_minutes"]),
+        )
+        session.add(esc)
+        result.append(esc)
+        new.append((ticket, esc, chain))
+    if not new:
+        return result
+    session.flush()  # the chains' ids, for all of them at once
+    first: list[tuple[Ticket, Escalation, dict[str, Any], _Queued]] = []
+    for ticket, esc, chain in new:
+        started = {"escalation": esc.id, "chain": esc.chain, "reason": esc.reason, "steps": len(chain["steps"])}
+        if chain["steps"][0]["wait_minutes"] == 0:
+            first.append((ticket, esc, started, _queue_step(ctx, session, ticket, esc)))
+        else:
+            audit.record(session, actor=actor, action="escalation_started", ticket_id=ticket.id, data=started, now=now)
+            _schedule(ctx, session, esc)
+    if first:
+        session.flush()  # the pings' ids, likewise
+        for ticket, esc, started, queued in first:
+            _finish_step(ctx, session, ticket, esc, queued, started=started)  # one audit event says both
+    return result
 
 
 def _steps(esc: Escalation) -> list[dict[str, Any]]:
@@ -186,9 +206,24 @@ def step(ctx: Context, escalation_id: int, token: str) -> bool:
         return True
 
 
+@dataclass
+class _Queued:
+    """One step's pings, written but not yet flushed."""
+
+    step: dict[str, Any]
+    rows: list[OutboxDelivery]
+    problems: list[str]
+
+
 def _run_step(ctx: Context, session: Session, ticket: Ticket, esc: Escalation, started: dict[str, Any] | None = None) -> None:
-    steps = _steps(esc)
-    current = steps[esc.step_index]
+    queued = _queue_step(ctx, session, ticket, esc)
+    session.flush()
+    _finish_step(ctx, session, ticket, esc, queued, started=started)
+
+
+def _queue_step(ctx: Context, session: Session, ticket: Ticket, esc: Escalation) -> _Queued:
+    """Write the pings of the chain's current step (the outbox rows get ids at the next flush)."""
+    current = _steps(esc)[esc.step_index]
     note = notify.Note(
         kind=KIND,
         subject=f"[{ticket.number}] escalated: {ticket.subject}"[:300],
@@ -200,7 +235,15 @@ def _run_step(ctx: Context, session: Session, ticket: Ticket, esc: Escalation, s
         urgent=True,
         key=f"esc:{esc.id}:{esc.pings}",
     )
-    sent, problems = _notify_target(ctx, session, ticket, current, note)
+    rows, problems = _notify_target(ctx, session, ticket, current, note)
+    return _Queued(current, rows, problems)
+
+
+def _finish_step(ctx: Context, session: Session, ticket: Ticket, esc: Escalation, queued: _Queued, *, started: dict[str, Any] | None = None) -> None:
+    """Audit the step (failures too) and move the chain on to its next step."""
+    steps = _steps(esc)
+    current, problems = queued.step, queued.problems
+    sent = [row.id for row in queued.rows]
     now = ctx.now()
     data = {**(started or {}), "escalation": esc.id, "step": esc.step_index + 1, "round": esc.rounds + 1, "notify": current["notify"], "channels": current["channels"], "deliveries": sent}
     if sent:
@@ -225,8 +268,8 @@ def _run_step(ctx: Context, session: Session, ticket: Ticket, esc: Escalation, s
     _schedule(ctx, session, esc)
 
 
-def _notify_target(ctx: Context, session: Session, ticket: Ticket, current: dict[str, Any], note: notify.Note) -> tuple[list[int], list[str]]:
-    """Queue the pings for one step; returns (outbox ids, problems)."""
+def _notify_target(ctx: Context, session: Session, ticket: Ticket, current: dict[str, Any], note: notify.Note) -> tuple[list[OutboxDelivery], list[str]]:
+    """Write the pings for one step, unflushed; returns (outbox rows, problems)."""
     target: str = current["notify"]
     channels = list(current["channels"])
     problems: list[str] = []
@@ -236,16 +279,16 @@ def _notify_target(ctx: Context, session: Session, ticket: Ticket, current: dict
             return [], [f"queue {queue.slug if queue else '(none)'} has no Slack channel"]
         if "slack" not in channels:
             return [], ["a queue is reached through its Slack channel; add \"slack\" to the step's channels"]
-        return [notify.to_address(ctx, session, "slack", queue.slack_channel, ticket, note).id], []
+        return [notify.to_address(ctx, session, "slack", queue.slack_channel, ticket, note, flush=False)], []
     agents = _agents_for(ctx, session, ticket, target, problems)
-    sent = []
+    rows = []
     for agent in agents:
-        row = notify.to_agent(ctx, session, agent, ticket, note, channels)
+        row = notify.to_agent(ctx, session, agent, ticket, note, channels, flush=False)
         if row is None:
             problems.append(f"{agent.email} has no address on {', '.join(channels)}")
         else:
-            sent.append(row.id)
-    return sent, problems
+            rows.append(row)
+    return rows, problems
 
 
 def _agents_for(ctx: Context, session: Session, ticket: Ticket, target: str, problems: list[str]) -> list[Agent]:

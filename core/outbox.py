@@ -33,8 +33,12 @@ class InternalNoteLeak(SwitchboardError):
     code = "internal_note_leak"
 
 
-def queue(ctx: Context, session: Session, out: Outbound, *, ticket_id: int | None, message_id: int | None = None, not_before: datetime | None = None) -> OutboxDelivery:
-    """Write one delivery row and hand it to the workers after commit."""
+def queue(ctx: Context, session: Session, out: Outbound, *, ticket_id: int | None, message_id: int | None = None, not_before: datetime | None = None, flush: bool = True) -> OutboxDelivery:
+    """Write one delivery row and hand it to the workers after commit.
+
+    ``flush=False`` leaves the INSERT to the session's next flush (so a batch writes
+    its rows together); the row has no id until then.
+    """
     row = OutboxDelivery(
         key=out.key,
         ticket_id=ticket_id,
@@ -47,28 +51,28 @@ def queue(ctx: Context, session: Session, out: Outbound, *, ticket_id: int | Non
         created_at=ctx.now(),
     )
     session.add(row)
-    session.flush()
+    if flush:
+        session.flush()
     delay = None
     if not_before is not None:
         delay = max(0, int((not_before - ctx.now()).total_seconds() * 1000))
-    row_id = row.id
     held = session.info.get(HELD)
     if held is not None and not_before is None:
-        held.append(row_id)
-    else:
-        after_commit(session, lambda: ctx.dispatcher.send("deliver", row_id, delay_ms=delay))
+        held.append(row)
+    else:  # by commit time the row has its id (and keeps it once the session is closed)
+        after_commit(session, lambda: ctx.dispatcher.send("deliver", row.id, delay_ms=delay))
     return row
 
 
 HELD = "switchboard_outbox_held"
 
 
-def hold(session: Session) -> list[int]:
+def hold(session: Session) -> list[OutboxDelivery]:
     """From now on in this session, rows due at once are not handed to the ``deliver``
     job after commit but collected in the returned list: the caller delivers them
     itself right after its commit (or hands them over). Rows it never gets to are
     still pending in the table, and the clock's sweep re-sends them."""
-    held: list[int] = session.info.setdefault(HELD, [])
+    held: list[OutboxDelivery] = session.info.setdefault(HELD, [])
     return held
 
 

@@ -62,7 +62,12 @@ def checkpoint(ctx: Context, ticket_id: int) -> list[str]:
     """Warn or escalate one ticket as its clocks say; returns what was done."""
     with ctx.db.transaction() as session:
         ticket = session.get(Ticket, ticket_id, with_for_update=True, populate_existing=True)
-        return _checkpoint(ctx, session, ticket) if ticket is not None else []
+        if ticket is None:
+            return []
+        breached: list[tuple[Ticket, str]] = []
+        done = _checkpoint(ctx, session, ticket, breached)
+        actions.escalate_many(ctx, session, system("sla"), breached)
+        return done
 
 
 def checkpoint_many(ctx: Context, ticket_ids: list[int], held: list[int] | None = None) -> list[str]:
@@ -83,9 +88,11 @@ def checkpoint_many(ctx: Context, ticket_ids: list[int], held: list[int] | None 
             ).scalars())
             audit.lock_heads(session, [t.id for t in tickets])
             escalation.preload_active(session, [t.id for t in tickets])
-            done = [d for ticket in tickets for d in _checkpoint(ctx, session, ticket)]
+            breached: list[tuple[Ticket, str]] = []
+            done = [d for ticket in tickets for d in _checkpoint(ctx, session, ticket, breached)]
+            actions.escalate_many(ctx, session, system("sla"), breached)  # together: fewer round trips
         if held is not None and rows:
-            held.extend(rows)
+            held.extend(row.id for row in rows)
         return done
     except Exception:
         if len(ticket_ids) == 1:
@@ -100,7 +107,8 @@ def checkpoint_many(ctx: Context, ticket_ids: list[int], held: list[int] | None 
     return done
 
 
-def _checkpoint(ctx: Context, session: Session, ticket: Ticket) -> list[str]:
+def _checkpoint(ctx: Context, session: Session, ticket: Ticket, breached: list[tuple[Ticket, str]]) -> list[str]:
+    """Warn now; a breach is added to ``breached`` (ticket, reason) for the caller to escalate."""
     done: list[str] = []
     stored = dict(ticket.sla_clock or {})
     clocks = sla.load_clocks(ticket)
@@ -130,7 +138,7 @@ def _checkpoint(ctx: Context, session: Session, ticket: Ticket) -> list[str]:
         _warn(ctx, session, ticket, name, clock)
         done.append(f"warned:{name}")
     if breaches:
-        _breach(ctx, session, ticket, breaches)
+        breached.append((ticket, _breach_reason(ticket, breaches)))
         done.extend(f"breached:{n}" for n, _ in breaches)
     elif notice_at is not None and notice_at <= now:
         _tell_client(ctx, session, ticket)
@@ -163,11 +171,10 @@ def _warn(ctx: Context, session: Session, ticket: Ticket, name: str, clock: Cloc
     audit.record(session, actor="system:sla", action=action, ticket_id=ticket.id, data={"clock": name, "due_at": due, "deliveries": rows}, now=ctx.now())
 
 
-def _breach(ctx: Context, session: Session, ticket: Ticket, breaches: list[tuple[str, Clock]]) -> None:
+def _breach_reason(ticket: Ticket, breaches: list[tuple[str, Clock]]) -> str:
     names = " and ".join(n for n, _ in breaches)
     due = min(c.due_at for _, c in breaches if c.due_at is not None)
-    reason = f"{names} target breached (due {due.isoformat(timespec='minutes')} UTC, policy {ticket.sla_policy})"
-    actions.escalate(ctx, session, system("sla"), ticket, reason=reason)
+    return f"{names} target breached (due {due.isoformat(timespec='minutes')} UTC, policy {ticket.sla_policy})"
 
 
 def _tell_client(ctx: Context, session: Session, ticket: Ticket) -> None:
