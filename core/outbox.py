@@ -56,9 +56,9 @@ def queue(ctx: Context, session: Session, out: Outbound, *, ticket_id: int | Non
     delay = None
     if not_before is not None:
         delay = max(0, int((not_before - ctx.now()).total_seconds() * 1000))
-    held = session.info.get(HELD)
-    if held is not None and not_before is None:
-        held.append(row)
+    held: tuple[tuple[str, ...], list[OutboxDelivery]] | None = session.info.get(HELD)
+    if held is not None and not_before is None and out.kind in held[0]:
+        held[1].append(row)
     else:  # by commit time the row has its id (and keeps it once the session is closed)
         after_commit(session, lambda: ctx.dispatcher.send("deliver", row.id, delay_ms=delay))
     return row
@@ -67,12 +67,13 @@ def queue(ctx: Context, session: Session, out: Outbound, *, ticket_id: int | Non
 HELD = "switchboard_outbox_held"
 
 
-def hold(session: Session) -> list[OutboxDelivery]:
-    """From now on in this session, rows due at once are not handed to the ``deliver``
-    job after commit but collected in the returned list: the caller delivers them
-    itself right after its commit (or hands them over). Rows it never gets to are
-    still pending in the table, and the clock's sweep re-sends them."""
-    held: list[OutboxDelivery] = session.info.setdefault(HELD, [])
+def hold(session: Session, kinds: tuple[str, ...]) -> list[OutboxDelivery]:
+    """From now on in this session, rows of these kinds due at once are not handed to
+    the ``deliver`` job after commit but collected in the returned list: the caller
+    delivers them itself right after its commit (or hands them over). Rows it never
+    gets to are still pending in the table, and the clock's sweep re-sends them."""
+    held: list[OutboxDelivery] = []
+    session.info[HELD] = (kinds, held)
     return held
 
 

@@ -74,14 +74,15 @@ def checkpoint_many(ctx: Context, ticket_ids: list[int], held: list[int] | None 
     """Several checkpoints in one transaction (a burst of breaches commits once).
 
     The tickets, their audit chain heads and their running escalations are locked
-    with one statement each, in id order. With ``held``, the deliveries due at once
-    (the first escalation pings) are not handed to the ``deliver`` job but added to
-    ``held`` after the commit, for the caller to send straight away. If one ticket
+    with one statement each, in id order. With ``held``, the escalation pings due at
+    once (the first step's) are not handed to the ``deliver`` job but added to
+    ``held`` after the commit, for the caller to send straight away (warnings and
+    client notices go to the ``deliver`` job as usual). If one ticket
     fails, each is run again on its own, so one bad ticket holds up nobody else.
     """
     try:
         with ctx.db.transaction() as session:
-            rows = outbox.hold(session) if held is not None else None
+            rows = outbox.hold(session, (escalation.KIND,)) if held is not None else None
             tickets = list(session.execute(
                 select(Ticket).where(Ticket.id.in_(ticket_ids)).order_by(Ticket.id).with_for_update()
                 .execution_options(populate_existing=True)
