@@ -60,17 +60,8 @@ def deliver(outbox_id: int) -> None:
             return
         out = Outbound.from_row(row.key, row.channel, row.recipient, row.kind, row.payload)
         ticket_id, attempts = row.ticket_id, row.attempts
-    sender = rt.senders.get(out.channel)
-    try:
-        if sender is None:
-            raise DeliveryError(f"no sender is configured for channel '{out.channel}'")
-        external_id = sender.send(out)
-    except DeliveryError as exc:
-        _failed(rt, outbox_id, ticket_id, attempts, str(exc), permanent=exc.permanent, no_sender=sender is None)
-        return
-    except Exception as exc:  # a bug or an outage in a sender: ours, so logged as an error
-        log.exception("sending outbox row %s on %s failed unexpectedly", outbox_id, out.channel)
-        _failed(rt, outbox_id, ticket_id, attempts, f"{type(exc).__name__}: {exc}", permanent=False, no_sender=False)
+    ok, external_id = _send(rt, outbox_id, ticket_id, attempts, out)
+    if not ok:
         return
     with ctx.db.transaction() as session:
         row = session.get(OutboxDelivery, outbox_id, with_for_update=True)
@@ -100,16 +91,9 @@ def deliver_many(outbox_ids: list[int]) -> None:
                  for row in outbox.claim_many(session, sorted(outbox_ids), ctx.now())]
     sent: list[tuple[int, int | None, int, Outbound, str | None]] = []
     for outbox_id, ticket_id, attempts, out in taken:
-        sender = rt.senders.get(out.channel)
-        try:
-            if sender is None:
-                raise DeliveryError(f"no sender is configured for channel '{out.channel}'")
-            sent.append((outbox_id, ticket_id, attempts, out, sender.send(out)))
-        except DeliveryError as exc:
-            _failed(rt, outbox_id, ticket_id, attempts, str(exc), permanent=exc.permanent, no_sender=sender is None)
-        except Exception as exc:  # a bug or an outage in a sender: ours, so logged as an error
-            log.exception("sending outbox row %s on %s failed unexpectedly", outbox_id, out.channel)
-            _failed(rt, outbox_id, ticket_id, attempts, f"{type(exc).__name__}: {exc}", permanent=False, no_sender=False)
+        ok, external_id = _send(rt, outbox_id, ticket_id, attempts, out)
+        if ok:
+            sent.append((outbox_id, ticket_id, attempts, out, external_id))
     if not sent:
         return
     with ctx.db.transaction() as session:
@@ -125,6 +109,22 @@ def deliver_many(outbox_ids: list[int]) -> None:
             }, now=now)
     for outbox_id, _, _, out, _ in sent:
         log.info("delivered outbox row %s (%s) on %s to %s", outbox_id, out.kind, out.channel, redact(out.recipient))
+
+
+def _send(rt: Runtime, outbox_id: int, ticket_id: int | None, attempts: int, out: Outbound) -> tuple[bool, str | None]:
+    """Hand one claimed row to its channel's sender: (True, the channel's id), or
+    (False, None) once the failure is recorded (retry later, park or fail)."""
+    sender = rt.senders.get(out.channel)
+    try:
+        if sender is None:
+            raise DeliveryError(f"no sender is configured for channel '{out.channel}'")
+        return True, sender.send(out)
+    except DeliveryError as exc:
+        _failed(rt, outbox_id, ticket_id, attempts, str(exc), permanent=exc.permanent, no_sender=sender is None)
+    except Exception as exc:  # a bug or an outage in a sender: ours, so logged as an error
+        log.exception("sending outbox row %s on %s failed unexpectedly", outbox_id, out.channel)
+        _failed(rt, outbox_id, ticket_id, attempts, f"{type(exc).__name__}: {exc}", permanent=False, no_sender=False)
+    return False, None
 
 
 def _failed(rt: Runtime, outbox_id: int, ticket_id: int | None, attempts: int, error: str, *, permanent: bool, no_sender: bool) -> None:
