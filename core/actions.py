@@ -94,7 +94,6 @@ def _change(ctx: Context, session: Session, who: Principal, ticket: Ticket, acti
     payload: dict[str, Any] = {"from": before, "to": after, **(data or {})}
     if evidence:
         payload["override"] = {"reason": evidence[0].reason, "rules": [e.rule for e in evidence]}
-    session.flush()
     audit.record(session, actor=who.label, action=action, ticket_id=ticket.id, data=payload, now=ctx.now())
     change = Change(action, ticket, who, before, after, payload, message_id)
     for observer in ctx.observers:
@@ -429,9 +428,17 @@ def merge(ctx: Context, session: Session, who: Principal, ticket: Ticket, *, int
 
 def escalate(ctx: Context, session: Session, who: Principal, ticket: Ticket, *, reason: str, override_reason: str | None = None) -> Change:
     """Mark the ticket escalated and start its escalation chain (unless one is running)."""
-    def mutate() -> None:
-        ticket.escalated = True
+    return escalate_many(ctx, session, who, [(ticket, reason)], override_reason=override_reason)[0]
 
-    change = _change(ctx, session, who, ticket, "escalate", data={"reason": reason}, override_reason=override_reason, mutate=mutate)
-    escalation.start(ctx, session, ticket, reason=reason, actor=who.label)
-    return change
+
+def escalate_many(ctx: Context, session: Session, who: Principal, items: list[tuple[Ticket, str]], *, override_reason: str | None = None) -> list[Change]:
+    """``escalate`` for several tickets (a burst of SLA breaches): the chains start
+    together, so each of their writes is one flush for the whole batch."""
+    changes = []
+    for ticket, reason in items:
+        def mutate(ticket: Ticket = ticket) -> None:
+            ticket.escalated = True
+
+        changes.append(_change(ctx, session, who, ticket, "escalate", data={"reason": reason}, override_reason=override_reason, mutate=mutate))
+    escalation.start_many(ctx, session, items, actor=who.label)
+    return changes

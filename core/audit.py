@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from core.db import transaction_cache
 from core.models import AuditChainHead, AuditCheckpoint, AuditEvent, utcnow
 
 GENESIS = "0" * 64
@@ -47,7 +48,11 @@ def chain_for(ticket_id: int | None) -> str:
 
 
 def record(session: Session, *, actor: str, action: str, ticket_id: int | None = None, data: dict[str, Any] | None = None, now: datetime | None = None) -> AuditEvent:
-    """Append one event to its chain, in the caller's transaction."""
+    """Append one event to its chain, in the caller's transaction.
+
+    The event is written with the session's next flush (any query flushes first),
+    so many events in one transaction go to the database together.
+    """
     chain = chain_for(ticket_id)
     data = json.loads(_canonical(data or {}))  # what is hashed is exactly what is stored
     created_at = now or utcnow()
@@ -57,12 +62,28 @@ def record(session: Session, *, actor: str, action: str, ticket_id: int | None =
     event = AuditEvent(chain=chain, seq=seq, ticket_id=ticket_id, actor=actor, action=action, data=data, created_at=created_at, prev_hash=head.hash, hash=digest)
     session.add(event)
     head.seq, head.hash = seq, digest
-    session.flush()
     return event
 
 
+HEADS = "audit_heads"  # the chain heads this transaction has locked, by chain
+
+
+def lock_heads(session: Session, ticket_ids: list[int]) -> None:
+    """Lock the existing heads of several tickets' chains in one statement (in chain
+    order, as every batch does), so the events that follow need no query of their own."""
+    chains = sorted({chain_for(t) for t in ticket_ids} - set(transaction_cache(session, HEADS)))
+    if not chains:
+        return
+    found = session.execute(select(AuditChainHead).where(AuditChainHead.chain.in_(chains)).order_by(AuditChainHead.chain).with_for_update()).scalars()
+    transaction_cache(session, HEADS).update({h.chain: h for h in found})
+
+
 def _lock_head(session: Session, chain: str) -> AuditChainHead:
-    """Lock a chain's head row, creating it (race-free) for a new chain."""
+    """Lock a chain's head row, creating it (race-free) for a new chain; once locked,
+    a head stays locked (and known) until the transaction ends."""
+    held: dict[str, AuditChainHead] = transaction_cache(session, HEADS)
+    if chain in held:
+        return held[chain]
     query = select(AuditChainHead).where(AuditChainHead.chain == chain).with_for_update()
     head = session.execute(query).scalar_one_or_none()
     if head is None:
@@ -70,6 +91,7 @@ def _lock_head(session: Session, chain: str) -> AuditChainHead:
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
         session.execute(insert(AuditChainHead).values(chain=chain, seq=0, hash=GENESIS).on_conflict_do_nothing())
         head = session.execute(query).scalar_one()
+    held[chain] = head
     return head
 
 

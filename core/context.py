@@ -38,6 +38,9 @@ class Context:
     max_attachments: int = 50
     auto_reply_limit_per_hour: int = 5
     observers: list[Observer] = field(default_factory=list)
+    # Values that never change once a row exists (queue and category slugs by id),
+    # remembered for this process's database only.
+    slugs: dict[tuple[str, int], str] = field(default_factory=dict)
 
     def tracking_link(self, token: str) -> str:
         return f"{self.public_url.rstrip('/')}/t/{token}"

@@ -34,8 +34,12 @@ class InternalNoteLeak(SwitchboardError):
     code = "internal_note_leak"
 
 
-def queue(ctx: Context, session: Session, out: Outbound, *, ticket_id: int | None, message_id: int | None = None, not_before: datetime | None = None) -> OutboxDelivery:
-    """Write one delivery row and hand it to the workers after commit."""
+def queue(ctx: Context, session: Session, out: Outbound, *, ticket_id: int | None, message_id: int | None = None, not_before: datetime | None = None, flush: bool = True) -> OutboxDelivery:
+    """Write one delivery row and hand it to the workers after commit.
+
+    ``flush=False`` leaves the INSERT to the session's next flush (so a batch writes
+    its rows together); the row has no id until then.
+    """
     row = OutboxDelivery(
         key=out.key,
         ticket_id=ticket_id,
@@ -48,13 +52,30 @@ def queue(ctx: Context, session: Session, out: Outbound, *, ticket_id: int | Non
         created_at=ctx.now(),
     )
     session.add(row)
-    session.flush()
+    if flush:
+        session.flush()
     delay = None
     if not_before is not None:
         delay = max(0, int((not_before - ctx.now()).total_seconds() * 1000))
-    row_id = row.id
-    after_commit(session, lambda: ctx.dispatcher.send("deliver", row_id, delay_ms=delay))
+    held: tuple[tuple[str, ...], list[OutboxDelivery]] | None = session.info.get(HELD)
+    if held is not None and not_before is None and out.kind in held[0]:
+        held[1].append(row)
+    else:  # by commit time the row has its id (and keeps it once the session is closed)
+        after_commit(session, lambda: ctx.dispatcher.send("deliver", row.id, delay_ms=delay))
     return row
+
+
+HELD = "switchboard_outbox_held"
+
+
+def hold(session: Session, kinds: tuple[str, ...]) -> list[OutboxDelivery]:
+    """From now on in this session, rows of these kinds due at once are not handed to
+    the ``deliver`` job after commit but collected in the returned list: the caller
+    delivers them itself right after its commit (or hands them over). Rows it never
+    gets to are still pending in the table, and the clock's sweep re-sends them."""
+    held: list[OutboxDelivery] = []
+    session.info[HELD] = (kinds, held)
+    return held
 
 
 def to_client(ctx: Context, session: Session, ticket: Ticket, *, kind: str, rendered: Rendered, message: Message | None = None, automatic: bool, key: str, not_before: datetime | None = None, extras: dict[str, Any] | None = None) -> OutboxDelivery | None:
@@ -140,6 +161,26 @@ def claim(session: Session, row_id: int, now: datetime) -> OutboxDelivery | None
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return None
     return session.get(OutboxDelivery, row_id, populate_existing=True)
+
+
+def claim_many(session: Session, row_ids: list[int], now: datetime) -> list[OutboxDelivery]:
+    """``claim`` for several rows in one statement; returns the rows taken, by id."""
+    if not row_ids:
+        return []
+    return list(session.execute(
+        update(OutboxDelivery)
+        .where(
+            OutboxDelivery.id.in_(row_ids),
+            or_(
+                OutboxDelivery.status == PENDING,
+                (OutboxDelivery.status == SENDING) & (OutboxDelivery.claimed_at < now - SENDING_LEASE),
+            ),
+            or_(OutboxDelivery.not_before.is_(None), OutboxDelivery.not_before <= now),
+        )
+        .values(status=SENDING, claimed_at=now, attempts=OutboxDelivery.attempts + 1)
+        .returning(OutboxDelivery)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    ).scalars())
 
 
 def backoff(first_seconds: float, attempt: int) -> float:
