@@ -59,9 +59,11 @@ def _work(ctx: Context) -> SlackWork | None:
 
 
 def _process_event(event_id: str) -> None:
-    """The worker job: do what one stored Slack event asks."""
+    """The worker job: do what one stored Slack event asks (after Slack has its answers)."""
+    from channels.slack.edge import ANSWERING
     from workers import jobs
 
+    ANSWERING.wait_until_answered()
     work = _work(jobs.runtime().ctx)
     if work is not None:
         work.process(event_id)

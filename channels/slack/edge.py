@@ -12,12 +12,20 @@ in the modal), /ticket, and anything the edge does not know (url_verification).
 A retried event (``X-Slack-Retry-Num``) has the same event id, so its row is not
 new and nothing happens twice. A bad signature or an old timestamp is a 401 and
 nothing is stored.
+
+Answers come first: ``ANSWERING`` counts the requests this process has not yet
+answered, and the ``slack_event`` job waits (at most ``ANSWER_FIRST_SECONDS``)
+until there are none before it starts. That only matters where the workers share
+the process with the web app (``switchboard up``): threads share one interpreter,
+and a burst of events would otherwise be worked on while later requests of the
+same burst still wait for their answer.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +40,33 @@ from channels.slack.work import MODAL_BUTTONS, SlackWork, event_key, press_key
 log = logging.getLogger(__name__)
 
 STORED_EVENTS = frozenset({"message", "app_home_opened"})
+ANSWER_FIRST_SECONDS = 1.0
+
+
+class Answering:
+    """How many Slack requests this process is still answering; workers may wait for none."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.changed = threading.Condition()
+
+    def begin(self) -> None:
+        with self.changed:
+            self.count += 1
+
+    def end(self) -> None:
+        with self.changed:
+            self.count -= 1
+            if self.count == 0:
+                self.changed.notify_all()
+
+    def wait_until_answered(self, timeout: float = ANSWER_FIRST_SECONDS) -> bool:
+        """Block until no request is waiting for its answer (or ``timeout``); True if none is."""
+        with self.changed:
+            return self.changed.wait_for(lambda: self.count == 0, timeout)
+
+
+ANSWERING = Answering()
 
 
 @dataclass(frozen=True)
@@ -83,6 +118,13 @@ def endpoint(work: SlackWork, signing_secret: str, to_bolt: Callable[[Request, b
     verifier = SignatureVerifier(signing_secret)
 
     async def slack_events(request: Request) -> Response:
+        ANSWERING.begin()
+        try:
+            return await answer(request)
+        finally:
+            ANSWERING.end()
+
+    async def answer(request: Request) -> Response:
         body = await request.body()
         headers = request.headers
         try:
