@@ -11,9 +11,10 @@ prints the figures for two deployments:
 
 - embedded (`switchboard up`): SQLite, the 4 worker threads in the web process,
   on the in-process broker;
-- scaled (the Procfile): the web role in one process with no workers, and
-  `switchboard worker` in another, on a shared broker (Redis by default; skipped
-  when none answers at --broker-url).
+- scaled (the Procfile): PostgreSQL (a throwaway database on
+  SWITCHBOARD_TEST_POSTGRES_URL's server, unless --database-url), the web role in
+  one process with no workers, and `switchboard worker` in another, on a shared
+  broker (Redis by default; skipped when none answers at --broker-url).
 
     .venv/bin/python bench/slack_ack.py [--requests 200] [--database-url URL]
         [--broker-url redis://127.0.0.1:6379/0] [--only embedded|scaled] [--web-only]
@@ -36,6 +37,8 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.util import find_spec
 from pathlib import Path
 from urllib.parse import urlencode
@@ -44,7 +47,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import uvicorn  # noqa: E402
-from sqlalchemy import func, select  # noqa: E402
+from sqlalchemy import create_engine, func, select, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
 
 from channels import slack  # noqa: E402
 from channels.fake import FakeChannel  # noqa: E402
@@ -57,6 +61,7 @@ from tests.fakeslack import FakeSlack  # noqa: E402
 from tests.slack_support import SIGNING_SECRET, sign  # noqa: E402
 
 CHANNEL = "CBENCH01"
+POSTGRES_URL = os.environ.get("SWITCHBOARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def free_port() -> int:
@@ -137,8 +142,39 @@ def broker_answers(url: str) -> bool:
         return False
 
 
+@contextmanager
+def throwaway_postgres() -> Iterator[str | None]:
+    """A new database on SWITCHBOARD_TEST_POSTGRES_URL's server (dropped after), or None if none answers."""
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    name = f"sb_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception:  # noqa: BLE001 - no server: the caller falls back to SQLite
+        admin.dispose()
+        yield None
+        return
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def run(mode: str, args: argparse.Namespace) -> bool:
     """One deployment under one burst; prints its figures and returns whether the target is met."""
+    if mode == "scaled" and not args.database_url:
+        # The scaled deployment runs on PostgreSQL: two processes writing one SQLite file
+        # wait for each other's write lock, which is what SQLite is not chosen for.
+        with throwaway_postgres() as url:
+            if url is None:
+                print("scaled: no PostgreSQL answers at SWITCHBOARD_TEST_POSTGRES_URL; using SQLite shared by two processes")
+            return _run(mode, argparse.Namespace(**{**vars(args), "database_url": url or ""}))
+    return _run(mode, args)
+
+
+def _run(mode: str, args: argparse.Namespace) -> bool:
     fake = FakeSlack()
     fake.start()
     data = tempfile.mkdtemp(prefix="sb-bench-")
@@ -244,7 +280,7 @@ def run(mode: str, args: argparse.Namespace) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--database-url", default="", help="default: SQLite in a temporary directory")
+    parser.add_argument("--database-url", default="", help="default: SQLite in a temporary directory (embedded), a throwaway PostgreSQL database (scaled)")
     parser.add_argument("--broker-url", default="redis://127.0.0.1:6379/0", help="the shared broker of the scaled run")
     parser.add_argument("--only", choices=("embedded", "scaled"), help="run one deployment (default: both)")
     parser.add_argument("--web-only", action="store_true", help="embedded, with the workers stopped once the card is posted: the web path alone")

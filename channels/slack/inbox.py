@@ -11,7 +11,8 @@ The HTTP edge (``channels.slack.edge``) awaits ``store_async`` on the event loop
 so a burst needs no thread per waiting request and a whole burst fits in a few
 transactions; bolt's listeners (Socket Mode, and the requests the edge hands to
 bolt) call the blocking ``store``. Waiters are woken as soon as the commit is
-done; the events are handed to the workers after that.
+done; a second thread hands the new events to the workers (a broker round trip
+each), so the writer is at once free for the next batch.
 """
 
 from __future__ import annotations
@@ -67,8 +68,10 @@ class EventInbox:
         self.ctx = ctx
         self.on_new = on_new
         self.queue: queue.Queue[_Pending] = queue.Queue()
+        self.handoff: queue.Queue[list[str]] = queue.Queue()
         self.lock = threading.Lock()
         self.thread: threading.Thread | None = None
+        self.handoff_thread: threading.Thread | None = None
 
     def store(self, event_id: str, kind: str, payload: dict[str, Any], timeout: float = 10.0) -> bool:
         """True when the event is new; raises if it could not be stored (Slack then retries)."""
@@ -99,6 +102,9 @@ class EventInbox:
             if self.thread is None or not self.thread.is_alive():
                 self.thread = threading.Thread(target=self._run, name="slack-inbox", daemon=True)
                 self.thread.start()
+            if self.handoff_thread is None or not self.handoff_thread.is_alive():
+                self.handoff_thread = threading.Thread(target=self._hand_off, name="slack-inbox-handoff", daemon=True)
+                self.handoff_thread.start()
 
     def _run(self) -> None:
         while True:
@@ -122,10 +128,15 @@ class EventInbox:
             for item in batch:
                 item.finish()
             if new_ids:  # committed: Slack may have its answers now; the workers come second
-                try:
-                    self.on_new(sorted(new_ids))
-                except Exception:  # noqa: BLE001 - the rows are stored; the clock's sweep picks them up
-                    log.exception("handing %d Slack events to the workers failed", len(new_ids))
+                self.handoff.put(sorted(new_ids))
+
+    def _hand_off(self) -> None:
+        while True:
+            ids = self.handoff.get()
+            try:
+                self.on_new(ids)
+            except Exception:  # noqa: BLE001 - the rows are stored; the clock's sweep picks them up
+                log.exception("handing %d Slack events to the workers failed", len(ids))
 
     def _write(self, batch: list[_Pending]) -> set[str]:
         now = self.ctx.now()
