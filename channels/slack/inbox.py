@@ -49,7 +49,10 @@ class _Pending:
         """Wake whoever waits: a thread (``done``) or a coroutine (``future``, on its loop)."""
         self.done.set()
         if self.future is not None:
-            self.future.get_loop().call_soon_threadsafe(_resolve, self.future, self.new, self.error)
+            try:
+                self.future.get_loop().call_soon_threadsafe(_resolve, self.future, self.new, self.error)
+            except RuntimeError:  # the loop is closed: nobody waits any more
+                pass
 
 
 def _resolve(future: asyncio.Future[bool], new: bool, error: BaseException | None) -> None:
