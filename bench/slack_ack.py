@@ -133,6 +133,18 @@ def serve(role: str, port: int, api_url: str, data: str, database_url: str, brok
     system.stop()
 
 
+def forget_queue(url: str, queue: str) -> None:
+    """Leave nothing of this run on a shared Redis (delayed messages, acks of the stopped worker)."""
+    if not url.startswith(("redis://", "rediss://")):
+        return
+    import redis
+
+    client = redis.Redis.from_url(url)
+    for key in client.scan_iter(match=f"*:{queue}*"):
+        client.delete(key)
+    client.close()
+
+
 def broker_answers(url: str) -> bool:
     host, _, port = url.split("//", 1)[-1].split("/", 1)[0].rpartition("@")[2].partition(":")
     try:
@@ -272,6 +284,7 @@ def _run(mode: str, args: argparse.Namespace) -> bool:
         assert worker.stdin is not None
         worker.stdin.close()
         worker.wait(30)
+        forget_queue(args.broker_url, queue)
     fake.stop()
     print(f"  target p99 < 200 ms: {'met' if ok else 'NOT met'}", flush=True)
     return ok
