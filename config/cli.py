@@ -141,7 +141,7 @@ def up() -> None:
     web_app = create_app(system.ctx)
     socket_mode = _attach_slack(web_app, system)
     try:
-        uvicorn.run(web_app, host=settings.http_host, port=settings.http_port, log_level="warning")
+        uvicorn.run(web_app, host=settings.http_host, port=settings.http_port, log_level="warning", access_log=False)
     finally:
         if socket_mode is not None:
             socket_mode.close()
@@ -165,7 +165,7 @@ def web() -> None:
     web_app = create_app(system.ctx)
     socket_mode = _attach_slack(web_app, system)
     try:
-        uvicorn.run(web_app, host=settings.http_host, port=settings.http_port, log_level="warning")
+        uvicorn.run(web_app, host=settings.http_host, port=settings.http_port, log_level="warning", access_log=False)
     finally:
         if socket_mode is not None:
             socket_mode.close()

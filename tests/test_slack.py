@@ -421,3 +421,56 @@ def test_a_ticket_opened_for_a_slack_client_answers_them_in_their_dm_never_in_th
     wait_for(lambda: any("On our way" in json.dumps(m.blocks) for m in fake_slack.posted("UCLIENT9")), timeout=15, what="the reply in the client's DM")
     # Then the client got it in their own conversation, and the card thread has only staff lines
     assert not [m for m in fake_slack.posted(QUEUE_CHANNEL, card_ts) if "sb:reply:" in json.dumps(m.blocks) or "sb:ack:" in json.dumps(m.blocks)]
+
+
+# The HTTP edge: stored before the answer, everything else through bolt -------------------
+
+
+def test_an_event_and_a_button_press_are_stored_before_slack_gets_its_answer(harness: Harness, slack: SlackDriver) -> None:
+    number, card_ts = open_ticket(harness, slack)
+    # When Slack gets its 200 for an event and for a press
+    assert slack.message("UANA", "note: stored first", thread_ts=card_ts, event_id="EvSTORED1").status_code == 200
+    payload = {
+        "type": "block_actions", "team": {"id": "T0001"}, "user": {"id": "UANA"}, "api_app_id": "A0001", "trigger_id": "trig-stored",
+        "channel": {"id": QUEUE_CHANNEL}, "container": {"type": "message", "channel_id": QUEUE_CHANNEL, "message_ts": card_ts},
+        "actions": [{"type": "button", "action_id": "sb_copy_link", "block_id": "card_actions_0", "value": number, "action_ts": "1.1"}],
+    }
+    response = slack.interaction(payload)
+    assert response.status_code == 200 and not response.content
+    # Then both rows are already committed
+    with harness.ctx.db.reading() as session:
+        assert session.get(SlackEvent, "EvSTORED1") is not None
+        assert session.get(SlackEvent, "action:trig-stored") is not None
+    # And a retry of the same press (same trigger id) does nothing twice
+    assert slack.interaction(payload).status_code == 200
+    wait_for(lambda: slack.ephemerals("UANA"), what="the tracking link")
+    wait_for(lambda: event_done(harness, "action:trig-stored"), what="the press to be worked on")
+    harness.settle()
+    assert len(slack.ephemerals("UANA")) == 1
+
+
+def test_a_forged_interaction_or_a_timestamp_that_is_not_a_number_is_refused(harness: Harness, slack: SlackDriver) -> None:
+    payload = {"type": "block_actions", "user": {"id": "UANA"}, "trigger_id": "trig-forged", "actions": [{"action_id": "sb_ack", "value": "T-000001"}]}
+    assert slack.interaction(payload, secret="not-the-secret").status_code == 401
+    body = json.dumps({"type": "event_callback", "event_id": "EvNAN", "event": {"type": "message", "user": "UANA", "text": "hi", "ts": "1.1", "channel": QUEUE_CHANNEL}})
+    response = slack.client.post("/slack/events", content=body.encode(), headers={"Content-Type": "application/json", "X-Slack-Request-Timestamp": "soon", "X-Slack-Signature": "v0=00"})
+    assert response.status_code == 401
+    with harness.ctx.db.reading() as session:
+        assert session.get(SlackEvent, "action:trig-forged") is None and session.get(SlackEvent, "EvNAN") is None
+
+
+def test_slacks_url_verification_and_certificate_check_are_answered(slack: SlackDriver) -> None:
+    response = slack.post(json.dumps({"type": "url_verification", "token": "unused", "challenge": "c-123"}), "application/json")
+    assert response.status_code == 200 and "c-123" in response.text
+    unsigned = slack.client.post("/slack/events", content=b"ssl_check=1&token=unused", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert unsigned.status_code == 200
+
+
+def test_stored_events_wait_until_this_process_has_answered_slack() -> None:
+    from channels.slack.edge import Answering
+
+    answering = Answering()
+    answering.begin()
+    assert answering.wait_until_answered(timeout=0.01) is False
+    answering.end()
+    assert answering.wait_until_answered(timeout=0.01) is True

@@ -1,6 +1,7 @@
 """The Slack channel: agents work the queue from Slack, and clients may write in from it.
 
 - ``app``: the slack-bolt app (Events API, interactivity, /ticket) mounted on the web app
+- ``edge``: the HTTP endpoint: checks signatures, stores events and button presses, answers
 - ``work``: what events, buttons, modals and the command do, through ``core.actions``
 - ``cards``: the observer that keeps each ticket's card and thread up to date
 - ``outbox``: Slack outbox rows; ``sender``: delivers them through the Web API
@@ -58,9 +59,11 @@ def _work(ctx: Context) -> SlackWork | None:
 
 
 def _process_event(event_id: str) -> None:
-    """The worker job: do what one stored Slack event asks."""
+    """The worker job: do what one stored Slack event asks (after Slack has its answers)."""
+    from channels.slack.edge import ANSWERING
     from workers import jobs
 
+    ANSWERING.wait_until_answered()
     work = _work(jobs.runtime().ctx)
     if work is not None:
         work.process(event_id)
@@ -84,16 +87,16 @@ def attach(web: FastAPI, ctx: Context, settings: Settings) -> Any:
 
     Returns the Socket Mode handler to close at shutdown, or None.
     """
-    from channels.slack.app import build_app, mount, start_socket_mode
+    from channels.slack.app import build_app, build_work, mount, start_socket_mode
     from core.errors import ConfigError
 
     if settings.slack_socket_mode and not settings.slack_app_token:
         raise ConfigError("SWITCHBOARD_SLACK_SOCKET_MODE is on but SWITCHBOARD_SLACK_APP_TOKEN (xapp-...) is empty")
     if not settings.slack_socket_mode and not settings.slack_signing_secret:
         raise ConfigError("SWITCHBOARD_SLACK_SIGNING_SECRET is empty: Slack's requests could not be checked (copy it from the app's Basic Information page)")
-    work = _work(ctx)
+    work = _work(ctx) or build_work(ctx, settings)
     app = build_app(ctx, settings, work=work)
     if settings.slack_socket_mode:
         return start_socket_mode(app, settings)
-    mount(web, app)
+    mount(web, app, work, settings.slack_signing_secret)
     return None

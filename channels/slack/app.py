@@ -4,14 +4,16 @@
 interactivity and slash commands all use that one URL); with
 ``SWITCHBOARD_SLACK_SOCKET_MODE`` the same app connects out over Socket Mode.
 
-Platform rules: bolt checks every request's signature and refuses timestamps
-older than 5 minutes (``request_verification_enabled``, never turned off here).
-Each event and button press is stored before Slack gets its answer
-(``SlackWork.record``) and worked on by the workers after it, so Slack's
-3-second deadline holds and a retried event (``X-Slack-Retry-Num``, same event
-id) does nothing twice. Modals open from a lazy listener (their trigger expires
-in 3 seconds); modal submissions run before the answer, so a refusal shows in
-the modal itself.
+Platform rules: every request's signature is checked and timestamps older
+than 5 minutes are refused, by the HTTP edge (``channels.slack.edge``) and again
+by bolt (``request_verification_enabled``, never turned off here). Each event
+and button press is stored before Slack gets its answer (``SlackWork.record``)
+and worked on by the workers after it, so Slack's 3-second deadline holds and a
+retried event (``X-Slack-Retry-Num``, same event id) does nothing twice. Over
+HTTP the edge stores those itself without entering bolt; the listeners below do
+the same for Socket Mode. Modals open from a lazy listener (their trigger
+expires in 3 seconds); modal submissions run before the answer, so a refusal
+shows in the modal itself.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ from slack_bolt import Ack, App, BoltResponse
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_sdk import WebClient
 from starlette.responses import Response
+from starlette.routing import Route
 
-from channels.slack.work import MODAL_BUTTONS, SlackWork
+from channels.slack import edge
+from channels.slack.work import MODAL_BUTTONS, SlackWork, event_key, press_key
 from config.settings import Settings
 from core.context import Context
 
@@ -65,8 +69,7 @@ def build_app(ctx: Context, settings: Settings, *, work: SlackWork | None = None
 
     def store(body: dict[str, Any], ack: Ack) -> None:
         event = body.get("event", {})
-        event_id = body.get("event_id") or f"{event.get('channel')}:{event.get('ts') or event.get('event_ts')}"
-        work.record(event_id, event.get("type", "?"), event)
+        work.record(event_key(body), event.get("type", "?"), event)
         ack()
 
     app.event("message")(store)
@@ -78,7 +81,7 @@ def build_app(ctx: Context, settings: Settings, *, work: SlackWork | None = None
         ack()
 
     def press(ack: Ack, body: dict[str, Any]) -> None:
-        work.record(f"action:{body.get('trigger_id') or body['actions'][0].get('action_ts')}", "block_actions", body)
+        work.record(press_key(body), "block_actions", body)
         ack()
 
     def open_pressed_modal(body: dict[str, Any]) -> None:
@@ -134,18 +137,18 @@ def build_app(ctx: Context, settings: Settings, *, work: SlackWork | None = None
     return app
 
 
-def mount(web: FastAPI, app: App) -> None:
-    """Serve ``app`` at /slack/events, running bolt off the event loop."""
+def mount(web: FastAPI, app: App, work: SlackWork, signing_secret: str) -> None:
+    """Serve /slack/events: the edge stores and answers what it can, bolt the rest (off the event loop)."""
 
-    # A small pool of its own: under a burst, a few threads sharing the interpreter answer
-    # sooner than forty, and Slack traffic cannot take every thread the API needs.
+    # A small pool of its own: Slack traffic cannot take every thread the API needs.
     limiter = anyio.CapacityLimiter(DISPATCH_THREADS)
 
-    @web.post(EVENTS_PATH, include_in_schema=False)
-    async def slack_events(request: Request) -> Response:
-        body = await request.body()
+    async def to_bolt(request: Request, body: bytes) -> Response:
         bolt_response = await anyio.to_thread.run_sync(app.dispatch, to_bolt_request(request, body), limiter=limiter)
         return to_starlette_response(bolt_response)
+
+    # First in the routing table: under a burst, matching it past every API route adds up.
+    web.router.routes.insert(0, Route(EVENTS_PATH, edge.endpoint(work, signing_secret, to_bolt), methods=["POST"], include_in_schema=False))
 
 
 def start_socket_mode(app: App, settings: Settings) -> Any:

@@ -65,6 +65,17 @@ def _without_nul(value: Any) -> Any:
     return value
 
 
+def event_key(envelope: dict[str, Any]) -> str:
+    """The stored id of an Events API event: Slack's event id (the same on every retry)."""
+    event = envelope.get("event", {})
+    return str(envelope.get("event_id") or f"{event.get('channel')}:{event.get('ts') or event.get('event_ts')}")
+
+
+def press_key(body: dict[str, Any]) -> str:
+    """The stored id of a button press: its trigger id (the same on every retry)."""
+    return f"action:{body.get('trigger_id') or body['actions'][0].get('action_ts')}"
+
+
 def not_agent(user: str) -> ActionRefused:
     return ActionRefused("slack.not_agent", f"you (Slack user {user}) are not a Switchboard agent; an admin can add you with `switchboard agents add NAME EMAIL --slack-user {user}`", kind="role")
 
@@ -94,6 +105,13 @@ class SlackWork:
     def record(self, event_id: str, kind: str, payload: dict[str, Any]) -> bool:
         """Store an event before answering Slack; False when this event id was seen before."""
         new = self._inbox.store(event_id[:120], kind, _without_nul(payload))  # PostgreSQL keeps no NUL
+        if not new:
+            log.info("Slack event %s seen before: ignored", event_id)
+        return new
+
+    async def record_async(self, event_id: str, kind: str, payload: dict[str, Any]) -> bool:
+        """``record`` for the HTTP edge, on the event loop."""
+        new = await self._inbox.store_async(event_id[:120], kind, _without_nul(payload))
         if not new:
             log.info("Slack event %s seen before: ignored", event_id)
         return new
@@ -154,7 +172,7 @@ class SlackWork:
             return self._message(session, payload)
         return f"ignored: {kind}"
 
-    def _is_person(self, ev: dict[str, Any]) -> bool:
+    def is_person(self, ev: dict[str, Any]) -> bool:
         return not ev.get("bot_id") and ev.get("subtype") in PERSON_SUBTYPES and bool(ev.get("user")) and ev.get("user") != self.bot_user_id
 
     def _card_for(self, session: Session, ev: dict[str, Any]) -> SlackCard | None:
@@ -164,7 +182,7 @@ class SlackWork:
         return session.execute(select(SlackCard).where(SlackCard.channel == ev.get("channel"), SlackCard.ts == thread_ts)).scalar_one_or_none()
 
     def _is_intake(self, ev: dict[str, Any]) -> bool:
-        if not self._is_person(ev):
+        if not self.is_person(ev):
             return False
         if not (ev.get("channel_type") == "im" or ev.get("channel") in self.intake_channels):
             return False
@@ -182,7 +200,7 @@ class SlackWork:
             return row.outcome
 
     def _message(self, session: Session, ev: dict[str, Any]) -> str:
-        if not self._is_person(ev):
+        if not self.is_person(ev):
             return "ignored: not a person's message"
         card = self._card_for(session, ev)
         if card is None:
