@@ -29,10 +29,10 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from channels.slack import blocks
+from channels.slack import blocks, pings
 from channels.slack import outbox as slack_outbox
 from channels.slack.models import SlackCard, SlackPost
-from core import lifecycle, sla, views
+from core import escalation, lifecycle, sla, views
 from core.context import Context
 from core.errors import DeliveryError
 from core.models import Agent, Attachment, Contact, Message, OutboxDelivery, Ticket
@@ -46,7 +46,7 @@ CONVERSATION_RE = re.compile(r"^([CDG][A-Z0-9]+):(\d+\.\d+)$")
 
 Render = tuple[str, list[dict[str, Any]]]
 HomeSection = Callable[[Context, Any, Agent | None], tuple[str, list[str]] | None]
-HOME_SECTIONS: list[HomeSection] = []  # more App Home sections (who is on call, ...) register here
+HOME_SECTIONS: list[HomeSection] = [pings.on_call_section]  # more App Home sections register here
 
 
 class SlackSender:
@@ -75,6 +75,8 @@ class SlackSender:
             return self._ephemeral(out)
         if out.kind == slack_outbox.HOME:
             return self._home(out)
+        if out.kind == escalation.KIND:
+            return self._escalation(out)
         return self._to_client(out)
 
     # Cards ---------------------------------------------------------------------------
@@ -152,6 +154,8 @@ class SlackSender:
 
     def _render_line(self, key: str, extras: dict[str, Any], text: str) -> Render:
         line = extras.get("line")
+        if line == "escalation":
+            return self._render_ping(key, None, int(extras["ticket"]))
         if line == "event":
             return blocks.event_line(str(extras.get("text") or text), key)
         with self.ctx.db.reading() as session:
@@ -169,6 +173,31 @@ class SlackSender:
                 return blocks.note_line(agent.name if agent else "someone", message.body_text, key)
             delivery = session.execute(select(OutboxDelivery.status).where(OutboxDelivery.key == f"reply:{message.id}")).scalar_one_or_none()
             return blocks.reply_line(agent.name if agent else "someone", message.channel, message.body_text, delivery or "none", message.id, key, float(extras.get("undo_seconds") or 0))
+
+    # Escalation pings -----------------------------------------------------------------
+
+    def _escalation(self, out: Outbound) -> str:
+        """A ping: a DM to the agent's Slack user, or a mention in the queue's channel."""
+        text, ping_blocks = self._render_ping(out.key, out.ticket_number, None, out.recipient)
+        ts = self._post_once(out.key, out.recipient, None, text, ping_blocks)
+        return f"ping:{out.recipient}:{ts}"
+
+    def _render_ping(self, key: str, number: str | None, ticket_id: int | None, recipient: str | None = None) -> Render:
+        with self.ctx.db.reading() as session:
+            ticket, _ = pings.load(session, number, ticket_id, key)
+            card = session.get(SlackCard, ticket.id)
+            card_at = (card.channel, card.ts) if card is not None and card.ts else None
+            post = session.get(SlackPost, key)
+            where = recipient or (post.channel if post else "")
+        link = None
+        if card_at:
+            try:
+                link = str(self.client.chat_getPermalink(channel=card_at[0], message_ts=card_at[1])["permalink"])
+            except SlackApiError:
+                link = None  # the ping matters more than its link
+        with self.ctx.db.reading() as session:
+            ticket, esc = pings.load(session, number, ticket_id, key)
+            return pings.render(ticket, esc, key, mention=not where.startswith(pings.PERSON_PREFIXES), card_link=link)
 
     # Ephemeral messages and the App Home ---------------------------------------------------
 

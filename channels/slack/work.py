@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from channels.slack import blocks
+from channels.slack import blocks, pings
 from channels.slack import outbox as slack_outbox
 from channels.slack.inbox import EventInbox
 from channels.slack.intake import external_id_of
@@ -360,6 +360,10 @@ def _copy_link(work: SlackWork, session: Session, agent: Agent, value: str, chan
     return f"say:Tracking link for {ticket.number} (the client's page): {work.ctx.tracking_link(ticket.tracking_token)}"
 
 
+def _ack_escalation(work: SlackWork, session: Session, agent: Agent, value: str, channel: str | None, user: str) -> str:
+    return pings.acknowledge(work.ctx, session, agent, value)
+
+
 def _undo(work: SlackWork, session: Session, agent: Agent, value: str, channel: str | None, user: str) -> str:
     row = session.execute(select(OutboxDelivery).where(OutboxDelivery.key == f"reply:{int(value)}")).scalar_one_or_none()
     if row is None:
@@ -379,6 +383,7 @@ BUTTONS: dict[str, Callable[[SlackWork, Session, Agent, str, str | None, str], s
     "sb_escalate": _simple(actions.escalate, reason="escalated by hand from Slack"),
     "sb_copy_link": _copy_link,
     "sb_undo": _undo,
+    pings.ACK_ACTION: _ack_escalation,
 }
 MODAL_BUTTONS = {"sb_assign": "assign", "sb_hold": "hold", "sb_resolve": "resolve", "sb_priority": "priority", "sb_link": "link", "sb_note": "note"}
 

@@ -1,0 +1,193 @@
+"""Escalation pings in Slack: a DM or a channel mention with an Acknowledge button
+that stops the chain; and who is on call, on the App Home.
+
+The Web API is the loopback fake (every call checked against Slack's spec) and the
+clock is moved by hand, as in the escalation tests.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from channels.slack.pings import ACK_ACTION
+from config.settings import Settings, load_settings
+from core import escalation, slawatch
+from core.models import AuditEvent, Escalation, OutboxDelivery, SupportQueue, Ticket
+from tests.fakeslack import FakeSlack
+from tests.harness import Harness
+from tests.sla_support import MONDAY_9, FakeNow, open_ticket, wait_until
+from tests.slack_support import QUEUE_CHANNEL, SlackDriver, wait_for
+
+# The on-call agent (Ben, this week) is pinged by DM at once; five minutes later the
+# queue's channel is pinged; then the chain repeats until someone acknowledges.
+POLICY = """
+[escalation.chains.default]
+repeat = true
+repeat_every_minutes = 10
+steps = [
+  { wait_minutes = 0, notify = "oncall", channels = ["slack"] },
+  { wait_minutes = 5, notify = "queue", channels = ["slack"] },
+]
+
+[[oncall_rotations]]
+name = "primary"
+handoff = "weekly"
+handoff_day = "mon"
+handoff_time = "09:00"
+timezone = "America/New_York"
+start = "2026-11-02"
+agents = ["ana@support.example", "ben@support.example"]
+"""
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlack]:
+    fake = FakeSlack()
+    fake.start()
+    yield fake
+    fake.stop()
+    assert not fake.violations, f"calls Slack's API spec does not allow: {fake.violations}"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, broker_url: str, fake_slack: FakeSlack) -> Settings:
+    path = tmp_path / "policy.toml"
+    path.write_text(POLICY)
+    return load_settings(
+        data_dir=tmp_path, database_url=database_url, broker_url=broker_url,
+        broker_queue=f"sbtest-{uuid.uuid4().hex[:8]}", secret_key="test-secret",
+        delivery_backoff_seconds=0.05, delivery_max_attempts=5, worker_threads=2, config_file=path,
+        slack_bot_token="xoxb-test", slack_signing_secret="test-signing-secret",
+        slack_api_url=fake_slack.url, slack_default_channel=QUEUE_CHANNEL,
+    )
+
+
+@pytest.fixture
+def now(harness: Harness) -> Iterator[FakeNow]:
+    clock = FakeNow(MONDAY_9)
+    harness.ctx.now = clock
+    yield clock
+
+
+@pytest.fixture
+def slack(harness: Harness, fake_slack: FakeSlack, now: FakeNow) -> SlackDriver:
+    driver = SlackDriver(harness, fake_slack)
+    driver.agent("Ana", "UANA")
+    driver.agent("Ben", "UBEN")
+    return driver
+
+
+def breached_ticket(harness: Harness, now: FakeNow) -> tuple[int, str]:
+    """A P1 in the support queue (channel CQUEUE01) whose response deadline has passed."""
+    with harness.ctx.db.transaction() as s:
+        queue = SupportQueue(slug="support", name="Support", slack_channel=QUEUE_CHANNEL)
+        s.add(queue)
+    ticket_id = open_ticket(harness, "P1", subject="Line 2 is down")
+    with harness.ctx.db.transaction() as s:
+        ticket = s.get(Ticket, ticket_id)
+        assert ticket is not None
+        ticket.queue_id = s.execute(select(SupportQueue.id).where(SupportQueue.slug == "support")).scalar_one()
+        number = ticket.number
+    harness.settle()
+    now.advance(hours=3)
+    assert slawatch.tick(harness.ctx) == 1
+    wait_until(lambda: active_chain(harness, ticket_id) is not None and active_chain(harness, ticket_id).pings >= 1)
+    harness.settle()
+    return ticket_id, number
+
+
+def active_chain(harness: Harness, ticket_id: int) -> Escalation | None:
+    with harness.ctx.db.reading() as s:
+        row = s.execute(select(Escalation).where(Escalation.ticket_id == ticket_id).order_by(Escalation.id.desc()).limit(1)).scalar_one_or_none()
+        if row is not None:
+            s.expunge(row)
+        return row
+
+
+def pings_sent(harness: Harness, ticket_id: int) -> list[str]:
+    with harness.ctx.db.reading() as s:
+        return list(s.execute(select(OutboxDelivery.recipient).where(OutboxDelivery.ticket_id == ticket_id, OutboxDelivery.kind == "escalation", OutboxDelivery.status == "sent").order_by(OutboxDelivery.id)).scalars())
+
+
+def buttons(message_blocks: list[dict[str, object]]) -> list[str]:
+    return [str(e["action_id"]) for b in message_blocks if b.get("type") == "actions" for e in b["elements"]]  # type: ignore[index, union-attr, attr-defined]
+
+
+def test_a_breach_pings_the_on_call_agent_by_dm_and_their_acknowledgement_stops_the_chain(harness: Harness, slack: SlackDriver, fake_slack: FakeSlack, now: FakeNow) -> None:
+    ticket_id, number = breached_ticket(harness, now)
+    # The on-call agent (Ben) gets a DM: the ticket, what breached, a link to the card, Acknowledge
+    (ping,) = fake_slack.posted("UBEN")
+    shown = json.dumps(ping.blocks)
+    for expected in (number, "Line 2 is down", "P1", "response", "fake.slack.com/archives/" + QUEUE_CHANNEL):
+        assert expected in shown, expected
+    assert buttons(ping.blocks) == [ACK_ACTION]
+    assert "<!here>" not in shown, "a DM mentions nobody"
+    # When Ben presses Acknowledge
+    slack.press("UBEN", ACK_ACTION, number, channel="DBEN", message_ts=ping.ts)
+    wait_for(lambda: active_chain(harness, ticket_id).status == "acknowledged", what="the acknowledgement")  # type: ignore[union-attr]
+    harness.settle()
+    chain = active_chain(harness, ticket_id)
+    assert chain is not None and chain.acknowledged_by is not None and "Ben" in chain.acknowledged_by
+    # Then the ping says who acknowledged, and has no button any more
+    (ping,) = fake_slack.posted("UBEN")
+    assert "Acknowledged by Ben" in json.dumps(ping.blocks)
+    assert buttons(ping.blocks) == []
+    with harness.ctx.db.reading() as s:
+        assert "escalation_acknowledged" in s.execute(select(AuditEvent.action).where(AuditEvent.ticket_id == ticket_id)).scalars().all()
+    # And no later ping is sent: the next step's message is stale, nothing is re-sent
+    posted_before = len(fake_slack.messages)
+    now.advance(minutes=30)
+    assert not escalation.step(harness.ctx, chain.id, "any-old-token")
+    assert escalation.resend_stalled(harness.ctx, older_than=escalation.timedelta(0)) == 0
+    slawatch.tick(harness.ctx)
+    harness.settle()
+    assert pings_sent(harness, ticket_id) == ["UBEN"]
+    assert [m for m in fake_slack.messages[posted_before:] if m.channel in ("UBEN", QUEUE_CHANNEL) and "escalated" in m.text] == []
+
+
+def test_the_next_step_mentions_the_queue_channel_and_an_ack_there_updates_both_pings(harness: Harness, slack: SlackDriver, fake_slack: FakeSlack, now: FakeNow) -> None:
+    ticket_id, number = breached_ticket(harness, now)
+    chain = active_chain(harness, ticket_id)
+    assert chain is not None and chain.token
+    now.advance(minutes=5)
+    assert escalation.step(harness.ctx, chain.id, chain.token)
+    harness.settle()
+    (mention,) = [m for m in fake_slack.posted(QUEUE_CHANNEL) if m.text.startswith(f"{number} (P1) escalated")]
+    assert "<!here>" in json.dumps(mention.blocks) and buttons(mention.blocks) == [ACK_ACTION]
+    # Ana (not on call) acknowledges from the channel
+    slack.press("UANA", ACK_ACTION, number, channel=QUEUE_CHANNEL, message_ts=mention.ts)
+    wait_for(lambda: active_chain(harness, ticket_id).status == "acknowledged", what="the acknowledgement")  # type: ignore[union-attr]
+    harness.settle()
+    for message in (*fake_slack.posted("UBEN"), mention):
+        assert "Acknowledged by Ana" in json.dumps(message.blocks)
+        assert buttons(message.blocks) == []
+    # A second press is refused with the reason, only to the one who pressed
+    slack.press("UBEN", ACK_ACTION, number, channel="DBEN", message_ts=fake_slack.posted("UBEN")[0].ts)
+    refusal = wait_for(lambda: slack.ephemerals("UBEN"), what="the refusal")
+    assert "no escalation waiting" in refusal[0]
+
+
+def test_a_slack_user_who_is_not_an_agent_cannot_acknowledge(harness: Harness, slack: SlackDriver, fake_slack: FakeSlack, now: FakeNow) -> None:
+    ticket_id, number = breached_ticket(harness, now)
+    slack.press("UGUEST", ACK_ACTION, number, channel=QUEUE_CHANNEL)
+    refusal = wait_for(lambda: slack.ephemerals("UGUEST"), what="the refusal")
+    assert "not a Switchboard agent" in refusal[0]
+    harness.settle()
+    chain = active_chain(harness, ticket_id)
+    assert chain is not None and chain.status == "active"
+    assert buttons(fake_slack.posted("UBEN")[0].blocks) == [ACK_ACTION]
+
+
+def test_the_app_home_shows_who_is_on_call(harness: Harness, slack: SlackDriver, fake_slack: FakeSlack, now: FakeNow) -> None:
+    for user in ("UBEN", "UANA"):
+        slack.event({"type": "app_home_opened", "user": user, "channel": "D" + user[1:], "tab": "home", "event_ts": "1800000000.000100"})
+    wait_for(lambda: "UBEN" in fake_slack.home and "UANA" in fake_slack.home, what="both App Homes")
+    ben, ana = json.dumps(fake_slack.home["UBEN"]), json.dumps(fake_slack.home["UANA"])
+    assert "On call now" in ben and "*primary*: <@UBEN> (you) until" in ben
+    assert "*primary*: <@UBEN> until" in ana
