@@ -8,12 +8,14 @@ clock is moved by hand, as in the escalation tests.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from channels.slack.pings import ACK_ACTION
 from config.settings import Settings, load_settings
@@ -62,7 +64,7 @@ def settings(tmp_path: Path, database_url: str, broker_url: str, fake_slack: Fak
     return load_settings(
         data_dir=tmp_path, database_url=database_url, broker_url=broker_url,
         broker_queue=f"sbtest-{uuid.uuid4().hex[:8]}", secret_key="test-secret",
-        delivery_backoff_seconds=0.05, delivery_max_attempts=5, worker_threads=2, config_file=path,
+        delivery_backoff_seconds=0.05, delivery_max_attempts=20, worker_threads=2, config_file=path,
         slack_bot_token="xoxb-test", slack_signing_secret="test-signing-secret",
         slack_api_url=fake_slack.url, slack_default_channel=QUEUE_CHANNEL,
     )
@@ -86,20 +88,37 @@ def slack(harness: Harness, fake_slack: FakeSlack, now: FakeNow) -> SlackDriver:
 def breached_ticket(harness: Harness, now: FakeNow) -> tuple[int, str]:
     """A P1 in the support queue (channel CQUEUE01) whose response deadline has passed."""
     with harness.ctx.db.transaction() as s:
-        queue = SupportQueue(slug="support", name="Support", slack_channel=QUEUE_CHANNEL)
-        s.add(queue)
+        queue = s.execute(select(SupportQueue).where(SupportQueue.slug == "support")).scalar_one_or_none()
+        if queue is None:
+            s.add(SupportQueue(slug="support", name="Support", slack_channel=QUEUE_CHANNEL))
+        else:
+            queue.slack_channel = QUEUE_CHANNEL
     ticket_id = open_ticket(harness, "P1", subject="Line 2 is down")
     with harness.ctx.db.transaction() as s:
         ticket = s.get(Ticket, ticket_id)
         assert ticket is not None
         ticket.queue_id = s.execute(select(SupportQueue.id).where(SupportQueue.slug == "support")).scalar_one()
         number = ticket.number
-    harness.settle()
+    settle(harness, now)
     now.advance(hours=3)
     assert slawatch.tick(harness.ctx) == 1
     wait_until(lambda: active_chain(harness, ticket_id) is not None and active_chain(harness, ticket_id).pings >= 1)
-    harness.settle()
+    settle(harness, now)
     return ticket_id, number
+
+
+def settle(harness: Harness, now: FakeNow, timeout: float = 15.0) -> None:
+    """``harness.settle`` with the clock moving: cards wait a moment (debounce) by ctx.now."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with harness.ctx.db.reading() as s:
+            busy = s.execute(select(func.count()).select_from(OutboxDelivery).where(OutboxDelivery.status.in_(["pending", "sending"]))).scalar_one()
+        if not busy:
+            harness.settle()
+            return
+        now.advance(seconds=0.5)
+        time.sleep(0.05)
+    raise AssertionError(f"deliveries still pending after {timeout}s")
 
 
 def active_chain(harness: Harness, ticket_id: int) -> Escalation | None:
@@ -131,7 +150,7 @@ def test_a_breach_pings_the_on_call_agent_by_dm_and_their_acknowledgement_stops_
     # When Ben presses Acknowledge
     slack.press("UBEN", ACK_ACTION, number, channel="DBEN", message_ts=ping.ts)
     wait_for(lambda: active_chain(harness, ticket_id).status == "acknowledged", what="the acknowledgement")  # type: ignore[union-attr]
-    harness.settle()
+    settle(harness, now)
     chain = active_chain(harness, ticket_id)
     assert chain is not None and chain.acknowledged_by is not None and "Ben" in chain.acknowledged_by
     # Then the ping says who acknowledged, and has no button any more
@@ -144,9 +163,9 @@ def test_a_breach_pings_the_on_call_agent_by_dm_and_their_acknowledgement_stops_
     posted_before = len(fake_slack.messages)
     now.advance(minutes=30)
     assert not escalation.step(harness.ctx, chain.id, "any-old-token")
-    assert escalation.resend_stalled(harness.ctx, older_than=escalation.timedelta(0)) == 0
+    assert escalation.resend_stalled(harness.ctx, older_than=timedelta(0)) == 0
     slawatch.tick(harness.ctx)
-    harness.settle()
+    settle(harness, now)
     assert pings_sent(harness, ticket_id) == ["UBEN"]
     assert [m for m in fake_slack.messages[posted_before:] if m.channel in ("UBEN", QUEUE_CHANNEL) and "escalated" in m.text] == []
 
@@ -157,13 +176,13 @@ def test_the_next_step_mentions_the_queue_channel_and_an_ack_there_updates_both_
     assert chain is not None and chain.token
     now.advance(minutes=5)
     assert escalation.step(harness.ctx, chain.id, chain.token)
-    harness.settle()
+    settle(harness, now)
     (mention,) = [m for m in fake_slack.posted(QUEUE_CHANNEL) if m.text.startswith(f"{number} (P1) escalated")]
     assert "<!here>" in json.dumps(mention.blocks) and buttons(mention.blocks) == [ACK_ACTION]
     # Ana (not on call) acknowledges from the channel
     slack.press("UANA", ACK_ACTION, number, channel=QUEUE_CHANNEL, message_ts=mention.ts)
     wait_for(lambda: active_chain(harness, ticket_id).status == "acknowledged", what="the acknowledgement")  # type: ignore[union-attr]
-    harness.settle()
+    settle(harness, now)
     for message in (*fake_slack.posted("UBEN"), mention):
         assert "Acknowledged by Ana" in json.dumps(message.blocks)
         assert buttons(message.blocks) == []
@@ -178,7 +197,7 @@ def test_a_slack_user_who_is_not_an_agent_cannot_acknowledge(harness: Harness, s
     slack.press("UGUEST", ACK_ACTION, number, channel=QUEUE_CHANNEL)
     refusal = wait_for(lambda: slack.ephemerals("UGUEST"), what="the refusal")
     assert "not a Switchboard agent" in refusal[0]
-    harness.settle()
+    settle(harness, now)
     chain = active_chain(harness, ticket_id)
     assert chain is not None and chain.status == "active"
     assert buttons(fake_slack.posted("UBEN")[0].blocks) == [ACK_ACTION]

@@ -63,12 +63,8 @@ def render(ticket: Ticket, esc: Escalation | None, key: str, *, mention: bool, c
 
 
 def load(session: Session, ticket_number: str | None, ticket_id: int | None, key: str) -> tuple[Ticket, Escalation | None]:
-    if ticket_id is not None:
-        ticket = session.get(Ticket, ticket_id)
-    else:
-        ticket = session.execute(select(Ticket).where(Ticket.number == ticket_number)).scalar_one_or_none()
-    if ticket is None:
-        raise LookupError(f"no ticket {ticket_number or ticket_id}")
+    """The ticket a ping is about (by number or id) and its escalation; NotFound if gone."""
+    ticket = actions.get_ticket(session, ticket_id if ticket_id is not None else str(ticket_number))
     return ticket, _escalation_of(session, ticket.id, key)
 
 

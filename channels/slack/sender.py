@@ -34,7 +34,7 @@ from channels.slack import outbox as slack_outbox
 from channels.slack.models import SlackCard, SlackPost
 from core import escalation, lifecycle, sla, views
 from core.context import Context
-from core.errors import DeliveryError
+from core.errors import DeliveryError, NotFound
 from core.models import Agent, Attachment, Contact, Message, OutboxDelivery, Ticket
 from core.values import Outbound
 
@@ -178,7 +178,10 @@ class SlackSender:
 
     def _escalation(self, out: Outbound) -> str:
         """A ping: a DM to the agent's Slack user, or a mention in the queue's channel."""
-        text, ping_blocks = self._render_ping(out.key, out.ticket_number, None, out.recipient)
+        try:
+            text, ping_blocks = self._render_ping(out.key, out.ticket_number, None, out.recipient)
+        except NotFound as exc:
+            raise DeliveryError(f"escalation ping: {exc}", permanent=True) from exc
         ts = self._post_once(out.key, out.recipient, None, text, ping_blocks)
         return f"ping:{out.recipient}:{ts}"
 
