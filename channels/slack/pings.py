@@ -24,6 +24,7 @@ from channels.slack.models import SlackPost
 from core import actions, escalation, oncall
 from core.context import Context
 from core.models import Agent, Escalation, OutboxDelivery, Ticket
+from core.principals import agent_principal
 
 ACK_ACTION = "sb_esc_ack"
 KEY_RE = re.compile(r"^esc:(\d+):")
@@ -50,8 +51,10 @@ def render(ticket: Ticket, esc: Escalation | None, key: str, *, mention: bool, c
         lines.append(f"<{card_link}|Open the ticket's card>")
     message: list[dict[str, Any]] = [blocks.section("\n".join(lines), blocks.marker(key))]
     text = f"{ticket.number} ({ticket.priority}) escalated: {ticket.subject} ({reason})"
+    if mention:
+        text = "<!here> " + text
     if esc is not None and esc.status == escalation.ACKNOWLEDGED:
-        by = esc.acknowledged_by or "someone"
+        by = shown_name(esc.acknowledged_by or "someone")
         message.append(blocks.context(f":white_check_mark: Acknowledged by {blocks.escape(by)} {blocks.slack_date(_aware(esc.acknowledged_at))}; the escalation is stopped"))
         text += f" — acknowledged by {by}"
     elif esc is not None and esc.status != escalation.ACTIVE:
@@ -68,14 +71,15 @@ def load(session: Session, ticket_number: str | None, ticket_id: int | None, key
     return ticket, _escalation_of(session, ticket.id, key)
 
 
-def agent_label(agent: Agent) -> str:
-    return f"{agent.name} (Slack)" if agent.name else f"agent:{agent.email} (Slack)"
+def shown_name(label: str) -> str:
+    """The name in an audit label (``agent:3:Ben`` -> ``Ben``)."""
+    return label.split(":", 2)[-1] if label.startswith("agent:") else label
 
 
 def acknowledge(ctx: Context, session: Session, agent: Agent, number: str) -> str:
     """The Acknowledge button: stop the chain as ``agent`` and update every ping in Slack."""
     ticket = actions.get_ticket(session, number, lock=True)
-    escalation.acknowledge(ctx, session, ticket, by=agent_label(agent))
+    escalation.acknowledge(ctx, session, ticket, by=agent_principal(agent).label)
     keys = list(session.execute(
         select(OutboxDelivery.key).where(OutboxDelivery.ticket_id == ticket.id, OutboxDelivery.kind == escalation.KIND, OutboxDelivery.channel == slack_outbox.CHANNEL)
     ).scalars())
@@ -104,7 +108,7 @@ def on_call_section(ctx: Context, session: Session, agent: Agent | None) -> tupl
     return ("On call now", lines)
 
 
-def _parse(value: str) -> datetime:
+def _parse(value: str) -> datetime | None:
     return _aware(datetime.fromisoformat(value))
 
 
