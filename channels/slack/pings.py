@@ -6,7 +6,9 @@ with an Acknowledge button that stops the chain; and who is on call, for the App
 sender renders them here, from the database, so a ping rendered after an
 acknowledgement already says who acknowledged it. Pressing the button calls
 ``core.escalation.acknowledge`` as the agent the Slack user maps to; then every
-ping of that ticket already in Slack is updated in place (chat.update).
+ping of that ticket already in Slack is updated in place (chat.update). An
+acknowledgement made elsewhere (the API) stops the chain just the same, but the
+pings already in Slack keep their button until pressed (which then says so).
 """
 
 from __future__ import annotations
