@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from core.models import AuditChainHead, AuditCheckpoint, AuditEvent, utcnow
 
 GENESIS = "0" * 64
+HEADS = "switchboard_audit_heads"  # session.info: the heads this transaction holds locked
 
 
 def _canonical(payload: dict[str, Any]) -> bytes:
@@ -57,12 +58,33 @@ def record(session: Session, *, actor: str, action: str, ticket_id: int | None =
     event = AuditEvent(chain=chain, seq=seq, ticket_id=ticket_id, actor=actor, action=action, data=data, created_at=created_at, prev_hash=head.hash, hash=digest)
     session.add(event)
     head.seq, head.hash = seq, digest
-    session.flush()
     return event
 
 
 def _lock_head(session: Session, chain: str) -> AuditChainHead:
-    """Lock a chain's head row, creating it (race-free) for a new chain."""
+    """Lock a chain's head row, creating it (race-free) for a new chain.
+
+    A head locked once in a transaction stays locked until it ends, so later
+    events on the same chain reuse it (forgotten on any rollback, savepoints too).
+    """
+    heads: dict[str, AuditChainHead] = session.info.setdefault(HEADS, {})
+    head = heads.get(chain)
+    if head is None:
+        head = heads[chain] = _select_head(session, chain)
+    return head
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_heads(session: Session, previous_transaction: object) -> None:
+    session.info.pop(HEADS, None)
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_heads_after_commit(session: Session) -> None:
+    session.info.pop(HEADS, None)
+
+
+def _select_head(session: Session, chain: str) -> AuditChainHead:
     query = select(AuditChainHead).where(AuditChainHead.chain == chain).with_for_update()
     head = session.execute(query).scalar_one_or_none()
     if head is None:

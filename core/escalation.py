@@ -119,7 +119,7 @@ def start(ctx: Context, session: Session, ticket: Ticket, *, reason: str, actor:
     if existing is not None:
         return existing
     cfg = config(ctx.policy)
-    name = cfg.chain_for(ticket.priority, sla.queue_slug(session, ticket.queue_id))
+    name = cfg.chain_for(ticket.priority, sla.queue_slug(ctx, session, ticket.queue_id))
     chain = cfg.chains[name]
     now = ctx.now()
     esc = Escalation(

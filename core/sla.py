@@ -35,25 +35,23 @@ def policy_for(ctx: Context, ticket: Ticket, session: Session | None = None) -> 
         if ticket.organization_id:
             org = session.get(Organization, ticket.organization_id)
             tier = org.tier if org else None
-        category = _slug(session, Category, ticket.category_id)
-        queue = _slug(session, SupportQueue, ticket.queue_id)
+        category = _slug(ctx, session, Category, ticket.category_id)
+        queue = _slug(ctx, session, SupportQueue, ticket.queue_id)
     return slapolicy.config(ctx.policy).choose(ticket.priority, tier, category, queue)
 
 
-_slugs: dict[tuple[str, int], str] = {}
-
-
-def _slug(session: Session, model: type[Category] | type[SupportQueue], row_id: int | None) -> str | None:
-    """Queue and category slugs by id (a slug never changes once a row exists)."""
+def _slug(ctx: Context, session: Session, model: type[Category] | type[SupportQueue], row_id: int | None) -> str | None:
+    """Queue and category slugs by id (a slug never changes once a row exists),
+    cached on the context: ids are only meaningful within one database."""
     if row_id is None:
         return None
     key = (model.__tablename__, row_id)
-    if key not in _slugs:
+    if key not in ctx.refs:
         row = session.get(model, row_id)
         if row is None:
             return None
-        _slugs[key] = str(getattr(row, "slug"))  # noqa: B009
-    return _slugs[key]
+        ctx.refs[key] = (row_id, str(getattr(row, "slug")))  # noqa: B009
+    return ctx.refs[key][1]
 
 
 def targets_for(ctx: Context, ticket: Ticket, session: Session | None = None) -> Targets | None:
@@ -215,5 +213,5 @@ def recompute_ticket(ctx: Context, session: Session, ticket: Ticket) -> Clocks:
     return slaclock.recompute(targets, history(session, ticket.id))
 
 
-def queue_slug(session: Session, queue_id: int | None) -> str | None:
-    return _slug(session, SupportQueue, queue_id)
+def queue_slug(ctx: Context, session: Session, queue_id: int | None) -> str | None:
+    return _slug(ctx, session, SupportQueue, queue_id)
