@@ -152,3 +152,35 @@ def test_starttls_is_offered_with_a_configured_certificate(harness: Harness, tmp
         server.stop()
     harness.settle()
     assert harness.ticket(harness.only_ticket_number())["subject"] == "Over TLS"
+
+
+def test_messages_from_many_sessions_at_once_are_each_answered_250_and_stored_once(harness: Harness, smtp_port: int) -> None:
+    import threading
+
+    answers: list[str] = []
+
+    def session(n: int) -> None:
+        with smtplib.SMTP("127.0.0.1", smtp_port) as client:
+            for i in range(3):
+                client.ehlo_or_helo_if_needed()
+                client.mail(f"client{n}@client.example")
+                client.rcpt(SUPPORT)
+                code, answer = client.data(mail(sender=f"client{n}@client.example", subject=f"Session {n} message {i}", message_id=f"<s{n}-{i}@client.example>").as_bytes())
+                assert code == 250
+                answers.append(answer.decode())
+        # the same message again from this session is a duplicate of the first one
+        with smtplib.SMTP("127.0.0.1", smtp_port) as client:
+            client.send_message(mail(sender=f"client{n}@client.example", subject=f"Session {n} message 0", message_id=f"<s{n}-0@client.example>"))
+
+    threads = [threading.Thread(target=session, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(answers) == 18
+    assert len({a.split("record ")[1] for a in answers}) == 18, "each message its own record"
+    harness.settle()
+    assert records(harness) == 18
+    with harness.ctx.db.reading() as s:
+        outcomes = s.execute(select(InboundRecord.status, InboundRecord.reason)).all()
+    assert harness.tickets()["total"] == 18, outcomes
