@@ -79,16 +79,16 @@ class Database:
     def transaction(self) -> Iterator[Session]:
         """Run a block in one transaction; after-commit callbacks run once it is durable."""
         session = self.sessions()
-        if self.write_lock is not None:
-            self.write_lock.acquire()
+        # Past the busy timeout, go on without the lock: SQLite then decides, as before.
+        locked = self.write_lock is not None and self.write_lock.acquire(timeout=30)
         try:
             with session.begin():
                 yield session
             callbacks: list[Callable[[], None]] = session.info.pop(AFTER_COMMIT, [])
         finally:
             session.close()
-            if self.write_lock is not None:
-                self.write_lock.release()
+            if locked:
+                self.write_lock.release()  # type: ignore[union-attr]
         for callback in callbacks:
             try:
                 callback()

@@ -79,9 +79,20 @@ class GroupCommit:
             try:
                 results = await loop.run_in_executor(None, intake.receive_many, self.ctx, [item for item, _ in batch])
             except Exception as exc:
-                for _, done in batch:
-                    if not done.done():
-                        done.set_exception(exc)
+                if len(batch) == 1:
+                    if not batch[0][1].done():
+                        batch[0][1].set_exception(exc)
+                    continue
+                # One message the database refuses must not turn away the others.
+                for item, done in batch:
+                    try:
+                        result = await loop.run_in_executor(None, intake.receive_many, self.ctx, [item])
+                    except Exception as one:
+                        if not done.done():
+                            done.set_exception(one)
+                    else:
+                        if not done.done():
+                            done.set_result(result[0])
                 continue
             for (_, done), received in zip(batch, results, strict=True):
                 if not done.done():
