@@ -106,6 +106,17 @@ def _needs_shared_broker(settings: Settings, role: str) -> None:
         )
 
 
+def _attach_slack(web_app: Any, system: Any) -> Any:
+    """Serve the Slack app at /slack/events (or over Socket Mode) when a bot token is set."""
+    from channels import slack
+
+    if not slack.enabled(system.settings):
+        return None
+    handler = slack.attach(web_app, system.ctx, system.settings)
+    click.echo("Slack: " + ("connected over Socket Mode" if handler else "listening at /slack/events"))
+    return handler
+
+
 @main.command()
 @handle_errors
 def up() -> None:
@@ -127,9 +138,13 @@ def up() -> None:
     imap_stop = threading.Event()
     start_imap_pollers(settings, system.ctx, imap_stop)
     click.echo(f"Switchboard is up: http://{settings.http_host}:{settings.http_port}, SMTP on {settings.smtp_host}:{settings.smtp_port}  (data in {settings.data_dir.resolve()})")
+    web_app = create_app(system.ctx)
+    socket_mode = _attach_slack(web_app, system)
     try:
-        uvicorn.run(create_app(system.ctx), host=settings.http_host, port=settings.http_port, log_level="warning")
+        uvicorn.run(web_app, host=settings.http_host, port=settings.http_port, log_level="warning", access_log=False)
     finally:
+        if socket_mode is not None:
+            socket_mode.close()
         imap_stop.set()
         smtp_server.stop()
         system.stop()
@@ -147,9 +162,13 @@ def web() -> None:
     settings = _settings()
     _needs_shared_broker(settings, "web")
     system = System(settings)
+    web_app = create_app(system.ctx)
+    socket_mode = _attach_slack(web_app, system)
     try:
-        uvicorn.run(create_app(system.ctx), host=settings.http_host, port=settings.http_port, log_level="warning")
+        uvicorn.run(web_app, host=settings.http_host, port=settings.http_port, log_level="warning", access_log=False)
     finally:
+        if socket_mode is not None:
+            socket_mode.close()
         system.stop()
 
 

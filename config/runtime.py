@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 import channels.email  # noqa: F401  (registers the email parser with core.intake)
 import migrations
+from channels import slack
 from channels.base import Sender
 from channels.email.sender import EmailSender, Relay
 from channels.fake import FakeSender
@@ -78,7 +79,7 @@ def _upsert(session: Session, model: Any, key: str, value: str, **fields: Any) -
 def build_context(settings: Settings, db: Database | None = None) -> Context:
     policy = load_policy(settings.config_file)
     slapolicy.validate(policy)
-    return Context(
+    ctx = Context(
         db=db or Database(settings.effective_database_url),
         policy=policy,
         renderer=Renderer(settings.templates_dir),
@@ -88,10 +89,16 @@ def build_context(settings: Settings, db: Database | None = None) -> Context:
         max_attachments=settings.max_attachments,
         auto_reply_limit_per_hour=settings.auto_reply_limit_per_hour,
     )
+    if slack.enabled(settings):
+        slack.install(ctx, settings)
+    return ctx
 
 
-def build_senders(settings: Settings) -> dict[str, Sender]:
-    return {"fake": FakeSender(settings.fake_outbox_path), "email": build_email_sender(settings)}
+def build_senders(settings: Settings, ctx: Context | None = None) -> dict[str, Sender]:
+    senders: dict[str, Sender] = {"fake": FakeSender(settings.fake_outbox_path), "email": build_email_sender(settings)}
+    if ctx is not None and slack.enabled(settings):
+        senders["slack"] = slack.make_sender(settings, ctx)
+    return senders
 
 
 def build_email_sender(settings: Settings) -> EmailSender:
@@ -138,7 +145,7 @@ class System:
         self.ctx = build_context(settings, db)
         self.broker = Broker(settings.broker_url, settings.broker_queue)
         self.ctx.dispatcher = self.broker
-        self.senders = build_senders(settings)
+        self.senders = build_senders(settings, self.ctx)
         jobs.bind(jobs.Runtime(self.ctx, self.senders, settings.delivery_max_attempts, settings.delivery_backoff_seconds))
         self.worker: dramatiq.Worker | None = None
         self.clock: Clock | None = None

@@ -66,6 +66,14 @@ class Settings(BaseSettings):
     imap_mailboxes: str = Field("INBOX", description="Comma-separated mailboxes to poll.")
     imap_move_to: str = Field("", description="Folder to move processed mail to; empty: mark it seen and leave it.")
     imap_poll_seconds: float = Field(30.0, gt=0, description="Polling interval when the server has no IDLE (and the IDLE timeout otherwise).")
+    slack_bot_token: str = Field("", description="Slack bot token (xoxb-...); empty: the Slack channel is off.")
+    slack_signing_secret: str = Field("", description="Slack signing secret: every request to /slack/events is checked against it.")
+    slack_socket_mode: bool = Field(False, description="Connect to Slack over Socket Mode instead of receiving HTTP requests (no public URL needed).")
+    slack_app_token: str = Field("", description="Slack app-level token (xapp-...) for Socket Mode.")
+    slack_api_url: str = Field("https://slack.com/api/", description="Slack Web API base URL (a loopback fake in tests).")
+    slack_default_channel: str = Field("", description="Channel id for ticket cards when the ticket's queue names none.")
+    slack_intake_channels: str = Field("", description="Comma-separated channel ids where messages from non-agents open or continue tickets (the bot's DMs always do).")
+    slack_undo_seconds: float = Field(30.0, ge=0, le=600, description="How long a public reply typed in Slack waits, with an Undo button, before it leaves.")
 
     @field_validator("log_level")
     @classmethod

@@ -94,7 +94,6 @@ def _change(ctx: Context, session: Session, who: Principal, ticket: Ticket, acti
     payload: dict[str, Any] = {"from": before, "to": after, **(data or {})}
     if evidence:
         payload["override"] = {"reason": evidence[0].reason, "rules": [e.rule for e in evidence]}
-    session.flush()
     audit.record(session, actor=who.label, action=action, ticket_id=ticket.id, data=payload, now=ctx.now())
     change = Change(action, ticket, who, before, after, payload, message_id)
     for observer in ctx.observers:
@@ -256,7 +255,10 @@ def reply(ctx: Context, session: Session, who: Principal, ticket: Ticket, *, tex
     message = _add_message(ctx, session, ticket, kind="public", direction="out", channel=ticket.reply_identity.kind if ticket.reply_identity else "none", text=text, html=html, attachments=attachments, author_agent_id=who.agent_id, external_id=external_id)
     if ticket.first_response_at is None:
         ticket.first_response_at = ctx.now()
-    _change(ctx, session, who, ticket, "reply", data={"message": message.id}, fields={"text": text}, message_id=message.id)
+    data: dict[str, Any] = {"message": message.id}
+    if delay_seconds > 0:
+        data["delay_seconds"] = delay_seconds  # observers may offer an Undo for this long
+    _change(ctx, session, who, ticket, "reply", data=data, fields={"text": text}, message_id=message.id)
     rendered = ctx.renderer.render("reply", ticket.reply_identity.kind if ticket.reply_identity else "default", **_fields(ticket, ctx, body=text, agent_name=who.name))
     not_before = ctx.now() + timedelta(seconds=delay_seconds) if delay_seconds > 0 else None
     row = outbox.to_client(ctx, session, ticket, kind="reply", rendered=rendered, message=message, automatic=False, key=f"reply:{message.id}", not_before=not_before)
@@ -436,9 +438,17 @@ def merge(ctx: Context, session: Session, who: Principal, ticket: Ticket, *, int
 
 def escalate(ctx: Context, session: Session, who: Principal, ticket: Ticket, *, reason: str, override_reason: str | None = None) -> Change:
     """Mark the ticket escalated and start its escalation chain (unless one is running)."""
-    def mutate() -> None:
-        ticket.escalated = True
+    return escalate_many(ctx, session, who, [(ticket, reason)], override_reason=override_reason)[0]
 
-    change = _change(ctx, session, who, ticket, "escalate", data={"reason": reason}, override_reason=override_reason, mutate=mutate)
-    escalation.start(ctx, session, ticket, reason=reason, actor=who.label)
-    return change
+
+def escalate_many(ctx: Context, session: Session, who: Principal, items: list[tuple[Ticket, str]], *, override_reason: str | None = None) -> list[Change]:
+    """``escalate`` for several tickets (a burst of SLA breaches): the chains start
+    together, so each of their writes is one flush for the whole batch."""
+    changes = []
+    for ticket, reason in items:
+        def mutate(ticket: Ticket = ticket) -> None:
+            ticket.escalated = True
+
+        changes.append(_change(ctx, session, who, ticket, "escalate", data={"reason": reason}, override_reason=override_reason, mutate=mutate))
+    escalation.start_many(ctx, session, items, actor=who.label)
+    return changes

@@ -14,15 +14,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from core.db import transaction_cache
 from core.models import AuditChainHead, AuditCheckpoint, AuditEvent, utcnow
 
 GENESIS = "0" * 64
-HEADS = "switchboard_audit_heads"  # session.info: the heads this transaction holds locked
 
 
 def _canonical(payload: dict[str, Any]) -> bytes:
@@ -48,7 +48,11 @@ def chain_for(ticket_id: int | None) -> str:
 
 
 def record(session: Session, *, actor: str, action: str, ticket_id: int | None = None, data: dict[str, Any] | None = None, now: datetime | None = None) -> AuditEvent:
-    """Append one event to its chain, in the caller's transaction."""
+    """Append one event to its chain, in the caller's transaction.
+
+    The event is written with the session's next flush (any query flushes first),
+    so many events in one transaction go to the database together.
+    """
     chain = chain_for(ticket_id)
     data = json.loads(_canonical(data or {}))  # what is hashed is exactly what is stored
     created_at = now or utcnow()
@@ -61,30 +65,25 @@ def record(session: Session, *, actor: str, action: str, ticket_id: int | None =
     return event
 
 
+HEADS = "audit_heads"  # the chain heads this transaction has locked, by chain
+
+
+def lock_heads(session: Session, ticket_ids: list[int]) -> None:
+    """Lock the existing heads of several tickets' chains in one statement (in chain
+    order, as every batch does), so the events that follow need no query of their own."""
+    chains = sorted({chain_for(t) for t in ticket_ids} - set(transaction_cache(session, HEADS)))
+    if not chains:
+        return
+    found = session.execute(select(AuditChainHead).where(AuditChainHead.chain.in_(chains)).order_by(AuditChainHead.chain).with_for_update()).scalars()
+    transaction_cache(session, HEADS).update({h.chain: h for h in found})
+
+
 def _lock_head(session: Session, chain: str) -> AuditChainHead:
-    """Lock a chain's head row, creating it (race-free) for a new chain.
-
-    A head locked once in a transaction stays locked until it ends, so later
-    events on the same chain reuse it (forgotten on any rollback, savepoints too).
-    """
-    heads: dict[str, AuditChainHead] = session.info.setdefault(HEADS, {})
-    head = heads.get(chain)
-    if head is None:
-        head = heads[chain] = _select_head(session, chain)
-    return head
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _forget_heads(session: Session, previous_transaction: object) -> None:
-    session.info.pop(HEADS, None)
-
-
-@event.listens_for(Session, "after_commit")
-def _forget_heads_after_commit(session: Session) -> None:
-    session.info.pop(HEADS, None)
-
-
-def _select_head(session: Session, chain: str) -> AuditChainHead:
+    """Lock a chain's head row, creating it (race-free) for a new chain; once locked,
+    a head stays locked (and known) until the transaction ends."""
+    held: dict[str, AuditChainHead] = transaction_cache(session, HEADS)
+    if chain in held:
+        return held[chain]
     query = select(AuditChainHead).where(AuditChainHead.chain == chain).with_for_update()
     head = session.execute(query).scalar_one_or_none()
     if head is None:
@@ -92,6 +91,7 @@ def _select_head(session: Session, chain: str) -> AuditChainHead:
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
         session.execute(insert(AuditChainHead).values(chain=chain, seq=0, hash=GENESIS).on_conflict_do_nothing())
         head = session.execute(query).scalar_one()
+    held[chain] = head
     return head
 
 

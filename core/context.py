@@ -38,9 +38,11 @@ class Context:
     max_attachments: int = 50
     auto_reply_limit_per_hour: int = 5
     observers: list[Observer] = field(default_factory=list)
-    # Reference rows that never change once written (queue and category ids and
-    # slugs), kept per context so two databases never share an entry.
-    refs: dict[tuple[str, str | int], tuple[int, str]] = field(default_factory=dict, repr=False)
+    # Values that never change once a row exists (queue and category slugs by id),
+    # remembered for this process's database only.
+    slugs: dict[tuple[str, int], str] = field(default_factory=dict)
+    # Queue and category (id, slug) by slug, for opening tickets; same lifetime.
+    refs: dict[tuple[str, str], tuple[int, str]] = field(default_factory=dict, repr=False)
 
     def tracking_link(self, token: str) -> str:
         return f"{self.public_url.rstrip('/')}/t/{token}"

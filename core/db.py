@@ -108,6 +108,30 @@ class Database:
         self.engine.dispose()
 
 
+CACHES = "switchboard_transaction_caches"
+
+
+def transaction_cache(session: Session, name: str) -> dict[Any, Any]:
+    """A dict that lives as long as the session's current transaction: for rows this
+    transaction has locked or looked up once (audit chain heads, agents), so a batch
+    does not query them again. Forgotten when the transaction ends, whichever way."""
+    caches: dict[str, dict[Any, Any]] = session.info.setdefault(CACHES, {})
+    return caches.setdefault(name, {})
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_caches(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:
+        session.info.pop(CACHES, None)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_caches_after_rollback(session: Session, previous_transaction: Any) -> None:
+    # A savepoint rolled back: what it locked or loaded may be gone (on PostgreSQL its
+    # row locks too), so look everything up again.
+    session.info.pop(CACHES, None)
+
+
 def after_commit(session: Session, callback: Callable[[], None]) -> None:
     """Run ``callback`` after the session's transaction commits (never if it rolls back)."""
     session.info.setdefault(AFTER_COMMIT, []).append(callback)

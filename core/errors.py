@@ -52,9 +52,10 @@ class DeliveryError(SwitchboardError):
 
     code = "delivery_error"
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.retry_after = retry_after  # seconds the channel asked us to wait (HTTP 429)
 
 
 class IntakeError(SwitchboardError):

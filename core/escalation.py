@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from core import audit, notify, oncall, outbox, sla
 from core.context import Context
-from core.db import after_commit
+from core.db import after_commit, transaction_cache
 from core.errors import ActionRefused, ConfigError
 from core.lifecycle import OPEN_STATES
 from core.models import Agent, Escalation, OutboxDelivery, SupportQueue, Ticket
@@ -106,6 +106,19 @@ def active(session: Session, ticket_id: int, *, lock: bool = False) -> Escalatio
     return session.execute(query.execution_options(populate_existing=True)).scalar_one_or_none()
 
 
+CHECKED = "escalations_checked"  # ticket id -> its active chain (or None), locked by preload_active
+
+
+def preload_active(session: Session, ticket_ids: list[int]) -> None:
+    """Lock and remember the running chains of several tickets in one statement, so
+    ``start`` on each of them (in this transaction) needs no query of its own."""
+    found = {e.ticket_id: e for e in session.execute(
+        select(Escalation).where(Escalation.ticket_id.in_(ticket_ids), Escalation.status == ACTIVE)
+        .order_by(Escalation.id).with_for_update().execution_options(populate_existing=True)
+    ).scalars()}
+    transaction_cache(session, CHECKED).update({t: found.get(t) for t in ticket_ids})
+
+
 def _token() -> str:
     return secrets.token_hex(12)
 
@@ -115,28 +128,49 @@ def _token() -> str:
 
 def start(ctx: Context, session: Session, ticket: Ticket, *, reason: str, actor: str = "system:sla") -> Escalation:
     """Freeze the ticket's chain onto it and run the first step (if it waits 0 minutes)."""
-    existing = active(session, ticket.id, lock=True)
-    if existing is not None:
-        return existing
+    return start_many(ctx, session, [(ticket, reason)], actor=actor)[0]
+
+
+def start_many(ctx: Context, session: Session, items: list[tuple[Ticket, str]], *, actor: str = "system:sla") -> list[Escalation]:
+    """``start`` for several tickets (a burst of breaches), phase by phase: all the
+    chains are written in one flush, then all their first pings in another."""
+    checked = transaction_cache(session, CHECKED)
     cfg = config(ctx.policy)
-    name = cfg.chain_for(ticket.priority, sla.queue_slug(ctx, session, ticket.queue_id))
-    chain = cfg.chains[name]
     now = ctx.now()
-    esc = Escalation(
-        ticket_id=ticket.id, chain=name,
-        steps=[dict(s) for s in chain["steps"]] + [{"marker": "repeat", "repeat_every_minutes": chain["repeat_every_minutes"]}],
-        repeat=chain["repeat"], reason=reason, status=ACTIVE, token=_token(), step_index=0, rounds=0, pings=0,
-        started_at=now, next_step_at=now + timedelta(minutes=chain["steps"][0]["wait_minutes"]),
-    )
-    session.add(esc)
-    session.flush()
-    started = {"escalation": esc.id, "chain": name, "reason": reason, "steps": len(chain["steps"])}
-    if chain["steps"][0]["wait_minutes"] == 0:
-        _run_step(ctx, session, ticket, esc, started=started)  # one audit event says both
-    else:
-        audit.record(session, actor=actor, action="escalation_started", ticket_id=ticket.id, data=started, now=now)
-        _schedule(ctx, session, esc)
-    return esc
+    result: list[Escalation] = []
+    new: list[tuple[Ticket, Escalation, dict[str, Any]]] = []
+    for ticket, reason in items:
+        existing = checked.pop(ticket.id) if ticket.id in checked else active(session, ticket.id, lock=True)
+        if existing is not None:
+            result.append(existing)
+            continue
+        name = cfg.chain_for(ticket.priority, sla.queue_slug(ctx, session, ticket.queue_id))
+        chain = cfg.chains[name]
+        esc = Escalation(
+            ticket_id=ticket.id, chain=name,
+            steps=[dict(s) for s in chain["steps"]] + [{"marker": "repeat", "repeat_every_minutes": chain["repeat_every_minutes"]}],
+            repeat=chain["repeat"], reason=reason, status=ACTIVE, token=_token(), step_index=0, rounds=0, pings=0,
+            started_at=now, next_step_at=now + timedelta(minutes=chain["steps"][0]["wait_minutes"]),
+        )
+        session.add(esc)
+        result.append(esc)
+        new.append((ticket, esc, chain))
+    if not new:
+        return result
+    session.flush()  # the chains' ids, for all of them at once
+    first: list[tuple[Ticket, Escalation, dict[str, Any], _Queued]] = []
+    for ticket, esc, chain in new:
+        started = {"escalation": esc.id, "chain": esc.chain, "reason": esc.reason, "steps": len(chain["steps"])}
+        if chain["steps"][0]["wait_minutes"] == 0:
+            first.append((ticket, esc, started, _queue_step(ctx, session, ticket, esc)))
+        else:
+            audit.record(session, actor=actor, action="escalation_started", ticket_id=ticket.id, data=started, now=now)
+            _schedule(ctx, session, esc)
+    if first:
+        session.flush()  # the pings' ids, likewise
+        for ticket, esc, started, queued in first:
+            _finish_step(ctx, session, ticket, esc, queued, started=started)  # one audit event says both
+    return result
 
 
 def _steps(esc: Escalation) -> list[dict[str, Any]]:
@@ -172,9 +206,24 @@ def step(ctx: Context, escalation_id: int, token: str) -> bool:
         return True
 
 
+@dataclass
+class _Queued:
+    """One step's pings, written but not yet flushed."""
+
+    step: dict[str, Any]
+    rows: list[OutboxDelivery]
+    problems: list[str]
+
+
 def _run_step(ctx: Context, session: Session, ticket: Ticket, esc: Escalation, started: dict[str, Any] | None = None) -> None:
-    steps = _steps(esc)
-    current = steps[esc.step_index]
+    queued = _queue_step(ctx, session, ticket, esc)
+    session.flush()
+    _finish_step(ctx, session, ticket, esc, queued, started=started)
+
+
+def _queue_step(ctx: Context, session: Session, ticket: Ticket, esc: Escalation) -> _Queued:
+    """Write the pings of the chain's current step (the outbox rows get ids at the next flush)."""
+    current = _steps(esc)[esc.step_index]
     note = notify.Note(
         kind=KIND,
         subject=f"[{ticket.number}] escalated: {ticket.subject}"[:300],
@@ -186,7 +235,15 @@ def _run_step(ctx: Context, session: Session, ticket: Ticket, esc: Escalation, s
         urgent=True,
         key=f"esc:{esc.id}:{esc.pings}",
     )
-    sent, problems = _notify_target(ctx, session, ticket, current, note)
+    rows, problems = _notify_target(ctx, session, ticket, current, note)
+    return _Queued(current, rows, problems)
+
+
+def _finish_step(ctx: Context, session: Session, ticket: Ticket, esc: Escalation, queued: _Queued, *, started: dict[str, Any] | None = None) -> None:
+    """Audit the step (failures too) and move the chain on to its next step."""
+    steps = _steps(esc)
+    current, problems = queued.step, queued.problems
+    sent = [row.id for row in queued.rows]
     now = ctx.now()
     data = {**(started or {}), "escalation": esc.id, "step": esc.step_index + 1, "round": esc.rounds + 1, "notify": current["notify"], "channels": current["channels"], "deliveries": sent}
     if sent:
@@ -211,8 +268,8 @@ def _run_step(ctx: Context, session: Session, ticket: Ticket, esc: Escalation, s
     _schedule(ctx, session, esc)
 
 
-def _notify_target(ctx: Context, session: Session, ticket: Ticket, current: dict[str, Any], note: notify.Note) -> tuple[list[int], list[str]]:
-    """Queue the pings for one step; returns (outbox ids, problems)."""
+def _notify_target(ctx: Context, session: Session, ticket: Ticket, current: dict[str, Any], note: notify.Note) -> tuple[list[OutboxDelivery], list[str]]:
+    """Write the pings for one step, unflushed; returns (outbox rows, problems)."""
     target: str = current["notify"]
     channels = list(current["channels"])
     problems: list[str] = []
@@ -222,16 +279,16 @@ def _notify_target(ctx: Context, session: Session, ticket: Ticket, current: dict
             return [], [f"queue {queue.slug if queue else '(none)'} has no Slack channel"]
         if "slack" not in channels:
             return [], ["a queue is reached through its Slack channel; add \"slack\" to the step's channels"]
-        return [notify.to_address(ctx, session, "slack", queue.slack_channel, ticket, note).id], []
+        return [notify.to_address(ctx, session, "slack", queue.slack_channel, ticket, note, flush=False)], []
     agents = _agents_for(ctx, session, ticket, target, problems)
-    sent = []
+    rows = []
     for agent in agents:
-        row = notify.to_agent(ctx, session, agent, ticket, note, channels)
+        row = notify.to_agent(ctx, session, agent, ticket, note, channels, flush=False)
         if row is None:
             problems.append(f"{agent.email} has no address on {', '.join(channels)}")
         else:
-            sent.append(row.id)
-    return sent, problems
+            rows.append(row)
+    return rows, problems
 
 
 def _agents_for(ctx: Context, session: Session, ticket: Ticket, target: str, problems: list[str]) -> list[Agent]:
@@ -265,13 +322,19 @@ def _agents_for(ctx: Context, session: Session, ticket: Ticket, target: str, pro
         problems.append(f"unknown escalation target '{target}'")
         return []
     agents: list[Agent] = []
+    known = transaction_cache(session, "active_agents")  # a burst of breaches asks for the same people
     if emails:
-        found = list(session.execute(select(Agent).where(Agent.email.in_(emails), Agent.active.is_(True))).scalars())
+        key = tuple(sorted(set(emails)))
+        if key not in known:
+            known[key] = list(session.execute(select(Agent).where(Agent.email.in_(emails), Agent.active.is_(True))).scalars())
+        found = list(known[key])
         missing = set(emails) - {a.email for a in found}
         problems.extend(f"no active agent {m}" for m in sorted(missing))
         agents.extend(found)
     if roles:
-        for agent in session.execute(select(Agent).where(Agent.active.is_(True)).order_by(Agent.id)).scalars():
+        if "all" not in known:
+            known["all"] = list(session.execute(select(Agent).where(Agent.active.is_(True)).order_by(Agent.id)).scalars())
+        for agent in known["all"]:
             if set(agent.roles) & set(roles) and agent not in agents:
                 agents.append(agent)
         if not agents:

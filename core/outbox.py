@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 from core import audit
 from core.context import Context
 from core.db import after_commit
-from core.errors import NotFound, SwitchboardError
+from core.errors import ActionRefused, NotFound, SwitchboardError
 from core.models import Message, OutboxDelivery, Ticket
+from core.principals import Principal
 from core.rendering import Rendered
 from core.values import Outbound
 
@@ -33,8 +34,12 @@ class InternalNoteLeak(SwitchboardError):
     code = "internal_note_leak"
 
 
-def queue(ctx: Context, session: Session, out: Outbound, *, ticket_id: int | None, message_id: int | None = None, not_before: datetime | None = None) -> OutboxDelivery:
-    """Write one delivery row and hand it to the workers after commit."""
+def queue(ctx: Context, session: Session, out: Outbound, *, ticket_id: int | None, message_id: int | None = None, not_before: datetime | None = None, flush: bool = True) -> OutboxDelivery:
+    """Write one delivery row and hand it to the workers after commit.
+
+    ``flush=False`` leaves the INSERT to the session's next flush (so a batch writes
+    its rows together); the row has no id until then.
+    """
     row = OutboxDelivery(
         key=out.key,
         ticket_id=ticket_id,
@@ -47,13 +52,30 @@ def queue(ctx: Context, session: Session, out: Outbound, *, ticket_id: int | Non
         created_at=ctx.now(),
     )
     session.add(row)
-    session.flush()
+    if flush:
+        session.flush()
     delay = None
     if not_before is not None:
         delay = max(0, int((not_before - ctx.now()).total_seconds() * 1000))
-    row_id = row.id
-    after_commit(session, lambda: ctx.dispatcher.send("deliver", row_id, delay_ms=delay))
+    held: tuple[tuple[str, ...], list[OutboxDelivery]] | None = session.info.get(HELD)
+    if held is not None and not_before is None and out.kind in held[0]:
+        held[1].append(row)
+    else:  # by commit time the row has its id (and keeps it once the session is closed)
+        after_commit(session, lambda: ctx.dispatcher.send("deliver", row.id, delay_ms=delay))
     return row
+
+
+HELD = "switchboard_outbox_held"
+
+
+def hold(session: Session, kinds: tuple[str, ...]) -> list[OutboxDelivery]:
+    """From now on in this session, rows of these kinds due at once are not handed to
+    the ``deliver`` job after commit but collected in the returned list: the caller
+    delivers them itself right after its commit (or hands them over). Rows it never
+    gets to are still pending in the table, and the clock's sweep re-sends them."""
+    held: list[OutboxDelivery] = []
+    session.info[HELD] = (kinds, held)
+    return held
 
 
 def to_client(ctx: Context, session: Session, ticket: Ticket, *, kind: str, rendered: Rendered, message: Message | None = None, automatic: bool, key: str, not_before: datetime | None = None, extras: dict[str, Any] | None = None) -> OutboxDelivery | None:
@@ -81,7 +103,7 @@ def to_client(ctx: Context, session: Session, ticket: Ticket, *, kind: str, rend
         html=rendered.html,
         ticket_number=ticket.number,
         automatic=automatic,
-        thread=thread_info(session, ticket),
+        thread=thread_info(session, ticket, identity.kind),
         extras=extras or {},
     )
     return queue(ctx, session, out, ticket_id=ticket.id, message_id=message.id if message else None, not_before=not_before)
@@ -101,19 +123,21 @@ def over_automatic_limit(ctx: Context, session: Session, channel: str, recipient
     return sum(1 for p in payloads if (p or {}).get("automatic")) >= ctx.auto_reply_limit_per_hour
 
 
-def thread_info(session: Session, ticket: Ticket) -> dict[str, Any]:
-    """Ids of earlier messages on the ticket, so senders can thread replies."""
-    ids = session.execute(
-        select(Message.external_id)
-        .where(Message.ticket_id == ticket.id, Message.external_id.is_not(None), Message.kind == "public")
-        .order_by(Message.id)
-    ).scalars().all()
+def thread_info(session: Session, ticket: Ticket, channel: str) -> dict[str, Any]:
+    """Ids of earlier messages on the ticket in ``channel``, oldest first, so senders can
+    thread replies (an email's References never carries a Slack or Telegram id)."""
+    received = session.execute(
+        select(Message.created_at, Message.external_id).where(
+            Message.ticket_id == ticket.id, Message.channel == channel, Message.kind == "public", Message.external_id.is_not(None)
+        )
+    ).all()
     sent = session.execute(
-        select(OutboxDelivery.external_id)
-        .where(OutboxDelivery.ticket_id == ticket.id, OutboxDelivery.external_id.is_not(None))
-        .order_by(OutboxDelivery.id)
-    ).scalars().all()
-    return {"references": [i for i in ids if i] + [s for s in sent if s], "ticket_id": ticket.id}
+        select(OutboxDelivery.created_at, OutboxDelivery.external_id).where(
+            OutboxDelivery.ticket_id == ticket.id, OutboxDelivery.channel == channel, OutboxDelivery.external_id.is_not(None)
+        )
+    ).all()
+    ordered = sorted([*received, *sent], key=lambda row: row[0])
+    return {"references": [external_id for _, external_id in ordered if external_id], "ticket_id": ticket.id}
 
 
 # Worker side --------------------------------------------------------------------
@@ -137,6 +161,26 @@ def claim(session: Session, row_id: int, now: datetime) -> OutboxDelivery | None
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return None
     return session.get(OutboxDelivery, row_id, populate_existing=True)
+
+
+def claim_many(session: Session, row_ids: list[int], now: datetime) -> list[OutboxDelivery]:
+    """``claim`` for several rows in one statement; returns the rows taken, by id."""
+    if not row_ids:
+        return []
+    return list(session.execute(
+        update(OutboxDelivery)
+        .where(
+            OutboxDelivery.id.in_(row_ids),
+            or_(
+                OutboxDelivery.status == PENDING,
+                (OutboxDelivery.status == SENDING) & (OutboxDelivery.claimed_at < now - SENDING_LEASE),
+            ),
+            or_(OutboxDelivery.not_before.is_(None), OutboxDelivery.not_before <= now),
+        )
+        .values(status=SENDING, claimed_at=now, attempts=OutboxDelivery.attempts + 1)
+        .returning(OutboxDelivery)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    ).scalars())
 
 
 def backoff(first_seconds: float, attempt: int) -> float:
@@ -191,3 +235,25 @@ def requeue(ctx: Context, outbox_id: int) -> None:
         ticket_id = session.get(OutboxDelivery, outbox_id).ticket_id  # type: ignore[union-attr]
         audit.record(session, actor="system:operator", action="delivery_requeued", ticket_id=ticket_id, data={"outbox": outbox_id}, now=ctx.now())
         after_commit(session, lambda: ctx.dispatcher.send("deliver", outbox_id))
+
+
+def cancel(ctx: Context, session: Session, who: Principal, outbox_id: int, *, reason: str = "undo") -> OutboxDelivery:
+    """Stop a delivery that has not left yet (an agent's Undo): status cancelled, audited.
+
+    Raises ``ActionRefused`` (``undo.too_late``) once a worker has taken or sent it.
+    """
+    if not who.is_staff:
+        raise ActionRefused("undo.role", "only staff may cancel a delivery", kind="role")
+    result = session.execute(
+        update(OutboxDelivery)
+        .where(OutboxDelivery.id == outbox_id, OutboxDelivery.status == PENDING)
+        .values(status=CANCELLED, last_error=f"cancelled by {who.label}: {reason}"[:2000])
+        .execution_options(synchronize_session=False)
+    )
+    row = session.get(OutboxDelivery, outbox_id, populate_existing=True)
+    if row is None:
+        raise NotFound(f"outbox row {outbox_id} does not exist")
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise ActionRefused("undo.too_late", f"the {row.kind} is already {row.status}; it can no longer be stopped", kind="conflict")
+    audit.record(session, actor=who.label, action="delivery_cancelled", ticket_id=row.ticket_id, data={"outbox": outbox_id, "kind": row.kind, "message": row.message_id, "reason": reason}, now=ctx.now())
+    return row

@@ -41,17 +41,17 @@ def policy_for(ctx: Context, ticket: Ticket, session: Session | None = None) -> 
 
 
 def _slug(ctx: Context, session: Session, model: type[Category] | type[SupportQueue], row_id: int | None) -> str | None:
-    """Queue and category slugs by id (a slug never changes once a row exists),
-    cached on the context: ids are only meaningful within one database."""
+    """Queue and category slugs by id (a slug never changes once a row exists), kept
+    on the context: ids are only meaningful in the context's own database."""
     if row_id is None:
         return None
     key = (model.__tablename__, row_id)
-    if key not in ctx.refs:
+    if key not in ctx.slugs:
         row = session.get(model, row_id)
         if row is None:
             return None
-        ctx.refs[key] = (row_id, str(getattr(row, "slug")))  # noqa: B009
-    return ctx.refs[key][1]
+        ctx.slugs[key] = str(getattr(row, "slug"))  # noqa: B009
+    return ctx.slugs[key]
 
 
 def targets_for(ctx: Context, ticket: Ticket, session: Session | None = None) -> Targets | None:

@@ -61,21 +61,45 @@ def tick(ctx: Context) -> int:
 def checkpoint(ctx: Context, ticket_id: int) -> list[str]:
     """Warn or escalate one ticket as its clocks say; returns what was done."""
     with ctx.db.transaction() as session:
-        return _checkpoint(ctx, session, ticket_id)
+        ticket = session.get(Ticket, ticket_id, with_for_update=True, populate_existing=True)
+        if ticket is None:
+            return []
+        breached: list[tuple[Ticket, str]] = []
+        done = _checkpoint(ctx, session, ticket, breached)
+        actions.escalate_many(ctx, session, system("sla"), breached)
+        return done
 
 
-def checkpoint_many(ctx: Context, ticket_ids: list[int]) -> list[str]:
-    """Several checkpoints in one transaction (a burst of breaches commits once);
-    if one of them fails, each is run again on its own so one bad ticket holds up
-    nobody else."""
+def checkpoint_many(ctx: Context, ticket_ids: list[int], held: list[int] | None = None) -> list[str]:
+    """Several checkpoints in one transaction (a burst of breaches commits once).
+
+    The tickets, their audit chain heads and their running escalations are locked
+    with one statement each, in id order. With ``held``, the escalation pings due at
+    once (the first step's) are not handed to the ``deliver`` job but added to
+    ``held`` after the commit, for the caller to send straight away (warnings and
+    client notices go to the ``deliver`` job as usual). If one ticket
+    fails, each is run again on its own, so one bad ticket holds up nobody else.
+    """
     try:
         with ctx.db.transaction() as session:
-            return [d for ticket_id in ticket_ids for d in _checkpoint(ctx, session, ticket_id)]
+            rows = outbox.hold(session, (escalation.KIND,)) if held is not None else None
+            tickets = list(session.execute(
+                select(Ticket).where(Ticket.id.in_(ticket_ids)).order_by(Ticket.id).with_for_update()
+                .execution_options(populate_existing=True)
+            ).scalars())
+            audit.lock_heads(session, [t.id for t in tickets])
+            escalation.preload_active(session, [t.id for t in tickets])
+            breached: list[tuple[Ticket, str]] = []
+            done = [d for ticket in tickets for d in _checkpoint(ctx, session, ticket, breached)]
+            actions.escalate_many(ctx, session, system("sla"), breached)  # together: fewer round trips
+        if held is not None and rows:
+            held.extend(row.id for row in rows)
+        return done
     except Exception:
         if len(ticket_ids) == 1:
             raise
         log.exception("SLA checkpoint batch failed; running its tickets one by one")
-    done: list[str] = []
+    done = []
     for ticket_id in ticket_ids:
         try:
             done.extend(checkpoint(ctx, ticket_id))
@@ -84,11 +108,9 @@ def checkpoint_many(ctx: Context, ticket_ids: list[int]) -> list[str]:
     return done
 
 
-def _checkpoint(ctx: Context, session: Session, ticket_id: int) -> list[str]:
+def _checkpoint(ctx: Context, session: Session, ticket: Ticket, breached: list[tuple[Ticket, str]]) -> list[str]:
+    """Warn now; a breach is added to ``breached`` (ticket, reason) for the caller to escalate."""
     done: list[str] = []
-    ticket = session.get(Ticket, ticket_id, with_for_update=True, populate_existing=True)
-    if ticket is None:
-        return done
     stored = dict(ticket.sla_clock or {})
     clocks = sla.load_clocks(ticket)
     notified = {n: list(v) for n, v in (stored.get("notified") or {}).items()}
@@ -117,7 +139,7 @@ def _checkpoint(ctx: Context, session: Session, ticket_id: int) -> list[str]:
         _warn(ctx, session, ticket, name, clock)
         done.append(f"warned:{name}")
     if breaches:
-        _breach(ctx, session, ticket, breaches)
+        breached.append((ticket, _breach_reason(ticket, breaches)))
         done.extend(f"breached:{n}" for n, _ in breaches)
     elif notice_at is not None and notice_at <= now:
         _tell_client(ctx, session, ticket)
@@ -150,11 +172,10 @@ def _warn(ctx: Context, session: Session, ticket: Ticket, name: str, clock: Cloc
     audit.record(session, actor="system:sla", action=action, ticket_id=ticket.id, data={"clock": name, "due_at": due, "deliveries": rows}, now=ctx.now())
 
 
-def _breach(ctx: Context, session: Session, ticket: Ticket, breaches: list[tuple[str, Clock]]) -> None:
+def _breach_reason(ticket: Ticket, breaches: list[tuple[str, Clock]]) -> str:
     names = " and ".join(n for n, _ in breaches)
     due = min(c.due_at for _, c in breaches if c.due_at is not None)
-    reason = f"{names} target breached (due {due.isoformat(timespec='minutes')} UTC, policy {ticket.sla_policy})"
-    actions.escalate(ctx, session, system("sla"), ticket, reason=reason)
+    return f"{names} target breached (due {due.isoformat(timespec='minutes')} UTC, policy {ticket.sla_policy})"
 
 
 def _tell_client(ctx: Context, session: Session, ticket: Ticket) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+import channels.slack.models  # noqa: F401  (the Slack channel's tables)
 from core.models import Base
 
 config = context.config

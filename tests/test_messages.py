@@ -60,3 +60,16 @@ def test_attachments_are_stored_once_by_content_and_limits_are_flagged(harness: 
 
     with harness.ctx.db.reading() as s:
         assert s.execute(select(func.count()).select_from(StoredBlob)).scalar_one() == 2, "one copy per content"
+
+
+def test_a_reply_threads_only_on_ids_from_its_own_channel_oldest_first(harness: Harness) -> None:
+    from core.models import Message, OutboxDelivery
+
+    with harness.ctx.db.transaction() as s:
+        t = actions.open_ticket(harness.ctx, s, system(), subject="VPN", text="drops", requester=("email", "kim@client.example", "Kim"), external_id="<first@client.example>", send_ack=False)
+        s.add(Message(ticket_id=t.id, kind="public", direction="in", channel="slack", body_text="x", external_id="thread:C1/1700000000.1"))
+        s.add(OutboxDelivery(key="card:1", ticket_id=t.id, kind="card", channel="slack", recipient="C1", payload={}, status="sent", external_id="C1/1700000000.2", created_at=harness.ctx.now()))
+        s.add(OutboxDelivery(key="reply:9", ticket_id=t.id, kind="reply", channel="email", recipient="kim@client.example", payload={}, status="sent", external_id="<sb.reply9@support.example>", created_at=harness.ctx.now()))
+        s.flush()
+        refs = outbox.thread_info(s, t, "email")["references"]
+    assert refs == ["<first@client.example>", "<sb.reply9@support.example>"]

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from sqlalchemy import update
+
 from channels.base import Sender
 from core import audit, escalation, intake, outbox, slawatch
 from core.context import Context
@@ -58,17 +60,8 @@ def deliver(outbox_id: int) -> None:
             return
         out = Outbound.from_row(row.key, row.channel, row.recipient, row.kind, row.payload)
         ticket_id, attempts = row.ticket_id, row.attempts
-    sender = rt.senders.get(out.channel)
-    try:
-        if sender is None:
-            raise DeliveryError(f"no sender is configured for channel '{out.channel}'")
-        external_id = sender.send(out)
-    except DeliveryError as exc:
-        _failed(rt, outbox_id, ticket_id, attempts, str(exc), permanent=exc.permanent, no_sender=sender is None)
-        return
-    except Exception as exc:  # a bug or an outage in a sender: ours, so logged as an error
-        log.exception("sending outbox row %s on %s failed unexpectedly", outbox_id, out.channel)
-        _failed(rt, outbox_id, ticket_id, attempts, f"{type(exc).__name__}: {exc}", permanent=False, no_sender=False)
+    ok, external_id = _send(rt, outbox_id, ticket_id, attempts, out)
+    if not ok:
         return
     with ctx.db.transaction() as session:
         row = session.get(OutboxDelivery, outbox_id, with_for_update=True)
@@ -83,7 +76,58 @@ def deliver(outbox_id: int) -> None:
     log.info("delivered outbox row %s (%s) on %s to %s", outbox_id, out.kind, out.channel, redact(out.recipient))
 
 
-def _failed(rt: Runtime, outbox_id: int, ticket_id: int | None, attempts: int, error: str, *, permanent: bool, no_sender: bool) -> None:
+def deliver_many(outbox_ids: list[int]) -> None:
+    """Send several outbox rows: claimed in one statement, sent one after the other,
+    and the successes recorded in one transaction (failures as ``deliver`` does).
+
+    Same guarantees as ``deliver``: a row someone else holds, or one cancelled by an
+    acknowledgement, is not taken; a crash after sending leaves the row ``sending``
+    until its lease runs out, and then it is re-sent with the same idempotency key.
+    """
+    rt = runtime()
+    ctx = rt.ctx
+    with ctx.db.transaction() as session:
+        taken = [(row.id, row.ticket_id, row.attempts, Outbound.from_row(row.key, row.channel, row.recipient, row.kind, row.payload))
+                 for row in outbox.claim_many(session, sorted(outbox_ids), ctx.now())]
+    sent: list[tuple[int, int | None, int, Outbound, str | None]] = []
+    for outbox_id, ticket_id, attempts, out in taken:
+        ok, external_id = _send(rt, outbox_id, ticket_id, attempts, out)
+        if ok:
+            sent.append((outbox_id, ticket_id, attempts, out, external_id))
+    if not sent:
+        return
+    with ctx.db.transaction() as session:
+        now = ctx.now()
+        session.execute(update(OutboxDelivery), [
+            {"id": outbox_id, "status": outbox.SENT, "sent_at": now, "external_id": external_id, "last_error": None}
+            for outbox_id, _, _, _, external_id in sent
+        ])
+        audit.lock_heads(session, sorted({t for _, t, _, _, _ in sent if t is not None}))
+        for outbox_id, ticket_id, attempts, out, external_id in sent:
+            audit.record(session, actor="system:deliver", action="delivered", ticket_id=ticket_id, data={
+                "outbox": outbox_id, "kind": out.kind, "channel": out.channel, "external_id": external_id, "attempt": attempts,
+            }, now=now)
+    for outbox_id, _, _, out, _ in sent:
+        log.info("delivered outbox row %s (%s) on %s to %s", outbox_id, out.kind, out.channel, redact(out.recipient))
+
+
+def _send(rt: Runtime, outbox_id: int, ticket_id: int | None, attempts: int, out: Outbound) -> tuple[bool, str | None]:
+    """Hand one claimed row to its channel's sender: (True, the channel's id), or
+    (False, None) once the failure is recorded (retry later, park or fail)."""
+    sender = rt.senders.get(out.channel)
+    try:
+        if sender is None:
+            raise DeliveryError(f"no sender is configured for channel '{out.channel}'")
+        return True, sender.send(out)
+    except DeliveryError as exc:
+        _failed(rt, outbox_id, ticket_id, attempts, str(exc), permanent=exc.permanent, no_sender=sender is None, retry_after=exc.retry_after)
+    except Exception as exc:  # a bug or an outage in a sender: ours, so logged as an error
+        log.exception("sending outbox row %s on %s failed unexpectedly", outbox_id, out.channel)
+        _failed(rt, outbox_id, ticket_id, attempts, f"{type(exc).__name__}: {exc}", permanent=False, no_sender=False)
+    return False, None
+
+
+def _failed(rt: Runtime, outbox_id: int, ticket_id: int | None, attempts: int, error: str, *, permanent: bool, no_sender: bool, retry_after: float | None = None) -> None:
     ctx = rt.ctx
     with ctx.db.transaction() as session:
         row = session.get(OutboxDelivery, outbox_id, with_for_update=True)
@@ -96,7 +140,7 @@ def _failed(rt: Runtime, outbox_id: int, ticket_id: int | None, attempts: int, e
             row.status = outbox.PARKED
             outcome = "delivery_parked"
         else:
-            delay = outbox.backoff(rt.backoff_seconds, attempts)
+            delay = max(outbox.backoff(rt.backoff_seconds, attempts), retry_after or 0.0)
             row.status = outbox.PENDING
             row.next_attempt_at = ctx.now() + timedelta(seconds=delay)
             row.enqueued_at = None
@@ -120,7 +164,17 @@ def sla_checkpoint(ticket_ids: int | str) -> None:
     """Warn or escalate tickets whose SLA checkpoint the clock found passed
     (one id, or several as "12,13,14": checked in one transaction)."""
     ids = [int(i) for i in str(ticket_ids).split(",") if i.strip()]
-    slawatch.checkpoint_many(runtime().ctx, ids)
+    ctx = runtime().ctx
+    held: list[int] = []
+    slawatch.checkpoint_many(ctx, ids, held)
+    # The first pings leave from here, right after the commit, instead of waiting
+    # in the queue behind the rest of a burst; the rows stay the source of truth.
+    try:
+        deliver_many(held)
+    except Exception:
+        log.exception("sending the pings of an SLA checkpoint failed; handing them to the deliver job")
+        for outbox_id in held:
+            ctx.dispatcher.send("deliver", outbox_id)
 
 
 def escalation_step(escalation_id: int, token: str) -> None:

@@ -1,0 +1,160 @@
+"""The Slack app: a slack-bolt ``App`` wired to Switchboard, served by the web app.
+
+``mount`` puts it at ``/slack/events`` on the FastAPI app (Events API,
+interactivity and slash commands all use that one URL); with
+``SWITCHBOARD_SLACK_SOCKET_MODE`` the same app connects out over Socket Mode.
+
+Platform rules: every request's signature is checked and timestamps older
+than 5 minutes are refused, by the HTTP edge (``channels.slack.edge``) and again
+by bolt (``request_verification_enabled``, never turned off here). Each event
+and button press is stored before Slack gets its answer (``SlackWork.record``)
+and worked on by the workers after it, so Slack's 3-second deadline holds and a
+retried event (``X-Slack-Retry-Num``, same event id) does nothing twice. Over
+HTTP the edge stores those itself without entering bolt; the listeners below do
+the same for Socket Mode. Modals open from a lazy listener (their trigger
+expires in 3 seconds); modal submissions run before the answer, so a refusal
+shows in the modal itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import anyio
+from fastapi import FastAPI, Request
+from slack_bolt import Ack, App, BoltResponse
+from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from slack_sdk import WebClient
+from starlette.responses import Response
+from starlette.routing import Route
+
+from channels.slack import edge
+from channels.slack.work import MODAL_BUTTONS, SlackWork, event_key, press_key
+from config.settings import Settings
+from core.context import Context
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+DISPATCH_THREADS = 8
+
+
+def web_client(settings: Settings) -> WebClient:
+    return WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10)
+
+
+def build_work(ctx: Context, settings: Settings) -> SlackWork:
+    channels = frozenset(c.strip() for c in settings.slack_intake_channels.split(",") if c.strip())
+    return SlackWork(ctx, undo_seconds=settings.slack_undo_seconds, intake_channels=channels)
+
+
+def build_app(ctx: Context, settings: Settings, *, work: SlackWork | None = None, client: WebClient | None = None) -> App:
+    """The bolt app with every Switchboard listener."""
+    client = client or web_client(settings)
+    work = work or build_work(ctx, settings)
+    app = App(
+        client=client,
+        signing_secret=settings.slack_signing_secret,
+        process_before_response=True,  # store first, then answer; the work runs lazily
+        request_verification_enabled=True,
+    )
+    try:
+        work.bot_user_id = client.auth_test().get("user_id")
+    except Exception as exc:  # noqa: BLE001 - Slack may be down at start; bolt checks again per request
+        log.warning("Slack auth.test failed at start: %s", exc)
+
+    # Events: store (before the answer), then process (lazily) -----------------------
+
+    def store(body: dict[str, Any], ack: Ack) -> None:
+        event = body.get("event", {})
+        work.record(event_key(body), event.get("type", "?"), event)
+        ack()
+
+    app.event("message")(store)
+    app.event("app_home_opened")(store)
+
+    # Card buttons: store and answer; a worker acts. Modals open lazily, right away --------
+
+    def ack_only(ack: Ack) -> None:
+        ack()
+
+    def press(ack: Ack, body: dict[str, Any]) -> None:
+        work.record(press_key(body), "block_actions", body)
+        ack()
+
+    def open_pressed_modal(body: dict[str, Any]) -> None:
+        open_modal(MODAL_BUTTONS[body["actions"][0]["action_id"]], body)
+
+    def open_modal(name: str, body: dict[str, Any]) -> None:
+        view = work.modal_for(name, body)
+        if isinstance(view, dict):
+            # A modal's trigger expires in 3 seconds: this one call goes straight to Slack.
+            # (Our own client, not bolt's per-request copy, which adds a team_id.)
+            client.views_open(trigger_id=body["trigger_id"], view=view)
+            return
+        channel = (body.get("channel") or {}).get("id")
+        if channel:
+            from channels.slack import outbox as slack_outbox
+            from channels.slack.work import refusal_text
+
+            with work.ctx.db.transaction() as session:
+                slack_outbox.ephemeral(work.ctx, session, channel, body["user"]["id"], refusal_text(view))
+
+    modal_buttons = re.compile("^(" + "|".join(MODAL_BUTTONS) + ")$")
+    app.action(modal_buttons)(ack=ack_only, lazy=[open_pressed_modal])
+    app.action(re.compile(r"^sb_"))(press)  # every other button
+
+    def note_shortcut(body: dict[str, Any]) -> None:
+        open_modal("note", body)
+
+    app.shortcut("sb_note")(ack=ack_only, lazy=[note_shortcut])
+
+    # Modals: act before answering, so a refusal shows in the modal ----------------------
+
+    def submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        errors = work.submit(view, body["user"]["id"])
+        if errors:
+            ack(response_action="errors", errors=errors)
+        else:
+            ack()
+
+    app.view(re.compile(r"^sb_modal_"))(submit)
+
+    # /ticket: look-ups answer in the acknowledgement ------------------------------------
+
+    def ticket_command(ack: Ack, command: dict[str, Any]) -> None:
+        ack(text=work.command(command.get("text", ""), command["user_id"]), response_type="ephemeral")
+
+    app.command("/ticket")(ticket_command)
+
+    @app.error
+    def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse | None:
+        log.exception("Slack listener failed: %s", error)
+        return None
+
+    return app
+
+
+def mount(web: FastAPI, app: App, work: SlackWork, signing_secret: str) -> None:
+    """Serve /slack/events: the edge stores and answers what it can, bolt the rest (off the event loop)."""
+
+    # A small pool of its own: Slack traffic cannot take every thread the API needs.
+    limiter = anyio.CapacityLimiter(DISPATCH_THREADS)
+
+    async def to_bolt(request: Request, body: bytes) -> Response:
+        bolt_response = await anyio.to_thread.run_sync(app.dispatch, to_bolt_request(request, body), limiter=limiter)
+        return to_starlette_response(bolt_response)
+
+    # First in the routing table: under a burst, matching it past every API route adds up.
+    web.router.routes.insert(0, Route(EVENTS_PATH, edge.endpoint(work, signing_secret, to_bolt), methods=["POST"], include_in_schema=False))
+
+
+def start_socket_mode(app: App, settings: Settings) -> Any:
+    """Connect over Socket Mode (no public URL); returns the handler (``.close()`` it)."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    handler = SocketModeHandler(app, settings.slack_app_token)
+    handler.connect()
+    return handler
