@@ -163,6 +163,17 @@ def _lookup(session: Session, model: Any, column: Any, value: str, what: str) ->
     return row
 
 
+def _reference(ctx: Context, session: Session, model: type[SupportQueue] | type[Category], slug: str, what: str) -> tuple[int, str]:
+    """(id, slug) of a queue or category by slug; cached on the context (a slug
+    keeps its id for good), unknown slugs are looked up every time."""
+    key = (model.__tablename__, slug)
+    found = ctx.refs.get(key)
+    if found is None:
+        row = _lookup(session, model, model.slug, slug, what)
+        found = ctx.refs[key] = (row.id, row.slug)
+    return found
+
+
 # Opening and the thread ---------------------------------------------------------------
 
 
@@ -179,8 +190,8 @@ def open_ticket(ctx: Context, session: Session, who: Principal, *, subject: str,
         raise ActionRefused("field.requester", "the requester's address is required", kind="field")
     identity = contacts.find_or_create(session, kind, address, name)
     routing = ctx.policy.route(subject, text)
-    queue_row = _lookup(session, SupportQueue, SupportQueue.slug, queue or routing.queue, "queue")
-    category_row = _lookup(session, Category, Category.slug, category or routing.category, "category")
+    queue_id, queue_slug = _reference(ctx, session, SupportQueue, queue or routing.queue, "queue")
+    category_id, category_slug = _reference(ctx, session, Category, category or routing.category, "category")
     chosen_priority = priority or routing.priority
     reason = f"set by {who.label}" if priority else routing.reasons.get("priority", "default")
     now = ctx.now()
@@ -190,8 +201,8 @@ def open_ticket(ctx: Context, session: Session, who: Principal, *, subject: str,
         status=lifecycle.NEW,
         priority=chosen_priority,
         priority_reason=reason,
-        queue_id=queue_row.id,
-        category_id=category_row.id,
+        queue_id=queue_id,
+        category_id=category_id,
         contact_id=identity.contact_id,
         organization_id=identity.contact.organization_id,
         channel=kind,
@@ -210,11 +221,10 @@ def open_ticket(ctx: Context, session: Session, who: Principal, *, subject: str,
     session.add(Participant(ticket_id=ticket.id, contact_id=identity.contact_id, role="requester"))
     message = _add_message(ctx, session, ticket, kind="public", direction="in", channel=kind, text=text, html=html, attachments=attachments, author_contact_id=identity.contact_id, external_id=external_id, inbound_record_id=inbound_record_id)
     sla.refresh(ctx, ticket)
-    data = {"to": lifecycle.NEW, "priority": chosen_priority, "priority_reason": reason, "queue": queue_row.slug, "category": category_row.slug, "channel": kind, "requester": identity.id}
+    data = {"to": lifecycle.NEW, "priority": chosen_priority, "priority_reason": reason, "queue": queue_slug, "category": category_slug, "channel": kind, "requester": identity.id}
     if linked_from_id:
         data["linked_from"] = linked_from_id
     audit.record(session, actor=who.label, action="open", ticket_id=ticket.id, data=data, now=now)
-    session.refresh(ticket)
     if send_ack:
         rendered = ctx.renderer.render("ack", kind, **_fields(ticket, ctx))
         outbox.to_client(ctx, session, ticket, kind="ack", rendered=rendered, automatic=True, key=f"ack:{ticket.id}")

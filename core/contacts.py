@@ -35,6 +35,12 @@ def find_or_create(session: Session, kind: str, address: str, name: str = "") ->
         ).scalar_one_or_none()
     contact = Contact(name=name, organization=org)
     identity = Identity(kind=kind, address=address, display=name, contact=contact)
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite write transactions start with BEGIN IMMEDIATE: no other writer can
+        # be creating the same identity now, so the savepoint would never be used.
+        session.add_all([contact, identity])
+        session.flush()
+        return identity
     try:
         with session.begin_nested():
             session.add_all([contact, identity])

@@ -41,6 +41,8 @@ class Context:
     # Values that never change once a row exists (queue and category slugs by id),
     # remembered for this process's database only.
     slugs: dict[tuple[str, int], str] = field(default_factory=dict)
+    # Queue and category (id, slug) by slug, for opening tickets; same lifetime.
+    refs: dict[tuple[str, str], tuple[int, str]] = field(default_factory=dict, repr=False)
 
     def tracking_link(self, token: str) -> str:
         return f"{self.public_url.rstrip('/')}/t/{token}"

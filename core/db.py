@@ -8,6 +8,7 @@ hand outbox rows and inbound records to the workers).
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -64,6 +65,11 @@ class Database:
         self.read_sessions = sessionmaker(
             self.engine.execution_options(switchboard_read=True), expire_on_commit=False
         )
+        # SQLite has one writer at a time. Threads of this process queue for it here,
+        # and are woken the moment it is free, instead of in SQLite's busy handler,
+        # which polls with sleeps of up to 100 ms. Other processes still meet the
+        # busy timeout. Reentrant: a nested transaction in one thread behaves as before.
+        self.write_lock: threading.RLock | None = threading.RLock() if self.engine.dialect.name == "sqlite" else None
 
     @property
     def is_postgres(self) -> bool:
@@ -73,12 +79,16 @@ class Database:
     def transaction(self) -> Iterator[Session]:
         """Run a block in one transaction; after-commit callbacks run once it is durable."""
         session = self.sessions()
+        # Past the busy timeout, go on without the lock: SQLite then decides, as before.
+        locked = self.write_lock is not None and self.write_lock.acquire(timeout=30)
         try:
             with session.begin():
                 yield session
             callbacks: list[Callable[[], None]] = session.info.pop(AFTER_COMMIT, [])
         finally:
             session.close()
+            if locked:
+                self.write_lock.release()  # type: ignore[union-attr]
         for callback in callbacks:
             try:
                 callback()
@@ -113,6 +123,13 @@ def transaction_cache(session: Session, name: str) -> dict[Any, Any]:
 def _forget_caches(session: Session, transaction: Any) -> None:
     if transaction.parent is None:
         session.info.pop(CACHES, None)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_caches_after_rollback(session: Session, previous_transaction: Any) -> None:
+    # A savepoint rolled back: what it locked or loaded may be gone (on PostgreSQL its
+    # row locks too), so look everything up again.
+    session.info.pop(CACHES, None)
 
 
 def after_commit(session: Session, callback: Callable[[], None]) -> None:

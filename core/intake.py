@@ -12,18 +12,18 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from core import actions, audit, contacts
 from core.context import Context
-from core.db import after_commit
+from core.db import AFTER_COMMIT, after_commit
 from core.errors import IntakeError, NotFound
 from core.models import Agent, InboundRecord, Ticket
 from core.principals import system
@@ -105,6 +105,103 @@ def receive(ctx: Context, *, channel: str, external_id: str, raw: bytes, meta: d
         return Received(existing, True)
 
 
+@dataclass(frozen=True)
+class Incoming:
+    """One raw payload for ``receive_many``."""
+
+    channel: str
+    external_id: str
+    raw: bytes
+    meta: dict[str, Any]
+    transport: str = ""
+
+
+def receive_many(ctx: Context, items: Sequence[Incoming]) -> list[Received]:
+    """``receive`` for several payloads in one transaction (group commit).
+
+    Payloads already stored, or repeated within ``items``, are duplicates of the
+    first record. The new records go to the workers as one job after the commit.
+    If a concurrent writer stored one of them first, each is received on its own.
+    """
+    if len(items) == 1:
+        item = items[0]
+        return [receive(ctx, channel=item.channel, external_id=item.external_id, raw=item.raw, meta=item.meta, transport=item.transport)]
+    keys = [(i.channel, i.external_id[:998]) for i in items]
+    try:
+        with ctx.db.transaction() as session:
+            known: dict[tuple[str, str], int] = {}
+            for channel in {c for c, _ in keys}:
+                ids = [e for c, e in keys if c == channel]
+                known.update(((channel, e), rid) for rid, e in session.execute(
+                    select(InboundRecord.id, InboundRecord.external_id).where(InboundRecord.channel == channel, InboundRecord.external_id.in_(ids))
+                ).all())
+            new: dict[tuple[str, str], InboundRecord] = {}
+            for item, key in zip(items, keys, strict=True):
+                if key not in known and key not in new:
+                    new[key] = InboundRecord(channel=item.channel, external_id=key[1], raw=item.raw, meta=item.meta or {}, transport=item.transport, received_at=ctx.now())
+            session.add_all(new.values())
+            session.flush()
+            fresh = {key: record.id for key, record in new.items()}
+            record_ids = list(fresh.values())
+            if record_ids:
+                after_commit(session, lambda: _hand_over(ctx, record_ids))
+    except IntegrityError:
+        return [receive(ctx, channel=i.channel, external_id=i.external_id, raw=i.raw, meta=i.meta, transport=i.transport) for i in items]
+    results, given = [], set()
+    for key in keys:
+        if key in fresh and key not in given:
+            given.add(key)
+            results.append(Received(fresh[key], False))
+        else:
+            results.append(Received(known.get(key) or fresh[key], True))
+    return results
+
+
+BATCH = 20  # records decided per job (and per transaction) at most
+
+
+def _hand_over(ctx: Context, record_ids: list[int]) -> None:
+    for start in range(0, len(record_ids), BATCH):
+        ctx.dispatcher.send("process_inbound", ",".join(str(i) for i in record_ids[start:start + BATCH]))
+
+
+def process_many(ctx: Context, record_ids: Sequence[int]) -> None:
+    """Decide several pending records in one transaction, each in a savepoint:
+    a record that fails is parked alone, the others still commit. If the
+    database fails the transaction (a deadlock between two batches, say), it is
+    rolled back and each record is processed on its own, as ``process`` does."""
+    if len(record_ids) == 1:
+        process(ctx, record_ids[0])
+        return
+    try:
+        with ctx.db.transaction() as session:
+            for record_id in record_ids:
+                record = session.get(InboundRecord, record_id, with_for_update=True)
+                if record is None or record.status != PENDING:
+                    continue
+                callbacks = list(session.info.get(AFTER_COMMIT, []))
+                try:
+                    with session.begin_nested():
+                        record.attempts += 1
+                        _decide_and_apply(ctx, session, record)
+                except DBAPIError:  # a deadlock, a lost connection: not this record's fault
+                    raise
+                except Exception as exc:  # ours, not the sender's: keep it, say why, alert
+                    log.exception("inbound record %s could not be processed; parked", record_id)
+                    session.info[AFTER_COMMIT] = callbacks  # nothing rolled back may be sent
+                    record = session.get(InboundRecord, record_id, with_for_update=True)
+                    assert record is not None
+                    record.attempts += 1
+                    _park_failed(ctx, record, exc)
+    except Exception:
+        log.warning("a batch of %d inbound records could not be committed; processing them one by one", len(record_ids), exc_info=True)
+        for record_id in record_ids:
+            try:
+                process(ctx, record_id)
+            except NotFound:
+                log.warning("inbound record %s does not exist", record_id)
+
+
 def process(ctx: Context, record_id: int, *, retry: bool = False) -> InboundRecord:
     """Decide and apply one stored inbound record; idempotent for finished records."""
     try:
@@ -124,12 +221,16 @@ def process(ctx: Context, record_id: int, *, retry: bool = False) -> InboundReco
         with ctx.db.transaction() as session:
             record = session.get(InboundRecord, record_id, with_for_update=True)
             assert record is not None
-            record.status = PARKED
-            record.outcome = PARK
-            record.rules_fired = ["error"]
-            record.reason = f"processing failed: {type(exc).__name__}: {exc}"[:2000]
-            record.decided_at = ctx.now()
+            _park_failed(ctx, record, exc)
             return record
+
+
+def _park_failed(ctx: Context, record: InboundRecord, exc: Exception) -> None:
+    record.status = PARKED
+    record.outcome = PARK
+    record.rules_fired = ["error"]
+    record.reason = f"processing failed: {type(exc).__name__}: {exc}"[:2000]
+    record.decided_at = ctx.now()
 
 
 def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> None:

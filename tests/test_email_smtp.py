@@ -152,3 +152,62 @@ def test_starttls_is_offered_with_a_configured_certificate(harness: Harness, tmp
         server.stop()
     harness.settle()
     assert harness.ticket(harness.only_ticket_number())["subject"] == "Over TLS"
+
+
+def test_messages_from_many_sessions_at_once_are_each_answered_250_and_stored_once(harness: Harness, smtp_port: int) -> None:
+    import threading
+
+    answers: list[str] = []
+
+    def session(n: int) -> None:
+        with smtplib.SMTP("127.0.0.1", smtp_port) as client:
+            for i in range(3):
+                client.ehlo_or_helo_if_needed()
+                client.mail(f"client{n}@client.example")
+                client.rcpt(SUPPORT)
+                code, answer = client.data(mail(sender=f"client{n}@client.example", subject=f"Session {n} message {i}", message_id=f"<s{n}-{i}@client.example>").as_bytes())
+                assert code == 250
+                answers.append(answer.decode())
+        # the same message again from this session is a duplicate of the first one
+        with smtplib.SMTP("127.0.0.1", smtp_port) as client:
+            client.send_message(mail(sender=f"client{n}@client.example", subject=f"Session {n} message 0", message_id=f"<s{n}-0@client.example>"))
+
+    threads = [threading.Thread(target=session, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(answers) == 18
+    assert len({a.split("record ")[1] for a in answers}) == 18, "each message its own record"
+    harness.settle()
+    assert records(harness) == 18
+    with harness.ctx.db.reading() as s:
+        outcomes = s.execute(select(InboundRecord.status, InboundRecord.reason)).all()
+    assert harness.tickets()["total"] == 18, outcomes
+
+
+def test_a_message_the_database_refuses_does_not_turn_away_the_others_committed_with_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from channels.email.smtp import GroupCommit
+    from core import intake
+
+    batches: list[list[str]] = []
+
+    def receive_many(ctx: object, items: list[intake.Incoming]) -> list[intake.Received]:
+        batches.append([i.external_id for i in items])
+        if any(i.external_id == "<poison@x>" for i in items):
+            raise ValueError("the database refuses this one")
+        return [intake.Received(n, False) for n, _ in enumerate(items, 1)]
+
+    monkeypatch.setattr(intake, "receive_many", receive_many)
+    writer = GroupCommit(ctx=None)  # type: ignore[arg-type]
+
+    async def send_three() -> list[object]:
+        items = [intake.Incoming("email", f"<{name}@x>", b"raw", {}) for name in ("a", "poison", "b")]
+        return await asyncio.gather(*(writer.store(i) for i in items), return_exceptions=True)
+
+    results = asyncio.run(send_three())
+    assert batches[0] == ["<a@x>", "<poison@x>", "<b@x>"], "stored as one batch first"
+    assert isinstance(results[1], ValueError), "the refused one is answered 451"
+    assert [type(r).__name__ for r in (results[0], results[2])] == ["Received", "Received"], "the others get 250"

@@ -6,10 +6,11 @@ import threading
 
 from sqlalchemy import func, select, text
 
-from core import actions, intake
+from core import actions, audit, intake
 from core.models import InboundRecord, Ticket
 from core.principals import system
 from core.tokens import reply_token
+from core.values import Inbound
 from tests.harness import Harness
 
 
@@ -191,3 +192,33 @@ def test_open_by_the_system_records_the_routing_rule_that_chose_the_priority(har
     ticket = harness.ticket(number)
     assert (ticket["priority"], ticket["category"]) == ("P4", "billing")
     assert ticket["audit"][0]["data"]["priority_reason"] == "rule 'billing words'"
+
+
+def test_a_batch_of_records_is_decided_together_and_a_failing_one_is_parked_alone(harness: Harness, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    received = intake.receive_many(harness.ctx, [
+        intake.Incoming("fake", f"batch-{n}", intake.inbound_to_json(Inbound(channel="fake", external_id=f"batch-{n}", sender=f"client-{n}", subject=f"Problem {n}", text=f"Problem {n}")), {})
+        for n in range(3)
+    ] + [intake.Incoming("fake", "batch-1", b"{}", {})])
+    assert [r.duplicate for r in received] == [False, False, False, True]
+    assert received[3].record_id == received[1].record_id
+    original = intake._decide_and_apply
+
+    def fails_for_the_second(ctx, session, record):  # type: ignore[no-untyped-def]
+        original(ctx, session, record)  # its ticket, ack and audit events are written, then rolled back
+        if record.external_id == "batch-1":
+            raise RuntimeError("rule crashed")
+
+    monkeypatch.setattr(intake, "_decide_and_apply", fails_for_the_second)
+    intake.process_many(harness.ctx, [r.record_id for r in received[:3]])
+    monkeypatch.setattr(intake, "_decide_and_apply", original)
+    with harness.ctx.db.reading() as s:
+        statuses = dict(s.execute(select(InboundRecord.external_id, InboundRecord.status)).all())
+    assert statuses == {"batch-0": "done", "batch-1": "parked", "batch-2": "done"}
+    harness.settle()
+    assert harness.tickets()["total"] == 2
+    assert len(harness.sent()) == 2, "acknowledgements only for the tickets that exist"
+    intake.retry(harness.ctx, received[1].record_id)
+    harness.settle()
+    assert harness.tickets()["total"] == 3
+    with harness.ctx.db.reading() as s:
+        assert audit.verify(s).ok

@@ -153,8 +153,11 @@ def _failed(rt: Runtime, outbox_id: int, ticket_id: int | None, attempts: int, e
     log.log(level, "outbox row %s: %s after attempt %s: %s", outbox_id, outcome, attempts, error[:200])
 
 
-def process_inbound(record_id: int) -> None:
-    intake.process(runtime().ctx, record_id)
+def process_inbound(record_ids: int | str) -> None:
+    """Decide stored inbound records (one id, or several as "12,13,14": decided in
+    one transaction, each in its own savepoint)."""
+    ids = [int(i) for i in str(record_ids).split(",") if i.strip()]
+    intake.process_many(runtime().ctx, ids)
 
 
 def sla_checkpoint(ticket_ids: int | str) -> None:

@@ -104,8 +104,9 @@ class EmailSender:
     def _to_maildir(self, key: str, msg: EmailMessage) -> None:
         """Write once per key: the file name is derived from it, so a retry finds it."""
         name = hashlib.sha256(key.encode()).hexdigest()[:32] + ".switchboard"
-        for sub in ("tmp", "new", "cur"):
-            (self.maildir / sub).mkdir(parents=True, exist_ok=True)
+        if not (self.maildir / "tmp").is_dir():
+            for sub in ("tmp", "new", "cur"):
+                (self.maildir / sub).mkdir(parents=True, exist_ok=True)
         with self._lock:
             if (self.maildir / "new" / name).exists() or any((self.maildir / "cur").glob(name + "*")):
                 return

@@ -7,6 +7,11 @@ The conversation, as a sending MTA sees it:
   stored (or already stored: duplicate) -> 250
   database unreachable                  -> 451 4.3.0, nothing stored: the MTA retries
 The message is decided later by a worker (``core.intake.process``).
+
+Group commit: the sessions' messages go to one writer, which stores whatever has
+queued up while it was committing the previous batch, in one transaction; each
+session answers 250 only once the batch holding its message committed (451 if
+that failed). Under light load a batch is one message, so nothing waits.
 """
 
 from __future__ import annotations
@@ -45,12 +50,62 @@ class Recipients:
         return base in self.support and tag is not None and parse_reply_token(self.secret, tag) is not None
 
 
+class GroupCommit:
+    """One writer for all SMTP sessions of a server: batches of messages, one commit each."""
+
+    def __init__(self, ctx: Context, max_batch: int = 200) -> None:
+        self.ctx = ctx
+        self.max_batch = max_batch
+        self.queue: asyncio.Queue[tuple[intake.Incoming, asyncio.Future[intake.Received]]] | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    async def store(self, item: intake.Incoming) -> intake.Received:
+        """Return once ``item`` is committed (or raise what stopped its batch)."""
+        loop = asyncio.get_running_loop()
+        if self.queue is None or self.loop is not loop:  # made in the server's own event loop
+            self.queue, self.loop = asyncio.Queue(), loop
+            self.task = loop.create_task(self._write(self.queue))
+        done: asyncio.Future[intake.Received] = loop.create_future()
+        self.queue.put_nowait((item, done))
+        return await done
+
+    async def _write(self, queue: asyncio.Queue[tuple[intake.Incoming, asyncio.Future[intake.Received]]]) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await queue.get()]
+            while not queue.empty() and len(batch) < self.max_batch:
+                batch.append(queue.get_nowait())
+            try:
+                results = await loop.run_in_executor(None, intake.receive_many, self.ctx, [item for item, _ in batch])
+            except Exception as exc:
+                if len(batch) == 1:
+                    if not batch[0][1].done():
+                        batch[0][1].set_exception(exc)
+                    continue
+                # One message the database refuses must not turn away the others.
+                for item, done in batch:
+                    try:
+                        result = await loop.run_in_executor(None, intake.receive_many, self.ctx, [item])
+                    except Exception as one:
+                        if not done.done():
+                            done.set_exception(one)
+                    else:
+                        if not done.done():
+                            done.set_result(result[0])
+                continue
+            for (_, done), received in zip(batch, results, strict=True):
+                if not done.done():
+                    done.set_result(received)
+
+
 class IntakeHandler:
     """aiosmtpd handler: RCPT checks and the commit-before-250 DATA step."""
 
     def __init__(self, ctx: Context, recipients: Recipients) -> None:
         self.ctx = ctx
         self.recipients = recipients
+        self.writer = GroupCommit(ctx)
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]) -> str:
         if not self.recipients.accepts(address):
@@ -68,16 +123,13 @@ class IntakeHandler:
             "rcpt": list(envelope.rcpt_tos),
             "peer": str(session.peer[0]) if session.peer else "",
         }
-        loop = asyncio.get_running_loop()
         try:
-            received = await loop.run_in_executor(None, self.store, bytes(raw), meta)
+            item = intake.Incoming("email", external_id_of(bytes(raw)), bytes(raw), meta, "smtp")
+            received = await self.writer.store(item)
         except Exception:
             log.exception("could not store an inbound message; answered 451 so the sender retries")
             return "451 4.3.0 Temporary failure storing the message, please try again later"
         return f"250 2.0.0 OK: stored as record {received.record_id}" + (" (duplicate)" if received.duplicate else "")
-
-    def store(self, raw: bytes, meta: dict[str, Any]) -> intake.Received:
-        return intake.receive(self.ctx, channel="email", external_id=external_id_of(raw), raw=raw, meta=meta, transport="smtp")
 
 
 def tls_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
