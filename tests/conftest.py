@@ -22,8 +22,10 @@ from sqlalchemy.engine import make_url
 from config.runtime import System, migrate
 from config.settings import Settings, load_settings
 from tests.email_support import smtp_port  # noqa: F401  (the SMTP intake server fixture)
-from tests.harness import Harness
+from tests.fakeslack import FakeSlack
+from tests.harness import Harness, make_settings
 from tests.services import POSTGRES_URL, need
+from tests.sla_support import MONDAY_9, FakeNow
 
 _counter = itertools.count()
 
@@ -91,16 +93,7 @@ def broker_url() -> str:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str, broker_url: str) -> Iterator[Settings]:
-    settings = load_settings(
-        data_dir=tmp_path,
-        database_url=database_url,
-        broker_url=broker_url,
-        broker_queue=f"sbtest-{uuid.uuid4().hex[:8]}",
-        secret_key="test-secret",
-        delivery_backoff_seconds=0.05,
-        delivery_max_attempts=3,
-        worker_threads=2,
-    )
+    settings = make_settings(tmp_path, database_url, broker_url)
     yield settings
     if broker_url.startswith("amqp"):  # RabbitMQ keeps durable queues: remove this test's
         import pika
@@ -123,3 +116,21 @@ def system(settings: Settings) -> Iterator[System]:
 @pytest.fixture
 def harness(system: System) -> Harness:
     return Harness(system)
+
+
+@pytest.fixture
+def now(harness: Harness) -> Iterator[FakeNow]:
+    """A clock the test moves by hand, starting Monday 23 November 2026, 09:00 New York."""
+    clock = FakeNow(MONDAY_9)
+    harness.ctx.now = clock
+    yield clock
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlack]:
+    """The loopback Slack Web API; any call its spec does not allow fails the test."""
+    fake = FakeSlack()
+    fake.start()
+    yield fake
+    fake.stop()
+    assert not fake.violations, f"calls Slack's API spec does not allow: {fake.violations}"

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -11,10 +14,38 @@ from sqlalchemy import func, select
 from channels.fake import FakeChannel, read_outbox
 from channels.web.app import create_app
 from config.runtime import System
+from config.settings import Settings, load_settings
 from core import actions, views
 from core.models import Agent, InboundRecord, OutboxDelivery
 from core.principals import Principal, agent_principal
 from core.tokens import api_token, hash_token
+
+
+def make_settings(tmp_path: Path, database_url: str, broker_url: str, **overrides: Any) -> Settings:
+    """Settings for one test: its own data dir, database and broker queue, fast retries."""
+    values: dict[str, Any] = {
+        "data_dir": tmp_path,
+        "database_url": database_url,
+        "broker_url": broker_url,
+        "broker_queue": f"sbtest-{uuid.uuid4().hex[:8]}",
+        "secret_key": "test-secret",
+        "delivery_backoff_seconds": 0.05,
+        "delivery_max_attempts": 3,
+        "worker_threads": 2,
+    }
+    return load_settings(**{**values, **overrides})
+
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
+    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"{what} not met within {timeout}s")
 
 
 class Harness:

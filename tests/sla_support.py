@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from config.settings import Settings, load_settings
+from config.settings import Settings
 from core import actions
 from core.models import Agent, Organization
 from core.principals import Principal, system
-from tests.harness import Harness
+from tests.harness import Harness, make_settings, wait_until  # noqa: F401 (tests import it from here)
 
 POLICY = """
 [[sla_rules]]
@@ -70,11 +69,7 @@ class FakeNow:
 def sla_settings(tmp_path: Path, database_url: str, broker_url: str, policy: str = POLICY) -> Settings:
     path = tmp_path / "policy.toml"
     path.write_text(policy)
-    return load_settings(
-        data_dir=tmp_path, database_url=database_url, broker_url=broker_url,
-        broker_queue=f"sbtest-{uuid.uuid4().hex[:8]}", secret_key="test-secret",
-        delivery_backoff_seconds=0.05, delivery_max_attempts=3, worker_threads=2, config_file=path,
-    )
+    return make_settings(tmp_path, database_url, broker_url, config_file=path)
 
 
 def open_ticket(h: Harness, priority: str = "P2", *, subject: str = "Label printer jams", address: str = "plant-7", tier: str | None = None) -> int:
@@ -104,13 +99,3 @@ def staff(h: Harness, name: str, roles: tuple[str, ...] = ("agent",), pager: str
         assert agent is not None
         agent.preferences = {"channels": ["fake"], "addresses": {"fake": pager or f"{name.lower()}-pager"}, **prefs}
     return who, token
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"condition not met within {timeout}s")

@@ -19,7 +19,7 @@ from channels import slack
 from channels.web.app import create_app
 from core.models import Agent
 from tests.fakeslack import FakeSlack
-from tests.harness import Harness
+from tests.harness import Harness, wait_until
 
 SIGNING_SECRET = "test-signing-secret"
 QUEUE_CHANNEL = "CQUEUE01"
@@ -30,16 +30,6 @@ def sign(body: str, timestamp: int | None = None, secret: str = SIGNING_SECRET) 
     stamp = str(int(time.time()) if timestamp is None else timestamp)
     digest = hmac.new(secret.encode(), f"v0:{stamp}:{body}".encode(), hashlib.sha256).hexdigest()
     return {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": f"v0={digest}"}
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class SlackDriver:
@@ -128,3 +118,7 @@ class SlackDriver:
 
     def ephemerals(self, user: str) -> list[str]:
         return [m.text for m in self.fake.ephemerals if m.ephemeral_user == user]
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    return wait_until(check, timeout, what)

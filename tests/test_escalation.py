@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,13 +37,6 @@ NY = ZoneInfo("America/New_York")
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str, broker_url: str) -> Settings:
     return sla_settings(tmp_path, database_url, broker_url)
-
-
-@pytest.fixture
-def now(harness: Harness) -> Iterator[FakeNow]:
-    clock = FakeNow(MONDAY_9)
-    harness.ctx.now = clock
-    yield clock
 
 
 def audit_actions(h: Harness, ticket_id: int) -> list[str]:

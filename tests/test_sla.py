@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -33,13 +32,6 @@ def utc_iso(value: str) -> str:
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str, broker_url: str) -> Settings:
     return sla_settings(tmp_path, database_url, broker_url)
-
-
-@pytest.fixture
-def now(harness: Harness) -> Iterator[FakeNow]:
-    clock = FakeNow(MONDAY_9)
-    harness.ctx.now = clock
-    yield clock
 
 
 @pytest.fixture

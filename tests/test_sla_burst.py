@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ from config.settings import Settings
 from core import audit, escalation, sla, slawatch
 from core.models import AuditEvent, Escalation, OutboxDelivery, SupportQueue, Ticket
 from tests.harness import Harness
-from tests.sla_support import MONDAY_9, FakeNow, open_ticket, sla_settings, staff
+from tests.sla_support import FakeNow, open_ticket, sla_settings, staff
 from workers import jobs
 
 
@@ -29,13 +28,6 @@ class Recorder:
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str, broker_url: str) -> Settings:
     return sla_settings(tmp_path, database_url, broker_url)
-
-
-@pytest.fixture
-def now(harness: Harness) -> Iterator[FakeNow]:
-    clock = FakeNow(MONDAY_9)
-    harness.ctx.now = clock
-    yield clock
 
 
 def test_a_burst_of_breaches_in_one_job_gets_one_chain_and_one_delivered_ping_per_ticket_and_an_intact_audit(harness: Harness, now: FakeNow) -> None:

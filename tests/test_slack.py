@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,35 +19,20 @@ from sqlalchemy import select
 
 from channels.slack.models import SlackEvent
 from channels.slack.work import note_body
-from config.settings import Settings, load_settings
+from config.settings import Settings
 from core.models import OutboxDelivery
 from tests.fakeslack import FakeSlack
-from tests.harness import Harness
+from tests.harness import Harness, make_settings
 from tests.slack_support import QUEUE_CHANNEL, SlackDriver, wait_for
 
 UNDO_SECONDS = 2.0
 
 
 @pytest.fixture
-def fake_slack() -> Iterator[FakeSlack]:
-    fake = FakeSlack()
-    fake.start()
-    yield fake
-    fake.stop()
-    assert not fake.violations, f"calls Slack's API spec does not allow: {fake.violations}"
-
-
-@pytest.fixture
 def settings(tmp_path: Path, database_url: str, broker_url: str, fake_slack: FakeSlack) -> Settings:
-    return load_settings(
-        data_dir=tmp_path,
-        database_url=database_url,
-        broker_url=broker_url,
-        broker_queue=f"sbtest-{uuid.uuid4().hex[:8]}",
-        secret_key="test-secret",
-        delivery_backoff_seconds=0.05,
+    return make_settings(
+        tmp_path, database_url, broker_url,
         delivery_max_attempts=5,
-        worker_threads=2,
         slack_bot_token="xoxb-test",
         slack_signing_secret="test-signing-secret",
         slack_api_url=fake_slack.url,

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,12 +16,12 @@ import pytest
 from sqlalchemy import func, select
 
 from channels.slack.pings import ACK_ACTION
-from config.settings import Settings, load_settings
+from config.settings import Settings
 from core import escalation, slawatch
 from core.models import AuditEvent, Escalation, OutboxDelivery, SupportQueue, Ticket
 from tests.fakeslack import FakeSlack
-from tests.harness import Harness
-from tests.sla_support import MONDAY_9, FakeNow, open_ticket, wait_until
+from tests.harness import Harness, make_settings
+from tests.sla_support import FakeNow, open_ticket, wait_until
 from tests.slack_support import QUEUE_CHANNEL, SlackDriver, wait_for
 
 # The on-call agent (Ben, this week) is pinged by DM at once; five minutes later the
@@ -49,32 +47,14 @@ agents = ["ana@support.example", "ben@support.example"]
 
 
 @pytest.fixture
-def fake_slack() -> Iterator[FakeSlack]:
-    fake = FakeSlack()
-    fake.start()
-    yield fake
-    fake.stop()
-    assert not fake.violations, f"calls Slack's API spec does not allow: {fake.violations}"
-
-
-@pytest.fixture
 def settings(tmp_path: Path, database_url: str, broker_url: str, fake_slack: FakeSlack) -> Settings:
     path = tmp_path / "policy.toml"
     path.write_text(POLICY)
-    return load_settings(
-        data_dir=tmp_path, database_url=database_url, broker_url=broker_url,
-        broker_queue=f"sbtest-{uuid.uuid4().hex[:8]}", secret_key="test-secret",
-        delivery_backoff_seconds=0.05, delivery_max_attempts=20, worker_threads=2, config_file=path,
+    return make_settings(
+        tmp_path, database_url, broker_url, delivery_max_attempts=20, config_file=path,
         slack_bot_token="xoxb-test", slack_signing_secret="test-signing-secret",
         slack_api_url=fake_slack.url, slack_default_channel=QUEUE_CHANNEL,
     )
-
-
-@pytest.fixture
-def now(harness: Harness) -> Iterator[FakeNow]:
-    clock = FakeNow(MONDAY_9)
-    harness.ctx.now = clock
-    yield clock
 
 
 @pytest.fixture
