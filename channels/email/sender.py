@@ -17,8 +17,12 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass
-from email.message import EmailMessage
-from email.utils import formataddr, formatdate
+from email import charset as _charset
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import formataddr, formatdate, getaddresses
 from pathlib import Path
 
 from channels.email import ids
@@ -27,6 +31,40 @@ from core.tokens import reply_token
 from core.values import Outbound
 
 CHANNEL = "email"
+
+# Bodies that are not plain ASCII go out quoted-printable: readable in the raw
+# message, and safe through relays without 8BITMIME.
+_UTF8 = _charset.Charset("utf-8")
+_UTF8.body_encoding = _charset.QP
+_UTF8.header_encoding = _charset.QP
+
+
+def _text_part(text: str, subtype: str) -> MIMEText:
+    try:
+        text.encode("ascii")
+    except UnicodeEncodeError:
+        return MIMEText(text, subtype, _UTF8)
+    return MIMEText(text, subtype, "us-ascii")
+
+
+def _header(value: str) -> str | Header:
+    """A header value as is when ASCII, else RFC 2047 encoded; never a line break."""
+    value = " ".join(value.split())
+    try:
+        value.encode("ascii")
+    except UnicodeEncodeError:
+        return Header(value, _UTF8, maxlinelen=76)
+    return value
+
+
+def _address(value: str) -> str:
+    """An address header: display names outside ASCII are RFC 2047 encoded."""
+    value = " ".join(value.split())
+    try:
+        value.encode("ascii")
+    except UnicodeEncodeError:
+        return ", ".join(formataddr((name, addr), charset="utf-8") for name, addr in getaddresses([value]))
+    return value
 
 
 @dataclass(frozen=True)
@@ -63,13 +101,20 @@ class EmailSender:
 
     # Building -----------------------------------------------------------------------
 
-    def build(self, out: Outbound) -> EmailMessage:
+    def build(self, out: Outbound) -> Message:
+        """The mail for ``out`` (the stdlib's compat32 classes: the header-registry
+        API of ``EmailMessage`` costs several times as much per message)."""
         ticket_id = out.thread.get("ticket_id")
         token = reply_token(self.secret, int(ticket_id)) if ticket_id else None
-        msg = EmailMessage()
+        text = _text_part(out.text or "", "plain")
+        msg: Message
+        if out.html:
+            msg = MIMEMultipart("alternative", _subparts=[text, _text_part(out.html, "html")])
+        else:
+            msg = text
         msg["From"] = formataddr(("Support", self.mail_from))
-        msg["To"] = out.recipient
-        msg["Subject"] = out.subject or (f"[#{out.ticket_number}]" if out.ticket_number else "Support")
+        msg["To"] = _address(out.recipient)
+        msg["Subject"] = _header(out.subject or (f"[#{out.ticket_number}]" if out.ticket_number else "Support"))
         msg["Date"] = formatdate(localtime=False)
         msg["Message-ID"] = ids.message_id_for(out.key, token, self.domain)
         if token:
@@ -80,15 +125,12 @@ class EmailSender:
             msg["References"] = " ".join(refs)
         if ticket_id:
             msg["Thread-Index"] = thread_index(f"ticket:{ticket_id}", len(refs))
-            msg["Thread-Topic"] = (out.subject or "").split("] ", 1)[-1][:200]
+            msg["Thread-Topic"] = _header((out.subject or "").split("] ", 1)[-1][:200])
         if out.automatic:
             msg["Auto-Submitted"] = "auto-replied"
             msg["X-Auto-Response-Suppress"] = "All"
         if out.ticket_number:
             msg["X-Switchboard-Ticket"] = out.ticket_number
-        msg.set_content(out.text or "")
-        if out.html:
-            msg.add_alternative(out.html, subtype="html")
         return msg
 
     # Sending ------------------------------------------------------------------------
@@ -101,14 +143,14 @@ class EmailSender:
             self._to_relay(msg, out.recipient)
         return str(msg["Message-ID"])
 
-    def _to_maildir(self, key: str, msg: EmailMessage) -> None:
+    def _to_maildir(self, key: str, msg: Message) -> None:
         """Write once per key: the file name is derived from it, so a retry finds it."""
         name = hashlib.sha256(key.encode()).hexdigest()[:32] + ".switchboard"
         if not (self.maildir / "tmp").is_dir():
             for sub in ("tmp", "new", "cur"):
                 (self.maildir / sub).mkdir(parents=True, exist_ok=True)
         with self._lock:
-            if (self.maildir / "new" / name).exists() or any((self.maildir / "cur").glob(name + "*")):
+            if (self.maildir / "new" / name).exists() or self._in_cur(name):
                 return
             tmp = self.maildir / "tmp" / f"{name}.{os.getpid()}.{time.monotonic_ns()}"
             with tmp.open("wb") as fh:
@@ -117,7 +159,15 @@ class EmailSender:
                 os.fsync(fh.fileno())
             os.replace(tmp, self.maildir / "new" / name)
 
-    def _to_relay(self, msg: EmailMessage, recipient: str) -> None:
+    def _in_cur(self, name: str) -> bool:
+        """Whether a mail reader already moved the message to cur/ (it appends flags: NAME:2,S)."""
+        try:
+            with os.scandir(self.maildir / "cur") as entries:
+                return any(entry.name == name or entry.name.startswith(name + ":") for entry in entries)
+        except FileNotFoundError:
+            return False
+
+    def _to_relay(self, msg: Message, recipient: str) -> None:
         relay = self.relay
         assert relay is not None
         try:
