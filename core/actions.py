@@ -218,6 +218,7 @@ def open_ticket(ctx: Context, session: Session, who: Principal, *, subject: str,
     )
     session.add(ticket)
     session.flush()
+    audit.start_chain(session, ticket.id)
     session.add(Participant(ticket_id=ticket.id, contact_id=identity.contact_id, role="requester"))
     message = _add_message(ctx, session, ticket, kind="public", direction="in", channel=kind, text=text, html=html, attachments=attachments, author_contact_id=identity.contact_id, external_id=external_id, inbound_record_id=inbound_record_id)
     sla.refresh(ctx, ticket)
@@ -227,7 +228,9 @@ def open_ticket(ctx: Context, session: Session, who: Principal, *, subject: str,
     audit.record(session, actor=who.label, action="open", ticket_id=ticket.id, data=data, now=now)
     if send_ack:
         rendered = ctx.renderer.render("ack", kind, **_fields(ticket, ctx))
-        outbox.to_client(ctx, session, ticket, kind="ack", rendered=rendered, automatic=True, key=f"ack:{ticket.id}")
+        # The thread so far is the client's first message: nothing to look up.
+        thread = {"references": [external_id] if external_id and message.channel == kind else [], "ticket_id": ticket.id}
+        outbox.to_client(ctx, session, ticket, kind="ack", rendered=rendered, automatic=True, key=f"ack:{ticket.id}", thread=thread)
     change = Change("open", ticket, who, None, lifecycle.NEW, data, message.id)
     for observer in ctx.observers:
         observer(ctx, session, change)

@@ -78,6 +78,17 @@ def lock_heads(session: Session, ticket_ids: list[int]) -> None:
     transaction_cache(session, HEADS).update({h.chain: h for h in found})
 
 
+def start_chain(session: Session, ticket_id: int) -> None:
+    """A ticket created in this transaction starts its chain here: its head row is
+    written with the session's next flush, with no query for a head that cannot exist."""
+    chain = chain_for(ticket_id)
+    held: dict[str, AuditChainHead] = transaction_cache(session, HEADS)
+    if chain not in held:
+        head = AuditChainHead(chain=chain, seq=0, hash=GENESIS)
+        session.add(head)
+        held[chain] = head
+
+
 def _lock_head(session: Session, chain: str) -> AuditChainHead:
     """Lock a chain's head row, creating it (race-free) for a new chain; once locked,
     a head stays locked (and known) until the transaction ends."""

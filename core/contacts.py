@@ -6,7 +6,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core.db import transaction_cache
 from core.models import Contact, Identity, Organization
+
+CREATED = "identities_created"  # (kind, address) of identities this transaction created
+
+
+def created_here(session: Session, kind: str, address: str) -> bool:
+    """Whether this transaction created the identity (kind, address): a first-time sender."""
+    return (kind, normalize(kind, address)) in transaction_cache(session, CREATED)
 
 
 def normalize(kind: str, address: str) -> str:
@@ -40,6 +48,7 @@ def find_or_create(session: Session, kind: str, address: str, name: str = "") ->
         # be creating the same identity now, so the savepoint would never be used.
         session.add_all([contact, identity])
         session.flush()
+        transaction_cache(session, CREATED)[(kind, address)] = True
         return identity
     try:
         with session.begin_nested():
@@ -47,4 +56,6 @@ def find_or_create(session: Session, kind: str, address: str, name: str = "") ->
     except IntegrityError:  # another transaction created it just now
         identity = find_identity(session, kind, address)
         assert identity is not None
+    else:
+        transaction_cache(session, CREATED)[(kind, address)] = True
     return identity

@@ -21,11 +21,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from core import actions, audit, contacts
+from core import actions, audit, contacts, outbox
 from core.context import Context
 from core.db import AFTER_COMMIT, after_commit
 from core.errors import IntakeError, NotFound
-from core.models import Agent, InboundRecord, Ticket
+from core.models import Agent, InboundRecord, OutboxDelivery, Ticket
 from core.principals import system
 from core.rules import APPEND, DROP, OPEN, PARK, decide
 from core.values import AttachmentIn, Inbound
@@ -165,21 +165,32 @@ def _hand_over(ctx: Context, record_ids: list[int]) -> None:
         ctx.dispatcher.send("process_inbound", ",".join(str(i) for i in record_ids[start:start + BATCH]))
 
 
-def process_many(ctx: Context, record_ids: Sequence[int]) -> None:
+HELD_KINDS = ("ack",)  # what a caller of process_many(held=...) sends itself
+
+
+def process_many(ctx: Context, record_ids: Sequence[int], held: list[int] | None = None) -> None:
     """Decide several pending records in one transaction, each in a savepoint:
     a record that fails is parked alone, the others still commit. If the
     database fails the transaction (a deadlock between two batches, say), it is
-    rolled back and each record is processed on its own, as ``process`` does."""
-    if len(record_ids) == 1:
-        process(ctx, record_ids[0])
-        return
+    rolled back and each record is processed on its own, as ``process`` does.
+
+    With ``held``, the acknowledgements the batch queued are not handed to the
+    ``deliver`` job but their ids added to ``held`` after the commit, for the
+    caller to send at once (rows it never gets to stay pending for the sweep)."""
+    rows: list[OutboxDelivery] | None = None
     try:
         with ctx.db.transaction() as session:
+            rows = outbox.hold(session, HELD_KINDS) if held is not None else None
+            # Lock the batch's records in one statement, in id order (as every batch does).
+            loaded = {r.id: r for r in session.execute(
+                select(InboundRecord).where(InboundRecord.id.in_(record_ids)).order_by(InboundRecord.id).with_for_update()
+            ).scalars()}
             for record_id in record_ids:
-                record = session.get(InboundRecord, record_id, with_for_update=True)
+                record = loaded.get(record_id)
                 if record is None or record.status != PENDING:
                     continue
                 callbacks = list(session.info.get(AFTER_COMMIT, []))
+                queued = len(rows) if rows is not None else 0
                 try:
                     with session.begin_nested():
                         record.attempts += 1
@@ -189,10 +200,14 @@ def process_many(ctx: Context, record_ids: Sequence[int]) -> None:
                 except Exception as exc:  # ours, not the sender's: keep it, say why, alert
                     log.exception("inbound record %s could not be processed; parked", record_id)
                     session.info[AFTER_COMMIT] = callbacks  # nothing rolled back may be sent
+                    if rows is not None:
+                        del rows[queued:]
                     record = session.get(InboundRecord, record_id, with_for_update=True)
                     assert record is not None
                     record.attempts += 1
                     _park_failed(ctx, record, exc)
+        if held is not None and rows:  # committed: they have their ids
+            held.extend(row.id for row in rows)
     except Exception:
         log.warning("a batch of %d inbound records could not be committed; processing them one by one", len(record_ids), exc_info=True)
         for record_id in record_ids:
@@ -241,10 +256,6 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
         _park(ctx, session, record, "unparseable", str(exc))
         return
     decision = decide(ctx, session, inbound)
-    record.rules_fired = [decision.rule, *decision.notes]
-    record.outcome = decision.outcome
-    record.reason = decision.reason
-    record.decided_at = ctx.now()
     if decision.outcome == PARK:
         _park(ctx, session, record, decision.rule, decision.reason, ticket_id=decision.ticket_id)
     elif decision.outcome == DROP:
@@ -268,6 +279,11 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
             linked_from_id=decision.linked_from, inbound_record_id=record.id, external_id=inbound.external_id,
         )
         record.status, record.ticket_id = DONE, ticket.id
+    if decision.outcome != PARK:  # set last, so the record is written once, at the next flush
+        record.rules_fired = [decision.rule, *decision.notes]
+        record.outcome = decision.outcome
+        record.reason = decision.reason
+        record.decided_at = ctx.now()
     audit.record(session, actor="system:intake", action="intake", ticket_id=record.ticket_id, data={
         "record": record.id, "channel": record.channel, "outcome": decision.outcome, "rules": record.rules_fired, "reason": decision.reason,
     }, now=ctx.now())

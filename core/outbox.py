@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from core import audit
+from core import audit, contacts
 from core.context import Context
 from core.db import after_commit
 from core.errors import ActionRefused, NotFound, SwitchboardError
@@ -78,8 +78,10 @@ def hold(session: Session, kinds: tuple[str, ...]) -> list[OutboxDelivery]:
     return held
 
 
-def to_client(ctx: Context, session: Session, ticket: Ticket, *, kind: str, rendered: Rendered, message: Message | None = None, automatic: bool, key: str, not_before: datetime | None = None, extras: dict[str, Any] | None = None) -> OutboxDelivery | None:
+def to_client(ctx: Context, session: Session, ticket: Ticket, *, kind: str, rendered: Rendered, message: Message | None = None, automatic: bool, key: str, not_before: datetime | None = None, extras: dict[str, Any] | None = None, thread: dict[str, Any] | None = None) -> OutboxDelivery | None:
     """Queue a message to the ticket's client on the channel they last used.
+
+    ``thread`` is what ``thread_info`` would find, when the caller already knows it.
 
     Returns None when the ticket has no reachable identity (kept in the audit).
     """
@@ -103,7 +105,7 @@ def to_client(ctx: Context, session: Session, ticket: Ticket, *, kind: str, rend
         html=rendered.html,
         ticket_number=ticket.number,
         automatic=automatic,
-        thread=thread_info(session, ticket, identity.kind),
+        thread=thread if thread is not None else thread_info(session, ticket, identity.kind),
         extras=extras or {},
     )
     return queue(ctx, session, out, ticket_id=ticket.id, message_id=message.id if message else None, not_before=not_before)
@@ -111,6 +113,8 @@ def to_client(ctx: Context, session: Session, ticket: Ticket, *, kind: str, rend
 
 def over_automatic_limit(ctx: Context, session: Session, channel: str, recipient: str) -> bool:
     """True when ``recipient`` already got the hourly cap of automatic messages (loop safety)."""
+    if ctx.auto_reply_limit_per_hour > 0 and contacts.created_here(session, channel, recipient):
+        return False  # a first-time sender has had nothing from us yet
     since = ctx.now() - timedelta(hours=1)
     if ctx.db.is_postgres:  # two workers must not both count 4 and both send the 5th
         digest = hashlib.sha256(f"auto:{channel}:{recipient}".encode()).digest()

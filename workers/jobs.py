@@ -157,7 +157,12 @@ def process_inbound(record_ids: int | str) -> None:
     """Decide stored inbound records (one id, or several as "12,13,14": decided in
     one transaction, each in its own savepoint)."""
     ids = [int(i) for i in str(record_ids).split(",") if i.strip()]
-    intake.process_many(runtime().ctx, ids)
+    ctx = runtime().ctx
+    held: list[int] = []
+    intake.process_many(ctx, ids, held)
+    # The acknowledgements leave from here, right after the commit, in one claim
+    # and one status update, instead of a job each.
+    _send_held(ctx, held, "the acknowledgements of an intake batch")
 
 
 def sla_checkpoint(ticket_ids: int | str) -> None:
@@ -169,10 +174,16 @@ def sla_checkpoint(ticket_ids: int | str) -> None:
     slawatch.checkpoint_many(ctx, ids, held)
     # The first pings leave from here, right after the commit, instead of waiting
     # in the queue behind the rest of a burst; the rows stay the source of truth.
+    _send_held(ctx, held, "the pings of an SLA checkpoint")
+
+
+def _send_held(ctx: Context, held: list[int], what: str) -> None:
+    if not held:
+        return
     try:
         deliver_many(held)
     except Exception:
-        log.exception("sending the pings of an SLA checkpoint failed; handing them to the deliver job")
+        log.exception("sending %s failed; handing them to the deliver job", what)
         for outbox_id in held:
             ctx.dispatcher.send("deliver", outbox_id)
 
