@@ -12,9 +12,10 @@ from core.models import Contact, Identity, Organization
 CREATED = "identities_created"  # (kind, address) of identities this transaction created
 
 
-def created_here(session: Session, kind: str, address: str) -> bool:
-    """Whether this transaction created the identity (kind, address): a first-time sender."""
-    return (kind, normalize(kind, address)) in transaction_cache(session, CREATED)
+def first_time_here(session: Session, kind: str, address: str) -> bool:
+    """True once for an identity this transaction created (a first-time sender), on
+    the first ask: after that, this transaction may have written to them already."""
+    return transaction_cache(session, CREATED).pop((kind, normalize(kind, address)), False)
 
 
 def normalize(kind: str, address: str) -> str:

@@ -77,6 +77,7 @@ def inbound_from_json(raw: bytes, meta: dict[str, Any]) -> Inbound:
 class Received:
     record_id: int
     duplicate: bool
+    handed_over: bool = False  # a new record already sent to the workers
 
 
 def receive(ctx: Context, *, channel: str, external_id: str, raw: bytes, meta: dict[str, Any] | None = None, transport: str = "") -> Received:
@@ -93,7 +94,7 @@ def receive(ctx: Context, *, channel: str, external_id: str, raw: bytes, meta: d
             session.flush()
             record_id = record.id
             after_commit(session, lambda: ctx.dispatcher.send("process_inbound", record_id))
-        return Received(record_id, False)
+        return Received(record_id, False, handed_over=True)
     except IntegrityError:
         with ctx.db.reading() as session:
             existing = session.execute(
@@ -116,14 +117,16 @@ class Incoming:
     transport: str = ""
 
 
-def receive_many(ctx: Context, items: Sequence[Incoming]) -> list[Received]:
+def receive_many(ctx: Context, items: Sequence[Incoming], *, hand_over: bool = True) -> list[Received]:
     """``receive`` for several payloads in one transaction (group commit).
 
     Payloads already stored, or repeated within ``items``, are duplicates of the
-    first record. The new records go to the workers as one job after the commit.
+    first record. The new records go to the workers as one job after the commit,
+    unless ``hand_over`` is False: the caller then hands them over itself
+    (``hand_over_records``), so that it can gather several commits into one job.
     If a concurrent writer stored one of them first, each is received on its own.
     """
-    if len(items) == 1:
+    if len(items) == 1 and hand_over:
         item = items[0]
         return [receive(ctx, channel=item.channel, external_id=item.external_id, raw=item.raw, meta=item.meta, transport=item.transport)]
     keys = [(i.channel, i.external_id[:998]) for i in items]
@@ -143,15 +146,16 @@ def receive_many(ctx: Context, items: Sequence[Incoming]) -> list[Received]:
             session.flush()
             fresh = {key: record.id for key, record in new.items()}
             record_ids = list(fresh.values())
-            if record_ids:
-                after_commit(session, lambda: _hand_over(ctx, record_ids))
+            if record_ids and hand_over:
+                after_commit(session, lambda: hand_over_records(ctx, record_ids))
     except IntegrityError:
-        return [receive(ctx, channel=i.channel, external_id=i.external_id, raw=i.raw, meta=i.meta, transport=i.transport) for i in items]
+        received = [receive(ctx, channel=i.channel, external_id=i.external_id, raw=i.raw, meta=i.meta, transport=i.transport) for i in items]
+        return received  # handed over one by one, as receive does
     results, given = [], set()
     for key in keys:
         if key in fresh and key not in given:
             given.add(key)
-            results.append(Received(fresh[key], False))
+            results.append(Received(fresh[key], False, handed_over=hand_over))
         else:
             results.append(Received(known.get(key) or fresh[key], True))
     return results
@@ -160,7 +164,8 @@ def receive_many(ctx: Context, items: Sequence[Incoming]) -> list[Received]:
 BATCH = 20  # records decided per job (and per transaction) at most
 
 
-def _hand_over(ctx: Context, record_ids: list[int]) -> None:
+def hand_over_records(ctx: Context, record_ids: list[int]) -> None:
+    """Send stored records to the workers, ``BATCH`` per job."""
     for start in range(0, len(record_ids), BATCH):
         ctx.dispatcher.send("process_inbound", ",".join(str(i) for i in record_ids[start:start + BATCH]))
 

@@ -113,7 +113,7 @@ def to_client(ctx: Context, session: Session, ticket: Ticket, *, kind: str, rend
 
 def over_automatic_limit(ctx: Context, session: Session, channel: str, recipient: str) -> bool:
     """True when ``recipient`` already got the hourly cap of automatic messages (loop safety)."""
-    if ctx.auto_reply_limit_per_hour > 0 and contacts.created_here(session, channel, recipient):
+    if ctx.auto_reply_limit_per_hour > 0 and contacts.first_time_here(session, channel, recipient):
         return False  # a first-time sender has had nothing from us yet
     since = ctx.now() - timedelta(hours=1)
     if ctx.db.is_postgres:  # two workers must not both count 4 and both send the 5th

@@ -194,11 +194,11 @@ def test_a_message_the_database_refuses_does_not_turn_away_the_others_committed_
 
     batches: list[list[str]] = []
 
-    def receive_many(ctx: object, items: list[intake.Incoming]) -> list[intake.Received]:
+    def receive_many(ctx: object, items: list[intake.Incoming], hand_over: bool = True) -> list[intake.Received]:
         batches.append([i.external_id for i in items])
         if any(i.external_id == "<poison@x>" for i in items):
             raise ValueError("the database refuses this one")
-        return [intake.Received(n, False) for n, _ in enumerate(items, 1)]
+        return [intake.Received(n, False, handed_over=True) for n, _ in enumerate(items, 1)]
 
     monkeypatch.setattr(intake, "receive_many", receive_many)
     writer = GroupCommit(ctx=None)  # type: ignore[arg-type]

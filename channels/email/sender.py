@@ -43,7 +43,7 @@ def _text_part(text: str, subtype: str) -> MIMEText:
     try:
         text.encode("ascii")
     except UnicodeEncodeError:
-        return MIMEText(text, subtype, _UTF8)
+        return MIMEText(text, subtype, _UTF8)  # type: ignore[arg-type]  # a Charset works (typeshed: str)
     return MIMEText(text, subtype, "us-ascii")
 
 
@@ -114,7 +114,8 @@ class EmailSender:
             msg = text
         msg["From"] = formataddr(("Support", self.mail_from))
         msg["To"] = _address(out.recipient)
-        msg["Subject"] = _header(out.subject or (f"[#{out.ticket_number}]" if out.ticket_number else "Support"))
+        # (compat32 messages take Header values; typeshed only knows str)
+        msg["Subject"] = _header(out.subject or (f"[#{out.ticket_number}]" if out.ticket_number else "Support"))  # type: ignore[assignment]
         msg["Date"] = formatdate(localtime=False)
         msg["Message-ID"] = ids.message_id_for(out.key, token, self.domain)
         if token:
@@ -125,7 +126,7 @@ class EmailSender:
             msg["References"] = " ".join(refs)
         if ticket_id:
             msg["Thread-Index"] = thread_index(f"ticket:{ticket_id}", len(refs))
-            msg["Thread-Topic"] = _header((out.subject or "").split("] ", 1)[-1][:200])
+            msg["Thread-Topic"] = _header((out.subject or "").split("] ", 1)[-1][:200])  # type: ignore[assignment]
         if out.automatic:
             msg["Auto-Submitted"] = "auto-replied"
             msg["X-Auto-Response-Suppress"] = "All"
