@@ -93,3 +93,51 @@ def test_a_temporary_refusal_or_an_unreachable_relay_is_retried(relay: tuple[Rel
     with pytest.raises(DeliveryError) as caught:
         sender_for(free_port(), tmp_path).send(outbound())
     assert not caught.value.permanent and "unreachable" in str(caught.value)
+
+
+class Counting(Relayed):
+    """A relay that also counts the SMTP sessions opened to it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sessions = 0
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # type: ignore[no-untyped-def]
+        self.sessions += 1
+        session.host_name = hostname
+        return responses
+
+
+def test_a_burst_of_mail_shares_one_relay_session_and_a_dropped_session_is_replaced(tmp_path: Path) -> None:
+    handler = Counting()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    sender = sender_for(port, tmp_path)
+    try:
+        for n in range(5):
+            sender.send(outbound(key=f"ack:{n}", automatic=True))
+        assert len(handler.messages) == 5 and handler.sessions == 1, "five mails, one session"
+        # The relay restarts (as relays do): the kept session is dead. After the idle
+        # check interval the sender notices with NOOP and opens a new one.
+        controller.stop()
+        controller = Controller(handler, hostname="127.0.0.1", port=port)
+        controller.start()
+        sender.CHECK_AFTER_SECONDS = 0.0
+        sender.send(outbound(key="ack:after-restart", automatic=True))
+        assert len(handler.messages) == 6 and handler.sessions == 2
+    finally:
+        sender.close()
+        controller.stop()
+
+
+def test_a_refused_mail_does_not_spoil_the_session_for_the_next(relay: tuple[Relayed, int], tmp_path: Path) -> None:
+    handler, port = relay
+    sender = sender_for(port, tmp_path)
+    handler.answer = "451 4.3.0 try later"
+    with pytest.raises(DeliveryError):
+        sender.send(outbound(key="reply:1"))
+    handler.answer = "250 OK"
+    message_id = sender.send(outbound(key="reply:2"))
+    assert [message_from_bytes(raw)["Message-ID"] for _, _, raw in handler.messages] == [message_id], "the next mail goes through"
+    sender.close()

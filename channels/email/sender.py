@@ -98,6 +98,7 @@ class EmailSender:
         self.relay = relay
         self.maildir = Path(maildir)
         self.domain = ids.domain_of(mail_from)
+        self._local = threading.local()
 
     # Building -----------------------------------------------------------------------
 
@@ -172,18 +173,13 @@ class EmailSender:
         relay = self.relay
         assert relay is not None
         try:
-            if relay.security == "tls":
-                client: smtplib.SMTP = smtplib.SMTP_SSL(relay.host, relay.port, timeout=relay.timeout, context=ssl.create_default_context())
-            else:
-                client = smtplib.SMTP(relay.host, relay.port, timeout=relay.timeout)
-            with client:
-                client.ehlo()
-                if relay.security == "starttls":
-                    client.starttls(context=ssl.create_default_context())
-                    client.ehlo()
-                if relay.user:
-                    client.login(relay.user, relay.password)
+            client = self._session()
+            try:
                 client.send_message(msg, from_addr=self.mail_from, to_addrs=[recipient])
+            except BaseException:
+                self._drop()  # whatever state the session is in, the next mail starts afresh
+                raise
+            self._local.session = (client, time.monotonic())
         except smtplib.SMTPRecipientsRefused as exc:
             code, answer = next(iter(exc.recipients.values()))
             raise DeliveryError(f"relay refused the recipient: {code} {_text(answer)}", permanent=code >= 500) from exc
@@ -191,6 +187,63 @@ class EmailSender:
             raise DeliveryError(f"relay answered {exc.smtp_code} {_text(exc.smtp_error)}", permanent=exc.smtp_code >= 500) from exc
         except (TimeoutError, smtplib.SMTPException, OSError, ssl.SSLError) as exc:
             raise DeliveryError(f"relay {relay.host}:{relay.port} unreachable: {type(exc).__name__}: {exc}") from exc
+
+    # One relay session per worker thread, kept between mails: a burst of
+    # acknowledgements costs one connection, TLS handshake and login, not one each.
+    # A session idle for a while is checked with NOOP first (relays close idle
+    # sessions), and none is kept longer than REUSE_SECONDS.
+    CHECK_AFTER_SECONDS = 5.0
+    REUSE_SECONDS = 120.0
+
+    def _session(self) -> smtplib.SMTP:
+        held: tuple[smtplib.SMTP, float] | None = getattr(self._local, "session", None)
+        if held is not None:
+            client, last_used = held
+            idle = time.monotonic() - last_used
+            if idle < self.CHECK_AFTER_SECONDS:
+                return client
+            if idle < self.REUSE_SECONDS:
+                try:
+                    if client.noop()[0] == 250:
+                        return client
+                except (smtplib.SMTPException, OSError):
+                    pass
+            self._drop()
+        client = self._connect()
+        self._local.session = (client, time.monotonic())
+        return client
+
+    def _connect(self) -> smtplib.SMTP:
+        relay = self.relay
+        assert relay is not None
+        if relay.security == "tls":
+            client: smtplib.SMTP = smtplib.SMTP_SSL(relay.host, relay.port, timeout=relay.timeout, context=ssl.create_default_context())
+        else:
+            client = smtplib.SMTP(relay.host, relay.port, timeout=relay.timeout)
+        try:
+            client.ehlo()
+            if relay.security == "starttls":
+                client.starttls(context=ssl.create_default_context())
+                client.ehlo()
+            if relay.user:
+                client.login(relay.user, relay.password)
+        except BaseException:
+            client.close()
+            raise
+        return client
+
+    def _drop(self) -> None:
+        held = getattr(self._local, "session", None)
+        self._local.session = None
+        if held is not None:
+            try:
+                held[0].quit()
+            except (smtplib.SMTPException, OSError):
+                held[0].close()
+
+    def close(self) -> None:
+        """End this thread's relay session (others end when their threads do, or time out)."""
+        self._drop()
 
 
 def _text(answer: bytes | str) -> str:
