@@ -17,7 +17,9 @@ from tests.email_support import FIXTURES, fixtures, reply_agreement  # noqa: E40
 def main() -> None:
     agree, total, misses = reply_agreement()
     clients = {str(e.get("client", "?")) for e in fixtures().values() if "visible" in e}
-    print(f"reply-parser agreement: {agree}/{total} = {agree / total:.1%} over {len(clients)} client shapes")
+    print(
+        f"reply-parser agreement: {agree}/{total} = {agree / total:.1%} over {len(clients)} client shapes"
+    )
     for label, flag in (("developed on", False), ("held out", True)):
         a, t, _ = reply_agreement(held_out=flag)
         print(f"  {label}: {a}/{t} = {a / t:.1%}")

@@ -58,7 +58,9 @@ from core.principals import system  # noqa: E402
 from core.values import Outbound  # noqa: E402
 
 REDIS_URL = os.environ.get("SWITCHBOARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-POSTGRES_URL = os.environ.get("SWITCHBOARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "SWITCHBOARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 POLICY = """
 [escalation.chains.default]
@@ -91,21 +93,61 @@ class MemorySender:
         return f"mem-{out.key}"
 
 
-def bulk_load(url: str, count: int, contact_id: int, identity_id: int, queue_id: int, category_id: int, now: datetime) -> float:
+def bulk_load(
+    url: str,
+    count: int,
+    contact_id: int,
+    identity_id: int,
+    queue_id: int,
+    category_id: int,
+    now: datetime,
+) -> float:
     """COPY ``count`` open tickets whose next checkpoints lie in the next ten days."""
     import psycopg
 
     started = time.perf_counter()
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    columns = ("subject", "status", "priority", "priority_reason", "category_id", "queue_id", "contact_id", "channel",
-               "reply_identity_id", "tracking_token", "escalated", "sla_policy", "next_checkpoint_at", "created_at", "updated_at")
+    columns = (
+        "subject",
+        "status",
+        "priority",
+        "priority_reason",
+        "category_id",
+        "queue_id",
+        "contact_id",
+        "channel",
+        "reply_identity_id",
+        "tracking_token",
+        "escalated",
+        "sla_policy",
+        "next_checkpoint_at",
+        "created_at",
+        "updated_at",
+    )
     with psycopg.connect(dsn) as conn, conn.cursor() as cur:
         with cur.copy(f"COPY tickets ({', '.join(columns)}) FROM STDIN") as copy:
             for i in range(count):
                 created = now - timedelta(seconds=i % 86_400)
                 checkpoint = now + timedelta(minutes=30 + (i * 7919) % (10 * 24 * 60))
-                copy.write_row((f"Bulk ticket {i}", "new", "P3", "default", category_id, queue_id, contact_id, "fake",
-                                identity_id, f"bulk-{i}", False, "P3", checkpoint, created, created))
+                copy.write_row(
+                    (
+                        f"Bulk ticket {i}",
+                        "new",
+                        "P3",
+                        "default",
+                        category_id,
+                        queue_id,
+                        contact_id,
+                        "fake",
+                        identity_id,
+                        f"bulk-{i}",
+                        False,
+                        "P3",
+                        checkpoint,
+                        created,
+                        created,
+                    )
+                )
         conn.commit()
         cur.execute("ANALYZE tickets")
         conn.commit()
@@ -145,11 +187,22 @@ def wait_for(check: Callable[[], bool], timeout: float) -> bool:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tickets", type=int, default=1_000_000, help="open tickets in the database")
-    parser.add_argument("--due", type=int, default=1_000, help="how many of them break their target at once")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--tickets", type=int, default=1_000_000, help="open tickets in the database"
+    )
+    parser.add_argument(
+        "--due", type=int, default=1_000, help="how many of them break their target at once"
+    )
     parser.add_argument("--interval", type=float, default=1.0, help="clock tick interval, seconds")
-    parser.add_argument("--processes", type=int, default=0, help="worker processes (0: worker threads in this process, in-process broker)")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=0,
+        help="worker processes (0: worker threads in this process, in-process broker)",
+    )
     parser.add_argument("--threads", type=int, default=8, help="worker threads per process")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -166,10 +219,15 @@ def main() -> int:
     broker_url = REDIS_URL if args.processes else "memory://"
     env = {
         **os.environ,
-        "SWITCHBOARD_DATA_DIR": str(tmp), "SWITCHBOARD_DATABASE_URL": url, "SWITCHBOARD_BROKER_URL": broker_url,
-        "SWITCHBOARD_BROKER_QUEUE": f"sbbench-{uuid.uuid4().hex[:8]}", "SWITCHBOARD_SECRET_KEY": "bench",
-        "SWITCHBOARD_CONFIG_FILE": str(tmp / "policy.toml"), "SWITCHBOARD_WORKER_THREADS": str(args.threads),
-        "SWITCHBOARD_CLOCK_INTERVAL_SECONDS": str(args.interval), "SWITCHBOARD_LOG_LEVEL": "WARNING",
+        "SWITCHBOARD_DATA_DIR": str(tmp),
+        "SWITCHBOARD_DATABASE_URL": url,
+        "SWITCHBOARD_BROKER_URL": broker_url,
+        "SWITCHBOARD_BROKER_QUEUE": f"sbbench-{uuid.uuid4().hex[:8]}",
+        "SWITCHBOARD_SECRET_KEY": "bench",
+        "SWITCHBOARD_CONFIG_FILE": str(tmp / "policy.toml"),
+        "SWITCHBOARD_WORKER_THREADS": str(args.threads),
+        "SWITCHBOARD_CLOCK_INTERVAL_SECONDS": str(args.interval),
+        "SWITCHBOARD_LOG_LEVEL": "WARNING",
     }
     sysobj = None
     workers: list[subprocess.Popen[bytes]] = []
@@ -184,19 +242,33 @@ def main() -> int:
             sysobj.senders[channel] = sender
         real_now = ctx.now
         with ctx.db.transaction() as s:
-            s.add(Agent(name="On call", email="oncall@support.example", roles=["agent"], preferences={"channels": ["fake"], "addresses": {"fake": "oncall-pager"}}))
+            s.add(
+                Agent(
+                    name="On call",
+                    email="oncall@support.example",
+                    roles=["agent"],
+                    preferences={"channels": ["fake"], "addresses": {"fake": "oncall-pager"}},
+                )
+            )
             contact = Contact(name="Bulk client")
             s.add(contact)
             s.flush()
             identity = Identity(contact_id=contact.id, kind="fake", address="bulk-client")
             s.add(identity)
             s.flush()
-            queue_id = s.execute(select(SupportQueue.id).where(SupportQueue.slug == "support")).scalar_one()
-            category_id = s.execute(select(Category.id).where(Category.slug == "general")).scalar_one()
+            queue_id = s.execute(
+                select(SupportQueue.id).where(SupportQueue.slug == "support")
+            ).scalar_one()
+            category_id = s.execute(
+                select(Category.id).where(Category.slug == "general")
+            ).scalar_one()
             contact_id, identity_id = contact.id, identity.id
         bulk = args.tickets - args.due
         print(f"bulk-loading {bulk:,} open tickets with COPY ...", flush=True)
-        print(f"  {bulk_load(url, bulk, contact_id, identity_id, queue_id, category_id, real_now()):.1f} s", flush=True)
+        print(
+            f"  {bulk_load(url, bulk, contact_id, identity_id, queue_id, category_id, real_now()):.1f} s",
+            flush=True,
+        )
 
         # The due tickets are opened "15 minutes before" an instant a little ahead, so
         # that they all break their response target then, in real time.
@@ -209,33 +281,58 @@ def main() -> int:
         due_ids = []
         for i in range(args.due):
             with ctx.db.transaction() as s:
-                t = actions.open_ticket(ctx, s, system("bench"), subject=f"Line {i} is down", text="Conveyor stopped.",
-                                        requester=("fake", f"plant-{i}", "Client"), priority="P1", send_ack=False)
+                t = actions.open_ticket(
+                    ctx,
+                    s,
+                    system("bench"),
+                    subject=f"Line {i} is down",
+                    text="Conveyor stopped.",
+                    requester=("fake", f"plant-{i}", "Client"),
+                    priority="P1",
+                    send_ack=False,
+                )
                 due_ids.append(t.id)
         ctx.now = real_now
         print(f"  {time.perf_counter() - started:.1f} s", flush=True)
         with ctx.db.reading() as s:
-            total = s.execute(select(func.count()).select_from(Ticket).where(Ticket.status == "new")).scalar_one()
-            plan = "\n    ".join(r[0] for r in s.execute(text(
-                "EXPLAIN SELECT id FROM tickets WHERE next_checkpoint_at <= now() "
-                "ORDER BY next_checkpoint_at LIMIT 1000 FOR UPDATE SKIP LOCKED")))
+            total = s.execute(
+                select(func.count()).select_from(Ticket).where(Ticket.status == "new")
+            ).scalar_one()
+            plan = "\n    ".join(
+                r[0]
+                for r in s.execute(
+                    text(
+                        "EXPLAIN SELECT id FROM tickets WHERE next_checkpoint_at <= now() "
+                        "ORDER BY next_checkpoint_at LIMIT 1000 FOR UPDATE SKIP LOCKED"
+                    )
+                )
+            )
         print(f"open tickets: {total:,}; claim query plan:\n    {plan}", flush=True)
 
         # 1. Breach-to-first-ping latency: workers and the clock running; the at-risk
         # warnings (already due) go out first, then the breach comes.
         if args.processes:
-            workers = [subprocess.Popen([sys.executable, __file__, "--worker"], env=env) for _ in range(args.processes)]
+            workers = [
+                subprocess.Popen([sys.executable, __file__, "--worker"], env=env)
+                for _ in range(args.processes)
+            ]
         else:
             sysobj.start_workers()
         clock = sysobj.make_clock()
         clock.start_thread()
         left = (breach_at - real_now()).total_seconds()
-        print(f"clock and {args.processes or 'in-process'} worker(s) running; the breach comes in {left:.0f} s", flush=True)
+        print(
+            f"clock and {args.processes or 'in-process'} worker(s) running; the breach comes in {left:.0f} s",
+            flush=True,
+        )
 
         def all_pinged() -> bool:
             with ctx.db.reading() as s:
-                pinged = s.execute(select(func.count(func.distinct(OutboxDelivery.ticket_id))).where(
-                    OutboxDelivery.kind == "escalation", OutboxDelivery.status == "sent")).scalar_one()
+                pinged = s.execute(
+                    select(func.count(func.distinct(OutboxDelivery.ticket_id))).where(
+                        OutboxDelivery.kind == "escalation", OutboxDelivery.status == "sent"
+                    )
+                ).scalar_one()
             return int(pinged) >= args.due
 
         complete = wait_for(all_pinged, left + 180)
@@ -246,7 +343,13 @@ def main() -> int:
                 .where(OutboxDelivery.kind == "escalation", OutboxDelivery.status == "sent")
                 .group_by(OutboxDelivery.ticket_id)
             ).all()
-            due: dict[int, datetime] = {tid: at for tid, at in s.execute(select(Ticket.id, Ticket.response_due_at).where(Ticket.id.in_(due_ids))).all() if at}
+            due: dict[int, datetime] = {
+                tid: at
+                for tid, at in s.execute(
+                    select(Ticket.id, Ticket.response_due_at).where(Ticket.id.in_(due_ids))
+                ).all()
+                if at
+            }
             started_rows = s.execute(select(Escalation.ticket_id, Escalation.started_at)).all()
         latencies = [(sent - due[tid]).total_seconds() for tid, sent in rows if tid in due and sent]
         escalated = [(at - due[tid]).total_seconds() for tid, at in started_rows if tid in due]
@@ -263,25 +366,43 @@ def main() -> int:
         timings = []
         for _ in range(7):
             with ctx.db.transaction() as s:
-                s.execute(update(Ticket).where(Ticket.id.in_(due_ids)).values(next_checkpoint_at=ctx.now() - timedelta(seconds=1)))
+                s.execute(
+                    update(Ticket)
+                    .where(Ticket.id.in_(due_ids))
+                    .values(next_checkpoint_at=ctx.now() - timedelta(seconds=1))
+                )
             started = time.perf_counter()
             claimed = slawatch.tick(ctx)
             timings.append((time.perf_counter() - started) * 1000)
             sysobj.broker.dramatiq.flush_all()
             assert claimed == args.due, claimed
 
-        where = f"{args.processes} worker processes x {args.threads} threads (Redis broker)" if args.processes else f"{args.threads} worker threads in-process"
+        where = (
+            f"{args.processes} worker processes x {args.threads} threads (Redis broker)"
+            if args.processes
+            else f"{args.threads} worker threads in-process"
+        )
         print()
-        print(f"SLA clock benchmark: PostgreSQL, {total:,} open tickets, {args.due:,} due; {where}; tick every {args.interval:g} s")
-        print(f"  one clock tick ({args.due:,} due): median {statistics.median(timings):.0f} ms, "
-              f"max {max(timings):.0f} ms  (target < 250 ms)")
+        print(
+            f"SLA clock benchmark: PostgreSQL, {total:,} open tickets, {args.due:,} due; {where}; tick every {args.interval:g} s"
+        )
+        print(
+            f"  one clock tick ({args.due:,} due): median {statistics.median(timings):.0f} ms, "
+            f"max {max(timings):.0f} ms  (target < 250 ms)"
+        )
         if not complete:
-            print(f"  breach-to-first-ping: only {len(latencies)} of {args.due} tickets pinged in time")
+            print(
+                f"  breach-to-first-ping: only {len(latencies)} of {args.due} tickets pinged in time"
+            )
         if latencies:
-            print(f"  breach-to-first-ping latency: p50 {percentile(latencies, 0.5):.2f} s, p99 {percentile(latencies, 0.99):.2f} s, "
-                  f"max {max(latencies):.2f} s over {len(latencies):,} breaches  (target p99 < 5 s)")
+            print(
+                f"  breach-to-first-ping latency: p50 {percentile(latencies, 0.5):.2f} s, p99 {percentile(latencies, 0.99):.2f} s, "
+                f"max {max(latencies):.2f} s over {len(latencies):,} breaches  (target p99 < 5 s)"
+            )
         if escalated:
-            print(f"  (breach to escalation started: p50 {percentile(escalated, 0.5):.2f} s, p99 {percentile(escalated, 0.99):.2f} s)")
+            print(
+                f"  (breach to escalation started: p50 {percentile(escalated, 0.5):.2f} s, p99 {percentile(escalated, 0.99):.2f} s)"
+            )
         return 0
     finally:
         for proc in workers:

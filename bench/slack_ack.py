@@ -61,7 +61,9 @@ from tests.fakeslack import FakeSlack  # noqa: E402
 from tests.slack_support import SIGNING_SECRET, sign  # noqa: E402
 
 CHANNEL = "CBENCH01"
-POSTGRES_URL = os.environ.get("SWITCHBOARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "SWITCHBOARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 
 def free_port() -> int:
@@ -85,16 +87,28 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[index]
 
 
-def bench_settings(role: str, api_url: str, data: str, database_url: str, broker_url: str, queue: str):  # type: ignore[no-untyped-def]
+def bench_settings(
+    role: str, api_url: str, data: str, database_url: str, broker_url: str, queue: str
+):  # type: ignore[no-untyped-def]
     return load_settings(
-        data_dir=Path(data), database_url=database_url, secret_key="bench", worker_threads=4, log_level="WARNING",
-        broker_url="memory://" if role == "embedded" else broker_url, broker_queue=queue,
-        slack_bot_token="xoxb-bench", slack_signing_secret=SIGNING_SECRET, slack_api_url=api_url,
-        slack_default_channel=CHANNEL, slack_undo_seconds=30,
+        data_dir=Path(data),
+        database_url=database_url,
+        secret_key="bench",
+        worker_threads=4,
+        log_level="WARNING",
+        broker_url="memory://" if role == "embedded" else broker_url,
+        broker_queue=queue,
+        slack_bot_token="xoxb-bench",
+        slack_signing_secret=SIGNING_SECRET,
+        slack_api_url=api_url,
+        slack_default_channel=CHANNEL,
+        slack_undo_seconds=30,
     )
 
 
-def serve(role: str, port: int, api_url: str, data: str, database_url: str, broker_url: str, queue: str) -> None:
+def serve(
+    role: str, port: int, api_url: str, data: str, database_url: str, broker_url: str, queue: str
+) -> None:
     """One process of the deployment: ``embedded`` (web and workers), ``web`` (no workers) or ``worker``."""
     settings = bench_settings(role, api_url, data, database_url, broker_url, queue)
     system = System(settings)
@@ -108,12 +122,20 @@ def serve(role: str, port: int, api_url: str, data: str, database_url: str, brok
         system.start_workers()
     web = create_app(system.ctx)
     slack.attach(web, system.ctx, settings)
-    server = uvicorn.Server(uvicorn.Config(web, host="127.0.0.1", port=port, log_level="warning", access_log=False, backlog=2048))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            web, host="127.0.0.1", port=port, log_level="warning", access_log=False, backlog=2048
+        )
+    )
     threading.Thread(target=server.run, daemon=True).start()
     wait(lambda: server.started)
     with system.ctx.db.transaction() as session:
-        session.add(Agent(name="Ana", email="ana@bench.example", roles=["agent"], slack_user_id="UANA"))
-    FakeChannel(system.ctx).receive("plant-7", "Press 3 stopped, error E42", subject="Press 3 is down")
+        session.add(
+            Agent(name="Ana", email="ana@bench.example", roles=["agent"], slack_user_id="UANA")
+        )
+    FakeChannel(system.ctx).receive(
+        "plant-7", "Press 3 stopped, error E42", subject="Press 3 is down"
+    )
 
     def card_ts() -> str | None:
         with system.ctx.db.reading() as session:
@@ -124,10 +146,25 @@ def serve(role: str, port: int, api_url: str, data: str, database_url: str, brok
         system.worker.stop()
     with system.ctx.db.reading() as session:
         number = session.execute(select(Ticket)).scalar_one().number
-    print(json.dumps({"ts": card_ts(), "number": number, "db": settings.effective_database_url.split(":")[0], "loop": "uvloop" if find_spec("uvloop") else "asyncio", "http": "httptools" if find_spec("httptools") else "h11"}), flush=True)
-    for _line in sys.stdin:  # the parent asks whether the events are all worked on, then closes stdin
+    print(
+        json.dumps(
+            {
+                "ts": card_ts(),
+                "number": number,
+                "db": settings.effective_database_url.split(":")[0],
+                "loop": "uvloop" if find_spec("uvloop") else "asyncio",
+                "http": "httptools" if find_spec("httptools") else "h11",
+            }
+        ),
+        flush=True,
+    )
+    for (
+        _line
+    ) in sys.stdin:  # the parent asks whether the events are all worked on, then closes stdin
         with system.ctx.db.reading() as session:
-            pending = session.execute(select(func.count()).select_from(SlackEvent).where(SlackEvent.status == "pending")).scalar_one()
+            pending = session.execute(
+                select(func.count()).select_from(SlackEvent).where(SlackEvent.status == "pending")
+            ).scalar_one()
         print(json.dumps({"pending": pending}), flush=True)
     server.should_exit = True
     system.stop()
@@ -181,7 +218,9 @@ def run(mode: str, args: argparse.Namespace) -> bool:
         # wait for each other's write lock, which is what SQLite is not chosen for.
         with throwaway_postgres() as url:
             if url is None:
-                print("scaled: no PostgreSQL answers at SWITCHBOARD_TEST_POSTGRES_URL; using SQLite shared by two processes")
+                print(
+                    "scaled: no PostgreSQL answers at SWITCHBOARD_TEST_POSTGRES_URL; using SQLite shared by two processes"
+                )
             return _run(mode, argparse.Namespace(**{**vars(args), "database_url": url or ""}))
     return _run(mode, args)
 
@@ -197,8 +236,25 @@ def _run(mode: str, args: argparse.Namespace) -> bool:
 
     def start(role: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [sys.executable, __file__, "--serve", role, str(port), fake.url, data, "--database-url", args.database_url, "--broker-url", args.broker_url, "--queue", queue],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+            [
+                sys.executable,
+                __file__,
+                "--serve",
+                role,
+                str(port),
+                fake.url,
+                data,
+                "--database-url",
+                args.database_url,
+                "--broker-url",
+                args.broker_url,
+                "--queue",
+                queue,
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
         )
 
     worker = None
@@ -212,22 +268,58 @@ def _run(mode: str, args: argparse.Namespace) -> bool:
     ts, number = ready["ts"], ready["number"]
 
     def event_body(i: int) -> tuple[str, str]:
-        event = {"type": "message", "user": "UANA", "text": f"note: burst {i}", "ts": f"1800000000.{i:06d}", "channel": CHANNEL, "channel_type": "channel", "thread_ts": ts}
-        return json.dumps({"type": "event_callback", "team_id": "T0001", "api_app_id": "A0001", "event_id": f"EvB{i:05d}", "event_time": int(time.time()), "event": event}), "application/json"
+        event = {
+            "type": "message",
+            "user": "UANA",
+            "text": f"note: burst {i}",
+            "ts": f"1800000000.{i:06d}",
+            "channel": CHANNEL,
+            "channel_type": "channel",
+            "thread_ts": ts,
+        }
+        return json.dumps(
+            {
+                "type": "event_callback",
+                "team_id": "T0001",
+                "api_app_id": "A0001",
+                "event_id": f"EvB{i:05d}",
+                "event_time": int(time.time()),
+                "event": event,
+            }
+        ), "application/json"
 
     def action_body(i: int) -> tuple[str, str]:
         payload = {
-            "type": "block_actions", "team": {"id": "T0001"}, "user": {"id": "UANA"}, "api_app_id": "A0001",
-            "trigger_id": f"trig-{uuid.uuid4().hex[:8]}", "channel": {"id": CHANNEL}, "container": {"type": "message", "channel_id": CHANNEL, "message_ts": ts},
-            "actions": [{"type": "button", "action_id": "sb_copy_link", "value": number, "action_ts": str(time.time())}],
+            "type": "block_actions",
+            "team": {"id": "T0001"},
+            "user": {"id": "UANA"},
+            "api_app_id": "A0001",
+            "trigger_id": f"trig-{uuid.uuid4().hex[:8]}",
+            "channel": {"id": CHANNEL},
+            "container": {"type": "message", "channel_id": CHANNEL, "message_ts": ts},
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": "sb_copy_link",
+                    "value": number,
+                    "action_ts": str(time.time()),
+                }
+            ],
         }
         return urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"
 
-    bodies = [("event", *event_body(i)) if i % 2 == 0 else ("interaction", *action_body(i)) for i in range(args.requests)]
+    bodies = [
+        ("event", *event_body(i)) if i % 2 == 0 else ("interaction", *action_body(i))
+        for i in range(args.requests)
+    ]
     signed = [(kind, body, {"Content-Type": ctype, **sign(body)}) for kind, body, ctype in bodies]
 
     def raw_request(body: str, headers: dict[str, str]) -> bytes:
-        lines = ["POST /slack/events HTTP/1.1", f"Host: 127.0.0.1:{port}", f"Content-Length: {len(body.encode())}"]
+        lines = [
+            "POST /slack/events HTTP/1.1",
+            f"Host: 127.0.0.1:{port}",
+            f"Content-Length: {len(body.encode())}",
+        ]
         lines += [f"{k}: {v}" for k, v in headers.items()]
         return ("\r\n".join(lines) + "\r\n\r\n").encode() + body.encode()
 
@@ -236,37 +328,63 @@ def _run(mode: str, args: argparse.Namespace) -> bool:
     async def burst() -> list[tuple[str, int, float]]:
         # A lean HTTP/1.1 client on asyncio streams (a heavy client would measure itself).
         # Slack keeps its connections open: open them all first, then fire the burst at once.
-        conns = await asyncio.gather(*(asyncio.open_connection("127.0.0.1", port) for _ in requests))
+        conns = await asyncio.gather(
+            *(asyncio.open_connection("127.0.0.1", port) for _ in requests)
+        )
 
-        async def one(kind: str, raw: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> tuple[str, int, float]:
+        async def one(
+            kind: str, raw: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        ) -> tuple[str, int, float]:
             started = time.perf_counter()
             writer.write(raw)
             await writer.drain()
             head = await reader.readuntil(b"\r\n\r\n")
             lines = head.decode("latin-1").split("\r\n")
-            length = next((int(line.split(":", 1)[1]) for line in lines if line.lower().startswith("content-length:")), 0)
+            length = next(
+                (
+                    int(line.split(":", 1)[1])
+                    for line in lines
+                    if line.lower().startswith("content-length:")
+                ),
+                0,
+            )
             await reader.readexactly(length)
             elapsed = (time.perf_counter() - started) * 1000
             writer.close()
             return kind, int(lines[0].split()[1]), elapsed
 
-        return await asyncio.gather(*(one(kind, raw, *conn) for (kind, raw), conn in zip(requests, conns, strict=True)))
+        return await asyncio.gather(
+            *(one(kind, raw, *conn) for (kind, raw), conn in zip(requests, conns, strict=True))
+        )
 
     started = time.perf_counter()
     results = asyncio.run(burst())
     wall = time.perf_counter() - started
 
     if mode == "scaled":
-        where = "scaled: the web role alone in its process, " + ("no workers anywhere (web path only)" if args.web_only else "4 worker threads in a separate worker process, broker " + args.broker_url.split("@")[-1])
+        where = "scaled: the web role alone in its process, " + (
+            "no workers anywhere (web path only)"
+            if args.web_only
+            else "4 worker threads in a separate worker process, broker "
+            + args.broker_url.split("@")[-1]
+        )
     else:
-        where = "embedded: " + ("workers stopped (web path only)" if args.web_only else "4 worker threads in the web process, in-process broker")
-    print(f"Slack acknowledgement latency, {where}: a burst of {len(results)} signed requests, all sent at once over open connections, to /slack/events ({ready['db']}, uvicorn {ready['loop']}/{ready['http']})")
+        where = "embedded: " + (
+            "workers stopped (web path only)"
+            if args.web_only
+            else "4 worker threads in the web process, in-process broker"
+        )
+    print(
+        f"Slack acknowledgement latency, {where}: a burst of {len(results)} signed requests, all sent at once over open connections, to /slack/events ({ready['db']}, uvicorn {ready['loop']}/{ready['http']})"
+    )
     ok = True
     for kind in ("event", "interaction", "all"):
         times = [ms for k, _, ms in results if kind in ("all", k)]
         statuses = {s for k, s, _ in results if kind in ("all", k)}
         p99 = percentile(times, 99)
-        print(f"  {kind:<12} n={len(times):<4} p50={percentile(times, 50):7.1f} ms  p95={percentile(times, 95):7.1f} ms  p99={p99:7.1f} ms  max={max(times):7.1f} ms  mean={statistics.mean(times):7.1f} ms  HTTP {sorted(statuses)}")
+        print(
+            f"  {kind:<12} n={len(times):<4} p50={percentile(times, 50):7.1f} ms  p95={percentile(times, 95):7.1f} ms  p99={p99:7.1f} ms  max={max(times):7.1f} ms  mean={statistics.mean(times):7.1f} ms  HTTP {sorted(statuses)}"
+        )
         ok = ok and p99 < 200 and statuses == {200}
     print(f"  burst sent and answered in {wall * 1000:.0f} ms", flush=True)
     while not args.web_only:
@@ -277,7 +395,9 @@ def _run(mode: str, args: argparse.Namespace) -> bool:
         time.sleep(0.1)
     drained = time.perf_counter() - started
     if not args.web_only:
-        print(f"  all {len([b for b in bodies if b[0] == 'event'])} events and {len([b for b in bodies if b[0] != 'event'])} presses worked on by the workers within {drained:.1f} s of the burst")
+        print(
+            f"  all {len([b for b in bodies if b[0] == 'event'])} events and {len([b for b in bodies if b[0] != 'event'])} presses worked on by the workers within {drained:.1f} s of the burst"
+        )
     child.stdin.close()
     child.wait(30)
     if worker is not None:
@@ -291,13 +411,31 @@ def _run(mode: str, args: argparse.Namespace) -> bool:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--database-url", default="", help="default: SQLite in a temporary directory (embedded), a throwaway PostgreSQL database (scaled)")
-    parser.add_argument("--broker-url", default="redis://127.0.0.1:6379/0", help="the shared broker of the scaled run")
-    parser.add_argument("--only", choices=("embedded", "scaled"), help="run one deployment (default: both)")
-    parser.add_argument("--web-only", action="store_true", help="embedded, with the workers stopped once the card is posted: the web path alone")
-    parser.add_argument("--serve", nargs=4, metavar=("ROLE", "PORT", "API_URL", "DATA_DIR"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--database-url",
+        default="",
+        help="default: SQLite in a temporary directory (embedded), a throwaway PostgreSQL database (scaled)",
+    )
+    parser.add_argument(
+        "--broker-url",
+        default="redis://127.0.0.1:6379/0",
+        help="the shared broker of the scaled run",
+    )
+    parser.add_argument(
+        "--only", choices=("embedded", "scaled"), help="run one deployment (default: both)"
+    )
+    parser.add_argument(
+        "--web-only",
+        action="store_true",
+        help="embedded, with the workers stopped once the card is posted: the web path alone",
+    )
+    parser.add_argument(
+        "--serve", nargs=4, metavar=("ROLE", "PORT", "API_URL", "DATA_DIR"), help=argparse.SUPPRESS
+    )
     parser.add_argument("--queue", default="switchboard", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -311,7 +449,10 @@ def main() -> None:
             print(f"scaled: skipped, no broker answers at {args.broker_url} (--broker-url)")
             continue
         results[mode] = run(mode, args)
-    print("Target p99 < 200 ms: " + "; ".join(f"{mode} {'met' if ok else 'NOT met'}" for mode, ok in results.items()))
+    print(
+        "Target p99 < 200 ms: "
+        + "; ".join(f"{mode} {'met' if ok else 'NOT met'}" for mode, ok in results.items())
+    )
     sys.exit(0 if results and all(results.values()) else 1)
 
 

@@ -40,11 +40,33 @@ from config.runtime import System, build_smtp_server, migrate  # noqa: E402
 from config.settings import load_settings  # noqa: E402
 from core.models import InboundRecord, OutboxDelivery  # noqa: E402
 
-SUBJECTS = ["Printer jammed on floor 2", "VPN drops every hour", "Störung: Scanner offline", "Impresora no imprime", "Écran noir au démarrage", "Badge reader rejects cards", "ログインできません", "Invoice copy please"]
-BODIES = ["The device stopped at 08:10 and shows error E42. Could you send someone?", "Seit heute Morgen funktioniert der Scanner nicht mehr. Bitte um Rückruf.", "No puedo iniciar sesión desde esta mañana, ¿pueden ayudarme?", "L'écran reste noir après la mise à jour. Merci de votre aide."]
+SUBJECTS = [
+    "Printer jammed on floor 2",
+    "VPN drops every hour",
+    "Störung: Scanner offline",
+    "Impresora no imprime",
+    "Écran noir au démarrage",
+    "Badge reader rejects cards",
+    "ログインできません",
+    "Invoice copy please",
+]
+BODIES = [
+    "The device stopped at 08:10 and shows error E42. Could you send someone?",
+    "Seit heute Morgen funktioniert der Scanner nicht mehr. Bitte um Rückruf.",
+    "No puedo iniciar sesión desde esta mañana, ¿pueden ayudarme?",
+    "L'écran reste noir après la mise à jour. Merci de votre aide.",
+]
 
 
-def _message(i: int, sender: str, subject: str, body: str, rng: random.Random, attachment: bytes, parent: str | None = None) -> bytes:
+def _message(
+    i: int,
+    sender: str,
+    subject: str,
+    body: str,
+    rng: random.Random,
+    attachment: bytes,
+    parent: str | None = None,
+) -> bytes:
     msg = EmailMessage()
     msg["From"] = f"Client Ñame {i} <{sender}>"
     msg["To"] = "support@localhost"
@@ -55,9 +77,16 @@ def _message(i: int, sender: str, subject: str, body: str, rng: random.Random, a
         msg["References"] = parent
     msg.set_content(body)
     if rng.random() < 0.6:
-        msg.add_alternative(f"<html><body><p>{body.replace(chr(10), '<br>')}</p></body></html>", subtype="html")
+        msg.add_alternative(
+            f"<html><body><p>{body.replace(chr(10), '<br>')}</p></body></html>", subtype="html"
+        )
     if rng.random() < 0.2:
-        msg.add_attachment(attachment[: rng.randint(2_000, 24_000)], maintype="application", subtype="pdf", filename=f"report-{i}.pdf")
+        msg.add_attachment(
+            attachment[: rng.randint(2_000, 24_000)],
+            maintype="application",
+            subtype="pdf",
+            filename=f"report-{i}.pdf",
+        )
     return msg.as_bytes(policy=policy.SMTP)
 
 
@@ -74,17 +103,36 @@ def corpus(n: int, seed: int = 7) -> tuple[list[tuple[str, bytes]], list[tuple[s
     for i in range(max(50, n // 10)):
         sender = f"early{i}@client{i % 50}.example"
         subject = f"{rng.choice(SUBJECTS)} #{i}"
-        earlier.append((sender, _message(100_000 + i, sender, subject, rng.choice(BODIES), rng, attachment)))
+        earlier.append(
+            (sender, _message(100_000 + i, sender, subject, rng.choice(BODIES), rng, attachment))
+        )
         parents.append((sender, f"<bench-{100_000 + i}@client.example>", subject))
     timed: list[tuple[str, bytes]] = []
     for i in range(n):
         if rng.random() < 0.30:
             sender, parent, subject = rng.choice(parents)
-            body = "Still happening this morning.\n\nOn Tue, 24 Nov 2026 at 09:14, Support <support@localhost> wrote:\n> " + rng.choice(BODIES)
-            timed.append((sender, _message(i, sender, "Re: " + subject, body, rng, attachment, parent)))
+            body = (
+                "Still happening this morning.\n\nOn Tue, 24 Nov 2026 at 09:14, Support <support@localhost> wrote:\n> "
+                + rng.choice(BODIES)
+            )
+            timed.append(
+                (sender, _message(i, sender, "Re: " + subject, body, rng, attachment, parent))
+            )
         else:
             sender = f"client{i}@client{i % 50}.example"
-            timed.append((sender, _message(i, sender, f"{rng.choice(SUBJECTS)} #{i}", rng.choice(BODIES) + f"\nReference {i}.", rng, attachment)))
+            timed.append(
+                (
+                    sender,
+                    _message(
+                        i,
+                        sender,
+                        f"{rng.choice(SUBJECTS)} #{i}",
+                        rng.choice(BODIES) + f"\nReference {i}.",
+                        rng,
+                        attachment,
+                    ),
+                )
+            )
     return earlier, timed
 
 
@@ -112,7 +160,7 @@ class Clients:
 
     def blast(self, port: int, items: list[tuple[str, bytes]]) -> None:
         """Send everything over ``clients`` parallel SMTP sessions."""
-        chunks = [items[i::self.clients] for i in range(self.clients)]
+        chunks = [items[i :: self.clients] for i in range(self.clients)]
         sent = sum(self.pool.starmap(_send_chunk, [(port, c) for c in chunks]))
         assert sent == len(items)
 
@@ -139,7 +187,9 @@ class BareHandler:
 
     def conn(self) -> sqlite3.Connection:
         if not hasattr(self.local, "c"):
-            c = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            c = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=30
+            )
             c.execute("PRAGMA journal_mode=WAL")
             c.execute("PRAGMA synchronous=NORMAL")
             self.local.c = c
@@ -156,7 +206,10 @@ class BareHandler:
             text = body.get_content() if body else ""
             c = self.conn()
             c.execute("BEGIN IMMEDIATE")
-            c.execute("INSERT INTO mail (message_id, sender, subject, body, raw) VALUES (?, ?, ?, ?, ?)", (str(msg["Message-ID"]), str(msg["From"]), str(msg["Subject"]), text, raw))
+            c.execute(
+                "INSERT INTO mail (message_id, sender, subject, body, raw) VALUES (?, ?, ?, ?, ?)",
+                (str(msg["Message-ID"]), str(msg["From"]), str(msg["Subject"]), text, raw),
+            )
             c.execute("COMMIT")
 
         await asyncio.get_running_loop().run_in_executor(None, store)
@@ -167,10 +220,14 @@ def baseline(items: list[tuple[str, bytes]], clients: Clients, root: Path) -> tu
     path = root / "bare.db"
     c = sqlite3.connect(path)
     c.execute("PRAGMA journal_mode=WAL")
-    c.execute("CREATE TABLE mail (id INTEGER PRIMARY KEY, message_id TEXT UNIQUE, sender TEXT, subject TEXT, body TEXT, raw BLOB)")
+    c.execute(
+        "CREATE TABLE mail (id INTEGER PRIMARY KEY, message_id TEXT UNIQUE, sender TEXT, subject TEXT, body TEXT, raw BLOB)"
+    )
     c.close()
     port = free_port()
-    controller = Controller(BareHandler(path), hostname="127.0.0.1", port=port, data_size_limit=30_000_000)
+    controller = Controller(
+        BareHandler(path), hostname="127.0.0.1", port=port, data_size_limit=30_000_000
+    )
     controller.start()
     start, cpu = time.perf_counter(), time.process_time()
     clients.blast(port, items)
@@ -184,7 +241,13 @@ def baseline(items: list[tuple[str, bytes]], clients: Clients, root: Path) -> tu
 
 def start_switchboard(root: Path, threads: int, workers: bool = True) -> tuple[System, int]:
     port = free_port()
-    settings = load_settings(data_dir=root, secret_key="bench-secret", worker_threads=threads, smtp_port=port, auto_reply_limit_per_hour=1000)
+    settings = load_settings(
+        data_dir=root,
+        secret_key="bench-secret",
+        worker_threads=threads,
+        smtp_port=port,
+        auto_reply_limit_per_hour=1000,
+    )
     migrate(settings)
     system = System(settings)
     if workers:
@@ -199,7 +262,11 @@ def wait_done(system: System, total: int, timeout: float = 600) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with system.ctx.db.reading() as session:
-            pending = session.execute(select(func.count()).select_from(InboundRecord).where(InboundRecord.status == "pending")).scalar_one()
+            pending = session.execute(
+                select(func.count())
+                .select_from(InboundRecord)
+                .where(InboundRecord.status == "pending")
+            ).scalar_one()
             stored = session.execute(select(func.count()).select_from(InboundRecord)).scalar_one()
         if stored >= total and pending == 0:
             return
@@ -207,7 +274,13 @@ def wait_done(system: System, total: int, timeout: float = 600) -> None:
     raise SystemExit("timed out waiting for the workers")
 
 
-def throughput(earlier: list[tuple[str, bytes]], items: list[tuple[str, bytes]], clients: Clients, root: Path, threads: int) -> tuple[float, float, dict[str | None, int]]:
+def throughput(
+    earlier: list[tuple[str, bytes]],
+    items: list[tuple[str, bytes]],
+    clients: Clients,
+    root: Path,
+    threads: int,
+) -> tuple[float, float, dict[str | None, int]]:
     system, port = start_switchboard(root, threads)
     try:
         clients.blast(port, earlier)
@@ -217,8 +290,14 @@ def throughput(earlier: list[tuple[str, bytes]], items: list[tuple[str, bytes]],
         wait_done(system, len(earlier) + len(items))
         elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
         with system.ctx.db.reading() as session:
-            outcomes = dict(session.execute(select(InboundRecord.outcome, func.count()).group_by(InboundRecord.outcome)).all())
-            outcomes["acks_in_outbox"] = session.execute(select(func.count()).select_from(OutboxDelivery).where(OutboxDelivery.kind == "ack")).scalar_one()
+            outcomes = dict(
+                session.execute(
+                    select(InboundRecord.outcome, func.count()).group_by(InboundRecord.outcome)
+                ).all()
+            )
+            outcomes["acks_in_outbox"] = session.execute(
+                select(func.count()).select_from(OutboxDelivery).where(OutboxDelivery.kind == "ack")
+            ).scalar_one()
         return len(items) / elapsed, cpu / len(items), outcomes
     finally:
         system._bench_smtp.stop()  # type: ignore[attr-defined]
@@ -297,7 +376,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--threads", type=int, default=4, help="worker threads (SWITCHBOARD_WORKER_THREADS)")
+    parser.add_argument(
+        "--threads", type=int, default=4, help="worker threads (SWITCHBOARD_WORKER_THREADS)"
+    )
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--latency-messages", type=int, default=500)
     args = parser.parse_args()
@@ -305,24 +386,34 @@ def main() -> None:
     earlier, items = corpus(args.messages)
     size = sum(len(r) for _, r in items) / len(items)
     replies = sum(1 for _, raw in items if b"In-Reply-To" in raw)
-    print(f"corpus: {len(items)} messages ({replies} replies to {len(earlier)} earlier tickets), {size / 1024:.1f} KiB average; {args.clients} SMTP clients; {os.cpu_count()} CPUs")
+    print(
+        f"corpus: {len(items)} messages ({replies} replies to {len(earlier)} earlier tickets), {size / 1024:.1f} KiB average; {args.clients} SMTP clients; {os.cpu_count()} CPUs"
+    )
     clients = Clients(args.clients)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         base, base_cpu = baseline(items, clients, root)
-        print(f"baseline (aiosmtpd + stdlib parse + one SQLite insert): {base:8.1f} msg/s   server CPU {base_cpu * 1000:5.1f} ms/msg")
+        print(
+            f"baseline (aiosmtpd + stdlib parse + one SQLite insert): {base:8.1f} msg/s   server CPU {base_cpu * 1000:5.1f} ms/msg"
+        )
         rate, cpu, outcomes = throughput(earlier, items, clients, root / "sb", args.threads)
-        print(f"switchboard (SMTP -> ticket + ack in outbox, SQLite): {rate:8.1f} msg/s   server CPU {cpu * 1000:5.1f} ms/msg   ratio {rate / base:.2f}")
+        print(
+            f"switchboard (SMTP -> ticket + ack in outbox, SQLite): {rate:8.1f} msg/s   server CPU {cpu * 1000:5.1f} ms/msg   ratio {rate / base:.2f}"
+        )
         print(f"  outcomes, earlier mail included: {outcomes}")
         edge, edge_cpu = edge_only(items, clients, root / "edge")
         clients.close()
-        print(f"  of which the SMTP edge alone (stored, 250, no workers): {edge:8.1f} msg/s   server CPU {edge_cpu * 1000:5.1f} ms/msg")
+        print(
+            f"  of which the SMTP edge alone (stored, 250, no workers): {edge:8.1f} msg/s   server CPU {edge_cpu * 1000:5.1f} ms/msg"
+        )
         lat = latency(args.latency_messages, args.rate, root / "lat", args.threads)
     if lat:
         lat.sort()
         p50 = statistics.median(lat)
         p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
-        print(f"latency at {args.rate:.0f} msg/s offered, SMTP 250 -> ack in maildir: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, max {lat[-1] * 1000:.0f} ms ({len(lat)}/{args.latency_messages} seen)")
+        print(
+            f"latency at {args.rate:.0f} msg/s offered, SMTP 250 -> ack in maildir: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, max {lat[-1] * 1000:.0f} ms ({len(lat)}/{args.latency_messages} seen)"
+        )
     else:
         print("latency: no acknowledgement reached the maildir")
 

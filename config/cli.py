@@ -113,7 +113,9 @@ def _attach_slack(web_app: Any, system: Any) -> Any:
     if not slack.enabled(system.settings):
         return None
     handler = slack.attach(web_app, system.ctx, system.settings)
-    click.echo("Slack: " + ("connected over Socket Mode" if handler else "listening at /slack/events"))
+    click.echo(
+        "Slack: " + ("connected over Socket Mode" if handler else "listening at /slack/events")
+    )
     return handler
 
 
@@ -137,11 +139,19 @@ def up() -> None:
     smtp_server.start()
     imap_stop = threading.Event()
     start_imap_pollers(settings, system.ctx, imap_stop)
-    click.echo(f"Switchboard is up: http://{settings.http_host}:{settings.http_port}, SMTP on {settings.smtp_host}:{settings.smtp_port}  (data in {settings.data_dir.resolve()})")
+    click.echo(
+        f"Switchboard is up: http://{settings.http_host}:{settings.http_port}, SMTP on {settings.smtp_host}:{settings.smtp_port}  (data in {settings.data_dir.resolve()})"
+    )
     web_app = create_app(system.ctx)
     socket_mode = _attach_slack(web_app, system)
     try:
-        uvicorn.run(web_app, host=settings.http_host, port=settings.http_port, log_level="warning", access_log=False)
+        uvicorn.run(
+            web_app,
+            host=settings.http_host,
+            port=settings.http_port,
+            log_level="warning",
+            access_log=False,
+        )
     finally:
         if socket_mode is not None:
             socket_mode.close()
@@ -165,7 +175,13 @@ def web() -> None:
     web_app = create_app(system.ctx)
     socket_mode = _attach_slack(web_app, system)
     try:
-        uvicorn.run(web_app, host=settings.http_host, port=settings.http_port, log_level="warning", access_log=False)
+        uvicorn.run(
+            web_app,
+            host=settings.http_host,
+            port=settings.http_port,
+            log_level="warning",
+            access_log=False,
+        )
     finally:
         if socket_mode is not None:
             socket_mode.close()
@@ -219,7 +235,12 @@ def smtp() -> None:
     system = System(settings)
     server = build_smtp_server(settings, system.ctx)
     server.start()
-    log.info("SMTP intake listening on %s:%s for %s", settings.smtp_host, settings.smtp_port, ", ".join(settings.support_address_list))
+    log.info(
+        "SMTP intake listening on %s:%s for %s",
+        settings.smtp_host,
+        settings.smtp_port,
+        ", ".join(settings.support_address_list),
+    )
     try:
         _wait_for_signal()
     finally:
@@ -236,7 +257,9 @@ def imap() -> None:
     settings = _settings()
     _needs_shared_broker(settings, "imap")
     if not settings.imap_host:
-        raise ConfigError("SWITCHBOARD_IMAP_HOST is empty: set it (and IMAP_USER, IMAP_PASSWORD) to poll a mailbox")
+        raise ConfigError(
+            "SWITCHBOARD_IMAP_HOST is empty: set it (and IMAP_USER, IMAP_PASSWORD) to poll a mailbox"
+        )
     system = System(settings)
     stop = threading.Event()
     start_imap_pollers(settings, system.ctx, stop)
@@ -254,7 +277,13 @@ def imap() -> None:
 def show_settings(as_json: bool) -> None:
     """List every setting with its default and what it does."""
     rows = [{"variable": v, "default": d, "description": t} for v, d, t in describe_settings()]
-    emit(rows, as_json, lambda rs: _each(rs, lambda r: f"{r['variable']:<40} {r['default'] or '(empty)':<28} {r['description']}"))
+    emit(
+        rows,
+        as_json,
+        lambda rs: _each(
+            rs, lambda r: f"{r['variable']:<40} {r['default'] or '(empty)':<28} {r['description']}"
+        ),
+    )
 
 
 # Tickets ----------------------------------------------------------------------------
@@ -275,18 +304,39 @@ def tickets() -> None:
 @click.option("--limit", default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @handle_errors
-def tickets_list(status: str | None, priority: str | None, queue: str | None, assignee: str | None, query: str | None, include_closed: bool, limit: int, as_json: bool) -> None:
+def tickets_list(
+    status: str | None,
+    priority: str | None,
+    queue: str | None,
+    assignee: str | None,
+    query: str | None,
+    include_closed: bool,
+    limit: int,
+    as_json: bool,
+) -> None:
     """List tickets, newest first."""
     from core import views
 
     ctx = _context(_settings())
     with ctx.db.reading() as session:
-        data = views.list_tickets(ctx, session, status=status, priority=priority, queue=queue, assignee=assignee, query=query, include_closed=include_closed, limit=limit)
+        data = views.list_tickets(
+            ctx,
+            session,
+            status=status,
+            priority=priority,
+            queue=queue,
+            assignee=assignee,
+            query=query,
+            include_closed=include_closed,
+            limit=limit,
+        )
 
     def human(d: dict[str, Any]) -> None:
         for t in d["tickets"]:
             flag = " ESCALATED" if t["escalated"] else ""
-            click.echo(f"{t['number']}  {t['priority']}  {t['status']:<12} {t['sla']['state']:<6} {t['subject'][:60]}{flag}")
+            click.echo(
+                f"{t['number']}  {t['priority']}  {t['status']:<12} {t['sla']['state']:<6} {t['subject'][:60]}{flag}"
+            )
         click.echo(f"({d['total']} in all)")
 
     emit(data, as_json, human)
@@ -306,18 +356,30 @@ def tickets_show(number: str, as_json: bool) -> None:
 
     def human(t: dict[str, Any]) -> None:
         click.echo(f"{t['number']}  {t['subject']}")
-        click.echo(f"  status {t['status']}{' (escalated)' if t['escalated'] else ''}, {t['priority']}, queue {t['queue']}, category {t['category']}")
-        click.echo(f"  client {t['client']['name'] or '?'} via {t['client']['channel']} {t['client']['address']}")
-        click.echo(f"  assignee {t['assignee'] or '-'}; SLA {t['sla']['state']}, response due {t['sla']['response_due_at']}")
+        click.echo(
+            f"  status {t['status']}{' (escalated)' if t['escalated'] else ''}, {t['priority']}, queue {t['queue']}, category {t['category']}"
+        )
+        click.echo(
+            f"  client {t['client']['name'] or '?'} via {t['client']['channel']} {t['client']['address']}"
+        )
+        click.echo(
+            f"  assignee {t['assignee'] or '-'}; SLA {t['sla']['state']}, response due {t['sla']['response_due_at']}"
+        )
         click.echo("thread:")
         for m in t["thread"]:
-            click.echo(f"  [{m['created_at']}] {m['kind']}/{m['direction']} {m['author']}: {m['text'][:200]}")
+            click.echo(
+                f"  [{m['created_at']}] {m['kind']}/{m['direction']} {m['author']}: {m['text'][:200]}"
+            )
         click.echo("deliveries:")
         for d in t["deliveries"]:
-            click.echo(f"  #{d['id']} {d['kind']} via {d['channel']} -> {d['status']} (attempts {d['attempts']}){' ' + d['last_error'] if d['last_error'] else ''}")
+            click.echo(
+                f"  #{d['id']} {d['kind']} via {d['channel']} -> {d['status']} (attempts {d['attempts']}){' ' + d['last_error'] if d['last_error'] else ''}"
+            )
         click.echo("audit:")
         for e in t["audit"]:
-            click.echo(f"  {e['seq']:>3} {e['at']} {e['actor']} {e['action']} {json.dumps(e['data'], default=str)[:160]}")
+            click.echo(
+                f"  {e['seq']:>3} {e['at']} {e['actor']} {e['action']} {json.dumps(e['data'], default=str)[:160]}"
+            )
 
     emit(data, as_json, human)
 
@@ -342,7 +404,9 @@ def parked_list(as_json: bool) -> None:
 
     def human(rows: list[dict[str, Any]]) -> None:
         for r in rows:
-            click.echo(f"{r['id']:<10} {r['channel']:<9} {r['rule']:<12} {r['ticket'] or '-':<9} {(r['reason'] or '')[:90]}")
+            click.echo(
+                f"{r['id']:<10} {r['channel']:<9} {r['rule']:<12} {r['ticket'] or '-':<9} {(r['reason'] or '')[:90]}"
+            )
         click.echo(f"({len(rows)} parked)")
 
     emit(items, as_json, human)
@@ -366,7 +430,15 @@ def parked_retry(item_id: str, as_json: bool) -> None:
             system.broker.dramatiq.join(settings.broker_queue, timeout=30_000)  # type: ignore[attr-defined]
     finally:
         system.stop()
-    emit(result, as_json, lambda r: click.echo(f"{r['id']}: {r['status']}" + (f" ({r.get('reason')})" if r.get("reason") else "") + (f" -> {r['ticket']}" if r.get("ticket") else "")))
+    emit(
+        result,
+        as_json,
+        lambda r: click.echo(
+            f"{r['id']}: {r['status']}"
+            + (f" ({r.get('reason')})" if r.get("reason") else "")
+            + (f" -> {r['ticket']}" if r.get("ticket") else "")
+        ),
+    )
 
 
 # Inbound ----------------------------------------------------------------------------
@@ -449,11 +521,20 @@ def agents() -> None:
 @agents.command("add")
 @click.argument("name")
 @click.argument("email")
-@click.option("--role", "roles", multiple=True, type=click.Choice(["agent", "lead", "admin"]), default=("agent",), show_default=True)
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    type=click.Choice(["agent", "lead", "admin"]),
+    default=("agent",),
+    show_default=True,
+)
 @click.option("--slack-user", help="Their Slack user id (U...).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @handle_errors
-def agents_add(name: str, email: str, roles: tuple[str, ...], slack_user: str | None, as_json: bool) -> None:
+def agents_add(
+    name: str, email: str, roles: tuple[str, ...], slack_user: str | None, as_json: bool
+) -> None:
     """Add an agent and print their API token (shown once; only its hash is kept)."""
     from sqlalchemy import select
 
@@ -467,12 +548,35 @@ def agents_add(name: str, email: str, roles: tuple[str, ...], slack_user: str | 
         if session.execute(select(Agent).where(Agent.email == email.lower())).scalar_one_or_none():
             raise SwitchboardError(f"an agent with email {email} exists already")
         roles_list = sorted(set(roles) | {"agent"})
-        agent = Agent(name=name, email=email.lower(), roles=roles_list, slack_user_id=slack_user, api_token_hash=hash_token(token))
+        agent = Agent(
+            name=name,
+            email=email.lower(),
+            roles=roles_list,
+            slack_user_id=slack_user,
+            api_token_hash=hash_token(token),
+        )
         session.add(agent)
         session.flush()
-        core_audit.record(session, actor="system:cli", action="agent_added", data={"agent": agent.id, "roles": roles_list})
-        data = {"id": agent.id, "name": name, "email": agent.email, "roles": roles_list, "token": token}
-    emit(data, as_json, lambda d: click.echo(f"agent {d['id']} {d['name']} ({', '.join(d['roles'])})\nAPI token (shown once): {d['token']}"))
+        core_audit.record(
+            session,
+            actor="system:cli",
+            action="agent_added",
+            data={"agent": agent.id, "roles": roles_list},
+        )
+        data = {
+            "id": agent.id,
+            "name": name,
+            "email": agent.email,
+            "roles": roles_list,
+            "token": token,
+        }
+    emit(
+        data,
+        as_json,
+        lambda d: click.echo(
+            f"agent {d['id']} {d['name']} ({', '.join(d['roles'])})\nAPI token (shown once): {d['token']}"
+        ),
+    )
 
 
 @agents.command("list")
@@ -485,8 +589,27 @@ def agents_list(as_json: bool) -> None:
 
     ctx = _context(_settings())
     with ctx.db.reading() as session:
-        rows = [{"id": a.id, "name": a.name, "email": a.email, "roles": a.roles, "slack_user_id": a.slack_user_id, "active": a.active} for a in session.execute(select(Agent).order_by(Agent.id)).scalars()]
-    emit(rows, as_json, lambda rs: _each(rs, lambda r: f"{r['id']:>3} {r['name']:<24} {r['email']:<32} {','.join(r['roles'])}{'' if r['active'] else ' (inactive)'}"))
+        rows = [
+            {
+                "id": a.id,
+                "name": a.name,
+                "email": a.email,
+                "roles": a.roles,
+                "slack_user_id": a.slack_user_id,
+                "active": a.active,
+            }
+            for a in session.execute(select(Agent).order_by(Agent.id)).scalars()
+        ]
+    emit(
+        rows,
+        as_json,
+        lambda rs: _each(
+            rs,
+            lambda r: (
+                f"{r['id']:>3} {r['name']:<24} {r['email']:<32} {','.join(r['roles'])}{'' if r['active'] else ' (inactive)'}"
+            ),
+        ),
+    )
 
 
 # SLA: on-call and reports -----------------------------------------------------------
@@ -506,6 +629,7 @@ def oncall_now(as_json: bool) -> None:
 
     ctx = _context(_settings())
     rows = core_oncall.now_on_call(ctx.policy, ctx.now())
+
     def human(rs: list[dict[str, Any]]) -> None:
         if not rs:
             click.echo("no on-call rotation is configured (oncall_rotations in the policy file)")
@@ -544,7 +668,9 @@ def report_sla(since: str | None, until: str | None, days: int, as_json: bool) -
                 for clock in ("response", "resolution"):
                     c = b[clock]
                     share = "-" if c["met_share"] is None else f"{c['met_share']:.0%}"
-                    parts.append(f"{clock} met {share} avg {c['average_minutes']} p90 {c['p90_minutes']} min")
+                    parts.append(
+                        f"{clock} met {share} avg {c['average_minutes']} p90 {c['p90_minutes']} min"
+                    )
                 click.echo(f"  {key:<16} {b['tickets']:>6} tickets  " + "; ".join(parts))
 
     emit(data, as_json, human)
@@ -575,7 +701,16 @@ def outbox_list(status: str | None, limit: int, as_json: bool) -> None:
         if status:
             stmt = stmt.where(OutboxDelivery.status == status)
         rows = [views.delivery_dict(d) for d in session.execute(stmt).scalars()]
-    emit(rows, as_json, lambda rs: _each(rs, lambda r: f"#{r['id']:<5} {r['ticket'] or '-':<9} {r['kind']:<8} {r['channel']:<8} {r['status']:<8} {r['recipient']}"))
+    emit(
+        rows,
+        as_json,
+        lambda rs: _each(
+            rs,
+            lambda r: (
+                f"#{r['id']:<5} {r['ticket'] or '-':<9} {r['kind']:<8} {r['channel']:<8} {r['status']:<8} {r['recipient']}"
+            ),
+        ),
+    )
 
 
 if __name__ == "__main__":

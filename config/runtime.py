@@ -60,11 +60,25 @@ def sync_reference_data(ctx: Context) -> None:
     """Create or update queues, categories and resolution codes named in the policy."""
     with ctx.db.transaction() as session:
         for q in ctx.policy.queues:
-            _upsert(session, SupportQueue, "slug", q["slug"], name=q.get("name", q["slug"]), slack_channel=q.get("slack_channel") or None)
+            _upsert(
+                session,
+                SupportQueue,
+                "slug",
+                q["slug"],
+                name=q.get("name", q["slug"]),
+                slack_channel=q.get("slack_channel") or None,
+            )
         for c in ctx.policy.categories:
             _upsert(session, Category, "slug", c["slug"], name=c.get("name", c["slug"]))
         for r in ctx.policy.resolution_codes:
-            _upsert(session, ResolutionCode, "code", r["code"], description=r.get("description", ""), active=True)
+            _upsert(
+                session,
+                ResolutionCode,
+                "code",
+                r["code"],
+                description=r.get("description", ""),
+                active=True,
+            )
 
 
 def _upsert(session: Session, model: Any, key: str, value: str, **fields: Any) -> None:
@@ -95,7 +109,10 @@ def build_context(settings: Settings, db: Database | None = None) -> Context:
 
 
 def build_senders(settings: Settings, ctx: Context | None = None) -> dict[str, Sender]:
-    senders: dict[str, Sender] = {"fake": FakeSender(settings.fake_outbox_path), "email": build_email_sender(settings)}
+    senders: dict[str, Sender] = {
+        "fake": FakeSender(settings.fake_outbox_path),
+        "email": build_email_sender(settings),
+    }
     if ctx is not None and slack.enabled(settings):
         senders["slack"] = slack.make_sender(settings, ctx)
     return senders
@@ -105,8 +122,20 @@ def build_email_sender(settings: Settings) -> EmailSender:
     support = (settings.support_address_list or ["support@localhost"])[0]
     relay = None
     if settings.mail_relay_host:
-        relay = Relay(settings.mail_relay_host, settings.mail_relay_port, settings.mail_relay_security, settings.mail_relay_user, settings.mail_relay_password)
-    return EmailSender(secret=settings.signing_key(), mail_from=settings.mail_from or support, support=support, relay=relay, maildir=settings.maildir_path)
+        relay = Relay(
+            settings.mail_relay_host,
+            settings.mail_relay_port,
+            settings.mail_relay_security,
+            settings.mail_relay_user,
+            settings.mail_relay_password,
+        )
+    return EmailSender(
+        secret=settings.signing_key(),
+        mail_from=settings.mail_from or support,
+        support=support,
+        relay=relay,
+        maildir=settings.maildir_path,
+    )
 
 
 def start_imap_pollers(settings: Settings, ctx: Context, stop: Any) -> list[Any]:
@@ -117,11 +146,25 @@ def start_imap_pollers(settings: Settings, ctx: Context, stop: Any) -> list[Any]
 
     if not settings.imap_host:
         return []
-    account = Account(settings.imap_host, settings.imap_port, settings.imap_security, settings.imap_user, settings.imap_password)
+    account = Account(
+        settings.imap_host,
+        settings.imap_port,
+        settings.imap_security,
+        settings.imap_user,
+        settings.imap_password,
+    )
     threads = []
     for mailbox in [m.strip() for m in settings.imap_mailboxes.split(",") if m.strip()]:
-        poller = MailboxPoller(ctx, account, mailbox, move_to=settings.imap_move_to, poll_seconds=settings.imap_poll_seconds)
-        thread = threading.Thread(target=poller.run, args=(stop,), name=f"imap-{mailbox}", daemon=True)
+        poller = MailboxPoller(
+            ctx,
+            account,
+            mailbox,
+            move_to=settings.imap_move_to,
+            poll_seconds=settings.imap_poll_seconds,
+        )
+        thread = threading.Thread(
+            target=poller.run, args=(stop,), name=f"imap-{mailbox}", daemon=True
+        )
         thread.start()
         threads.append(thread)
     return threads
@@ -132,8 +175,13 @@ def build_smtp_server(settings: Settings, ctx: Context):  # type: ignore[no-unty
     from channels.email.smtp import make_server
 
     return make_server(
-        ctx, host=settings.smtp_host, port=settings.smtp_port, support=settings.support_address_list,
-        max_bytes=settings.smtp_max_message_bytes, cert=settings.smtp_tls_cert, key=settings.smtp_tls_key,
+        ctx,
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        support=settings.support_address_list,
+        max_bytes=settings.smtp_max_message_bytes,
+        cert=settings.smtp_tls_cert,
+        key=settings.smtp_tls_key,
     )
 
 
@@ -146,17 +194,32 @@ class System:
         self.broker = Broker(settings.broker_url, settings.broker_queue)
         self.ctx.dispatcher = self.broker
         self.senders = build_senders(settings, self.ctx)
-        jobs.bind(jobs.Runtime(self.ctx, self.senders, settings.delivery_max_attempts, settings.delivery_backoff_seconds))
+        jobs.bind(
+            jobs.Runtime(
+                self.ctx,
+                self.senders,
+                settings.delivery_max_attempts,
+                settings.delivery_backoff_seconds,
+            )
+        )
         self.worker: dramatiq.Worker | None = None
         self.clock: Clock | None = None
 
     def start_workers(self) -> None:
         self.worker = self.broker.worker(self.settings.worker_threads)
         self.worker.start()
-        log.info("workers started: %d threads on %s", self.settings.worker_threads, self.broker.url.split("@")[-1])
+        log.info(
+            "workers started: %d threads on %s",
+            self.settings.worker_threads,
+            self.broker.url.split("@")[-1],
+        )
 
     def make_clock(self) -> Clock:
-        self.clock = Clock(self.ctx, interval=self.settings.clock_interval_seconds, redeliver_after=timedelta(seconds=self.settings.redelivery_after_seconds))
+        self.clock = Clock(
+            self.ctx,
+            interval=self.settings.clock_interval_seconds,
+            redeliver_after=timedelta(seconds=self.settings.redelivery_after_seconds),
+        )
         return self.clock
 
     def recover(self) -> tuple[int, int]:

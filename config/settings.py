@@ -24,56 +24,152 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
-    data_dir: Path = Field(Path("data"), description="Where the embedded database, maildir, attachments and keys live.")
-    database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite in WAL mode at DATA_DIR/switchboard.db.")
-    broker_url: str = Field("memory://", description="memory:// (in-process), redis://HOST:PORT/DB or amqp://USER:PASS@HOST:PORT/VHOST.")
-    broker_queue: str = Field("switchboard", pattern=r"^[A-Za-z0-9_.-]+$", description="Queue name on the broker (lets deployments share one broker).")
-    secret_key: str = Field("", description="Signs reply tokens and links. Empty: generated once into DATA_DIR/secret_key (embedded only).")
-    public_url: str = Field("http://127.0.0.1:8000", description="Base URL clients reach the web pages at (tracking links).")
+    data_dir: Path = Field(
+        Path("data"), description="Where the embedded database, maildir, attachments and keys live."
+    )
+    database_url: str = Field(
+        "", description="SQLAlchemy URL; empty means SQLite in WAL mode at DATA_DIR/switchboard.db."
+    )
+    broker_url: str = Field(
+        "memory://",
+        description="memory:// (in-process), redis://HOST:PORT/DB or amqp://USER:PASS@HOST:PORT/VHOST.",
+    )
+    broker_queue: str = Field(
+        "switchboard",
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="Queue name on the broker (lets deployments share one broker).",
+    )
+    secret_key: str = Field(
+        "",
+        description="Signs reply tokens and links. Empty: generated once into DATA_DIR/secret_key (embedded only).",
+    )
+    public_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="Base URL clients reach the web pages at (tracking links).",
+    )
     http_host: str = Field("127.0.0.1", description="Address the web app listens on.")
     http_port: int = Field(8000, ge=1, le=65535, description="Port the web app listens on.")
     smtp_host: str = Field("127.0.0.1", description="Address the SMTP intake server listens on.")
-    smtp_port: int = Field(2525, ge=1, le=65535, description="Port the SMTP intake server listens on.")
-    config_file: Path | None = Field(None, description="TOML file with priority/queue rules and policies; defaults ship in config/defaults.toml.")
-    templates_dir: Path | None = Field(None, description="Directory whose templates override the shipped ones, file by file.")
+    smtp_port: int = Field(
+        2525, ge=1, le=65535, description="Port the SMTP intake server listens on."
+    )
+    config_file: Path | None = Field(
+        None,
+        description="TOML file with priority/queue rules and policies; defaults ship in config/defaults.toml.",
+    )
+    templates_dir: Path | None = Field(
+        None, description="Directory whose templates override the shipped ones, file by file."
+    )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
-    worker_threads: int = Field(4, ge=1, le=64, description="Dramatiq worker threads per worker process.")
-    delivery_max_attempts: int = Field(8, ge=1, le=100, description="Attempts per outbox delivery before it is parked.")
-    delivery_backoff_seconds: float = Field(2.0, gt=0, description="First retry delay; doubles per attempt (capped at 15 minutes).")
-    max_attachment_bytes: int = Field(25 * 1024 * 1024, ge=1, description="Largest attachment kept, in bytes.")
+    worker_threads: int = Field(
+        4, ge=1, le=64, description="Dramatiq worker threads per worker process."
+    )
+    delivery_max_attempts: int = Field(
+        8, ge=1, le=100, description="Attempts per outbox delivery before it is parked."
+    )
+    delivery_backoff_seconds: float = Field(
+        2.0, gt=0, description="First retry delay; doubles per attempt (capped at 15 minutes)."
+    )
+    max_attachment_bytes: int = Field(
+        25 * 1024 * 1024, ge=1, description="Largest attachment kept, in bytes."
+    )
     max_attachments: int = Field(50, ge=0, description="Most attachments kept per message.")
     clock_interval_seconds: float = Field(5.0, gt=0, description="How often the clock role ticks.")
-    redelivery_after_seconds: float = Field(60.0, gt=0, description="Pending work older than this is sent to the broker again.")
-    fake_outbox: Path | None = Field(None, description="File the fake channel appends deliveries to; empty: DATA_DIR/fake-outbox.jsonl.")
+    redelivery_after_seconds: float = Field(
+        60.0, gt=0, description="Pending work older than this is sent to the broker again."
+    )
+    fake_outbox: Path | None = Field(
+        None,
+        description="File the fake channel appends deliveries to; empty: DATA_DIR/fake-outbox.jsonl.",
+    )
     # Email ---------------------------------------------------------------------
-    support_addresses: str = Field("support@localhost", description="Comma-separated addresses the SMTP server accepts mail for; support+TOKEN@ reply addresses are derived from the first.")
-    smtp_max_message_bytes: int = Field(30 * 1024 * 1024, ge=1024, description="Largest message the SMTP server accepts (larger: 552).")
-    smtp_tls_cert: Path | None = Field(None, description="PEM certificate for STARTTLS on the SMTP server; empty: no STARTTLS.")
+    support_addresses: str = Field(
+        "support@localhost",
+        description="Comma-separated addresses the SMTP server accepts mail for; support+TOKEN@ reply addresses are derived from the first.",
+    )
+    smtp_max_message_bytes: int = Field(
+        30 * 1024 * 1024,
+        ge=1024,
+        description="Largest message the SMTP server accepts (larger: 552).",
+    )
+    smtp_tls_cert: Path | None = Field(
+        None, description="PEM certificate for STARTTLS on the SMTP server; empty: no STARTTLS."
+    )
     smtp_tls_key: Path | None = Field(None, description="PEM private key for SMTP_TLS_CERT.")
-    mail_from: str = Field("", description="From address of outbound mail; empty: the first support address.")
-    mail_relay_host: str = Field("", description="SMTP relay for outbound mail; empty: mail is written to the maildir instead.")
+    mail_from: str = Field(
+        "", description="From address of outbound mail; empty: the first support address."
+    )
+    mail_relay_host: str = Field(
+        "",
+        description="SMTP relay for outbound mail; empty: mail is written to the maildir instead.",
+    )
     mail_relay_port: int = Field(587, ge=1, le=65535, description="Port of the SMTP relay.")
-    mail_relay_security: str = Field("starttls", pattern=r"^(starttls|tls|none)$", description="starttls, tls (implicit TLS, usually port 465) or none.")
+    mail_relay_security: str = Field(
+        "starttls",
+        pattern=r"^(starttls|tls|none)$",
+        description="starttls, tls (implicit TLS, usually port 465) or none.",
+    )
     mail_relay_user: str = Field("", description="Login for the SMTP relay; empty: no login.")
     mail_relay_password: str = Field("", description="Password for MAIL_RELAY_USER.")
-    maildir: Path | None = Field(None, description="Maildir outbound mail is written to when no relay is set; empty: DATA_DIR/maildir.")
-    auto_reply_limit_per_hour: int = Field(5, ge=0, description="Most automatic messages (acknowledgements, notices) one recipient gets per hour; more are skipped and audited.")
-    imap_host: str = Field("", description="IMAP server to poll for support mail; empty: no IMAP poller.")
+    maildir: Path | None = Field(
+        None,
+        description="Maildir outbound mail is written to when no relay is set; empty: DATA_DIR/maildir.",
+    )
+    auto_reply_limit_per_hour: int = Field(
+        5,
+        ge=0,
+        description="Most automatic messages (acknowledgements, notices) one recipient gets per hour; more are skipped and audited.",
+    )
+    imap_host: str = Field(
+        "", description="IMAP server to poll for support mail; empty: no IMAP poller."
+    )
     imap_port: int = Field(993, ge=1, le=65535, description="IMAP port.")
-    imap_security: str = Field("tls", pattern=r"^(tls|starttls|none)$", description="tls (implicit, port 993), starttls or none.")
+    imap_security: str = Field(
+        "tls",
+        pattern=r"^(tls|starttls|none)$",
+        description="tls (implicit, port 993), starttls or none.",
+    )
     imap_user: str = Field("", description="IMAP login.")
     imap_password: str = Field("", description="IMAP password.")
     imap_mailboxes: str = Field("INBOX", description="Comma-separated mailboxes to poll.")
-    imap_move_to: str = Field("", description="Folder to move processed mail to; empty: mark it seen and leave it.")
-    imap_poll_seconds: float = Field(30.0, gt=0, description="Polling interval when the server has no IDLE (and the IDLE timeout otherwise).")
-    slack_bot_token: str = Field("", description="Slack bot token (xoxb-...); empty: the Slack channel is off.")
-    slack_signing_secret: str = Field("", description="Slack signing secret: every request to /slack/events is checked against it.")
-    slack_socket_mode: bool = Field(False, description="Connect to Slack over Socket Mode instead of receiving HTTP requests (no public URL needed).")
-    slack_app_token: str = Field("", description="Slack app-level token (xapp-...) for Socket Mode.")
-    slack_api_url: str = Field("https://slack.com/api/", description="Slack Web API base URL (a loopback fake in tests).")
-    slack_default_channel: str = Field("", description="Channel id for ticket cards when the ticket's queue names none.")
-    slack_intake_channels: str = Field("", description="Comma-separated channel ids where messages from non-agents open or continue tickets (the bot's DMs always do).")
-    slack_undo_seconds: float = Field(30.0, ge=0, le=600, description="How long a public reply typed in Slack waits, with an Undo button, before it leaves.")
+    imap_move_to: str = Field(
+        "", description="Folder to move processed mail to; empty: mark it seen and leave it."
+    )
+    imap_poll_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Polling interval when the server has no IDLE (and the IDLE timeout otherwise).",
+    )
+    slack_bot_token: str = Field(
+        "", description="Slack bot token (xoxb-...); empty: the Slack channel is off."
+    )
+    slack_signing_secret: str = Field(
+        "",
+        description="Slack signing secret: every request to /slack/events is checked against it.",
+    )
+    slack_socket_mode: bool = Field(
+        False,
+        description="Connect to Slack over Socket Mode instead of receiving HTTP requests (no public URL needed).",
+    )
+    slack_app_token: str = Field(
+        "", description="Slack app-level token (xapp-...) for Socket Mode."
+    )
+    slack_api_url: str = Field(
+        "https://slack.com/api/", description="Slack Web API base URL (a loopback fake in tests)."
+    )
+    slack_default_channel: str = Field(
+        "", description="Channel id for ticket cards when the ticket's queue names none."
+    )
+    slack_intake_channels: str = Field(
+        "",
+        description="Comma-separated channel ids where messages from non-agents open or continue tickets (the bot's DMs always do).",
+    )
+    slack_undo_seconds: float = Field(
+        30.0,
+        ge=0,
+        le=600,
+        description="How long a public reply typed in Slack waits, with an Undo button, before it leaves.",
+    )
 
     @field_validator("log_level")
     @classmethod
@@ -86,7 +182,9 @@ class Settings(BaseSettings):
     @field_validator("broker_url")
     @classmethod
     def _known_broker(cls, value: str) -> str:
-        if not value.startswith(("memory://", "stub://", "redis://", "rediss://", "amqp://", "amqps://")):
+        if not value.startswith(
+            ("memory://", "stub://", "redis://", "rediss://", "amqp://", "amqps://")
+        ):
             raise ValueError("must start with memory://, redis:// or amqp://")
         return value
 
@@ -104,7 +202,7 @@ class Settings(BaseSettings):
         if self.database_url:
             url = self.database_url
             if url.startswith("postgresql://"):
-                url = "postgresql+psycopg://" + url[len("postgresql://"):]
+                url = "postgresql+psycopg://" + url[len("postgresql://") :]
             return url
         return f"sqlite:///{(self.data_dir / 'switchboard.db').resolve()}"
 
@@ -158,5 +256,11 @@ def describe_settings() -> list[tuple[str, str, str]]:
     rows = []
     for name, field in Settings.model_fields.items():
         default = field.default
-        rows.append((ENV_PREFIX + name.upper(), "" if default is None else str(default), field.description or ""))
+        rows.append(
+            (
+                ENV_PREFIX + name.upper(),
+                "" if default is None else str(default),
+                field.description or "",
+            )
+        )
     return rows

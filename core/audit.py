@@ -26,10 +26,21 @@ GENESIS = "0" * 64
 
 
 def _canonical(payload: dict[str, Any]) -> bytes:
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False).encode()
+    return json.dumps(
+        payload, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False
+    ).encode()
 
 
-def event_hash(chain: str, seq: int, ticket_id: int | None, actor: str, action: str, data: dict[str, Any], created_at: datetime, prev_hash: str) -> str:
+def event_hash(
+    chain: str,
+    seq: int,
+    ticket_id: int | None,
+    actor: str,
+    action: str,
+    data: dict[str, Any],
+    created_at: datetime,
+    prev_hash: str,
+) -> str:
     payload = {
         "chain": chain,
         "seq": seq,
@@ -47,7 +58,15 @@ def chain_for(ticket_id: int | None) -> str:
     return f"ticket:{ticket_id}" if ticket_id is not None else "system"
 
 
-def record(session: Session, *, actor: str, action: str, ticket_id: int | None = None, data: dict[str, Any] | None = None, now: datetime | None = None) -> AuditEvent:
+def record(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    ticket_id: int | None = None,
+    data: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> AuditEvent:
     """Append one event to its chain, in the caller's transaction.
 
     The event is written with the session's next flush (any query flushes first),
@@ -59,7 +78,17 @@ def record(session: Session, *, actor: str, action: str, ticket_id: int | None =
     head = _lock_head(session, chain)
     seq = head.seq + 1
     digest = event_hash(chain, seq, ticket_id, actor, action, data, created_at, head.hash)
-    event = AuditEvent(chain=chain, seq=seq, ticket_id=ticket_id, actor=actor, action=action, data=data, created_at=created_at, prev_hash=head.hash, hash=digest)
+    event = AuditEvent(
+        chain=chain,
+        seq=seq,
+        ticket_id=ticket_id,
+        actor=actor,
+        action=action,
+        data=data,
+        created_at=created_at,
+        prev_hash=head.hash,
+        hash=digest,
+    )
     session.add(event)
     head.seq, head.hash = seq, digest
     return event
@@ -74,7 +103,12 @@ def lock_heads(session: Session, ticket_ids: list[int]) -> None:
     chains = sorted({chain_for(t) for t in ticket_ids} - set(transaction_cache(session, HEADS)))
     if not chains:
         return
-    found = session.execute(select(AuditChainHead).where(AuditChainHead.chain.in_(chains)).order_by(AuditChainHead.chain).with_for_update()).scalars()
+    found = session.execute(
+        select(AuditChainHead)
+        .where(AuditChainHead.chain.in_(chains))
+        .order_by(AuditChainHead.chain)
+        .with_for_update()
+    ).scalars()
     transaction_cache(session, HEADS).update({h.chain: h for h in found})
 
 
@@ -100,23 +134,43 @@ def _lock_head(session: Session, chain: str) -> AuditChainHead:
     if head is None:
         dialect = session.get_bind().dialect.name
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        session.execute(insert(AuditChainHead).values(chain=chain, seq=0, hash=GENESIS).on_conflict_do_nothing())
+        session.execute(
+            insert(AuditChainHead).values(chain=chain, seq=0, hash=GENESIS).on_conflict_do_nothing()
+        )
         head = session.execute(query).scalar_one()
     held[chain] = head
     return head
 
 
 def _checkpoint_hash(heads: dict[str, Any], created_at: datetime, prev: str) -> str:
-    return hashlib.sha256(_canonical({"heads": heads, "created_at": created_at.isoformat(timespec="microseconds"), "prev": prev})).hexdigest()
+    return hashlib.sha256(
+        _canonical(
+            {
+                "heads": heads,
+                "created_at": created_at.isoformat(timespec="microseconds"),
+                "prev": prev,
+            }
+        )
+    ).hexdigest()
 
 
 def checkpoint(session: Session, *, now: datetime | None = None) -> AuditCheckpoint:
     """Snapshot every chain's head into a new chained checkpoint."""
-    heads = {h.chain: [h.seq, h.hash] for h in session.execute(select(AuditChainHead).where(AuditChainHead.seq > 0)).scalars()}
-    last = session.execute(select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1)).scalar_one_or_none()
+    heads = {
+        h.chain: [h.seq, h.hash]
+        for h in session.execute(select(AuditChainHead).where(AuditChainHead.seq > 0)).scalars()
+    }
+    last = session.execute(
+        select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1)
+    ).scalar_one_or_none()
     prev = last.hash if last else GENESIS
     created_at = now or utcnow()
-    cp = AuditCheckpoint(heads=heads, created_at=created_at, prev_hash=prev, hash=_checkpoint_hash(heads, created_at, prev))
+    cp = AuditCheckpoint(
+        heads=heads,
+        created_at=created_at,
+        prev_hash=prev,
+        hash=_checkpoint_hash(heads, created_at, prev),
+    )
     session.add(cp)
     session.flush()
     return cp
@@ -134,7 +188,13 @@ class VerifyReport:
         return not self.problems
 
     def as_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "events": self.events, "chains": self.chains, "checkpoints": self.checkpoints, "problems": self.problems}
+        return {
+            "ok": self.ok,
+            "events": self.events,
+            "chains": self.chains,
+            "checkpoints": self.checkpoints,
+            "problems": self.problems,
+        }
 
 
 def verify(session: Session) -> VerifyReport:
@@ -147,26 +207,53 @@ def verify(session: Session) -> VerifyReport:
         report.events += 1
         expected_seq, prev = last.get(ev.chain, (0, GENESIS))
         if ev.seq != expected_seq + 1:
-            report.problems.append(f"{ev.chain}: event {expected_seq + 1} is missing (next found is {ev.seq})")
+            report.problems.append(
+                f"{ev.chain}: event {expected_seq + 1} is missing (next found is {ev.seq})"
+            )
         elif ev.prev_hash != prev:
-            report.problems.append(f"{ev.chain}: event {ev.seq} does not link to event {expected_seq}")
-        recomputed = event_hash(ev.chain, ev.seq, ev.ticket_id, ev.actor, ev.action, ev.data, ev.created_at, ev.prev_hash)
+            report.problems.append(
+                f"{ev.chain}: event {ev.seq} does not link to event {expected_seq}"
+            )
+        recomputed = event_hash(
+            ev.chain,
+            ev.seq,
+            ev.ticket_id,
+            ev.actor,
+            ev.action,
+            ev.data,
+            ev.created_at,
+            ev.prev_hash,
+        )
         if recomputed != ev.hash:
-            report.problems.append(f"{ev.chain}: event {ev.seq} ({ev.action}) was edited after it was written")
+            report.problems.append(
+                f"{ev.chain}: event {ev.seq} ({ev.action}) was edited after it was written"
+            )
         seen.setdefault(ev.chain, {})[ev.seq] = ev.hash
         last[ev.chain] = (ev.seq, ev.hash)
     report.chains = len(seen)
-    heads = {h.chain: (h.seq, h.hash) for h in session.execute(select(AuditChainHead).where(AuditChainHead.seq > 0)).scalars()}
+    heads = {
+        h.chain: (h.seq, h.hash)
+        for h in session.execute(select(AuditChainHead).where(AuditChainHead.seq > 0)).scalars()
+    }
     for chain, (seq, digest) in heads.items():
         if last.get(chain, (0, GENESIS)) != (seq, digest):
-            report.problems.append(f"{chain}: head says event {seq}, chain ends at event {last.get(chain, (0, ''))[0]}")
+            report.problems.append(
+                f"{chain}: head says event {seq}, chain ends at event {last.get(chain, (0, ''))[0]}"
+            )
     prev = GENESIS
     for cp in session.execute(select(AuditCheckpoint).order_by(AuditCheckpoint.id)).scalars():
         report.checkpoints += 1
-        if cp.prev_hash != prev or _checkpoint_hash(cp.heads, cp.created_at, cp.prev_hash) != cp.hash:
-            report.problems.append(f"checkpoint {cp.id} was edited or does not follow the one before")
+        if (
+            cp.prev_hash != prev
+            or _checkpoint_hash(cp.heads, cp.created_at, cp.prev_hash) != cp.hash
+        ):
+            report.problems.append(
+                f"checkpoint {cp.id} was edited or does not follow the one before"
+            )
         prev = cp.hash
         for chain, (seq, digest) in cp.heads.items():
             if seen.get(chain, {}).get(seq) != digest:
-                report.problems.append(f"{chain}: event {seq} recorded by checkpoint {cp.id} is gone or changed")
+                report.problems.append(
+                    f"{chain}: event {seq} recorded by checkpoint {cp.id} is gone or changed"
+                )
     return report

@@ -15,7 +15,9 @@ def put(session: Session, data: bytes) -> str:
     """Store bytes once; return their SHA-256."""
     digest = hashlib.sha256(data).hexdigest()
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(insert(StoredBlob).values(sha256=digest, size=len(data), data=data).on_conflict_do_nothing())
+    session.execute(
+        insert(StoredBlob).values(sha256=digest, size=len(data), data=data).on_conflict_do_nothing()
+    )
     return digest
 
 

@@ -38,8 +38,12 @@ class BusinessCalendar:
     region: str | None = None
     dates: frozenset[date] = frozenset()
     always: bool = False
-    _years: dict[int, frozenset[date]] = field(default_factory=dict, compare=False, hash=False, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, hash=False, repr=False)
+    _years: dict[int, frozenset[date]] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
+    _lock: threading.Lock = field(
+        default_factory=threading.Lock, compare=False, hash=False, repr=False
+    )
 
     @property
     def tz(self) -> ZoneInfo:
@@ -55,7 +59,9 @@ class BusinessCalendar:
         year = self._years.get(day.year)
         if year is None:
             with self._lock:
-                found = holidays_lib.country_holidays(self.country, subdiv=self.region, years=day.year)
+                found = holidays_lib.country_holidays(
+                    self.country, subdiv=self.region, years=day.year
+                )
                 year = frozenset(found.keys())
                 self._years[day.year] = year
         return day in year
@@ -69,8 +75,14 @@ class BusinessCalendar:
         out = []
         for start, end in self.weekly[day.weekday()]:
             s = (midnight + timedelta(minutes=start)).astimezone(UTC)
-            e = (midnight + timedelta(minutes=end)).astimezone(UTC) if end < 1440 else (
-                datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=tz).astimezone(UTC)
+            e = (
+                (midnight + timedelta(minutes=end)).astimezone(UTC)
+                if end < 1440
+                else (
+                    datetime.combine(
+                        day + timedelta(days=1), datetime.min.time(), tzinfo=tz
+                    ).astimezone(UTC)
+                )
             )
             if e > s:
                 out.append((s, e))
@@ -100,7 +112,9 @@ class BusinessCalendar:
                     return s + remaining
                 remaining -= length
             day += timedelta(days=1)
-        raise ConfigError(f"calendar '{self.name}' has no open hours within {MAX_DAYS} days of {start.isoformat()}")
+        raise ConfigError(
+            f"calendar '{self.name}' has no open hours within {MAX_DAYS} days of {start.isoformat()}"
+        )
 
     def between(self, a: datetime, b: datetime) -> timedelta:
         """Open time from ``a`` to ``b`` (zero when ``b`` is not after ``a``)."""
@@ -152,7 +166,7 @@ def from_config(name: str, data: dict[str, object]) -> BusinessCalendar:
         raise ConfigError(f"{where}: unknown time zone '{timezone}'") from None
     hours = data.get("hours", {})
     if not isinstance(hours, dict):
-        raise ConfigError(f"{where}.hours must be a table of day = [\"09:00-17:00\", ...]")
+        raise ConfigError(f'{where}.hours must be a table of day = ["09:00-17:00", ...]')
     weekly: list[tuple[Span, ...]] = []
     for day in DAYS:
         raw = hours.get(day, [])
@@ -165,18 +179,31 @@ def from_config(name: str, data: dict[str, object]) -> BusinessCalendar:
         weekly.append(tuple(spans))
     unknown = set(hours) - set(DAYS)
     if unknown:
-        raise ConfigError(f"{where}.hours: unknown day(s) {', '.join(sorted(unknown))} (use {', '.join(DAYS)})")
+        raise ConfigError(
+            f"{where}.hours: unknown day(s) {', '.join(sorted(unknown))} (use {', '.join(DAYS)})"
+        )
     if not any(weekly):
         raise ConfigError(f"{where}: no opening hours on any day")
     country = data.get("holidays_country") or None
     region = data.get("holidays_region") or None
     if country:
         try:
-            holidays_lib.country_holidays(str(country), subdiv=str(region) if region else None, years=2026)
+            holidays_lib.country_holidays(
+                str(country), subdiv=str(region) if region else None, years=2026
+            )
         except NotImplementedError:
-            raise ConfigError(f"{where}: the holidays library does not know country '{country}' region '{region}'") from None
+            raise ConfigError(
+                f"{where}: the holidays library does not know country '{country}' region '{region}'"
+            ) from None
     try:
         dates = frozenset(date.fromisoformat(str(d)) for d in data.get("dates", []))  # type: ignore[attr-defined]
     except ValueError as exc:
         raise ConfigError(f"{where}.dates: {exc}") from None
-    return BusinessCalendar(name=name, timezone=timezone, weekly=tuple(weekly), country=str(country) if country else None, region=str(region) if region else None, dates=dates)
+    return BusinessCalendar(
+        name=name,
+        timezone=timezone,
+        weekly=tuple(weekly),
+        country=str(country) if country else None,
+        region=str(region) if region else None,
+        dates=dates,
+    )

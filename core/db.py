@@ -69,7 +69,9 @@ class Database:
         # and are woken the moment it is free, instead of in SQLite's busy handler,
         # which polls with sleeps of up to 100 ms. Other processes still meet the
         # busy timeout. Reentrant: a nested transaction in one thread behaves as before.
-        self.write_lock: threading.RLock | None = threading.RLock() if self.engine.dialect.name == "sqlite" else None
+        self.write_lock: threading.RLock | None = (
+            threading.RLock() if self.engine.dialect.name == "sqlite" else None
+        )
 
     @property
     def is_postgres(self) -> bool:

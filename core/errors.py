@@ -32,7 +32,9 @@ class ActionRefused(SwitchboardError):
       overridable: a lead may take the action anyway with a written reason.
     """
 
-    def __init__(self, rule: str, message: str, *, kind: str = "state", overridable: bool = False) -> None:
+    def __init__(
+        self, rule: str, message: str, *, kind: str = "state", overridable: bool = False
+    ) -> None:
         super().__init__(message)
         self.rule = rule
         self.message = message
@@ -52,7 +54,9 @@ class DeliveryError(SwitchboardError):
 
     code = "delivery_error"
 
-    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, permanent: bool = False, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.permanent = permanent
         self.retry_after = retry_after  # seconds the channel asked us to wait (HTTP 429)

@@ -51,7 +51,9 @@ class EscalationConfig:
 
     def chain_for(self, priority: str, queue: str | None) -> str:
         for rule in self.rules:
-            if (not rule.priority or priority in rule.priority) and (not rule.queue or queue in rule.queue):
+            if (not rule.priority or priority in rule.priority) and (
+                not rule.queue or queue in rule.queue
+            ):
                 return rule.chain
         return "default"
 
@@ -72,10 +74,14 @@ def _build(policy: Policy) -> EscalationConfig:
             target = step.get("notify")
             channels = _tuple(step.get("channels") or ["slack"])
             if not target:
-                raise ConfigError(f"{where}: needs notify = \"queue\" / \"oncall\" / \"group:NAME\" / ...")
+                raise ConfigError(
+                    f'{where}: needs notify = "queue" / "oncall" / "group:NAME" / ...'
+                )
             bad = [c for c in channels if c not in notify.STAFF_CHANNELS]
             if bad:
-                raise ConfigError(f"{where}: unknown channel(s) {', '.join(bad)} (use {', '.join(notify.STAFF_CHANNELS)})")
+                raise ConfigError(
+                    f"{where}: unknown channel(s) {', '.join(bad)} (use {', '.join(notify.STAFF_CHANNELS)})"
+                )
             wait = step.get("wait_minutes", 0)
             if not isinstance(wait, int | float) or wait < 0:
                 raise ConfigError(f"{where}: wait_minutes must be a number of minutes, 0 or more")
@@ -83,10 +89,19 @@ def _build(policy: Policy) -> EscalationConfig:
         if not steps:
             raise ConfigError(f"escalation.chains.{name}: needs at least one step")
         every = table.get("repeat_every_minutes", 15)
-        chains[name] = {"steps": steps, "repeat": bool(table.get("repeat", True)), "repeat_every_minutes": every}
+        chains[name] = {
+            "steps": steps,
+            "repeat": bool(table.get("repeat", True)),
+            "repeat_every_minutes": every,
+        }
     if "default" not in chains:
-        raise ConfigError("escalation.chains.default is missing (the chain used when no rule matches)")
-    rules = tuple(ChainRule(str(r["chain"]), _tuple(r.get("priority")), _tuple(r.get("queue"))) for r in raw.get("rules") or [])
+        raise ConfigError(
+            "escalation.chains.default is missing (the chain used when no rule matches)"
+        )
+    rules = tuple(
+        ChainRule(str(r["chain"]), _tuple(r.get("priority")), _tuple(r.get("queue")))
+        for r in raw.get("rules") or []
+    )
     for rule in rules:
         if rule.chain not in chains:
             raise ConfigError(f"escalation.rules: unknown chain '{rule.chain}'")
@@ -112,10 +127,16 @@ CHECKED = "escalations_checked"  # ticket id -> its active chain (or None), lock
 def preload_active(session: Session, ticket_ids: list[int]) -> None:
     """Lock and remember the running chains of several tickets in one statement, so
     ``start`` on each of them (in this transaction) needs no query of its own."""
-    found = {e.ticket_id: e for e in session.execute(
-        select(Escalation).where(Escalation.ticket_id.in_(ticket_ids), Escalation.status == ACTIVE)
-        .order_by(Escalation.id).with_for_update().execution_options(populate_existing=True)
-    ).scalars()}
+    found = {
+        e.ticket_id: e
+        for e in session.execute(
+            select(Escalation)
+            .where(Escalation.ticket_id.in_(ticket_ids), Escalation.status == ACTIVE)
+            .order_by(Escalation.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).scalars()
+    }
     transaction_cache(session, CHECKED).update({t: found.get(t) for t in ticket_ids})
 
 
@@ -126,12 +147,16 @@ def _token() -> str:
 # Starting and stepping ------------------------------------------------------------------
 
 
-def start(ctx: Context, session: Session, ticket: Ticket, *, reason: str, actor: str = "system:sla") -> Escalation:
+def start(
+    ctx: Context, session: Session, ticket: Ticket, *, reason: str, actor: str = "system:sla"
+) -> Escalation:
     """Freeze the ticket's chain onto it and run the first step (if it waits 0 minutes)."""
     return start_many(ctx, session, [(ticket, reason)], actor=actor)[0]
 
 
-def start_many(ctx: Context, session: Session, items: list[tuple[Ticket, str]], *, actor: str = "system:sla") -> list[Escalation]:
+def start_many(
+    ctx: Context, session: Session, items: list[tuple[Ticket, str]], *, actor: str = "system:sla"
+) -> list[Escalation]:
     """``start`` for several tickets (a burst of breaches), phase by phase: all the
     chains are written in one flush, then all their first pings in another."""
     checked = transaction_cache(session, CHECKED)
@@ -140,17 +165,30 @@ def start_many(ctx: Context, session: Session, items: list[tuple[Ticket, str]], 
     result: list[Escalation] = []
     new: list[tuple[Ticket, Escalation, dict[str, Any]]] = []
     for ticket, reason in items:
-        existing = checked.pop(ticket.id) if ticket.id in checked else active(session, ticket.id, lock=True)
+        existing = (
+            checked.pop(ticket.id)
+            if ticket.id in checked
+            else active(session, ticket.id, lock=True)
+        )
         if existing is not None:
             result.append(existing)
             continue
         name = cfg.chain_for(ticket.priority, sla.queue_slug(ctx, session, ticket.queue_id))
         chain = cfg.chains[name]
         esc = Escalation(
-            ticket_id=ticket.id, chain=name,
-            steps=[dict(s) for s in chain["steps"]] + [{"marker": "repeat", "repeat_every_minutes": chain["repeat_every_minutes"]}],
-            repeat=chain["repeat"], reason=reason, status=ACTIVE, token=_token(), step_index=0, rounds=0, pings=0,
-            started_at=now, next_step_at=now + timedelta(minutes=chain["steps"][0]["wait_minutes"]),
+            ticket_id=ticket.id,
+            chain=name,
+            steps=[dict(s) for s in chain["steps"]]
+            + [{"marker": "repeat", "repeat_every_minutes": chain["repeat_every_minutes"]}],
+            repeat=chain["repeat"],
+            reason=reason,
+            status=ACTIVE,
+            token=_token(),
+            step_index=0,
+            rounds=0,
+            pings=0,
+            started_at=now,
+            next_step_at=now + timedelta(minutes=chain["steps"][0]["wait_minutes"]),
         )
         session.add(esc)
         result.append(esc)
@@ -160,16 +198,30 @@ def start_many(ctx: Context, session: Session, items: list[tuple[Ticket, str]], 
     session.flush()  # the chains' ids, for all of them at once
     first: list[tuple[Ticket, Escalation, dict[str, Any], _Queued]] = []
     for ticket, esc, chain in new:
-        started = {"escalation": esc.id, "chain": esc.chain, "reason": esc.reason, "steps": len(chain["steps"])}
+        started = {
+            "escalation": esc.id,
+            "chain": esc.chain,
+            "reason": esc.reason,
+            "steps": len(chain["steps"]),
+        }
         if chain["steps"][0]["wait_minutes"] == 0:
             first.append((ticket, esc, started, _queue_step(ctx, session, ticket, esc)))
         else:
-            audit.record(session, actor=actor, action="escalation_started", ticket_id=ticket.id, data=started, now=now)
+            audit.record(
+                session,
+                actor=actor,
+                action="escalation_started",
+                ticket_id=ticket.id,
+                data=started,
+                now=now,
+            )
             _schedule(ctx, session, esc)
     if first:
         session.flush()  # the pings' ids, likewise
         for ticket, esc, started, queued in first:
-            _finish_step(ctx, session, ticket, esc, queued, started=started)  # one audit event says both
+            _finish_step(
+                ctx, session, ticket, esc, queued, started=started
+            )  # one audit event says both
     return result
 
 
@@ -200,7 +252,14 @@ def step(ctx: Context, escalation_id: int, token: str) -> bool:
         assert ticket is not None
         if ticket.status not in OPEN_STATES:
             esc.status, esc.token, esc.next_step_at = STOPPED, None, None
-            audit.record(session, actor="system:escalation", action="escalation_stopped", ticket_id=ticket.id, data={"escalation": esc.id, "why": f"the ticket is {ticket.status}"}, now=ctx.now())
+            audit.record(
+                session,
+                actor="system:escalation",
+                action="escalation_stopped",
+                ticket_id=ticket.id,
+                data={"escalation": esc.id, "why": f"the ticket is {ticket.status}"},
+                now=ctx.now(),
+            )
             return False
         _run_step(ctx, session, ticket, esc)
         return True
@@ -215,7 +274,13 @@ class _Queued:
     problems: list[str]
 
 
-def _run_step(ctx: Context, session: Session, ticket: Ticket, esc: Escalation, started: dict[str, Any] | None = None) -> None:
+def _run_step(
+    ctx: Context,
+    session: Session,
+    ticket: Ticket,
+    esc: Escalation,
+    started: dict[str, Any] | None = None,
+) -> None:
     queued = _queue_step(ctx, session, ticket, esc)
     session.flush()
     _finish_step(ctx, session, ticket, esc, queued, started=started)
@@ -239,23 +304,60 @@ def _queue_step(ctx: Context, session: Session, ticket: Ticket, esc: Escalation)
     return _Queued(current, rows, problems)
 
 
-def _finish_step(ctx: Context, session: Session, ticket: Ticket, esc: Escalation, queued: _Queued, *, started: dict[str, Any] | None = None) -> None:
+def _finish_step(
+    ctx: Context,
+    session: Session,
+    ticket: Ticket,
+    esc: Escalation,
+    queued: _Queued,
+    *,
+    started: dict[str, Any] | None = None,
+) -> None:
     """Audit the step (failures too) and move the chain on to its next step."""
     steps = _steps(esc)
     current, problems = queued.step, queued.problems
     sent = [row.id for row in queued.rows]
     now = ctx.now()
-    data = {**(started or {}), "escalation": esc.id, "step": esc.step_index + 1, "round": esc.rounds + 1, "notify": current["notify"], "channels": current["channels"], "deliveries": sent}
+    data = {
+        **(started or {}),
+        "escalation": esc.id,
+        "step": esc.step_index + 1,
+        "round": esc.rounds + 1,
+        "notify": current["notify"],
+        "channels": current["channels"],
+        "deliveries": sent,
+    }
     if sent:
-        audit.record(session, actor="system:escalation", action="escalation_step", ticket_id=ticket.id, data={**data, "problems": problems} if problems else data, now=now)
+        audit.record(
+            session,
+            actor="system:escalation",
+            action="escalation_step",
+            ticket_id=ticket.id,
+            data={**data, "problems": problems} if problems else data,
+            now=now,
+        )
     else:
-        audit.record(session, actor="system:escalation", action="escalation_step_failed", ticket_id=ticket.id, data={**data, "problems": problems or ["nobody to notify"]}, now=now)
+        audit.record(
+            session,
+            actor="system:escalation",
+            action="escalation_step_failed",
+            ticket_id=ticket.id,
+            data={**data, "problems": problems or ["nobody to notify"]},
+            now=now,
+        )
     esc.pings += 1
     nxt = esc.step_index + 1
     if nxt >= len(steps):
         if not esc.repeat:
             esc.status, esc.token, esc.next_step_at = FINISHED, None, None
-            audit.record(session, actor="system:escalation", action="escalation_finished", ticket_id=ticket.id, data={"escalation": esc.id}, now=now)
+            audit.record(
+                session,
+                actor="system:escalation",
+                action="escalation_finished",
+                ticket_id=ticket.id,
+                data={"escalation": esc.id},
+                now=now,
+            )
             return
         esc.rounds += 1
         nxt = 0
@@ -268,7 +370,9 @@ def _finish_step(ctx: Context, session: Session, ticket: Ticket, esc: Escalation
     _schedule(ctx, session, esc)
 
 
-def _notify_target(ctx: Context, session: Session, ticket: Ticket, current: dict[str, Any], note: notify.Note) -> tuple[list[OutboxDelivery], list[str]]:
+def _notify_target(
+    ctx: Context, session: Session, ticket: Ticket, current: dict[str, Any], note: notify.Note
+) -> tuple[list[OutboxDelivery], list[str]]:
     """Write the pings for one step, unflushed; returns (outbox rows, problems)."""
     target: str = current["notify"]
     channels = list(current["channels"])
@@ -278,8 +382,12 @@ def _notify_target(ctx: Context, session: Session, ticket: Ticket, current: dict
         if queue is None or not queue.slack_channel:
             return [], [f"queue {queue.slug if queue else '(none)'} has no Slack channel"]
         if "slack" not in channels:
-            return [], ["a queue is reached through its Slack channel; add \"slack\" to the step's channels"]
-        return [notify.to_address(ctx, session, "slack", queue.slack_channel, ticket, note, flush=False)], []
+            return [], [
+                'a queue is reached through its Slack channel; add "slack" to the step\'s channels'
+            ]
+        return [
+            notify.to_address(ctx, session, "slack", queue.slack_channel, ticket, note, flush=False)
+        ], []
     agents = _agents_for(ctx, session, ticket, target, problems)
     rows = []
     for agent in agents:
@@ -291,7 +399,9 @@ def _notify_target(ctx: Context, session: Session, ticket: Ticket, current: dict
     return rows, problems
 
 
-def _agents_for(ctx: Context, session: Session, ticket: Ticket, target: str, problems: list[str]) -> list[Agent]:
+def _agents_for(
+    ctx: Context, session: Session, ticket: Ticket, target: str, problems: list[str]
+) -> list[Agent]:
     kind, _, name = target.partition(":")
     emails: list[str] = []
     roles: list[str] = []
@@ -317,23 +427,37 @@ def _agents_for(ctx: Context, session: Session, ticket: Ticket, target: str, pro
             problems.append(f"group '{name}' is not configured")
             return []
         for member in members:
-            (roles.append(member[5:]) if member.startswith("role:") else emails.append(member.lower()))
+            (
+                roles.append(member[5:])
+                if member.startswith("role:")
+                else emails.append(member.lower())
+            )
     else:
         problems.append(f"unknown escalation target '{target}'")
         return []
     agents: list[Agent] = []
-    known = transaction_cache(session, "active_agents")  # a burst of breaches asks for the same people
+    known = transaction_cache(
+        session, "active_agents"
+    )  # a burst of breaches asks for the same people
     if emails:
         key = tuple(sorted(set(emails)))
         if key not in known:
-            known[key] = list(session.execute(select(Agent).where(Agent.email.in_(emails), Agent.active.is_(True))).scalars())
+            known[key] = list(
+                session.execute(
+                    select(Agent).where(Agent.email.in_(emails), Agent.active.is_(True))
+                ).scalars()
+            )
         found = list(known[key])
         missing = set(emails) - {a.email for a in found}
         problems.extend(f"no active agent {m}" for m in sorted(missing))
         agents.extend(found)
     if roles:
         if "all" not in known:
-            known["all"] = list(session.execute(select(Agent).where(Agent.active.is_(True)).order_by(Agent.id)).scalars())
+            known["all"] = list(
+                session.execute(
+                    select(Agent).where(Agent.active.is_(True)).order_by(Agent.id)
+                ).scalars()
+            )
         for agent in known["all"]:
             if set(agent.roles) & set(roles) and agent not in agents:
                 agents.append(agent)
@@ -353,17 +477,32 @@ def acknowledge(ctx: Context, session: Session, ticket: Ticket, *, by: str) -> E
     """
     esc = active(session, ticket.id, lock=True)
     if esc is None:
-        raise ActionRefused("escalation.none", f"{ticket.number} has no escalation waiting for an acknowledgement", kind="state")
+        raise ActionRefused(
+            "escalation.none",
+            f"{ticket.number} has no escalation waiting for an acknowledgement",
+            kind="state",
+        )
     now = ctx.now()
     esc.status, esc.token, esc.next_step_at = ACKNOWLEDGED, None, None
     esc.acknowledged_at, esc.acknowledged_by = now, by[:120]
     cancelled = session.execute(
         update(OutboxDelivery)
-        .where(OutboxDelivery.ticket_id == ticket.id, OutboxDelivery.kind == KIND, OutboxDelivery.status == outbox.PENDING)
+        .where(
+            OutboxDelivery.ticket_id == ticket.id,
+            OutboxDelivery.kind == KIND,
+            OutboxDelivery.status == outbox.PENDING,
+        )
         .values(status=outbox.CANCELLED, last_error="escalation acknowledged")
         .execution_options(synchronize_session=False)
     ).rowcount  # type: ignore[attr-defined]
-    audit.record(session, actor=by, action="escalation_acknowledged", ticket_id=ticket.id, data={"escalation": esc.id, "pings": esc.pings, "cancelled": cancelled}, now=now)
+    audit.record(
+        session,
+        actor=by,
+        action="escalation_acknowledged",
+        ticket_id=ticket.id,
+        data={"escalation": esc.id, "pings": esc.pings, "cancelled": cancelled},
+        now=now,
+    )
     return esc
 
 
@@ -385,7 +524,12 @@ def resend_stalled(ctx: Context, older_than: timedelta, limit: int = 200) -> int
 
 def describe(session: Session, ticket_id: int) -> dict[str, Any] | None:
     """The ticket's latest chain, for views."""
-    esc = session.execute(select(Escalation).where(Escalation.ticket_id == ticket_id).order_by(Escalation.id.desc()).limit(1)).scalar_one_or_none()
+    esc = session.execute(
+        select(Escalation)
+        .where(Escalation.ticket_id == ticket_id)
+        .order_by(Escalation.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
     if esc is None:
         return None
     steps = _steps(esc)

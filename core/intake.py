@@ -60,7 +60,12 @@ def inbound_from_json(raw: bytes, meta: dict[str, Any]) -> Inbound:
     try:
         data = json.loads(raw)
         data["attachments"] = tuple(
-            AttachmentIn(a["filename"], a["content_type"], base64.b64decode(a["data"]), a.get("inline", False))
+            AttachmentIn(
+                a["filename"],
+                a["content_type"],
+                base64.b64decode(a["data"]),
+                a.get("inline", False),
+            )
             for a in data.get("attachments", [])
         )
         data["references"] = tuple(data.get("references", ()))
@@ -80,7 +85,15 @@ class Received:
     handed_over: bool = False  # a new record already sent to the workers
 
 
-def receive(ctx: Context, *, channel: str, external_id: str, raw: bytes, meta: dict[str, Any] | None = None, transport: str = "") -> Received:
+def receive(
+    ctx: Context,
+    *,
+    channel: str,
+    external_id: str,
+    raw: bytes,
+    meta: dict[str, Any] | None = None,
+    transport: str = "",
+) -> Received:
     """Commit the raw payload; the same (channel, external id) twice is one record.
 
     Raises whatever the database raises if it cannot store (the caller then answers
@@ -89,7 +102,14 @@ def receive(ctx: Context, *, channel: str, external_id: str, raw: bytes, meta: d
     external_id = external_id[:998]
     try:
         with ctx.db.transaction() as session:
-            record = InboundRecord(channel=channel, external_id=external_id, raw=raw, meta=meta or {}, transport=transport, received_at=ctx.now())
+            record = InboundRecord(
+                channel=channel,
+                external_id=external_id,
+                raw=raw,
+                meta=meta or {},
+                transport=transport,
+                received_at=ctx.now(),
+            )
             session.add(record)
             session.flush()
             record_id = record.id
@@ -98,7 +118,9 @@ def receive(ctx: Context, *, channel: str, external_id: str, raw: bytes, meta: d
     except IntegrityError:
         with ctx.db.reading() as session:
             existing = session.execute(
-                select(InboundRecord.id).where(InboundRecord.channel == channel, InboundRecord.external_id == external_id)
+                select(InboundRecord.id).where(
+                    InboundRecord.channel == channel, InboundRecord.external_id == external_id
+                )
             ).scalar_one_or_none()
         if existing is None:
             raise
@@ -117,7 +139,9 @@ class Incoming:
     transport: str = ""
 
 
-def receive_many(ctx: Context, items: Sequence[Incoming], *, hand_over: bool = True) -> list[Received]:
+def receive_many(
+    ctx: Context, items: Sequence[Incoming], *, hand_over: bool = True
+) -> list[Received]:
     """``receive`` for several payloads in one transaction (group commit).
 
     Payloads already stored, or repeated within ``items``, are duplicates of the
@@ -128,20 +152,41 @@ def receive_many(ctx: Context, items: Sequence[Incoming], *, hand_over: bool = T
     """
     if len(items) == 1 and hand_over:
         item = items[0]
-        return [receive(ctx, channel=item.channel, external_id=item.external_id, raw=item.raw, meta=item.meta, transport=item.transport)]
+        return [
+            receive(
+                ctx,
+                channel=item.channel,
+                external_id=item.external_id,
+                raw=item.raw,
+                meta=item.meta,
+                transport=item.transport,
+            )
+        ]
     keys = [(i.channel, i.external_id[:998]) for i in items]
     try:
         with ctx.db.transaction() as session:
             known: dict[tuple[str, str], int] = {}
             for channel in {c for c, _ in keys}:
                 ids = [e for c, e in keys if c == channel]
-                known.update(((channel, e), rid) for rid, e in session.execute(
-                    select(InboundRecord.id, InboundRecord.external_id).where(InboundRecord.channel == channel, InboundRecord.external_id.in_(ids))
-                ).all())
+                known.update(
+                    ((channel, e), rid)
+                    for rid, e in session.execute(
+                        select(InboundRecord.id, InboundRecord.external_id).where(
+                            InboundRecord.channel == channel, InboundRecord.external_id.in_(ids)
+                        )
+                    ).all()
+                )
             new: dict[tuple[str, str], InboundRecord] = {}
             for item, key in zip(items, keys, strict=True):
                 if key not in known and key not in new:
-                    new[key] = InboundRecord(channel=item.channel, external_id=key[1], raw=item.raw, meta=item.meta or {}, transport=item.transport, received_at=ctx.now())
+                    new[key] = InboundRecord(
+                        channel=item.channel,
+                        external_id=key[1],
+                        raw=item.raw,
+                        meta=item.meta or {},
+                        transport=item.transport,
+                        received_at=ctx.now(),
+                    )
             session.add_all(new.values())
             session.flush()
             fresh = {key: record.id for key, record in new.items()}
@@ -149,7 +194,17 @@ def receive_many(ctx: Context, items: Sequence[Incoming], *, hand_over: bool = T
             if record_ids and hand_over:
                 after_commit(session, lambda: hand_over_records(ctx, record_ids))
     except IntegrityError:
-        received = [receive(ctx, channel=i.channel, external_id=i.external_id, raw=i.raw, meta=i.meta, transport=i.transport) for i in items]
+        received = [
+            receive(
+                ctx,
+                channel=i.channel,
+                external_id=i.external_id,
+                raw=i.raw,
+                meta=i.meta,
+                transport=i.transport,
+            )
+            for i in items
+        ]
         return received  # handed over one by one, as receive does
     results, given = [], set()
     for key in keys:
@@ -167,7 +222,9 @@ BATCH = 20  # records decided per job (and per transaction) at most
 def hand_over_records(ctx: Context, record_ids: list[int]) -> None:
     """Send stored records to the workers, ``BATCH`` per job."""
     for start in range(0, len(record_ids), BATCH):
-        ctx.dispatcher.send("process_inbound", ",".join(str(i) for i in record_ids[start:start + BATCH]))
+        ctx.dispatcher.send(
+            "process_inbound", ",".join(str(i) for i in record_ids[start : start + BATCH])
+        )
 
 
 HELD_KINDS = ("ack",)  # what a caller of process_many(held=...) sends itself
@@ -187,9 +244,15 @@ def process_many(ctx: Context, record_ids: Sequence[int], held: list[int] | None
         with ctx.db.transaction() as session:
             rows = outbox.hold(session, HELD_KINDS) if held is not None else None
             # Lock the batch's records in one statement, in id order (as every batch does).
-            loaded = {r.id: r for r in session.execute(
-                select(InboundRecord).where(InboundRecord.id.in_(record_ids)).order_by(InboundRecord.id).with_for_update()
-            ).scalars()}
+            loaded = {
+                r.id: r
+                for r in session.execute(
+                    select(InboundRecord)
+                    .where(InboundRecord.id.in_(record_ids))
+                    .order_by(InboundRecord.id)
+                    .with_for_update()
+                ).scalars()
+            }
             for record_id in record_ids:
                 record = loaded.get(record_id)
                 if record is None or record.status != PENDING:
@@ -214,7 +277,11 @@ def process_many(ctx: Context, record_ids: Sequence[int], held: list[int] | None
         if held is not None and rows:  # committed: they have their ids
             held.extend(row.id for row in rows)
     except Exception:
-        log.warning("a batch of %d inbound records could not be committed; processing them one by one", len(record_ids), exc_info=True)
+        log.warning(
+            "a batch of %d inbound records could not be committed; processing them one by one",
+            len(record_ids),
+            exc_info=True,
+        )
         for record_id in record_ids:
             try:
                 process(ctx, record_id)
@@ -268,10 +335,19 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
     elif decision.outcome == APPEND:
         ticket = session.get(Ticket, decision.ticket_id, with_for_update=True)
         assert ticket is not None
-        identity = contacts.find_or_create(session, inbound.channel, inbound.sender, inbound.sender_name)
+        identity = contacts.find_or_create(
+            session, inbound.channel, inbound.sender, inbound.sender_name
+        )
         message = actions.client_message(
-            ctx, session, ticket, identity, text=inbound.text, html=inbound.html, attachments=inbound.attachments,
-            external_id=inbound.external_id, inbound_record_id=record.id,
+            ctx,
+            session,
+            ticket,
+            identity,
+            text=inbound.text,
+            html=inbound.html,
+            attachments=inbound.attachments,
+            external_id=inbound.external_id,
+            inbound_record_id=record.id,
         )
         record.status, record.ticket_id, record.message_id = DONE, ticket.id, message.id
     elif decision.outcome == OPEN:
@@ -279,9 +355,17 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
         if inbound.on_behalf_of and _may_forward(session, inbound):
             sender = inbound.on_behalf_of
         ticket = actions.open_ticket(
-            ctx, session, system("intake"), subject=inbound.subject, text=inbound.text,
-            requester=(inbound.channel, sender[0], sender[1]), html=inbound.html, attachments=inbound.attachments,
-            linked_from_id=decision.linked_from, inbound_record_id=record.id, external_id=inbound.external_id,
+            ctx,
+            session,
+            system("intake"),
+            subject=inbound.subject,
+            text=inbound.text,
+            requester=(inbound.channel, sender[0], sender[1]),
+            html=inbound.html,
+            attachments=inbound.attachments,
+            linked_from_id=decision.linked_from,
+            inbound_record_id=record.id,
+            external_id=inbound.external_id,
         )
         record.status, record.ticket_id = DONE, ticket.id
     if decision.outcome != PARK:  # set last, so the record is written once, at the next flush
@@ -289,21 +373,44 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
         record.outcome = decision.outcome
         record.reason = decision.reason
         record.decided_at = ctx.now()
-    audit.record(session, actor="system:intake", action="intake", ticket_id=record.ticket_id, data={
-        "record": record.id, "channel": record.channel, "outcome": decision.outcome, "rules": record.rules_fired, "reason": decision.reason,
-    }, now=ctx.now())
+    audit.record(
+        session,
+        actor="system:intake",
+        action="intake",
+        ticket_id=record.ticket_id,
+        data={
+            "record": record.id,
+            "channel": record.channel,
+            "outcome": decision.outcome,
+            "rules": record.rules_fired,
+            "reason": decision.reason,
+        },
+        now=ctx.now(),
+    )
 
 
 def _may_forward(session: Session, inbound: Inbound) -> bool:
     """Only an agent's forwarded mail opens a ticket for someone else (email: by address)."""
     if inbound.channel != "email":
         return True
-    return session.execute(
-        select(Agent.id).where(Agent.email == inbound.sender.strip().lower(), Agent.active.is_(True))
-    ).first() is not None
+    return (
+        session.execute(
+            select(Agent.id).where(
+                Agent.email == inbound.sender.strip().lower(), Agent.active.is_(True)
+            )
+        ).first()
+        is not None
+    )
 
 
-def _park(ctx: Context, session: Session, record: InboundRecord, rule: str, reason: str, ticket_id: int | None = None) -> None:
+def _park(
+    ctx: Context,
+    session: Session,
+    record: InboundRecord,
+    rule: str,
+    reason: str,
+    ticket_id: int | None = None,
+) -> None:
     record.status = PARKED
     record.outcome = PARK
     record.rules_fired = [rule]

@@ -64,7 +64,14 @@ class Action:
         return self.target
 
 
-def _a(name: str, sources: set[str] | frozenset[str], target: Any, roles: set[str], needs: tuple[str, ...] = (), description: str = "") -> Action:
+def _a(
+    name: str,
+    sources: set[str] | frozenset[str],
+    target: Any,
+    roles: set[str],
+    needs: tuple[str, ...] = (),
+    description: str = "",
+) -> Action:
     return Action(name, frozenset(sources), target, frozenset(roles), needs, description)
 
 
@@ -72,24 +79,91 @@ ALL = frozenset(STATES)
 ANY_STAFF = set(STAFF)
 
 TABLE: tuple[Action, ...] = (
-    _a("open", set(), NEW, {"client", "agent", "lead", "admin", "system"}, ("subject",), "open a ticket"),
-    _a("acknowledge", {NEW}, ACKNOWLEDGED, ANY_STAFF | {"system"}, (), "tell the client we have it"),
-    _a("assign", OPEN_STATES - {ON_HOLD}, ASSIGNED, ANY_STAFF, ("assignee",), "give the ticket to an agent"),
+    _a(
+        "open",
+        set(),
+        NEW,
+        {"client", "agent", "lead", "admin", "system"},
+        ("subject",),
+        "open a ticket",
+    ),
+    _a(
+        "acknowledge", {NEW}, ACKNOWLEDGED, ANY_STAFF | {"system"}, (), "tell the client we have it"
+    ),
+    _a(
+        "assign",
+        OPEN_STATES - {ON_HOLD},
+        ASSIGNED,
+        ANY_STAFF,
+        ("assignee",),
+        "give the ticket to an agent",
+    ),
     _a("start", {ACKNOWLEDGED, ASSIGNED}, IN_PROGRESS, ANY_STAFF, (), "start work"),
     _a("reply", OPEN_STATES, None, ANY_STAFF, ("text",), "public reply to the client"),
-    _a("client_reply", OPEN_STATES | {RESOLVED}, None, {"client", "system"}, ("text",), "the client wrote again"),
+    _a(
+        "client_reply",
+        OPEN_STATES | {RESOLVED},
+        None,
+        {"client", "system"},
+        ("text",),
+        "the client wrote again",
+    ),
     _a("note", ALL, None, ANY_STAFF, ("text",), "internal note, never sent to the client"),
-    _a("hold", WORKING_STATES, ON_HOLD, ANY_STAFF, ("hold_reason",), "pause: waiting on client, parts or other"),
+    _a(
+        "hold",
+        WORKING_STATES,
+        ON_HOLD,
+        ANY_STAFF,
+        ("hold_reason",),
+        "pause: waiting on client, parts or other",
+    ),
     _a("resume", {ON_HOLD}, IN_PROGRESS, ANY_STAFF | {"system"}, (), "end a hold"),
-    _a("resolve", OPEN_STATES - {NEW}, RESOLVED, ANY_STAFF, ("resolution_code", "resolution_steps"), "record the fix"),
-    _a("close", {RESOLVED}, CLOSED, ANY_STAFF | {"client", "system"}, (), "close a resolved ticket"),
-    _a("reopen", {RESOLVED, CLOSED}, _reopen_target, ANY_STAFF | {"client", "system"}, (), "work on it again"),
-    _a("set_priority", OPEN_STATES, None, ANY_STAFF | {"system"}, ("priority", "reason"), "change priority"),
+    _a(
+        "resolve",
+        OPEN_STATES - {NEW},
+        RESOLVED,
+        ANY_STAFF,
+        ("resolution_code", "resolution_steps"),
+        "record the fix",
+    ),
+    _a(
+        "close", {RESOLVED}, CLOSED, ANY_STAFF | {"client", "system"}, (), "close a resolved ticket"
+    ),
+    _a(
+        "reopen",
+        {RESOLVED, CLOSED},
+        _reopen_target,
+        ANY_STAFF | {"client", "system"},
+        (),
+        "work on it again",
+    ),
+    _a(
+        "set_priority",
+        OPEN_STATES,
+        None,
+        ANY_STAFF | {"system"},
+        ("priority", "reason"),
+        "change priority",
+    ),
     _a("set_category", OPEN_STATES, None, ANY_STAFF | {"system"}, ("category",), "change category"),
     _a("set_queue", OPEN_STATES, None, ANY_STAFF | {"system"}, ("queue",), "move to another queue"),
-    _a("link", ALL - {CLOSED}, None, ANY_STAFF | {"system"}, (), "link asset, site, work order, location"),
+    _a(
+        "link",
+        ALL - {CLOSED},
+        None,
+        ANY_STAFF | {"system"},
+        (),
+        "link asset, site, work order, location",
+    ),
     _a("merge", OPEN_STATES, CLOSED, ANY_STAFF, ("into",), "merge into another ticket"),
-    _a("escalate", OPEN_STATES, None, ANY_STAFF | {"system"}, (), "mark escalated (SLA breach or by hand)"),
+    _a(
+        "escalate",
+        OPEN_STATES,
+        None,
+        ANY_STAFF | {"system"},
+        (),
+        "mark escalated (SLA breach or by hand)",
+    ),
 )
 
 ACTIONS: dict[str, Action] = {a.name: a for a in TABLE}
@@ -104,7 +178,9 @@ def _needs_value(name: str, fields: dict[str, Any]) -> None:
 def _hold_fields(fields: dict[str, Any]) -> None:
     reason = fields.get("hold_reason")
     if reason not in HOLD_REASONS:
-        raise ActionRefused("hold.reason", f"hold reason must be one of {', '.join(HOLD_REASONS)}", kind="field")
+        raise ActionRefused(
+            "hold.reason", f"hold reason must be one of {', '.join(HOLD_REASONS)}", kind="field"
+        )
     if reason == "pending_parts":
         _needs_value("parts_ref", fields)
     if reason == "other":
@@ -113,7 +189,9 @@ def _hold_fields(fields: dict[str, Any]) -> None:
 
 def _priority_fields(fields: dict[str, Any]) -> None:
     if fields.get("priority") not in PRIORITIES:
-        raise ActionRefused("priority.value", f"priority must be one of {', '.join(PRIORITIES)}", kind="field")
+        raise ActionRefused(
+            "priority.value", f"priority must be one of {', '.join(PRIORITIES)}", kind="field"
+        )
 
 
 FIELD_RULES: dict[str, Callable[[dict[str, Any]], None]] = {
@@ -122,7 +200,9 @@ FIELD_RULES: dict[str, Callable[[dict[str, Any]], None]] = {
 }
 
 
-def check(action_name: str, ticket: Any, roles: frozenset[str] | set[str], fields: dict[str, Any]) -> list[ActionRefused]:
+def check(
+    action_name: str, ticket: Any, roles: frozenset[str] | set[str], fields: dict[str, Any]
+) -> list[ActionRefused]:
     """Check an action against the table.
 
     Returns the overridable refusals (a lead with a written reason may pass them);

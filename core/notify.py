@@ -85,7 +85,16 @@ def quiet_until(agent: Agent, now: datetime) -> datetime | None:
     return datetime.combine(day, end, tzinfo=tz).astimezone(UTC)
 
 
-def to_agent(ctx: Context, session: Session, agent: Agent, ticket: Ticket | None, note: Note, channels: tuple[str, ...] | list[str] = STAFF_CHANNELS, *, flush: bool = True) -> OutboxDelivery | None:
+def to_agent(
+    ctx: Context,
+    session: Session,
+    agent: Agent,
+    ticket: Ticket | None,
+    note: Note,
+    channels: tuple[str, ...] | list[str] = STAFF_CHANNELS,
+    *,
+    flush: bool = True,
+) -> OutboxDelivery | None:
     """Queue ``note`` for one agent; None when they have no usable address.
     (``flush=False``: the row gets its id at the session's next flush.)"""
     found = channel_for(agent, channels)
@@ -93,15 +102,36 @@ def to_agent(ctx: Context, session: Session, agent: Agent, ticket: Ticket | None
         return None
     channel, address = found
     not_before = None if note.urgent else quiet_until(agent, ctx.now())
-    return _queue(ctx, session, channel, address, ticket, note, not_before, {"agent_id": agent.id}, flush)
+    return _queue(
+        ctx, session, channel, address, ticket, note, not_before, {"agent_id": agent.id}, flush
+    )
 
 
-def to_address(ctx: Context, session: Session, channel: str, address: str, ticket: Ticket | None, note: Note, *, flush: bool = True) -> OutboxDelivery:
+def to_address(
+    ctx: Context,
+    session: Session,
+    channel: str,
+    address: str,
+    ticket: Ticket | None,
+    note: Note,
+    *,
+    flush: bool = True,
+) -> OutboxDelivery:
     """Queue ``note`` to a channel address (a queue's Slack channel)."""
     return _queue(ctx, session, channel, address, ticket, note, None, {}, flush)
 
 
-def _queue(ctx: Context, session: Session, channel: str, address: str, ticket: Ticket | None, note: Note, not_before: datetime | None, extras: dict[str, Any], flush: bool) -> OutboxDelivery:
+def _queue(
+    ctx: Context,
+    session: Session,
+    channel: str,
+    address: str,
+    ticket: Ticket | None,
+    note: Note,
+    not_before: datetime | None,
+    extras: dict[str, Any],
+    flush: bool,
+) -> OutboxDelivery:
     out = Outbound(
         key=f"{note.key}:{channel}:{address}"[:200],
         channel=channel,
@@ -113,4 +143,11 @@ def _queue(ctx: Context, session: Session, channel: str, address: str, ticket: T
         automatic=True,
         extras=extras,
     )
-    return outbox.queue(ctx, session, out, ticket_id=ticket.id if ticket else None, not_before=not_before, flush=flush)
+    return outbox.queue(
+        ctx,
+        session,
+        out,
+        ticket_id=ticket.id if ticket else None,
+        not_before=not_before,
+        flush=flush,
+    )

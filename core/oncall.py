@@ -107,7 +107,18 @@ def _build(policy: Policy) -> tuple[Rotation, ...]:
             )
         except (KeyError, ValueError) as exc:
             raise ConfigError(f"{where}: bad start or override ({exc})") from None
-        rotations.append(Rotation(name, agents, handoff, _parse_time(table.get("handoff_time", "09:00"), where), DAYS.index(day), timezone, start, overrides))
+        rotations.append(
+            Rotation(
+                name,
+                agents,
+                handoff,
+                _parse_time(table.get("handoff_time", "09:00"), where),
+                DAYS.index(day),
+                timezone,
+                start,
+                overrides,
+            )
+        )
     return tuple(rotations)
 
 
@@ -142,5 +153,12 @@ def now_on_call(policy: Policy, now: datetime) -> list[dict[str, Any]]:
     out = []
     for rotation in rotations(policy):
         agent, until, why = rotation.who(now)
-        out.append({"rotation": rotation.name, "agent": agent, "until": until.isoformat() if until else None, "why": why})
+        out.append(
+            {
+                "rotation": rotation.name,
+                "agent": agent,
+                "until": until.isoformat() if until else None,
+                "why": why,
+            }
+        )
     return out

@@ -23,7 +23,13 @@ from core.rendering import Rendered
 from core.values import Outbound
 
 PENDING, SENDING, SENT, FAILED, PARKED, BOUNCED, CANCELLED = (
-    "pending", "sending", "sent", "failed", "parked", "bounced", "cancelled"
+    "pending",
+    "sending",
+    "sent",
+    "failed",
+    "parked",
+    "bounced",
+    "cancelled",
 )
 SENDING_LEASE = timedelta(minutes=5)
 
@@ -34,7 +40,16 @@ class InternalNoteLeak(SwitchboardError):
     code = "internal_note_leak"
 
 
-def queue(ctx: Context, session: Session, out: Outbound, *, ticket_id: int | None, message_id: int | None = None, not_before: datetime | None = None, flush: bool = True) -> OutboxDelivery:
+def queue(
+    ctx: Context,
+    session: Session,
+    out: Outbound,
+    *,
+    ticket_id: int | None,
+    message_id: int | None = None,
+    not_before: datetime | None = None,
+    flush: bool = True,
+) -> OutboxDelivery:
     """Write one delivery row and hand it to the workers after commit.
 
     ``flush=False`` leaves the INSERT to the session's next flush (so a batch writes
@@ -78,7 +93,20 @@ def hold(session: Session, kinds: tuple[str, ...]) -> list[OutboxDelivery]:
     return held
 
 
-def to_client(ctx: Context, session: Session, ticket: Ticket, *, kind: str, rendered: Rendered, message: Message | None = None, automatic: bool, key: str, not_before: datetime | None = None, extras: dict[str, Any] | None = None, thread: dict[str, Any] | None = None) -> OutboxDelivery | None:
+def to_client(
+    ctx: Context,
+    session: Session,
+    ticket: Ticket,
+    *,
+    kind: str,
+    rendered: Rendered,
+    message: Message | None = None,
+    automatic: bool,
+    key: str,
+    not_before: datetime | None = None,
+    extras: dict[str, Any] | None = None,
+    thread: dict[str, Any] | None = None,
+) -> OutboxDelivery | None:
     """Queue a message to the ticket's client on the channel they last used.
 
     ``thread`` is what ``thread_info`` would find, when the caller already knows it.
@@ -86,14 +114,24 @@ def to_client(ctx: Context, session: Session, ticket: Ticket, *, kind: str, rend
     Returns None when the ticket has no reachable identity (kept in the audit).
     """
     if message is not None and message.kind != "public":
-        raise InternalNoteLeak(f"message {message.id} is {message.kind}; only public messages reach clients")
+        raise InternalNoteLeak(
+            f"message {message.id} is {message.kind}; only public messages reach clients"
+        )
     identity = ticket.reply_identity
     if identity is None:
         return None
     if automatic and over_automatic_limit(ctx, session, identity.kind, identity.address):
-        audit.record(session, actor="system:outbox", action="automatic_capped", ticket_id=ticket.id, data={
-            "kind": kind, "limit_per_hour": ctx.auto_reply_limit_per_hour,
-        }, now=ctx.now())
+        audit.record(
+            session,
+            actor="system:outbox",
+            action="automatic_capped",
+            ticket_id=ticket.id,
+            data={
+                "kind": kind,
+                "limit_per_hour": ctx.auto_reply_limit_per_hour,
+            },
+            now=ctx.now(),
+        )
         return None
     out = Outbound(
         key=key,
@@ -108,7 +146,14 @@ def to_client(ctx: Context, session: Session, ticket: Ticket, *, kind: str, rend
         thread=thread if thread is not None else thread_info(session, ticket, identity.kind),
         extras=extras or {},
     )
-    return queue(ctx, session, out, ticket_id=ticket.id, message_id=message.id if message else None, not_before=not_before)
+    return queue(
+        ctx,
+        session,
+        out,
+        ticket_id=ticket.id,
+        message_id=message.id if message else None,
+        not_before=not_before,
+    )
 
 
 def over_automatic_limit(ctx: Context, session: Session, channel: str, recipient: str) -> bool:
@@ -118,10 +163,15 @@ def over_automatic_limit(ctx: Context, session: Session, channel: str, recipient
     since = ctx.now() - timedelta(hours=1)
     if ctx.db.is_postgres:  # two workers must not both count 4 and both send the 5th
         digest = hashlib.sha256(f"auto:{channel}:{recipient}".encode()).digest()
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": int.from_bytes(digest[:8], "big", signed=True)})
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"),
+            {"key": int.from_bytes(digest[:8], "big", signed=True)},
+        )
     payloads = session.execute(
         select(OutboxDelivery.payload).where(
-            OutboxDelivery.channel == channel, OutboxDelivery.recipient == recipient, OutboxDelivery.created_at >= since
+            OutboxDelivery.channel == channel,
+            OutboxDelivery.recipient == recipient,
+            OutboxDelivery.created_at >= since,
         )
     ).scalars()
     return sum(1 for p in payloads if (p or {}).get("automatic")) >= ctx.auto_reply_limit_per_hour
@@ -132,16 +182,24 @@ def thread_info(session: Session, ticket: Ticket, channel: str) -> dict[str, Any
     thread replies (an email's References never carries a Slack or Telegram id)."""
     received = session.execute(
         select(Message.created_at, Message.external_id).where(
-            Message.ticket_id == ticket.id, Message.channel == channel, Message.kind == "public", Message.external_id.is_not(None)
+            Message.ticket_id == ticket.id,
+            Message.channel == channel,
+            Message.kind == "public",
+            Message.external_id.is_not(None),
         )
     ).all()
     sent = session.execute(
         select(OutboxDelivery.created_at, OutboxDelivery.external_id).where(
-            OutboxDelivery.ticket_id == ticket.id, OutboxDelivery.channel == channel, OutboxDelivery.external_id.is_not(None)
+            OutboxDelivery.ticket_id == ticket.id,
+            OutboxDelivery.channel == channel,
+            OutboxDelivery.external_id.is_not(None),
         )
     ).all()
     ordered = sorted([*received, *sent], key=lambda row: row[0])
-    return {"references": [external_id for _, external_id in ordered if external_id], "ticket_id": ticket.id}
+    return {
+        "references": [external_id for _, external_id in ordered if external_id],
+        "ticket_id": ticket.id,
+    }
 
 
 # Worker side --------------------------------------------------------------------
@@ -155,7 +213,8 @@ def claim(session: Session, row_id: int, now: datetime) -> OutboxDelivery | None
             OutboxDelivery.id == row_id,
             or_(
                 OutboxDelivery.status == PENDING,
-                (OutboxDelivery.status == SENDING) & (OutboxDelivery.claimed_at < now - SENDING_LEASE),
+                (OutboxDelivery.status == SENDING)
+                & (OutboxDelivery.claimed_at < now - SENDING_LEASE),
             ),
             or_(OutboxDelivery.not_before.is_(None), OutboxDelivery.not_before <= now),
         )
@@ -171,27 +230,32 @@ def claim_many(session: Session, row_ids: list[int], now: datetime) -> list[Outb
     """``claim`` for several rows in one statement; returns the rows taken, by id."""
     if not row_ids:
         return []
-    return list(session.execute(
-        update(OutboxDelivery)
-        .where(
-            OutboxDelivery.id.in_(row_ids),
-            or_(
-                OutboxDelivery.status == PENDING,
-                (OutboxDelivery.status == SENDING) & (OutboxDelivery.claimed_at < now - SENDING_LEASE),
-            ),
-            or_(OutboxDelivery.not_before.is_(None), OutboxDelivery.not_before <= now),
-        )
-        .values(status=SENDING, claimed_at=now, attempts=OutboxDelivery.attempts + 1)
-        .returning(OutboxDelivery)
-        .execution_options(synchronize_session=False, populate_existing=True)
-    ).scalars())
+    return list(
+        session.execute(
+            update(OutboxDelivery)
+            .where(
+                OutboxDelivery.id.in_(row_ids),
+                or_(
+                    OutboxDelivery.status == PENDING,
+                    (OutboxDelivery.status == SENDING)
+                    & (OutboxDelivery.claimed_at < now - SENDING_LEASE),
+                ),
+                or_(OutboxDelivery.not_before.is_(None), OutboxDelivery.not_before <= now),
+            )
+            .values(status=SENDING, claimed_at=now, attempts=OutboxDelivery.attempts + 1)
+            .returning(OutboxDelivery)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        ).scalars()
+    )
 
 
 def backoff(first_seconds: float, attempt: int) -> float:
     return min(first_seconds * (2 ** max(0, attempt - 1)), 900.0)
 
 
-def due_for_redelivery(session: Session, now: datetime, older_than: timedelta, limit: int = 500) -> list[int]:
+def due_for_redelivery(
+    session: Session, now: datetime, older_than: timedelta, limit: int = 500
+) -> list[int]:
     """Rows whose broker message may have been lost; marks them as sent to the broker again.
 
     A pending row is overdue when it has been due (since it was written, its retry
@@ -200,7 +264,10 @@ def due_for_redelivery(session: Session, now: datetime, older_than: timedelta, l
     """
     cutoff = now - older_than
     due_since = func.coalesce(
-        OutboxDelivery.enqueued_at, OutboxDelivery.next_attempt_at, OutboxDelivery.not_before, OutboxDelivery.created_at
+        OutboxDelivery.enqueued_at,
+        OutboxDelivery.next_attempt_at,
+        OutboxDelivery.not_before,
+        OutboxDelivery.created_at,
     )
     ids = list(
         session.execute(
@@ -208,7 +275,8 @@ def due_for_redelivery(session: Session, now: datetime, older_than: timedelta, l
             .where(
                 or_(
                     (OutboxDelivery.status == PENDING) & (due_since < cutoff),
-                    (OutboxDelivery.status == SENDING) & (OutboxDelivery.claimed_at < now - SENDING_LEASE),
+                    (OutboxDelivery.status == SENDING)
+                    & (OutboxDelivery.claimed_at < now - SENDING_LEASE),
                 )
             )
             .order_by(OutboxDelivery.id)
@@ -237,11 +305,20 @@ def requeue(ctx: Context, outbox_id: int) -> None:
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise NotFound(f"outbox row {outbox_id} is not parked or failed")
         ticket_id = session.get(OutboxDelivery, outbox_id).ticket_id  # type: ignore[union-attr]
-        audit.record(session, actor="system:operator", action="delivery_requeued", ticket_id=ticket_id, data={"outbox": outbox_id}, now=ctx.now())
+        audit.record(
+            session,
+            actor="system:operator",
+            action="delivery_requeued",
+            ticket_id=ticket_id,
+            data={"outbox": outbox_id},
+            now=ctx.now(),
+        )
         after_commit(session, lambda: ctx.dispatcher.send("deliver", outbox_id))
 
 
-def cancel(ctx: Context, session: Session, who: Principal, outbox_id: int, *, reason: str = "undo") -> OutboxDelivery:
+def cancel(
+    ctx: Context, session: Session, who: Principal, outbox_id: int, *, reason: str = "undo"
+) -> OutboxDelivery:
     """Stop a delivery that has not left yet (an agent's Undo): status cancelled, audited.
 
     Raises ``ActionRefused`` (``undo.too_late``) once a worker has taken or sent it.
@@ -258,6 +335,17 @@ def cancel(ctx: Context, session: Session, who: Principal, outbox_id: int, *, re
     if row is None:
         raise NotFound(f"outbox row {outbox_id} does not exist")
     if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise ActionRefused("undo.too_late", f"the {row.kind} is already {row.status}; it can no longer be stopped", kind="conflict")
-    audit.record(session, actor=who.label, action="delivery_cancelled", ticket_id=row.ticket_id, data={"outbox": outbox_id, "kind": row.kind, "message": row.message_id, "reason": reason}, now=ctx.now())
+        raise ActionRefused(
+            "undo.too_late",
+            f"the {row.kind} is already {row.status}; it can no longer be stopped",
+            kind="conflict",
+        )
+    audit.record(
+        session,
+        actor=who.label,
+        action="delivery_cancelled",
+        ticket_id=row.ticket_id,
+        data={"outbox": outbox_id, "kind": row.kind, "message": row.message_id, "reason": reason},
+        now=ctx.now(),
+    )
     return row

@@ -111,7 +111,9 @@ def load_policy(path: Path | None = None) -> Policy:
             for r in data.get("routing", [])
         )
         sla = {
-            p: SlaTarget(t.get("response_minutes"), t.get("resolution_minutes"), t.get("hours", "business"))
+            p: SlaTarget(
+                t.get("response_minutes"), t.get("resolution_minutes"), t.get("hours", "business")
+            )
             for p, t in data.get("sla", {}).items()
         }
         policy = Policy(
@@ -131,11 +133,17 @@ def load_policy(path: Path | None = None) -> Policy:
     category_slugs = {c["slug"] for c in policy.categories}
     for rule in policy.routing:
         if rule.priority and rule.priority not in PRIORITIES:
-            raise ConfigError(f"{where}: routing rule '{rule.name}' has unknown priority {rule.priority}")
+            raise ConfigError(
+                f"{where}: routing rule '{rule.name}' has unknown priority {rule.priority}"
+            )
         if rule.queue and rule.queue not in queue_slugs:
-            raise ConfigError(f"{where}: routing rule '{rule.name}' names unknown queue {rule.queue}")
+            raise ConfigError(
+                f"{where}: routing rule '{rule.name}' names unknown queue {rule.queue}"
+            )
         if rule.category and rule.category not in category_slugs:
-            raise ConfigError(f"{where}: routing rule '{rule.name}' names unknown category {rule.category}")
+            raise ConfigError(
+                f"{where}: routing rule '{rule.name}' names unknown category {rule.category}"
+            )
     if policy.default_queue not in queue_slugs:
         raise ConfigError(f"{where}: default_queue {policy.default_queue} is not a listed queue")
     return policy

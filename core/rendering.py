@@ -40,7 +40,9 @@ class Renderer:
         loaders.append(FileSystemLoader(str(SHIPPED_DIR)))
         self.env = Environment(
             loader=ChoiceLoader(loaders),
-            autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=False),
+            autoescape=select_autoescape(
+                enabled_extensions=("html", "html.j2"), default_for_string=False
+            ),
             undefined=StrictUndefined,
             keep_trailing_newline=False,
             trim_blocks=True,

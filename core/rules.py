@@ -54,34 +54,64 @@ def _follow_merges(session: Session, ticket: Ticket) -> Ticket:
     return ticket
 
 
-def thread_decision(session: Session, inbound: Inbound, ticket: Ticket, rule: str, *, evidence: str) -> Decision:
+def thread_decision(
+    session: Session, inbound: Inbound, ticket: Ticket, rule: str, *, evidence: str
+) -> Decision:
     """A message points at ``ticket``: join it, unless the sender is a stranger or it is closed."""
     ticket = _follow_merges(session, ticket)
     identity = contacts.find_identity(session, inbound.channel, inbound.sender)
-    participant = identity is not None and session.execute(
-        select(Participant.id).where(Participant.ticket_id == ticket.id, Participant.contact_id == identity.contact_id)
-    ).first() is not None
+    participant = (
+        identity is not None
+        and session.execute(
+            select(Participant.id).where(
+                Participant.ticket_id == ticket.id, Participant.contact_id == identity.contact_id
+            )
+        ).first()
+        is not None
+    )
     if not participant:
-        return Decision(OPEN, rule, f"{evidence} points at {ticket.number}, but the sender is not a participant", linked_from=ticket.id)
+        return Decision(
+            OPEN,
+            rule,
+            f"{evidence} points at {ticket.number}, but the sender is not a participant",
+            linked_from=ticket.id,
+        )
     if ticket.status == CLOSED:
-        return Decision(OPEN, rule, f"{evidence} points at {ticket.number}, which is closed", linked_from=ticket.id)
+        return Decision(
+            OPEN,
+            rule,
+            f"{evidence} points at {ticket.number}, which is closed",
+            linked_from=ticket.id,
+        )
     return Decision(APPEND, rule, f"{evidence} points at {ticket.number}", ticket_id=ticket.id)
 
 
 class BounceRule:
     name = "bounce"
-    description = "A delivery report about one of our messages: mark that delivery bounced, keep the report."
+    description = (
+        "A delivery report about one of our messages: mark that delivery bounced, keep the report."
+    )
 
     def check(self, ctx: Context, session: Session, inbound: Inbound) -> Decision | None:
         if not inbound.bounce_for:
             return None
         row = session.execute(
-            select(OutboxDelivery).where(or_(OutboxDelivery.external_id == inbound.bounce_for, OutboxDelivery.key == inbound.bounce_for))
+            select(OutboxDelivery).where(
+                or_(
+                    OutboxDelivery.external_id == inbound.bounce_for,
+                    OutboxDelivery.key == inbound.bounce_for,
+                )
+            )
         ).scalar_one_or_none()
         if row is not None:
             row.status = "bounced"
             row.last_error = (inbound.text or "bounced")[:2000]
-            return Decision(PARK, self.name, f"delivery report for outbox row {row.id}: marked bounced", ticket_id=row.ticket_id)
+            return Decision(
+                PARK,
+                self.name,
+                f"delivery report for outbox row {row.id}: marked bounced",
+                ticket_id=row.ticket_id,
+            )
         return Decision(PARK, self.name, "delivery report for a message we cannot find")
 
 
@@ -100,7 +130,11 @@ class EmptyRule:
     description = "A message with no text and no attachments is kept for a human."
 
     def check(self, ctx: Context, session: Session, inbound: Inbound) -> Decision | None:
-        if not (inbound.text or "").strip() and not inbound.attachments and not (inbound.html or "").strip():
+        if (
+            not (inbound.text or "").strip()
+            and not inbound.attachments
+            and not (inbound.html or "").strip()
+        ):
             return Decision(PARK, self.name, "empty message: no text and no attachments")
         return None
 
@@ -121,18 +155,26 @@ class ReplyTokenRule:
 
 class ReferencesRule:
     name = "references"
-    description = "The message answers one we stored or sent (In-Reply-To, References, reply-to ids)."
+    description = (
+        "The message answers one we stored or sent (In-Reply-To, References, reply-to ids)."
+    )
 
     def check(self, ctx: Context, session: Session, inbound: Inbound) -> Decision | None:
         refs = [r for r in inbound.references if r][:50]
         if not refs:
             return None
         ticket_id = session.execute(
-            select(Message.ticket_id).where(Message.external_id.in_(refs)).order_by(Message.id.desc()).limit(1)
+            select(Message.ticket_id)
+            .where(Message.external_id.in_(refs))
+            .order_by(Message.id.desc())
+            .limit(1)
         ).scalar_one_or_none()
         if ticket_id is None:
             ticket_id = session.execute(
-                select(OutboxDelivery.ticket_id).where(OutboxDelivery.external_id.in_(refs), OutboxDelivery.ticket_id.is_not(None)).order_by(OutboxDelivery.id.desc()).limit(1)
+                select(OutboxDelivery.ticket_id)
+                .where(OutboxDelivery.external_id.in_(refs), OutboxDelivery.ticket_id.is_not(None))
+                .order_by(OutboxDelivery.id.desc())
+                .limit(1)
             ).scalar_one_or_none()
         if ticket_id is None:
             return None
@@ -175,7 +217,9 @@ DEFAULT_CHAIN: tuple[Rule, ...] = (
 )
 
 
-def decide(ctx: Context, session: Session, inbound: Inbound, chain: Sequence[Rule] = DEFAULT_CHAIN) -> Decision:
+def decide(
+    ctx: Context, session: Session, inbound: Inbound, chain: Sequence[Rule] = DEFAULT_CHAIN
+) -> Decision:
     for rule in chain:
         decision = rule.check(ctx, session, inbound)
         if decision is not None:

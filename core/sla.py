@@ -40,7 +40,9 @@ def policy_for(ctx: Context, ticket: Ticket, session: Session | None = None) -> 
     return slapolicy.config(ctx.policy).choose(ticket.priority, tier, category, queue)
 
 
-def _slug(ctx: Context, session: Session, model: type[Category] | type[SupportQueue], row_id: int | None) -> str | None:
+def _slug(
+    ctx: Context, session: Session, model: type[Category] | type[SupportQueue], row_id: int | None
+) -> str | None:
     """Queue and category slugs by id (a slug never changes once a row exists), kept
     on the context: ids are only meaningful in the context's own database."""
     if row_id is None:
@@ -58,7 +60,13 @@ def targets_for(ctx: Context, ticket: Ticket, session: Session | None = None) ->
     chosen = policy_for(ctx, ticket, session)
     if chosen is None:
         return None
-    return Targets(chosen.name, chosen.response, chosen.resolution, chosen.calendar, slapolicy.config(ctx.policy).at_risk_share)
+    return Targets(
+        chosen.name,
+        chosen.response,
+        chosen.resolution,
+        chosen.calendar,
+        slapolicy.config(ctx.policy).at_risk_share,
+    )
 
 
 def _responded_at(ticket: Ticket) -> datetime | None:
@@ -80,7 +88,11 @@ def load_clocks(ticket: Ticket) -> Clocks:
 
 
 def history(session: Session, ticket_id: int) -> list[Event]:
-    rows = session.execute(select(SlaEvent.at, SlaEvent.kind).where(SlaEvent.ticket_id == ticket_id).order_by(SlaEvent.at, SlaEvent.id)).all()
+    rows = session.execute(
+        select(SlaEvent.at, SlaEvent.kind)
+        .where(SlaEvent.ticket_id == ticket_id)
+        .order_by(SlaEvent.at, SlaEvent.id)
+    ).all()
     return [Event(at, kind) for at, kind in rows]
 
 
@@ -122,7 +134,11 @@ def refresh(ctx: Context, ticket: Ticket) -> None:
         for event in events:
             clocks = slaclock.advance(targets, clocks, event)
     for event in events:
-        data = {"policy": targets.name if targets else None} if event.kind in (slaclock.START, slaclock.POLICY) else {}
+        data = (
+            {"policy": targets.name if targets else None}
+            if event.kind in (slaclock.START, slaclock.POLICY)
+            else {}
+        )
         if session is not None:
             session.add(SlaEvent(ticket_id=ticket.id, at=event.at, kind=event.kind, data=data))
     stored.update(
@@ -146,7 +162,9 @@ def client_notice_at(stored: dict[str, Any]) -> datetime | None:
     return datetime.fromisoformat(stored["client_notice_at"])
 
 
-def next_checkpoint(clocks: Clocks, notified: dict[str, list[str]], notice_at: datetime | None = None) -> datetime | None:
+def next_checkpoint(
+    clocks: Clocks, notified: dict[str, list[str]], notice_at: datetime | None = None
+) -> datetime | None:
     """The earliest at-risk point or deadline of a running clock not yet acted on
     (or the pending client notice after a breach)."""
     points: list[datetime] = [notice_at] if notice_at else []
@@ -198,7 +216,9 @@ def detail(ctx: Context, ticket: Ticket, now: datetime | None = None) -> dict[st
             "target_minutes": clock.target.total_seconds() / 60,
             "started_at": clock.started_at.isoformat(),
             "paused": clock.paused_at is not None and clock.stopped_at is None,
-            "remaining_minutes": clock.remaining.total_seconds() / 60 if clock.remaining is not None else None,
+            "remaining_minutes": clock.remaining.total_seconds() / 60
+            if clock.remaining is not None
+            else None,
             "stopped_at": clock.stopped_at.isoformat() if clock.stopped_at else None,
             "met": (not clock.breached(now)) if clock.stopped_at else None,
         }

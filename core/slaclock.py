@@ -81,7 +81,11 @@ class Clock:
         values: dict[str, Any] = {}
         for key, value in data.items():
             if key in ("target", "risk", "remaining", "risk_remaining"):
-                values[key] = timedelta(days=value[0], seconds=value[1], microseconds=value[2]) if value is not None else None
+                values[key] = (
+                    timedelta(days=value[0], seconds=value[1], microseconds=value[2])
+                    if value is not None
+                    else None
+                )
             else:
                 values[key] = datetime.fromisoformat(value) if value is not None else None
         return cls(**values)
@@ -96,7 +100,13 @@ def risk_share(target: timedelta, share: float) -> timedelta:
 
 def start(calendar: BusinessCalendar, target: timedelta, share: float, at: datetime) -> Clock:
     risk = risk_share(target, share)
-    return Clock(target=target, risk=risk, started_at=at, due_at=calendar.add(at, target), risk_at=calendar.add(at, risk))
+    return Clock(
+        target=target,
+        risk=risk,
+        started_at=at,
+        due_at=calendar.add(at, target),
+        risk_at=calendar.add(at, risk),
+    )
 
 
 def pause(clock: Clock, calendar: BusinessCalendar, at: datetime) -> Clock:
@@ -104,10 +114,19 @@ def pause(clock: Clock, calendar: BusinessCalendar, at: datetime) -> Clock:
         return clock
     due, remaining = _hold(clock.due_at, calendar, at)
     risk_at, risk_remaining = _hold(clock.risk_at, calendar, at)
-    return replace(clock, paused_at=at, due_at=due, remaining=remaining, risk_at=risk_at, risk_remaining=risk_remaining)
+    return replace(
+        clock,
+        paused_at=at,
+        due_at=due,
+        remaining=remaining,
+        risk_at=risk_at,
+        risk_remaining=risk_remaining,
+    )
 
 
-def _hold(deadline: datetime | None, calendar: BusinessCalendar, at: datetime) -> tuple[datetime | None, timedelta | None]:
+def _hold(
+    deadline: datetime | None, calendar: BusinessCalendar, at: datetime
+) -> tuple[datetime | None, timedelta | None]:
     if deadline is None or at >= deadline:
         return deadline, None  # already crossed: the deadline stays where it was
     return None, calendar.between(at, deadline)
@@ -117,8 +136,14 @@ def resume(clock: Clock, calendar: BusinessCalendar, at: datetime) -> Clock:
     if clock.paused_at is None or clock.stopped_at is not None:
         return clock
     due = calendar.add(at, clock.remaining) if clock.remaining is not None else clock.due_at
-    risk_at = calendar.add(at, clock.risk_remaining) if clock.risk_remaining is not None else clock.risk_at
-    return replace(clock, paused_at=None, due_at=due, remaining=None, risk_at=risk_at, risk_remaining=None)
+    risk_at = (
+        calendar.add(at, clock.risk_remaining)
+        if clock.risk_remaining is not None
+        else clock.risk_at
+    )
+    return replace(
+        clock, paused_at=None, due_at=due, remaining=None, risk_at=risk_at, risk_remaining=None
+    )
 
 
 def stop(clock: Clock, at: datetime) -> Clock:
@@ -130,14 +155,23 @@ def stop(clock: Clock, at: datetime) -> Clock:
 # The recomputation --------------------------------------------------------------------
 
 
-def used(calendar: BusinessCalendar, started_at: datetime, events: Iterable[Event], now: datetime, *, stops: tuple[str, ...] = (RESOLVE,)) -> timedelta:
+def used(
+    calendar: BusinessCalendar,
+    started_at: datetime,
+    events: Iterable[Event],
+    now: datetime,
+    *,
+    stops: tuple[str, ...] = (RESOLVE,),
+) -> timedelta:
     """Open time a clock has used: up to its stop, or ``now`` while it runs."""
     segments, _, stopped_at = _segments(started_at, events, stops)
     end = stopped_at or now
     return sum((calendar.between(s, min(e or end, end)) for s, e in segments), timedelta(0))
 
 
-def _segments(started_at: datetime, events: Iterable[Event], stops: tuple[str, ...]) -> tuple[list[tuple[datetime, datetime | None]], datetime | None, datetime | None]:
+def _segments(
+    started_at: datetime, events: Iterable[Event], stops: tuple[str, ...]
+) -> tuple[list[tuple[datetime, datetime | None]], datetime | None, datetime | None]:
     segments: list[tuple[datetime, datetime | None]] = []
     seg_start: datetime | None = started_at
     paused_at = stopped_at = None
@@ -155,16 +189,36 @@ def _segments(started_at: datetime, events: Iterable[Event], stops: tuple[str, .
     return segments, paused_at, stopped_at
 
 
-def fold(calendar: BusinessCalendar, target: timedelta, share: float, started_at: datetime, events: Iterable[Event], *, stops: tuple[str, ...] = (RESOLVE,)) -> Clock:
+def fold(
+    calendar: BusinessCalendar,
+    target: timedelta,
+    share: float,
+    started_at: datetime,
+    events: Iterable[Event],
+    *,
+    stops: tuple[str, ...] = (RESOLVE,),
+) -> Clock:
     """Compute a clock from its start and the pause/resume/stop events after it."""
     segments, paused_at, stopped_at = _segments(started_at, events, stops)
     risk = risk_share(target, share)
     due, remaining = _crossing(calendar, segments, target)
     risk_at, risk_remaining = _crossing(calendar, segments, risk)
-    return Clock(target=target, risk=risk, started_at=started_at, due_at=due, risk_at=risk_at, paused_at=paused_at, remaining=remaining, risk_remaining=risk_remaining, stopped_at=stopped_at)
+    return Clock(
+        target=target,
+        risk=risk,
+        started_at=started_at,
+        due_at=due,
+        risk_at=risk_at,
+        paused_at=paused_at,
+        remaining=remaining,
+        risk_remaining=risk_remaining,
+        stopped_at=stopped_at,
+    )
 
 
-def _crossing(calendar: BusinessCalendar, segments: list[tuple[datetime, datetime | None]], amount: timedelta) -> tuple[datetime | None, timedelta | None]:
+def _crossing(
+    calendar: BusinessCalendar, segments: list[tuple[datetime, datetime | None]], amount: timedelta
+) -> tuple[datetime | None, timedelta | None]:
     used = timedelta(0)
     for s, e in segments:
         if e is None:
@@ -205,11 +259,19 @@ def recompute(targets: Targets, events: list[Event]) -> Clocks:
     response = None
     if targets.response is not None:
         respond = [e for e in events if e.kind == RESPOND][:1]
-        response = fold(targets.calendar, targets.response, targets.share, opened.at, respond, stops=(RESPOND,))
+        response = fold(
+            targets.calendar, targets.response, targets.share, opened.at, respond, stops=(RESPOND,)
+        )
     resolution = None
     if targets.resolution is not None:
         last_start = max((i for i, e in enumerate(events) if e.kind in (START, REOPEN)))
-        resolution = fold(targets.calendar, targets.resolution, targets.share, events[last_start].at, events[last_start + 1:])
+        resolution = fold(
+            targets.calendar,
+            targets.resolution,
+            targets.share,
+            events[last_start].at,
+            events[last_start + 1 :],
+        )
     return Clocks(response, resolution)
 
 

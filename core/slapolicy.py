@@ -59,10 +59,17 @@ class SlaRule:
     queue: tuple[str, ...] = ()
     overrides: dict[str, Any] | None = None
 
-    def matches(self, priority: str, tier: str | None, category: str | None, queue: str | None) -> bool:
+    def matches(
+        self, priority: str, tier: str | None, category: str | None, queue: str | None
+    ) -> bool:
         return all(
             not wanted or value in wanted
-            for wanted, value in ((self.priority, priority), (self.tier, tier), (self.category, category), (self.queue, queue))
+            for wanted, value in (
+                (self.priority, priority),
+                (self.tier, tier),
+                (self.category, category),
+                (self.queue, queue),
+            )
         )
 
 
@@ -73,7 +80,13 @@ class SlaConfig:
     rules: tuple[SlaRule, ...]
     at_risk_share: float
 
-    def choose(self, priority: str, tier: str | None = None, category: str | None = None, queue: str | None = None) -> SlaPolicy | None:
+    def choose(
+        self,
+        priority: str,
+        tier: str | None = None,
+        category: str | None = None,
+        queue: str | None = None,
+    ) -> SlaPolicy | None:
         """The policy for a ticket: the first matching rule, else the priority's default."""
         base = self.defaults.get(priority)
         for rule in self.rules:
@@ -116,7 +129,9 @@ def _build(policy: Policy) -> SlaConfig:
     defaults: dict[str, dict[str, Any]] = {}
     for priority, table in (raw.get("sla") or {}).items():
         if priority not in PRIORITIES or not isinstance(table, dict):
-            raise ConfigError(f"sla.{priority}: expected one table per priority ({', '.join(PRIORITIES)})")
+            raise ConfigError(
+                f"sla.{priority}: expected one table per priority ({', '.join(PRIORITIES)})"
+            )
         defaults[priority] = {k: table[k] for k in TARGET_KEYS if k in table}
     rules = []
     for i, table in enumerate(raw.get("sla_rules") or []):
@@ -139,17 +154,25 @@ def _build(policy: Policy) -> SlaConfig:
     ]:
         hours = data.get("hours")
         if hours is not None and hours not in calendars:
-            raise ConfigError(f"{where}: hours = '{hours}' names no calendar (known: {', '.join(sorted(calendars))})")
+            raise ConfigError(
+                f"{where}: hours = '{hours}' names no calendar (known: {', '.join(sorted(calendars))})"
+            )
         for key in ("response_minutes", "resolution_minutes", "client_update_minutes"):
             value = data.get(key)
             if value is not None and (not isinstance(value, int) or value <= 0):
                 raise ConfigError(f"{where}: {key} must be a positive whole number of minutes")
     if "business" not in calendars:
-        raise ConfigError("calendars.business is missing (the default calendar for business-hours policies)")
+        raise ConfigError(
+            "calendars.business is missing (the default calendar for business-hours policies)"
+        )
     share = raw.get("sla_at_risk_share", 0.75)
     if not isinstance(share, int | float) or not 0 < share < 1:
-        raise ConfigError("sla_at_risk_share must be a number between 0 and 1 (0.75 = yellow at 75% used)")
-    return SlaConfig(calendars=calendars, defaults=defaults, rules=tuple(rules), at_risk_share=float(share))
+        raise ConfigError(
+            "sla_at_risk_share must be a number between 0 and 1 (0.75 = yellow at 75% used)"
+        )
+    return SlaConfig(
+        calendars=calendars, defaults=defaults, rules=tuple(rules), at_risk_share=float(share)
+    )
 
 
 def config(policy: Policy) -> SlaConfig:

@@ -33,7 +33,9 @@ def _p90(values: list[float]) -> float | None:
 class _Bucket:
     def __init__(self) -> None:
         self.tickets = 0
-        self.clocks: dict[str, dict[str, Any]] = {n: {"met": 0, "breached": 0, "pending": 0, "times": []} for n in sla.CLOCKS}
+        self.clocks: dict[str, dict[str, Any]] = {
+            n: {"met": 0, "breached": 0, "pending": 0, "times": []} for n in sla.CLOCKS
+        }
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"tickets": self.tickets}
@@ -51,13 +53,18 @@ class _Bucket:
         return out
 
 
-def period(now: datetime, since: str | None, until: str | None, days: int = 30) -> tuple[datetime, datetime]:
+def period(
+    now: datetime, since: str | None, until: str | None, days: int = 30
+) -> tuple[datetime, datetime]:
     """[since, until) from ISO dates or instants; defaults: the last ``days`` days."""
+
     def parse(value: str) -> datetime:
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError:
-            raise ActionRefused("report.period", f"'{value}' is not an ISO date or time (2026-11-01)", kind="field") from None
+            raise ActionRefused(
+                "report.period", f"'{value}' is not an ISO date or time (2026-11-01)", kind="field"
+            ) from None
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
     end = parse(until) if until else now
@@ -72,14 +79,22 @@ def compliance(ctx: Context, session: Session, since: datetime, until: datetime)
     categories = dict(session.execute(select(Category.id, Category.slug)).all())
     groups: dict[str, dict[str, _Bucket]] = {g: defaultdict(_Bucket) for g in GROUPS}
     total = _Bucket()
-    tickets = session.execute(select(Ticket).where(Ticket.created_at >= since, Ticket.created_at < until, Ticket.sla_clock.is_not(None)).order_by(Ticket.id)).scalars()
+    tickets = session.execute(
+        select(Ticket)
+        .where(Ticket.created_at >= since, Ticket.created_at < until, Ticket.sla_clock.is_not(None))
+        .order_by(Ticket.id)
+    ).scalars()
     for ticket in tickets:
         targets = sla.targets_for(ctx, ticket, session)
         clocks = sla.load_clocks(ticket)
         if targets is None:
             continue
         events = sla.history(session, ticket.id)
-        keys = {"priority": ticket.priority, "queue": queues.get(ticket.queue_id or -1, "-"), "category": categories.get(ticket.category_id or -1, "-")}
+        keys = {
+            "priority": ticket.priority,
+            "queue": queues.get(ticket.queue_id or -1, "-"),
+            "category": categories.get(ticket.category_id or -1, "-"),
+        }
         buckets = [total] + [groups[g][keys[g]] for g in GROUPS]
         for b in buckets:
             b.tickets += 1
@@ -95,8 +110,17 @@ def compliance(ctx: Context, session: Session, since: datetime, until: datetime)
             minutes = None
             if clock.stopped_at is not None:
                 stops = (slaclock.RESPOND,) if name == "response" else (slaclock.RESOLVE,)
-                after = [e for e in events if e.at >= clock.started_at and e.kind != slaclock.START] if name == "resolution" else [e for e in events if e.kind == slaclock.RESPOND]
-                minutes = slaclock.used(targets.calendar, clock.started_at, after, now, stops=stops).total_seconds() / 60
+                after = (
+                    [e for e in events if e.at >= clock.started_at and e.kind != slaclock.START]
+                    if name == "resolution"
+                    else [e for e in events if e.kind == slaclock.RESPOND]
+                )
+                minutes = (
+                    slaclock.used(
+                        targets.calendar, clock.started_at, after, now, stops=stops
+                    ).total_seconds()
+                    / 60
+                )
             for b in buckets:
                 b.clocks[name][outcome] += 1
                 if minutes is not None:

@@ -40,13 +40,27 @@ def tick(ctx: Context) -> int:
     """Claim tickets whose next checkpoint has passed and hand them to the workers."""
     now = ctx.now()
     with ctx.db.transaction() as session:
-        query = select(Ticket.id).where(Ticket.next_checkpoint_at <= now).order_by(Ticket.next_checkpoint_at).limit(BATCH)
+        query = (
+            select(Ticket.id)
+            .where(Ticket.next_checkpoint_at <= now)
+            .order_by(Ticket.next_checkpoint_at)
+            .limit(BATCH)
+        )
         if ctx.db.is_postgres:
             query = query.with_for_update(skip_locked=True)
         ids = list(session.execute(query).scalars())
         if ids:
-            session.execute(update(Ticket).where(Ticket.id.in_(ids)).values(next_checkpoint_at=now + LEASE).execution_options(synchronize_session=False))
-            batches = [",".join(str(i) for i in sorted(ids[k:k + PER_JOB])) for k in range(0, len(ids), PER_JOB)]
+            session.execute(
+                update(Ticket)
+                .where(Ticket.id.in_(ids))
+                .values(next_checkpoint_at=now + LEASE)
+                .execution_options(synchronize_session=False)
+            )
+            batches = [
+                ",".join(str(i) for i in sorted(ids[k : k + PER_JOB]))
+                for k in range(0, len(ids), PER_JOB)
+            ]
+
             def hand_over() -> None:
                 for batch in batches:
                     ctx.dispatcher.send(JOB, batch)
@@ -70,7 +84,9 @@ def checkpoint(ctx: Context, ticket_id: int) -> list[str]:
         return done
 
 
-def checkpoint_many(ctx: Context, ticket_ids: list[int], held: list[int] | None = None) -> list[str]:
+def checkpoint_many(
+    ctx: Context, ticket_ids: list[int], held: list[int] | None = None
+) -> list[str]:
     """Several checkpoints in one transaction (a burst of breaches commits once).
 
     The tickets, their audit chain heads and their running escalations are locked
@@ -83,15 +99,22 @@ def checkpoint_many(ctx: Context, ticket_ids: list[int], held: list[int] | None 
     try:
         with ctx.db.transaction() as session:
             rows = outbox.hold(session, (escalation.KIND,)) if held is not None else None
-            tickets = list(session.execute(
-                select(Ticket).where(Ticket.id.in_(ticket_ids)).order_by(Ticket.id).with_for_update()
-                .execution_options(populate_existing=True)
-            ).scalars())
+            tickets = list(
+                session.execute(
+                    select(Ticket)
+                    .where(Ticket.id.in_(ticket_ids))
+                    .order_by(Ticket.id)
+                    .with_for_update()
+                    .execution_options(populate_existing=True)
+                ).scalars()
+            )
             audit.lock_heads(session, [t.id for t in tickets])
             escalation.preload_active(session, [t.id for t in tickets])
             breached: list[tuple[Ticket, str]] = []
             done = [d for ticket in tickets for d in _checkpoint(ctx, session, ticket, breached)]
-            actions.escalate_many(ctx, session, system("sla"), breached)  # together: fewer round trips
+            actions.escalate_many(
+                ctx, session, system("sla"), breached
+            )  # together: fewer round trips
         if held is not None and rows:
             held.extend(row.id for row in rows)
         return done
@@ -104,11 +127,15 @@ def checkpoint_many(ctx: Context, ticket_ids: list[int], held: list[int] | None 
         try:
             done.extend(checkpoint(ctx, ticket_id))
         except Exception:
-            log.exception("SLA checkpoint for ticket %s failed; the clock will try again", ticket_id)
+            log.exception(
+                "SLA checkpoint for ticket %s failed; the clock will try again", ticket_id
+            )
     return done
 
 
-def _checkpoint(ctx: Context, session: Session, ticket: Ticket, breached: list[tuple[Ticket, str]]) -> list[str]:
+def _checkpoint(
+    ctx: Context, session: Session, ticket: Ticket, breached: list[tuple[Ticket, str]]
+) -> list[str]:
     """Warn now; a breach is added to ``breached`` (ticket, reason) for the caller to escalate."""
     done: list[str] = []
     stored = dict(ticket.sla_clock or {})
@@ -167,9 +194,18 @@ def _warn(ctx: Context, session: Session, ticket: Ticket, name: str, clock: Cloc
     if not rows and ticket.queue_id:
         queue = session.get(SupportQueue, ticket.queue_id)
         if queue is not None and queue.slack_channel:
-            rows.append(notify.to_address(ctx, session, "slack", queue.slack_channel, ticket, note).id)
+            rows.append(
+                notify.to_address(ctx, session, "slack", queue.slack_channel, ticket, note).id
+            )
     action = "sla_at_risk" if rows else "sla_at_risk_unsent"
-    audit.record(session, actor="system:sla", action=action, ticket_id=ticket.id, data={"clock": name, "due_at": due, "deliveries": rows}, now=ctx.now())
+    audit.record(
+        session,
+        actor="system:sla",
+        action=action,
+        ticket_id=ticket.id,
+        data={"clock": name, "due_at": due, "deliveries": rows},
+        now=ctx.now(),
+    )
 
 
 def _breach_reason(ticket: Ticket, breaches: list[tuple[str, Clock]]) -> str:
@@ -191,8 +227,25 @@ def _tell_client(ctx: Context, session: Session, ticket: Ticket) -> None:
     chosen = sla.policy_for(ctx, ticket, session)
     minutes = (chosen.client_update_minutes if chosen else None) or 60
     channel = ticket.reply_identity.kind if ticket.reply_identity else "default"
-    fields = actions._fields(ticket, ctx, update_within=humanize_minutes(int(minutes)), critical=ticket.priority == "P1")
+    fields = actions._fields(
+        ticket, ctx, update_within=humanize_minutes(int(minutes)), critical=ticket.priority == "P1"
+    )
     rendered = ctx.renderer.render("escalated", channel, **fields)
-    row = outbox.to_client(ctx, session, ticket, kind="escalated", rendered=rendered, automatic=True, key=f"escalated:{ticket.id}")
+    row = outbox.to_client(
+        ctx,
+        session,
+        ticket,
+        kind="escalated",
+        rendered=rendered,
+        automatic=True,
+        key=f"escalated:{ticket.id}",
+    )
     if row is None:
-        audit.record(session, actor="system:sla", action="escalation_notice_unsent", ticket_id=ticket.id, data={"why": "the ticket has no client address"}, now=ctx.now())
+        audit.record(
+            session,
+            actor="system:sla",
+            action="escalation_notice_unsent",
+            ticket_id=ticket.id,
+            data={"why": "the ticket has no client address"},
+            now=ctx.now(),
+        )

@@ -74,5 +74,7 @@ class Outbound:
         return data
 
     @classmethod
-    def from_row(cls, key: str, channel: str, recipient: str, kind: str, payload: dict[str, Any]) -> Outbound:
+    def from_row(
+        cls, key: str, channel: str, recipient: str, kind: str, payload: dict[str, Any]
+    ) -> Outbound:
         return cls(key=key, channel=channel, recipient=recipient, kind=kind, **payload)

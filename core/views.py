@@ -52,8 +52,19 @@ def ticket_summary(ctx: Context, ticket: Ticket) -> dict[str, Any]:
             "organization": ticket.organization.name if ticket.organization else None,
         },
         "assignee": ticket.assignee.name if ticket.assignee else None,
-        "hold": {"reason": ticket.hold_reason, "parts_ref": ticket.hold_parts_ref, "note": ticket.hold_note} if ticket.hold_reason else None,
-        "links": {"asset": ticket.asset_ref, "site": ticket.site_ref, "work_order": ticket.work_order_ref, "location": ticket.location},
+        "hold": {
+            "reason": ticket.hold_reason,
+            "parts_ref": ticket.hold_parts_ref,
+            "note": ticket.hold_note,
+        }
+        if ticket.hold_reason
+        else None,
+        "links": {
+            "asset": ticket.asset_ref,
+            "site": ticket.site_ref,
+            "work_order": ticket.work_order_ref,
+            "location": ticket.location,
+        },
         "merged_into": format_number(ticket.merged_into_id) if ticket.merged_into_id else None,
         "linked_from": format_number(ticket.linked_from_id) if ticket.linked_from_id else None,
         "sla": {
@@ -73,7 +84,11 @@ def ticket_summary(ctx: Context, ticket: Ticket) -> dict[str, Any]:
 
 def ticket_detail(ctx: Context, session: Session, ticket: Ticket) -> dict[str, Any]:
     data = ticket_summary(ctx, ticket)
-    messages = session.execute(select(Message).where(Message.ticket_id == ticket.id).order_by(Message.id)).scalars().all()
+    messages = (
+        session.execute(select(Message).where(Message.ticket_id == ticket.id).order_by(Message.id))
+        .scalars()
+        .all()
+    )
     agents = {a.id: a.name for a in session.execute(select(Agent)).scalars()}
     data["thread"] = [
         {
@@ -81,29 +96,74 @@ def ticket_detail(ctx: Context, session: Session, ticket: Ticket) -> dict[str, A
             "kind": m.kind,
             "direction": m.direction,
             "channel": m.channel,
-            "author": agents.get(m.author_agent_id or -1) if m.author_agent_id else (f"contact:{m.author_contact_id}" if m.author_contact_id else "system"),
+            "author": agents.get(m.author_agent_id or -1)
+            if m.author_agent_id
+            else (f"contact:{m.author_contact_id}" if m.author_contact_id else "system"),
             "text": m.body_text,
             "attachments": [
-                {"filename": a.filename, "content_type": a.content_type, "size": a.size, "sha256": a.sha256, "flagged": a.flagged}
-                for a in session.execute(select(Attachment).where(Attachment.message_id == m.id)).scalars()
+                {
+                    "filename": a.filename,
+                    "content_type": a.content_type,
+                    "size": a.size,
+                    "sha256": a.sha256,
+                    "flagged": a.flagged,
+                }
+                for a in session.execute(
+                    select(Attachment).where(Attachment.message_id == m.id)
+                ).scalars()
             ],
             "created_at": _iso(m.created_at),
         }
         for m in messages
     ]
-    data["deliveries"] = [delivery_dict(d) for d in session.execute(select(OutboxDelivery).where(OutboxDelivery.ticket_id == ticket.id).order_by(OutboxDelivery.id)).scalars()]
+    data["deliveries"] = [
+        delivery_dict(d)
+        for d in session.execute(
+            select(OutboxDelivery)
+            .where(OutboxDelivery.ticket_id == ticket.id)
+            .order_by(OutboxDelivery.id)
+        ).scalars()
+    ]
     data["audit"] = [
-        {"seq": e.seq, "at": _iso(e.created_at), "actor": e.actor, "action": e.action, "data": e.data, "hash": e.hash}
-        for e in session.execute(select(AuditEvent).where(AuditEvent.chain == f"ticket:{ticket.id}").order_by(AuditEvent.seq)).scalars()
+        {
+            "seq": e.seq,
+            "at": _iso(e.created_at),
+            "actor": e.actor,
+            "action": e.action,
+            "data": e.data,
+            "hash": e.hash,
+        }
+        for e in session.execute(
+            select(AuditEvent)
+            .where(AuditEvent.chain == f"ticket:{ticket.id}")
+            .order_by(AuditEvent.seq)
+        ).scalars()
     ]
     data["sla"]["escalation"] = escalation.describe(session, ticket.id)
     data["resolutions"] = [
-        {"code": r.code, "steps": r.steps, "agent": agents.get(r.agent_id or -1), "at": _iso(r.created_at)}
-        for r in session.execute(select(ResolutionRecord).where(ResolutionRecord.ticket_id == ticket.id).order_by(ResolutionRecord.id)).scalars()
+        {
+            "code": r.code,
+            "steps": r.steps,
+            "agent": agents.get(r.agent_id or -1),
+            "at": _iso(r.created_at),
+        }
+        for r in session.execute(
+            select(ResolutionRecord)
+            .where(ResolutionRecord.ticket_id == ticket.id)
+            .order_by(ResolutionRecord.id)
+        ).scalars()
     ]
     data["overrides"] = [
-        {"action": o.action, "rule": o.rule, "reason": o.reason, "agent": agents.get(o.agent_id), "at": _iso(o.created_at)}
-        for o in session.execute(select(Override).where(Override.ticket_id == ticket.id).order_by(Override.id)).scalars()
+        {
+            "action": o.action,
+            "rule": o.rule,
+            "reason": o.reason,
+            "agent": agents.get(o.agent_id),
+            "at": _iso(o.created_at),
+        }
+        for o in session.execute(
+            select(Override).where(Override.ticket_id == ticket.id).order_by(Override.id)
+        ).scalars()
     ]
     return data
 
@@ -124,7 +184,19 @@ def delivery_dict(d: OutboxDelivery) -> dict[str, Any]:
     }
 
 
-def list_tickets(ctx: Context, session: Session, *, status: str | None = None, priority: str | None = None, queue: str | None = None, assignee: str | None = None, query: str | None = None, include_closed: bool = False, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+def list_tickets(
+    ctx: Context,
+    session: Session,
+    *,
+    status: str | None = None,
+    priority: str | None = None,
+    queue: str | None = None,
+    assignee: str | None = None,
+    query: str | None = None,
+    include_closed: bool = False,
+    limit: int = 50,
+    offset: int = 0,
+) -> dict[str, Any]:
     stmt = select(Ticket)
     if status:
         stmt = stmt.where(Ticket.status.in_(status.split(",")))
@@ -133,40 +205,77 @@ def list_tickets(ctx: Context, session: Session, *, status: str | None = None, p
     if priority:
         stmt = stmt.where(Ticket.priority.in_(priority.split(",")))
     if queue:
-        stmt = stmt.join(SupportQueue, SupportQueue.id == Ticket.queue_id).where(SupportQueue.slug == queue)
+        stmt = stmt.join(SupportQueue, SupportQueue.id == Ticket.queue_id).where(
+            SupportQueue.slug == queue
+        )
     if assignee:
-        stmt = stmt.join(Agent, Agent.id == Ticket.assignee_id).where(or_(Agent.email == assignee, Agent.name == assignee))
+        stmt = stmt.join(Agent, Agent.id == Ticket.assignee_id).where(
+            or_(Agent.email == assignee, Agent.name == assignee)
+        )
     if query:
         like = f"%{query.lower()}%"
         stmt = stmt.join(Contact, Contact.id == Ticket.contact_id).where(
-            or_(func.lower(Ticket.subject).like(like), func.lower(Contact.name).like(like),
-                Ticket.contact_id.in_(select(Identity.contact_id).where(func.lower(Identity.address).like(like))))
+            or_(
+                func.lower(Ticket.subject).like(like),
+                func.lower(Contact.name).like(like),
+                Ticket.contact_id.in_(
+                    select(Identity.contact_id).where(func.lower(Identity.address).like(like))
+                ),
+            )
         )
     total = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
-    rows = session.execute(stmt.order_by(Ticket.id.desc()).limit(limit).offset(offset)).scalars().all()
+    rows = (
+        session.execute(stmt.order_by(Ticket.id.desc()).limit(limit).offset(offset)).scalars().all()
+    )
     return {"total": total, "tickets": [ticket_summary(ctx, t) for t in rows]}
 
 
 def parked(session: Session) -> list[dict[str, Any]]:
     """Inbound records kept for a human, and deliveries that ran out of attempts."""
     items: list[dict[str, Any]] = []
-    for r in session.execute(select(InboundRecord).where(InboundRecord.status == "parked").order_by(InboundRecord.id)).scalars():
-        items.append({
-            "id": f"in-{r.id}", "kind": "inbound", "channel": r.channel, "external_id": r.external_id,
-            "rule": (r.rules_fired or ["?"])[0], "reason": r.reason, "ticket": format_number(r.ticket_id) if r.ticket_id else None,
-            "at": _iso(r.decided_at or r.received_at), "attempts": r.attempts,
-        })
-    for d in session.execute(select(OutboxDelivery).where(OutboxDelivery.status.in_(["parked", "failed"])).order_by(OutboxDelivery.id)).scalars():
-        items.append({
-            "id": f"out-{d.id}", "kind": "delivery", "channel": d.channel, "external_id": d.key,
-            "rule": d.status, "reason": d.last_error, "ticket": format_number(d.ticket_id) if d.ticket_id else None,
-            "at": _iso(d.created_at), "attempts": d.attempts,
-        })
+    for r in session.execute(
+        select(InboundRecord).where(InboundRecord.status == "parked").order_by(InboundRecord.id)
+    ).scalars():
+        items.append(
+            {
+                "id": f"in-{r.id}",
+                "kind": "inbound",
+                "channel": r.channel,
+                "external_id": r.external_id,
+                "rule": (r.rules_fired or ["?"])[0],
+                "reason": r.reason,
+                "ticket": format_number(r.ticket_id) if r.ticket_id else None,
+                "at": _iso(r.decided_at or r.received_at),
+                "attempts": r.attempts,
+            }
+        )
+    for d in session.execute(
+        select(OutboxDelivery)
+        .where(OutboxDelivery.status.in_(["parked", "failed"]))
+        .order_by(OutboxDelivery.id)
+    ).scalars():
+        items.append(
+            {
+                "id": f"out-{d.id}",
+                "kind": "delivery",
+                "channel": d.channel,
+                "external_id": d.key,
+                "rule": d.status,
+                "reason": d.last_error,
+                "ticket": format_number(d.ticket_id) if d.ticket_id else None,
+                "at": _iso(d.created_at),
+                "attempts": d.attempts,
+            }
+        )
     return items
 
 
 def reference_data(session: Session) -> dict[str, list[str]]:
     return {
-        "queues": list(session.execute(select(SupportQueue.slug).order_by(SupportQueue.slug)).scalars()),
-        "categories": list(session.execute(select(Category.slug).order_by(Category.slug)).scalars()),
+        "queues": list(
+            session.execute(select(SupportQueue.slug).order_by(SupportQueue.slug)).scalars()
+        ),
+        "categories": list(
+            session.execute(select(Category.slug).order_by(Category.slug)).scalars()
+        ),
     }

@@ -18,8 +18,14 @@ from core.context import Context
 from tests.services import chromium
 
 FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     "--disable-dev-shm-usage",
 ]
 
@@ -30,7 +36,9 @@ def serve(ctx: Context) -> Iterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(ctx), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(ctx), host="127.0.0.1", port=port, log_level="warning")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -50,7 +58,14 @@ def render(url: str, screenshot: Path | None = None) -> str:
     with tempfile.TemporaryDirectory() as profile:
         args = [browser, *FLAGS, f"--user-data-dir={profile}"]
         if screenshot is not None:
-            subprocess.run([*args, f"--screenshot={screenshot}", "--window-size=1000,900", url], capture_output=True, timeout=60, check=False)
-        done = subprocess.run([*args, "--dump-dom", url], capture_output=True, text=True, timeout=60, check=False)
+            subprocess.run(
+                [*args, f"--screenshot={screenshot}", "--window-size=1000,900", url],
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
+        done = subprocess.run(
+            [*args, "--dump-dom", url], capture_output=True, text=True, timeout=60, check=False
+        )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout

@@ -103,7 +103,11 @@ def start(tmp: Path) -> Dovecot:
     if os.geteuid() == 0:
         mail_owner = pwd.getpwnam("dovecot")
         os.chown(root / "mail", mail_owner.pw_uid, mail_owner.pw_gid)
-    process = subprocess.Popen([binary, "-F", "-c", str(root / "dovecot.conf")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [binary, "-F", "-c", str(root / "dovecot.conf")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -27,13 +27,25 @@ def free_port() -> int:
 def smtp_port(system: System) -> Iterator[int]:
     """The SMTP intake server, running on a free loopback port against the test system."""
     port = free_port()
-    server = make_server(system.ctx, host="127.0.0.1", port=port, support=[SUPPORT, "help@localhost"], max_bytes=200_000)
+    server = make_server(
+        system.ctx,
+        host="127.0.0.1",
+        port=port,
+        support=[SUPPORT, "help@localhost"],
+        max_bytes=200_000,
+    )
     server.start()
     yield port
     server.stop()
 
 
-def mail(sender: str = "dana@client.example", to: str = SUPPORT, subject: str = "Printer jammed", body: str = "The printer on floor 2 is jammed again.", **headers: str) -> EmailMessage:
+def mail(
+    sender: str = "dana@client.example",
+    to: str = SUPPORT,
+    subject: str = "Printer jammed",
+    body: str = "The printer on floor 2 is jammed again.",
+    **headers: str,
+) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = to

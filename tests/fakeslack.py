@@ -57,7 +57,14 @@ class Message:
     ephemeral_user: str | None = None
 
     def as_api(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"type": "message", "ts": self.ts, "text": self.text, "blocks": self.blocks, "user": BOT_USER, "bot_id": "BBOT0001"}
+        data: dict[str, Any] = {
+            "type": "message",
+            "ts": self.ts,
+            "text": self.text,
+            "blocks": self.blocks,
+            "user": BOT_USER,
+            "bot_id": "BBOT0001",
+        }
         if self.thread_ts:
             data["thread_ts"] = self.thread_ts
         return data
@@ -84,14 +91,21 @@ class FakeSlack:
 
     # Test controls -------------------------------------------------------------------
 
-    def fail_next(self, method: str, status: int = 429, *, retry_after: int = 1, error: str = "ratelimited") -> None:
+    def fail_next(
+        self, method: str, status: int = 429, *, retry_after: int = 1, error: str = "ratelimited"
+    ) -> None:
         """Answer the next call of ``method`` with an error (429 with Retry-After by default)."""
         with self.lock:
             self.failures.append((method, status, {"retry_after": retry_after, "error": error}))
 
     def posted(self, channel: str | None = None, thread_ts: str | None = None) -> list[Message]:
         with self.lock:
-            return [m for m in self.messages if (channel is None or m.channel == channel) and (thread_ts is None or m.thread_ts == thread_ts)]
+            return [
+                m
+                for m in self.messages
+                if (channel is None or m.channel == channel)
+                and (thread_ts is None or m.thread_ts == thread_ts)
+            ]
 
     def calls_of(self, method: str) -> list[Call]:
         with self.lock:
@@ -124,7 +138,9 @@ class FakeSlack:
                 elif body:
                     args.update(dict(parse_qsl(body.decode())))
                 args.pop("token", None)
-                status, payload, headers = fake.dispatch(method, args, self.headers.get("Authorization", ""))
+                status, payload, headers = fake.dispatch(
+                    method, args, self.headers.get("Authorization", "")
+                )
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -170,7 +186,9 @@ class FakeSlack:
                     return f"{method}: {name} is not JSON"
         return None
 
-    def dispatch(self, method: str, args: dict[str, Any], auth: str) -> tuple[int, dict[str, Any], dict[str, str]]:
+    def dispatch(
+        self, method: str, args: dict[str, Any], auth: str
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
         with self.lock:
             self.calls.append(Call(method, args))
             problem = self.check(method, args)
@@ -198,10 +216,24 @@ class FakeSlack:
         return json.loads(blocks) if isinstance(blocks, str) else blocks
 
     def api_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "url": "https://fake.slack.com/", "team": "Fake", "user": "switchboard", "team_id": "T0001", "user_id": BOT_USER, "bot_id": "BBOT0001"}
+        return {
+            "ok": True,
+            "url": "https://fake.slack.com/",
+            "team": "Fake",
+            "user": "switchboard",
+            "team_id": "T0001",
+            "user_id": BOT_USER,
+            "bot_id": "BBOT0001",
+        }
 
     def api_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
-        msg = Message(args["channel"], self._next_ts(), args.get("text", ""), self._blocks(args), args.get("thread_ts"))
+        msg = Message(
+            args["channel"],
+            self._next_ts(),
+            args.get("text", ""),
+            self._blocks(args),
+            args.get("thread_ts"),
+        )
         self.messages.append(msg)
         return {"ok": True, "channel": msg.channel, "ts": msg.ts, "message": msg.as_api()}
 
@@ -214,12 +246,23 @@ class FakeSlack:
         return {"ok": False, "error": "message_not_found"}
 
     def api_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
-        msg = Message(args["channel"], self._next_ts(), args.get("text", ""), self._blocks(args), args.get("thread_ts"), args["user"])
+        msg = Message(
+            args["channel"],
+            self._next_ts(),
+            args.get("text", ""),
+            self._blocks(args),
+            args.get("thread_ts"),
+            args["user"],
+        )
         self.ephemerals.append(msg)
         return {"ok": True, "message_ts": msg.ts}
 
     def api_chat_getPermalink(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "channel": args["channel"], "permalink": f"https://fake.slack.com/archives/{args['channel']}/p{args['message_ts'].replace('.', '')}"}
+        return {
+            "ok": True,
+            "channel": args["channel"],
+            "permalink": f"https://fake.slack.com/archives/{args['channel']}/p{args['message_ts'].replace('.', '')}",
+        }
 
     def api_views_open(self, args: dict[str, Any]) -> dict[str, Any]:
         view = args["view"] if isinstance(args["view"], dict) else json.loads(args["view"])
@@ -232,13 +275,34 @@ class FakeSlack:
         return {"ok": True, "view": {"id": "VHOME", **view}}
 
     def api_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
-        found = [m.as_api() for m in reversed(self.messages) if m.channel == args.get("channel") and not m.thread_ts]
+        found = [
+            m.as_api()
+            for m in reversed(self.messages)
+            if m.channel == args.get("channel") and not m.thread_ts
+        ]
         return {"ok": True, "messages": found, "has_more": False}
 
     def api_conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
-        found = [m.as_api() for m in self.messages if m.channel == args.get("channel") and (m.ts == args.get("ts") or m.thread_ts == args.get("ts"))]
+        found = [
+            m.as_api()
+            for m in self.messages
+            if m.channel == args.get("channel")
+            and (m.ts == args.get("ts") or m.thread_ts == args.get("ts"))
+        ]
         return {"ok": True, "messages": found, "has_more": False}
 
     def api_users_info(self, args: dict[str, Any]) -> dict[str, Any]:
-        user = self.users.get(args["user"], {"id": args["user"], "name": args["user"].lower(), "real_name": args["user"]})
-        return {"ok": True, "user": {**user, "profile": {"real_name": user.get("real_name", ""), "display_name": user.get("name", "")}}}
+        user = self.users.get(
+            args["user"],
+            {"id": args["user"], "name": args["user"].lower(), "real_name": args["user"]},
+        )
+        return {
+            "ok": True,
+            "user": {
+                **user,
+                "profile": {
+                    "real_name": user.get("real_name", ""),
+                    "display_name": user.get("name", ""),
+                },
+            },
+        }

@@ -36,7 +36,6 @@ def make_settings(tmp_path: Path, database_url: str, broker_url: str, **override
     return load_settings(**{**values, **overrides})
 
 
-
 def wait_until(check: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
     """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
@@ -58,10 +57,17 @@ class Harness:
 
     # Agents and API ------------------------------------------------------------------
 
-    def agent(self, name: str = "Ana", roles: tuple[str, ...] = ("agent",), email: str | None = None) -> tuple[Principal, str]:
+    def agent(
+        self, name: str = "Ana", roles: tuple[str, ...] = ("agent",), email: str | None = None
+    ) -> tuple[Principal, str]:
         token = api_token()
         with self.ctx.db.transaction() as session:
-            agent = Agent(name=name, email=email or f"{name.lower().replace(' ', '.')}@support.example", roles=sorted(set(roles)), api_token_hash=hash_token(token))
+            agent = Agent(
+                name=name,
+                email=email or f"{name.lower().replace(' ', '.')}@support.example",
+                roles=sorted(set(roles)),
+                api_token_hash=hash_token(token),
+            )
             session.add(agent)
             session.flush()
             return agent_principal(agent), token
@@ -73,7 +79,9 @@ class Harness:
         return self._client
 
     def api(self, method: str, path: str, token: str, **kwargs: Any) -> Any:
-        return self.client.request(method, path, headers={"Authorization": f"Bearer {token}"}, **kwargs)
+        return self.client.request(
+            method, path, headers={"Authorization": f"Bearer {token}"}, **kwargs
+        )
 
     # Waiting for the workers ---------------------------------------------------------
 
@@ -84,8 +92,16 @@ class Harness:
             with self.ctx.db.reading() as session:
                 # Inbound first: a record decided between the two queries has its
                 # outbox rows committed with it, so the second query sees them.
-                busy = session.execute(select(func.count()).select_from(InboundRecord).where(InboundRecord.status == "pending")).scalar_one()
-                busy += session.execute(select(func.count()).select_from(OutboxDelivery).where(OutboxDelivery.status.in_(["pending", "sending"]))).scalar_one()
+                busy = session.execute(
+                    select(func.count())
+                    .select_from(InboundRecord)
+                    .where(InboundRecord.status == "pending")
+                ).scalar_one()
+                busy += session.execute(
+                    select(func.count())
+                    .select_from(OutboxDelivery)
+                    .where(OutboxDelivery.status.in_(["pending", "sending"]))
+                ).scalar_one()
             if not busy:
                 return
             time.sleep(0.02)

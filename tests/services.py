@@ -14,7 +14,9 @@ import pytest
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 
-POSTGRES_URL = os.environ.get("SWITCHBOARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "SWITCHBOARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 REDIS_URL = os.environ.get("SWITCHBOARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 AMQP_URL = os.environ.get("SWITCHBOARD_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
@@ -22,7 +24,9 @@ AMQP_URL = os.environ.get("SWITCHBOARD_TEST_AMQP_URL", "amqp://guest:guest@127.0
 def reachable(url: str, default_port: int) -> bool:
     parsed = urlparse(url)
     try:
-        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port), timeout=1.0):
+        with socket.create_connection(
+            (parsed.hostname or "127.0.0.1", parsed.port or default_port), timeout=1.0
+        ):
             return True
     except OSError:
         return False
@@ -32,7 +36,9 @@ def need(name: str, url: str, default_port: int) -> None:
     """Skip (locally) or fail (CI) when the server at ``url`` cannot be reached."""
     if reachable(url, default_port):
         return
-    message = f"{name} is not reachable at {urlparse(url).hostname}:{urlparse(url).port or default_port}"
+    message = (
+        f"{name} is not reachable at {urlparse(url).hostname}:{urlparse(url).port or default_port}"
+    )
     if REQUIRE_SERVICES:
         pytest.fail(f"{message} and REQUIRE_SERVICES=1: start it (see .ci/run)")
     pytest.skip(f"{message}; set REQUIRE_SERVICES=1 to make this a failure")

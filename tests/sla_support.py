@@ -66,22 +66,45 @@ class FakeNow:
         return value
 
 
-def sla_settings(tmp_path: Path, database_url: str, broker_url: str, policy: str = POLICY) -> Settings:
+def sla_settings(
+    tmp_path: Path, database_url: str, broker_url: str, policy: str = POLICY
+) -> Settings:
     path = tmp_path / "policy.toml"
     path.write_text(policy)
     return make_settings(tmp_path, database_url, broker_url, config_file=path)
 
 
-def open_ticket(h: Harness, priority: str = "P2", *, subject: str = "Label printer jams", address: str = "plant-7", tier: str | None = None) -> int:
+def open_ticket(
+    h: Harness,
+    priority: str = "P2",
+    *,
+    subject: str = "Label printer jams",
+    address: str = "plant-7",
+    tier: str | None = None,
+) -> int:
     with h.ctx.db.transaction() as s:
-        ticket = actions.open_ticket(h.ctx, s, system("test"), subject=subject, text="It jams on every third label.", requester=("fake", address, "Dana"), priority=priority)
+        ticket = actions.open_ticket(
+            h.ctx,
+            s,
+            system("test"),
+            subject=subject,
+            text="It jams on every third label.",
+            requester=("fake", address, "Dana"),
+            priority=priority,
+        )
         if tier:
             org = Organization(name=f"Org {uuid.uuid4().hex[:6]}", tier=tier)
             s.add(org)
             s.flush()
             ticket.organization_id = org.id
             ticket.contact.organization_id = org.id
-            actions.note(h.ctx, s, Principal("agent", frozenset({"agent"}), "setup"), ticket, text="contract tier set")
+            actions.note(
+                h.ctx,
+                s,
+                Principal("agent", frozenset({"agent"}), "setup"),
+                ticket,
+                text="contract tier set",
+            )
         return ticket.id
 
 
@@ -90,12 +113,22 @@ def act(h: Harness, ticket_id: int, fn: Callable[..., Any], who: Principal, **kw
         fn(h.ctx, s, who, actions.get_ticket(s, ticket_id, lock=True), **kwargs)
 
 
-def staff(h: Harness, name: str, roles: tuple[str, ...] = ("agent",), pager: str | None = None, **prefs: Any) -> tuple[Principal, str]:
+def staff(
+    h: Harness,
+    name: str,
+    roles: tuple[str, ...] = ("agent",),
+    pager: str | None = None,
+    **prefs: Any,
+) -> tuple[Principal, str]:
     """An agent reachable on the fake channel at ``pager`` (through their preferences),
     with their API token."""
     who, token = h.agent(name, roles)
     with h.ctx.db.transaction() as s:
         agent = s.get(Agent, who.agent_id)
         assert agent is not None
-        agent.preferences = {"channels": ["fake"], "addresses": {"fake": pager or f"{name.lower()}-pager"}, **prefs}
+        agent.preferences = {
+            "channels": ["fake"],
+            "addresses": {"fake": pager or f"{name.lower()}-pager"},
+            **prefs,
+        }
     return who, token

@@ -47,43 +47,123 @@ class SlackDriver:
     def agent(self, name: str, slack_user: str, roles: tuple[str, ...] = ("agent",)) -> None:
         principal, _ = self.harness.agent(name, roles)
         with self.harness.ctx.db.transaction() as session:
-            session.execute(update(Agent).where(Agent.id == principal.agent_id).values(slack_user_id=slack_user))
+            session.execute(
+                update(Agent).where(Agent.id == principal.agent_id).values(slack_user_id=slack_user)
+            )
 
     def agent_id(self, slack_user: str) -> int:
         with self.harness.ctx.db.reading() as session:
-            return int(session.execute(select(Agent.id).where(Agent.slack_user_id == slack_user)).scalar_one())
+            return int(
+                session.execute(
+                    select(Agent.id).where(Agent.slack_user_id == slack_user)
+                ).scalar_one()
+            )
 
     # Requests ------------------------------------------------------------------------
 
-    def post(self, body: str, content_type: str, *, timestamp: int | None = None, headers: dict[str, str] | None = None, secret: str = SIGNING_SECRET) -> Any:
-        all_headers = {"Content-Type": content_type, **sign(body, timestamp, secret), **(headers or {})}
+    def post(
+        self,
+        body: str,
+        content_type: str,
+        *,
+        timestamp: int | None = None,
+        headers: dict[str, str] | None = None,
+        secret: str = SIGNING_SECRET,
+    ) -> Any:
+        all_headers = {
+            "Content-Type": content_type,
+            **sign(body, timestamp, secret),
+            **(headers or {}),
+        }
         return self.client.post("/slack/events", content=body.encode(), headers=all_headers)
 
-    def event(self, event: dict[str, Any], *, event_id: str | None = None, retry: int | None = None, **kwargs: Any) -> Any:
-        body = json.dumps({
-            "token": "unused", "team_id": "T0001", "api_app_id": "A0001", "type": "event_callback",
-            "event_id": event_id or f"Ev{uuid.uuid4().hex[:10]}", "event_time": int(time.time()), "event": event,
-        })
-        headers = {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"} if retry else {}
+    def event(
+        self,
+        event: dict[str, Any],
+        *,
+        event_id: str | None = None,
+        retry: int | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        body = json.dumps(
+            {
+                "token": "unused",
+                "team_id": "T0001",
+                "api_app_id": "A0001",
+                "type": "event_callback",
+                "event_id": event_id or f"Ev{uuid.uuid4().hex[:10]}",
+                "event_time": int(time.time()),
+                "event": event,
+            }
+        )
+        headers = (
+            {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
+            if retry
+            else {}
+        )
         return self.post(body, "application/json", headers=headers, **kwargs)
 
-    def message(self, user: str, text: str, *, channel: str = QUEUE_CHANNEL, thread_ts: str | None = None, channel_type: str = "channel", event_id: str | None = None, retry: int | None = None) -> Any:
+    def message(
+        self,
+        user: str,
+        text: str,
+        *,
+        channel: str = QUEUE_CHANNEL,
+        thread_ts: str | None = None,
+        channel_type: str = "channel",
+        event_id: str | None = None,
+        retry: int | None = None,
+    ) -> Any:
         ts = f"1800000000.{next(_ts):06d}"
-        event = {"type": "message", "user": user, "text": text, "ts": ts, "channel": channel, "channel_type": channel_type, "event_ts": ts}
+        event = {
+            "type": "message",
+            "user": user,
+            "text": text,
+            "ts": ts,
+            "channel": channel,
+            "channel_type": channel_type,
+            "event_ts": ts,
+        }
         if thread_ts:
             event["thread_ts"] = thread_ts
         return self.event(event, event_id=event_id, retry=retry)
 
     def interaction(self, payload: dict[str, Any], **kwargs: Any) -> Any:
-        return self.post(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded", **kwargs)
+        return self.post(
+            urlencode({"payload": json.dumps(payload)}),
+            "application/x-www-form-urlencoded",
+            **kwargs,
+        )
 
-    def press(self, user: str, action_id: str, value: str, *, channel: str = QUEUE_CHANNEL, message_ts: str = "") -> Any:
-        return self.interaction({
-            "type": "block_actions", "team": {"id": "T0001"}, "user": {"id": user, "team_id": "T0001"},
-            "api_app_id": "A0001", "trigger_id": f"trig-{uuid.uuid4().hex[:8]}",
-            "channel": {"id": channel}, "container": {"type": "message", "channel_id": channel, "message_ts": message_ts},
-            "actions": [{"type": "button", "action_id": action_id, "block_id": "card_actions_0", "value": value, "action_ts": str(time.time())}],
-        })
+    def press(
+        self,
+        user: str,
+        action_id: str,
+        value: str,
+        *,
+        channel: str = QUEUE_CHANNEL,
+        message_ts: str = "",
+    ) -> Any:
+        return self.interaction(
+            {
+                "type": "block_actions",
+                "team": {"id": "T0001"},
+                "user": {"id": user, "team_id": "T0001"},
+                "api_app_id": "A0001",
+                "trigger_id": f"trig-{uuid.uuid4().hex[:8]}",
+                "channel": {"id": channel},
+                "container": {"type": "message", "channel_id": channel, "message_ts": message_ts},
+                "actions": [
+                    {
+                        "type": "button",
+                        "action_id": action_id,
+                        "block_id": "card_actions_0",
+                        "value": value,
+                        "action_ts": str(time.time()),
+                    }
+                ],
+            }
+        )
 
     def submit(self, user: str, view: dict[str, Any], values: dict[str, Any]) -> Any:
         state: dict[str, Any] = {}
@@ -92,14 +172,30 @@ class SlackDriver:
                 state[block_id] = {"value": value}
             else:
                 state[block_id] = {"value": {"type": "plain_text_input", "value": value}}
-        return self.interaction({
-            "type": "view_submission", "team": {"id": "T0001"}, "user": {"id": user, "team_id": "T0001"}, "api_app_id": "A0001",
-            "trigger_id": f"trig-{uuid.uuid4().hex[:8]}",
-            "view": {**view, "id": "V1", "state": {"values": state}},
-        })
+        return self.interaction(
+            {
+                "type": "view_submission",
+                "team": {"id": "T0001"},
+                "user": {"id": user, "team_id": "T0001"},
+                "api_app_id": "A0001",
+                "trigger_id": f"trig-{uuid.uuid4().hex[:8]}",
+                "view": {**view, "id": "V1", "state": {"values": state}},
+            }
+        )
 
     def command(self, user: str, text: str) -> Any:
-        body = urlencode({"command": "/ticket", "text": text, "user_id": user, "team_id": "T0001", "channel_id": QUEUE_CHANNEL, "trigger_id": "t", "response_url": "http://127.0.0.1:9/none", "api_app_id": "A0001"})
+        body = urlencode(
+            {
+                "command": "/ticket",
+                "text": text,
+                "user_id": user,
+                "team_id": "T0001",
+                "channel_id": QUEUE_CHANNEL,
+                "trigger_id": "t",
+                "response_url": "http://127.0.0.1:9/none",
+                "api_app_id": "A0001",
+            }
+        )
         return self.post(body, "application/x-www-form-urlencoded")
 
     # Reading Slack -------------------------------------------------------------------
@@ -107,7 +203,12 @@ class SlackDriver:
     def card(self, number: str) -> Any:
         def find() -> Any:
             for m in self.fake.posted(QUEUE_CHANNEL):
-                if not m.thread_ts and m.blocks and m.blocks[0].get("type") == "header" and m.blocks[0]["text"]["text"].startswith(number):
+                if (
+                    not m.thread_ts
+                    and m.blocks
+                    and m.blocks[0].get("type") == "header"
+                    and m.blocks[0]["text"]["text"].startswith(number)
+                ):
                     return m
             return None
 

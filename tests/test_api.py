@@ -11,7 +11,9 @@ OPEN = {
 }
 
 
-def test_a_ticket_opened_through_the_api_is_acknowledged_to_the_client_on_their_channel(harness: Harness) -> None:
+def test_a_ticket_opened_through_the_api_is_acknowledged_to_the_client_on_their_channel(
+    harness: Harness,
+) -> None:
     _, token = harness.agent("Ana")
     # When an agent opens a ticket on a client's behalf
     response = harness.api("POST", "/api/tickets", token, json=OPEN)
@@ -52,7 +54,9 @@ def test_a_missing_required_field_is_a_422_with_the_field_named(harness: Harness
     _, token = harness.agent("Ana")
     harness.api("POST", "/api/tickets", token, json=OPEN)
     harness.api("POST", "/api/tickets/T-000001/acknowledge", token)
-    response = harness.api("POST", "/api/tickets/T-000001/hold", token, json={"reason": "pending_parts"})
+    response = harness.api(
+        "POST", "/api/tickets/T-000001/hold", token, json={"reason": "pending_parts"}
+    )
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "field.parts_ref"
     response = harness.api("POST", "/api/tickets/T-000001/resolve", token, json={"code": "fixed"})
@@ -70,9 +74,17 @@ def test_an_unknown_ticket_is_a_404(harness: Harness) -> None:
 def test_listing_filters_by_status_priority_and_text(harness: Harness) -> None:
     _, token = harness.agent("Ana")
     harness.api("POST", "/api/tickets", token, json=OPEN)
-    harness.api("POST", "/api/tickets", token, json={**OPEN, "subject": "Invoice copy please", "text": "Need last month's invoice."})
+    harness.api(
+        "POST",
+        "/api/tickets",
+        token,
+        json={**OPEN, "subject": "Invoice copy please", "text": "Need last month's invoice."},
+    )
     assert harness.api("GET", "/api/tickets?priority=P1", token).json()["total"] == 1
-    assert harness.api("GET", "/api/tickets?q=invoice", token).json()["tickets"][0]["subject"] == "Invoice copy please"
+    assert (
+        harness.api("GET", "/api/tickets?q=invoice", token).json()["tickets"][0]["subject"]
+        == "Invoice copy please"
+    )
     assert harness.api("GET", "/api/tickets?status=new", token).json()["total"] == 2
 
 
@@ -88,7 +100,11 @@ def test_a_full_working_session_through_the_api(harness: Harness) -> None:
         ("hold", {"reason": "pending_parts", "parts_ref": "PO-5531"}, "on_hold"),
         ("resume", None, "in_progress"),
         ("links", {"asset": "CONV-2", "work_order": "WO-88"}, "in_progress"),
-        ("resolve", {"code": "replaced", "steps": "Replaced the E42 sensor and tested the line."}, "resolved"),
+        (
+            "resolve",
+            {"code": "replaced", "steps": "Replaced the E42 sensor and tested the line."},
+            "resolved",
+        ),
         ("close", None, "closed"),
         ("reopen", {"reason": "it stopped again"}, "assigned"),
     ]

@@ -51,7 +51,10 @@ def test_the_database_refuses_to_edit_or_delete_audit_events(harness: Harness) -
 
 def test_an_edited_event_is_found(harness: Harness) -> None:
     _busy_history(harness)
-    _bypass_triggers(harness, "UPDATE audit_events SET actor = 'system:nobody' WHERE chain = 'ticket:1' AND seq = 2")
+    _bypass_triggers(
+        harness,
+        "UPDATE audit_events SET actor = 'system:nobody' WHERE chain = 'ticket:1' AND seq = 2",
+    )
     with harness.ctx.db.reading() as s:
         report = audit.verify(s)
     assert not report.ok
@@ -81,12 +84,16 @@ def test_concurrent_changes_to_one_ticket_never_fork_its_chain(harness: Harness)
 
     agent, _ = harness.agent("Ana")
     with harness.ctx.db.transaction() as s:
-        actions.open_ticket(harness.ctx, s, system(), subject="x", text="y", requester=("fake", "c", ""))
+        actions.open_ticket(
+            harness.ctx, s, system(), subject="x", text="y", requester=("fake", "c", "")
+        )
 
     def notes() -> None:
         for i in range(10):
             with harness.ctx.db.transaction() as s:
-                actions.note(harness.ctx, s, agent, actions.get_ticket(s, 1, lock=True), text=f"note {i}")
+                actions.note(
+                    harness.ctx, s, agent, actions.get_ticket(s, 1, lock=True), text=f"note {i}"
+                )
 
     threads = [threading.Thread(target=notes) for _ in range(3)]
     for t in threads:

@@ -15,19 +15,32 @@ from core.errors import ConfigError
 NY = ZoneInfo("America/New_York")
 H = timedelta(hours=1)
 
-BUSINESS = from_config("business", {
-    "timezone": "America/New_York",
-    "holidays_country": "US",
-    "hours": {d: ["09:00-17:00"] for d in ("mon", "tue", "wed", "thu", "fri")},
-})
-SPLIT = from_config("split", {
-    "timezone": "Europe/Berlin",
-    "holidays_country": "DE",
-    "holidays_region": "BY",
-    "dates": ["2026-12-24"],
-    "hours": {"mon": ["08:00-12:00", "13:00-17:00"], "tue": ["08:00-12:00", "13:00-17:00"], "wed": ["08:00-12:00", "13:00-17:00"],
-              "thu": ["08:00-12:00", "13:00-17:00"], "fri": ["08:00-12:00"], "sat": ["22:00-24:00"], "sun": ["00:00-03:00"]},
-})
+BUSINESS = from_config(
+    "business",
+    {
+        "timezone": "America/New_York",
+        "holidays_country": "US",
+        "hours": {d: ["09:00-17:00"] for d in ("mon", "tue", "wed", "thu", "fri")},
+    },
+)
+SPLIT = from_config(
+    "split",
+    {
+        "timezone": "Europe/Berlin",
+        "holidays_country": "DE",
+        "holidays_region": "BY",
+        "dates": ["2026-12-24"],
+        "hours": {
+            "mon": ["08:00-12:00", "13:00-17:00"],
+            "tue": ["08:00-12:00", "13:00-17:00"],
+            "wed": ["08:00-12:00", "13:00-17:00"],
+            "thu": ["08:00-12:00", "13:00-17:00"],
+            "fri": ["08:00-12:00"],
+            "sat": ["22:00-24:00"],
+            "sun": ["00:00-03:00"],
+        },
+    },
+)
 
 
 def ny(*args: int) -> datetime:
@@ -55,7 +68,9 @@ def test_one_business_day_over_a_dst_change_is_eight_open_hours() -> None:
     # DST ends on Sunday 1 Nov 2026: Friday 30 Oct 15:00 EDT + 8h -> Monday 2 Nov 15:00 EST
     due = BUSINESS.add(ny(2026, 10, 30, 15, 0), 8 * H)
     assert due == ny(2026, 11, 2, 15, 0)
-    assert due - ny(2026, 10, 30, 15, 0) == timedelta(days=3, hours=1), "the wall clock moved back one hour"
+    assert due - ny(2026, 10, 30, 15, 0) == timedelta(days=3, hours=1), (
+        "the wall clock moved back one hour"
+    )
 
 
 def test_a_24x7_clock_across_spring_forward_counts_real_time() -> None:
@@ -83,7 +98,9 @@ def test_regional_holidays_and_explicit_dates_close_the_day() -> None:
 
 def test_shifts_running_past_midnight_join_up() -> None:
     berlin = ZoneInfo("Europe/Berlin")
-    start = datetime(2026, 11, 28, 23, 0, tzinfo=berlin)  # Saturday 22:00-24:00 then Sunday 00:00-03:00
+    start = datetime(
+        2026, 11, 28, 23, 0, tzinfo=berlin
+    )  # Saturday 22:00-24:00 then Sunday 00:00-03:00
     assert SPLIT.add(start, 2 * H) == datetime(2026, 11, 29, 1, 0, tzinfo=berlin)
 
 
@@ -96,13 +113,17 @@ def test_a_calendar_with_overlapping_spans_or_unknown_zone_is_refused_with_its_n
         from_config("bad", {"hours": {}})
 
 
-instants = st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC))
+instants = st.datetimes(
+    min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)
+)
 amounts = st.timedeltas(min_value=timedelta(0), max_value=timedelta(hours=60))
 
 
 @settings(max_examples=150, deadline=None)
 @given(start=instants, amount=amounts, cal=st.sampled_from([BUSINESS, SPLIT, ALWAYS]))
-def test_adding_open_time_and_measuring_it_back_agree(start: datetime, amount: timedelta, cal: object) -> None:
+def test_adding_open_time_and_measuring_it_back_agree(
+    start: datetime, amount: timedelta, cal: object
+) -> None:
     due = cal.add(start, amount)  # type: ignore[attr-defined]
     assert cal.between(start, due) == amount  # type: ignore[attr-defined]
     assert due >= start
@@ -110,6 +131,8 @@ def test_adding_open_time_and_measuring_it_back_agree(start: datetime, amount: t
 
 @settings(max_examples=150, deadline=None)
 @given(a=instants, b=amounts, c=amounts, cal=st.sampled_from([BUSINESS, SPLIT]))
-def test_open_time_adds_up_over_consecutive_intervals(a: datetime, b: timedelta, c: timedelta, cal: object) -> None:
+def test_open_time_adds_up_over_consecutive_intervals(
+    a: datetime, b: timedelta, c: timedelta, cal: object
+) -> None:
     m, e = a + b, a + b + c
     assert cal.between(a, m) + cal.between(m, e) == cal.between(a, e)  # type: ignore[attr-defined]

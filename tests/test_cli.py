@@ -29,9 +29,20 @@ def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     return CliRunner()
 
 
-def test_tickets_show_json_has_the_thread_deliveries_and_audit(harness: Harness, cli: CliRunner) -> None:
+def test_tickets_show_json_has_the_thread_deliveries_and_audit(
+    harness: Harness, cli: CliRunner
+) -> None:
     _, token = harness.agent("Ana")
-    harness.api("POST", "/api/tickets", token, json={"subject": "Forklift battery", "text": "Won't charge.", "requester": {"channel": "fake", "address": "c-1"}})
+    harness.api(
+        "POST",
+        "/api/tickets",
+        token,
+        json={
+            "subject": "Forklift battery",
+            "text": "Won't charge.",
+            "requester": {"channel": "fake", "address": "c-1"},
+        },
+    )
     harness.settle()
     result = cli.invoke(main, ["tickets", "show", "T-000001", "--json"])
     assert result.exit_code == 0, result.output
@@ -64,11 +75,15 @@ def test_parked_list_and_retry(harness: Harness, cli: CliRunner) -> None:
     assert [(i["id"], i["rule"]) for i in items] == [("in-1", "empty")]
     result = cli.invoke(main, ["parked", "retry", "in-1", "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["status"] == "parked", "still empty: parked again, with its reason"
+    assert json.loads(result.output)["status"] == "parked", (
+        "still empty: parked again, with its reason"
+    )
     assert cli.invoke(main, ["parked", "retry", "bogus"]).exit_code == 1
 
 
-def test_audit_verify_exits_non_zero_when_the_trail_was_edited(harness: Harness, cli: CliRunner) -> None:
+def test_audit_verify_exits_non_zero_when_the_trail_was_edited(
+    harness: Harness, cli: CliRunner
+) -> None:
     from sqlalchemy import text
 
     harness.fake.receive("c-1", "Won't charge.", subject="Forklift battery")
@@ -87,7 +102,9 @@ def test_audit_verify_exits_non_zero_when_the_trail_was_edited(harness: Harness,
 
 
 def test_agents_add_prints_a_token_that_the_api_accepts(harness: Harness, cli: CliRunner) -> None:
-    result = cli.invoke(main, ["agents", "add", "Noor Haddad", "noor@example.com", "--role", "lead", "--json"])
+    result = cli.invoke(
+        main, ["agents", "add", "Noor Haddad", "noor@example.com", "--role", "lead", "--json"]
+    )
     assert result.exit_code == 0, result.output
     added = json.loads(result.output)
     assert added["roles"] == ["agent", "lead"]
@@ -98,14 +115,18 @@ def test_agents_add_prints_a_token_that_the_api_accepts(harness: Harness, cli: C
     assert [a["email"] for a in listed] == ["noor@example.com"]
 
 
-def test_a_bad_setting_stops_the_command_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bad_setting_stops_the_command_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("SWITCHBOARD_HTTP_PORT", "eighty")
     result = CliRunner().invoke(main, ["tickets", "list"])
     assert result.exit_code == 2
     assert "SWITCHBOARD_HTTP_PORT" in result.output
 
 
-def test_a_shared_database_without_a_secret_key_is_refused_at_start(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_a_shared_database_without_a_secret_key_is_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("SWITCHBOARD_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
     monkeypatch.setenv("SWITCHBOARD_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("SWITCHBOARD_SECRET_KEY", raising=False)
@@ -114,7 +135,9 @@ def test_a_shared_database_without_a_secret_key_is_refused_at_start(monkeypatch:
     assert "SWITCHBOARD_SECRET_KEY is required" in result.output
 
 
-def test_separate_roles_refuse_the_in_process_broker(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_separate_roles_refuse_the_in_process_broker(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("SWITCHBOARD_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("SWITCHBOARD_BROKER_URL", "memory://")
     for role in ("worker", "clock", "web"):

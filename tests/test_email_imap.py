@@ -13,13 +13,16 @@ from sqlalchemy import func, select
 
 from channels.email.imap import Account, MailboxPoller
 from core.models import InboundRecord
-from tests.dovecot import PASSWORD, USER, Dovecot, dovecot  # noqa: F401
+from tests import dovecot as dovecot_support
+from tests.dovecot import PASSWORD, USER, Dovecot
 from tests.email_support import mail
 from tests.harness import Harness
 
+dovecot = dovecot_support.dovecot  # the fixture, under its own name
+
 
 @pytest.fixture
-def imap(dovecot: Dovecot) -> Iterator[IMAPClient]:  # noqa: F811
+def imap(dovecot: Dovecot) -> Iterator[IMAPClient]:
     """A client to put mail into the test server, as an MTA would."""
     client = IMAPClient("127.0.0.1", port=dovecot.port, ssl=False)
     client.login(USER, PASSWORD)
@@ -33,15 +36,26 @@ def account(server: Dovecot) -> Account:
 
 def deliver(client: IMAPClient, n: int, folder: str = "INBOX", start: int = 0) -> None:
     for i in range(start, start + n):
-        client.append(folder, mail(subject=f"Problem {i}", body=f"Details of problem {i}.", message_id=f"<imap-{i}@client.example>").as_bytes())
+        client.append(
+            folder,
+            mail(
+                subject=f"Problem {i}",
+                body=f"Details of problem {i}.",
+                message_id=f"<imap-{i}@client.example>",
+            ).as_bytes(),
+        )
 
 
 def stored(harness: Harness) -> list[str]:
     with harness.ctx.db.reading() as session:
-        return list(session.execute(select(InboundRecord.external_id).order_by(InboundRecord.id)).scalars())
+        return list(
+            session.execute(select(InboundRecord.external_id).order_by(InboundRecord.id)).scalars()
+        )
 
 
-def test_new_mail_is_stored_opened_as_a_ticket_and_marked_seen(harness: Harness, dovecot: Dovecot, imap: IMAPClient) -> None:  # noqa: F811
+def test_new_mail_is_stored_opened_as_a_ticket_and_marked_seen(
+    harness: Harness, dovecot: Dovecot, imap: IMAPClient
+) -> None:
     deliver(imap, 2)
     assert MailboxPoller(harness.ctx, account(dovecot)).sync() == 2
     harness.settle()
@@ -53,7 +67,9 @@ def test_new_mail_is_stored_opened_as_a_ticket_and_marked_seen(harness: Harness,
     assert len(stored(harness)) == 2
 
 
-def test_a_restart_mid_mailbox_neither_misses_nor_repeats_a_message(harness: Harness, dovecot: Dovecot, imap: IMAPClient) -> None:  # noqa: F811
+def test_a_restart_mid_mailbox_neither_misses_nor_repeats_a_message(
+    harness: Harness, dovecot: Dovecot, imap: IMAPClient
+) -> None:
     deliver(imap, 5)
     first = MailboxPoller(harness.ctx, account(dovecot), lease_seconds=0.2)
     assert first.sync(limit=2) == 2
@@ -72,12 +88,16 @@ def test_a_restart_mid_mailbox_neither_misses_nor_repeats_a_message(harness: Har
     time.sleep(0.3)  # its lease runs out; a new process takes over
     second = MailboxPoller(harness.ctx, account(dovecot))
     assert second.sync() == 3, "message 3 is fetched again, then 4 and 5"
-    assert stored(harness) == [f"<imap-{i}@client.example>" for i in range(5)], "each message exactly once"
+    assert stored(harness) == [f"<imap-{i}@client.example>" for i in range(5)], (
+        "each message exactly once"
+    )
     harness.settle()
     assert harness.tickets()["total"] == 5
 
 
-def test_a_changed_uidvalidity_reads_the_mailbox_again_without_storing_twice(harness: Harness, dovecot: Dovecot, imap: IMAPClient) -> None:  # noqa: F811
+def test_a_changed_uidvalidity_reads_the_mailbox_again_without_storing_twice(
+    harness: Harness, dovecot: Dovecot, imap: IMAPClient
+) -> None:
     imap.create_folder("Support")
     deliver(imap, 2, folder="Support")
     poller = MailboxPoller(harness.ctx, account(dovecot), "Support")
@@ -93,7 +113,9 @@ def test_a_changed_uidvalidity_reads_the_mailbox_again_without_storing_twice(har
     assert stored(harness) == [f"<imap-{i}@client.example>" for i in range(3)]
 
 
-def test_two_pollers_on_one_mailbox_never_work_it_at_the_same_time(harness: Harness, dovecot: Dovecot, imap: IMAPClient) -> None:  # noqa: F811
+def test_two_pollers_on_one_mailbox_never_work_it_at_the_same_time(
+    harness: Harness, dovecot: Dovecot, imap: IMAPClient
+) -> None:
     deliver(imap, 6)
     pollers = [MailboxPoller(harness.ctx, account(dovecot), owner=f"poller-{i}") for i in range(2)]
     barrier = threading.Barrier(2)
@@ -117,7 +139,9 @@ def test_two_pollers_on_one_mailbox_never_work_it_at_the_same_time(harness: Harn
     assert len(stored(harness)) == 6
 
 
-def test_the_same_message_by_smtp_twice_and_by_imap_is_one_ticket(harness: Harness, dovecot: Dovecot, imap: IMAPClient, smtp_port: int) -> None:  # noqa: F811
+def test_the_same_message_by_smtp_twice_and_by_imap_is_one_ticket(
+    harness: Harness, dovecot: Dovecot, imap: IMAPClient, smtp_port: int
+) -> None:
     message = mail(subject="Scanner offline", message_id="<both-ways@client.example>")
     for _ in range(2):
         with smtplib.SMTP("127.0.0.1", smtp_port) as client:
@@ -129,7 +153,9 @@ def test_the_same_message_by_smtp_twice_and_by_imap_is_one_ticket(harness: Harne
     assert harness.tickets()["total"] == 1
 
 
-def test_processed_mail_is_moved_to_the_configured_folder(harness: Harness, dovecot: Dovecot, imap: IMAPClient) -> None:  # noqa: F811
+def test_processed_mail_is_moved_to_the_configured_folder(
+    harness: Harness, dovecot: Dovecot, imap: IMAPClient
+) -> None:
     imap.create_folder("Processed")
     deliver(imap, 2)
     MailboxPoller(harness.ctx, account(dovecot), move_to="Processed").sync()
@@ -137,7 +163,9 @@ def test_processed_mail_is_moved_to_the_configured_folder(harness: Harness, dove
     assert imap.select_folder("Processed")[b"EXISTS"] == 2
 
 
-def test_the_running_poller_picks_up_mail_as_it_arrives(harness: Harness, dovecot: Dovecot, imap: IMAPClient) -> None:  # noqa: F811
+def test_the_running_poller_picks_up_mail_as_it_arrives(
+    harness: Harness, dovecot: Dovecot, imap: IMAPClient
+) -> None:
     stop = threading.Event()
     poller = MailboxPoller(harness.ctx, account(dovecot), poll_seconds=0.5)
     thread = threading.Thread(target=poller.run, args=(stop,), daemon=True)

@@ -14,7 +14,9 @@ CASES = sorted(fixtures().items())
 
 
 @pytest.mark.parametrize(("name", "expect"), CASES, ids=[c[0] for c in CASES])
-def test_every_fixture_is_read_with_its_loop_signals_and_attachments(name: str, expect: dict[str, object]) -> None:
+def test_every_fixture_is_read_with_its_loop_signals_and_attachments(
+    name: str, expect: dict[str, object]
+) -> None:
     inbound = parse((FIXTURES / f"{name}.eml").read_bytes(), {})
     assert "@" in inbound.sender
     assert bool(inbound.automatic) == bool(expect.get("automatic")), inbound.automatic
@@ -62,20 +64,62 @@ def test_the_null_return_path_marks_mail_automatic() -> None:
     assert parse(raw, {"mail_from": "someone@client.example"}).automatic == ""
 
 
-HEADER_NAMES = st.sampled_from(["From", "To", "Subject", "Message-ID", "References", "In-Reply-To", "Content-Type", "Content-Transfer-Encoding", "Auto-Submitted", "Date", "X-Junk"])
+HEADER_NAMES = st.sampled_from(
+    [
+        "From",
+        "To",
+        "Subject",
+        "Message-ID",
+        "References",
+        "In-Reply-To",
+        "Content-Type",
+        "Content-Transfer-Encoding",
+        "Auto-Submitted",
+        "Date",
+        "X-Junk",
+    ]
+)
 HEADER_VALUES = st.one_of(
     st.text(max_size=80),
-    st.sampled_from(["multipart/mixed; boundary=b", "multipart/report; report-type=delivery-status; boundary=b", "text/html; charset=x-nope", "base64", "quoted-printable", "=?utf-8?b?w6k=?=", "=?bogus?q?x?=", "<a@b>", "dana@client.example", "message/rfc822"]),
+    st.sampled_from(
+        [
+            "multipart/mixed; boundary=b",
+            "multipart/report; report-type=delivery-status; boundary=b",
+            "text/html; charset=x-nope",
+            "base64",
+            "quoted-printable",
+            "=?utf-8?b?w6k=?=",
+            "=?bogus?q?x?=",
+            "<a@b>",
+            "dana@client.example",
+            "message/rfc822",
+        ]
+    ),
 )
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     headers=st.lists(st.tuples(HEADER_NAMES, HEADER_VALUES), max_size=8),
-    body=st.one_of(st.binary(max_size=400), st.sampled_from([b"--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b--", b"--b\r\n\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nFrom: x\r\n\r\n", b"<html><b>x"])),
+    body=st.one_of(
+        st.binary(max_size=400),
+        st.sampled_from(
+            [
+                b"--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b--",
+                b"--b\r\n\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nFrom: x\r\n\r\n",
+                b"<html><b>x",
+            ]
+        ),
+    ),
 )
-def test_any_input_is_read_or_refused_with_a_clear_reason_never_a_crash(headers: list[tuple[str, str]], body: bytes) -> None:
-    raw = b"".join(f"{k}: {v}".encode("utf-8", "surrogatepass") + b"\r\n" for k, v in headers) + b"\r\n" + body
+def test_any_input_is_read_or_refused_with_a_clear_reason_never_a_crash(
+    headers: list[tuple[str, str]], body: bytes
+) -> None:
+    raw = (
+        b"".join(f"{k}: {v}".encode("utf-8", "surrogatepass") + b"\r\n" for k, v in headers)
+        + b"\r\n"
+        + body
+    )
     try:
         inbound = parse(raw, {})
     except IntakeError as exc:

@@ -24,7 +24,9 @@ class Relayed:
 
     async def handle_DATA(self, server, session, envelope) -> str:  # type: ignore[no-untyped-def]
         if self.answer.startswith("250"):
-            self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+            self.messages.append(
+                (envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
+            )
         return self.answer
 
 
@@ -40,18 +42,39 @@ def relay() -> Iterator[tuple[Relayed, int]]:
 
 def outbound(key: str = "reply:7", automatic: bool = False) -> Outbound:
     return Outbound(
-        key=key, channel="email", recipient="dana@client.example", kind="reply", subject="[#T-000003] VPN drops",
-        text="Please restart the client.\n", html="<p>Please restart the client.</p>", ticket_number="T-000003", automatic=automatic,
-        thread={"ticket_id": 3, "references": ["<first@client.example>", "<sb.aaaaaaaaaaaaaaaaaaaa.3-0000000000000000@localhost>"]},
+        key=key,
+        channel="email",
+        recipient="dana@client.example",
+        kind="reply",
+        subject="[#T-000003] VPN drops",
+        text="Please restart the client.\n",
+        html="<p>Please restart the client.</p>",
+        ticket_number="T-000003",
+        automatic=automatic,
+        thread={
+            "ticket_id": 3,
+            "references": [
+                "<first@client.example>",
+                "<sb.aaaaaaaaaaaaaaaaaaaa.3-0000000000000000@localhost>",
+            ],
+        },
     )
 
 
 def sender_for(port: int | None, tmp_path: Path) -> EmailSender:
     relay = Relay("127.0.0.1", port, security="none") if port else None
-    return EmailSender(secret=b"k", mail_from="support@localhost", support="support@localhost", relay=relay, maildir=tmp_path / "maildir")
+    return EmailSender(
+        secret=b"k",
+        mail_from="support@localhost",
+        support="support@localhost",
+        relay=relay,
+        maildir=tmp_path / "maildir",
+    )
 
 
-def test_a_reply_goes_through_the_relay_with_threading_headers(relay: tuple[Relayed, int], tmp_path: Path) -> None:
+def test_a_reply_goes_through_the_relay_with_threading_headers(
+    relay: tuple[Relayed, int], tmp_path: Path
+) -> None:
     handler, port = relay
     message_id = sender_for(port, tmp_path).send(outbound())
     [(mail_from, rcpts, raw)] = handler.messages
@@ -59,7 +82,10 @@ def test_a_reply_goes_through_the_relay_with_threading_headers(relay: tuple[Rela
     assert mail_from == "support@localhost" and rcpts == ["dana@client.example"]
     assert msg["Message-ID"] == message_id and message_id.startswith("<sb.")
     assert msg["In-Reply-To"] == "<sb.aaaaaaaaaaaaaaaaaaaa.3-0000000000000000@localhost>"
-    assert msg["References"].split() == ["<first@client.example>", "<sb.aaaaaaaaaaaaaaaaaaaa.3-0000000000000000@localhost>"]
+    assert msg["References"].split() == [
+        "<first@client.example>",
+        "<sb.aaaaaaaaaaaaaaaaaaaa.3-0000000000000000@localhost>",
+    ]
     assert msg["Reply-To"].startswith("support+3-")
     assert msg["Thread-Index"] and "Auto-Submitted" not in msg
     assert {p.get_content_type() for p in msg.walk()} >= {"text/plain", "text/html"}
@@ -76,7 +102,9 @@ def test_a_retry_of_the_same_outbox_row_carries_the_same_message_id(tmp_path: Pa
     assert sender.send(outbound(key="reply:8")) != first
 
 
-def test_a_permanent_refusal_by_the_relay_is_a_permanent_failure(relay: tuple[Relayed, int], tmp_path: Path) -> None:
+def test_a_permanent_refusal_by_the_relay_is_a_permanent_failure(
+    relay: tuple[Relayed, int], tmp_path: Path
+) -> None:
     handler, port = relay
     handler.answer = "550 5.7.1 Relaying denied"
     with pytest.raises(DeliveryError) as caught:
@@ -84,7 +112,9 @@ def test_a_permanent_refusal_by_the_relay_is_a_permanent_failure(relay: tuple[Re
     assert caught.value.permanent and "550" in str(caught.value)
 
 
-def test_a_temporary_refusal_or_an_unreachable_relay_is_retried(relay: tuple[Relayed, int], tmp_path: Path) -> None:
+def test_a_temporary_refusal_or_an_unreachable_relay_is_retried(
+    relay: tuple[Relayed, int], tmp_path: Path
+) -> None:
     handler, port = relay
     handler.answer = "451 4.3.0 Try again later"
     with pytest.raises(DeliveryError) as caught:
@@ -108,7 +138,9 @@ class Counting(Relayed):
         return responses
 
 
-def test_a_burst_of_mail_shares_one_relay_session_and_a_dropped_session_is_replaced(tmp_path: Path) -> None:
+def test_a_burst_of_mail_shares_one_relay_session_and_a_dropped_session_is_replaced(
+    tmp_path: Path,
+) -> None:
     handler = Counting()
     port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
@@ -131,7 +163,9 @@ def test_a_burst_of_mail_shares_one_relay_session_and_a_dropped_session_is_repla
         controller.stop()
 
 
-def test_a_refused_mail_does_not_spoil_the_session_for_the_next(relay: tuple[Relayed, int], tmp_path: Path) -> None:
+def test_a_refused_mail_does_not_spoil_the_session_for_the_next(
+    relay: tuple[Relayed, int], tmp_path: Path
+) -> None:
     handler, port = relay
     sender = sender_for(port, tmp_path)
     handler.answer = "451 4.3.0 try later"
@@ -139,5 +173,7 @@ def test_a_refused_mail_does_not_spoil_the_session_for_the_next(relay: tuple[Rel
         sender.send(outbound(key="reply:1"))
     handler.answer = "250 OK"
     message_id = sender.send(outbound(key="reply:2"))
-    assert [message_from_bytes(raw)["Message-ID"] for _, _, raw in handler.messages] == [message_id], "the next mail goes through"
+    assert [message_from_bytes(raw)["Message-ID"] for _, _, raw in handler.messages] == [
+        message_id
+    ], "the next mail goes through"
     sender.close()

@@ -21,7 +21,9 @@ def records(harness: Harness) -> int:
         return int(session.execute(select(func.count()).select_from(InboundRecord)).scalar_one())
 
 
-def test_mail_to_the_support_address_is_answered_250_and_opens_a_ticket_with_an_acknowledgement(harness: Harness, smtp_port: int) -> None:
+def test_mail_to_the_support_address_is_answered_250_and_opens_a_ticket_with_an_acknowledgement(
+    harness: Harness, smtp_port: int
+) -> None:
     with smtplib.SMTP("127.0.0.1", smtp_port) as client:
         code, answer = client.ehlo()
         assert code == 250
@@ -37,7 +39,9 @@ def test_mail_to_the_support_address_is_answered_250_and_opens_a_ticket_with_an_
     assert acks[0]["Auto-Submitted"] == "auto-replied"
 
 
-def test_an_unknown_recipient_is_refused_with_550_5_1_1_at_rcpt(harness: Harness, smtp_port: int) -> None:
+def test_an_unknown_recipient_is_refused_with_550_5_1_1_at_rcpt(
+    harness: Harness, smtp_port: int
+) -> None:
     with smtplib.SMTP("127.0.0.1", smtp_port) as client:
         client.ehlo()
         client.mail("dana@client.example")
@@ -48,7 +52,9 @@ def test_an_unknown_recipient_is_refused_with_550_5_1_1_at_rcpt(harness: Harness
     assert records(harness) == 0
 
 
-def test_a_reply_address_with_a_valid_token_is_accepted_and_a_forged_one_refused(harness: Harness, smtp_port: int) -> None:
+def test_a_reply_address_with_a_valid_token_is_accepted_and_a_forged_one_refused(
+    harness: Harness, smtp_port: int
+) -> None:
     token = reply_token(harness.ctx.secret, 1)
     with smtplib.SMTP("127.0.0.1", smtp_port) as client:
         client.ehlo()
@@ -58,7 +64,9 @@ def test_a_reply_address_with_a_valid_token_is_accepted_and_a_forged_one_refused
         assert client.rcpt(f"sales+{token}@localhost")[0] == 550
 
 
-def test_a_message_over_the_size_limit_is_refused_with_552_and_not_stored(harness: Harness, smtp_port: int) -> None:
+def test_a_message_over_the_size_limit_is_refused_with_552_and_not_stored(
+    harness: Harness, smtp_port: int
+) -> None:
     big = mail(body="x" * 300_000)
     with smtplib.SMTP("127.0.0.1", smtp_port) as client:
         with pytest.raises(smtplib.SMTPResponseException) as caught:
@@ -67,8 +75,15 @@ def test_a_message_over_the_size_limit_is_refused_with_552_and_not_stored(harnes
     assert records(harness) == 0
 
 
-def test_when_the_database_is_unreachable_the_answer_is_451_and_a_retry_stores_it_once(harness: Harness, smtp_port: int) -> None:
-    broken = Context(db=Database("postgresql+psycopg://postgres@127.0.0.1:1/none"), policy=harness.ctx.policy, renderer=harness.ctx.renderer, secret=harness.ctx.secret)
+def test_when_the_database_is_unreachable_the_answer_is_451_and_a_retry_stores_it_once(
+    harness: Harness, smtp_port: int
+) -> None:
+    broken = Context(
+        db=Database("postgresql+psycopg://postgres@127.0.0.1:1/none"),
+        policy=harness.ctx.policy,
+        renderer=harness.ctx.renderer,
+        secret=harness.ctx.secret,
+    )
     port = free_port()
     server = make_server(broken, host="127.0.0.1", port=port, support=[SUPPORT], max_bytes=100_000)
     server.start()
@@ -89,7 +104,9 @@ def test_when_the_database_is_unreachable_the_answer_is_451_and_a_retry_stores_i
     assert records(harness) == 1
 
 
-def test_the_same_message_delivered_twice_is_one_record_and_one_ticket(harness: Harness, smtp_port: int) -> None:
+def test_the_same_message_delivered_twice_is_one_record_and_one_ticket(
+    harness: Harness, smtp_port: int
+) -> None:
     message = mail(message_id="<same-one@client.example>")
     for _ in range(2):
         with smtplib.SMTP("127.0.0.1", smtp_port) as client:
@@ -99,7 +116,9 @@ def test_the_same_message_delivered_twice_is_one_record_and_one_ticket(harness: 
     assert harness.tickets()["total"] == 1
 
 
-def test_a_message_without_message_id_is_stored_under_a_digest_of_its_bytes(harness: Harness, smtp_port: int) -> None:
+def test_a_message_without_message_id_is_stored_under_a_digest_of_its_bytes(
+    harness: Harness, smtp_port: int
+) -> None:
     raw = b"From: dana@client.example\r\nTo: support@localhost\r\nSubject: no id\r\n\r\nHello there\r\n"
     for _ in range(2):
         with smtplib.SMTP("127.0.0.1", smtp_port) as client:
@@ -114,9 +133,15 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(body=st.binary(min_size=1, max_size=2000))
-def test_any_bytes_sent_over_smtp_are_stored_or_refused_with_a_code_and_never_crash_the_server(harness: Harness, smtp_port: int, body: bytes) -> None:
+def test_any_bytes_sent_over_smtp_are_stored_or_refused_with_a_code_and_never_crash_the_server(
+    harness: Harness, smtp_port: int, body: bytes
+) -> None:
     raw = b"From: fuzz@client.example\r\n" + body.replace(b"\r", b"").replace(b"\n", b"\r\n")
     with smtplib.SMTP("127.0.0.1", smtp_port) as client:
         try:
@@ -135,9 +160,36 @@ def test_starttls_is_offered_with_a_configured_certificate(harness: Harness, tmp
     import subprocess
 
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=localhost"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ],
+        check=True,
+        capture_output=True,
+    )
     port = free_port()
-    server = make_server(harness.ctx, host="127.0.0.1", port=port, support=[SUPPORT], max_bytes=100_000, cert=cert, key=key)
+    server = make_server(
+        harness.ctx,
+        host="127.0.0.1",
+        port=port,
+        support=[SUPPORT],
+        max_bytes=100_000,
+        cert=cert,
+        key=key,
+    )
     server.start()
     try:
         with smtplib.SMTP("127.0.0.1", port) as client:
@@ -154,7 +206,9 @@ def test_starttls_is_offered_with_a_configured_certificate(harness: Harness, tmp
     assert harness.ticket(harness.only_ticket_number())["subject"] == "Over TLS"
 
 
-def test_messages_from_many_sessions_at_once_are_each_answered_250_and_stored_once(harness: Harness, smtp_port: int) -> None:
+def test_messages_from_many_sessions_at_once_are_each_answered_250_and_stored_once(
+    harness: Harness, smtp_port: int
+) -> None:
     import threading
 
     answers: list[str] = []
@@ -165,12 +219,24 @@ def test_messages_from_many_sessions_at_once_are_each_answered_250_and_stored_on
                 client.ehlo_or_helo_if_needed()
                 client.mail(f"client{n}@client.example")
                 client.rcpt(SUPPORT)
-                code, answer = client.data(mail(sender=f"client{n}@client.example", subject=f"Session {n} message {i}", message_id=f"<s{n}-{i}@client.example>").as_bytes())
+                code, answer = client.data(
+                    mail(
+                        sender=f"client{n}@client.example",
+                        subject=f"Session {n} message {i}",
+                        message_id=f"<s{n}-{i}@client.example>",
+                    ).as_bytes()
+                )
                 assert code == 250
                 answers.append(answer.decode())
         # the same message again from this session is a duplicate of the first one
         with smtplib.SMTP("127.0.0.1", smtp_port) as client:
-            client.send_message(mail(sender=f"client{n}@client.example", subject=f"Session {n} message 0", message_id=f"<s{n}-0@client.example>"))
+            client.send_message(
+                mail(
+                    sender=f"client{n}@client.example",
+                    subject=f"Session {n} message 0",
+                    message_id=f"<s{n}-0@client.example>",
+                )
+            )
 
     threads = [threading.Thread(target=session, args=(n,)) for n in range(6)]
     for t in threads:
@@ -186,7 +252,9 @@ def test_messages_from_many_sessions_at_once_are_each_answered_250_and_stored_on
     assert harness.tickets()["total"] == 18, outcomes
 
 
-def test_a_message_the_database_refuses_does_not_turn_away_the_others_committed_with_it(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_message_the_database_refuses_does_not_turn_away_the_others_committed_with_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import asyncio
 
     from channels.email.smtp import GroupCommit
@@ -194,7 +262,9 @@ def test_a_message_the_database_refuses_does_not_turn_away_the_others_committed_
 
     batches: list[list[str]] = []
 
-    def receive_many(ctx: object, items: list[intake.Incoming], hand_over: bool = True) -> list[intake.Received]:
+    def receive_many(
+        ctx: object, items: list[intake.Incoming], hand_over: bool = True
+    ) -> list[intake.Received]:
         batches.append([i.external_id for i in items])
         if any(i.external_id == "<poison@x>" for i in items):
             raise ValueError("the database refuses this one")
@@ -204,10 +274,14 @@ def test_a_message_the_database_refuses_does_not_turn_away_the_others_committed_
     writer = GroupCommit(ctx=None)  # type: ignore[arg-type]
 
     async def send_three() -> list[object]:
-        items = [intake.Incoming("email", f"<{name}@x>", b"raw", {}) for name in ("a", "poison", "b")]
+        items = [
+            intake.Incoming("email", f"<{name}@x>", b"raw", {}) for name in ("a", "poison", "b")
+        ]
         return await asyncio.gather(*(writer.store(i) for i in items), return_exceptions=True)
 
     results = asyncio.run(send_three())
     assert batches[0] == ["<a@x>", "<poison@x>", "<b@x>"], "stored as one batch first"
     assert isinstance(results[1], ValueError), "the refused one is answered 451"
-    assert [type(r).__name__ for r in (results[0], results[2])] == ["Received", "Received"], "the others get 250"
+    assert [type(r).__name__ for r in (results[0], results[2])] == ["Received", "Received"], (
+        "the others get 250"
+    )

@@ -22,13 +22,22 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_switchboard_up_turns_an_api_request_into_an_audited_ticket_and_a_delivery(tmp_path: Path) -> None:
+def test_switchboard_up_turns_an_api_request_into_an_audited_ticket_and_a_delivery(
+    tmp_path: Path,
+) -> None:
     port = _free_port()
-    env = {**os.environ, "SWITCHBOARD_DATA_DIR": str(tmp_path / "data"), "SWITCHBOARD_HTTP_PORT": str(port),
-           "SWITCHBOARD_SMTP_PORT": str(_free_port()), "SWITCHBOARD_CLOCK_INTERVAL_SECONDS": "0.5"}
+    env = {
+        **os.environ,
+        "SWITCHBOARD_DATA_DIR": str(tmp_path / "data"),
+        "SWITCHBOARD_HTTP_PORT": str(port),
+        "SWITCHBOARD_SMTP_PORT": str(_free_port()),
+        "SWITCHBOARD_CLOCK_INTERVAL_SECONDS": "0.5",
+    }
     for name in ("SWITCHBOARD_DATABASE_URL", "SWITCHBOARD_BROKER_URL", "SWITCHBOARD_SECRET_KEY"):
         env.pop(name, None)
-    server = subprocess.Popen([str(BIN), "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [str(BIN), "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
@@ -41,11 +50,23 @@ def test_switchboard_up_turns_an_api_request_into_an_audited_ticket_and_a_delive
             assert server.poll() is None, server.stdout.read() if server.stdout else ""
             assert time.monotonic() < deadline, "switchboard up did not answer /healthz in 30 s"
             time.sleep(0.2)
-        added = subprocess.run([str(BIN), "agents", "add", "Ana", "ana@example.com", "--json"], env=env, capture_output=True, text=True, check=True)
+        added = subprocess.run(
+            [str(BIN), "agents", "add", "Ana", "ana@example.com", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         token = json.loads(added.stdout)["token"]
-        response = httpx.post(f"{base}/api/tickets", headers={"Authorization": f"Bearer {token}"}, json={
-            "subject": "Chiller alarm", "text": "Alarm 7 on chiller B.", "requester": {"channel": "fake", "address": "site-4", "name": "Ola"},
-        })
+        response = httpx.post(
+            f"{base}/api/tickets",
+            headers={"Authorization": f"Bearer {token}"},
+            json={
+                "subject": "Chiller alarm",
+                "text": "Alarm 7 on chiller B.",
+                "requester": {"channel": "fake", "address": "site-4", "name": "Ola"},
+            },
+        )
         assert response.status_code == 201, response.text
         outbox = tmp_path / "data" / "fake-outbox.jsonl"
         deadline = time.monotonic() + 20
@@ -53,7 +74,13 @@ def test_switchboard_up_turns_an_api_request_into_an_audited_ticket_and_a_delive
             time.sleep(0.1)
         delivered = [json.loads(line) for line in outbox.read_text().splitlines()]
         assert [(d["kind"], d["recipient"]) for d in delivered] == [("ack", "site-4")]
-        shown = subprocess.run([str(BIN), "tickets", "show", "T-000001", "--json"], env=env, capture_output=True, text=True, check=True)
+        shown = subprocess.run(
+            [str(BIN), "tickets", "show", "T-000001", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         ticket = json.loads(shown.stdout)
         assert ticket["subject"] == "Chiller alarm"
         assert [e["action"] for e in ticket["audit"]] == ["open", "delivered"]

@@ -41,19 +41,33 @@ def settings(tmp_path: Path, database_url: str, broker_url: str) -> Settings:
 
 def audit_actions(h: Harness, ticket_id: int) -> list[str]:
     with h.ctx.db.reading() as s:
-        return list(s.execute(select(AuditEvent.action).where(AuditEvent.ticket_id == ticket_id).order_by(AuditEvent.id)).scalars())
+        return list(
+            s.execute(
+                select(AuditEvent.action)
+                .where(AuditEvent.ticket_id == ticket_id)
+                .order_by(AuditEvent.id)
+            ).scalars()
+        )
 
 
 def escalations(h: Harness, ticket_id: int) -> list[Escalation]:
     with h.ctx.db.reading() as s:
-        rows = list(s.execute(select(Escalation).where(Escalation.ticket_id == ticket_id)).scalars())
+        rows = list(
+            s.execute(select(Escalation).where(Escalation.ticket_id == ticket_id)).scalars()
+        )
         s.expunge_all()
         return rows
 
 
 def pings(h: Harness, ticket_id: int) -> list[OutboxDelivery]:
     with h.ctx.db.reading() as s:
-        rows = list(s.execute(select(OutboxDelivery).where(OutboxDelivery.ticket_id == ticket_id, OutboxDelivery.kind == "escalation").order_by(OutboxDelivery.id)).scalars())
+        rows = list(
+            s.execute(
+                select(OutboxDelivery)
+                .where(OutboxDelivery.ticket_id == ticket_id, OutboxDelivery.kind == "escalation")
+                .order_by(OutboxDelivery.id)
+            ).scalars()
+        )
         s.expunge_all()
         return rows
 
@@ -66,13 +80,22 @@ def deliver_client_notices(h: Harness, now: FakeNow, count: int = 1) -> None:
 
     def written() -> bool:
         with h.ctx.db.reading() as s:
-            return s.execute(select(func.count()).select_from(OutboxDelivery).where(OutboxDelivery.kind == "escalated")).scalar_one() >= count
+            return (
+                s.execute(
+                    select(func.count())
+                    .select_from(OutboxDelivery)
+                    .where(OutboxDelivery.kind == "escalated")
+                ).scalar_one()
+                >= count
+            )
 
     wait_until(written)
     h.settle()
 
 
-def test_a_breach_reaches_the_on_call_agent_through_the_fake_channel_until_acknowledged(harness: Harness, now: FakeNow) -> None:
+def test_a_breach_reaches_the_on_call_agent_through_the_fake_channel_until_acknowledged(
+    harness: Harness, now: FakeNow
+) -> None:
     ana, _ = staff(harness, "Ana")
     _, ben_token = staff(harness, "Ben")
     staff(harness, "Root", roles=("admin",))
@@ -87,7 +110,9 @@ def test_a_breach_reaches_the_on_call_agent_through_the_fake_channel_until_ackno
     assert slawatch.tick(harness.ctx) == 1
     wait_until(lambda: "sla_at_risk" in audit_actions(harness, ticket))
     harness.settle()
-    assert [(m["kind"], m["recipient"]) for m in harness.sent() if m["kind"] == "sla_warning"] == [("sla_warning", "ana-pager")]
+    assert [(m["kind"], m["recipient"]) for m in harness.sent() if m["kind"] == "sla_warning"] == [
+        ("sla_warning", "ana-pager")
+    ]
     # When the deadline passes, the ticket is escalated and Ben (on call) is pinged
     now.advance(minutes=30)
     assert slawatch.tick(harness.ctx) == 1
@@ -101,30 +126,47 @@ def test_a_breach_reaches_the_on_call_agent_through_the_fake_channel_until_ackno
     assert "status update within 1 hour" in notices[0]["text"]
     shown = harness.ticket(ticket)
     assert shown["escalated"] is True and shown["sla"]["state"] == "red"
-    assert shown["sla"]["escalation"]["status"] == "active" and shown["sla"]["escalation"]["next_step"] == 2
+    assert (
+        shown["sla"]["escalation"]["status"] == "active"
+        and shown["sla"]["escalation"]["next_step"] == 2
+    )
     # When the next step's delayed message arrives, the admin group is pinged
     (esc,) = escalations(harness, ticket)
     now.advance(minutes=5)
     assert escalation.step(harness.ctx, esc.id, esc.token)
-    assert not escalation.step(harness.ctx, esc.id, esc.token), "the same message twice does nothing"
+    assert not escalation.step(harness.ctx, esc.id, esc.token), (
+        "the same message twice does nothing"
+    )
     harness.settle()
-    assert [m["recipient"] for m in harness.sent() if m["kind"] == "escalation"] == ["ben-pager", "root-pager"]
+    assert [m["recipient"] for m in harness.sent() if m["kind"] == "escalation"] == [
+        "ben-pager",
+        "root-pager",
+    ]
     # And the chain repeats from the first step until someone acknowledges
     (esc,) = escalations(harness, ticket)
     assert esc.step_index == 0 and esc.rounds == 1
     assert esc.next_step_at == now() + timedelta(minutes=10)
-    response = harness.api("POST", f"/api/tickets/{harness.ticket(ticket)['number']}/escalation/ack", ben_token)
+    response = harness.api(
+        "POST", f"/api/tickets/{harness.ticket(ticket)['number']}/escalation/ack", ben_token
+    )
     assert response.status_code == 200, response.text
     assert response.json()["sla"]["escalation"]["status"] == "acknowledged"
     assert not escalation.step(harness.ctx, esc.id, esc.token), "a step after the ack does nothing"
-    assert [m["recipient"] for m in harness.sent() if m["kind"] == "escalation"] == ["ben-pager", "root-pager"]
+    assert [m["recipient"] for m in harness.sent() if m["kind"] == "escalation"] == [
+        "ben-pager",
+        "root-pager",
+    ]
     assert audit_actions(harness, ticket)[-1] == "escalation_acknowledged"
     # And acknowledging twice says there is nothing to acknowledge
-    again = harness.api("POST", f"/api/tickets/{harness.ticket(ticket)['number']}/escalation/ack", ben_token)
+    again = harness.api(
+        "POST", f"/api/tickets/{harness.ticket(ticket)['number']}/escalation/ack", ben_token
+    )
     assert again.status_code == 409 and again.json()["error"]["code"] == "escalation.none"
 
 
-def test_a_step_that_cannot_reach_anyone_is_audited_as_a_failure(harness: Harness, now: FakeNow) -> None:
+def test_a_step_that_cannot_reach_anyone_is_audited_as_a_failure(
+    harness: Harness, now: FakeNow
+) -> None:
     # Nobody named in the rotation exists as an agent
     ticket = open_ticket(harness, "P1", subject="Line 2 is down")
     now.advance(minutes=16)
@@ -132,13 +174,18 @@ def test_a_step_that_cannot_reach_anyone_is_audited_as_a_failure(harness: Harnes
     events = audit_actions(harness, ticket)
     assert "escalation_step_failed" in events
     with harness.ctx.db.reading() as s:
-        failed = s.execute(select(AuditEvent.data).where(AuditEvent.action == "escalation_step_failed")).scalar_one()
+        failed = s.execute(
+            select(AuditEvent.data).where(AuditEvent.action == "escalation_step_failed")
+        ).scalar_one()
     assert failed["problems"] == ["no active agent ben@support.example"]
 
 
 def test_two_clocks_running_at_once_never_double_escalate(harness: Harness, now: FakeNow) -> None:
     staff(harness, "Ben")
-    tickets = [open_ticket(harness, "P1", subject=f"Line {i} is down", address=f"plant-{i}") for i in range(6)]
+    tickets = [
+        open_ticket(harness, "P1", subject=f"Line {i} is down", address=f"plant-{i}")
+        for i in range(6)
+    ]
     now.advance(hours=3)  # every response and resolution target is broken
     barrier = threading.Barrier(4)
     errors: list[BaseException] = []
@@ -166,10 +213,14 @@ def test_two_clocks_running_at_once_never_double_escalate(harness: Harness, now:
         assert len(escalations(harness, ticket)) == 1
         assert audit_actions(harness, ticket).count("escalate") == 1
         assert len(pings(harness, ticket)) == 1
-    assert len([m for m in harness.sent() if m["kind"] == "escalated"]) == len(tickets), "each client is told once"
+    assert len([m for m in harness.sent() if m["kind"] == "escalated"]) == len(tickets), (
+        "each client is told once"
+    )
 
 
-def test_an_ack_racing_a_step_never_leaves_a_ping_to_send_after_it(harness: Harness, now: FakeNow) -> None:
+def test_an_ack_racing_a_step_never_leaves_a_ping_to_send_after_it(
+    harness: Harness, now: FakeNow
+) -> None:
     _, _ = staff(harness, "Ben")
     staff(harness, "Root", roles=("admin",))
     harness.ctx.dispatcher = NullDispatcher()  # nothing is delivered behind the test's back
@@ -182,7 +233,12 @@ def test_an_ack_racing_a_step_never_leaves_a_ping_to_send_after_it(harness: Harn
         barrier = threading.Barrier(2)
         outcome: dict[str, Any] = {}
 
-        def step(esc_id: int = esc.id, token: str = str(esc.token), barrier: threading.Barrier = barrier, outcome: dict[str, Any] = outcome) -> None:
+        def step(
+            esc_id: int = esc.id,
+            token: str = str(esc.token),
+            barrier: threading.Barrier = barrier,
+            outcome: dict[str, Any] = outcome,
+        ) -> None:
             barrier.wait()
             outcome["stepped"] = escalation.step(harness.ctx, esc_id, token)
 
@@ -201,7 +257,9 @@ def test_an_ack_racing_a_step_never_leaves_a_ping_to_send_after_it(harness: Harn
         rows = pings(harness, ticket)
         assert rows, "the breach itself pinged the first step"
         assert all(r.created_at <= esc.acknowledged_at for r in rows)  # type: ignore[operator]
-        assert all(r.status == "cancelled" for r in rows), "pings not yet sent when the ack landed never leave"
+        assert all(r.status == "cancelled" for r in rows), (
+            "pings not yet sent when the ack landed never leave"
+        )
 
 
 def test_quiet_hours_delay_a_warning_but_not_a_p1_one(harness: Harness, now: FakeNow) -> None:
@@ -211,7 +269,13 @@ def test_quiet_hours_delay_a_warning_but_not_a_p1_one(harness: Harness, now: Fak
     urgent = open_ticket(harness, "P1", subject="Line 2 is down", address="plant-9")
     for ticket in (normal, urgent):
         with harness.ctx.db.transaction() as s:
-            actions.assign(harness.ctx, s, ana, actions.get_ticket(s, ticket, lock=True), assignee=s.get(Agent, ana.agent_id))
+            actions.assign(
+                harness.ctx,
+                s,
+                ana,
+                actions.get_ticket(s, ticket, lock=True),
+                assignee=s.get(Agent, ana.agent_id),
+            )
     harness.ctx.dispatcher = NullDispatcher()
     # The P1 is at risk at 10:30, the P2's resolution at 15:00: both inside Ana's quiet hours
     now.set(datetime(2026, 11, 23, 10, 35, tzinfo=NY))
@@ -219,13 +283,20 @@ def test_quiet_hours_delay_a_warning_but_not_a_p1_one(harness: Harness, now: Fak
     now.set(datetime(2026, 11, 23, 15, 0, tzinfo=NY))
     slawatch.checkpoint(harness.ctx, normal)
     with harness.ctx.db.reading() as s:
-        rows = {r.ticket_id: r for r in s.execute(select(OutboxDelivery).where(OutboxDelivery.kind == "sla_warning")).scalars()}
+        rows = {
+            r.ticket_id: r
+            for r in s.execute(
+                select(OutboxDelivery).where(OutboxDelivery.kind == "sla_warning")
+            ).scalars()
+        }
         s.expunge_all()
     assert rows[normal].not_before == datetime(2026, 11, 23, 16, 0, tzinfo=NY).astimezone(UTC)
     assert rows[urgent].not_before is None
 
 
-def test_a_hand_escalation_starts_the_chain_and_a_second_one_does_not_start_another(harness: Harness, now: FakeNow) -> None:
+def test_a_hand_escalation_starts_the_chain_and_a_second_one_does_not_start_another(
+    harness: Harness, now: FakeNow
+) -> None:
     lead, _ = staff(harness, "Lee", roles=("lead",))
     staff(harness, "Ben")
     ticket = open_ticket(harness, "P3")
@@ -239,10 +310,21 @@ def test_on_call_follows_the_weekly_rotation_and_overrides(tmp_path: Path) -> No
     path = tmp_path / "policy.toml"
     path.write_text(POLICY)
     policy = load_policy(path)
-    who = {row["rotation"]: row for row in oncall.now_on_call(policy, datetime(2026, 11, 23, 13, 59, tzinfo=UTC))}
-    assert who["primary"]["agent"] == "ana@support.example", "before Monday 09:00 New York, last week's agent"
-    assert oncall.find(policy).who(datetime(2026, 11, 23, 14, 0, tzinfo=UTC))[0] == "ben@support.example"  # type: ignore[union-attr]
-    assert oncall.find(policy).who(datetime(2026, 11, 30, 15, 0, tzinfo=UTC))[0] == "ana@support.example"  # type: ignore[union-attr]
+    who = {
+        row["rotation"]: row
+        for row in oncall.now_on_call(policy, datetime(2026, 11, 23, 13, 59, tzinfo=UTC))
+    }
+    assert who["primary"]["agent"] == "ana@support.example", (
+        "before Monday 09:00 New York, last week's agent"
+    )
+    assert (
+        oncall.find(policy).who(datetime(2026, 11, 23, 14, 0, tzinfo=UTC))[0]
+        == "ben@support.example"
+    )  # type: ignore[union-attr]
+    assert (
+        oncall.find(policy).who(datetime(2026, 11, 30, 15, 0, tzinfo=UTC))[0]
+        == "ana@support.example"
+    )  # type: ignore[union-attr]
     agent, until, why = oncall.find(policy).who(datetime(2026, 12, 25, 12, 0, tzinfo=UTC))  # type: ignore[union-attr]
     assert (agent, why) == ("cara@support.example", "override")
     assert until == datetime(2026, 12, 27, 0, 0, tzinfo=NY)
@@ -255,10 +337,15 @@ def test_oncall_now_prints_who_is_on_call(tmp_path: Path, monkeypatch: pytest.Mo
     result = CliRunner().invoke(cli, ["oncall", "now", "--json"])
     assert result.exit_code == 0, result.output
     (row,) = json.loads(result.output)
-    assert row["rotation"] == "primary" and row["agent"] in ("ana@support.example", "ben@support.example")
+    assert row["rotation"] == "primary" and row["agent"] in (
+        "ana@support.example",
+        "ben@support.example",
+    )
 
 
-def test_the_sla_report_gives_compliance_and_times_per_priority(harness: Harness, now: FakeNow, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_sla_report_gives_compliance_and_times_per_priority(
+    harness: Harness, now: FakeNow, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ana, token = staff(harness, "Ana")
     met = open_ticket(harness, "P2")
     open_ticket(harness, "P2", address="plant-8")  # never answered
@@ -272,7 +359,11 @@ def test_the_sla_report_gives_compliance_and_times_per_priority(harness: Harness
     report = harness.api("GET", "/api/reports/sla?since=2026-11-01&until=2026-12-01", token).json()
     p2 = report["by_priority"]["P2"]
     assert p2["tickets"] == 2
-    assert p2["response"]["met"] == 1 and p2["response"]["breached"] == 1 and p2["response"]["met_share"] == 0.5
+    assert (
+        p2["response"]["met"] == 1
+        and p2["response"]["breached"] == 1
+        and p2["response"]["met_share"] == 0.5
+    )
     assert p2["response"]["average_minutes"] == 30.0
     p1 = report["by_priority"]["P1"]
     assert p1["resolution"]["met_share"] == 1.0 and p1["resolution"]["p90_minutes"] == 90.0
@@ -282,6 +373,8 @@ def test_the_sla_report_gives_compliance_and_times_per_priority(harness: Harness
     monkeypatch.setenv("SWITCHBOARD_DATABASE_URL", harness.settings.database_url)
     monkeypatch.setenv("SWITCHBOARD_SECRET_KEY", "test-secret")
     monkeypatch.setenv("SWITCHBOARD_CONFIG_FILE", str(harness.settings.config_file))
-    result = CliRunner().invoke(cli, ["report", "sla", "--since", "2026-11-01", "--until", "2026-12-01", "--json"])
+    result = CliRunner().invoke(
+        cli, ["report", "sla", "--since", "2026-11-01", "--until", "2026-12-01", "--json"]
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["by_priority"]["P2"]["response"]["met"] == 1

@@ -14,24 +14,39 @@ from core.values import Inbound
 from tests.harness import Harness
 
 
-def test_a_new_message_opens_a_ticket_and_the_client_gets_an_acknowledgement(harness: Harness) -> None:
-    harness.fake.receive("client-1", "The scanner does not power on.", subject="Scanner dead", sender_name="Rosa")
+def test_a_new_message_opens_a_ticket_and_the_client_gets_an_acknowledgement(
+    harness: Harness,
+) -> None:
+    harness.fake.receive(
+        "client-1", "The scanner does not power on.", subject="Scanner dead", sender_name="Rosa"
+    )
     harness.settle()
     ticket = harness.ticket(harness.only_ticket_number())
     assert ticket["subject"] == "Scanner dead"
-    assert ticket["client"] == {"name": "Rosa", "channel": "fake", "address": "client-1", "organization": None}
+    assert ticket["client"] == {
+        "name": "Rosa",
+        "channel": "fake",
+        "address": "client-1",
+        "organization": None,
+    }
     assert [s["kind"] for s in harness.sent()] == ["ack"]
     intake_events = [e for e in ticket["audit"] if e["action"] == "intake"]
     assert intake_events[0]["data"]["rules"] == ["new_ticket"]
 
 
-def test_the_same_message_twice_is_one_ticket_even_when_both_arrive_at_once(harness: Harness) -> None:
+def test_the_same_message_twice_is_one_ticket_even_when_both_arrive_at_once(
+    harness: Harness,
+) -> None:
     results = []
     barrier = threading.Barrier(2)
 
     def deliver() -> None:
         barrier.wait()
-        results.append(harness.fake.receive("client-1", "Printer offline", subject="Printer", external_id="msg-42"))
+        results.append(
+            harness.fake.receive(
+                "client-1", "Printer offline", subject="Printer", external_id="msg-42"
+            )
+        )
 
     threads = [threading.Thread(target=deliver) for _ in range(2)]
     for t in threads:
@@ -45,7 +60,9 @@ def test_the_same_message_twice_is_one_ticket_even_when_both_arrive_at_once(harn
     assert len(harness.sent()) == 1, "one acknowledgement, not two"
 
 
-def test_a_reply_with_the_reply_token_joins_the_ticket_and_reopens_it_if_resolved(harness: Harness) -> None:
+def test_a_reply_with_the_reply_token_joins_the_ticket_and_reopens_it_if_resolved(
+    harness: Harness,
+) -> None:
     agent, _ = harness.agent("Ana")
     harness.fake.receive("client-1", "Scanner dead", subject="Scanner")
     harness.settle()
@@ -53,7 +70,9 @@ def test_a_reply_with_the_reply_token_joins_the_ticket_and_reopens_it_if_resolve
         t = actions.get_ticket(s, 1, lock=True)
         actions.acknowledge(harness.ctx, s, agent, t)
         actions.resolve(harness.ctx, s, agent, t, code="fixed", steps="Replaced the fuse.")
-    harness.fake.receive("client-1", "Still dead after the fuse.", reply_token=reply_token(harness.ctx.secret, 1))
+    harness.fake.receive(
+        "client-1", "Still dead after the fuse.", reply_token=reply_token(harness.ctx.secret, 1)
+    )
     harness.settle()
     ticket = harness.ticket(1)
     assert harness.tickets()["total"] == 1
@@ -64,12 +83,16 @@ def test_a_reply_with_the_reply_token_joins_the_ticket_and_reopens_it_if_resolve
 def test_a_forged_reply_token_does_not_join_a_ticket(harness: Harness) -> None:
     harness.fake.receive("client-1", "Scanner dead", subject="Scanner")
     harness.settle()
-    harness.fake.receive("client-1", "hello", subject="Other thing", reply_token="1-0000000000000000")
+    harness.fake.receive(
+        "client-1", "hello", subject="Other thing", reply_token="1-0000000000000000"
+    )
     harness.settle()
     assert harness.tickets()["total"] == 2
 
 
-def test_a_stranger_pointing_at_a_ticket_gets_a_new_linked_ticket_not_a_seat_in_the_old_one(harness: Harness) -> None:
+def test_a_stranger_pointing_at_a_ticket_gets_a_new_linked_ticket_not_a_seat_in_the_old_one(
+    harness: Harness,
+) -> None:
     harness.fake.receive("client-1", "Scanner dead", subject="Scanner")
     harness.settle()
     harness.fake.receive("stranger-7", "I have the same problem", subject="Re: [#T-000001] Scanner")
@@ -106,7 +129,12 @@ def test_a_message_to_a_closed_ticket_opens_a_new_linked_one(harness: Harness) -
 
 
 def test_automatic_messages_are_parked_and_never_answered(harness: Harness) -> None:
-    harness.fake.receive("noreply-1", "I am out of office until Monday.", subject="Out of office", automatic="Auto-Submitted: auto-replied")
+    harness.fake.receive(
+        "noreply-1",
+        "I am out of office until Monday.",
+        subject="Out of office",
+        automatic="Auto-Submitted: auto-replied",
+    )
     harness.settle()
     assert harness.tickets()["total"] == 0
     assert harness.sent() == []
@@ -148,7 +176,9 @@ def test_input_that_fails_to_process_is_parked_and_succeeds_when_retried(harness
 
 
 def test_unparseable_raw_input_is_kept_and_parked(harness: Harness) -> None:
-    result = intake.receive(harness.ctx, channel="fake", external_id="broken-1", raw=b"\xff\xfe not json")
+    result = intake.receive(
+        harness.ctx, channel="fake", external_id="broken-1", raw=b"\xff\xfe not json"
+    )
     harness.settle()
     with harness.ctx.db.reading() as s:
         record = s.get(InboundRecord, result.record_id)
@@ -176,7 +206,13 @@ def test_merged_tickets_route_later_replies_to_the_surviving_ticket(harness: Har
     harness.fake.receive("client-1", "VPN still fails", subject="VPN again")
     harness.settle()
     with harness.ctx.db.transaction() as s:
-        actions.merge(harness.ctx, s, agent, actions.get_ticket(s, 2, lock=True), into=actions.get_ticket(s, 1, lock=True))
+        actions.merge(
+            harness.ctx,
+            s,
+            agent,
+            actions.get_ticket(s, 2, lock=True),
+            into=actions.get_ticket(s, 1, lock=True),
+        )
     harness.fake.receive("client-1", "any news?", reply_token=reply_token(harness.ctx.secret, 2))
     harness.settle()
     assert harness.ticket(2)["merged_into"] == "T-000001"
@@ -185,26 +221,56 @@ def test_merged_tickets_route_later_replies_to_the_surviving_ticket(harness: Har
         assert s.execute(select(func.count()).select_from(Ticket)).scalar_one() == 2
 
 
-def test_open_by_the_system_records_the_routing_rule_that_chose_the_priority(harness: Harness) -> None:
+def test_open_by_the_system_records_the_routing_rule_that_chose_the_priority(
+    harness: Harness,
+) -> None:
     with harness.ctx.db.transaction() as s:
-        t = actions.open_ticket(harness.ctx, s, system(), subject="Invoice is wrong", text="Please fix the invoice.", requester=("fake", "c-1", ""))
+        t = actions.open_ticket(
+            harness.ctx,
+            s,
+            system(),
+            subject="Invoice is wrong",
+            text="Please fix the invoice.",
+            requester=("fake", "c-1", ""),
+        )
         number = t.id
     ticket = harness.ticket(number)
     assert (ticket["priority"], ticket["category"]) == ("P4", "billing")
     assert ticket["audit"][0]["data"]["priority_reason"] == "rule 'billing words'"
 
 
-def test_a_batch_of_records_is_decided_together_and_a_failing_one_is_parked_alone(harness: Harness, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    received = intake.receive_many(harness.ctx, [
-        intake.Incoming("fake", f"batch-{n}", intake.inbound_to_json(Inbound(channel="fake", external_id=f"batch-{n}", sender=f"client-{n}", subject=f"Problem {n}", text=f"Problem {n}")), {})
-        for n in range(3)
-    ] + [intake.Incoming("fake", "batch-1", b"{}", {})])
+def test_a_batch_of_records_is_decided_together_and_a_failing_one_is_parked_alone(
+    harness: Harness, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    received = intake.receive_many(
+        harness.ctx,
+        [
+            intake.Incoming(
+                "fake",
+                f"batch-{n}",
+                intake.inbound_to_json(
+                    Inbound(
+                        channel="fake",
+                        external_id=f"batch-{n}",
+                        sender=f"client-{n}",
+                        subject=f"Problem {n}",
+                        text=f"Problem {n}",
+                    )
+                ),
+                {},
+            )
+            for n in range(3)
+        ]
+        + [intake.Incoming("fake", "batch-1", b"{}", {})],
+    )
     assert [r.duplicate for r in received] == [False, False, False, True]
     assert received[3].record_id == received[1].record_id
     original = intake._decide_and_apply
 
     def fails_for_the_second(ctx, session, record):  # type: ignore[no-untyped-def]
-        original(ctx, session, record)  # its ticket, ack and audit events are written, then rolled back
+        original(
+            ctx, session, record
+        )  # its ticket, ack and audit events are written, then rolled back
         if record.external_id == "batch-1":
             raise RuntimeError("rule crashed")
 

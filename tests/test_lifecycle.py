@@ -45,7 +45,14 @@ ROLES = ["client", "agent", "lead", "admin", "system"]
 
 def _open(h: Harness, admin: Principal) -> Any:
     with h.ctx.db.transaction() as s:
-        t = actions.open_ticket(h.ctx, s, admin, subject="Label printer jams", text="It jams on every third label.", requester=("fake", "client-9", "Kim"))
+        t = actions.open_ticket(
+            h.ctx,
+            s,
+            admin,
+            subject="Label printer jams",
+            text="It jams on every third label.",
+            requester=("fake", "client-9", "Kim"),
+        )
         return t.id
 
 
@@ -66,7 +73,15 @@ def _put_in_state(h: Harness, admin: Principal, admin_agent: int, state: str) ->
     return ticket_id
 
 
-def _do(h: Harness, s: Any, who: Principal, action: str, ticket: Any, agent: int, override_reason: str | None = None) -> Any:
+def _do(
+    h: Harness,
+    s: Any,
+    who: Principal,
+    action: str,
+    ticket: Any,
+    agent: int,
+    override_reason: str | None = None,
+) -> Any:
     ctx = h.ctx
     kw: dict[str, Any] = {"override_reason": override_reason} if override_reason else {}
     match action:
@@ -85,13 +100,17 @@ def _do(h: Harness, s: Any, who: Principal, action: str, ticket: Any, agent: int
         case "resume":
             return actions.resume(ctx, s, who, ticket, **kw)
         case "resolve":
-            return actions.resolve(ctx, s, who, ticket, code="fixed", steps="Cleaned the roller.", **kw)
+            return actions.resolve(
+                ctx, s, who, ticket, code="fixed", steps="Cleaned the roller.", **kw
+            )
         case "close":
             return actions.close(ctx, s, who, ticket, code="fixed", steps="Closed by hand.", **kw)
         case "reopen":
             return actions.reopen(ctx, s, who, ticket, reason="again", **kw)
         case "set_priority":
-            return actions.set_priority(ctx, s, who, ticket, priority="P2", reason="customer impact", **kw)
+            return actions.set_priority(
+                ctx, s, who, ticket, priority="P2", reason="customer impact", **kw
+            )
         case "set_category":
             return actions.set_category(ctx, s, who, ticket, category="hardware", **kw)
         case "set_queue":
@@ -99,7 +118,14 @@ def _do(h: Harness, s: Any, who: Principal, action: str, ticket: Any, agent: int
         case "link":
             return actions.link(ctx, s, who, ticket, asset="PRN-4", **kw)
         case "merge":
-            other = actions.open_ticket(ctx, s, system(), subject="Another", text="other", requester=("fake", "client-9", "Kim"))
+            other = actions.open_ticket(
+                ctx,
+                s,
+                system(),
+                subject="Another",
+                text="other",
+                requester=("fake", "client-9", "Kim"),
+            )
             return actions.merge(ctx, s, who, ticket, into=other, **kw)
         case "escalate":
             return actions.escalate(ctx, s, who, ticket, reason="customer called twice", **kw)
@@ -107,11 +133,15 @@ def _do(h: Harness, s: Any, who: Principal, action: str, ticket: Any, agent: int
 
 
 @pytest.mark.parametrize("action", sorted(EXPECTED))
-def test_each_action_is_allowed_exactly_from_its_states_for_its_roles(harness: Harness, action: str) -> None:
+def test_each_action_is_allowed_exactly_from_its_states_for_its_roles(
+    harness: Harness, action: str
+) -> None:
     principals: dict[str, Principal] = {}
     agents: dict[str, int] = {}
     for role in ("agent", "lead", "admin"):
-        p, _ = harness.agent(f"{role.title()} One", roles=("agent",) if role == "agent" else ("agent", role))
+        p, _ = harness.agent(
+            f"{role.title()} One", roles=("agent",) if role == "agent" else ("agent", role)
+        )
         principals[role] = p
         agents[role] = p.agent_id
     principals["system"] = system("test")
@@ -126,13 +156,22 @@ def test_each_action_is_allowed_exactly_from_its_states_for_its_roles(harness: H
             allowed = state in sources and role in roles
             try:
                 with harness.ctx.db.transaction() as s:
-                    _do(harness, s, who, action, actions.get_ticket(s, ticket_id, lock=True), agents["agent"])
+                    _do(
+                        harness,
+                        s,
+                        who,
+                        action,
+                        actions.get_ticket(s, ticket_id, lock=True),
+                        agents["agent"],
+                    )
             except ActionRefused as refused:
                 assert not allowed, f"{role} was refused {action} from {state}: {refused}"
                 expected_rule = "lifecycle.role" if role not in roles else "lifecycle.state"
                 assert refused.rule == expected_rule, (action, state, role, refused.rule)
                 with harness.ctx.db.reading() as s:
-                    assert actions.get_ticket(s, ticket_id).status == state, "a refused action changes nothing"
+                    assert actions.get_ticket(s, ticket_id).status == state, (
+                        "a refused action changes nothing"
+                    )
                 continue
             assert allowed, f"{role} could {action} from {state}"
             with harness.ctx.db.reading() as s:
@@ -145,7 +184,9 @@ def test_each_action_is_allowed_exactly_from_its_states_for_its_roles(harness: H
                 assert after == target, (action, state, role)
 
 
-def test_a_lead_can_override_a_blocked_transition_only_with_a_written_reason(harness: Harness) -> None:
+def test_a_lead_can_override_a_blocked_transition_only_with_a_written_reason(
+    harness: Harness,
+) -> None:
     lead, _ = harness.agent("Lee Lead", roles=("agent", "lead"))
     agent, _ = harness.agent("Al Agent")
     ticket_id = _open(harness, lead)
@@ -153,26 +194,72 @@ def test_a_lead_can_override_a_blocked_transition_only_with_a_written_reason(har
         actions.acknowledge(harness.ctx, s, lead, actions.get_ticket(s, ticket_id, lock=True))
     # An agent cannot close an unresolved ticket, reason or not
     with pytest.raises(ActionRefused) as refused, harness.ctx.db.transaction() as s:
-        actions.close(harness.ctx, s, agent, actions.get_ticket(s, ticket_id, lock=True), code="fixed", steps="x", override_reason="the client asked us to close it")
+        actions.close(
+            harness.ctx,
+            s,
+            agent,
+            actions.get_ticket(s, ticket_id, lock=True),
+            code="fixed",
+            steps="x",
+            override_reason="the client asked us to close it",
+        )
     assert refused.value.rule == "lifecycle.state"
     # A lead without a reason is refused, and told an override is possible
     with pytest.raises(ActionRefused) as refused, harness.ctx.db.transaction() as s:
-        actions.close(harness.ctx, s, lead, actions.get_ticket(s, ticket_id, lock=True), code="fixed", steps="x")
+        actions.close(
+            harness.ctx,
+            s,
+            lead,
+            actions.get_ticket(s, ticket_id, lock=True),
+            code="fixed",
+            steps="x",
+        )
     assert "override" in refused.value.message
     # A lead with a too-short reason is refused
     with pytest.raises(ActionRefused) as refused, harness.ctx.db.transaction() as s:
-        actions.close(harness.ctx, s, lead, actions.get_ticket(s, ticket_id, lock=True), code="fixed", steps="x", override_reason="ok")
+        actions.close(
+            harness.ctx,
+            s,
+            lead,
+            actions.get_ticket(s, ticket_id, lock=True),
+            code="fixed",
+            steps="x",
+            override_reason="ok",
+        )
     assert refused.value.rule == "override.reason"
     # Closing an unresolved ticket still needs a resolution, override or not
     with pytest.raises(ActionRefused) as refused, harness.ctx.db.transaction() as s:
-        actions.close(harness.ctx, s, lead, actions.get_ticket(s, ticket_id, lock=True), override_reason="client confirmed by phone it works")
+        actions.close(
+            harness.ctx,
+            s,
+            lead,
+            actions.get_ticket(s, ticket_id, lock=True),
+            override_reason="client confirmed by phone it works",
+        )
     assert refused.value.rule == "close.needs_resolution"
     with harness.ctx.db.transaction() as s:
-        actions.close(harness.ctx, s, lead, actions.get_ticket(s, ticket_id, lock=True), code="fixed", steps="Fixed on the phone.", override_reason="client confirmed by phone it works")
+        actions.close(
+            harness.ctx,
+            s,
+            lead,
+            actions.get_ticket(s, ticket_id, lock=True),
+            code="fixed",
+            steps="Fixed on the phone.",
+            override_reason="client confirmed by phone it works",
+        )
     ticket = harness.ticket(ticket_id)
     assert ticket["status"] == "closed"
-    assert ticket["overrides"] == [{**ticket["overrides"][0], "rule": "lifecycle.state", "reason": "client confirmed by phone it works", "agent": "Lee Lead"}]
-    closed = [e for e in ticket["audit"] if e["action"] == "close"]  # the ack's delivery may be audited after it
+    assert ticket["overrides"] == [
+        {
+            **ticket["overrides"][0],
+            "rule": "lifecycle.state",
+            "reason": "client confirmed by phone it works",
+            "agent": "Lee Lead",
+        }
+    ]
+    closed = [
+        e for e in ticket["audit"] if e["action"] == "close"
+    ]  # the ack's delivery may be audited after it
     assert closed[-1]["data"]["override"]["reason"] == "client confirmed by phone it works"
     assert ticket["resolutions"][0]["steps"] == "Fixed on the phone."
 
@@ -181,32 +268,73 @@ def test_lowering_a_rule_chosen_p1_needs_a_lead(harness: Harness) -> None:
     lead, _ = harness.agent("Lee Lead", roles=("agent", "lead"))
     agent, _ = harness.agent("Al Agent")
     with harness.ctx.db.transaction() as s:
-        t = actions.open_ticket(harness.ctx, s, system(), subject="Safety guard broken on saw", text="Guard is loose.", requester=("fake", "c-1", ""))
+        t = actions.open_ticket(
+            harness.ctx,
+            s,
+            system(),
+            subject="Safety guard broken on saw",
+            text="Guard is loose.",
+            requester=("fake", "c-1", ""),
+        )
         ticket_id = t.id
     assert harness.ticket(ticket_id)["priority"] == "P1"
     with pytest.raises(ActionRefused) as refused, harness.ctx.db.transaction() as s:
-        actions.set_priority(harness.ctx, s, agent, actions.get_ticket(s, ticket_id, lock=True), priority="P3", reason="not urgent")
+        actions.set_priority(
+            harness.ctx,
+            s,
+            agent,
+            actions.get_ticket(s, ticket_id, lock=True),
+            priority="P3",
+            reason="not urgent",
+        )
     assert refused.value.rule == "priority.rule_p1"
     with harness.ctx.db.transaction() as s:
-        actions.set_priority(harness.ctx, s, lead, actions.get_ticket(s, ticket_id, lock=True), priority="P3", reason="guard is spare, saw not in use", override_reason="saw is out of service until Monday")
+        actions.set_priority(
+            harness.ctx,
+            s,
+            lead,
+            actions.get_ticket(s, ticket_id, lock=True),
+            priority="P3",
+            reason="guard is spare, saw not in use",
+            override_reason="saw is out of service until Monday",
+        )
     with harness.ctx.db.reading() as s:
         evidence = s.execute(select(Override)).scalars().all()
     assert [(e.rule, e.action) for e in evidence] == [("priority.rule_p1", "set_priority")]
     assert harness.ticket(ticket_id)["priority"] == "P3"
 
 
-def test_holding_needs_a_known_reason_and_pending_parts_needs_the_parts_reference(harness: Harness) -> None:
+def test_holding_needs_a_known_reason_and_pending_parts_needs_the_parts_reference(
+    harness: Harness,
+) -> None:
     agent, _ = harness.agent("Al Agent")
     ticket_id = _open(harness, agent)
     with harness.ctx.db.transaction() as s:
         actions.acknowledge(harness.ctx, s, agent, actions.get_ticket(s, ticket_id, lock=True))
-    for kwargs, rule in [({"reason": "lunch"}, "hold.reason"), ({"reason": "pending_parts"}, "field.parts_ref"), ({"reason": "other"}, "field.hold_note")]:
+    for kwargs, rule in [
+        ({"reason": "lunch"}, "hold.reason"),
+        ({"reason": "pending_parts"}, "field.parts_ref"),
+        ({"reason": "other"}, "field.hold_note"),
+    ]:
         with pytest.raises(ActionRefused) as refused, harness.ctx.db.transaction() as s:
-            actions.hold(harness.ctx, s, agent, actions.get_ticket(s, ticket_id, lock=True), **kwargs)
+            actions.hold(
+                harness.ctx, s, agent, actions.get_ticket(s, ticket_id, lock=True), **kwargs
+            )
         assert refused.value.rule == rule
     with harness.ctx.db.transaction() as s:
-        actions.hold(harness.ctx, s, agent, actions.get_ticket(s, ticket_id, lock=True), reason="pending_parts", parts_ref="PO-77")
-    assert harness.ticket(ticket_id)["hold"] == {"reason": "pending_parts", "parts_ref": "PO-77", "note": None}
+        actions.hold(
+            harness.ctx,
+            s,
+            agent,
+            actions.get_ticket(s, ticket_id, lock=True),
+            reason="pending_parts",
+            parts_ref="PO-77",
+        )
+    assert harness.ticket(ticket_id)["hold"] == {
+        "reason": "pending_parts",
+        "parts_ref": "PO-77",
+        "note": None,
+    }
 
 
 def test_resolution_records_cannot_be_changed_in_the_database(harness: Harness) -> None:

@@ -9,9 +9,16 @@ from tests.browser import render, serve
 from tests.harness import Harness
 
 
-def test_the_tracking_link_shows_status_and_public_replies_but_never_notes(harness: Harness, tmp_path: Path) -> None:
+def test_the_tracking_link_shows_status_and_public_replies_but_never_notes(
+    harness: Harness, tmp_path: Path
+) -> None:
     agent, _ = harness.agent("Ana")
-    harness.fake.receive("client-1", "The <b>badge</b> reader beeps twice.", subject="Badge reader", sender_name="Lia")
+    harness.fake.receive(
+        "client-1",
+        "The <b>badge</b> reader beeps twice.",
+        subject="Badge reader",
+        sender_name="Lia",
+    )
     harness.settle()
     with harness.ctx.db.transaction() as s:
         t = actions.get_ticket(s, 1, lock=True)
@@ -21,7 +28,7 @@ def test_the_tracking_link_shows_status_and_public_replies_but_never_notes(harne
         actions.hold(harness.ctx, s, agent, t, reason="waiting_on_client")
     link = harness.ticket(1)["tracking_link"]
     with serve(harness.ctx) as base:
-        url = base + link[link.index("/t/"):]
+        url = base + link[link.index("/t/") :]
         dom = render(url, screenshot=tmp_path / "tracking.png")
         missing = render(base + "/t/not-a-real-token-at-all")
     assert "T-000001" in dom and "Badge reader" in dom

@@ -43,7 +43,9 @@ def sla_of(h: Harness, ticket_id: int) -> dict:  # type: ignore[type-arg]
     return h.ticket(ticket_id)["sla"]
 
 
-def test_a_p2_opened_late_on_friday_is_due_on_monday_morning(harness: Harness, now: FakeNow) -> None:
+def test_a_p2_opened_late_on_friday_is_due_on_monday_morning(
+    harness: Harness, now: FakeNow
+) -> None:
     # Given it is Friday 20 November, 16:30 in New York
     now.set(datetime(2026, 11, 20, 16, 30, tzinfo=NY))
     ticket = open_ticket(harness, "P2")
@@ -64,7 +66,9 @@ def test_a_p1_runs_around_the_clock(harness: Harness, now: FakeNow) -> None:
     assert utc_iso(shown["resolution_due_at"]) == ny(2026, 11, 22, 1, 0)
 
 
-def test_hold_pauses_the_resolution_clock_and_resume_gives_the_time_back(harness: Harness, now: FakeNow, ana: Principal) -> None:
+def test_hold_pauses_the_resolution_clock_and_resume_gives_the_time_back(
+    harness: Harness, now: FakeNow, ana: Principal
+) -> None:
     ticket = open_ticket(harness, "P2")
     now.advance(minutes=30)
     act(harness, ticket, actions.acknowledge, ana)
@@ -82,7 +86,9 @@ def test_hold_pauses_the_resolution_clock_and_resume_gives_the_time_back(harness
     assert utc_iso(sla_of(harness, ticket)["resolution_due_at"]) == ny(2026, 11, 24, 16, 0)
 
 
-def test_a_priority_change_recomputes_both_deadlines_from_the_history(harness: Harness, now: FakeNow, ana: Principal) -> None:
+def test_a_priority_change_recomputes_both_deadlines_from_the_history(
+    harness: Harness, now: FakeNow, ana: Principal
+) -> None:
     ticket = open_ticket(harness, "P3")
     assert utc_iso(sla_of(harness, ticket)["response_due_at"]) == ny(2026, 11, 23, 13, 0)
     now.advance(minutes=60)
@@ -95,7 +101,9 @@ def test_a_priority_change_recomputes_both_deadlines_from_the_history(harness: H
     assert shown["state"] == "red"
 
 
-def test_reopening_restarts_the_resolution_clock_from_zero(harness: Harness, now: FakeNow, ana: Principal) -> None:
+def test_reopening_restarts_the_resolution_clock_from_zero(
+    harness: Harness, now: FakeNow, ana: Principal
+) -> None:
     ticket = open_ticket(harness, "P2")
     act(harness, ticket, actions.acknowledge, ana)
     now.advance(hours=3)
@@ -109,7 +117,9 @@ def test_reopening_restarts_the_resolution_clock_from_zero(harness: Harness, now
     assert shown["response"]["met"] is True, "the response clock is not restarted"
 
 
-def test_the_running_clocks_match_a_recomputation_from_the_ticket_events(harness: Harness, now: FakeNow, ana: Principal) -> None:
+def test_the_running_clocks_match_a_recomputation_from_the_ticket_events(
+    harness: Harness, now: FakeNow, ana: Principal
+) -> None:
     ticket = open_ticket(harness, "P3")
     for minutes, fn, kwargs in [
         (20, actions.acknowledge, {}),
@@ -127,10 +137,22 @@ def test_the_running_clocks_match_a_recomputation_from_the_ticket_events(harness
         t = actions.get_ticket(s, ticket)
         assert sla.recompute_ticket(harness.ctx, s, t) == sla.load_clocks(t)
         kinds = [e.kind for e in sla.history(s, t.id)]
-    assert kinds == ["start", "respond", "pause", "resume", "policy", "pause", "resume", "resolve", "reopen"]
+    assert kinds == [
+        "start",
+        "respond",
+        "pause",
+        "resume",
+        "policy",
+        "pause",
+        "resume",
+        "resolve",
+        "reopen",
+    ]
 
 
-def test_a_contract_tier_rule_chooses_the_policy_and_the_ticket_records_it(harness: Harness, now: FakeNow) -> None:
+def test_a_contract_tier_rule_chooses_the_policy_and_the_ticket_records_it(
+    harness: Harness, now: FakeNow
+) -> None:
     ticket = open_ticket(harness, "P2", tier="premium")
     shown = sla_of(harness, ticket)
     assert shown["policy"] == "premium contract"
@@ -140,7 +162,9 @@ def test_a_contract_tier_rule_chooses_the_policy_and_the_ticket_records_it(harne
     assert open_ticket(harness, "P1", tier="premium") and sla_of(harness, 2)["policy"] == "P1"
 
 
-def test_the_state_turns_yellow_at_three_quarters_of_the_target_and_red_after_it(harness: Harness, now: FakeNow) -> None:
+def test_the_state_turns_yellow_at_three_quarters_of_the_target_and_red_after_it(
+    harness: Harness, now: FakeNow
+) -> None:
     ticket = open_ticket(harness, "P1", subject="Line 2 is down")
     for minutes, expected in [(11, "green"), (11.25, "yellow"), (15, "yellow"), (15.01, "red")]:
         now.set(MONDAY_9)
@@ -151,7 +175,19 @@ def test_the_state_turns_yellow_at_three_quarters_of_the_target_and_red_after_it
 STEPS = st.lists(
     st.tuples(
         st.integers(min_value=0, max_value=60 * 80),  # minutes until the next action
-        st.sampled_from(["acknowledge", "reply", "hold", "resume", "resolve", "reopen", "priority", "category", "note"]),
+        st.sampled_from(
+            [
+                "acknowledge",
+                "reply",
+                "hold",
+                "resume",
+                "resolve",
+                "reopen",
+                "priority",
+                "category",
+                "note",
+            ]
+        ),
         st.sampled_from(["P1", "P2", "P3", "P4"]),
     ),
     min_size=1,
@@ -159,9 +195,28 @@ STEPS = st.lists(
 )
 
 
-@hypothesis_settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(start=st.sampled_from([datetime(2026, 10, 30, 16, 0, tzinfo=NY), datetime(2026, 11, 25, 15, 0, tzinfo=NY), datetime(2026, 3, 6, 12, 0, tzinfo=NY)]), steps=STEPS)
-def test_whatever_agents_do_the_running_clocks_equal_a_recomputation(harness: Harness, now: FakeNow, ana: Principal, start: datetime, steps: list[tuple[int, str, str]]) -> None:
+@hypothesis_settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    start=st.sampled_from(
+        [
+            datetime(2026, 10, 30, 16, 0, tzinfo=NY),
+            datetime(2026, 11, 25, 15, 0, tzinfo=NY),
+            datetime(2026, 3, 6, 12, 0, tzinfo=NY),
+        ]
+    ),
+    steps=STEPS,
+)
+def test_whatever_agents_do_the_running_clocks_equal_a_recomputation(
+    harness: Harness,
+    now: FakeNow,
+    ana: Principal,
+    start: datetime,
+    steps: list[tuple[int, str, str]],
+) -> None:
     # Given a ticket opened near a DST change or a holiday
     now.set(start)
     ticket = open_ticket(harness, "P3")

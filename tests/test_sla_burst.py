@@ -30,10 +30,15 @@ def settings(tmp_path: Path, database_url: str, broker_url: str) -> Settings:
     return sla_settings(tmp_path, database_url, broker_url)
 
 
-def test_a_burst_of_breaches_in_one_job_gets_one_chain_and_one_delivered_ping_per_ticket_and_an_intact_audit(harness: Harness, now: FakeNow) -> None:
+def test_a_burst_of_breaches_in_one_job_gets_one_chain_and_one_delivered_ping_per_ticket_and_an_intact_audit(
+    harness: Harness, now: FakeNow
+) -> None:
     # Given Ben on call and five P1 tickets whose response targets break together
     staff(harness, "Ben")
-    tickets = [open_ticket(harness, "P1", subject=f"Line {i} is down", address=f"plant-{i}") for i in range(5)]
+    tickets = [
+        open_ticket(harness, "P1", subject=f"Line {i} is down", address=f"plant-{i}")
+        for i in range(5)
+    ]
     harness.settle()  # their acknowledgements are delivered (and audited) before the breach
     recorder = Recorder()
     harness.ctx.dispatcher = recorder
@@ -46,17 +51,34 @@ def test_a_burst_of_breaches_in_one_job_gets_one_chain_and_one_delivered_ping_pe
     # Then every ticket has one chain, copied onto it, and its first ping was sent by
     # the job itself (no deliver job queued for it) and recorded as sent
     assert [job for job, _ in recorder.sent if job == "deliver"] == []
-    assert [m["recipient"] for m in harness.sent() if m["kind"] == "escalation"] == ["ben-pager"] * len(tickets)
+    assert [m["recipient"] for m in harness.sent() if m["kind"] == "escalation"] == [
+        "ben-pager"
+    ] * len(tickets)
     with harness.ctx.db.reading() as s:
         for ticket_id in tickets:
-            (esc,) = s.execute(select(Escalation).where(Escalation.ticket_id == ticket_id)).scalars()
+            (esc,) = s.execute(
+                select(Escalation).where(Escalation.ticket_id == ticket_id)
+            ).scalars()
             assert esc.status == escalation.ACTIVE and esc.step_index == 1 and esc.pings == 1
-            assert [st["notify"] for st in esc.steps if "notify" in st] == ["oncall", "group:admins"]
-            (ping,) = s.execute(select(OutboxDelivery).where(OutboxDelivery.ticket_id == ticket_id, OutboxDelivery.kind == "escalation")).scalars()
+            assert [st["notify"] for st in esc.steps if "notify" in st] == [
+                "oncall",
+                "group:admins",
+            ]
+            (ping,) = s.execute(
+                select(OutboxDelivery).where(
+                    OutboxDelivery.ticket_id == ticket_id, OutboxDelivery.kind == "escalation"
+                )
+            ).scalars()
             assert ping.status == "sent" and ping.sent_at == now() and ping.external_id
             ticket = s.get(Ticket, ticket_id)
             assert ticket is not None and ticket.escalated
-            actions_seen = list(s.execute(select(AuditEvent.action).where(AuditEvent.ticket_id == ticket_id).order_by(AuditEvent.seq)).scalars())
+            actions_seen = list(
+                s.execute(
+                    select(AuditEvent.action)
+                    .where(AuditEvent.ticket_id == ticket_id)
+                    .order_by(AuditEvent.seq)
+                ).scalars()
+            )
             assert actions_seen[-3:] == ["escalate", "escalation_step", "delivered"]
         report = audit.verify(s)
     assert report.ok, report.problems
@@ -64,7 +86,9 @@ def test_a_burst_of_breaches_in_one_job_gets_one_chain_and_one_delivered_ping_pe
     assert len([job for job, _ in recorder.sent if job == escalation.JOB]) == len(tickets)
 
 
-def test_pings_held_by_a_checkpoint_are_not_sent_once_the_escalation_is_acknowledged(harness: Harness, now: FakeNow) -> None:
+def test_pings_held_by_a_checkpoint_are_not_sent_once_the_escalation_is_acknowledged(
+    harness: Harness, now: FakeNow
+) -> None:
     staff(harness, "Ben")
     ticket = open_ticket(harness, "P1", subject="Line 2 is down")
     harness.ctx.dispatcher = Recorder()

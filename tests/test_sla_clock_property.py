@@ -17,14 +17,28 @@ from core import slaclock
 from core.calendar import ALWAYS, from_config
 from core.slaclock import Clock, Clocks, Event, Targets
 
-BUSINESS = from_config("business", {
-    "timezone": "America/New_York", "holidays_country": "US",
-    "hours": {d: ["09:00-17:00"] for d in ("mon", "tue", "wed", "thu", "fri")},
-})
-SPLIT = from_config("split", {
-    "timezone": "Europe/London", "holidays_country": "GB", "holidays_region": "ENG", "dates": ["2026-10-26"],
-    "hours": {d: ["07:30-12:00", "12:45-16:15", "18:00-20:00"] for d in ("mon", "tue", "wed", "thu", "fri")} | {"sat": ["10:00-14:00"]},
-})
+BUSINESS = from_config(
+    "business",
+    {
+        "timezone": "America/New_York",
+        "holidays_country": "US",
+        "hours": {d: ["09:00-17:00"] for d in ("mon", "tue", "wed", "thu", "fri")},
+    },
+)
+SPLIT = from_config(
+    "split",
+    {
+        "timezone": "Europe/London",
+        "holidays_country": "GB",
+        "holidays_region": "ENG",
+        "dates": ["2026-10-26"],
+        "hours": {
+            d: ["07:30-12:00", "12:45-16:15", "18:00-20:00"]
+            for d in ("mon", "tue", "wed", "thu", "fri")
+        }
+        | {"sat": ["10:00-14:00"]},
+    },
+)
 
 POLICIES = [
     Targets("P1", timedelta(minutes=15), timedelta(hours=2), ALWAYS, 0.75),
@@ -35,8 +49,14 @@ POLICIES = [
 ]
 
 # Starts near the 2026 DST changes (US: 8 Mar, 1 Nov; UK: 29 Mar, 25 Oct) and US holidays.
-STARTS = [datetime(2026, 3, 6, 20, tzinfo=UTC), datetime(2026, 10, 23, 14, tzinfo=UTC), datetime(2026, 10, 30, 19, tzinfo=UTC),
-          datetime(2026, 11, 25, 15, tzinfo=UTC), datetime(2026, 12, 23, 21, tzinfo=UTC), datetime(2026, 7, 2, 12, tzinfo=UTC)]
+STARTS = [
+    datetime(2026, 3, 6, 20, tzinfo=UTC),
+    datetime(2026, 10, 23, 14, tzinfo=UTC),
+    datetime(2026, 10, 30, 19, tzinfo=UTC),
+    datetime(2026, 11, 25, 15, tzinfo=UTC),
+    datetime(2026, 12, 23, 21, tzinfo=UTC),
+    datetime(2026, 7, 2, 12, tzinfo=UTC),
+]
 
 actions = st.lists(
     st.tuples(
@@ -50,12 +70,21 @@ actions = st.lists(
 
 def roundtrip(clocks: Clocks) -> Clocks:
     """What storing the clocks on the ticket and reading them back gives."""
-    return Clocks(*(Clock.from_json(c.to_json()) if c else None for c in (clocks.response, clocks.resolution)))
+    return Clocks(
+        *(Clock.from_json(c.to_json()) if c else None for c in (clocks.response, clocks.resolution))
+    )
 
 
 @settings(max_examples=300, deadline=None)
-@given(start=st.sampled_from(STARTS), offset=st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=2)), first=st.integers(0, len(POLICIES) - 1), steps=actions)
-def test_the_running_clock_equals_a_recomputation_from_events(start: datetime, offset: timedelta, first: int, steps: list[tuple[timedelta, str, int]]) -> None:
+@given(
+    start=st.sampled_from(STARTS),
+    offset=st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=2)),
+    first=st.integers(0, len(POLICIES) - 1),
+    steps=actions,
+)
+def test_the_running_clock_equals_a_recomputation_from_events(
+    start: datetime, offset: timedelta, first: int, steps: list[tuple[timedelta, str, int]]
+) -> None:
     # Given a ticket opened under some policy
     targets = POLICIES[first]
     now = start + offset

@@ -31,7 +31,9 @@ UNDO_SECONDS = 2.0
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str, broker_url: str, fake_slack: FakeSlack) -> Settings:
     return make_settings(
-        tmp_path, database_url, broker_url,
+        tmp_path,
+        database_url,
+        broker_url,
         delivery_max_attempts=5,
         slack_bot_token="xoxb-test",
         slack_signing_secret="test-signing-secret",
@@ -48,7 +50,11 @@ def slack(harness: Harness, fake_slack: FakeSlack) -> SlackDriver:
     return driver
 
 
-def open_ticket(harness: Harness, slack: SlackDriver, text: str = "The conveyor stopped at 08:10 and shows error E42.") -> tuple[str, str]:
+def open_ticket(
+    harness: Harness,
+    slack: SlackDriver,
+    text: str = "The conveyor stopped at 08:10 and shows error E42.",
+) -> tuple[str, str]:
     harness.fake.receive("plant-7", text, subject="Packing line 2 is down", sender_name="Dana")
     harness.settle()
     number = harness.only_ticket_number()
@@ -68,16 +74,30 @@ def client_deliveries(harness: Harness) -> list[dict[str, object]]:
 # Cards ---------------------------------------------------------------------------------
 
 
-def test_a_client_message_becomes_a_card_with_the_message_in_its_thread(harness: Harness, slack: SlackDriver) -> None:
+def test_a_client_message_becomes_a_card_with_the_message_in_its_thread(
+    harness: Harness, slack: SlackDriver
+) -> None:
     number, card_ts = open_ticket(harness, slack)
     card = slack.card(number)
     shown = json.dumps(card.blocks)
-    for expected in ("Packing line 2 is down", "P1", "Dana", "fake", "new", "nobody", "response due", "E42", "Acknowledge"):
+    for expected in (
+        "Packing line 2 is down",
+        "P1",
+        "Dana",
+        "fake",
+        "new",
+        "nobody",
+        "response due",
+        "E42",
+        "Acknowledge",
+    ):
         assert expected in shown, expected
     assert any("E42" in line and "Dana" in line for line in slack.thread(card_ts))
 
 
-def test_the_card_is_updated_in_place_on_every_change(harness: Harness, slack: SlackDriver, fake_slack: FakeSlack) -> None:
+def test_the_card_is_updated_in_place_on_every_change(
+    harness: Harness, slack: SlackDriver, fake_slack: FakeSlack
+) -> None:
     number, card_ts = open_ticket(harness, slack)
     slack.press("UANA", "sb_assign_me", number, message_ts=card_ts)
     wait_for(lambda: harness.ticket(number)["assignee"] == "Ana", what="the assignment")
@@ -93,35 +113,72 @@ def test_the_card_is_updated_in_place_on_every_change(harness: Harness, slack: S
 # The thread: replies, notes, Undo ---------------------------------------------------------
 
 
-def test_a_thread_reply_by_an_agent_reaches_the_client_on_their_channel(harness: Harness, slack: SlackDriver) -> None:
+def test_a_thread_reply_by_an_agent_reaches_the_client_on_their_channel(
+    harness: Harness, slack: SlackDriver
+) -> None:
     number, card_ts = open_ticket(harness, slack)
-    assert slack.message("UANA", "We are sending a technician &amp; parts.", thread_ts=card_ts).status_code == 200
-    wait_for(lambda: any("will be sent to client by fake" in line for line in slack.thread(card_ts)), what="the confirmation")
+    assert (
+        slack.message(
+            "UANA", "We are sending a technician &amp; parts.", thread_ts=card_ts
+        ).status_code
+        == 200
+    )
+    wait_for(
+        lambda: any("will be sent to client by fake" in line for line in slack.thread(card_ts)),
+        what="the confirmation",
+    )
     harness.settle()
     replies = client_deliveries(harness)
     assert [r["kind"] for r in replies] == ["reply"]
     assert replies[0]["recipient"] == "plant-7"
     assert "We are sending a technician & parts." in str(replies[0]["text"])
-    wait_for(lambda: any("sent to client by fake" in line and "Undo" not in line for line in slack.thread(card_ts)), what="the confirmation to show it was sent")
+    wait_for(
+        lambda: any(
+            "sent to client by fake" in line and "Undo" not in line
+            for line in slack.thread(card_ts)
+        ),
+        what="the confirmation to show it was sent",
+    )
 
 
-@pytest.mark.parametrize("text", ["note: check the E42 history", "INTERNAL: customer is on a trial", "  Private:  do not quote", "*note:* bold prefix"])
-def test_a_note_in_the_thread_never_reaches_the_client_and_is_marked(harness: Harness, slack: SlackDriver, text: str) -> None:
+@pytest.mark.parametrize(
+    "text",
+    [
+        "note: check the E42 history",
+        "INTERNAL: customer is on a trial",
+        "  Private:  do not quote",
+        "*note:* bold prefix",
+    ],
+)
+def test_a_note_in_the_thread_never_reaches_the_client_and_is_marked(
+    harness: Harness, slack: SlackDriver, text: str
+) -> None:
     number, card_ts = open_ticket(harness, slack)
     slack.message("UANA", text, thread_ts=card_ts)
-    wait_for(lambda: any(m["kind"] == "internal" for m in harness.ticket(number)["thread"]), what="the note")
+    wait_for(
+        lambda: any(m["kind"] == "internal" for m in harness.ticket(number)["thread"]),
+        what="the note",
+    )
     harness.settle()
     assert client_deliveries(harness) == []
     assert any("Internal note" in line for line in slack.thread(card_ts))
 
 
-@hsettings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@hsettings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(
-    prefix=st.sampled_from(["note", "internal", "private"]).flatmap(lambda w: st.tuples(*[st.sampled_from([c.lower(), c.upper()]) for c in w]).map("".join)),
+    prefix=st.sampled_from(["note", "internal", "private"]).flatmap(
+        lambda w: st.tuples(*[st.sampled_from([c.lower(), c.upper()]) for c in w]).map("".join)
+    ),
     space=st.sampled_from(["", " ", "  ", "\n", "*", "_"]),
     body=st.text(st.characters(blacklist_categories=("Cs",)), max_size=60),
 )
-def test_no_kind_of_note_text_ever_becomes_a_client_delivery(harness: Harness, slack: SlackDriver, prefix: str, space: str, body: str) -> None:
+def test_no_kind_of_note_text_ever_becomes_a_client_delivery(
+    harness: Harness, slack: SlackDriver, prefix: str, space: str, body: str
+) -> None:
     """Property: whatever follows a note prefix, in any case, nothing goes to the client."""
     if not harness.tickets()["total"]:
         open_ticket(harness, slack)
@@ -134,7 +191,11 @@ def test_no_kind_of_note_text_ever_becomes_a_client_delivery(harness: Harness, s
     wait_for(lambda: event_done(harness, event_id), what="the note (or its refusal) to be recorded")
     harness.settle()
     assert client_deliveries(harness) == []
-    assert not [m for m in harness.ticket(number)["thread"] if m["kind"] == "public" and m["direction"] == "out"]
+    assert not [
+        m
+        for m in harness.ticket(number)["thread"]
+        if m["kind"] == "public" and m["direction"] == "out"
+    ]
 
 
 @given(text=st.text(max_size=80))
@@ -149,30 +210,59 @@ def test_only_messages_that_start_with_a_note_prefix_are_notes(text: str) -> Non
 def test_undo_stops_a_reply_before_it_leaves(harness: Harness, slack: SlackDriver) -> None:
     number, card_ts = open_ticket(harness, slack)
     slack.message("UANA", "Please restart the controller.", thread_ts=card_ts)
-    message_id = wait_for(lambda: next((m["id"] for m in harness.ticket(number)["thread"] if m["direction"] == "out" and m["kind"] == "public"), None), what="the reply")
+    message_id = wait_for(
+        lambda: next(
+            (
+                m["id"]
+                for m in harness.ticket(number)["thread"]
+                if m["direction"] == "out" and m["kind"] == "public"
+            ),
+            None,
+        ),
+        what="the reply",
+    )
     slack.press("UANA", "sb_undo", str(message_id), message_ts=card_ts)
-    wait_for(lambda: any(d["status"] == "cancelled" for d in harness.ticket(number)["deliveries"]), what="the cancellation")
+    wait_for(
+        lambda: any(d["status"] == "cancelled" for d in harness.ticket(number)["deliveries"]),
+        what="the cancellation",
+    )
     time.sleep(UNDO_SECONDS + 0.5)
     harness.settle()
     assert client_deliveries(harness) == []
     assert "delivery_cancelled" in [e["action"] for e in harness.ticket(number)["audit"]]
-    wait_for(lambda: any("undone" in line for line in slack.thread(card_ts)), what="the thread to show the undo")
+    wait_for(
+        lambda: any("undone" in line for line in slack.thread(card_ts)),
+        what="the thread to show the undo",
+    )
 
 
-def test_undo_after_the_reply_left_is_refused_in_an_ephemeral_message(harness: Harness, slack: SlackDriver) -> None:
+def test_undo_after_the_reply_left_is_refused_in_an_ephemeral_message(
+    harness: Harness, slack: SlackDriver
+) -> None:
     number, card_ts = open_ticket(harness, slack)
     slack.message("UANA", "Fixed remotely.", thread_ts=card_ts)
-    wait_for(lambda: any(d["kind"] == "reply" and d["status"] == "sent" for d in harness.ticket(number)["deliveries"]), timeout=15, what="the reply to leave")
+    wait_for(
+        lambda: any(
+            d["kind"] == "reply" and d["status"] == "sent"
+            for d in harness.ticket(number)["deliveries"]
+        ),
+        timeout=15,
+        what="the reply to leave",
+    )
     message_id = next(m["id"] for m in harness.ticket(number)["thread"] if m["direction"] == "out")
     slack.press("UANA", "sb_undo", str(message_id))
-    wait_for(lambda: any("undo.too_late" in t for t in slack.ephemerals("UANA")), what="the refusal")
+    wait_for(
+        lambda: any("undo.too_late" in t for t in slack.ephemerals("UANA")), what="the refusal"
+    )
     assert len(client_deliveries(harness)) == 1
 
 
 # Buttons, modals and refusals ----------------------------------------------------------
 
 
-def test_a_slack_user_who_is_not_an_agent_gets_an_ephemeral_refusal_naming_the_reason(harness: Harness, slack: SlackDriver) -> None:
+def test_a_slack_user_who_is_not_an_agent_gets_an_ephemeral_refusal_naming_the_reason(
+    harness: Harness, slack: SlackDriver
+) -> None:
     number, card_ts = open_ticket(harness, slack)
     slack.press("USTRANGER", "sb_ack", number, message_ts=card_ts)
     text = wait_for(lambda: slack.ephemerals("USTRANGER"), what="the refusal")[0]
@@ -184,14 +274,18 @@ def test_a_slack_user_who_is_not_an_agent_gets_an_ephemeral_refusal_naming_the_r
     assert client_deliveries(harness) == []
 
 
-def test_a_refused_transition_is_an_ephemeral_naming_the_rule(harness: Harness, slack: SlackDriver) -> None:
+def test_a_refused_transition_is_an_ephemeral_naming_the_rule(
+    harness: Harness, slack: SlackDriver
+) -> None:
     number, card_ts = open_ticket(harness, slack)
     slack.press("UANA", "sb_resume", number, message_ts=card_ts)
     text = wait_for(lambda: slack.ephemerals("UANA"), what="the refusal")[0]
     assert "lifecycle.state" in text and "new" in text
 
 
-def test_hold_for_parts_asks_for_the_parts_reference_and_resolve_needs_code_and_steps(harness: Harness, slack: SlackDriver, fake_slack: FakeSlack) -> None:
+def test_hold_for_parts_asks_for_the_parts_reference_and_resolve_needs_code_and_steps(
+    harness: Harness, slack: SlackDriver, fake_slack: FakeSlack
+) -> None:
     number, card_ts = open_ticket(harness, slack)
     slack.press("UANA", "sb_ack", number, message_ts=card_ts)
     wait_for(lambda: harness.ticket(number)["status"] == "acknowledged", what="acknowledgement")
@@ -199,43 +293,68 @@ def test_hold_for_parts_asks_for_the_parts_reference_and_resolve_needs_code_and_
     view = wait_for(lambda: fake_slack.views, what="the hold modal")[-1]
     assert view["callback_id"] == "sb_modal_hold"
     pending = {"type": "static_select", "selected_option": {"value": "pending_parts"}}
-    response = slack.submit("UANA", view, {"reason": pending, "parts_ref": "", "note": "", "override": ""})
+    response = slack.submit(
+        "UANA", view, {"reason": pending, "parts_ref": "", "note": "", "override": ""}
+    )
     assert response.json()["response_action"] == "errors"
     assert "parts" in response.json()["errors"]["parts_ref"]
-    response = slack.submit("UANA", view, {"reason": pending, "parts_ref": "PO-4471", "note": "", "override": ""})
+    response = slack.submit(
+        "UANA", view, {"reason": pending, "parts_ref": "PO-4471", "note": "", "override": ""}
+    )
     assert response.status_code == 200 and not response.content.strip(), response.text
     assert harness.ticket(number)["hold"]["parts_ref"] == "PO-4471"
     slack.press("UANA", "sb_resume", number)
     wait_for(lambda: harness.ticket(number)["status"] == "in_progress", what="resume")
     slack.press("UANA", "sb_resolve", number)
-    view = wait_for(lambda: [v for v in fake_slack.views if v["callback_id"] == "sb_modal_resolve"], what="the resolve modal")[-1]
+    view = wait_for(
+        lambda: [v for v in fake_slack.views if v["callback_id"] == "sb_modal_resolve"],
+        what="the resolve modal",
+    )[-1]
     fixed = {"type": "static_select", "selected_option": {"value": "fixed"}}
     response = slack.submit("UANA", view, {"code": fixed, "steps": "", "override": ""})
     assert "steps" in response.json()["errors"]["steps"]
-    response = slack.submit("UANA", view, {"code": fixed, "steps": "Replaced the E42 sensor.", "override": ""})
+    response = slack.submit(
+        "UANA", view, {"code": fixed, "steps": "Replaced the E42 sensor.", "override": ""}
+    )
     assert response.status_code == 200
     assert harness.ticket(number)["status"] == "resolved"
     harness.settle()
     assert "resolved" in json.dumps(slack.card(number).blocks)
 
 
-def test_lowering_a_rule_chosen_p1_needs_a_lead_and_a_written_reason(harness: Harness, slack: SlackDriver, fake_slack: FakeSlack) -> None:
+def test_lowering_a_rule_chosen_p1_needs_a_lead_and_a_written_reason(
+    harness: Harness, slack: SlackDriver, fake_slack: FakeSlack
+) -> None:
     slack.agent("Lee", "ULEE", ("lead",))
     number, card_ts = open_ticket(harness, slack)
     slack.press("UANA", "sb_priority", number)
     view = wait_for(lambda: fake_slack.views, what="the priority modal")[-1]
     p3 = {"type": "static_select", "selected_option": {"value": "P3"}}
-    response = slack.submit("UANA", view, {"priority": p3, "reason": "not really down", "override": ""})
+    response = slack.submit(
+        "UANA", view, {"priority": p3, "reason": "not really down", "override": ""}
+    )
     assert "priority.rule_p1" in json.dumps(response.json())
-    response = slack.submit("ULEE", view, {"priority": p3, "reason": "not really down", "override": "short"})
+    response = slack.submit(
+        "ULEE", view, {"priority": p3, "reason": "not really down", "override": "short"}
+    )
     assert "override.reason" in json.dumps(response.json())
-    response = slack.submit("ULEE", view, {"priority": p3, "reason": "not really down", "override": "The line runs; only one label printer is affected."})
+    response = slack.submit(
+        "ULEE",
+        view,
+        {
+            "priority": p3,
+            "reason": "not really down",
+            "override": "The line runs; only one label printer is affected.",
+        },
+    )
     assert response.status_code == 200
     assert harness.ticket(number)["priority"] == "P3"
     assert harness.ticket(number)["overrides"][0]["agent"] == "Lee"
 
 
-def test_copy_tracking_link_and_escalate_from_the_card(harness: Harness, slack: SlackDriver) -> None:
+def test_copy_tracking_link_and_escalate_from_the_card(
+    harness: Harness, slack: SlackDriver
+) -> None:
     number, card_ts = open_ticket(harness, slack)
     slack.press("UANA", "sb_copy_link", number, message_ts=card_ts)
     assert "/t/" in wait_for(lambda: slack.ephemerals("UANA"), what="the link")[0]
@@ -252,9 +371,20 @@ def test_a_retried_event_is_ignored(harness: Harness, slack: SlackDriver) -> Non
     number, card_ts = open_ticket(harness, slack)
     first = slack.message("UANA", "One reply only, please.", thread_ts=card_ts, event_id="EvRETRY1")
     assert first.status_code == 200
-    wait_for(lambda: any(m["direction"] == "out" for m in harness.ticket(number)["thread"]), what="the reply")
+    wait_for(
+        lambda: any(m["direction"] == "out" for m in harness.ticket(number)["thread"]),
+        what="the reply",
+    )
     for retry in (1, 2):
-        event = {"type": "message", "user": "UANA", "text": "One reply only, please.", "ts": "1800000000.999999", "channel": QUEUE_CHANNEL, "channel_type": "channel", "thread_ts": card_ts}
+        event = {
+            "type": "message",
+            "user": "UANA",
+            "text": "One reply only, please.",
+            "ts": "1800000000.999999",
+            "channel": QUEUE_CHANNEL,
+            "channel_type": "channel",
+            "thread_ts": card_ts,
+        }
         assert slack.event(event, event_id="EvRETRY1", retry=retry).status_code == 200
     time.sleep(0.5)
     harness.settle()
@@ -263,7 +393,19 @@ def test_a_retried_event_is_ignored(harness: Harness, slack: SlackDriver) -> Non
 
 
 def test_a_forged_signature_is_refused(harness: Harness, slack: SlackDriver) -> None:
-    body = json.dumps({"type": "event_callback", "event_id": "EvFORGED", "event": {"type": "message", "user": "UANA", "text": "hi", "ts": "1.1", "channel": QUEUE_CHANNEL}})
+    body = json.dumps(
+        {
+            "type": "event_callback",
+            "event_id": "EvFORGED",
+            "event": {
+                "type": "message",
+                "user": "UANA",
+                "text": "hi",
+                "ts": "1.1",
+                "channel": QUEUE_CHANNEL,
+            },
+        }
+    )
     response = slack.post(body, "application/json", secret="not-the-secret")
     assert response.status_code == 401
     with harness.ctx.db.reading() as session:
@@ -271,14 +413,28 @@ def test_a_forged_signature_is_refused(harness: Harness, slack: SlackDriver) -> 
 
 
 def test_an_old_timestamp_is_refused_even_when_signed(harness: Harness, slack: SlackDriver) -> None:
-    body = json.dumps({"type": "event_callback", "event_id": "EvOLD", "event": {"type": "message", "user": "UANA", "text": "hi", "ts": "1.1", "channel": QUEUE_CHANNEL}})
+    body = json.dumps(
+        {
+            "type": "event_callback",
+            "event_id": "EvOLD",
+            "event": {
+                "type": "message",
+                "user": "UANA",
+                "text": "hi",
+                "ts": "1.1",
+                "channel": QUEUE_CHANNEL,
+            },
+        }
+    )
     response = slack.post(body, "application/json", timestamp=int(time.time()) - 6 * 60)
     assert response.status_code == 401
     with harness.ctx.db.reading() as session:
         assert session.get(SlackEvent, "EvOLD") is None
 
 
-def test_a_rate_limited_card_waits_for_retry_after_and_is_posted_once(harness: Harness, slack: SlackDriver, fake_slack: FakeSlack) -> None:
+def test_a_rate_limited_card_waits_for_retry_after_and_is_posted_once(
+    harness: Harness, slack: SlackDriver, fake_slack: FakeSlack
+) -> None:
     fake_slack.fail_next("chat.postMessage", 429, retry_after=1)
     fake_slack.fail_next("chat.postMessage", 500, error="internal_error")
     number, _ = open_ticket(harness, slack)
@@ -286,7 +442,12 @@ def test_a_rate_limited_card_waits_for_retry_after_and_is_posted_once(harness: H
     cards = [m for m in fake_slack.posted(QUEUE_CHANNEL) if not m.thread_ts]
     assert len(cards) == 1
     with harness.ctx.db.reading() as session:
-        errors = [r.last_error for r in session.execute(select(OutboxDelivery).where(OutboxDelivery.kind == "slack_card")).scalars()]
+        errors = [
+            r.last_error
+            for r in session.execute(
+                select(OutboxDelivery).where(OutboxDelivery.kind == "slack_card")
+            ).scalars()
+        ]
     assert all(status is None for status in errors)
     audit = [e for e in harness.ticket(number)["audit"] if e["action"] == "delivery_retry"]
     assert any("retry after 1" in e["data"]["error"] for e in audit)
@@ -300,18 +461,30 @@ def test_the_ticket_command_looks_up_lists_and_opens(harness: Harness, slack: Sl
     assert number in slack.command("UANA", number).json()["text"]
     assert number in slack.command("UANA", "dana").json()["text"]
     assert "none" in slack.command("UANA", "mine").json()["text"]
-    opened = slack.command("UANA", "open fake:plant-9 Label printer jams | It jams every 20 labels").json()["text"]
+    opened = slack.command(
+        "UANA", "open fake:plant-9 Label printer jams | It jams every 20 labels"
+    ).json()["text"]
     assert "Opened T-000002" in opened
     harness.settle()
     slack.card("T-000002")
     assert "not a Switchboard agent" in slack.command("USTRANGER", "mine").json()["text"]
 
 
-def test_the_app_home_lists_my_tickets(harness: Harness, slack: SlackDriver, fake_slack: FakeSlack) -> None:
+def test_the_app_home_lists_my_tickets(
+    harness: Harness, slack: SlackDriver, fake_slack: FakeSlack
+) -> None:
     number, card_ts = open_ticket(harness, slack)
     slack.press("UANA", "sb_assign_me", number, message_ts=card_ts)
     wait_for(lambda: harness.ticket(number)["assignee"] == "Ana", what="the assignment")
-    slack.event({"type": "app_home_opened", "user": "UANA", "channel": "DANA", "tab": "home", "event_ts": "1800000000.1"})
+    slack.event(
+        {
+            "type": "app_home_opened",
+            "user": "UANA",
+            "channel": "DANA",
+            "tab": "home",
+            "event_ts": "1800000000.1",
+        }
+    )
     wait_for(lambda: "UANA" in fake_slack.home, what="the home tab")
     assert number in json.dumps(fake_slack.home["UANA"])
 
@@ -319,21 +492,48 @@ def test_the_app_home_lists_my_tickets(harness: Harness, slack: SlackDriver, fak
 # Slack as an intake channel ------------------------------------------------------------
 
 
-def test_a_dm_from_a_non_agent_opens_a_ticket_and_the_answer_goes_back_in_the_same_thread(harness: Harness, slack: SlackDriver, fake_slack: FakeSlack) -> None:
-    slack.message("UCLIENT", "The badge reader at gate 3 is dead", channel="DCLIENT", channel_type="im")
-    number = wait_for(lambda: harness.tickets()["total"] == 1 and harness.only_ticket_number(), what="the ticket")
+def test_a_dm_from_a_non_agent_opens_a_ticket_and_the_answer_goes_back_in_the_same_thread(
+    harness: Harness, slack: SlackDriver, fake_slack: FakeSlack
+) -> None:
+    slack.message(
+        "UCLIENT", "The badge reader at gate 3 is dead", channel="DCLIENT", channel_type="im"
+    )
+    number = wait_for(
+        lambda: harness.tickets()["total"] == 1 and harness.only_ticket_number(), what="the ticket"
+    )
     harness.settle()
-    first_ts = next(m for m in fake_slack.posted("DCLIENT") if "T-000001" in m.text or "T-000001" in json.dumps(m.blocks)).thread_ts
+    first_ts = next(
+        m
+        for m in fake_slack.posted("DCLIENT")
+        if "T-000001" in m.text or "T-000001" in json.dumps(m.blocks)
+    ).thread_ts
     assert first_ts, "the acknowledgement is a reply in the client's own thread"
     card_ts = slack.card(number).ts
     slack.message("UANA", "A technician is on the way.", thread_ts=card_ts)
-    wait_for(lambda: any("technician" in json.dumps(m.blocks) for m in fake_slack.posted("DCLIENT", first_ts)), timeout=15, what="the reply in the client's DM thread")
-    slack.message("UCLIENT", "Thanks, still dead though", channel="DCLIENT", channel_type="im", thread_ts=first_ts)
-    wait_for(lambda: len([m for m in harness.ticket(number)["thread"] if m["direction"] == "in"]) == 2, what="the follow-up on the same ticket")
+    wait_for(
+        lambda: any(
+            "technician" in json.dumps(m.blocks) for m in fake_slack.posted("DCLIENT", first_ts)
+        ),
+        timeout=15,
+        what="the reply in the client's DM thread",
+    )
+    slack.message(
+        "UCLIENT",
+        "Thanks, still dead though",
+        channel="DCLIENT",
+        channel_type="im",
+        thread_ts=first_ts,
+    )
+    wait_for(
+        lambda: len([m for m in harness.ticket(number)["thread"] if m["direction"] == "in"]) == 2,
+        what="the follow-up on the same ticket",
+    )
     assert harness.tickets()["total"] == 1
 
 
-def test_a_retry_after_an_unclear_failure_finds_the_posted_message_instead_of_posting_again(harness: Harness, slack: SlackDriver, fake_slack: FakeSlack) -> None:
+def test_a_retry_after_an_unclear_failure_finds_the_posted_message_instead_of_posting_again(
+    harness: Harness, slack: SlackDriver, fake_slack: FakeSlack
+) -> None:
     from slack_sdk import WebClient
 
     from channels.slack.blocks import marker
@@ -343,16 +543,50 @@ def test_a_retry_after_an_unclear_failure_finds_the_posted_message_instead_of_po
     number, card_ts = open_ticket(harness, slack)
     # Given an earlier attempt that reached Slack but died before storing the ts
     with harness.ctx.db.transaction() as session:
-        session.add(SlackPost(key="slack:event:test", channel=QUEUE_CHANNEL, thread_ts=card_ts, ts=None, created_at=harness.ctx.now()))
+        session.add(
+            SlackPost(
+                key="slack:event:test",
+                channel=QUEUE_CHANNEL,
+                thread_ts=card_ts,
+                ts=None,
+                created_at=harness.ctx.now(),
+            )
+        )
     client = WebClient(token="xoxb-test", base_url=fake_slack.url)
-    posted = client.chat_postMessage(channel=QUEUE_CHANNEL, thread_ts=card_ts, text="x", blocks=[{"type": "context", "block_id": marker("slack:event:test"), "elements": [{"type": "mrkdwn", "text": "x"}]}])
+    posted = client.chat_postMessage(
+        channel=QUEUE_CHANNEL,
+        thread_ts=card_ts,
+        text="x",
+        blocks=[
+            {
+                "type": "context",
+                "block_id": marker("slack:event:test"),
+                "elements": [{"type": "mrkdwn", "text": "x"}],
+            }
+        ],
+    )
     # When the row is sent again
     ticket_id = int(number.split("-")[1])
-    out = Outbound(key="slack:event:test", channel="slack", recipient="card", kind="slack_thread", extras={"ticket": ticket_id, "line": "event", "text": "x"})
+    out = Outbound(
+        key="slack:event:test",
+        channel="slack",
+        recipient="card",
+        kind="slack_thread",
+        extras={"ticket": ticket_id, "line": "event", "text": "x"},
+    )
     result = harness.system.senders["slack"].send(out)
     # Then the message found in the thread is adopted, not posted twice
     assert result == f"thread:{QUEUE_CHANNEL}:{posted['ts']}"
-    assert len([m for m in fake_slack.posted(QUEUE_CHANNEL, card_ts) if m.blocks and m.blocks[0].get("block_id") == marker("slack:event:test")]) == 1
+    assert (
+        len(
+            [
+                m
+                for m in fake_slack.posted(QUEUE_CHANNEL, card_ts)
+                if m.blocks and m.blocks[0].get("block_id") == marker("slack:event:test")
+            ]
+        )
+        == 1
+    )
 
 
 def test_the_readme_and_the_manifest_describe_the_slack_app() -> None:
@@ -362,11 +596,20 @@ def test_the_readme_and_the_manifest_describe_the_slack_app() -> None:
         if name.startswith("slack_"):
             assert f"SWITCHBOARD_{name.upper()}" in readme
     manifest = (root / "channels" / "slack" / "manifest.yml").read_text()
-    for needed in ("/slack/events", "command: /ticket", "callback_id: sb_note", "app_home_opened", "message.im", "chat:write"):
+    for needed in (
+        "/slack/events",
+        "command: /ticket",
+        "callback_id: sb_note",
+        "app_home_opened",
+        "message.im",
+        "chat:write",
+    ):
         assert needed in manifest
 
 
-def test_slack_without_a_signing_secret_refuses_to_start_naming_the_variable(harness: Harness) -> None:
+def test_slack_without_a_signing_secret_refuses_to_start_naming_the_variable(
+    harness: Harness,
+) -> None:
     from channels import slack as slack_channel
     from channels.web.app import create_app
     from core.errors import ConfigError
@@ -379,45 +622,100 @@ def test_slack_without_a_signing_secret_refuses_to_start_naming_the_variable(har
         slack_channel.attach(create_app(harness.ctx), harness.ctx, bad)
 
 
-def test_the_internal_note_shortcut_opens_a_note_modal_whose_note_never_reaches_the_client(harness: Harness, slack: SlackDriver, fake_slack: FakeSlack) -> None:
+def test_the_internal_note_shortcut_opens_a_note_modal_whose_note_never_reaches_the_client(
+    harness: Harness, slack: SlackDriver, fake_slack: FakeSlack
+) -> None:
     number, card_ts = open_ticket(harness, slack)
-    slack.interaction({
-        "type": "message_action", "callback_id": "sb_note", "team": {"id": "T0001"}, "user": {"id": "UANA"},
-        "trigger_id": "trig-note", "channel": {"id": QUEUE_CHANNEL},
-        "message": {"type": "message", "ts": card_ts, "text": "card"}, "message_ts": card_ts, "response_url": "http://127.0.0.1:9/none",
-    })
-    view = wait_for(lambda: [v for v in fake_slack.views if v["callback_id"] == "sb_modal_note"], what="the note modal")[-1]
-    response = slack.submit("UANA", view, {"text": "Customer is on the trial contract; check before sending parts."})
+    slack.interaction(
+        {
+            "type": "message_action",
+            "callback_id": "sb_note",
+            "team": {"id": "T0001"},
+            "user": {"id": "UANA"},
+            "trigger_id": "trig-note",
+            "channel": {"id": QUEUE_CHANNEL},
+            "message": {"type": "message", "ts": card_ts, "text": "card"},
+            "message_ts": card_ts,
+            "response_url": "http://127.0.0.1:9/none",
+        }
+    )
+    view = wait_for(
+        lambda: [v for v in fake_slack.views if v["callback_id"] == "sb_modal_note"],
+        what="the note modal",
+    )[-1]
+    response = slack.submit(
+        "UANA", view, {"text": "Customer is on the trial contract; check before sending parts."}
+    )
     assert response.status_code == 200
-    assert [m["text"] for m in harness.ticket(number)["thread"] if m["kind"] == "internal"] == ["Customer is on the trial contract; check before sending parts."]
+    assert [m["text"] for m in harness.ticket(number)["thread"] if m["kind"] == "internal"] == [
+        "Customer is on the trial contract; check before sending parts."
+    ]
     harness.settle()
     assert client_deliveries(harness) == []
-    wait_for(lambda: any("Internal note" in line and "trial contract" in line for line in slack.thread(card_ts)), what="the marked note in the thread")
+    wait_for(
+        lambda: any(
+            "Internal note" in line and "trial contract" in line for line in slack.thread(card_ts)
+        ),
+        what="the marked note in the thread",
+    )
 
 
-def test_a_ticket_opened_for_a_slack_client_answers_them_in_their_dm_never_in_the_card_thread(harness: Harness, slack: SlackDriver, fake_slack: FakeSlack) -> None:
+def test_a_ticket_opened_for_a_slack_client_answers_them_in_their_dm_never_in_the_card_thread(
+    harness: Harness, slack: SlackDriver, fake_slack: FakeSlack
+) -> None:
     # Given a card already posted for the ticket (so the ticket has staff-side Slack ids)
-    assert "Opened T-000001" in slack.command("UANA", "open slack:UCLIENT9 Badge reader dead | Gate 3").json()["text"]
+    assert (
+        "Opened T-000001"
+        in slack.command("UANA", "open slack:UCLIENT9 Badge reader dead | Gate 3").json()["text"]
+    )
     harness.settle()
     card_ts = slack.card("T-000001").ts
     # When an agent replies in the card's thread
     slack.message("UANA", "On our way.", thread_ts=card_ts)
-    wait_for(lambda: any("On our way" in json.dumps(m.blocks) for m in fake_slack.posted("UCLIENT9")), timeout=15, what="the reply in the client's DM")
+    wait_for(
+        lambda: any("On our way" in json.dumps(m.blocks) for m in fake_slack.posted("UCLIENT9")),
+        timeout=15,
+        what="the reply in the client's DM",
+    )
     # Then the client got it in their own conversation, and the card thread has only staff lines
-    assert not [m for m in fake_slack.posted(QUEUE_CHANNEL, card_ts) if "sb:reply:" in json.dumps(m.blocks) or "sb:ack:" in json.dumps(m.blocks)]
+    assert not [
+        m
+        for m in fake_slack.posted(QUEUE_CHANNEL, card_ts)
+        if "sb:reply:" in json.dumps(m.blocks) or "sb:ack:" in json.dumps(m.blocks)
+    ]
 
 
 # The HTTP edge: stored before the answer, everything else through bolt -------------------
 
 
-def test_an_event_and_a_button_press_are_stored_before_slack_gets_its_answer(harness: Harness, slack: SlackDriver) -> None:
+def test_an_event_and_a_button_press_are_stored_before_slack_gets_its_answer(
+    harness: Harness, slack: SlackDriver
+) -> None:
     number, card_ts = open_ticket(harness, slack)
     # When Slack gets its 200 for an event and for a press
-    assert slack.message("UANA", "note: stored first", thread_ts=card_ts, event_id="EvSTORED1").status_code == 200
+    assert (
+        slack.message(
+            "UANA", "note: stored first", thread_ts=card_ts, event_id="EvSTORED1"
+        ).status_code
+        == 200
+    )
     payload = {
-        "type": "block_actions", "team": {"id": "T0001"}, "user": {"id": "UANA"}, "api_app_id": "A0001", "trigger_id": "trig-stored",
-        "channel": {"id": QUEUE_CHANNEL}, "container": {"type": "message", "channel_id": QUEUE_CHANNEL, "message_ts": card_ts},
-        "actions": [{"type": "button", "action_id": "sb_copy_link", "block_id": "card_actions_0", "value": number, "action_ts": "1.1"}],
+        "type": "block_actions",
+        "team": {"id": "T0001"},
+        "user": {"id": "UANA"},
+        "api_app_id": "A0001",
+        "trigger_id": "trig-stored",
+        "channel": {"id": QUEUE_CHANNEL},
+        "container": {"type": "message", "channel_id": QUEUE_CHANNEL, "message_ts": card_ts},
+        "actions": [
+            {
+                "type": "button",
+                "action_id": "sb_copy_link",
+                "block_id": "card_actions_0",
+                "value": number,
+                "action_ts": "1.1",
+            }
+        ],
     }
     response = slack.interaction(payload)
     assert response.status_code == 200 and not response.content
@@ -433,20 +731,57 @@ def test_an_event_and_a_button_press_are_stored_before_slack_gets_its_answer(har
     assert len(slack.ephemerals("UANA")) == 1
 
 
-def test_a_forged_interaction_or_a_timestamp_that_is_not_a_number_is_refused(harness: Harness, slack: SlackDriver) -> None:
-    payload = {"type": "block_actions", "user": {"id": "UANA"}, "trigger_id": "trig-forged", "actions": [{"action_id": "sb_ack", "value": "T-000001"}]}
+def test_a_forged_interaction_or_a_timestamp_that_is_not_a_number_is_refused(
+    harness: Harness, slack: SlackDriver
+) -> None:
+    payload = {
+        "type": "block_actions",
+        "user": {"id": "UANA"},
+        "trigger_id": "trig-forged",
+        "actions": [{"action_id": "sb_ack", "value": "T-000001"}],
+    }
     assert slack.interaction(payload, secret="not-the-secret").status_code == 401
-    body = json.dumps({"type": "event_callback", "event_id": "EvNAN", "event": {"type": "message", "user": "UANA", "text": "hi", "ts": "1.1", "channel": QUEUE_CHANNEL}})
-    response = slack.client.post("/slack/events", content=body.encode(), headers={"Content-Type": "application/json", "X-Slack-Request-Timestamp": "soon", "X-Slack-Signature": "v0=00"})
+    body = json.dumps(
+        {
+            "type": "event_callback",
+            "event_id": "EvNAN",
+            "event": {
+                "type": "message",
+                "user": "UANA",
+                "text": "hi",
+                "ts": "1.1",
+                "channel": QUEUE_CHANNEL,
+            },
+        }
+    )
+    response = slack.client.post(
+        "/slack/events",
+        content=body.encode(),
+        headers={
+            "Content-Type": "application/json",
+            "X-Slack-Request-Timestamp": "soon",
+            "X-Slack-Signature": "v0=00",
+        },
+    )
     assert response.status_code == 401
     with harness.ctx.db.reading() as session:
-        assert session.get(SlackEvent, "action:trig-forged") is None and session.get(SlackEvent, "EvNAN") is None
+        assert (
+            session.get(SlackEvent, "action:trig-forged") is None
+            and session.get(SlackEvent, "EvNAN") is None
+        )
 
 
 def test_slacks_url_verification_and_certificate_check_are_answered(slack: SlackDriver) -> None:
-    response = slack.post(json.dumps({"type": "url_verification", "token": "unused", "challenge": "c-123"}), "application/json")
+    response = slack.post(
+        json.dumps({"type": "url_verification", "token": "unused", "challenge": "c-123"}),
+        "application/json",
+    )
     assert response.status_code == 200 and "c-123" in response.text
-    unsigned = slack.client.post("/slack/events", content=b"ssl_check=1&token=unused", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    unsigned = slack.client.post(
+        "/slack/events",
+        content=b"ssl_check=1&token=unused",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert unsigned.status_code == 200
 
 

@@ -51,9 +51,15 @@ def settings(tmp_path: Path, database_url: str, broker_url: str, fake_slack: Fak
     path = tmp_path / "policy.toml"
     path.write_text(POLICY)
     return make_settings(
-        tmp_path, database_url, broker_url, delivery_max_attempts=20, config_file=path,
-        slack_bot_token="xoxb-test", slack_signing_secret="test-signing-secret",
-        slack_api_url=fake_slack.url, slack_default_channel=QUEUE_CHANNEL,
+        tmp_path,
+        database_url,
+        broker_url,
+        delivery_max_attempts=20,
+        config_file=path,
+        slack_bot_token="xoxb-test",
+        slack_signing_secret="test-signing-secret",
+        slack_api_url=fake_slack.url,
+        slack_default_channel=QUEUE_CHANNEL,
     )
 
 
@@ -68,7 +74,9 @@ def slack(harness: Harness, fake_slack: FakeSlack, now: FakeNow) -> SlackDriver:
 def breached_ticket(harness: Harness, now: FakeNow) -> tuple[int, str]:
     """A P1 in the support queue (channel CQUEUE01) whose response deadline has passed."""
     with harness.ctx.db.transaction() as s:
-        queue = s.execute(select(SupportQueue).where(SupportQueue.slug == "support")).scalar_one_or_none()
+        queue = s.execute(
+            select(SupportQueue).where(SupportQueue.slug == "support")
+        ).scalar_one_or_none()
         if queue is None:
             s.add(SupportQueue(slug="support", name="Support", slack_channel=QUEUE_CHANNEL))
         else:
@@ -77,7 +85,9 @@ def breached_ticket(harness: Harness, now: FakeNow) -> tuple[int, str]:
     with harness.ctx.db.transaction() as s:
         ticket = s.get(Ticket, ticket_id)
         assert ticket is not None
-        ticket.queue_id = s.execute(select(SupportQueue.id).where(SupportQueue.slug == "support")).scalar_one()
+        ticket.queue_id = s.execute(
+            select(SupportQueue.id).where(SupportQueue.slug == "support")
+        ).scalar_one()
         number = ticket.number
     settle(harness, now)
     now.advance(hours=3)
@@ -92,7 +102,11 @@ def settle(harness: Harness, now: FakeNow, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with harness.ctx.db.reading() as s:
-            busy = s.execute(select(func.count()).select_from(OutboxDelivery).where(OutboxDelivery.status.in_(["pending", "sending"]))).scalar_one()
+            busy = s.execute(
+                select(func.count())
+                .select_from(OutboxDelivery)
+                .where(OutboxDelivery.status.in_(["pending", "sending"]))
+            ).scalar_one()
         if not busy:
             harness.settle()
             return
@@ -103,7 +117,12 @@ def settle(harness: Harness, now: FakeNow, timeout: float = 15.0) -> None:
 
 def active_chain(harness: Harness, ticket_id: int) -> Escalation | None:
     with harness.ctx.db.reading() as s:
-        row = s.execute(select(Escalation).where(Escalation.ticket_id == ticket_id).order_by(Escalation.id.desc()).limit(1)).scalar_one_or_none()
+        row = s.execute(
+            select(Escalation)
+            .where(Escalation.ticket_id == ticket_id)
+            .order_by(Escalation.id.desc())
+            .limit(1)
+        ).scalar_one_or_none()
         if row is not None:
             s.expunge(row)
         return row
@@ -111,25 +130,51 @@ def active_chain(harness: Harness, ticket_id: int) -> Escalation | None:
 
 def pings_sent(harness: Harness, ticket_id: int) -> list[str]:
     with harness.ctx.db.reading() as s:
-        return list(s.execute(select(OutboxDelivery.recipient).where(OutboxDelivery.ticket_id == ticket_id, OutboxDelivery.kind == "escalation", OutboxDelivery.status == "sent").order_by(OutboxDelivery.id)).scalars())
+        return list(
+            s.execute(
+                select(OutboxDelivery.recipient)
+                .where(
+                    OutboxDelivery.ticket_id == ticket_id,
+                    OutboxDelivery.kind == "escalation",
+                    OutboxDelivery.status == "sent",
+                )
+                .order_by(OutboxDelivery.id)
+            ).scalars()
+        )
 
 
 def buttons(message_blocks: list[dict[str, object]]) -> list[str]:
-    return [str(e["action_id"]) for b in message_blocks if b.get("type") == "actions" for e in b["elements"]]  # type: ignore[index, union-attr, attr-defined]
+    return [
+        str(e["action_id"])
+        for b in message_blocks
+        if b.get("type") == "actions"
+        for e in b["elements"]
+    ]  # type: ignore[index, union-attr, attr-defined]
 
 
-def test_a_breach_pings_the_on_call_agent_by_dm_and_their_acknowledgement_stops_the_chain(harness: Harness, slack: SlackDriver, fake_slack: FakeSlack, now: FakeNow) -> None:
+def test_a_breach_pings_the_on_call_agent_by_dm_and_their_acknowledgement_stops_the_chain(
+    harness: Harness, slack: SlackDriver, fake_slack: FakeSlack, now: FakeNow
+) -> None:
     ticket_id, number = breached_ticket(harness, now)
     # The on-call agent (Ben) gets a DM: the ticket, what breached, a link to the card, Acknowledge
     (ping,) = fake_slack.posted("UBEN")
     shown = json.dumps(ping.blocks)
-    for expected in (number, "Line 2 is down", "P1", "response", "fake.slack.com/archives/" + QUEUE_CHANNEL):
+    for expected in (
+        number,
+        "Line 2 is down",
+        "P1",
+        "response",
+        "fake.slack.com/archives/" + QUEUE_CHANNEL,
+    ):
         assert expected in shown, expected
     assert buttons(ping.blocks) == [ACK_ACTION]
     assert "<!here>" not in shown, "a DM mentions nobody"
     # When Ben presses Acknowledge
     slack.press("UBEN", ACK_ACTION, number, channel="DBEN", message_ts=ping.ts)
-    wait_for(lambda: active_chain(harness, ticket_id).status == "acknowledged", what="the acknowledgement")  # type: ignore[union-attr]
+    wait_for(
+        lambda: active_chain(harness, ticket_id).status == "acknowledged",
+        what="the acknowledgement",
+    )  # type: ignore[union-attr]
     settle(harness, now)
     chain = active_chain(harness, ticket_id)
     assert chain is not None and chain.acknowledged_by == f"agent:{slack.agent_id('UBEN')}:Ben"
@@ -138,7 +183,12 @@ def test_a_breach_pings_the_on_call_agent_by_dm_and_their_acknowledgement_stops_
     assert "Acknowledged by Ben" in json.dumps(ping.blocks)
     assert buttons(ping.blocks) == []
     with harness.ctx.db.reading() as s:
-        assert "escalation_acknowledged" in s.execute(select(AuditEvent.action).where(AuditEvent.ticket_id == ticket_id)).scalars().all()
+        assert (
+            "escalation_acknowledged"
+            in s.execute(select(AuditEvent.action).where(AuditEvent.ticket_id == ticket_id))
+            .scalars()
+            .all()
+        )
     # And no later ping is sent: the next step's message is stale, nothing is re-sent
     posted_before = len(fake_slack.messages)
     now.advance(minutes=30)
@@ -147,32 +197,47 @@ def test_a_breach_pings_the_on_call_agent_by_dm_and_their_acknowledgement_stops_
     slawatch.tick(harness.ctx)
     settle(harness, now)
     assert pings_sent(harness, ticket_id) == ["UBEN"]
-    assert [m for m in fake_slack.messages[posted_before:] if m.channel in ("UBEN", QUEUE_CHANNEL) and "escalated" in m.text] == []
+    assert [
+        m
+        for m in fake_slack.messages[posted_before:]
+        if m.channel in ("UBEN", QUEUE_CHANNEL) and "escalated" in m.text
+    ] == []
 
 
-def test_the_next_step_mentions_the_queue_channel_and_an_ack_there_updates_both_pings(harness: Harness, slack: SlackDriver, fake_slack: FakeSlack, now: FakeNow) -> None:
+def test_the_next_step_mentions_the_queue_channel_and_an_ack_there_updates_both_pings(
+    harness: Harness, slack: SlackDriver, fake_slack: FakeSlack, now: FakeNow
+) -> None:
     ticket_id, number = breached_ticket(harness, now)
     chain = active_chain(harness, ticket_id)
     assert chain is not None and chain.token
     now.advance(minutes=5)
     assert escalation.step(harness.ctx, chain.id, chain.token)
     settle(harness, now)
-    (mention,) = [m for m in fake_slack.posted(QUEUE_CHANNEL) if f"{number} (P1) escalated" in m.text]
+    (mention,) = [
+        m for m in fake_slack.posted(QUEUE_CHANNEL) if f"{number} (P1) escalated" in m.text
+    ]
     assert "<!here>" in json.dumps(mention.blocks) and buttons(mention.blocks) == [ACK_ACTION]
     # Ana (not on call) acknowledges from the channel
     slack.press("UANA", ACK_ACTION, number, channel=QUEUE_CHANNEL, message_ts=mention.ts)
-    wait_for(lambda: active_chain(harness, ticket_id).status == "acknowledged", what="the acknowledgement")  # type: ignore[union-attr]
+    wait_for(
+        lambda: active_chain(harness, ticket_id).status == "acknowledged",
+        what="the acknowledgement",
+    )  # type: ignore[union-attr]
     settle(harness, now)
     for message in (*fake_slack.posted("UBEN"), mention):
         assert "Acknowledged by Ana" in json.dumps(message.blocks)
         assert buttons(message.blocks) == []
     # A second press is refused with the reason, only to the one who pressed
-    slack.press("UBEN", ACK_ACTION, number, channel="DBEN", message_ts=fake_slack.posted("UBEN")[0].ts)
+    slack.press(
+        "UBEN", ACK_ACTION, number, channel="DBEN", message_ts=fake_slack.posted("UBEN")[0].ts
+    )
     refusal = wait_for(lambda: slack.ephemerals("UBEN"), what="the refusal")
     assert "no escalation waiting" in refusal[0]
 
 
-def test_a_slack_user_who_is_not_an_agent_cannot_acknowledge(harness: Harness, slack: SlackDriver, fake_slack: FakeSlack, now: FakeNow) -> None:
+def test_a_slack_user_who_is_not_an_agent_cannot_acknowledge(
+    harness: Harness, slack: SlackDriver, fake_slack: FakeSlack, now: FakeNow
+) -> None:
     ticket_id, number = breached_ticket(harness, now)
     slack.press("UGUEST", ACK_ACTION, number, channel=QUEUE_CHANNEL)
     refusal = wait_for(lambda: slack.ephemerals("UGUEST"), what="the refusal")
@@ -183,9 +248,19 @@ def test_a_slack_user_who_is_not_an_agent_cannot_acknowledge(harness: Harness, s
     assert buttons(fake_slack.posted("UBEN")[0].blocks) == [ACK_ACTION]
 
 
-def test_the_app_home_shows_who_is_on_call(harness: Harness, slack: SlackDriver, fake_slack: FakeSlack, now: FakeNow) -> None:
+def test_the_app_home_shows_who_is_on_call(
+    harness: Harness, slack: SlackDriver, fake_slack: FakeSlack, now: FakeNow
+) -> None:
     for user in ("UBEN", "UANA"):
-        slack.event({"type": "app_home_opened", "user": user, "channel": "D" + user[1:], "tab": "home", "event_ts": "1800000000.000100"})
+        slack.event(
+            {
+                "type": "app_home_opened",
+                "user": user,
+                "channel": "D" + user[1:],
+                "tab": "home",
+                "event_ts": "1800000000.000100",
+            }
+        )
     wait_for(lambda: "UBEN" in fake_slack.home and "UANA" in fake_slack.home, what="both App Homes")
     ben, ana = json.dumps(fake_slack.home["UBEN"]), json.dumps(fake_slack.home["UANA"])
     assert "On call now" in ben and "*primary*: <@UBEN> (you) until" in ben

@@ -32,7 +32,14 @@ def broker_url(request: pytest.FixtureRequest) -> str:
 
 def _open(h: Harness, address: str = "client-1", channel: str = "fake") -> int:
     with h.ctx.db.transaction() as s:
-        return actions.open_ticket(h.ctx, s, system_principal(), subject="Badge reader", text="Door badge reader is offline.", requester=(channel, address, "Lia")).id
+        return actions.open_ticket(
+            h.ctx,
+            s,
+            system_principal(),
+            subject="Badge reader",
+            text="Door badge reader is offline.",
+            requester=(channel, address, "Lia"),
+        ).id
 
 
 def _rows(h: Harness) -> list[OutboxDelivery]:
@@ -77,7 +84,9 @@ def test_an_exhausted_delivery_is_parked_visible_and_can_be_retried(harness: Har
     assert (row.status, row.attempts) == ("parked", harness.settings.delivery_max_attempts)
     _, token = harness.agent("Ana")
     parked = harness.api("GET", "/api/parked", token).json()["parked"]
-    assert [(p["id"], p["kind"], p["reason"]) for p in parked] == [(f"out-{row.id}", "delivery", "down")]
+    assert [(p["id"], p["kind"], p["reason"]) for p in parked] == [
+        (f"out-{row.id}", "delivery", "down")
+    ]
     assert harness.sent() == []
     response = harness.api("POST", f"/api/parked/out-{row.id}/retry", token)
     assert response.status_code == 200

@@ -20,7 +20,12 @@ log = logging.getLogger(__name__)
 
 # Unexpected failures (a database outage, say) are retried by Dramatiq with backoff;
 # delivery failures are handled by the deliver job itself, with state in the row.
-ACTOR_OPTIONS: dict[str, Any] = {"max_retries": 10, "min_backoff": 1_000, "max_backoff": 300_000, "time_limit": 300_000}
+ACTOR_OPTIONS: dict[str, Any] = {
+    "max_retries": 10,
+    "min_backoff": 1_000,
+    "max_backoff": 300_000,
+    "time_limit": 300_000,
+}
 
 
 def make_broker(url: str) -> dramatiq.Broker:
@@ -47,8 +52,12 @@ class Broker:
         dramatiq.set_broker(self.dramatiq)
         self.actors: dict[str, dramatiq.Actor[Any, Any]] = {
             name: dramatiq.Actor(
-                fn, broker=self.dramatiq, actor_name=name, queue_name=queue_name + JOB_QUEUE_SUFFIX.get(name, ""),
-                priority=JOB_PRIORITY.get(name, 0), options=dict(ACTOR_OPTIONS),
+                fn,
+                broker=self.dramatiq,
+                actor_name=name,
+                queue_name=queue_name + JOB_QUEUE_SUFFIX.get(name, ""),
+                priority=JOB_PRIORITY.get(name, 0),
+                options=dict(ACTOR_OPTIONS),
             )
             for name, fn in JOBS.items()
         }

@@ -70,10 +70,27 @@ def deliver(outbox_id: int) -> None:
         row.sent_at = ctx.now()
         row.external_id = external_id
         row.last_error = None
-        audit.record(session, actor="system:deliver", action="delivered", ticket_id=ticket_id, data={
-            "outbox": outbox_id, "kind": row.kind, "channel": row.channel, "external_id": external_id, "attempt": attempts,
-        }, now=ctx.now())
-    log.info("delivered outbox row %s (%s) on %s to %s", outbox_id, out.kind, out.channel, redact(out.recipient))
+        audit.record(
+            session,
+            actor="system:deliver",
+            action="delivered",
+            ticket_id=ticket_id,
+            data={
+                "outbox": outbox_id,
+                "kind": row.kind,
+                "channel": row.channel,
+                "external_id": external_id,
+                "attempt": attempts,
+            },
+            now=ctx.now(),
+        )
+    log.info(
+        "delivered outbox row %s (%s) on %s to %s",
+        outbox_id,
+        out.kind,
+        out.channel,
+        redact(out.recipient),
+    )
 
 
 def deliver_many(outbox_ids: list[int]) -> None:
@@ -87,8 +104,15 @@ def deliver_many(outbox_ids: list[int]) -> None:
     rt = runtime()
     ctx = rt.ctx
     with ctx.db.transaction() as session:
-        taken = [(row.id, row.ticket_id, row.attempts, Outbound.from_row(row.key, row.channel, row.recipient, row.kind, row.payload))
-                 for row in outbox.claim_many(session, sorted(outbox_ids), ctx.now())]
+        taken = [
+            (
+                row.id,
+                row.ticket_id,
+                row.attempts,
+                Outbound.from_row(row.key, row.channel, row.recipient, row.kind, row.payload),
+            )
+            for row in outbox.claim_many(session, sorted(outbox_ids), ctx.now())
+        ]
     sent: list[tuple[int, int | None, int, Outbound, str | None]] = []
     for outbox_id, ticket_id, attempts, out in taken:
         ok, external_id = _send(rt, outbox_id, ticket_id, attempts, out)
@@ -98,20 +122,48 @@ def deliver_many(outbox_ids: list[int]) -> None:
         return
     with ctx.db.transaction() as session:
         now = ctx.now()
-        session.execute(update(OutboxDelivery), [
-            {"id": outbox_id, "status": outbox.SENT, "sent_at": now, "external_id": external_id, "last_error": None}
-            for outbox_id, _, _, _, external_id in sent
-        ])
+        session.execute(
+            update(OutboxDelivery),
+            [
+                {
+                    "id": outbox_id,
+                    "status": outbox.SENT,
+                    "sent_at": now,
+                    "external_id": external_id,
+                    "last_error": None,
+                }
+                for outbox_id, _, _, _, external_id in sent
+            ],
+        )
         audit.lock_heads(session, sorted({t for _, t, _, _, _ in sent if t is not None}))
         for outbox_id, ticket_id, attempts, out, external_id in sent:
-            audit.record(session, actor="system:deliver", action="delivered", ticket_id=ticket_id, data={
-                "outbox": outbox_id, "kind": out.kind, "channel": out.channel, "external_id": external_id, "attempt": attempts,
-            }, now=now)
+            audit.record(
+                session,
+                actor="system:deliver",
+                action="delivered",
+                ticket_id=ticket_id,
+                data={
+                    "outbox": outbox_id,
+                    "kind": out.kind,
+                    "channel": out.channel,
+                    "external_id": external_id,
+                    "attempt": attempts,
+                },
+                now=now,
+            )
     for outbox_id, _, _, out, _ in sent:
-        log.info("delivered outbox row %s (%s) on %s to %s", outbox_id, out.kind, out.channel, redact(out.recipient))
+        log.info(
+            "delivered outbox row %s (%s) on %s to %s",
+            outbox_id,
+            out.kind,
+            out.channel,
+            redact(out.recipient),
+        )
 
 
-def _send(rt: Runtime, outbox_id: int, ticket_id: int | None, attempts: int, out: Outbound) -> tuple[bool, str | None]:
+def _send(
+    rt: Runtime, outbox_id: int, ticket_id: int | None, attempts: int, out: Outbound
+) -> tuple[bool, str | None]:
     """Hand one claimed row to its channel's sender: (True, the channel's id), or
     (False, None) once the failure is recorded (retry later, park or fail)."""
     sender = rt.senders.get(out.channel)
@@ -120,14 +172,41 @@ def _send(rt: Runtime, outbox_id: int, ticket_id: int | None, attempts: int, out
             raise DeliveryError(f"no sender is configured for channel '{out.channel}'")
         return True, sender.send(out)
     except DeliveryError as exc:
-        _failed(rt, outbox_id, ticket_id, attempts, str(exc), permanent=exc.permanent, no_sender=sender is None, retry_after=exc.retry_after)
+        _failed(
+            rt,
+            outbox_id,
+            ticket_id,
+            attempts,
+            str(exc),
+            permanent=exc.permanent,
+            no_sender=sender is None,
+            retry_after=exc.retry_after,
+        )
     except Exception as exc:  # a bug or an outage in a sender: ours, so logged as an error
         log.exception("sending outbox row %s on %s failed unexpectedly", outbox_id, out.channel)
-        _failed(rt, outbox_id, ticket_id, attempts, f"{type(exc).__name__}: {exc}", permanent=False, no_sender=False)
+        _failed(
+            rt,
+            outbox_id,
+            ticket_id,
+            attempts,
+            f"{type(exc).__name__}: {exc}",
+            permanent=False,
+            no_sender=False,
+        )
     return False, None
 
 
-def _failed(rt: Runtime, outbox_id: int, ticket_id: int | None, attempts: int, error: str, *, permanent: bool, no_sender: bool, retry_after: float | None = None) -> None:
+def _failed(
+    rt: Runtime,
+    outbox_id: int,
+    ticket_id: int | None,
+    attempts: int,
+    error: str,
+    *,
+    permanent: bool,
+    no_sender: bool,
+    retry_after: float | None = None,
+) -> None:
     ctx = rt.ctx
     with ctx.db.transaction() as session:
         row = session.get(OutboxDelivery, outbox_id, with_for_update=True)
@@ -145,12 +224,26 @@ def _failed(rt: Runtime, outbox_id: int, ticket_id: int | None, attempts: int, e
             row.next_attempt_at = ctx.now() + timedelta(seconds=delay)
             row.enqueued_at = None
             outcome = "delivery_retry"
-            after_commit(session, lambda: ctx.dispatcher.send("deliver", outbox_id, delay_ms=int(delay * 1000)))
-        audit.record(session, actor="system:deliver", action=outcome, ticket_id=ticket_id, data={
-            "outbox": outbox_id, "attempt": attempts, "error": error[:500],
-        }, now=ctx.now())
+            after_commit(
+                session,
+                lambda: ctx.dispatcher.send("deliver", outbox_id, delay_ms=int(delay * 1000)),
+            )
+        audit.record(
+            session,
+            actor="system:deliver",
+            action=outcome,
+            ticket_id=ticket_id,
+            data={
+                "outbox": outbox_id,
+                "attempt": attempts,
+                "error": error[:500],
+            },
+            now=ctx.now(),
+        )
     level = logging.INFO if outcome == "delivery_retry" else logging.WARNING
-    log.log(level, "outbox row %s: %s after attempt %s: %s", outbox_id, outcome, attempts, error[:200])
+    log.log(
+        level, "outbox row %s: %s after attempt %s: %s", outbox_id, outcome, attempts, error[:200]
+    )
 
 
 def process_inbound(record_ids: int | str) -> None:
@@ -199,4 +292,9 @@ def escalation_step(escalation_id: int, token: str) -> None:
 JOB_QUEUE_SUFFIX = {"sla_checkpoint": ".sla"}
 JOB_PRIORITY = {"sla_checkpoint": 10}
 
-JOBS: dict[str, Callable[..., None]] = {"deliver": deliver, "process_inbound": process_inbound, "sla_checkpoint": sla_checkpoint, "escalation_step": escalation_step}
+JOBS: dict[str, Callable[..., None]] = {
+    "deliver": deliver,
+    "process_inbound": process_inbound,
+    "sla_checkpoint": sla_checkpoint,
+    "escalation_step": escalation_step,
+}

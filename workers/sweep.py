@@ -39,11 +39,18 @@ def sweep(ctx: Context, older_than: timedelta) -> tuple[int, int]:
             ).scalars()
         )
         if records:
-            session.execute(update(InboundRecord).where(InboundRecord.id.in_(records)).values(enqueued_at=now).execution_options(synchronize_session=False))
+            session.execute(
+                update(InboundRecord)
+                .where(InboundRecord.id.in_(records))
+                .values(enqueued_at=now)
+                .execution_options(synchronize_session=False)
+            )
         if rows or records:
             after_commit(session, lambda: _send_all(ctx, rows, records))
     if rows or records:
-        log.info("re-sent %d deliveries and %d inbound records to the broker", len(rows), len(records))
+        log.info(
+            "re-sent %d deliveries and %d inbound records to the broker", len(rows), len(records)
+        )
     return len(rows), len(records)
 
 

@@ -48,7 +48,13 @@ class Account:
         return f"{self.user}@{self.host}:{self.port}"
 
     def connect(self, timeout: float = 30.0) -> IMAPClient:
-        client = IMAPClient(self.host, port=self.port, ssl=self.security == "tls", ssl_context=self.ssl_context, timeout=timeout)
+        client = IMAPClient(
+            self.host,
+            port=self.port,
+            ssl=self.security == "tls",
+            ssl_context=self.ssl_context,
+            timeout=timeout,
+        )
         if self.security == "starttls":
             client.starttls(self.ssl_context or ssl.create_default_context())
         client.login(self.user, self.password)
@@ -58,15 +64,34 @@ class Account:
 class Lease:
     """A row lease on one mailbox: only its holder polls it."""
 
-    def __init__(self, ctx: Context, account: str, mailbox: str, owner: str, ttl: timedelta) -> None:
-        self.ctx, self.account, self.mailbox, self.owner, self.ttl = ctx, account, mailbox, owner, ttl
+    def __init__(
+        self, ctx: Context, account: str, mailbox: str, owner: str, ttl: timedelta
+    ) -> None:
+        self.ctx, self.account, self.mailbox, self.owner, self.ttl = (
+            ctx,
+            account,
+            mailbox,
+            owner,
+            ttl,
+        )
 
     def _ensure_row(self) -> None:
         try:
             with self.ctx.db.transaction() as session:
-                exists = session.execute(select(MailboxState.id).where(MailboxState.account == self.account, MailboxState.mailbox == self.mailbox)).first()
+                exists = session.execute(
+                    select(MailboxState.id).where(
+                        MailboxState.account == self.account, MailboxState.mailbox == self.mailbox
+                    )
+                ).first()
                 if not exists:
-                    session.add(MailboxState(account=self.account, mailbox=self.mailbox, last_uid=0, updated_at=self.ctx.now()))
+                    session.add(
+                        MailboxState(
+                            account=self.account,
+                            mailbox=self.mailbox,
+                            last_uid=0,
+                            updated_at=self.ctx.now(),
+                        )
+                    )
         except IntegrityError:
             pass  # another poller created it at the same moment
 
@@ -80,7 +105,11 @@ class Lease:
                 .where(
                     MailboxState.account == self.account,
                     MailboxState.mailbox == self.mailbox,
-                    or_(MailboxState.lease_owner.is_(None), MailboxState.lease_owner == self.owner, MailboxState.lease_until < now),
+                    or_(
+                        MailboxState.lease_owner.is_(None),
+                        MailboxState.lease_owner == self.owner,
+                        MailboxState.lease_until < now,
+                    ),
                 )
                 .values(lease_owner=self.owner, lease_until=now + self.ttl)
                 .execution_options(synchronize_session=False)
@@ -91,14 +120,22 @@ class Lease:
         with self.ctx.db.transaction() as session:
             session.execute(
                 update(MailboxState)
-                .where(MailboxState.account == self.account, MailboxState.mailbox == self.mailbox, MailboxState.lease_owner == self.owner)
+                .where(
+                    MailboxState.account == self.account,
+                    MailboxState.mailbox == self.mailbox,
+                    MailboxState.lease_owner == self.owner,
+                )
                 .values(lease_owner=None, lease_until=None)
                 .execution_options(synchronize_session=False)
             )
 
     def position(self) -> tuple[int | None, int]:
         with self.ctx.db.reading() as session:
-            row = session.execute(select(MailboxState).where(MailboxState.account == self.account, MailboxState.mailbox == self.mailbox)).scalar_one()
+            row = session.execute(
+                select(MailboxState).where(
+                    MailboxState.account == self.account, MailboxState.mailbox == self.mailbox
+                )
+            ).scalar_one()
             return row.uidvalidity, row.last_uid
 
     def advance(self, uidvalidity: int, last_uid: int) -> bool:
@@ -106,8 +143,17 @@ class Lease:
         with self.ctx.db.transaction() as session:
             result = session.execute(
                 update(MailboxState)
-                .where(MailboxState.account == self.account, MailboxState.mailbox == self.mailbox, MailboxState.lease_owner == self.owner)
-                .values(uidvalidity=uidvalidity, last_uid=last_uid, lease_until=self.ctx.now() + self.ttl, updated_at=self.ctx.now())
+                .where(
+                    MailboxState.account == self.account,
+                    MailboxState.mailbox == self.mailbox,
+                    MailboxState.lease_owner == self.owner,
+                )
+                .values(
+                    uidvalidity=uidvalidity,
+                    last_uid=last_uid,
+                    lease_until=self.ctx.now() + self.ttl,
+                    updated_at=self.ctx.now(),
+                )
                 .execution_options(synchronize_session=False)
             )
             return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
@@ -116,7 +162,18 @@ class Lease:
 class MailboxPoller:
     """Polls one mailbox of one account; ``run`` loops, ``sync`` does one pass."""
 
-    def __init__(self, ctx: Context, account: Account, mailbox: str = "INBOX", *, move_to: str = "", poll_seconds: float = 30.0, owner: str | None = None, lease_seconds: float = 120.0, batch: int = 50) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        account: Account,
+        mailbox: str = "INBOX",
+        *,
+        move_to: str = "",
+        poll_seconds: float = 30.0,
+        owner: str | None = None,
+        lease_seconds: float = 120.0,
+        batch: int = 50,
+    ) -> None:
         self.ctx = ctx
         self.account = account
         self.mailbox = mailbox
@@ -147,20 +204,32 @@ class MailboxPoller:
         uidvalidity = int(info[b"UIDVALIDITY"])
         known_validity, last_uid = self.lease.position()
         if known_validity is not None and known_validity != uidvalidity:
-            log.warning("mailbox %s changed UIDVALIDITY (%s -> %s): reading it again from the start; stored mail is not stored twice", self.mailbox, known_validity, uidvalidity)
+            log.warning(
+                "mailbox %s changed UIDVALIDITY (%s -> %s): reading it again from the start; stored mail is not stored twice",
+                self.mailbox,
+                known_validity,
+                uidvalidity,
+            )
             last_uid = 0
         uids = sorted(u for u in client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid)
         if limit is not None:
             uids = uids[:limit]
         taken = 0
         for start in range(0, len(uids), self.batch):
-            chunk = uids[start:start + self.batch]
+            chunk = uids[start : start + self.batch]
             fetched = client.fetch(chunk, [b"BODY.PEEK[]"])
             for uid in chunk:
                 raw = fetched.get(uid, {}).get(b"BODY[]")
                 if raw is None:  # expunged meanwhile
                     continue
-                intake.receive(self.ctx, channel="email", external_id=external_id_of(raw), raw=raw, meta={"imap_mailbox": self.mailbox, "imap_uid": uid}, transport="imap")
+                intake.receive(
+                    self.ctx,
+                    channel="email",
+                    external_id=external_id_of(raw),
+                    raw=raw,
+                    meta={"imap_mailbox": self.mailbox, "imap_uid": uid},
+                    transport="imap",
+                )
                 self._done(client, uid)
                 if not self.lease.advance(uidvalidity, uid):
                     log.warning("lost the lease on mailbox %s; stopping", self.mailbox)
@@ -202,10 +271,18 @@ class MailboxPoller:
                     else:
                         stop.wait(self.poll_seconds)
             except (IMAPClientError, OSError, ssl.SSLError) as exc:
-                log.warning("IMAP %s/%s: %s; reconnecting in %.0fs", self.account.host, self.mailbox, exc, self.poll_seconds)
+                log.warning(
+                    "IMAP %s/%s: %s; reconnecting in %.0fs",
+                    self.account.host,
+                    self.mailbox,
+                    exc,
+                    self.poll_seconds,
+                )
                 stop.wait(self.poll_seconds)
             except Exception:
-                log.exception("IMAP poller for %s failed; retrying in %.0fs", self.mailbox, self.poll_seconds)
+                log.exception(
+                    "IMAP poller for %s failed; retrying in %.0fs", self.mailbox, self.poll_seconds
+                )
                 stop.wait(self.poll_seconds)
             finally:
                 if client is not None:

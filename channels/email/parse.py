@@ -26,18 +26,28 @@ from core.values import AttachmentIn, Inbound
 
 CHANNEL = "email"
 
-ROBOT_LOCALS = re.compile(r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|bounces?|mail-daemon)([+._-].*)?$", re.IGNORECASE)
+ROBOT_LOCALS = re.compile(
+    r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|bounces?|mail-daemon)([+._-].*)?$",
+    re.IGNORECASE,
+)
 BOUNCE_SUBJECT = re.compile(
     r"(undeliver|undelivered|delivery status notification|delivery failure|mail delivery (failed|system)|returned mail|"
     r"failure notice|non[- ]?delivery|could not be delivered|unzustellbar|non remis|no se puede entregar)",
     re.IGNORECASE,
 )
-AUTOREPLY_SUBJECT = re.compile(r"^\s*(auto(matic)?[- ]?reply|out of (the )?office|abwesenheit|absence|r[ée]ponse automatique|respuesta autom[aá]tica|automatische antwort)\b", re.IGNORECASE)
+AUTOREPLY_SUBJECT = re.compile(
+    r"^\s*(auto(matic)?[- ]?reply|out of (the )?office|abwesenheit|absence|r[ée]ponse automatique|respuesta autom[aá]tica|automatische antwort)\b",
+    re.IGNORECASE,
+)
 FORWARD_SUBJECT = re.compile(r"^\s*(fwd?|fw|wg|tr|rv|i)\s*:", re.IGNORECASE)
 FORWARDED_FROM = re.compile(
-    r"^\s*[*>]*\s*(?:From|Von|De|Da|Van)\s*[*]?\s*:\s*[*]?\s*(?P<value>.+?)\s*$", re.IGNORECASE | re.MULTILINE
+    r"^\s*[*>]*\s*(?:From|Von|De|Da|Van)\s*[*]?\s*:\s*[*]?\s*(?P<value>.+?)\s*$",
+    re.IGNORECASE | re.MULTILINE,
 )
-MESSAGE_ID_IN_TEXT = re.compile(r"^\s*(?:Original-)?Message-ID\s*:\s*(<[^>\s]+>)", re.IGNORECASE | re.MULTILINE)
+MESSAGE_ID_IN_TEXT = re.compile(
+    r"^\s*(?:Original-)?Message-ID\s*:\s*(<[^>\s]+>)", re.IGNORECASE | re.MULTILINE
+)
+
 
 def html_to_text(html: str) -> str:
     converter = html2text.HTML2Text()
@@ -66,7 +76,11 @@ def _fix(value: str) -> str:
 
 def _raw_headers(msg: Message, name: str) -> list[str]:
     lowered = name.lower()
-    return [v if isinstance(v, str) else str(v) for k, v in getattr(msg, "_headers", []) if k.lower() == lowered]
+    return [
+        v if isinstance(v, str) else str(v)
+        for k, v in getattr(msg, "_headers", [])
+        if k.lower() == lowered
+    ]
 
 
 def _decode_value(value: str) -> str:
@@ -164,7 +178,14 @@ class _Walk:
             return
         disposition = _disposition(part)
         name = _filename(part)
-        if ctype in ("message/delivery-status", "message/rfc822", "text/rfc822-headers", "message/rfc822-headers", "message/global", "message/global-headers"):
+        if ctype in (
+            "message/delivery-status",
+            "message/rfc822",
+            "text/rfc822-headers",
+            "message/rfc822-headers",
+            "message/global",
+            "message/global-headers",
+        ):
             self.reports.append(part)
         if ctype in ("text/plain", "text/html") and disposition != "attachment" and not name:
             body = _decode_part(part)
@@ -178,11 +199,20 @@ class _Walk:
             return
         data = _part_bytes(part)
         if not name:
-            ext = {"message/rfc822": ".eml", "text/plain": ".txt", "text/html": ".html", "text/calendar": ".ics"}.get(ctype, "")
+            ext = {
+                "message/rfc822": ".eml",
+                "text/plain": ".txt",
+                "text/html": ".html",
+                "text/calendar": ".ics",
+            }.get(ctype, "")
             name = f"part-{len(self.attachments) + 1}{ext}"
         has_cid = bool(part.get("Content-ID"))
-        inline = ctype.startswith("image/") and (disposition == "inline" or (has_cid and disposition != "attachment"))
-        self.attachments.append(AttachmentIn(filename=name, content_type=ctype, data=data, inline=inline))
+        inline = ctype.startswith("image/") and (
+            disposition == "inline" or (has_cid and disposition != "attachment")
+        )
+        self.attachments.append(
+            AttachmentIn(filename=name, content_type=ctype, data=data, inline=inline)
+        )
 
 
 def _part_bytes(part: Message) -> bytes:
@@ -209,7 +239,9 @@ def external_id_of(raw: bytes) -> str:
     end2 = raw.find(b"\n\n")
     cut = min(x for x in (end, end2, len(raw)) if x >= 0)
     head = raw[:cut]
-    match = re.search(rb"^message-id[ \t]*:[ \t]*(?:\r?\n[ \t]+)?(\S[^\r\n]*)", head, re.IGNORECASE | re.MULTILINE)
+    match = re.search(
+        rb"^message-id[ \t]*:[ \t]*(?:\r?\n[ \t]+)?(\S[^\r\n]*)", head, re.IGNORECASE | re.MULTILINE
+    )
     if match:
         found = ids.normalize_ids(match.group(1).decode("latin-1"))
         if found:
@@ -232,7 +264,11 @@ def automatic_reason(msg: Message, sender: str, meta: dict[str, Any]) -> str:
     for name in ("X-Autoreply", "X-Autorespond", "X-Autoresponder"):
         if header(msg, name):
             return f"{name} header"
-    if header(msg, "X-Auto-Response-Suppress").lower() in ("all", "oof", "autoreply") and AUTOREPLY_SUBJECT.search(header(msg, "Subject")):
+    if header(msg, "X-Auto-Response-Suppress").lower() in (
+        "all",
+        "oof",
+        "autoreply",
+    ) and AUTOREPLY_SUBJECT.search(header(msg, "Subject")):
         return "out-of-office reply"
     if "mail_from" in meta and meta["mail_from"] in ("", "<>"):
         return "null return path"
@@ -253,7 +289,11 @@ def bounce_target(msg: Message, walk: _Walk, sender: str, text: str) -> str | No
     is_report = ctype == "multipart/report"
     subject = header(msg, "Subject")
     robot = bool(ROBOT_LOCALS.match(sender.partition("@")[0]))
-    if not is_report and not (robot and BOUNCE_SUBJECT.search(subject)) and not (BOUNCE_SUBJECT.search(subject) and walk.reports):
+    if (
+        not is_report
+        and not (robot and BOUNCE_SUBJECT.search(subject))
+        and not (BOUNCE_SUBJECT.search(subject) and walk.reports)
+    ):
         return None
     candidates: list[str] = []
     for part in walk.reports:
@@ -263,7 +303,12 @@ def bounce_target(msg: Message, walk: _Walk, sender: str, text: str) -> str | No
             if isinstance(payload, list) and payload and isinstance(payload[0], Message):
                 candidates += ids.normalize_ids(header(payload[0], "Message-ID"))
         else:  # headers only, or a delivery-status part: look for Message-ID lines
-            candidates += [m for m in MESSAGE_ID_IN_TEXT.findall(_decode_part(part) or _part_bytes(part).decode("latin-1"))]
+            candidates += [
+                m
+                for m in MESSAGE_ID_IN_TEXT.findall(
+                    _decode_part(part) or _part_bytes(part).decode("latin-1")
+                )
+            ]
     candidates += MESSAGE_ID_IN_TEXT.findall(text)
     if walk.html:
         candidates += MESSAGE_ID_IN_TEXT.findall(html_to_text(walk.html))
@@ -273,7 +318,7 @@ def bounce_target(msg: Message, walk: _Walk, sender: str, text: str) -> str | No
     if candidates:
         return candidates[0]
     found = ids.OUR_ID_RE.search(text)
-    return ("<" + text[found.start():].split(">")[0].lstrip("<") + ">") if found else "unknown"
+    return ("<" + text[found.start() :].split(">")[0].lstrip("<") + ">") if found else "unknown"
 
 
 def forwarded_sender(subject: str, text: str) -> tuple[str, str] | None:

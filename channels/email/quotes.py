@@ -28,7 +28,9 @@ _ATTRIBUTION = [
     r".{0,300}?のメッセージ\s*[:：]|.{0,300}?書きました\s*[:：]",
     r".{0,200}?<[^>\s]+@[^>\s]+>\s*(?:wrote|escribió|a écrit|schrieb|ha scritto|escreveu)?\s*[:：]",
 ]
-ATTRIBUTION_RE = re.compile(r"^\s*(?:" + "|".join(_ATTRIBUTION) + r")\s*$", re.IGNORECASE | re.DOTALL)
+ATTRIBUTION_RE = re.compile(
+    r"^\s*(?:" + "|".join(_ATTRIBUTION) + r")\s*$", re.IGNORECASE | re.DOTALL
+)
 
 SEPARATOR_RE = re.compile(
     r"^\s*(?:-{2,}\s*(?:Original Message|Ursprüngliche Nachricht|Message d'origine|Mensaje original|"
@@ -36,7 +38,10 @@ SEPARATOR_RE = re.compile(
     r"Исходное сообщение|Původní zpráva)\s*-{2,}|_{20,})\s*$",
     re.IGNORECASE,
 )
-FORWARD_RE = re.compile(r"^\s*-{2,}\s*(?:Forwarded message|Weitergeleitete Nachricht|Message transféré|Mensaje reenviado|Messaggio inoltrato)\s*-{2,}", re.IGNORECASE)
+FORWARD_RE = re.compile(
+    r"^\s*-{2,}\s*(?:Forwarded message|Weitergeleitete Nachricht|Message transféré|Mensaje reenviado|Messaggio inoltrato)\s*-{2,}",
+    re.IGNORECASE,
+)
 
 _FROM = r"(?:From|Von|De|Da|Van|Från|Od|От|Fra|Lähettäjä|差出人|发件人)"
 _SENT = r"(?:Sent|Date|Gesendet|Datum|Envoyé|Enviado|Enviada|Fecha|Inviato|Data|Verzonden|Skickat|Wysłano|Отправлено|Sendt|Lähetetty|送信日時|发送时间|To|An|À|Para|A|Aan|Till|Do|Кому|Subject|Betreff|Objet|Asunto|Oggetto|Onderwerp|Ämne|Temat|Тема)"
@@ -65,18 +70,26 @@ def _quote_start(lines: list[str]) -> int | None:
             return None  # a forward: the "quoted" part is the content
         if SEPARATOR_RE.match(stripped):
             return i
-        if HEADER_FROM_RE.match(stripped) and any(HEADER_NEXT_RE.match(n) for n in lines[i + 1:i + 4]):
+        if HEADER_FROM_RE.match(stripped) and any(
+            HEADER_NEXT_RE.match(n) for n in lines[i + 1 : i + 4]
+        ):
             return i
-        if stripped.startswith(">") and all(not n.strip() or n.lstrip().startswith(">") for n in lines[i:]):
+        if stripped.startswith(">") and all(
+            not n.strip() or n.lstrip().startswith(">") for n in lines[i:]
+        ):
             return _attribution_above(lines, i)
         for span in (1, 2, 3):
             if len(stripped) > 400:
                 break
-            part = lines[i:i + span]
+            part = lines[i : i + span]
             if len(part) < span or any(not s.strip() for s in part):
                 break
             chunk = " ".join(s.strip() for s in part)
-            if len(chunk) <= 400 and ATTRIBUTION_RE.match(chunk) and chunk.rstrip().endswith((":", "：")):
+            if (
+                len(chunk) <= 400
+                and ATTRIBUTION_RE.match(chunk)
+                and chunk.rstrip().endswith((":", "："))
+            ):
                 return i
     return None
 
@@ -86,7 +99,12 @@ def _attribution_above(lines: list[str], quote: int) -> int:
     j = quote - 1
     while j >= 0 and not lines[j].strip():
         j -= 1
-    if j >= 0 and lines[j].rstrip().endswith((":", "：")) and len(lines[j]) < 300 and (re.search(r"\d", lines[j]) or "@" in lines[j]):
+    if (
+        j >= 0
+        and lines[j].rstrip().endswith((":", "："))
+        and len(lines[j]) < 300
+        and (re.search(r"\d", lines[j]) or "@" in lines[j])
+    ):
         return j
     return quote
 

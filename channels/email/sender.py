@@ -63,7 +63,9 @@ def _address(value: str) -> str:
     try:
         value.encode("ascii")
     except UnicodeEncodeError:
-        return ", ".join(formataddr((name, addr), charset="utf-8") for name, addr in getaddresses([value]))
+        return ", ".join(
+            formataddr((name, addr), charset="utf-8") for name, addr in getaddresses([value])
+        )
     return value
 
 
@@ -81,7 +83,9 @@ def thread_index(ticket_key: str, position: int) -> str:
     """An Outlook Thread-Index: 22 bytes for the thread, 5 more per later message."""
     digest = hashlib.sha256(ticket_key.encode()).digest()
     head = digest[:6] + digest[6:22]
-    child = b"".join(hashlib.sha256(f"{ticket_key}:{i}".encode()).digest()[:5] for i in range(min(position, 20)))
+    child = b"".join(
+        hashlib.sha256(f"{ticket_key}:{i}".encode()).digest()[:5] for i in range(min(position, 20))
+    )
     return base64.b64encode(head + child).decode()
 
 
@@ -91,7 +95,9 @@ class EmailSender:
     channel = CHANNEL
     _lock = threading.Lock()
 
-    def __init__(self, *, secret: bytes, mail_from: str, support: str, relay: Relay | None, maildir: Path) -> None:
+    def __init__(
+        self, *, secret: bytes, mail_from: str, support: str, relay: Relay | None, maildir: Path
+    ) -> None:
         self.secret = secret
         self.mail_from = mail_from
         self.support = support
@@ -116,12 +122,18 @@ class EmailSender:
         msg["From"] = formataddr(("Support", self.mail_from))
         msg["To"] = _address(out.recipient)
         # (compat32 messages take Header values; typeshed only knows str)
-        msg["Subject"] = _header(out.subject or (f"[#{out.ticket_number}]" if out.ticket_number else "Support"))  # type: ignore[assignment]
+        msg["Subject"] = _header(
+            out.subject or (f"[#{out.ticket_number}]" if out.ticket_number else "Support")
+        )  # type: ignore[assignment]
         msg["Date"] = formatdate(localtime=False)
         msg["Message-ID"] = ids.message_id_for(out.key, token, self.domain)
         if token:
             msg["Reply-To"] = ids.reply_address(self.support, token)
-        refs = [r for r in (out.thread.get("references") or []) if isinstance(r, str) and r.startswith("<")][-20:]
+        refs = [
+            r
+            for r in (out.thread.get("references") or [])
+            if isinstance(r, str) and r.startswith("<")
+        ][-20:]
         if refs:
             msg["In-Reply-To"] = refs[-1]
             msg["References"] = " ".join(refs)
@@ -165,7 +177,9 @@ class EmailSender:
         """Whether a mail reader already moved the message to cur/ (it appends flags: NAME:2,S)."""
         try:
             with os.scandir(self.maildir / "cur") as entries:
-                return any(entry.name == name or entry.name.startswith(name + ":") for entry in entries)
+                return any(
+                    entry.name == name or entry.name.startswith(name + ":") for entry in entries
+                )
         except FileNotFoundError:
             return False
 
@@ -182,11 +196,18 @@ class EmailSender:
             self._local.session = (client, time.monotonic())
         except smtplib.SMTPRecipientsRefused as exc:
             code, answer = next(iter(exc.recipients.values()))
-            raise DeliveryError(f"relay refused the recipient: {code} {_text(answer)}", permanent=code >= 500) from exc
+            raise DeliveryError(
+                f"relay refused the recipient: {code} {_text(answer)}", permanent=code >= 500
+            ) from exc
         except smtplib.SMTPResponseException as exc:
-            raise DeliveryError(f"relay answered {exc.smtp_code} {_text(exc.smtp_error)}", permanent=exc.smtp_code >= 500) from exc
+            raise DeliveryError(
+                f"relay answered {exc.smtp_code} {_text(exc.smtp_error)}",
+                permanent=exc.smtp_code >= 500,
+            ) from exc
         except (TimeoutError, smtplib.SMTPException, OSError, ssl.SSLError) as exc:
-            raise DeliveryError(f"relay {relay.host}:{relay.port} unreachable: {type(exc).__name__}: {exc}") from exc
+            raise DeliveryError(
+                f"relay {relay.host}:{relay.port} unreachable: {type(exc).__name__}: {exc}"
+            ) from exc
 
     # One relay session per worker thread, kept between mails: a burst of
     # acknowledgements costs one connection, TLS handshake and login, not one each.
@@ -217,7 +238,9 @@ class EmailSender:
         relay = self.relay
         assert relay is not None
         if relay.security == "tls":
-            client: smtplib.SMTP = smtplib.SMTP_SSL(relay.host, relay.port, timeout=relay.timeout, context=ssl.create_default_context())
+            client: smtplib.SMTP = smtplib.SMTP_SSL(
+                relay.host, relay.port, timeout=relay.timeout, context=ssl.create_default_context()
+            )
         else:
             client = smtplib.SMTP(relay.host, relay.port, timeout=relay.timeout)
         try:

@@ -49,7 +49,11 @@ class Recipients:
         if address in self.support:
             return True
         base, tag = ids.split_plus(address)
-        return base in self.support and tag is not None and parse_reply_token(self.secret, tag) is not None
+        return (
+            base in self.support
+            and tag is not None
+            and parse_reply_token(self.secret, tag) is not None
+        )
 
 
 class GroupCommit:
@@ -67,7 +71,9 @@ class GroupCommit:
         self.ctx = ctx
         self.max_batch = max_batch
         self.linger = linger
-        self.queue: asyncio.Queue[tuple[intake.Incoming, asyncio.Future[intake.Received]]] | None = None
+        self.queue: (
+            asyncio.Queue[tuple[intake.Incoming, asyncio.Future[intake.Received]]] | None
+        ) = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.task: asyncio.Task[None] | None = None
         self.stored: list[int] = []  # committed, not yet handed over
@@ -85,14 +91,18 @@ class GroupCommit:
         self.queue.put_nowait((item, done))
         return await done
 
-    async def _write(self, queue: asyncio.Queue[tuple[intake.Incoming, asyncio.Future[intake.Received]]]) -> None:
+    async def _write(
+        self, queue: asyncio.Queue[tuple[intake.Incoming, asyncio.Future[intake.Received]]]
+    ) -> None:
         loop = asyncio.get_running_loop()
         while True:
             batch = [await queue.get()]
             while not queue.empty() and len(batch) < self.max_batch:
                 batch.append(queue.get_nowait())
             try:
-                results = await loop.run_in_executor(None, self._receive, [item for item, _ in batch])
+                results = await loop.run_in_executor(
+                    None, self._receive, [item for item, _ in batch]
+                )
             except Exception as exc:
                 if len(batch) == 1:
                     if not batch[0][1].done():
@@ -141,7 +151,10 @@ class GroupCommit:
             try:
                 intake.hand_over_records(self.ctx, record_ids)
             except Exception:  # stored and pending: the clock's sweep hands them over
-                log.exception("handing %d stored messages to the workers failed; the sweep will", len(record_ids))
+                log.exception(
+                    "handing %d stored messages to the workers failed; the sweep will",
+                    len(record_ids),
+                )
 
 
 class IntakeHandler:
@@ -152,9 +165,19 @@ class IntakeHandler:
         self.recipients = recipients
         self.writer = GroupCommit(ctx)
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
         if not self.recipients.accepts(address):
-            log.info("refused mail for unknown recipient %s", redact(address) if "+" in address else address)
+            log.info(
+                "refused mail for unknown recipient %s",
+                redact(address) if "+" in address else address,
+            )
             return "550 5.1.1 No such mailbox here"
         if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
             return "452 4.5.3 Too many recipients"
@@ -162,7 +185,9 @@ class IntakeHandler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        raw = envelope.original_content or (envelope.content if isinstance(envelope.content, bytes) else b"")
+        raw = envelope.original_content or (
+            envelope.content if isinstance(envelope.content, bytes) else b""
+        )
         meta: dict[str, Any] = {
             "mail_from": envelope.mail_from or "",
             "rcpt": list(envelope.rcpt_tos),
@@ -174,7 +199,9 @@ class IntakeHandler:
         except Exception:
             log.exception("could not store an inbound message; answered 451 so the sender retries")
             return "451 4.3.0 Temporary failure storing the message, please try again later"
-        return f"250 2.0.0 OK: stored as record {received.record_id}" + (" (duplicate)" if received.duplicate else "")
+        return f"250 2.0.0 OK: stored as record {received.record_id}" + (
+            " (duplicate)" if received.duplicate else ""
+        )
 
 
 def tls_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
@@ -193,7 +220,16 @@ class IntakeController(Controller):
         self.handler.writer.flush()
 
 
-def make_server(ctx: Context, *, host: str, port: int, support: list[str], max_bytes: int, cert: Path | None = None, key: Path | None = None) -> Controller:
+def make_server(
+    ctx: Context,
+    *,
+    host: str,
+    port: int,
+    support: list[str],
+    max_bytes: int,
+    cert: Path | None = None,
+    key: Path | None = None,
+) -> Controller:
     """An unstarted aiosmtpd controller (call ``.start()`` / ``.stop()``)."""
     handler = IntakeHandler(ctx, Recipients(support, ctx.secret))
     return IntakeController(

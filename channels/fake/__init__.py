@@ -53,7 +53,9 @@ def read_outbox(path: Path) -> list[dict[str, Any]]:
     path = Path(path)
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [
+        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
 
 
 class FakeChannel:
@@ -62,7 +64,19 @@ class FakeChannel:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
-    def receive(self, sender: str, text: str, *, subject: str = "", external_id: str | None = None, sender_name: str = "", references: tuple[str, ...] = (), reply_token: str | None = None, attachments: tuple[AttachmentIn, ...] = (), automatic: str = "") -> intake.Received:
+    def receive(
+        self,
+        sender: str,
+        text: str,
+        *,
+        subject: str = "",
+        external_id: str | None = None,
+        sender_name: str = "",
+        references: tuple[str, ...] = (),
+        reply_token: str | None = None,
+        attachments: tuple[AttachmentIn, ...] = (),
+        automatic: str = "",
+    ) -> intake.Received:
         inbound = Inbound(
             channel=CHANNEL,
             external_id=external_id or f"fake-in-{uuid.uuid4()}",
@@ -76,4 +90,10 @@ class FakeChannel:
             automatic=automatic,
             received_at=self.ctx.now(),
         )
-        return intake.receive(self.ctx, channel=CHANNEL, external_id=inbound.external_id, raw=intake.inbound_to_json(inbound), transport="fake")
+        return intake.receive(
+            self.ctx,
+            channel=CHANNEL,
+            external_id=inbound.external_id,
+            raw=intake.inbound_to_json(inbound),
+            transport="fake",
+        )

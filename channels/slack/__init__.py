@@ -91,9 +91,13 @@ def attach(web: FastAPI, ctx: Context, settings: Settings) -> Any:
     from core.errors import ConfigError
 
     if settings.slack_socket_mode and not settings.slack_app_token:
-        raise ConfigError("SWITCHBOARD_SLACK_SOCKET_MODE is on but SWITCHBOARD_SLACK_APP_TOKEN (xapp-...) is empty")
+        raise ConfigError(
+            "SWITCHBOARD_SLACK_SOCKET_MODE is on but SWITCHBOARD_SLACK_APP_TOKEN (xapp-...) is empty"
+        )
     if not settings.slack_socket_mode and not settings.slack_signing_secret:
-        raise ConfigError("SWITCHBOARD_SLACK_SIGNING_SECRET is empty: Slack's requests could not be checked (copy it from the app's Basic Information page)")
+        raise ConfigError(
+            "SWITCHBOARD_SLACK_SIGNING_SECRET is empty: Slack's requests could not be checked (copy it from the app's Basic Information page)"
+        )
     work = _work(ctx) or build_work(ctx, settings)
     app = build_app(ctx, settings, work=work)
     if settings.slack_socket_mode:

@@ -50,7 +50,13 @@ def build_work(ctx: Context, settings: Settings) -> SlackWork:
     return SlackWork(ctx, undo_seconds=settings.slack_undo_seconds, intake_channels=channels)
 
 
-def build_app(ctx: Context, settings: Settings, *, work: SlackWork | None = None, client: WebClient | None = None) -> App:
+def build_app(
+    ctx: Context,
+    settings: Settings,
+    *,
+    work: SlackWork | None = None,
+    client: WebClient | None = None,
+) -> App:
     """The bolt app with every Switchboard listener."""
     client = client or web_client(settings)
     work = work or build_work(ctx, settings)
@@ -100,7 +106,9 @@ def build_app(ctx: Context, settings: Settings, *, work: SlackWork | None = None
             from channels.slack.work import refusal_text
 
             with work.ctx.db.transaction() as session:
-                slack_outbox.ephemeral(work.ctx, session, channel, body["user"]["id"], refusal_text(view))
+                slack_outbox.ephemeral(
+                    work.ctx, session, channel, body["user"]["id"], refusal_text(view)
+                )
 
     modal_buttons = re.compile("^(" + "|".join(MODAL_BUTTONS) + ")$")
     app.action(modal_buttons)(ack=ack_only, lazy=[open_pressed_modal])
@@ -125,7 +133,10 @@ def build_app(ctx: Context, settings: Settings, *, work: SlackWork | None = None
     # /ticket: look-ups answer in the acknowledgement ------------------------------------
 
     def ticket_command(ack: Ack, command: dict[str, Any]) -> None:
-        ack(text=work.command(command.get("text", ""), command["user_id"]), response_type="ephemeral")
+        ack(
+            text=work.command(command.get("text", ""), command["user_id"]),
+            response_type="ephemeral",
+        )
 
     app.command("/ticket")(ticket_command)
 
@@ -144,11 +155,21 @@ def mount(web: FastAPI, app: App, work: SlackWork, signing_secret: str) -> None:
     limiter = anyio.CapacityLimiter(DISPATCH_THREADS)
 
     async def to_bolt(request: Request, body: bytes) -> Response:
-        bolt_response = await anyio.to_thread.run_sync(app.dispatch, to_bolt_request(request, body), limiter=limiter)
+        bolt_response = await anyio.to_thread.run_sync(
+            app.dispatch, to_bolt_request(request, body), limiter=limiter
+        )
         return to_starlette_response(bolt_response)
 
     # First in the routing table: under a burst, matching it past every API route adds up.
-    web.router.routes.insert(0, Route(EVENTS_PATH, edge.endpoint(work, signing_secret, to_bolt), methods=["POST"], include_in_schema=False))
+    web.router.routes.insert(
+        0,
+        Route(
+            EVENTS_PATH,
+            edge.endpoint(work, signing_secret, to_bolt),
+            methods=["POST"],
+            include_in_schema=False,
+        ),
+    )
 
 
 def start_socket_mode(app: App, settings: Settings) -> Any:

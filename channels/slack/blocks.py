@@ -14,7 +14,11 @@ from typing import Any
 
 from core import lifecycle
 
-SLA_MARK = {"green": ":large_green_circle: on time", "yellow": ":large_yellow_circle: at risk", "red": ":red_circle: breached"}
+SLA_MARK = {
+    "green": ":large_green_circle: on time",
+    "yellow": ":large_yellow_circle: at risk",
+    "red": ":red_circle: breached",
+}
 NOTE_MARK = ":lock: *Internal note*, not sent to the client"
 MAX_TEXT = 2900  # a section's text is limited to 3000 characters
 
@@ -46,7 +50,10 @@ def escape(text: str) -> str:
 
 
 def section(text: str, block_id: str | None = None) -> dict[str, Any]:
-    block: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": clip(text) or " "}}
+    block: dict[str, Any] = {
+        "type": "section",
+        "text": {"type": "mrkdwn", "text": clip(text) or " "},
+    }
     if block_id:
         block["block_id"] = block_id[:255]
     return block
@@ -57,7 +64,12 @@ def context(text: str) -> dict[str, Any]:
 
 
 def button(text: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
-    data: dict[str, Any] = {"type": "button", "text": {"type": "plain_text", "text": text}, "action_id": action_id, "value": value}
+    data: dict[str, Any] = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": text},
+        "action_id": action_id,
+        "value": value,
+    }
     if style:
         data["style"] = style
     return data
@@ -85,13 +97,26 @@ def _open(t: dict[str, Any]) -> bool:
 
 CARD_BUTTONS: list[CardButton] = [
     CardButton("Acknowledge", "sb_ack", lambda t: t["status"] == lifecycle.NEW, "primary"),
-    CardButton("Assign to me", "sb_assign_me", lambda t: t["status"] in lifecycle.OPEN_STATES - {lifecycle.ON_HOLD}),
-    CardButton("Assign…", "sb_assign", lambda t: t["status"] in lifecycle.OPEN_STATES - {lifecycle.ON_HOLD}),
+    CardButton(
+        "Assign to me",
+        "sb_assign_me",
+        lambda t: t["status"] in lifecycle.OPEN_STATES - {lifecycle.ON_HOLD},
+    ),
+    CardButton(
+        "Assign…", "sb_assign", lambda t: t["status"] in lifecycle.OPEN_STATES - {lifecycle.ON_HOLD}
+    ),
     CardButton("Hold…", "sb_hold", lambda t: t["status"] in lifecycle.WORKING_STATES),
     CardButton("Resume", "sb_resume", lambda t: t["status"] == lifecycle.ON_HOLD),
-    CardButton("Resolve…", "sb_resolve", lambda t: t["status"] in lifecycle.OPEN_STATES - {lifecycle.NEW}, "primary"),
+    CardButton(
+        "Resolve…",
+        "sb_resolve",
+        lambda t: t["status"] in lifecycle.OPEN_STATES - {lifecycle.NEW},
+        "primary",
+    ),
     CardButton("Close", "sb_close", lambda t: t["status"] == lifecycle.RESOLVED),
-    CardButton("Reopen", "sb_reopen", lambda t: t["status"] in (lifecycle.RESOLVED, lifecycle.CLOSED)),
+    CardButton(
+        "Reopen", "sb_reopen", lambda t: t["status"] in (lifecycle.RESOLVED, lifecycle.CLOSED)
+    ),
     CardButton("Internal note…", "sb_note", lambda t: True),
     CardButton("Priority…", "sb_priority", _open),
     CardButton("Escalate now", "sb_escalate", lambda t: _open(t) and not t["escalated"], "danger"),
@@ -110,10 +135,16 @@ def card(t: dict[str, Any], opening_text: str, key: str) -> tuple[str, list[dict
     sla_text = SLA_MARK.get(sla["state"], sla["state"])
     due = sla["resolution_due_at"] if sla["first_response_at"] else sla["response_due_at"]
     due_label = "resolution due" if sla["first_response_at"] else "response due"
-    sla_line = f"{sla_text}, {due_label} {slack_date(datetime.fromisoformat(due))}" if due else sla_text
+    sla_line = (
+        f"{sla_text}, {due_label} {slack_date(datetime.fromisoformat(due))}" if due else sla_text
+    )
     status = t["status"].replace("_", " ")
     if t["hold"]:
-        status += f" ({t['hold']['reason'].replace('_', ' ')}" + (f": {escape(t['hold']['parts_ref'])}" if t["hold"].get("parts_ref") else "") + ")"
+        status += (
+            f" ({t['hold']['reason'].replace('_', ' ')}"
+            + (f": {escape(t['hold']['parts_ref'])}" if t["hold"].get("parts_ref") else "")
+            + ")"
+        )
     if t["escalated"]:
         status += " · :rotating_light: escalated"
     fields = [
@@ -126,32 +157,60 @@ def card(t: dict[str, Any], opening_text: str, key: str) -> tuple[str, list[dict
     ]
     links = t["links"]
     if links.get("asset") or links.get("work_order") or links.get("site"):
-        fields.append("*Linked*\n" + ", ".join(f"{name.replace('_', ' ')} {escape(v)}" for name, v in links.items() if v))
+        fields.append(
+            "*Linked*\n"
+            + ", ".join(f"{name.replace('_', ' ')} {escape(v)}" for name, v in links.items() if v)
+        )
     title = f"{t['number']} · {t['subject']}"
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "block_id": marker(key), "text": {"type": "plain_text", "text": clip(title, 150)}},
-        {"type": "section", "fields": [{"type": "mrkdwn", "text": clip(f, 1900)} for f in fields[:10]]},
+        {
+            "type": "header",
+            "block_id": marker(key),
+            "text": {"type": "plain_text", "text": clip(title, 150)},
+        },
+        {
+            "type": "section",
+            "fields": [{"type": "mrkdwn", "text": clip(f, 1900)} for f in fields[:10]],
+        },
         section(quote(first_lines(escape(opening_text)))),
     ]
     shown = [b for b in CARD_BUTTONS if b.shown(t)]
     for start in range(0, len(shown), 5):
-        blocks.append({
-            "type": "actions",
-            "block_id": f"card_actions_{start // 5}",
-            "elements": [button(b.label, b.action_id, t["number"], b.style) for b in shown[start:start + 5]],
-        })
-    blocks.append(context("Reply in this thread to answer the client · start with `note:` for an internal note"))
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": f"card_actions_{start // 5}",
+                "elements": [
+                    button(b.label, b.action_id, t["number"], b.style)
+                    for b in shown[start : start + 5]
+                ],
+            }
+        )
+    blocks.append(
+        context(
+            "Reply in this thread to answer the client · start with `note:` for an internal note"
+        )
+    )
     return f"{title} ({t['priority']}, {status})", blocks
 
 
 # Thread lines --------------------------------------------------------------------------
 
 
-def client_message(name: str, channel: str, text: str, attachments: list[tuple[str, str]], key: str) -> tuple[str, list[dict[str, Any]]]:
+def client_message(
+    name: str, channel: str, text: str, attachments: list[tuple[str, str]], key: str
+) -> tuple[str, list[dict[str, Any]]]:
     head = f":incoming_envelope: *{escape(name)}* wrote ({channel}):"
     blocks = [section(head + "\n" + quote(escape(text)), marker(key))]
     if attachments:
-        blocks.append(context("Attachments: " + ", ".join(f"<{url}|{escape(fn)}>" if url else escape(fn) for fn, url in attachments)))
+        blocks.append(
+            context(
+                "Attachments: "
+                + ", ".join(
+                    f"<{url}|{escape(fn)}>" if url else escape(fn) for fn, url in attachments
+                )
+            )
+        )
     return f"{name} wrote: {clip(text, 200)}", blocks
 
 
@@ -160,7 +219,15 @@ def note_line(author: str, text: str, key: str) -> tuple[str, list[dict[str, Any
     return f"Internal note from {author} (not sent to the client)", blocks
 
 
-def reply_line(author: str, channel: str, text: str, state: str, message_id: int, key: str, undo_seconds: float = 0) -> tuple[str, list[dict[str, Any]]]:
+def reply_line(
+    author: str,
+    channel: str,
+    text: str,
+    state: str,
+    message_id: int,
+    key: str,
+    undo_seconds: float = 0,
+) -> tuple[str, list[dict[str, Any]]]:
     """A public reply's confirmation; ``state`` is the client delivery's status."""
     how = f"by {channel}"
     if state == "cancelled":
@@ -168,14 +235,22 @@ def reply_line(author: str, channel: str, text: str, state: str, message_id: int
     elif state in ("pending", "sending") and undo_seconds:
         head = f":outbox_tray: Reply from *{escape(author)}* will be sent to client {how} in {int(undo_seconds)} s"
     elif state == "none":
-        head = f":warning: Reply from *{escape(author)}* could not be sent: the client has no address"
+        head = (
+            f":warning: Reply from *{escape(author)}* could not be sent: the client has no address"
+        )
     elif state in ("failed", "parked", "bounced"):
         head = f":warning: Reply from *{escape(author)}* to the client {how} {state}"
     else:
         head = f":white_check_mark: Reply from *{escape(author)}* sent to client {how}"
     blocks: list[dict[str, Any]] = [section(head + "\n" + quote(escape(text)), marker(key))]
     if state in ("pending",) and undo_seconds:
-        blocks.append({"type": "actions", "block_id": "reply_actions", "elements": [button("Undo", "sb_undo", str(message_id), "danger")]})
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": "reply_actions",
+                "elements": [button("Undo", "sb_undo", str(message_id), "danger")],
+            }
+        )
     return f"Reply from {author}: {state}", blocks
 
 
@@ -186,35 +261,83 @@ def event_line(text: str, key: str) -> tuple[str, list[dict[str, Any]]]:
 # Modals --------------------------------------------------------------------------------
 
 
-def _input(block_id: str, label: str, element: dict[str, Any], optional: bool = False, hint: str = "") -> dict[str, Any]:
-    block: dict[str, Any] = {"type": "input", "block_id": block_id, "label": {"type": "plain_text", "text": label}, "element": element, "optional": optional}
+def _input(
+    block_id: str, label: str, element: dict[str, Any], optional: bool = False, hint: str = ""
+) -> dict[str, Any]:
+    block: dict[str, Any] = {
+        "type": "input",
+        "block_id": block_id,
+        "label": {"type": "plain_text", "text": label},
+        "element": element,
+        "optional": optional,
+    }
     if hint:
         block["hint"] = {"type": "plain_text", "text": hint}
     return block
 
 
 def _text(action_id: str, multiline: bool = False, initial: str = "") -> dict[str, Any]:
-    element: dict[str, Any] = {"type": "plain_text_input", "action_id": action_id, "multiline": multiline}
+    element: dict[str, Any] = {
+        "type": "plain_text_input",
+        "action_id": action_id,
+        "multiline": multiline,
+    }
     if initial:
         element["initial_value"] = initial[:3000]
     return element
 
 
 def _select(action_id: str, options: list[tuple[str, str]]) -> dict[str, Any]:
-    return {"type": "static_select", "action_id": action_id, "options": [{"text": {"type": "plain_text", "text": label[:75]}, "value": value} for value, label in options]}
+    return {
+        "type": "static_select",
+        "action_id": action_id,
+        "options": [
+            {"text": {"type": "plain_text", "text": label[:75]}, "value": value}
+            for value, label in options
+        ],
+    }
 
 
 OVERRIDE_HINT = "Only a lead's override of a rule needs this; it is kept as evidence."
 
 
-def modal(name: str, number: str, meta: str, reference: dict[str, list[tuple[str, str]]], initial_text: str = "") -> dict[str, Any]:
+def modal(
+    name: str,
+    number: str,
+    meta: str,
+    reference: dict[str, list[tuple[str, str]]],
+    initial_text: str = "",
+) -> dict[str, Any]:
     """The modal for card button ``name``; ``meta`` travels back in ``private_metadata``."""
-    titles = {"hold": "Hold", "resolve": "Resolve", "priority": "Change priority", "link": "Link asset / WO", "assign": "Assign", "note": "Internal note"}
-    override = _input("override", "Override reason (leads)", _text("value", True), optional=True, hint=OVERRIDE_HINT)
+    titles = {
+        "hold": "Hold",
+        "resolve": "Resolve",
+        "priority": "Change priority",
+        "link": "Link asset / WO",
+        "assign": "Assign",
+        "note": "Internal note",
+    }
+    override = _input(
+        "override",
+        "Override reason (leads)",
+        _text("value", True),
+        optional=True,
+        hint=OVERRIDE_HINT,
+    )
     if name == "hold":
         blocks = [
-            _input("reason", "Reason", _select("value", [(r, r.replace("_", " ")) for r in lifecycle.HOLD_REASONS])),
-            _input("parts_ref", "Parts reference", _text("value"), optional=True, hint="Needed for pending parts."),
+            _input(
+                "reason",
+                "Reason",
+                _select("value", [(r, r.replace("_", " ")) for r in lifecycle.HOLD_REASONS]),
+            ),
+            _input(
+                "parts_ref",
+                "Parts reference",
+                _text("value"),
+                optional=True,
+                hint="Needed for pending parts.",
+            ),
             _input("note", "Note", _text("value", True), optional=True, hint="Needed for 'other'."),
             override,
         ]
@@ -226,7 +349,9 @@ def modal(name: str, number: str, meta: str, reference: dict[str, list[tuple[str
         ]
     elif name == "priority":
         blocks = [
-            _input("priority", "Priority", _select("value", [(p, p) for p in lifecycle.PRIORITIES])),
+            _input(
+                "priority", "Priority", _select("value", [(p, p) for p in lifecycle.PRIORITIES])
+            ),
             _input("reason", "Reason", _text("value", True)),
             override,
         ]
@@ -280,7 +405,11 @@ def modal_values(view: dict[str, Any]) -> dict[str, str | None]:
 
 
 def ticket_line(t: dict[str, Any]) -> str:
-    due = t["sla"]["resolution_due_at"] if t["sla"]["first_response_at"] else t["sla"]["response_due_at"]
+    due = (
+        t["sla"]["resolution_due_at"]
+        if t["sla"]["first_response_at"]
+        else t["sla"]["response_due_at"]
+    )
     mark = SLA_MARK.get(t["sla"]["state"], "").split(" ", 1)[0]
     line = f"{mark} *{t['number']}* {escape(clip(t['subject'], 80))} · {t['priority']} · {t['status'].replace('_', ' ')}"
     if due:
@@ -289,12 +418,14 @@ def ticket_line(t: dict[str, Any]) -> str:
 
 
 def home(sections: list[tuple[str, list[str]]]) -> dict[str, Any]:
-    blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": "Switchboard"}}]
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": "Switchboard"}}
+    ]
     for title, lines in sections:
         blocks.append({"type": "divider"})
         blocks.append(section(f"*{title}*"))
         if not lines:
             blocks.append(context("nothing here"))
         for start in range(0, min(len(lines), 100), 10):
-            blocks.append(section("\n".join(lines[start:start + 10])))
+            blocks.append(section("\n".join(lines[start : start + 10])))
     return {"type": "home", "blocks": blocks[:100]}

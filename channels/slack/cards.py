@@ -63,7 +63,9 @@ def event_text(change: Change) -> str:
     if change.action == "assign":
         detail = f" to {data.get('assignee_name', '')}"
     elif change.action == "set_priority":
-        detail = f" from {data.get('from_priority')} to {data.get('priority')}: {data.get('reason') or ''}".rstrip(": ")
+        detail = f" from {data.get('from_priority')} to {data.get('priority')}: {data.get('reason') or ''}".rstrip(
+            ": "
+        )
     elif change.action == "hold":
         detail = f" ({str(data.get('reason', '')).replace('_', ' ')})"
     elif change.action in ("resolve", "close") and data.get("code"):
@@ -71,7 +73,9 @@ def event_text(change: Change) -> str:
     elif change.action in ("escalate", "reopen") and data.get("reason"):
         detail = f": {data['reason']}"
     elif change.action == "link":
-        detail = ": " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in data.items() if k not in ("from", "to") and v)
+        detail = ": " + ", ".join(
+            f"{k.replace('_', ' ')} {v}" for k, v in data.items() if k not in ("from", "to") and v
+        )
     text = f"{_who(change)} {words}{detail}"
     if "override" in data:
         text += f" · lead override: {data['override']['reason']}"
@@ -99,7 +103,11 @@ class CardObserver:
         """
         waiting = session.execute(
             select(OutboxDelivery.id)
-            .where(OutboxDelivery.ticket_id == ticket_id, OutboxDelivery.kind == slack_outbox.CARD, OutboxDelivery.status == outbox.PENDING)
+            .where(
+                OutboxDelivery.ticket_id == ticket_id,
+                OutboxDelivery.kind == slack_outbox.CARD,
+                OutboxDelivery.status == outbox.PENDING,
+            )
             .order_by(OutboxDelivery.id.desc())
             .limit(1)
         ).scalar_one_or_none()
@@ -120,19 +128,34 @@ class CardObserver:
             log.debug("no Slack channel for %s: no card", ticket.number)
             return
         if not self._coalesced(session, ticket.id):
-            slack_outbox.card(ctx, session, ticket.id, channel, not_before=ctx.now() + CARD_DEBOUNCE)
+            slack_outbox.card(
+                ctx, session, ticket.id, channel, not_before=ctx.now() + CARD_DEBOUNCE
+            )
         mid = change.message_id
         if change.action in ("open", "client_reply") and mid:
-            slack_outbox.thread(ctx, session, ticket.id, f"slack:msg:{mid}", "client_message", message=mid)
+            slack_outbox.thread(
+                ctx, session, ticket.id, f"slack:msg:{mid}", "client_message", message=mid
+            )
         elif change.action == "note" and mid:
             slack_outbox.thread(ctx, session, ticket.id, f"slack:note:{mid}", "note", message=mid)
         elif change.action == "reply" and mid:
             delay = float(change.fields.get("delay_seconds") or 0)
             post_key = f"slack:reply:{mid}"
-            slack_outbox.thread(ctx, session, ticket.id, post_key, "reply", message=mid, undo_seconds=delay)
+            slack_outbox.thread(
+                ctx, session, ticket.id, post_key, "reply", message=mid, undo_seconds=delay
+            )
             if delay:
                 # When the Undo window ends, the line shows what happened (sent, or undone).
-                slack_outbox.update(ctx, session, ticket.id, f"slack:reply-window:{mid}", post_key, "reply", not_before=ctx.now() + timedelta(seconds=delay + 1), message=mid)
+                slack_outbox.update(
+                    ctx,
+                    session,
+                    ticket.id,
+                    f"slack:reply-window:{mid}",
+                    post_key,
+                    "reply",
+                    not_before=ctx.now() + timedelta(seconds=delay + 1),
+                    message=mid,
+                )
         elif change.action != "client_reply":
             key = f"slack:event:{ticket.id}:{change.action}:{uuid.uuid4().hex}"
             slack_outbox.thread(ctx, session, ticket.id, key, "event", text=event_text(change))

@@ -122,7 +122,9 @@ def _is_ssl_check(body: bytes, content_type: str) -> bool:
         return False
 
 
-def endpoint(work: SlackWork, signing_secret: str, to_bolt: Callable[[Request, bytes], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+def endpoint(
+    work: SlackWork, signing_secret: str, to_bolt: Callable[[Request, bytes], Awaitable[Response]]
+) -> Callable[[Request], Awaitable[Response]]:
     """The ASGI endpoint for POST /slack/events."""
     verifier = SignatureVerifier(signing_secret)
 
@@ -137,12 +139,16 @@ def endpoint(work: SlackWork, signing_secret: str, to_bolt: Callable[[Request, b
         body = await request.body()
         headers = request.headers
         try:
-            valid = verifier.is_valid(body, headers.get("x-slack-request-timestamp"), headers.get("x-slack-signature"))
+            valid = verifier.is_valid(
+                body, headers.get("x-slack-request-timestamp"), headers.get("x-slack-signature")
+            )
         except ValueError:  # a timestamp that is not a number
             valid = False
         if not valid:
             if _is_ssl_check(body, headers.get("content-type", "")):
-                return await to_bolt(request, body)  # Slack's certificate check is not signed; bolt answers it
+                return await to_bolt(
+                    request, body
+                )  # Slack's certificate check is not signed; bolt answers it
             return Response(status_code=401)
         decision = classify(body, headers.get("content-type", ""), work)
         if decision is None:

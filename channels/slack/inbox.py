@@ -50,7 +50,9 @@ class _Pending:
         self.done.set()
         if self.future is not None:
             try:
-                self.future.get_loop().call_soon_threadsafe(_resolve, self.future, self.new, self.error)
+                self.future.get_loop().call_soon_threadsafe(
+                    _resolve, self.future, self.new, self.error
+                )
             except RuntimeError:  # the loop is closed: nobody waits any more
                 pass
 
@@ -76,7 +78,9 @@ class EventInbox:
         self.thread: threading.Thread | None = None
         self.handoff_thread: threading.Thread | None = None
 
-    def store(self, event_id: str, kind: str, payload: dict[str, Any], timeout: float = 10.0) -> bool:
+    def store(
+        self, event_id: str, kind: str, payload: dict[str, Any], timeout: float = 10.0
+    ) -> bool:
         """True when the event is new; raises if it could not be stored (Slack then retries)."""
         self._ensure_thread()
         item = _Pending(event_id, kind, payload)
@@ -87,7 +91,9 @@ class EventInbox:
             raise item.error
         return item.new
 
-    async def store_async(self, event_id: str, kind: str, payload: dict[str, Any], timeout: float = 10.0) -> bool:
+    async def store_async(
+        self, event_id: str, kind: str, payload: dict[str, Any], timeout: float = 10.0
+    ) -> bool:
         """``store`` for a coroutine: awaits the commit without holding a thread."""
         self._ensure_thread()
         item = _Pending(event_id, kind, payload, future=asyncio.get_running_loop().create_future())
@@ -106,7 +112,9 @@ class EventInbox:
                 self.thread = threading.Thread(target=self._run, name="slack-inbox", daemon=True)
                 self.thread.start()
             if self.handoff_thread is None or not self.handoff_thread.is_alive():
-                self.handoff_thread = threading.Thread(target=self._hand_off, name="slack-inbox-handoff", daemon=True)
+                self.handoff_thread = threading.Thread(
+                    target=self._hand_off, name="slack-inbox-handoff", daemon=True
+                )
                 self.handoff_thread.start()
 
     def _run(self) -> None:
@@ -145,8 +153,22 @@ class EventInbox:
         now = self.ctx.now()
         rows: dict[str, dict[str, Any]] = {}
         for item in batch:
-            rows.setdefault(item.event_id, {"id": item.event_id, "kind": item.kind, "payload": item.payload, "status": "pending", "received_at": now})
+            rows.setdefault(
+                item.event_id,
+                {
+                    "id": item.event_id,
+                    "kind": item.kind,
+                    "payload": item.payload,
+                    "status": "pending",
+                    "received_at": now,
+                },
+            )
         dialect = postgresql if self.ctx.db.is_postgres else sqlite
-        stmt = dialect.insert(SlackEvent).values(list(rows.values())).on_conflict_do_nothing().returning(SlackEvent.id)
+        stmt = (
+            dialect.insert(SlackEvent)
+            .values(list(rows.values()))
+            .on_conflict_do_nothing()
+            .returning(SlackEvent.id)
+        )
         with self.ctx.db.transaction() as session:
             return set(session.execute(stmt).scalars())

@@ -35,7 +35,10 @@ def parse(raw: bytes, meta: dict[str, Any]) -> Inbound:
     text = plain(event.get("text") or "")
     files = [f for f in event.get("files") or [] if isinstance(f, dict)]
     if files:
-        text += "\n\nFiles shared in Slack:\n" + "\n".join(f"- {f.get('name', 'file')}: {f.get('permalink') or f.get('url_private', '')}" for f in files)
+        text += "\n\nFiles shared in Slack:\n" + "\n".join(
+            f"- {f.get('name', 'file')}: {f.get('permalink') or f.get('url_private', '')}"
+            for f in files
+        )
     thread_ts = event.get("thread_ts")
     references = (f"{channel}:{thread_ts}",) if thread_ts and thread_ts != ts else ()
     first_line = next((line for line in text.splitlines() if line.strip()), "")

@@ -39,10 +39,17 @@ def _escalation_of(session: Session, ticket_id: int, key: str) -> Escalation | N
         found = session.get(Escalation, int(match.group(1)))
         if found is not None:
             return found
-    return session.execute(select(Escalation).where(Escalation.ticket_id == ticket_id).order_by(Escalation.id.desc()).limit(1)).scalar_one_or_none()
+    return session.execute(
+        select(Escalation)
+        .where(Escalation.ticket_id == ticket_id)
+        .order_by(Escalation.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
 
 
-def render(ticket: Ticket, esc: Escalation | None, key: str, *, mention: bool, card_link: str | None) -> tuple[str, list[dict[str, Any]]]:
+def render(
+    ticket: Ticket, esc: Escalation | None, key: str, *, mention: bool, card_link: str | None
+) -> tuple[str, list[dict[str, Any]]]:
     """The ping as Block Kit: what breached, the ticket, a link to its card, Acknowledge."""
     reason = esc.reason if esc else "escalated"
     head = f":rotating_light: *{ticket.number}* ({ticket.priority}) needs someone now: {blocks.escape(reason)}"
@@ -57,17 +64,31 @@ def render(ticket: Ticket, esc: Escalation | None, key: str, *, mention: bool, c
         text = "<!here> " + text
     if esc is not None and esc.status == escalation.ACKNOWLEDGED:
         by = shown_name(esc.acknowledged_by or "someone")
-        message.append(blocks.context(f":white_check_mark: Acknowledged by {blocks.escape(by)} {blocks.slack_date(_aware(esc.acknowledged_at))}; the escalation is stopped"))
+        message.append(
+            blocks.context(
+                f":white_check_mark: Acknowledged by {blocks.escape(by)} {blocks.slack_date(_aware(esc.acknowledged_at))}; the escalation is stopped"
+            )
+        )
         text += f" — acknowledged by {by}"
     elif esc is not None and esc.status != escalation.ACTIVE:
         message.append(blocks.context(f"The escalation is {esc.status}"))
     else:
-        message.append({"type": "actions", "block_id": "esc_actions", "elements": [blocks.button("Acknowledge", ACK_ACTION, ticket.number, "primary")]})
-        message.append(blocks.context("Acknowledge to stop the escalation: nobody else is pinged after that"))
+        message.append(
+            {
+                "type": "actions",
+                "block_id": "esc_actions",
+                "elements": [blocks.button("Acknowledge", ACK_ACTION, ticket.number, "primary")],
+            }
+        )
+        message.append(
+            blocks.context("Acknowledge to stop the escalation: nobody else is pinged after that")
+        )
     return text, message
 
 
-def load(session: Session, ticket_number: str | None, ticket_id: int | None, key: str) -> tuple[Ticket, Escalation | None]:
+def load(
+    session: Session, ticket_number: str | None, ticket_id: int | None, key: str
+) -> tuple[Ticket, Escalation | None]:
     """The ticket a ping is about (by number or id) and its escalation; NotFound if gone."""
     ticket = actions.get_ticket(session, ticket_id if ticket_id is not None else str(ticket_number))
     return ticket, _escalation_of(session, ticket.id, key)
@@ -82,26 +103,46 @@ def acknowledge(ctx: Context, session: Session, agent: Agent, number: str) -> st
     """The Acknowledge button: stop the chain as ``agent`` and update every ping in Slack."""
     ticket = actions.get_ticket(session, number, lock=True)
     escalation.acknowledge(ctx, session, ticket, by=agent_principal(agent).label)
-    keys = list(session.execute(
-        select(OutboxDelivery.key).where(OutboxDelivery.ticket_id == ticket.id, OutboxDelivery.kind == escalation.KIND, OutboxDelivery.channel == slack_outbox.CHANNEL)
-    ).scalars())
-    posted = list(session.execute(select(SlackPost.key).where(SlackPost.key.in_(keys))).scalars()) if keys else []
+    keys = list(
+        session.execute(
+            select(OutboxDelivery.key).where(
+                OutboxDelivery.ticket_id == ticket.id,
+                OutboxDelivery.kind == escalation.KIND,
+                OutboxDelivery.channel == slack_outbox.CHANNEL,
+            )
+        ).scalars()
+    )
+    posted = (
+        list(session.execute(select(SlackPost.key).where(SlackPost.key.in_(keys))).scalars())
+        if keys
+        else []
+    )
     for key in posted:
-        slack_outbox.update(ctx, session, ticket.id, f"slack:esc-ack:{key}"[:200], key, "escalation")
+        slack_outbox.update(
+            ctx, session, ticket.id, f"slack:esc-ack:{key}"[:200], key, "escalation"
+        )
     return f"acknowledged the escalation of {ticket.number}"
 
 
-def on_call_section(ctx: Context, session: Session, agent: Agent | None) -> tuple[str, list[str]] | None:
+def on_call_section(
+    ctx: Context, session: Session, agent: Agent | None
+) -> tuple[str, list[str]] | None:
     """The App Home's "On call now": every rotation, its agent and until when."""
     rows = oncall.now_on_call(ctx.policy, ctx.now())
     if not rows:
         return ("On call now", ["No on-call rotation is configured."])
     emails = [r["agent"] for r in rows]
-    people = {a.email: a for a in session.execute(select(Agent).where(Agent.email.in_(emails))).scalars()}
+    people = {
+        a.email: a for a in session.execute(select(Agent).where(Agent.email.in_(emails))).scalars()
+    }
     lines = []
     for row in rows:
         person = people.get(row["agent"])
-        who = f"<@{person.slack_user_id}>" if person and person.slack_user_id else blocks.escape(person.name if person and person.name else row["agent"])
+        who = (
+            f"<@{person.slack_user_id}>"
+            if person and person.slack_user_id
+            else blocks.escape(person.name if person and person.name else row["agent"])
+        )
         if person is not None and agent is not None and person.id == agent.id:
             who += " (you)"
         until = f" until {blocks.slack_date(_parse(str(row['until'])))}" if row["until"] else ""

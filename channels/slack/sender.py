@@ -40,7 +40,14 @@ from core.values import Outbound
 
 log = logging.getLogger(__name__)
 
-TRANSIENT = {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited", "team_added_to_org"}
+TRANSIENT = {
+    "internal_error",
+    "fatal_error",
+    "service_unavailable",
+    "request_timeout",
+    "ratelimited",
+    "team_added_to_org",
+}
 IN_FLIGHT_GRACE = timedelta(seconds=30)
 CONVERSATION_RE = re.compile(r"^([CDG][A-Z0-9]+):(\d+\.\d+)$")
 
@@ -90,22 +97,40 @@ class SlackSender:
             with db.transaction() as session:
                 row = session.get(SlackCard, ticket_id, with_for_update=True)
                 if row is None:
-                    session.add(SlackCard(ticket_id=ticket_id, channel=out.recipient, ts=None, created_at=self.ctx.now(), updated_at=self.ctx.now()))
+                    session.add(
+                        SlackCard(
+                            ticket_id=ticket_id,
+                            channel=out.recipient,
+                            ts=None,
+                            created_at=self.ctx.now(),
+                            updated_at=self.ctx.now(),
+                        )
+                    )
                     poster = True
-                channel, ts, created = (out.recipient, None, self.ctx.now()) if row is None else (row.channel, row.ts, row.created_at)
+                channel, ts, created = (
+                    (out.recipient, None, self.ctx.now())
+                    if row is None
+                    else (row.channel, row.ts, row.created_at)
+                )
         except IntegrityError:
-            raise DeliveryError("the card is being posted by another worker; will update it next", retry_after=1) from None
+            raise DeliveryError(
+                "the card is being posted by another worker; will update it next", retry_after=1
+            ) from None
         text, card_blocks = self._render_card(ticket_id, key)
         if ts:
             self.client.chat_update(channel=channel, ts=ts, text=text, blocks=card_blocks)
             return f"card:{channel}:{ts}"
         if not poster:
             if self.ctx.now() - created < IN_FLIGHT_GRACE:
-                raise DeliveryError("the card's first post is in flight; will update it next", retry_after=1)
+                raise DeliveryError(
+                    "the card's first post is in flight; will update it next", retry_after=1
+                )
             ts = self._find(channel, None, key)  # the poster died: did its post reach Slack?
         if ts is None:
             try:
-                ts = self.client.chat_postMessage(channel=channel, text=text, blocks=card_blocks, unfurl_links=False)["ts"]
+                ts = self.client.chat_postMessage(
+                    channel=channel, text=text, blocks=card_blocks, unfurl_links=False
+                )["ts"]
             except SlackApiError:
                 # Slack answered: nothing was posted, so the next attempt may post at once.
                 with db.transaction() as session:
@@ -123,14 +148,21 @@ class SlackSender:
         with self.ctx.db.reading() as session:
             ticket = session.get(Ticket, ticket_id)
             assert ticket is not None
-            first = session.execute(select(Message.body_text).where(Message.ticket_id == ticket_id, Message.kind == "public").order_by(Message.id).limit(1)).scalar_one_or_none()
+            first = session.execute(
+                select(Message.body_text)
+                .where(Message.ticket_id == ticket_id, Message.kind == "public")
+                .order_by(Message.id)
+                .limit(1)
+            ).scalar_one_or_none()
             return blocks.card(views.ticket_summary(self.ctx, ticket), first or "", key)
 
     def _card_position(self, ticket_id: int) -> tuple[str, str]:
         with self.ctx.db.reading() as session:
             row = session.get(SlackCard, ticket_id)
             if row is None or not row.ts:
-                raise DeliveryError("the ticket's card is not posted yet; thread lines wait for it", retry_after=1)
+                raise DeliveryError(
+                    "the ticket's card is not posted yet; thread lines wait for it", retry_after=1
+                )
             return row.channel, row.ts
 
     # Thread lines --------------------------------------------------------------------
@@ -163,16 +195,47 @@ class SlackSender:
             assert message is not None
             agent = session.get(Agent, message.author_agent_id) if message.author_agent_id else None
             if line == "client_message":
-                contact = session.get(Contact, message.author_contact_id) if message.author_contact_id else None
-                files = session.execute(select(Attachment).where(Attachment.message_id == message.id).order_by(Attachment.id)).scalars().all()
+                contact = (
+                    session.get(Contact, message.author_contact_id)
+                    if message.author_contact_id
+                    else None
+                )
+                files = (
+                    session.execute(
+                        select(Attachment)
+                        .where(Attachment.message_id == message.id)
+                        .order_by(Attachment.id)
+                    )
+                    .scalars()
+                    .all()
+                )
                 ticket = session.get(Ticket, message.ticket_id)
                 link = self.ctx.tracking_link(ticket.tracking_token) if ticket else ""
-                names = [(f"{a.filename} ({a.size} bytes{', ' + a.flagged if a.flagged else ''})", link) for a in files]
-                return blocks.client_message(contact.name if contact and contact.name else "The client", message.channel, message.body_text, names, key)
+                names = [
+                    (f"{a.filename} ({a.size} bytes{', ' + a.flagged if a.flagged else ''})", link)
+                    for a in files
+                ]
+                return blocks.client_message(
+                    contact.name if contact and contact.name else "The client",
+                    message.channel,
+                    message.body_text,
+                    names,
+                    key,
+                )
             if line == "note":
                 return blocks.note_line(agent.name if agent else "someone", message.body_text, key)
-            delivery = session.execute(select(OutboxDelivery.status).where(OutboxDelivery.key == f"reply:{message.id}")).scalar_one_or_none()
-            return blocks.reply_line(agent.name if agent else "someone", message.channel, message.body_text, delivery or "none", message.id, key, float(extras.get("undo_seconds") or 0))
+            delivery = session.execute(
+                select(OutboxDelivery.status).where(OutboxDelivery.key == f"reply:{message.id}")
+            ).scalar_one_or_none()
+            return blocks.reply_line(
+                agent.name if agent else "someone",
+                message.channel,
+                message.body_text,
+                delivery or "none",
+                message.id,
+                key,
+                float(extras.get("undo_seconds") or 0),
+            )
 
     # Escalation pings -----------------------------------------------------------------
 
@@ -185,7 +248,9 @@ class SlackSender:
         ts = self._post_once(out.key, out.recipient, None, text, ping_blocks)
         return f"ping:{out.recipient}:{ts}"
 
-    def _render_ping(self, key: str, number: str | None, ticket_id: int | None, recipient: str | None = None) -> Render:
+    def _render_ping(
+        self, key: str, number: str | None, ticket_id: int | None, recipient: str | None = None
+    ) -> Render:
         with self.ctx.db.reading() as session:
             ticket, _ = pings.load(session, number, ticket_id, key)
             card = session.get(SlackCard, ticket.id)
@@ -195,12 +260,22 @@ class SlackSender:
         link = None
         if card_at:
             try:
-                link = str(self.client.chat_getPermalink(channel=card_at[0], message_ts=card_at[1])["permalink"])
+                link = str(
+                    self.client.chat_getPermalink(channel=card_at[0], message_ts=card_at[1])[
+                        "permalink"
+                    ]
+                )
             except SlackApiError:
                 link = None  # the ping matters more than its link
         with self.ctx.db.reading() as session:
             ticket, esc = pings.load(session, number, ticket_id, key)
-            return pings.render(ticket, esc, key, mention=not where.startswith(pings.PERSON_PREFIXES), card_link=link)
+            return pings.render(
+                ticket,
+                esc,
+                key,
+                mention=not where.startswith(pings.PERSON_PREFIXES),
+                card_link=link,
+            )
 
     # Ephemeral messages and the App Home ---------------------------------------------------
 
@@ -209,12 +284,18 @@ class SlackSender:
             done = session.get(SlackPost, out.key)
             if done is not None and done.ts:
                 return f"ephemeral:{done.channel}:{done.ts}"
-        args: dict[str, Any] = {"channel": out.recipient, "user": out.extras["user"], "text": out.text}
+        args: dict[str, Any] = {
+            "channel": out.recipient,
+            "user": out.extras["user"],
+            "text": out.text,
+        }
         if out.extras.get("thread_ts"):
             args["thread_ts"] = out.extras["thread_ts"]
         ts = self.client.chat_postEphemeral(**args)["message_ts"]
         with self.ctx.db.transaction() as session:
-            session.merge(SlackPost(key=out.key, channel=out.recipient, ts=ts, created_at=self.ctx.now()))
+            session.merge(
+                SlackPost(key=out.key, channel=out.recipient, ts=ts, created_at=self.ctx.now())
+            )
         return f"ephemeral:{out.recipient}:{ts}"
 
     def _home(self, out: Outbound) -> str:
@@ -234,13 +315,30 @@ class SlackSender:
             if match:
                 channel, thread_ts = match.group(1), match.group(2)
                 break
-        text = out.text if not out.ticket_number or out.ticket_number in out.text else f"[{out.ticket_number}] {out.text}"
-        ts = self._post_once(out.key, channel, thread_ts, text, [blocks.section(blocks.escape(text), blocks.marker(out.key))])
+        text = (
+            out.text
+            if not out.ticket_number or out.ticket_number in out.text
+            else f"[{out.ticket_number}] {out.text}"
+        )
+        ts = self._post_once(
+            out.key,
+            channel,
+            thread_ts,
+            text,
+            [blocks.section(blocks.escape(text), blocks.marker(out.key))],
+        )
         return f"{channel}:{ts}"
 
     # Posting once --------------------------------------------------------------------
 
-    def _post_once(self, key: str, channel: str, thread_ts: str | None, text: str, message_blocks: list[dict[str, Any]]) -> str:
+    def _post_once(
+        self,
+        key: str,
+        channel: str,
+        thread_ts: str | None,
+        text: str,
+        message_blocks: list[dict[str, Any]],
+    ) -> str:
         uncertain = False
         try:
             with self.ctx.db.transaction() as session:
@@ -248,14 +346,23 @@ class SlackSender:
                 if post is not None and post.ts:
                     return post.ts
                 if post is None:
-                    session.add(SlackPost(key=key, channel=channel, thread_ts=thread_ts, created_at=self.ctx.now()))
+                    session.add(
+                        SlackPost(
+                            key=key, channel=channel, thread_ts=thread_ts, created_at=self.ctx.now()
+                        )
+                    )
                 else:
                     uncertain = True
         except IntegrityError:
             uncertain = True
         ts = self._find(channel, thread_ts, key) if uncertain else None
         if ts is None:
-            args: dict[str, Any] = {"channel": channel, "text": blocks.clip(text, 3000), "blocks": message_blocks, "unfurl_links": False}
+            args: dict[str, Any] = {
+                "channel": channel,
+                "text": blocks.clip(text, 3000),
+                "blocks": message_blocks,
+                "unfurl_links": False,
+            }
             if thread_ts:
                 args["thread_ts"] = thread_ts
             ts = self.client.chat_postMessage(**args)["ts"]
@@ -288,7 +395,9 @@ def translate(exc: SlackApiError) -> DeliveryError:
         headers = {k.lower(): v for k, v in (response.headers or {}).items()}
         raw = headers.get("retry-after", "1")
         retry_after = float(raw[0] if isinstance(raw, list) else raw)
-        return DeliveryError(f"Slack rate limit: retry after {retry_after:g} s", retry_after=retry_after)
+        return DeliveryError(
+            f"Slack rate limit: retry after {retry_after:g} s", retry_after=retry_after
+        )
     if status >= 500 or error in TRANSIENT:
         return DeliveryError(f"Slack error {status} {error}: will retry")
     return DeliveryError(f"Slack refused the call: {error or status}", permanent=True)
@@ -296,18 +405,46 @@ def translate(exc: SlackApiError) -> DeliveryError:
 
 def home_sections(ctx: Context, session: Any, slack_user: str) -> list[tuple[str, list[str]]]:
     """The App Home: my open tickets, at-risk and breached ones, then registered sections."""
-    agent = session.execute(select(Agent).where(Agent.slack_user_id == slack_user)).scalar_one_or_none()
-    open_tickets = session.execute(select(Ticket).where(Ticket.status.in_(lifecycle.OPEN_STATES)).order_by(Ticket.id.desc()).limit(500)).scalars().all()
+    agent = session.execute(
+        select(Agent).where(Agent.slack_user_id == slack_user)
+    ).scalar_one_or_none()
+    open_tickets = (
+        session.execute(
+            select(Ticket)
+            .where(Ticket.status.in_(lifecycle.OPEN_STATES))
+            .order_by(Ticket.id.desc())
+            .limit(500)
+        )
+        .scalars()
+        .all()
+    )
     mine = [t for t in open_tickets if agent is not None and t.assignee_id == agent.id]
     states = {t.id: sla.state(ctx, t) for t in open_tickets}
     sections: list[tuple[str, list[str]]] = []
     if agent is None:
-        sections.append(("You are not a Switchboard agent", ["Ask an admin to run `switchboard agents add NAME EMAIL --slack-user YOUR_SLACK_ID`."]))
+        sections.append(
+            (
+                "You are not a Switchboard agent",
+                [
+                    "Ask an admin to run `switchboard agents add NAME EMAIL --slack-user YOUR_SLACK_ID`."
+                ],
+            )
+        )
     else:
-        sections.append((f"My open tickets ({len(mine)})", [blocks.ticket_line(views.ticket_summary(ctx, t)) for t in mine]))
+        sections.append(
+            (
+                f"My open tickets ({len(mine)})",
+                [blocks.ticket_line(views.ticket_summary(ctx, t)) for t in mine],
+            )
+        )
     for title, state in (("Breached", "red"), ("At risk", "yellow")):
         chosen = [t for t in open_tickets if states[t.id] == state]
-        sections.append((f"{title} ({len(chosen)})", [blocks.ticket_line(views.ticket_summary(ctx, t)) for t in chosen]))
+        sections.append(
+            (
+                f"{title} ({len(chosen)})",
+                [blocks.ticket_line(views.ticket_summary(ctx, t)) for t in chosen],
+            )
+        )
     for extra in HOME_SECTIONS:
         found = extra(ctx, session, agent)
         if found:

@@ -34,10 +34,14 @@ CtxDep = Annotated[Context, Depends(get_ctx)]
 
 def current_agent(ctx: CtxDep, authorization: Annotated[str | None, Header()] = None) -> Principal:
     if not authorization or not authorization.lower().startswith("bearer "):
-        raise HTTPException(401, "send 'Authorization: Bearer <token>' (switchboard agents add prints one)")
+        raise HTTPException(
+            401, "send 'Authorization: Bearer <token>' (switchboard agents add prints one)"
+        )
     digest = hash_token(authorization.split(None, 1)[1].strip())
     with ctx.db.reading() as session:
-        agent = session.execute(select(Agent).where(Agent.api_token_hash == digest, Agent.active.is_(True))).scalar_one_or_none()
+        agent = session.execute(
+            select(Agent).where(Agent.api_token_hash == digest, Agent.active.is_(True))
+        ).scalar_one_or_none()
         if agent is None:
             raise HTTPException(401, "unknown or revoked API token")
         return agent_principal(agent)
@@ -67,7 +71,9 @@ class OpenBody(BaseModel):
 
 
 class Override(BaseModel):
-    override_reason: str | None = Field(None, description="A lead's written reason to override a rule.")
+    override_reason: str | None = Field(
+        None, description="A lead's written reason to override a rule."
+    )
 
 
 class AssignBody(Override):
@@ -140,17 +146,43 @@ def list_tickets(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     with ctx.db.reading() as session:
-        return views.list_tickets(ctx, session, status=status, priority=priority, queue=queue, assignee=assignee, query=q, include_closed=include_closed, limit=limit, offset=offset)
+        return views.list_tickets(
+            ctx,
+            session,
+            status=status,
+            priority=priority,
+            queue=queue,
+            assignee=assignee,
+            query=q,
+            include_closed=include_closed,
+            limit=limit,
+            offset=offset,
+        )
 
 
 @router.post("/tickets", status_code=201)
 def open_ticket(ctx: CtxDep, who: WhoDep, body: OpenBody) -> dict[str, Any]:
     with ctx.db.transaction() as session:
         ticket = actions.open_ticket(
-            ctx, session, who, subject=body.subject, text=body.text,
+            ctx,
+            session,
+            who,
+            subject=body.subject,
+            text=body.text,
             requester=(body.requester.channel, body.requester.address, body.requester.name),
-            priority=body.priority, category=body.category, queue=body.queue,
-            links={k: v for k, v in {"asset": body.asset, "site": body.site, "work_order": body.work_order, "location": body.location}.items() if v},
+            priority=body.priority,
+            category=body.category,
+            queue=body.queue,
+            links={
+                k: v
+                for k, v in {
+                    "asset": body.asset,
+                    "site": body.site,
+                    "work_order": body.work_order,
+                    "location": body.location,
+                }.items()
+                if v
+            },
             send_ack=body.send_ack,
         )
         number = ticket.id
@@ -181,25 +213,52 @@ def _find_agent(session: Session, who: Principal, ref: str) -> Agent:
     elif ref.isdigit():
         agent = session.get(Agent, int(ref))
     else:
-        agent = session.execute(select(Agent).where(Agent.email == ref.lower())).scalar_one_or_none()
+        agent = session.execute(
+            select(Agent).where(Agent.email == ref.lower())
+        ).scalar_one_or_none()
     if agent is None:
         raise ActionRefused("field.assignee", f"no agent '{ref}'", kind="field")
     return agent
 
 
 @router.post("/tickets/{number}/acknowledge")
-def acknowledge(ctx: CtxDep, who: WhoDep, number: str, body: Override | None = None) -> dict[str, Any]:
-    return _act(ctx, number, lambda s, t: actions.acknowledge(ctx, s, who, t, override_reason=body.override_reason if body else None))
+def acknowledge(
+    ctx: CtxDep, who: WhoDep, number: str, body: Override | None = None
+) -> dict[str, Any]:
+    return _act(
+        ctx,
+        number,
+        lambda s, t: actions.acknowledge(
+            ctx, s, who, t, override_reason=body.override_reason if body else None
+        ),
+    )
 
 
 @router.post("/tickets/{number}/assign")
 def assign(ctx: CtxDep, who: WhoDep, number: str, body: AssignBody) -> dict[str, Any]:
-    return _act(ctx, number, lambda s, t: actions.assign(ctx, s, who, t, assignee=_find_agent(s, who, body.agent), override_reason=body.override_reason))
+    return _act(
+        ctx,
+        number,
+        lambda s, t: actions.assign(
+            ctx,
+            s,
+            who,
+            t,
+            assignee=_find_agent(s, who, body.agent),
+            override_reason=body.override_reason,
+        ),
+    )
 
 
 @router.post("/tickets/{number}/start")
 def start(ctx: CtxDep, who: WhoDep, number: str, body: Override | None = None) -> dict[str, Any]:
-    return _act(ctx, number, lambda s, t: actions.start(ctx, s, who, t, override_reason=body.override_reason if body else None))
+    return _act(
+        ctx,
+        number,
+        lambda s, t: actions.start(
+            ctx, s, who, t, override_reason=body.override_reason if body else None
+        ),
+    )
 
 
 @router.post("/tickets/{number}/reply")
@@ -214,60 +273,142 @@ def note(ctx: CtxDep, who: WhoDep, number: str, body: TextBody) -> dict[str, Any
 
 @router.post("/tickets/{number}/hold")
 def hold(ctx: CtxDep, who: WhoDep, number: str, body: HoldBody) -> dict[str, Any]:
-    return _act(ctx, number, lambda s, t: actions.hold(ctx, s, who, t, reason=body.reason, parts_ref=body.parts_ref, hold_note=body.note, override_reason=body.override_reason))
+    return _act(
+        ctx,
+        number,
+        lambda s, t: actions.hold(
+            ctx,
+            s,
+            who,
+            t,
+            reason=body.reason,
+            parts_ref=body.parts_ref,
+            hold_note=body.note,
+            override_reason=body.override_reason,
+        ),
+    )
 
 
 @router.post("/tickets/{number}/resume")
 def resume(ctx: CtxDep, who: WhoDep, number: str, body: Override | None = None) -> dict[str, Any]:
-    return _act(ctx, number, lambda s, t: actions.resume(ctx, s, who, t, override_reason=body.override_reason if body else None))
+    return _act(
+        ctx,
+        number,
+        lambda s, t: actions.resume(
+            ctx, s, who, t, override_reason=body.override_reason if body else None
+        ),
+    )
 
 
 @router.post("/tickets/{number}/resolve")
 def resolve(ctx: CtxDep, who: WhoDep, number: str, body: ResolveBody) -> dict[str, Any]:
-    return _act(ctx, number, lambda s, t: actions.resolve(ctx, s, who, t, code=body.code, steps=body.steps, override_reason=body.override_reason))
+    return _act(
+        ctx,
+        number,
+        lambda s, t: actions.resolve(
+            ctx, s, who, t, code=body.code, steps=body.steps, override_reason=body.override_reason
+        ),
+    )
 
 
 @router.post("/tickets/{number}/close")
 def close(ctx: CtxDep, who: WhoDep, number: str, body: CloseBody | None = None) -> dict[str, Any]:
     body = body or CloseBody()
-    return _act(ctx, number, lambda s, t: actions.close(ctx, s, who, t, code=body.code, steps=body.steps, override_reason=body.override_reason))
+    return _act(
+        ctx,
+        number,
+        lambda s, t: actions.close(
+            ctx, s, who, t, code=body.code, steps=body.steps, override_reason=body.override_reason
+        ),
+    )
 
 
 @router.post("/tickets/{number}/reopen")
 def reopen(ctx: CtxDep, who: WhoDep, number: str, body: ReopenBody | None = None) -> dict[str, Any]:
     body = body or ReopenBody()
-    return _act(ctx, number, lambda s, t: actions.reopen(ctx, s, who, t, reason=body.reason, override_reason=body.override_reason))
+    return _act(
+        ctx,
+        number,
+        lambda s, t: actions.reopen(
+            ctx, s, who, t, reason=body.reason, override_reason=body.override_reason
+        ),
+    )
 
 
 @router.post("/tickets/{number}/priority")
 def set_priority(ctx: CtxDep, who: WhoDep, number: str, body: PriorityBody) -> dict[str, Any]:
-    return _act(ctx, number, lambda s, t: actions.set_priority(ctx, s, who, t, priority=body.priority, reason=body.reason, override_reason=body.override_reason))
+    return _act(
+        ctx,
+        number,
+        lambda s, t: actions.set_priority(
+            ctx,
+            s,
+            who,
+            t,
+            priority=body.priority,
+            reason=body.reason,
+            override_reason=body.override_reason,
+        ),
+    )
 
 
 @router.post("/tickets/{number}/category")
 def set_category(ctx: CtxDep, who: WhoDep, number: str, body: CategoryBody) -> dict[str, Any]:
-    return _act(ctx, number, lambda s, t: actions.set_category(ctx, s, who, t, category=body.category, override_reason=body.override_reason))
+    return _act(
+        ctx,
+        number,
+        lambda s, t: actions.set_category(
+            ctx, s, who, t, category=body.category, override_reason=body.override_reason
+        ),
+    )
 
 
 @router.post("/tickets/{number}/queue")
 def set_queue(ctx: CtxDep, who: WhoDep, number: str, body: QueueBody) -> dict[str, Any]:
-    return _act(ctx, number, lambda s, t: actions.set_queue(ctx, s, who, t, queue=body.queue, override_reason=body.override_reason))
+    return _act(
+        ctx,
+        number,
+        lambda s, t: actions.set_queue(
+            ctx, s, who, t, queue=body.queue, override_reason=body.override_reason
+        ),
+    )
 
 
 @router.post("/tickets/{number}/links")
 def link(ctx: CtxDep, who: WhoDep, number: str, body: LinkBody) -> dict[str, Any]:
     refs = body.model_dump(exclude={"override_reason"}, exclude_none=True)
-    return _act(ctx, number, lambda s, t: actions.link(ctx, s, who, t, override_reason=body.override_reason, **refs))
+    return _act(
+        ctx,
+        number,
+        lambda s, t: actions.link(ctx, s, who, t, override_reason=body.override_reason, **refs),
+    )
 
 
 @router.post("/tickets/{number}/merge")
 def merge(ctx: CtxDep, who: WhoDep, number: str, body: MergeBody) -> dict[str, Any]:
-    return _act(ctx, number, lambda s, t: actions.merge(ctx, s, who, t, into=actions.get_ticket(s, body.into, lock=True), override_reason=body.override_reason))
+    return _act(
+        ctx,
+        number,
+        lambda s, t: actions.merge(
+            ctx,
+            s,
+            who,
+            t,
+            into=actions.get_ticket(s, body.into, lock=True),
+            override_reason=body.override_reason,
+        ),
+    )
 
 
 @router.post("/tickets/{number}/escalate")
 def escalate(ctx: CtxDep, who: WhoDep, number: str, body: EscalateBody) -> dict[str, Any]:
-    return _act(ctx, number, lambda s, t: actions.escalate(ctx, s, who, t, reason=body.reason, override_reason=body.override_reason))
+    return _act(
+        ctx,
+        number,
+        lambda s, t: actions.escalate(
+            ctx, s, who, t, reason=body.reason, override_reason=body.override_reason
+        ),
+    )
 
 
 @router.post("/tickets/{number}/escalation/ack")
@@ -277,7 +418,13 @@ def acknowledge_escalation(ctx: CtxDep, who: WhoDep, number: str) -> dict[str, A
 
 
 @router.get("/reports/sla")
-def sla_report(ctx: CtxDep, who: WhoDep, since: str | None = None, until: str | None = None, days: Annotated[int, Query(ge=1, le=3660)] = 30) -> dict[str, Any]:
+def sla_report(
+    ctx: CtxDep,
+    who: WhoDep,
+    since: str | None = None,
+    until: str | None = None,
+    days: Annotated[int, Query(ge=1, le=3660)] = 30,
+) -> dict[str, Any]:
     """SLA compliance per priority, queue and category for tickets opened in the period."""
     start, end = slareport.period(ctx.now(), since, until, days)
     with ctx.db.reading() as session:
@@ -302,7 +449,12 @@ def retry_item(ctx: Context, item_id: str) -> dict[str, Any]:
         raise NotFound(f"'{item_id}' is not a parked item id (in-N or out-N)")
     if kind == "in":
         record = intake.retry(ctx, int(raw))
-        return {"id": item_id, "status": record.status, "outcome": record.outcome, "reason": record.reason,
-                "ticket": format_number(record.ticket_id) if record.ticket_id else None}
+        return {
+            "id": item_id,
+            "status": record.status,
+            "outcome": record.outcome,
+            "reason": record.reason,
+            "ticket": format_number(record.ticket_id) if record.ticket_id else None,
+        }
     outbox.requeue(ctx, int(raw))
     return {"id": item_id, "status": "pending"}

@@ -24,12 +24,16 @@ def error(status: int, code: str, message: str, **extra: object) -> JSONResponse
 
 
 def create_app(ctx: Context) -> FastAPI:
-    app = FastAPI(title="Switchboard", version="0.1.0", docs_url="/api/docs", openapi_url="/api/openapi.json")
+    app = FastAPI(
+        title="Switchboard", version="0.1.0", docs_url="/api/docs", openapi_url="/api/openapi.json"
+    )
     app.state.ctx = ctx
 
     @app.exception_handler(ActionRefused)
     async def _refused(_: Request, exc: ActionRefused) -> JSONResponse:
-        return error(STATUS_FOR_KIND.get(exc.kind, 409), exc.rule, exc.message, overridable=exc.overridable)
+        return error(
+            STATUS_FOR_KIND.get(exc.kind, 409), exc.rule, exc.message, overridable=exc.overridable
+        )
 
     @app.exception_handler(NotFound)
     async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
@@ -46,12 +50,19 @@ def create_app(ctx: Context) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors()]
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors()
+        ]
         return error(422, "invalid_request", "; ".join(problems) or "invalid request")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {
+            401: "unauthorized",
+            403: "forbidden",
+            404: "not_found",
+            405: "method_not_allowed",
+        }.get(exc.status_code, "http_error")
         response = error(exc.status_code, code, str(exc.detail))
         if exc.status_code == 401:
             response.headers["WWW-Authenticate"] = "Bearer"

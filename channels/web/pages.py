@@ -23,24 +23,53 @@ STATUS_TEXT = {
     "resolved": "Resolved",
     "closed": "Closed",
 }
-HOLD_TEXT = {"waiting_on_client": "On hold: waiting for your answer", "pending_parts": "On hold: waiting for parts"}
+HOLD_TEXT = {
+    "waiting_on_client": "On hold: waiting for your answer",
+    "pending_parts": "On hold: waiting for parts",
+}
 
 
 @router.get("/t/{token}", response_class=HTMLResponse)
 def tracking_page(request: Request, token: str) -> HTMLResponse:
     ctx = request.app.state.ctx
     env = ctx.renderer.env
-    headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"}
+    headers = {
+        "Cache-Control": "no-store",
+        "Referrer-Policy": "no-referrer",
+        "X-Frame-Options": "DENY",
+    }
     with ctx.db.reading() as session:
-        ticket = session.execute(select(Ticket).where(Ticket.tracking_token == token)).scalar_one_or_none()
+        ticket = session.execute(
+            select(Ticket).where(Ticket.tracking_token == token)
+        ).scalar_one_or_none()
         if ticket is None or len(token) < 16:
-            return HTMLResponse(env.get_template("pages/not_found.html.j2").render(), status_code=404, headers=headers)
-        messages = session.execute(
-            select(Message).where(Message.ticket_id == ticket.id, Message.kind == "public").order_by(Message.id)
-        ).scalars().all()
-        status_text = HOLD_TEXT.get(ticket.hold_reason or "", STATUS_TEXT.get(ticket.status, ticket.status))
+            return HTMLResponse(
+                env.get_template("pages/not_found.html.j2").render(),
+                status_code=404,
+                headers=headers,
+            )
+        messages = (
+            session.execute(
+                select(Message)
+                .where(Message.ticket_id == ticket.id, Message.kind == "public")
+                .order_by(Message.id)
+            )
+            .scalars()
+            .all()
+        )
+        status_text = HOLD_TEXT.get(
+            ticket.hold_reason or "", STATUS_TEXT.get(ticket.status, ticket.status)
+        )
         promise = ""
-        if ticket.first_response_at is None and ticket.response_due_at and ticket.status not in ("resolved", "closed"):
-            promise = f"We aim to answer by {ticket.response_due_at.strftime('%Y-%m-%d %H:%M UTC')}."
-        html = env.get_template("pages/tracking.html.j2").render(ticket=ticket, messages=messages, status_text=status_text, promise=promise)
+        if (
+            ticket.first_response_at is None
+            and ticket.response_due_at
+            and ticket.status not in ("resolved", "closed")
+        ):
+            promise = (
+                f"We aim to answer by {ticket.response_due_at.strftime('%Y-%m-%d %H:%M UTC')}."
+            )
+        html = env.get_template("pages/tracking.html.j2").render(
+            ticket=ticket, messages=messages, status_text=status_text, promise=promise
+        )
     return HTMLResponse(html, headers=headers)

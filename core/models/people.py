@@ -33,7 +33,9 @@ class Contact(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     organization: Mapped[Organization | None] = relationship()
-    identities: Mapped[list[Identity]] = relationship(back_populates="contact", order_by="Identity.id")
+    identities: Mapped[list[Identity]] = relationship(
+        back_populates="contact", order_by="Identity.id"
+    )
 
 
 class Identity(Base):

@@ -37,8 +37,11 @@ class Escalation(Base):
     __tablename__ = "escalations"
     __table_args__ = (
         Index(
-            "uq_escalations_active_ticket", "ticket_id", unique=True,
-            postgresql_where=text("status = 'active'"), sqlite_where=text("status = 'active'"),
+            "uq_escalations_active_ticket",
+            "ticket_id",
+            unique=True,
+            postgresql_where=text("status = 'active'"),
+            sqlite_where=text("status = 'active'"),
         ),
         Index("ix_escalations_status_next", "status", "next_step_at"),
     )
@@ -49,7 +52,9 @@ class Escalation(Base):
     steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     repeat: Mapped[bool] = mapped_column(Boolean, default=True)
     reason: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[str] = mapped_column(String(20), default="active")  # active, acknowledged, stopped
+    status: Mapped[str] = mapped_column(
+        String(20), default="active"
+    )  # active, acknowledged, stopped
     token: Mapped[str | None] = mapped_column(String(40))
     step_index: Mapped[int] = mapped_column(Integer, default=0)
     rounds: Mapped[int] = mapped_column(Integer, default=0)

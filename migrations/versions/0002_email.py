@@ -31,7 +31,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_mailbox_states")),
         sa.UniqueConstraint("account", "mailbox", name=op.f("uq_mailbox_states_account_mailbox")),
     )
-    op.create_index("ix_outbox_recipient", "outbox", ["channel", "recipient", "created_at"], unique=False)
+    op.create_index(
+        "ix_outbox_recipient", "outbox", ["channel", "recipient", "created_at"], unique=False
+    )
 
 
 def downgrade() -> None:

@@ -30,7 +30,9 @@ def upgrade() -> None:
         sa.Column("at", core.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("data", sa.JSON(), nullable=False),
-        sa.ForeignKeyConstraint(["ticket_id"], ["tickets.id"], name=op.f("fk_sla_events_ticket_id_tickets")),
+        sa.ForeignKeyConstraint(
+            ["ticket_id"], ["tickets.id"], name=op.f("fk_sla_events_ticket_id_tickets")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sla_events")),
     )
     op.create_index(op.f("ix_sla_events_ticket_id"), "sla_events", ["ticket_id"], unique=False)
@@ -51,14 +53,22 @@ def upgrade() -> None:
         sa.Column("started_at", core.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("acknowledged_at", core.models.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("acknowledged_by", sa.String(length=120), nullable=True),
-        sa.ForeignKeyConstraint(["ticket_id"], ["tickets.id"], name=op.f("fk_escalations_ticket_id_tickets")),
+        sa.ForeignKeyConstraint(
+            ["ticket_id"], ["tickets.id"], name=op.f("fk_escalations_ticket_id_tickets")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_escalations")),
     )
     op.create_index(op.f("ix_escalations_ticket_id"), "escalations", ["ticket_id"], unique=False)
-    op.create_index("ix_escalations_status_next", "escalations", ["status", "next_step_at"], unique=False)
     op.create_index(
-        "uq_escalations_active_ticket", "escalations", ["ticket_id"], unique=True,
-        postgresql_where=sa.text("status = 'active'"), sqlite_where=sa.text("status = 'active'"),
+        "ix_escalations_status_next", "escalations", ["status", "next_step_at"], unique=False
+    )
+    op.create_index(
+        "uq_escalations_active_ticket",
+        "escalations",
+        ["ticket_id"],
+        unique=True,
+        postgresql_where=sa.text("status = 'active'"),
+        sqlite_where=sa.text("status = 'active'"),
     )
 
 

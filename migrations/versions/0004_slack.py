@@ -20,12 +20,16 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "slack_cards",
-        sa.Column("ticket_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "ticket_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
         sa.Column("channel", sa.String(length=40), nullable=False),
         sa.Column("ts", sa.String(length=40), nullable=True),
         sa.Column("created_at", core.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", core.models.base.UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["ticket_id"], ["tickets.id"], name=op.f("fk_slack_cards_ticket_id_tickets")),
+        sa.ForeignKeyConstraint(
+            ["ticket_id"], ["tickets.id"], name=op.f("fk_slack_cards_ticket_id_tickets")
+        ),
         sa.PrimaryKeyConstraint("ticket_id", name=op.f("pk_slack_cards")),
     )
     op.create_index("ix_slack_cards_channel_ts", "slack_cards", ["channel", "ts"])
