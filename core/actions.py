@@ -371,7 +371,7 @@ def open_ticket(
         rendered = ctx.renderer.render("ack", kind, **_fields(ticket, ctx))
         # The thread so far is the client's first message: nothing to look up.
         thread = {
-            "references": [external_id] if external_id and message.channel == kind else [],
+            "references": [external_id] if external_id else [],
             "ticket_id": ticket.id,
         }
         outbox.to_client(

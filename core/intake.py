@@ -193,8 +193,8 @@ def receive_many(
             record_ids = list(fresh.values())
             if record_ids and hand_over:
                 after_commit(session, lambda: hand_over_records(ctx, record_ids))
-    except IntegrityError:
-        received = [
+    except IntegrityError:  # each on its own, and handed over as receive does
+        return [
             receive(
                 ctx,
                 channel=i.channel,
@@ -205,7 +205,6 @@ def receive_many(
             )
             for i in items
         ]
-        return received  # handed over one by one, as receive does
     results, given = [], set()
     for key in keys:
         if key in fresh and key not in given:
