@@ -24,9 +24,11 @@ from core import audit, notify, oncall, outbox, sla
 from core.context import Context
 from core.db import after_commit, transaction_cache
 from core.errors import ActionRefused, ConfigError
+from core.events import Change
 from core.lifecycle import OPEN_STATES
 from core.models import Agent, Escalation, OutboxDelivery, SupportQueue, Ticket
 from core.policy import Policy
+from core.principals import Principal, system
 from core.slapolicy import cached
 
 log = logging.getLogger(__name__)
@@ -469,10 +471,14 @@ def _agents_for(
 # Acknowledging --------------------------------------------------------------------------
 
 
-def acknowledge(ctx: Context, session: Session, ticket: Ticket, *, by: str) -> Escalation:
+def acknowledge(
+    ctx: Context, session: Session, ticket: Ticket, *, by: str, who: Principal | None = None
+) -> Escalation:
     """Stop the ticket's chain now: no step runs and no ping leaves after this commits.
 
-    Usable from every channel (Slack button, Telegram command, email link) and the API.
+    Usable from every channel (Slack button, Telegram command, email link) and the API;
+    ``by`` is the audit label, ``who`` the principal when there is one. The observers
+    hear of it (Slack updates every ping it posted, whichever way it was acknowledged).
     Raises ``ActionRefused`` when the ticket has no chain running.
     """
     esc = active(session, ticket.id, lock=True)
@@ -503,6 +509,16 @@ def acknowledge(ctx: Context, session: Session, ticket: Ticket, *, by: str) -> E
         data={"escalation": esc.id, "pings": esc.pings, "cancelled": cancelled},
         now=now,
     )
+    change = Change(
+        "escalation_acknowledged",
+        ticket,
+        who or system(by),
+        ticket.status,
+        ticket.status,
+        {"escalation": esc.id, "by": by},
+    )
+    for observer in ctx.observers:
+        observer(ctx, session, change)
     return esc
 
 

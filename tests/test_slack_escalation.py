@@ -235,6 +235,28 @@ def test_the_next_step_mentions_the_queue_channel_and_an_ack_there_updates_both_
     assert "no escalation waiting" in refusal[0]
 
 
+def test_an_acknowledgement_through_the_api_updates_the_pings_in_slack(
+    harness: Harness, slack: SlackDriver, fake_slack: FakeSlack, now: FakeNow
+) -> None:
+    ticket_id, number = breached_ticket(harness, now)
+    (ping,) = fake_slack.posted("UBEN")
+    assert buttons(ping.blocks) == [ACK_ACTION]
+    # A lead acknowledges from the API (or any channel without a button of its own)
+    _, token = harness.agent("Cleo", ("agent", "lead"))
+    response = harness.api("POST", f"/api/tickets/{number}/escalation/ack", token)
+    assert response.status_code == 200, response.text
+    settle(harness, now)
+    # The ping in Ben's DM says who acknowledged, and offers no button to press in vain
+    (ping,) = fake_slack.posted("UBEN")
+    assert "Acknowledged by Cleo" in json.dumps(ping.blocks)
+    assert buttons(ping.blocks) == []
+    # And the ticket's thread under its card says so too
+    assert any(
+        "Cleo acknowledged the escalation" in m.text for m in fake_slack.posted(QUEUE_CHANNEL)
+    )
+    assert active_chain(harness, ticket_id).status == "acknowledged"  # type: ignore[union-attr]
+
+
 def test_a_slack_user_who_is_not_an_agent_cannot_acknowledge(
     harness: Harness, slack: SlackDriver, fake_slack: FakeSlack, now: FakeNow
 ) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from channels.slack import outbox as slack_outbox
+from channels.slack import pings
 from channels.slack.models import SlackCard
 from core import outbox
 from core.context import Context
@@ -39,6 +40,7 @@ EVENT_WORDS = {
     "link": "linked it",
     "merge": "merged it",
     "escalate": "escalated it",
+    "escalation_acknowledged": "acknowledged the escalation",
 }
 
 
@@ -131,6 +133,8 @@ class CardObserver:
             slack_outbox.card(
                 ctx, session, ticket.id, channel, not_before=ctx.now() + CARD_DEBOUNCE
             )
+        if change.action == "escalation_acknowledged":
+            pings.update_all(ctx, session, ticket.id)
         mid = change.message_id
         if change.action in ("open", "client_reply") and mid:
             slack_outbox.thread(

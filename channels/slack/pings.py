@@ -6,9 +6,9 @@ with an Acknowledge button that stops the chain; and who is on call, for the App
 sender renders them here, from the database, so a ping rendered after an
 acknowledgement already says who acknowledged it. Pressing the button calls
 ``core.escalation.acknowledge`` as the agent the Slack user maps to; then every
-ping of that ticket already in Slack is updated in place (chat.update). An
-acknowledgement made elsewhere (the API) stops the chain just the same, but the
-pings already in Slack keep their button until pressed (which then says so).
+ping of that ticket already in Slack is updated in place (chat.update), by the
+card observer, which hears of every acknowledgement: one made elsewhere (the API)
+updates the pings just the same.
 """
 
 from __future__ import annotations
@@ -100,13 +100,20 @@ def shown_name(label: str) -> str:
 
 
 def acknowledge(ctx: Context, session: Session, agent: Agent, number: str) -> str:
-    """The Acknowledge button: stop the chain as ``agent`` and update every ping in Slack."""
+    """The Acknowledge button: stop the chain as ``agent`` (the card observer then
+    updates every ping, as for an acknowledgement made anywhere else)."""
     ticket = actions.get_ticket(session, number, lock=True)
-    escalation.acknowledge(ctx, session, ticket, by=agent_principal(agent).label)
+    who = agent_principal(agent)
+    escalation.acknowledge(ctx, session, ticket, by=who.label, who=who)
+    return f"acknowledged the escalation of {ticket.number}"
+
+
+def update_all(ctx: Context, session: Session, ticket_id: int) -> None:
+    """Redraw every ping of the ticket already in Slack (after an acknowledgement)."""
     keys = list(
         session.execute(
             select(OutboxDelivery.key).where(
-                OutboxDelivery.ticket_id == ticket.id,
+                OutboxDelivery.ticket_id == ticket_id,
                 OutboxDelivery.kind == escalation.KIND,
                 OutboxDelivery.channel == slack_outbox.CHANNEL,
             )
@@ -119,9 +126,8 @@ def acknowledge(ctx: Context, session: Session, agent: Agent, number: str) -> st
     )
     for key in posted:
         slack_outbox.update(
-            ctx, session, ticket.id, f"slack:esc-ack:{key}"[:200], key, "escalation"
+            ctx, session, ticket_id, f"slack:esc-ack:{key}"[:200], key, "escalation"
         )
-    return f"acknowledged the escalation of {ticket.number}"
 
 
 def on_call_section(

@@ -414,7 +414,7 @@ def escalate(ctx: CtxDep, who: WhoDep, number: str, body: EscalateBody) -> dict[
 @router.post("/tickets/{number}/escalation/ack")
 def acknowledge_escalation(ctx: CtxDep, who: WhoDep, number: str) -> dict[str, Any]:
     """Stop the ticket's escalation chain: no ping is sent after this returns."""
-    return _act(ctx, number, lambda s, t: escalation.acknowledge(ctx, s, t, by=who.label))
+    return _act(ctx, number, lambda s, t: escalation.acknowledge(ctx, s, t, by=who.label, who=who))
 
 
 @router.get("/reports/sla")
