@@ -12,6 +12,7 @@ from core.dispatch import Dispatcher, NullDispatcher
 from core.models import utcnow
 from core.policy import Policy
 from core.rendering import Renderer
+from core.tokens import ack_token
 
 if TYPE_CHECKING:
     from core.events import Change
@@ -46,3 +47,9 @@ class Context:
 
     def tracking_link(self, token: str) -> str:
         return f"{self.public_url.rstrip('/')}/t/{token}"
+
+    def ack_link(self, escalation_id: int, agent_id: int) -> str:
+        """The page where an agent pinged by email or Telegram acknowledges an escalation."""
+        return (
+            f"{self.public_url.rstrip('/')}/e/ack/{ack_token(self.secret, escalation_id, agent_id)}"
+        )

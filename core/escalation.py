@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -297,12 +297,11 @@ def _queue_step(ctx: Context, session: Session, ticket: Ticket, esc: Escalation)
         text=(
             f"{ticket.number} ({ticket.priority}) needs someone now: {esc.reason}.\n"
             f"Subject: {ticket.subject}\n"
-            f"Acknowledge to stop the escalation: POST /api/tickets/{ticket.number}/escalation/ack\n"
         ),
         urgent=True,
         key=f"esc:{esc.id}:{esc.pings}",
     )
-    rows, problems = _notify_target(ctx, session, ticket, current, note)
+    rows, problems = _notify_target(ctx, session, ticket, current, note, esc.id)
     return _Queued(current, rows, problems)
 
 
@@ -373,7 +372,12 @@ def _finish_step(
 
 
 def _notify_target(
-    ctx: Context, session: Session, ticket: Ticket, current: dict[str, Any], note: notify.Note
+    ctx: Context,
+    session: Session,
+    ticket: Ticket,
+    current: dict[str, Any],
+    note: notify.Note,
+    esc_id: int,
 ) -> tuple[list[OutboxDelivery], list[str]]:
     """Write the pings for one step, unflushed; returns (outbox rows, problems)."""
     target: str = current["notify"]
@@ -393,7 +397,11 @@ def _notify_target(
     agents = _agents_for(ctx, session, ticket, target, problems)
     rows = []
     for agent in agents:
-        row = notify.to_agent(ctx, session, agent, ticket, note, channels, flush=False)
+        # Each agent's ping carries a link of their own: one click acknowledges as them
+        # (Slack pings have their button instead).
+        link = ctx.ack_link(esc_id, agent.id)
+        own = replace(note, text=f"{note.text}Acknowledge to stop the escalation: {link}\n")
+        row = notify.to_agent(ctx, session, agent, ticket, own, channels, flush=False)
         if row is None:
             problems.append(f"{agent.email} has no address on {', '.join(channels)}")
         else:

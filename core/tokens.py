@@ -2,6 +2,7 @@
 
 Reply tokens go into addresses (``support+TOKEN@``) and Message-IDs, where case
 may be folded, so they are lowercase: ``<ticket id in base 36>-<16 hex of HMAC>``.
+Acknowledgement links in escalation pings carry an itsdangerous timed signature.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import hashlib
 import hmac
 import secrets
 import string
+
+from itsdangerous import BadData, URLSafeTimedSerializer
 
 _DIGITS = string.digits + string.ascii_lowercase
 
@@ -41,6 +44,31 @@ def parse_reply_token(key: bytes, token: str) -> int | None:
     if not hmac.compare_digest(mac, _mac(key, "reply", body)):
         return None
     return int(body, 36)
+
+
+ACK_LINK_HOURS = 24  # how long an escalation ping's acknowledgement link works
+
+
+def _ack_serializer(key: bytes) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(key, salt="switchboard-escalation-ack")
+
+
+def ack_token(key: bytes, escalation_id: int, agent_id: int) -> str:
+    """A signed, expiring token naming one escalation and the agent it was sent to:
+    the acknowledgement link in an escalation ping (email, Telegram)."""
+    return _ack_serializer(key).dumps([escalation_id, agent_id])
+
+
+def parse_ack_token(key: bytes, token: str) -> tuple[int, int] | None:
+    """(escalation id, agent id) from an acknowledgement token, or None if it is
+    forged, malformed or older than ``ACK_LINK_HOURS``."""
+    try:
+        value = _ack_serializer(key).loads(token, max_age=ACK_LINK_HOURS * 3600)
+    except BadData:
+        return None
+    if not (isinstance(value, list) and len(value) == 2 and all(type(v) is int for v in value)):
+        return None
+    return value[0], value[1]
 
 
 def tracking_token() -> str:

@@ -1,16 +1,27 @@
-"""Pages clients open in a browser: the ticket tracking page behind every tracking link.
+"""Pages opened in a browser: the ticket tracking page behind every tracking link,
+and the acknowledgement page behind the link in an escalation ping.
 
 A tracking link carries a random, unguessable token (never the ticket number), and
 the page shows only what the client may see: public messages, never internal notes.
+
+An acknowledgement link carries a signed token naming the escalation and the agent
+it was sent to, valid for ``ACK_LINK_HOURS``. Opening it changes nothing (mail
+scanners and previews open links); the page's button posts the acknowledgement.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
-from core.models import Message, Ticket
+from core import escalation
+from core.errors import ActionRefused
+from core.models import Agent, Escalation, Message, Ticket
+from core.principals import agent_principal
+from core.tokens import ACK_LINK_HOURS, parse_ack_token
 
 router = APIRouter(include_in_schema=False)
 
@@ -29,15 +40,18 @@ HOLD_TEXT = {
 }
 
 
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
 @router.get("/t/{token}", response_class=HTMLResponse)
 def tracking_page(request: Request, token: str) -> HTMLResponse:
     ctx = request.app.state.ctx
     env = ctx.renderer.env
-    headers = {
-        "Cache-Control": "no-store",
-        "Referrer-Policy": "no-referrer",
-        "X-Frame-Options": "DENY",
-    }
+    headers = HEADERS
     with ctx.db.reading() as session:
         ticket = session.execute(
             select(Ticket).where(Ticket.tracking_token == token)
@@ -73,3 +87,60 @@ def tracking_page(request: Request, token: str) -> HTMLResponse:
             ticket=ticket, messages=messages, status_text=status_text, promise=promise
         )
     return HTMLResponse(html, headers=headers)
+
+
+@router.get("/e/ack/{token}", response_class=HTMLResponse)
+def acknowledgement_page(request: Request, token: str) -> HTMLResponse:
+    """What the escalation is about and where it stands, with the Acknowledge button."""
+    ctx = request.app.state.ctx
+    with ctx.db.reading() as session:
+        found = _ack_target(ctx, session, token)
+        if found is None:
+            return _invalid_link(ctx)
+        return _ack_page(ctx, *found)
+
+
+@router.post("/e/ack/{token}")
+def acknowledge(request: Request, token: str) -> Response:
+    """Acknowledge as the agent the link was sent to; then show the page again."""
+    ctx = request.app.state.ctx
+    with ctx.db.transaction() as session:
+        found = _ack_target(ctx, session, token)
+        if found is None:
+            return _invalid_link(ctx)
+        esc, ticket, agent = found
+        if esc.status == escalation.ACTIVE:  # this chain, not a later one of the same ticket
+            who = agent_principal(agent)
+            try:
+                escalation.acknowledge(ctx, session, ticket, by=who.label, who=who)
+            except ActionRefused:  # acknowledged a moment ago by someone else
+                pass
+    return RedirectResponse(request.url.path, status_code=303)
+
+
+def _ack_target(ctx: Any, session: Any, token: str) -> tuple[Escalation, Ticket, Agent] | None:
+    ids = parse_ack_token(ctx.secret, token)
+    if ids is None:
+        return None
+    esc = session.get(Escalation, ids[0])
+    agent = session.get(Agent, ids[1])
+    if esc is None or agent is None or not agent.active:
+        return None
+    ticket = session.get(Ticket, esc.ticket_id)
+    return (esc, ticket, agent) if ticket is not None else None
+
+
+def _ack_page(ctx: Any, esc: Escalation, ticket: Ticket, agent: Agent) -> HTMLResponse:
+    by = esc.acknowledged_by or ""
+    html = ctx.renderer.env.get_template("pages/escalation_ack.html.j2").render(
+        escalation=esc,
+        ticket=ticket,
+        agent=agent,
+        acknowledged_by=by.split(":", 2)[-1] if by.startswith("agent:") else by,
+    )
+    return HTMLResponse(html, headers=HEADERS)
+
+
+def _invalid_link(ctx: Any) -> HTMLResponse:
+    html = ctx.renderer.env.get_template("pages/link_invalid.html.j2").render(hours=ACK_LINK_HOURS)
+    return HTMLResponse(html, status_code=404, headers=HEADERS)
