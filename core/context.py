@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from core.db import Database
 from core.dispatch import Dispatcher, NullDispatcher
@@ -47,6 +48,10 @@ class Context:
 
     def tracking_link(self, token: str) -> str:
         return f"{self.public_url.rstrip('/')}/t/{token}"
+
+    def file_link(self, token: str, attachment_id: int, filename: str) -> str:
+        """Where a file of the ticket's public conversation can be downloaded."""
+        return f"{self.tracking_link(token)}/files/{attachment_id}/{quote(filename or 'file', safe='')}"
 
     def ack_link(self, escalation_id: int, agent_id: int) -> str:
         """The page where an agent pinged by email or Telegram acknowledges an escalation."""

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from core import actions
+import httpx
+
+from core import actions, blobs
+from core.models import Attachment
+from core.values import AttachmentIn
 from tests.browser import render, serve
 from tests.harness import Harness
 
@@ -38,3 +43,65 @@ def test_the_tracking_link_shows_status_and_public_replies_but_never_notes(
     assert "&lt;b&gt;badge&lt;/b&gt;" in dom, "what the client wrote is escaped, not rendered"
     assert "does not lead to a ticket" in missing
     assert (tmp_path / "tracking.png").stat().st_size > 1000
+
+
+def test_files_of_the_public_conversation_download_from_the_tracking_link_and_nothing_else(
+    harness: Harness, tmp_path: Path
+) -> None:
+    png = (
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
+        b"\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99"
+        b"=\x1d\x00\x00\x00\x00IEND\xaeB`\x82"
+    )
+    page = b"<html><script>alert(document.cookie)</script></html>"
+    harness.fake.receive(
+        "client-1",
+        "Photo of the error and the log page.",
+        subject="Badge reader",
+        attachments=(
+            AttachmentIn("screen shot.png", "image/png", png),
+            AttachmentIn("log.html", "text/html", page),
+        ),
+    )
+    harness.fake.receive("client-2", "Another client's ticket.", subject="Other")
+    harness.settle()
+    link = harness.ticket(1)["tracking_link"]
+    other = harness.ticket(2)["tracking_link"]
+    with serve(harness.ctx) as base:
+        dom = render(base + link[link.index("/t/") :])
+        urls = [base + u[u.index("/t/") :] for u in re.findall(r'href="([^"]+/files/[^"]+)"', dom)]
+        assert [u.rsplit("/", 1)[1] for u in urls] == ["screen%20shot.png", "log.html"]
+        image = httpx.get(urls[0])
+        assert image.status_code == 200 and image.content == png
+        assert image.headers["content-type"] == "image/png"
+        assert image.headers["content-disposition"].startswith("inline")
+        # A client's HTML never runs as a page of ours: a download, sandboxed, not sniffed
+        html = httpx.get(urls[1])
+        assert html.status_code == 200 and html.content == page
+        assert html.headers["content-type"] == "application/octet-stream"
+        assert html.headers["content-disposition"].startswith("attachment")
+        assert html.headers["x-content-type-options"] == "nosniff"
+        assert "sandbox" in html.headers["content-security-policy"]
+        # Another ticket's tracking link does not reach this ticket's files
+        other_token = other.rsplit("/", 1)[1]
+        own_token = link.rsplit("/", 1)[1]
+        assert httpx.get(urls[0].replace(own_token, other_token)).status_code == 404
+    # A file on an internal note is never served to the tracking link
+    agent, _ = harness.agent("Ana")
+    with harness.ctx.db.transaction() as s:
+        t = actions.get_ticket(s, 1, lock=True)
+        note = actions.note(harness.ctx, s, agent, t, text="INTERNAL: see the attached dump")
+        dump = Attachment(
+            message_id=note.id,
+            filename="dump.txt",
+            content_type="text/plain",
+            size=6,
+            sha256=blobs.put(s, b"secret"),
+        )
+        s.add(dump)
+        s.flush()
+        note_file = dump.id
+    with serve(harness.ctx) as base:
+        tracking = base + link[link.index("/t/") :]
+        assert "dump.txt" not in render(tracking)
+        assert httpx.get(f"{tracking}/files/{note_file}/dump.txt").status_code == 404

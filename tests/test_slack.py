@@ -7,6 +7,7 @@ spec; every request to /slack/events is signed as Slack signs it.
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from pathlib import Path
@@ -21,6 +22,7 @@ from channels.slack.models import SlackEvent
 from channels.slack.work import note_body
 from config.settings import Settings
 from core.models import OutboxDelivery
+from core.values import AttachmentIn
 from tests.fakeslack import FakeSlack
 from tests.harness import Harness, make_settings
 from tests.slack_support import QUEUE_CHANNEL, SlackDriver, wait_for
@@ -93,6 +95,26 @@ def test_a_client_message_becomes_a_card_with_the_message_in_its_thread(
     ):
         assert expected in shown, expected
     assert any("E42" in line and "Dana" in line for line in slack.thread(card_ts))
+
+
+def test_a_file_the_client_sent_is_linked_from_the_thread_for_download(
+    harness: Harness, slack: SlackDriver
+) -> None:
+    harness.fake.receive(
+        "plant-7",
+        "Photo of the panel attached.",
+        subject="Panel shows E42",
+        sender_name="Dana",
+        attachments=(AttachmentIn("panel.jpg", "image/jpeg", b"\xff\xd8\xff\xe0 not really"),),
+    )
+    harness.settle()
+    number = harness.only_ticket_number()
+    (line,) = [t for t in slack.thread(slack.card(number).ts) if "panel.jpg" in t]
+    (url,) = re.findall(
+        r"<(http[^|>]+/files/\d+/panel\.jpg)\|", json.loads(line)[-1]["elements"][0]["text"]
+    )
+    answer = harness.client.get(url[url.index("/t/") :])
+    assert answer.status_code == 200 and answer.content == b"\xff\xd8\xff\xe0 not really"
 
 
 def test_the_card_is_updated_in_place_on_every_change(

@@ -210,9 +210,13 @@ class SlackSender:
                     .all()
                 )
                 ticket = session.get(Ticket, message.ticket_id)
-                link = self.ctx.tracking_link(ticket.tracking_token) if ticket else ""
                 names = [
-                    (f"{a.filename} ({a.size} bytes{', ' + a.flagged if a.flagged else ''})", link)
+                    (
+                        f"{a.filename} ({a.size} bytes{', ' + a.flagged if a.flagged else ''})",
+                        self.ctx.file_link(ticket.tracking_token, a.id, a.filename)
+                        if ticket and not (a.flagged or "").startswith("not kept")
+                        else "",
+                    )
                     for a in files
                 ]
                 return blocks.client_message(

@@ -2,7 +2,9 @@
 and the acknowledgement page behind the link in an escalation ping.
 
 A tracking link carries a random, unguessable token (never the ticket number), and
-the page shows only what the client may see: public messages, never internal notes.
+the page shows only what the client may see: public messages, never internal notes,
+and the files of those messages (images shown, everything else downloaded, never
+run as a page of ours).
 
 An acknowledgement link carries a signed token naming the escalation and the agent
 it was sent to, valid for ``ACK_LINK_HOURS``. Opening it changes nothing (mail
@@ -12,14 +14,15 @@ scanners and previews open links); the page's button posts the acknowledgement.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
-from core import escalation
+from core import blobs, escalation
 from core.errors import ActionRefused
-from core.models import Agent, Escalation, Message, Ticket
+from core.models import Agent, Attachment, Escalation, Message, Ticket
 from core.principals import agent_principal
 from core.tokens import ACK_LINK_HOURS, parse_ack_token
 
@@ -71,6 +74,15 @@ def tracking_page(request: Request, token: str) -> HTMLResponse:
             .scalars()
             .all()
         )
+        files: dict[int, list[tuple[str, str]]] = {}
+        for a in session.execute(
+            select(Attachment)
+            .where(Attachment.message_id.in_([m.id for m in messages]))
+            .order_by(Attachment.id)
+        ).scalars():
+            files.setdefault(a.message_id, []).append(
+                (a.filename, ctx.file_link(token, a.id, a.filename))
+            )
         status_text = HOLD_TEXT.get(
             ticket.hold_reason or "", STATUS_TEXT.get(ticket.status, ticket.status)
         )
@@ -84,9 +96,47 @@ def tracking_page(request: Request, token: str) -> HTMLResponse:
                 f"We aim to answer by {ticket.response_due_at.strftime('%Y-%m-%d %H:%M UTC')}."
             )
         html = env.get_template("pages/tracking.html.j2").render(
-            ticket=ticket, messages=messages, status_text=status_text, promise=promise
+            ticket=ticket, messages=messages, files=files, status_text=status_text, promise=promise
         )
     return HTMLResponse(html, headers=headers)
+
+
+# Shown in the browser; everything else is a download (a file a client sent must
+# never run as a page of ours: no HTML, SVG or PDF inline).
+INLINE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+
+
+@router.get("/t/{token}/files/{attachment_id}/{name}")
+def download(request: Request, token: str, attachment_id: int, name: str) -> Response:
+    """A file of the ticket's public conversation, for whoever holds its tracking link."""
+    ctx = request.app.state.ctx
+    with ctx.db.reading() as session:
+        found = session.execute(
+            select(Attachment)
+            .join(Message, Message.id == Attachment.message_id)
+            .join(Ticket, Ticket.id == Message.ticket_id)
+            .where(
+                Attachment.id == attachment_id,
+                Message.kind == "public",
+                Ticket.tracking_token == token,
+            )
+        ).scalar_one_or_none()
+        data = blobs.get(session, found.sha256) if found is not None and len(token) >= 16 else None
+        if found is None or data is None:
+            html = ctx.renderer.env.get_template("pages/not_found.html.j2").render()
+            return HTMLResponse(html, status_code=404, headers=HEADERS)
+        kind = found.content_type.lower() if found.content_type else "application/octet-stream"
+        inline = kind in INLINE_TYPES and not found.flagged
+        disposition = "inline" if inline else "attachment"
+        headers = {
+            **HEADERS,
+            "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(found.filename or 'file', safe='')}",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+        }
+        return Response(
+            data, media_type=kind if inline else "application/octet-stream", headers=headers
+        )
 
 
 @router.get("/e/ack/{token}", response_class=HTMLResponse)
