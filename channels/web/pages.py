@@ -13,14 +13,15 @@ scanners and previews open links); the page's button posts the acknowledgement.
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from core import blobs, escalation
+from core.context import Context
 from core.errors import ActionRefused
 from core.models import Agent, Attachment, Escalation, Message, Ticket
 from core.principals import agent_principal
@@ -54,7 +55,6 @@ HEADERS = {
 def tracking_page(request: Request, token: str) -> HTMLResponse:
     ctx = request.app.state.ctx
     env = ctx.renderer.env
-    headers = HEADERS
     with ctx.db.reading() as session:
         ticket = session.execute(
             select(Ticket).where(Ticket.tracking_token == token)
@@ -63,7 +63,7 @@ def tracking_page(request: Request, token: str) -> HTMLResponse:
             return HTMLResponse(
                 env.get_template("pages/not_found.html.j2").render(),
                 status_code=404,
-                headers=headers,
+                headers=HEADERS,
             )
         messages = (
             session.execute(
@@ -98,7 +98,7 @@ def tracking_page(request: Request, token: str) -> HTMLResponse:
         html = env.get_template("pages/tracking.html.j2").render(
             ticket=ticket, messages=messages, files=files, status_text=status_text, promise=promise
         )
-    return HTMLResponse(html, headers=headers)
+    return HTMLResponse(html, headers=HEADERS)
 
 
 # Shown in the browser; everything else is a download (a file a client sent must
@@ -168,7 +168,9 @@ def acknowledge(request: Request, token: str) -> Response:
     return RedirectResponse(request.url.path, status_code=303)
 
 
-def _ack_target(ctx: Any, session: Any, token: str) -> tuple[Escalation, Ticket, Agent] | None:
+def _ack_target(
+    ctx: Context, session: Session, token: str
+) -> tuple[Escalation, Ticket, Agent] | None:
     ids = parse_ack_token(ctx.secret, token)
     if ids is None:
         return None
@@ -180,7 +182,7 @@ def _ack_target(ctx: Any, session: Any, token: str) -> tuple[Escalation, Ticket,
     return (esc, ticket, agent) if ticket is not None else None
 
 
-def _ack_page(ctx: Any, esc: Escalation, ticket: Ticket, agent: Agent) -> HTMLResponse:
+def _ack_page(ctx: Context, esc: Escalation, ticket: Ticket, agent: Agent) -> HTMLResponse:
     by = esc.acknowledged_by or ""
     html = ctx.renderer.env.get_template("pages/escalation_ack.html.j2").render(
         escalation=esc,
@@ -191,6 +193,6 @@ def _ack_page(ctx: Any, esc: Escalation, ticket: Ticket, agent: Agent) -> HTMLRe
     return HTMLResponse(html, headers=HEADERS)
 
 
-def _invalid_link(ctx: Any) -> HTMLResponse:
+def _invalid_link(ctx: Context) -> HTMLResponse:
     html = ctx.renderer.env.get_template("pages/link_invalid.html.j2").render(hours=ACK_LINK_HOURS)
     return HTMLResponse(html, status_code=404, headers=HEADERS)
