@@ -205,29 +205,9 @@ def thread_info(session: Session, ticket: Ticket, channel: str) -> dict[str, Any
 # Worker side --------------------------------------------------------------------
 
 
-def claim(session: Session, row_id: int, now: datetime) -> OutboxDelivery | None:
-    """Take a row for sending; None if it is done, not due, or someone else has it."""
-    result = session.execute(
-        update(OutboxDelivery)
-        .where(
-            OutboxDelivery.id == row_id,
-            or_(
-                OutboxDelivery.status == PENDING,
-                (OutboxDelivery.status == SENDING)
-                & (OutboxDelivery.claimed_at < now - SENDING_LEASE),
-            ),
-            or_(OutboxDelivery.not_before.is_(None), OutboxDelivery.not_before <= now),
-        )
-        .values(status=SENDING, claimed_at=now, attempts=OutboxDelivery.attempts + 1)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        return None
-    return session.get(OutboxDelivery, row_id, populate_existing=True)
-
-
 def claim_many(session: Session, row_ids: list[int], now: datetime) -> list[OutboxDelivery]:
-    """``claim`` for several rows in one statement; returns the rows taken, by id."""
+    """Take rows for sending, in one statement; returns those taken (not the ones done,
+    not yet due, or held by someone else)."""
     if not row_ids:
         return []
     return list(

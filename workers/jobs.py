@@ -52,54 +52,16 @@ def runtime() -> Runtime:
 
 def deliver(outbox_id: int) -> None:
     """Send one outbox row through its channel's sender, at most once per key."""
-    rt = runtime()
-    ctx = rt.ctx
-    with ctx.db.transaction() as session:
-        row = outbox.claim(session, outbox_id, ctx.now())
-        if row is None:
-            return
-        out = Outbound.from_row(row.key, row.channel, row.recipient, row.kind, row.payload)
-        ticket_id, attempts = row.ticket_id, row.attempts
-    ok, external_id = _send(rt, outbox_id, ticket_id, attempts, out)
-    if not ok:
-        return
-    with ctx.db.transaction() as session:
-        row = session.get(OutboxDelivery, outbox_id, with_for_update=True)
-        assert row is not None
-        row.status = outbox.SENT
-        row.sent_at = ctx.now()
-        row.external_id = external_id
-        row.last_error = None
-        audit.record(
-            session,
-            actor="system:deliver",
-            action="delivered",
-            ticket_id=ticket_id,
-            data={
-                "outbox": outbox_id,
-                "kind": row.kind,
-                "channel": row.channel,
-                "external_id": external_id,
-                "attempt": attempts,
-            },
-            now=ctx.now(),
-        )
-    log.info(
-        "delivered outbox row %s (%s) on %s to %s",
-        outbox_id,
-        out.kind,
-        out.channel,
-        redact(out.recipient),
-    )
+    deliver_many([outbox_id])
 
 
 def deliver_many(outbox_ids: list[int]) -> None:
-    """Send several outbox rows: claimed in one statement, sent one after the other,
-    and the successes recorded in one transaction (failures as ``deliver`` does).
+    """Send outbox rows: claimed in one statement, sent one after the other, the
+    successes recorded in one transaction, each failure on its own (``_failed``).
 
-    Same guarantees as ``deliver``: a row someone else holds, or one cancelled by an
-    acknowledgement, is not taken; a crash after sending leaves the row ``sending``
-    until its lease runs out, and then it is re-sent with the same idempotency key.
+    A row someone else holds, or one cancelled by an acknowledgement, is not taken;
+    a crash after sending leaves the row ``sending`` until its lease runs out, and
+    then it is re-sent with the same idempotency key.
     """
     rt = runtime()
     ctx = rt.ctx
