@@ -315,7 +315,7 @@ def tickets_list(
     as_json: bool,
 ) -> None:
     """List tickets, newest first."""
-    from core import views
+    from core.tickets import views
 
     ctx = _context(_settings())
     with ctx.db.reading() as session:
@@ -348,7 +348,7 @@ def tickets_list(
 @handle_errors
 def tickets_show(number: str, as_json: bool) -> None:
     """Show one ticket with its thread, deliveries and audit trail."""
-    from core import actions, views
+    from core.tickets import actions, views
 
     ctx = _context(_settings())
     with ctx.db.reading() as session:
@@ -396,7 +396,7 @@ def parked() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @handle_errors
 def parked_list(as_json: bool) -> None:
-    from core import views
+    from core.tickets import views
 
     ctx = _context(_settings())
     with ctx.db.reading() as session:
@@ -625,7 +625,7 @@ def oncall() -> None:
 @handle_errors
 def oncall_now(as_json: bool) -> None:
     """Who is on call in every rotation right now, and until when."""
-    from core import oncall as core_oncall
+    from core.escalation import oncall as core_oncall
 
     ctx = _context(_settings())
     rows = core_oncall.now_on_call(ctx.policy, ctx.now())
@@ -652,7 +652,7 @@ def report() -> None:
 @handle_errors
 def report_sla(since: str | None, until: str | None, days: int, as_json: bool) -> None:
     """SLA compliance per priority, queue and category for tickets opened in the period."""
-    from core import slareport
+    from core.sla import report as slareport
 
     ctx = _context(_settings())
     start, end = slareport.period(ctx.now(), since, until, days)
@@ -692,8 +692,8 @@ def outbox() -> None:
 def outbox_list(status: str | None, limit: int, as_json: bool) -> None:
     from sqlalchemy import select
 
-    from core import views
     from core.models import OutboxDelivery
+    from core.tickets import views
 
     ctx = _context(_settings())
     with ctx.db.reading() as session:

@@ -24,12 +24,12 @@ from channels.base import Sender
 from channels.email.sender import EmailSender, Relay
 from channels.fake import FakeSender
 from config.settings import Settings
-from core import slapolicy
 from core.context import Context
 from core.db import Database
 from core.models import Category, ResolutionCode, SupportQueue
 from core.policy import load_policy
 from core.rendering import Renderer
+from core.sla import policy as slapolicy
 from workers import jobs
 from workers.broker import Broker
 from workers.clock import Clock

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError
-from core.lifecycle import PRIORITIES
+from core.tickets.lifecycle import PRIORITIES
 
 DEFAULTS = Path(__file__).resolve().parent.parent / "config" / "defaults.toml"
 

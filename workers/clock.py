@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
-from core import slawatch
 from core.context import Context
+from core.sla import watch as slawatch
 from workers.sweep import checkpoint, sweep
 
 log = logging.getLogger(__name__)

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from core.calendar import ALWAYS, BusinessCalendar, from_config
 from core.errors import ConfigError
-from core.lifecycle import PRIORITIES
 from core.policy import Policy
+from core.sla.calendar import ALWAYS, BusinessCalendar, from_config
+from core.tickets.lifecycle import PRIORITIES
 
 T = TypeVar("T")
 _cache: dict[tuple[int, str], tuple[Policy, Any]] = {}
@@ -183,7 +183,8 @@ def config(policy: Policy) -> SlaConfig:
 
 def validate(policy: Policy) -> None:
     """Parse every SLA-related section now, so a mistake fails at start, naming it."""
-    from core import escalation, oncall
+    from core.escalation import chain as escalation
+    from core.escalation import oncall
 
     config(policy)
     escalation.config(policy)

@@ -12,10 +12,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from core.calendar import DAYS
 from core.errors import ConfigError
 from core.policy import Policy
-from core.slapolicy import cached
+from core.sla.calendar import DAYS
+from core.sla.policy import cached
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import audit, blobs, contacts, escalation, lifecycle, outbox, sla
+from core import audit, blobs, outbox
 from core.context import Context
 from core.errors import ActionRefused, NotFound
+from core.escalation import chain as escalation
 from core.events import Change
-from core.lifecycle import CLOSED, OVERRIDERS, RESOLVED
+from core.intake import contacts
 from core.models import (
     Agent,
     Attachment,
@@ -36,6 +37,9 @@ from core.models import (
 )
 from core.principals import Principal, system
 from core.rendering import humanize_minutes
+from core.sla import ticket as sla
+from core.tickets import lifecycle
+from core.tickets.lifecycle import CLOSED, OVERRIDERS, RESOLVED
 from core.tokens import tracking_token
 from core.values import AttachmentIn
 

@@ -21,13 +21,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from core import actions, audit, contacts, outbox
+from core import audit, outbox
 from core.context import Context
 from core.db import AFTER_COMMIT, after_commit
 from core.errors import IntakeError, NotFound
+from core.intake import contacts
+from core.intake.rules import APPEND, DROP, OPEN, PARK, decide
 from core.models import Agent, InboundRecord, OutboxDelivery, Ticket
 from core.principals import system
-from core.rules import APPEND, DROP, OPEN, PARK, decide
+from core.tickets import actions
 from core.values import AttachmentIn, Inbound
 
 log = logging.getLogger(__name__)
