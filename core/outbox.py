@@ -13,11 +13,10 @@ from typing import Any
 from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from core import audit
+from core import audit, contacts
 from core.context import Context
 from core.db import after_commit
 from core.errors import ActionRefused, NotFound, SwitchboardError
-from core.intake import contacts
 from core.models import Message, OutboxDelivery, Ticket
 from core.principals import Principal
 from core.rendering import Rendered

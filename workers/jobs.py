@@ -14,8 +14,8 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
-from channels.base import Sender
 from core import audit, intake, outbox
+from core.channel import Sender
 from core.context import Context
 from core.db import after_commit
 from core.errors import DeliveryError

@@ -27,10 +27,9 @@ from core.errors import ActionRefused, ConfigError
 from core.escalation import notify, oncall
 from core.events import Change
 from core.models import Agent, Escalation, OutboxDelivery, SupportQueue, Ticket
-from core.policy import Policy
+from core.policy import Policy, cached
 from core.principals import Principal, system
 from core.sla import ticket as sla
-from core.sla.policy import cached
 from core.tickets.lifecycle import OPEN_STATES
 
 log = logging.getLogger(__name__)

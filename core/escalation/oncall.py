@@ -13,9 +13,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.errors import ConfigError
-from core.policy import Policy
+from core.policy import Policy, cached
 from core.sla.calendar import DAYS
-from core.sla.policy import cached
 
 
 @dataclass(frozen=True)

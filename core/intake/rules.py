@@ -15,8 +15,8 @@ from typing import Protocol
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from core import contacts
 from core.context import Context
-from core.intake import contacts
 from core.models import Message, OutboxDelivery, Participant, Ticket
 from core.tickets.lifecycle import CLOSED
 from core.tokens import parse_reply_token
