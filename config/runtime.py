@@ -138,6 +138,8 @@ def wire(settings: Settings, db: Database | None = None) -> tuple[Context, dict[
     for channel in live:
         plug = channel.plug(ctx, settings)
         ctx.observers.extend(plug.observers)
+        if plug.events is not None:
+            ctx.event_handlers[channel.name] = plug.events
         plugs[channel.name] = plug
     return ctx, plugs
 

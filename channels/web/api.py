@@ -8,13 +8,28 @@ add`` prints one; only its SHA-256 is stored). Refusals are 403 (role) or 409
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
-from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from channels.web.schemas import (
+    AssignBody,
+    CategoryBody,
+    CloseBody,
+    EscalateBody,
+    HoldBody,
+    LinkBody,
+    MergeBody,
+    OpenBody,
+    Override,
+    PriorityBody,
+    QueueBody,
+    ReopenBody,
+    ResolveBody,
+    TextBody,
+)
 from core import parked
 from core.context import Context
 from core.errors import ActionRefused
@@ -51,88 +66,6 @@ def current_agent(ctx: CtxDep, authorization: Annotated[str | None, Header()] = 
 
 
 WhoDep = Annotated[Principal, Depends(current_agent)]
-
-
-class Requester(BaseModel):
-    channel: str = Field("email", description="email, telegram, whatsapp, slack, web or fake")
-    address: str = Field(min_length=1, max_length=320)
-    name: str = ""
-
-
-class OpenBody(BaseModel):
-    subject: str = Field(min_length=1, max_length=500)
-    text: str = Field(min_length=1)
-    requester: Requester
-    priority: Literal["P1", "P2", "P3", "P4"] | None = None
-    category: str | None = None
-    queue: str | None = None
-    asset: str | None = None
-    site: str | None = None
-    work_order: str | None = None
-    location: str | None = None
-    send_ack: bool = True
-
-
-class Override(BaseModel):
-    override_reason: str | None = Field(
-        None, description="A lead's written reason to override a rule."
-    )
-
-
-class AssignBody(Override):
-    agent: str = Field(description="'me', an agent id, or an agent's email")
-
-
-class TextBody(Override):
-    text: str = Field(min_length=1)
-
-
-class HoldBody(Override):
-    reason: Literal["waiting_on_client", "pending_parts", "other"]
-    parts_ref: str | None = None
-    note: str | None = None
-
-
-class ResolveBody(Override):
-    code: str
-    steps: str
-
-
-class CloseBody(Override):
-    code: str | None = None
-    steps: str | None = None
-
-
-class ReopenBody(Override):
-    reason: str = ""
-
-
-class PriorityBody(Override):
-    priority: Literal["P1", "P2", "P3", "P4"]
-    reason: str = ""
-
-
-class CategoryBody(Override):
-    category: str
-
-
-class QueueBody(Override):
-    queue: str
-
-
-class LinkBody(Override):
-    asset: str | None = None
-    site: str | None = None
-    work_order: str | None = None
-    location: str | None = None
-
-
-class MergeBody(Override):
-    into: str
-
-
-class EscalateBody(Override):
-    reason: str = Field(min_length=1)
 
 
 @router.get("/tickets")
