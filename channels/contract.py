@@ -82,6 +82,9 @@ class Channel:
       schema (migrations, tests) knows them.
     - ``clients``: whether clients can be reached on it (False for staff-only
       channels).
+    - ``answers``: whether whoever writes in on it is written back to at all
+      (acknowledgements, replies, notices). False for a monitoring system: it is
+      not a person, and nothing is ever sent to it.
     """
 
     name: str
@@ -91,3 +94,4 @@ class Channel:
     parser: Parser | None = None
     tables: Callable[[], object] = _no_tables
     clients: bool = True
+    answers: bool = True

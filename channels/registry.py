@@ -7,13 +7,14 @@ process role runs) is collected from these values by ``config.runtime``.
 
 from __future__ import annotations
 
-from channels import email, fake, slack
+from channels import alerts, email, fake, slack
 from channels.contract import Channel
 
 CHANNELS: tuple[Channel, ...] = (
     fake.CHANNEL,
     email.CHANNEL,
     slack.CHANNEL,
+    alerts.CHANNEL,
 )
 
 

@@ -22,6 +22,7 @@ from channels.contract import Plug
 from channels.registry import CHANNELS
 from config.settings import Settings
 from config.supervise import Supervisor
+from core.alerts import policy as alertpolicy
 from core.channel import Sender
 from core.context import Context
 from core.db import Database
@@ -101,10 +102,12 @@ def _upsert(session: Session, model: Any, key: str, value: str, **fields: Any) -
 
 
 def validate_policy(policy: Policy) -> None:
-    """Parse every SLA-related section now, so a mistake fails at start, naming it."""
+    """Parse every SLA-related section (and the alert mapping) now, so a mistake fails
+    at start, naming it."""
     slapolicy.config(policy)
     escalation.config(policy)
     oncall.rotations(policy)
+    alertpolicy.config(policy)
 
 
 def build_context(settings: Settings, db: Database | None = None) -> Context:
@@ -133,6 +136,7 @@ def wire(settings: Settings, db: Database | None = None) -> tuple[Context, dict[
         auto_reply_limit_per_hour=settings.auto_reply_limit_per_hour,
         parsers={c.name: c.parser for c in CHANNELS if c.parser is not None},
         client_channels=frozenset(c.name for c in live if c.clients),
+        silent_channels=frozenset(c.name for c in CHANNELS if not c.answers),
     )
     plugs: dict[str, Plug] = {}
     for channel in live:

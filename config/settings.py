@@ -171,6 +171,21 @@ class Settings(BaseSettings):
         description="How long a public reply typed in Slack waits, with an Undo button, before it leaves.",
     )
 
+    # Alerts ----------------------------------------------------------------------
+    alerts_token: str = Field(
+        "",
+        description="Bearer token monitoring systems send to /alerts/alertmanager and /alerts/generic; empty: no bearer token is accepted (with ALERTS_HMAC_SECRET also empty, the alerts channel is off).",
+    )
+    alerts_hmac_secret: str = Field(
+        "",
+        description="Secret for the X-Switchboard-Signature header (sha256= HMAC-SHA256 of the raw body); empty: no signature is accepted.",
+    )
+    alerts_max_bytes: int = Field(
+        10 * 1024 * 1024,
+        ge=1024,
+        description="Largest alert notification accepted, in bytes (larger: 413).",
+    )
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:

@@ -111,14 +111,15 @@ def to_client(
 
     ``thread`` is what ``thread_info`` would find, when the caller already knows it.
 
-    Returns None when the ticket has no reachable identity (kept in the audit).
+    Returns None when the ticket has no reachable identity (kept in the audit), or
+    when its channel is never written to (``ctx.silent_channels``: monitoring).
     """
     if message is not None and message.kind != "public":
         raise InternalNoteLeak(
             f"message {message.id} is {message.kind}; only public messages reach clients"
         )
     identity = ticket.reply_identity
-    if identity is None:
+    if identity is None or identity.kind in ctx.silent_channels:
         return None
     if automatic and over_automatic_limit(ctx, session, identity.kind, identity.address):
         audit.record(

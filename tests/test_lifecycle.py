@@ -27,10 +27,12 @@ EXPECTED: dict[str, tuple[set[str], set[str], str | None]] = {
     "assign": ({"new", "acknowledged", "assigned", "in_progress"}, STAFF, "assigned"),
     "start": ({"acknowledged", "assigned"}, STAFF, "in_progress"),
     "reply": (OPEN, STAFF, None),
-    "note": (set(STATES), STAFF, None),
+    "note": (set(STATES), STAFF | {"system"}, None),
     "hold": ({"acknowledged", "assigned", "in_progress"}, STAFF, "on_hold"),
     "resume": ({"on_hold"}, STAFF | {"system"}, "in_progress"),
     "resolve": ({"acknowledged", "assigned", "in_progress", "on_hold"}, STAFF, "resolved"),
+    # the monitoring system saw the fault clear (an alert resolved): from any open state
+    "clear": (OPEN, {"system"}, "resolved"),
     "close": ({"resolved"}, STAFF | {"client", "system"}, "closed"),
     "reopen": ({"resolved", "closed"}, STAFF | {"client", "system"}, "reopened"),
     "set_priority": (OPEN, STAFF | {"system"}, None),
@@ -102,6 +104,10 @@ def _do(
         case "resolve":
             return actions.resolve(
                 ctx, s, who, ticket, code="fixed", steps="Cleaned the roller.", **kw
+            )
+        case "clear":
+            return actions.resolve(
+                ctx, s, who, ticket, code="fixed", steps="The alert cleared.", action="clear", **kw
             )
         case "close":
             return actions.close(ctx, s, who, ticket, code="fixed", steps="Closed by hand.", **kw)

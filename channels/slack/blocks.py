@@ -174,6 +174,9 @@ def card(t: dict[str, Any], opening_text: str, key: str) -> tuple[str, list[dict
         },
         section(quote(first_lines(escape(opening_text)))),
     ]
+    machine = machine_text(t)
+    if machine:
+        blocks.append(section(machine))
     shown = [b for b in CARD_BUTTONS if b.shown(t)]
     for start in range(0, len(shown), 5):
         blocks.append(
@@ -192,6 +195,37 @@ def card(t: dict[str, Any], opening_text: str, key: str) -> tuple[str, list[dict
         )
     )
     return f"{title} ({t['priority']}, {status})", blocks
+
+
+def machine_text(t: dict[str, Any]) -> str:
+    """The machine's recent history and the linked work order, from the ticket's context
+    (``core.tickets.context``): what an agent should know before touching it."""
+    lines = []
+    asset = t.get("asset")
+    if asset:
+        head = f"*Machine* {escape(asset['tag'])}"
+        if asset["name"]:
+            head += f" · {escape(asset['name'])}"
+        if asset["site"]:
+            head += f" · site {escape(asset['site'])}"
+        head += f" · {asset['tickets_total']} ticket(s), {asset['tickets_open']} open"
+        if asset["alerts"]:
+            head += f" · :rotating_light: {len(asset['alerts'])} alert(s) firing"
+        lines.append(head)
+        for r in asset["resolutions"][:3]:
+            when = slack_date(datetime.fromisoformat(r["at"])) if r["at"] else ""
+            lines.append(
+                f"• {r['ticket']} {escape(r['code'])} {when}: {escape(clip(r['steps'], 140))}"
+            )
+        if not asset["resolutions"]:
+            lines.append("• no earlier resolutions")
+    order = t.get("work_order")
+    if order:
+        lines.append(
+            f"*Work order* {escape(order['number'])} ({order['status']})"
+            + (f": {escape(order['title'])}" if order["title"] else "")
+        )
+    return clip("\n".join(lines))
 
 
 # Thread lines --------------------------------------------------------------------------

@@ -32,6 +32,7 @@ EVENT_WORDS = {
     "hold": "put it on hold",
     "resume": "resumed it",
     "resolve": "resolved it",
+    "clear": "saw the alert clear and resolved it",
     "close": "closed it",
     "reopen": "reopened it",
     "set_priority": "changed the priority",
@@ -70,7 +71,7 @@ def event_text(change: Change) -> str:
         )
     elif change.action == "hold":
         detail = f" ({str(data.get('reason', '')).replace('_', ' ')})"
-    elif change.action in ("resolve", "close") and data.get("code"):
+    elif change.action in ("resolve", "clear", "close") and data.get("code"):
         detail = f" ({data['code']})"
     elif change.action in ("escalate", "reopen") and data.get("reason"):
         detail = f": {data['reason']}"

@@ -35,7 +35,7 @@ from core.context import Context
 from core.errors import DeliveryError, NotFound
 from core.escalation import chain as escalation
 from core.models import Agent, Attachment, Contact, Message, OutboxDelivery, Ticket
-from core.tickets import views
+from core.tickets import context
 from core.values import Outbound
 
 log = logging.getLogger(__name__)
@@ -146,13 +146,8 @@ class SlackSender:
         with self.ctx.db.reading() as session:
             ticket = session.get(Ticket, ticket_id)
             assert ticket is not None
-            first = session.execute(
-                select(Message.body_text)
-                .where(Message.ticket_id == ticket_id, Message.kind == "public")
-                .order_by(Message.id)
-                .limit(1)
-            ).scalar_one_or_none()
-            return blocks.card(views.ticket_summary(self.ctx, ticket), first or "", key)
+            shown = context.assemble(self.ctx, session, ticket, full=False)
+            return blocks.card(shown, shown["opening"] or "", key)
 
     def _card_position(self, ticket_id: int) -> tuple[str, str]:
         with self.ctx.db.reading() as session:

@@ -37,7 +37,7 @@ from core.escalation import chain as escalation
 from core.models import Agent
 from core.principals import Principal, agent_principal
 from core.sla import report as slareport
-from core.tickets import actions, views
+from core.tickets import actions, context, views
 from core.tokens import hash_token
 
 router = APIRouter()
@@ -77,10 +77,14 @@ def list_tickets(
     queue: str | None = None,
     assignee: str | None = None,
     q: str | None = None,
+    asset: str | None = None,
+    site: str | None = None,
+    work_order: str | None = None,
     include_closed: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
+    """Tickets, newest first; ``asset``, ``site`` and ``work_order`` by reference."""
     with ctx.db.reading() as session:
         return views.list_tickets(
             ctx,
@@ -90,6 +94,9 @@ def list_tickets(
             queue=queue,
             assignee=assignee,
             query=q,
+            asset=asset,
+            site=site,
+            work_order=work_order,
             include_closed=include_closed,
             limit=limit,
             offset=offset,
@@ -127,7 +134,7 @@ def open_ticket(ctx: CtxDep, who: WhoDep, body: OpenBody) -> dict[str, Any]:
 
 def _show(ctx: Context, number: str | int) -> dict[str, Any]:
     with ctx.db.reading() as session:
-        return views.ticket_detail(ctx, session, actions.get_ticket(session, number))
+        return context.assemble(ctx, session, actions.get_ticket(session, number))
 
 
 @router.get("/tickets/{number}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -87,3 +87,41 @@ class MergeBody(Override):
 
 class EscalateBody(Override):
     reason: str = Field(min_length=1)
+
+
+# Machines, sites and work orders (channels/web/assets.py) ---------------------------
+
+
+class SiteBody(BaseModel):
+    name: str | None = Field(None, max_length=200)
+    address: str | None = None
+
+
+class NewSite(SiteBody):
+    code: str = Field(min_length=1, max_length=120, description="The site's code, e.g. PLANT-N")
+
+
+class AssetBody(BaseModel):
+    name: str | None = Field(None, max_length=200)
+    model: str | None = Field(None, max_length=200)
+    serial: str | None = Field(None, max_length=120)
+    location: str | None = Field(None, max_length=300)
+    site: str | None = Field(None, description="A site code (created if new); empty: no site")
+    attributes: dict[str, Any] | None = Field(
+        None, description="Merged into the asset's attributes; a null value removes a key"
+    )
+
+
+class NewAsset(AssetBody):
+    tag: str = Field(min_length=1, max_length=120, description="The asset's tag, e.g. PRESS-3")
+
+
+class WorkOrderBody(BaseModel):
+    title: str | None = Field(None, max_length=300)
+    status: Literal["open", "closed"] | None = None
+    asset: str | None = Field(None, description="An asset tag (created if new); empty: none")
+    site: str | None = Field(None, description="A site code (created if new); empty: none")
+
+
+class NewWorkOrder(WorkOrderBody):
+    number: str = Field(min_length=1, max_length=120, description="The work order's number")

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from config.cli.assets import context_lines
 from config.cli.base import context, emit, handle_errors, load, main
 
 # Tickets ----------------------------------------------------------------------------
@@ -24,6 +25,9 @@ def tickets() -> None:
 @click.option("--queue")
 @click.option("--assignee", help="Agent name or email.")
 @click.option("-q", "--query", help="Search subject, client name or address.")
+@click.option("--asset", help="Only tickets about this machine (its tag).")
+@click.option("--site", help="Only tickets at this site (its code).")
+@click.option("--work-order", help="Only tickets linked to this work order (its number).")
 @click.option("--all", "include_closed", is_flag=True, help="Include closed tickets.")
 @click.option("--limit", default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -34,6 +38,9 @@ def tickets_list(
     queue: str | None,
     assignee: str | None,
     query: str | None,
+    asset: str | None,
+    site: str | None,
+    work_order: str | None,
     include_closed: bool,
     limit: int,
     as_json: bool,
@@ -51,6 +58,9 @@ def tickets_list(
             queue=queue,
             assignee=assignee,
             query=query,
+            asset=asset,
+            site=site,
+            work_order=work_order,
             include_closed=include_closed,
             limit=limit,
         )
@@ -71,12 +81,14 @@ def tickets_list(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @handle_errors
 def tickets_show(number: str, as_json: bool) -> None:
-    """Show one ticket with its thread, deliveries and audit trail."""
-    from core.tickets import actions, views
+    """Show one ticket: its machine and that machine's recent history, thread,
+    deliveries and audit trail."""
+    from core.tickets import actions
+    from core.tickets.context import assemble
 
     ctx = context(load())
     with ctx.db.reading() as session:
-        data = views.ticket_detail(ctx, session, actions.get_ticket(session, number))
+        data = assemble(ctx, session, actions.get_ticket(session, number))
 
     def human(t: dict[str, Any]) -> None:
         click.echo(f"{t['number']}  {t['subject']}")
@@ -89,6 +101,8 @@ def tickets_show(number: str, as_json: bool) -> None:
         click.echo(
             f"  assignee {t['assignee'] or '-'}; SLA {t['sla']['state']}, response due {t['sla']['response_due_at']}"
         )
+        for line in context_lines(t):
+            click.echo(line)
         click.echo("thread:")
         for m in t["thread"]:
             click.echo(

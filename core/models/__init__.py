@@ -1,5 +1,6 @@
 """Typed SQLAlchemy models. Import from here: ``from core.models import Ticket``."""
 
+from .assets import Alert, Asset, Site, WorkOrder
 from .base import Base, BigId, UTCDateTime, utcnow
 from .people import (
     Agent,
@@ -33,6 +34,8 @@ from .tickets import (
 
 __all__ = [
     "Agent",
+    "Alert",
+    "Asset",
     "Attachment",
     "AuditChainHead",
     "AuditCheckpoint",
@@ -52,6 +55,7 @@ __all__ = [
     "Participant",
     "ResolutionCode",
     "ResolutionRecord",
+    "Site",
     "SlaEvent",
     "StaffIdentity",
     "StoredBlob",
@@ -59,5 +63,6 @@ __all__ = [
     "Ticket",
     "UTCDateTime",
     "format_number",
+    "WorkOrder",
     "utcnow",
 ]

@@ -18,6 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from .assets import Asset, Site, WorkOrder
 from .base import Base, BigId, UTCDateTime, utcnow
 from .people import Agent, Category, Contact, Identity, Organization, SupportQueue
 
@@ -36,6 +37,9 @@ class Ticket(Base):
         Index("ix_tickets_status_priority", "status", "priority"),
         Index("ix_tickets_next_checkpoint", "next_checkpoint_at"),
         Index("ix_tickets_sla_attention", "sla_attention_at"),
+        Index("ix_tickets_asset", "asset_id", "id"),
+        Index("ix_tickets_site", "site_id", "id"),
+        Index("ix_tickets_work_order", "work_order_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -53,9 +57,10 @@ class Ticket(Base):
     hold_reason: Mapped[str | None] = mapped_column(String(30))
     hold_parts_ref: Mapped[str | None] = mapped_column(String(120))
     hold_note: Mapped[str | None] = mapped_column(Text)
-    asset_ref: Mapped[str | None] = mapped_column(String(120))
-    site_ref: Mapped[str | None] = mapped_column(String(120))
-    work_order_ref: Mapped[str | None] = mapped_column(String(120))
+    # What the ticket is about: records (core.assets), linked when opened or later.
+    asset_id: Mapped[int | None] = mapped_column(ForeignKey("assets.id"))
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"))
+    work_order_id: Mapped[int | None] = mapped_column(ForeignKey("work_orders.id"))
     location: Mapped[str | None] = mapped_column(String(300))
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     linked_from_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
@@ -83,6 +88,9 @@ class Ticket(Base):
     queue: Mapped[SupportQueue | None] = relationship()
     category: Mapped[Category | None] = relationship()
     reply_identity: Mapped[Identity | None] = relationship()
+    asset: Mapped[Asset | None] = relationship()
+    site: Mapped[Site | None] = relationship()
+    work_order: Mapped[WorkOrder | None] = relationship()
 
     @property
     def number(self) -> str:
@@ -144,15 +152,21 @@ class Attachment(Base):
 
 
 class ResolutionRecord(Base):
-    """What fixed the ticket. Immutable once written (a reopen adds a new one)."""
+    """What fixed the ticket. Immutable once written (a reopen adds a new one).
+
+    ``asset_id`` is the machine the ticket was about when it was resolved: the
+    resolution belongs to that machine's history from then on.
+    """
 
     __tablename__ = "resolution_records"
+    __table_args__ = (Index("ix_resolution_records_asset", "asset_id", "id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
     code: Mapped[str] = mapped_column(String(60))
     steps: Mapped[str] = mapped_column(Text)
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    asset_id: Mapped[int | None] = mapped_column(ForeignKey("assets.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

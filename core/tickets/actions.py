@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import audit, blobs, contacts, outbox
+from core.assets import links as asset_links
 from core.context import Context
 from core.errors import ActionRefused, NotFound
 from core.escalation import chain as escalation
@@ -341,13 +342,10 @@ def open_ticket(
         reply_identity_id=identity.id,
         tracking_token=tracking_token(),
         linked_from_id=linked_from_id,
-        asset_ref=links.get("asset"),
-        site_ref=links.get("site"),
-        work_order_ref=links.get("work_order"),
-        location=links.get("location"),
         created_at=now,
         updated_at=now,
     )
+    asset_links.apply(session, ticket, links)
     session.add(ticket)
     session.flush()
     audit.start_chain(session, ticket.id)
@@ -378,6 +376,8 @@ def open_ticket(
     }
     if linked_from_id:
         data["linked_from"] = linked_from_id
+    if links:
+        data["links"] = links
     audit.record(session, actor=who.label, action="open", ticket_id=ticket.id, data=data, now=now)
     if send_ack:
         rendered = ctx.renderer.render("ack", kind, **_fields(ticket, ctx))
@@ -662,6 +662,7 @@ def _write_resolution(
             code=code,
             steps=steps.strip(),
             agent_id=who.agent_id,
+            asset_id=ticket.asset_id,  # from now on part of the machine's history
             created_at=ctx.now(),
         )
     )
@@ -677,7 +678,11 @@ def resolve(
     steps: str,
     override_reason: str | None = None,
     notify_client: bool = True,
+    action: str = "resolve",
 ) -> Change:
+    """Record the fix. ``action`` is ``resolve`` (staff) or ``clear`` (the monitoring
+    system saw the fault clear: allowed from any open state, for the system only)."""
+
     def mutate() -> None:
         _write_resolution(ctx, session, who, ticket, code, steps)
         ticket.resolved_at = ctx.now()
@@ -688,7 +693,7 @@ def resolve(
         session,
         who,
         ticket,
-        "resolve",
+        action,
         data={"code": code},
         fields={"resolution_code": code, "resolution_steps": steps},
         override_reason=override_reason,
@@ -876,12 +881,7 @@ def set_queue(
     )
 
 
-LINK_FIELDS = {
-    "asset": "asset_ref",
-    "site": "site_ref",
-    "work_order": "work_order_ref",
-    "location": "location",
-}
+LINK_FIELDS = asset_links.FIELDS
 
 
 def link(
@@ -905,8 +905,7 @@ def link(
         )
 
     def mutate() -> None:
-        for name, value in given.items():
-            setattr(ticket, LINK_FIELDS[name], value.strip() or None)
+        asset_links.apply(session, ticket, given)
 
     return _change(
         ctx,

@@ -108,7 +108,14 @@ TABLE: tuple[Action, ...] = (
         ("text",),
         "the client wrote again",
     ),
-    _a("note", ALL, None, ANY_STAFF, ("text",), "internal note, never sent to the client"),
+    _a(
+        "note",
+        ALL,
+        None,
+        ANY_STAFF | {"system"},
+        ("text",),
+        "internal note, never sent to the client",
+    ),
     _a(
         "hold",
         WORKING_STATES,
@@ -125,6 +132,14 @@ TABLE: tuple[Action, ...] = (
         ANY_STAFF,
         ("resolution_code", "resolution_steps"),
         "record the fix",
+    ),
+    _a(
+        "clear",
+        OPEN_STATES,
+        RESOLVED,
+        {"system"},
+        ("resolution_code", "resolution_steps"),
+        "the monitoring system saw the fault clear: record it as the fix",
     ),
     _a(
         "close", {RESOLVED}, CLOSED, ANY_STAFF | {"client", "system"}, (), "close a resolved ticket"

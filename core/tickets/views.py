@@ -1,6 +1,7 @@
-"""Read models: tickets, threads, parked items and deliveries as plain dicts.
+"""Read models: tickets, listings and deliveries as plain dicts.
 
-The JSON API and the command line print the same shapes.
+The JSON API and the command line print the same shapes; one ticket with all it
+concerns is ``core.tickets.context.assemble``.
 """
 
 from __future__ import annotations
@@ -11,21 +12,20 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from core.assets import links as asset_links
+from core.assets.records import key_of
 from core.context import Context
-from core.escalation import chain as escalation
 from core.models import (
     Agent,
-    Attachment,
-    AuditEvent,
+    Asset,
     Category,
     Contact,
     Identity,
-    Message,
     OutboxDelivery,
-    Override,
-    ResolutionRecord,
+    Site,
     SupportQueue,
     Ticket,
+    WorkOrder,
     format_number,
 )
 from core.sla import ticket as sla
@@ -59,12 +59,7 @@ def ticket_summary(ctx: Context, ticket: Ticket) -> dict[str, Any]:
         }
         if ticket.hold_reason
         else None,
-        "links": {
-            "asset": ticket.asset_ref,
-            "site": ticket.site_ref,
-            "work_order": ticket.work_order_ref,
-            "location": ticket.location,
-        },
+        "links": asset_links.refs(ticket),
         "merged_into": format_number(ticket.merged_into_id) if ticket.merged_into_id else None,
         "linked_from": format_number(ticket.linked_from_id) if ticket.linked_from_id else None,
         "sla": {
@@ -80,92 +75,6 @@ def ticket_summary(ctx: Context, ticket: Ticket) -> dict[str, Any]:
         "created_at": _iso(ticket.created_at),
         "updated_at": _iso(ticket.updated_at),
     }
-
-
-def ticket_detail(ctx: Context, session: Session, ticket: Ticket) -> dict[str, Any]:
-    data = ticket_summary(ctx, ticket)
-    messages = (
-        session.execute(select(Message).where(Message.ticket_id == ticket.id).order_by(Message.id))
-        .scalars()
-        .all()
-    )
-    agents = {a.id: a.name for a in session.execute(select(Agent)).scalars()}
-    data["thread"] = [
-        {
-            "id": m.id,
-            "kind": m.kind,
-            "direction": m.direction,
-            "channel": m.channel,
-            "author": agents.get(m.author_agent_id or -1)
-            if m.author_agent_id
-            else (f"contact:{m.author_contact_id}" if m.author_contact_id else "system"),
-            "text": m.body_text,
-            "attachments": [
-                {
-                    "filename": a.filename,
-                    "content_type": a.content_type,
-                    "size": a.size,
-                    "sha256": a.sha256,
-                    "flagged": a.flagged,
-                }
-                for a in session.execute(
-                    select(Attachment).where(Attachment.message_id == m.id)
-                ).scalars()
-            ],
-            "created_at": _iso(m.created_at),
-        }
-        for m in messages
-    ]
-    data["deliveries"] = [
-        delivery_dict(d)
-        for d in session.execute(
-            select(OutboxDelivery)
-            .where(OutboxDelivery.ticket_id == ticket.id)
-            .order_by(OutboxDelivery.id)
-        ).scalars()
-    ]
-    data["audit"] = [
-        {
-            "seq": e.seq,
-            "at": _iso(e.created_at),
-            "actor": e.actor,
-            "action": e.action,
-            "data": e.data,
-            "hash": e.hash,
-        }
-        for e in session.execute(
-            select(AuditEvent)
-            .where(AuditEvent.chain == f"ticket:{ticket.id}")
-            .order_by(AuditEvent.seq)
-        ).scalars()
-    ]
-    data["sla"]["escalation"] = escalation.describe(session, ticket.id)
-    data["resolutions"] = [
-        {
-            "code": r.code,
-            "steps": r.steps,
-            "agent": agents.get(r.agent_id or -1),
-            "at": _iso(r.created_at),
-        }
-        for r in session.execute(
-            select(ResolutionRecord)
-            .where(ResolutionRecord.ticket_id == ticket.id)
-            .order_by(ResolutionRecord.id)
-        ).scalars()
-    ]
-    data["overrides"] = [
-        {
-            "action": o.action,
-            "rule": o.rule,
-            "reason": o.reason,
-            "agent": agents.get(o.agent_id),
-            "at": _iso(o.created_at),
-        }
-        for o in session.execute(
-            select(Override).where(Override.ticket_id == ticket.id).order_by(Override.id)
-        ).scalars()
-    ]
-    return data
 
 
 def delivery_dict(d: OutboxDelivery) -> dict[str, Any]:
@@ -193,11 +102,23 @@ def list_tickets(
     queue: str | None = None,
     assignee: str | None = None,
     query: str | None = None,
+    asset: str | None = None,
+    site: str | None = None,
+    work_order: str | None = None,
     include_closed: bool = False,
     limit: int = 50,
     offset: int = 0,
 ) -> dict[str, Any]:
+    """Tickets, newest first; ``asset``, ``site`` and ``work_order`` name records by
+    reference (one nobody has names no ticket)."""
     stmt = select(Ticket)
+    for ref, model, column in (
+        (asset, Asset, Ticket.asset_id),
+        (site, Site, Ticket.site_id),
+        (work_order, WorkOrder, Ticket.work_order_id),
+    ):
+        if ref is not None:
+            stmt = stmt.where(column.in_(select(model.id).where(model.key == key_of(ref))))
     if status:
         stmt = stmt.where(Ticket.status.in_(status.split(",")))
     elif not include_closed:

@@ -1,0 +1,334 @@
+"""Machines, sites and work orders: ``switchboard assets|sites|workorders list|show|add|update``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from config.cli.base import context, emit, handle_errors, load, main
+
+ACTOR = "cli"
+
+
+def _save(kind: str, ref: str, fields: dict[str, Any], *, create: bool) -> dict[str, Any]:
+    from core.assets import history, records
+
+    ctx = context(load())
+    model = records.KINDS[kind].model
+    given = {k: v for k, v in fields.items() if v is not None}
+    with ctx.db.transaction() as session:
+        if not create:
+            ref = getattr(records.get(session, model, ref), records.KINDS[kind].ref)
+        row_id = records.save(ctx, session, f"system:{ACTOR}", kind, ref, given, create=create).id
+    with ctx.db.reading() as session:
+        row: Any = session.get(model, row_id)
+        views: dict[str, Callable[..., dict[str, Any]]] = {
+            "asset": history.machine,
+            "site": history.site_view,
+            "work_order": history.work_order_view,
+        }
+        return views[kind](session, row)
+
+
+def _show(kind: str, ref: str, limit: int) -> dict[str, Any]:
+    from core.assets import history, records
+
+    ctx = context(load())
+    with ctx.db.reading() as session:
+        row: Any = records.get(session, records.KINDS[kind].model, ref)
+        if kind == "asset":
+            return history.machine(session, row, limit=limit)
+        if kind == "site":
+            return history.site_view(session, row, limit=limit)
+        return history.work_order_view(session, row, limit=limit)
+
+
+def _list(kind: str, **filters: Any) -> dict[str, Any]:
+    from core.assets import history, records
+
+    ctx = context(load())
+    with ctx.db.reading() as session:
+        return history.listing(session, records.KINDS[kind].model, **filters)
+
+
+def machine_lines(a: dict[str, Any], *, indent: str = "") -> list[str]:
+    """A machine's story as lines (``assets show`` and the machine part of ``tickets show``)."""
+    head = f"{indent}{a['tag']}" + (f"  {a['name']}" if a["name"] else "")
+    lines = [head]
+    where = ", ".join(x for x in (a["site"] and f"site {a['site']}", a["location"]) if x)
+    details = ", ".join(
+        x
+        for x in (a["model"] and f"model {a['model']}", a["serial"] and f"serial {a['serial']}")
+        if x
+    )
+    for text in (where, details):
+        if text:
+            lines.append(f"{indent}  {text}")
+    lines.append(f"{indent}  tickets: {a['tickets_total']} in all, {a['tickets_open']} open")
+    for t in a["tickets"]:
+        lines.append(
+            f"{indent}    {t['number']}  {t['priority']}  {t['status']:<12} {t['created_at'][:10]}  {t['subject'][:60]}"
+        )
+    lines.append(f"{indent}  resolutions:" + ("" if a["resolutions"] else " none"))
+    for r in a["resolutions"]:
+        lines.append(
+            f"{indent}    {r['at'][:10]} {r['ticket']} {r['code']}: {' '.join(r['steps'].split())[:100]}"
+        )
+    lines.append(f"{indent}  open work orders:" + ("" if a["work_orders"] else " none"))
+    for w in a["work_orders"]:
+        lines.append(f"{indent}    {w['number']}  {w['title']}")
+    lines.append(f"{indent}  alerts firing:" + ("" if a["alerts"] else " none"))
+    for alert in a["alerts"]:
+        lines.append(
+            f"{indent}    {alert['name']} since {(alert['starts_at'] or '?')[:16]} ({alert['ticket'] or 'no ticket'})"
+        )
+    return lines
+
+
+def context_lines(t: dict[str, Any]) -> list[str]:
+    """What ``tickets show`` adds to a ticket: its escalation, alerts, site, work order,
+    and the machine with its recent history."""
+    lines = []
+    esc = t["sla"].get("escalation")
+    if esc:
+        lines.append(
+            f"  escalation {esc['status']} ({esc['chain']}), {esc['pings']} ping(s)"
+            + (f", acknowledged by {esc['acknowledged_by']}" if esc["acknowledged_by"] else "")
+        )
+    for alert in t.get("alerts") or []:
+        lines.append(
+            f"  alert {alert['name']} {alert['status']} since {(alert['starts_at'] or '?')[:16]}"
+            + (f" ({alert['generator_url']})" if alert["generator_url"] else "")
+        )
+    if t.get("site"):
+        lines.append(
+            f"  site {t['site']['code']}" + (f" {t['site']['name']}" if t["site"]["name"] else "")
+        )
+    if t["links"].get("location"):
+        lines.append(f"  location {t['links']['location']}")
+    if t.get("work_order"):
+        w = t["work_order"]
+        lines.append(
+            f"  work order {w['number']} ({w['status']}){': ' + w['title'] if w['title'] else ''}"
+        )
+    if t.get("asset"):
+        lines.append("machine:")
+        lines += machine_lines(t["asset"], indent="  ")
+    return lines
+
+
+def _echo(lines: list[str]) -> None:
+    for line in lines:
+        click.echo(line)
+
+
+# Assets ---------------------------------------------------------------------------------
+
+ASSET_OPTIONS = [
+    click.option("--name"),
+    click.option("--model"),
+    click.option("--serial"),
+    click.option("--site", help="Site code (created if new); '' clears it."),
+    click.option("--location"),
+    click.option("--json", "as_json", is_flag=True, help="Print JSON."),
+]
+
+
+def _options(options: list[Any]) -> Any:
+    def wrap(fn: Any) -> Any:
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return wrap
+
+
+@main.group()
+def assets() -> None:
+    """Machines: their tickets, resolutions, work orders and alerts."""
+
+
+@assets.command("list")
+@click.option("--site", help="Only this site's machines.")
+@click.option("-q", "--query", help="Search tag and name.")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@handle_errors
+def assets_list(site: str | None, query: str | None, limit: int, as_json: bool) -> None:
+    data = _list("asset", site=site, query=query, limit=limit)
+
+    def human(d: dict[str, Any]) -> None:
+        for a in d["items"]:
+            click.echo(f"{a['tag']:<20} {a['site'] or '-':<12} {a['name']}")
+        click.echo(f"({d['total']} in all)")
+
+    emit(data, as_json, human)
+
+
+@assets.command("show")
+@click.argument("tag")
+@click.option(
+    "--limit", default=50, show_default=True, help="Latest tickets and resolutions shown."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@handle_errors
+def assets_show(tag: str, limit: int, as_json: bool) -> None:
+    """A machine's tickets, resolutions (code and steps), open work orders and firing alerts."""
+    emit(_show("asset", tag, limit), as_json, lambda a: _echo(machine_lines(a)))
+
+
+@assets.command("add")
+@click.argument("tag")
+@_options(ASSET_OPTIONS)
+@handle_errors
+def assets_add(tag: str, as_json: bool, **fields: Any) -> None:
+    """Add a machine by its tag."""
+    emit(_save("asset", tag, fields, create=True), as_json, lambda a: _echo(machine_lines(a)))
+
+
+@assets.command("update")
+@click.argument("tag")
+@_options(ASSET_OPTIONS)
+@handle_errors
+def assets_update(tag: str, as_json: bool, **fields: Any) -> None:
+    """Change a machine's fields (only those given)."""
+    emit(_save("asset", tag, fields, create=False), as_json, lambda a: _echo(machine_lines(a)))
+
+
+# Sites ----------------------------------------------------------------------------------
+
+SITE_OPTIONS = [
+    click.option("--name"),
+    click.option("--address"),
+    click.option("--json", "as_json", is_flag=True, help="Print JSON."),
+]
+
+
+def _site_lines(s: dict[str, Any]) -> list[str]:
+    lines = [f"{s['code']}  {s['name']}", f"  {s['address']}" if s["address"] else ""]
+    lines.append(f"  machines: {s['assets']['total']}")
+    lines += [f"    {a['tag']:<20} {a['name']}" for a in s["assets"]["items"]]
+    lines.append("  latest tickets:" + ("" if s["tickets"] else " none"))
+    lines += [f"    {t['number']}  {t['status']:<12} {t['subject'][:60]}" for t in s["tickets"]]
+    return [line for line in lines if line]
+
+
+@main.group()
+def sites() -> None:
+    """Sites: where machines stand."""
+
+
+@sites.command("list")
+@click.option("-q", "--query", help="Search code and name.")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@handle_errors
+def sites_list(query: str | None, limit: int, as_json: bool) -> None:
+    data = _list("site", query=query, limit=limit)
+
+    def human(d: dict[str, Any]) -> None:
+        for s in d["items"]:
+            click.echo(f"{s['code']:<20} {s['name']}")
+        click.echo(f"({d['total']} in all)")
+
+    emit(data, as_json, human)
+
+
+@sites.command("show")
+@click.argument("code")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@handle_errors
+def sites_show(code: str, limit: int, as_json: bool) -> None:
+    emit(_show("site", code, limit), as_json, lambda s: _echo(_site_lines(s)))
+
+
+@sites.command("add")
+@click.argument("code")
+@_options(SITE_OPTIONS)
+@handle_errors
+def sites_add(code: str, as_json: bool, **fields: Any) -> None:
+    emit(_save("site", code, fields, create=True), as_json, lambda s: _echo(_site_lines(s)))
+
+
+@sites.command("update")
+@click.argument("code")
+@_options(SITE_OPTIONS)
+@handle_errors
+def sites_update(code: str, as_json: bool, **fields: Any) -> None:
+    emit(_save("site", code, fields, create=False), as_json, lambda s: _echo(_site_lines(s)))
+
+
+# Work orders ----------------------------------------------------------------------------
+
+ORDER_OPTIONS = [
+    click.option("--title"),
+    click.option("--status", type=click.Choice(["open", "closed"])),
+    click.option("--asset", help="Asset tag (created if new); '' clears it."),
+    click.option("--site", help="Site code (created if new); '' clears it."),
+    click.option("--json", "as_json", is_flag=True, help="Print JSON."),
+]
+
+
+def _order_lines(w: dict[str, Any]) -> list[str]:
+    lines = [f"{w['number']}  {w['status']}  {w['title']}"]
+    lines.append(f"  asset {w['asset'] or '-'}, site {w['site'] or '-'}")
+    lines.append("  tickets:" + ("" if w["tickets"] else " none"))
+    lines += [f"    {t['number']}  {t['status']:<12} {t['subject'][:60]}" for t in w["tickets"]]
+    return lines
+
+
+@main.group()
+def workorders() -> None:
+    """Work orders: planned work on machines, open until closed."""
+
+
+@workorders.command("list")
+@click.option("--status", type=click.Choice(["open", "closed"]))
+@click.option("--asset")
+@click.option("--site")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@handle_errors
+def workorders_list(
+    status: str | None, asset: str | None, site: str | None, limit: int, as_json: bool
+) -> None:
+    data = _list("work_order", status=status, asset=asset, site=site, limit=limit)
+
+    def human(d: dict[str, Any]) -> None:
+        for w in d["items"]:
+            click.echo(f"{w['number']:<16} {w['status']:<7} {w['asset'] or '-':<16} {w['title']}")
+        click.echo(f"({d['total']} in all)")
+
+    emit(data, as_json, human)
+
+
+@workorders.command("show")
+@click.argument("number")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@handle_errors
+def workorders_show(number: str, limit: int, as_json: bool) -> None:
+    emit(_show("work_order", number, limit), as_json, lambda w: _echo(_order_lines(w)))
+
+
+@workorders.command("add")
+@click.argument("number")
+@_options(ORDER_OPTIONS)
+@handle_errors
+def workorders_add(number: str, as_json: bool, **fields: Any) -> None:
+    emit(
+        _save("work_order", number, fields, create=True), as_json, lambda w: _echo(_order_lines(w))
+    )
+
+
+@workorders.command("update")
+@click.argument("number")
+@_options(ORDER_OPTIONS)
+@handle_errors
+def workorders_update(number: str, as_json: bool, **fields: Any) -> None:
+    emit(
+        _save("work_order", number, fields, create=False), as_json, lambda w: _echo(_order_lines(w))
+    )

@@ -1,0 +1,210 @@
+"""Applying one notification: per alert, open, update or resolve its ticket, or nothing.
+
+Runs inside the inbound record's transaction (the alerts channel's event handler),
+so a notification is applied whole or not at all, and a failure parks its record.
+Every decision compares the notification with what is known of each alert (the
+``alerts`` row, locked): applying the same notification twice (a retry, a repeat)
+changes nothing, and a record older than the one that last changed an alert (two
+records decided out of order) is ignored for that alert.
+
+| the alert is      | known as                  | its ticket is       | then                      |
+|-------------------|---------------------------|---------------------|---------------------------|
+| firing            | never seen                | -                   | open a ticket             |
+| firing            | the same, nothing changed | any                 | nothing                   |
+| firing            | changed, or fired again   | open or resolved    | append (reopens resolved) |
+| firing            | changed, or fired again   | closed, or none     | open a new, linked ticket |
+| resolved          | firing                    | not closed          | note; resolve if policy   |
+| resolved          | resolved, or never seen   | -                   | nothing                   |
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core import contacts
+from core.alerts import text
+from core.alerts.policy import AlertPolicy, config
+from core.alerts.values import FIRING, RESOLVED, AlertGroup, AlertIn
+from core.context import Context
+from core.models import Alert, Identity, Ticket
+from core.principals import system
+from core.tickets import actions
+from core.tickets.lifecycle import CLOSED, OPEN_STATES
+
+CHANNEL = "alerts"
+WHO = system("alerts")
+
+
+def apply(ctx: Context, session: Session, group: AlertGroup, record_id: int) -> str:
+    """Apply every alert of ``group`` (stored as inbound record ``record_id``); returns
+    what was done, for the record's reason."""
+    policy = config(ctx.policy)
+    fingerprints = sorted({a.fingerprint for a in group.alerts})
+    known: dict[str, Alert] = {}
+    for start in range(0, len(fingerprints), 500):  # locked in one order, as every group does
+        known.update(
+            (a.fingerprint, a)
+            for a in session.execute(
+                select(Alert)
+                .where(Alert.fingerprint.in_(fingerprints[start : start + 500]))
+                .order_by(Alert.fingerprint)
+                .with_for_update()
+            ).scalars()
+        )
+    identity = contacts.find_or_create(session, CHANNEL, group.source, group.source_name)
+    done: dict[str, list[str]] = defaultdict(list)
+    for alert in group.alerts:
+        row = known.get(alert.fingerprint)
+        if row is not None and row.last_record_id > record_id:
+            done["older than what is known"].append(alert.name)
+            continue
+        if alert.status == FIRING:
+            outcome, row = _firing(ctx, session, policy, group, identity, alert, row, record_id)
+        else:
+            outcome, row = _resolved(ctx, session, policy, group, alert, row, record_id)
+        known[alert.fingerprint] = row
+        done[outcome[0]].append(outcome[1])
+    parts = [f"{len(group.alerts)} alert(s)"]
+    parts += [f"{what}: {', '.join(names)}" for what, names in done.items()]
+    if group.truncated:
+        parts.append(f"{group.truncated} left out by the sender (max_alerts)")
+    return "; ".join(parts)
+
+
+def _firing(
+    ctx: Context,
+    session: Session,
+    policy: AlertPolicy,
+    group: AlertGroup,
+    identity: Identity,
+    alert: AlertIn,
+    row: Alert | None,
+    record_id: int,
+) -> tuple[tuple[str, str], Alert]:
+    if row is None:
+        opened = _open(ctx, session, policy, group, alert, record_id, linked_from=None)
+        row = Alert(fingerprint=alert.fingerprint, first_seen_at=ctx.now())
+        session.add(row)
+        _remember(ctx, row, alert, group, opened, record_id)
+        session.flush()
+        return ("opened", opened.number), row
+    lines = text.changes(row, alert)
+    if not lines:
+        return ("unchanged", alert.name), row
+    ticket = _current(session, row.ticket_id)
+    if ticket is None or ticket.status == CLOSED:
+        linked = ticket.id if ticket is not None else None
+        ticket = _open(ctx, session, policy, group, alert, record_id, linked_from=linked)
+        outcome = ("opened", ticket.number)
+    else:
+        actions.client_message(
+            ctx,
+            session,
+            ticket,
+            identity,
+            text=text.changed(alert, lines),
+            inbound_record_id=record_id,
+        )
+        outcome = ("updated", ticket.number)
+    _remember(ctx, row, alert, group, ticket, record_id)
+    return outcome, row
+
+
+def _resolved(
+    ctx: Context,
+    session: Session,
+    policy: AlertPolicy,
+    group: AlertGroup,
+    alert: AlertIn,
+    row: Alert | None,
+    record_id: int,
+) -> tuple[tuple[str, str], Alert]:
+    if row is None:
+        # Never seen firing (its notification may be decided later, out of order):
+        # remember it resolved, so that older news of it changes nothing.
+        row = Alert(fingerprint=alert.fingerprint, first_seen_at=ctx.now())
+        session.add(row)
+        _remember(ctx, row, alert, group, None, record_id)
+        row.ends_at = alert.ends_at or ctx.now()
+        session.flush()
+        return ("nothing to resolve", alert.name), row
+    if row.status == RESOLVED:
+        return ("nothing to resolve", alert.name), row
+    note = text.resolved(alert, row)
+    row.status, row.ends_at = RESOLVED, alert.ends_at or ctx.now()
+    row.last_record_id, row.updated_at = record_id, ctx.now()
+    ticket = _current(session, row.ticket_id)
+    if ticket is None or ticket.status == CLOSED:
+        return ("resolved", alert.name), row
+    actions.note(ctx, session, WHO, ticket, text=note)
+    if policy.map(alert.labels).resolve and ticket.status in OPEN_STATES:
+        actions.resolve(
+            ctx,
+            session,
+            WHO,
+            ticket,
+            code=policy.resolution_code,
+            steps=f"{note} Resolved when the alert cleared (policy [alerts] resolve).",
+            action="clear",
+        )
+    return ("resolved", ticket.number), row
+
+
+def _open(
+    ctx: Context,
+    session: Session,
+    policy: AlertPolicy,
+    group: AlertGroup,
+    alert: AlertIn,
+    record_id: int,
+    *,
+    linked_from: int | None,
+) -> Ticket:
+    mapped = policy.map(alert.labels)
+    links = {
+        name: value for name, value in (("asset", mapped.asset), ("site", mapped.site)) if value
+    }
+    return actions.open_ticket(
+        ctx,
+        session,
+        WHO,
+        subject=text.subject(alert),
+        text=text.opening(alert, group),
+        requester=(CHANNEL, group.source, group.source_name),
+        priority=mapped.priority,
+        category=mapped.category,
+        queue=mapped.queue,
+        links=links,
+        linked_from_id=linked_from,
+        inbound_record_id=record_id,
+    )
+
+
+def _current(session: Session, ticket_id: int | None) -> Ticket | None:
+    """The alert's ticket, locked; a merged one's target (its conversation moved there)."""
+    seen: set[int] = set()
+    ticket = session.get(Ticket, ticket_id, with_for_update=True) if ticket_id else None
+    while ticket is not None and ticket.merged_into_id and ticket.id not in seen:
+        seen.add(ticket.id)
+        ticket = session.get(Ticket, ticket.merged_into_id, with_for_update=True)
+    return ticket
+
+
+def _remember(
+    ctx: Context,
+    row: Alert,
+    alert: AlertIn,
+    group: AlertGroup,
+    ticket: Ticket | None,
+    record_id: int,
+) -> None:
+    row.source, row.name, row.status = group.source, alert.name[:200], alert.status
+    row.labels, row.annotations = dict(alert.labels), dict(alert.annotations)
+    row.generator_url = alert.generator_url
+    row.starts_at, row.ends_at = alert.starts_at, None
+    row.ticket_id = ticket.id if ticket is not None else None
+    row.asset_id = ticket.asset_id if ticket is not None else None
+    row.last_record_id, row.updated_at = record_id, ctx.now()

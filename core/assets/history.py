@@ -1,0 +1,236 @@
+"""Read models of machines: a record as a dict, and a machine's whole story.
+
+``machine`` is what ``GET /api/assets/{id}`` and ``switchboard assets show`` print
+and, with a small ``limit``, what every ticket about the machine shows its agent
+(``core.tickets.context``): the asset and its site, how many tickets it had and has
+open, its latest tickets, its resolutions (code and steps, newest first), its open
+work orders and the alerts firing on it now. Each part is one indexed query.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from core.assets.records import OPEN, key_of
+from core.models import Agent, Alert, Asset, ResolutionRecord, Site, Ticket, WorkOrder
+from core.models.tickets import format_number
+from core.tickets.lifecycle import OPEN_STATES
+
+FIRING = "firing"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def site_dict(site: Site) -> dict[str, Any]:
+    return {
+        "id": site.id,
+        "code": site.code,
+        "name": site.name,
+        "address": site.address,
+        "created_at": _iso(site.created_at),
+        "updated_at": _iso(site.updated_at),
+    }
+
+
+def asset_dict(asset: Asset) -> dict[str, Any]:
+    return {
+        "id": asset.id,
+        "tag": asset.tag,
+        "name": asset.name,
+        "model": asset.model,
+        "serial": asset.serial,
+        "site": asset.site.code if asset.site else None,
+        "location": asset.location,
+        "attributes": asset.attributes or {},
+        "created_at": _iso(asset.created_at),
+        "updated_at": _iso(asset.updated_at),
+    }
+
+
+def work_order_dict(order: WorkOrder) -> dict[str, Any]:
+    return {
+        "id": order.id,
+        "number": order.number,
+        "title": order.title,
+        "status": order.status,
+        "asset": order.asset.tag if order.asset else None,
+        "site": order.site.code if order.site else None,
+        "created_at": _iso(order.created_at),
+        "closed_at": _iso(order.closed_at),
+    }
+
+
+def alert_dict(alert: Alert) -> dict[str, Any]:
+    return {
+        "fingerprint": alert.fingerprint,
+        "name": alert.name,
+        "status": alert.status,
+        "source": alert.source,
+        "labels": alert.labels,
+        "annotations": alert.annotations,
+        "generator_url": alert.generator_url,
+        "starts_at": _iso(alert.starts_at),
+        "ends_at": _iso(alert.ends_at),
+        "ticket": format_number(alert.ticket_id) if alert.ticket_id else None,
+    }
+
+
+def machine(session: Session, asset: Asset, *, limit: int = 50) -> dict[str, Any]:
+    """The machine's story: the ``limit`` latest tickets and resolutions, open work
+    orders and firing alerts, with counts of all its tickets and the open ones."""
+    total, still_open = session.execute(
+        select(
+            func.count(),
+            func.count().filter(Ticket.status.in_(OPEN_STATES)),
+        ).where(Ticket.asset_id == asset.id)
+    ).one()
+    tickets = [
+        {
+            "number": format_number(row.id),
+            "subject": row.subject,
+            "status": row.status,
+            "priority": row.priority,
+            "created_at": _iso(row.created_at),
+            "resolved_at": _iso(row.resolved_at),
+        }
+        for row in session.execute(
+            select(
+                Ticket.id,
+                Ticket.subject,
+                Ticket.status,
+                Ticket.priority,
+                Ticket.created_at,
+                Ticket.resolved_at,
+            )
+            .where(Ticket.asset_id == asset.id)
+            .order_by(Ticket.id.desc())
+            .limit(limit)
+        )
+    ]
+    return {
+        **asset_dict(asset),
+        "site_detail": site_dict(asset.site) if asset.site else None,
+        "tickets_total": total,
+        "tickets_open": still_open,
+        "tickets": tickets,
+        "resolutions": resolutions(session, asset.id, limit),
+        "work_orders": [
+            work_order_dict(w)
+            for w in session.execute(
+                select(WorkOrder)
+                .where(WorkOrder.asset_id == asset.id, WorkOrder.status == OPEN)
+                .order_by(WorkOrder.id.desc())
+                .limit(limit)
+            ).scalars()
+        ],
+        "alerts": [
+            alert_dict(a)
+            for a in session.execute(
+                select(Alert)
+                .where(Alert.asset_id == asset.id, Alert.status == FIRING)
+                .order_by(Alert.starts_at.desc(), Alert.id.desc())
+                .limit(limit)
+            ).scalars()
+        ],
+    }
+
+
+def resolutions(session: Session, asset_id: int, limit: int) -> list[dict[str, Any]]:
+    """What fixed the machine before, newest first: ticket, code, steps, who, when."""
+    return [
+        {
+            "ticket": format_number(row.ticket_id),
+            "subject": row.subject,
+            "code": row.code,
+            "steps": row.steps,
+            "agent": row.agent,
+            "at": _iso(row.created_at),
+        }
+        for row in session.execute(
+            select(
+                ResolutionRecord.ticket_id,
+                ResolutionRecord.code,
+                ResolutionRecord.steps,
+                ResolutionRecord.created_at,
+                Ticket.subject,
+                Agent.name.label("agent"),
+            )
+            .join(Ticket, Ticket.id == ResolutionRecord.ticket_id)
+            .outerjoin(Agent, Agent.id == ResolutionRecord.agent_id)
+            .where(ResolutionRecord.asset_id == asset_id)
+            .order_by(ResolutionRecord.id.desc())
+            .limit(limit)
+        )
+    ]
+
+
+def listing(
+    session: Session,
+    kind: type[Asset] | type[Site] | type[WorkOrder],
+    *,
+    site: str | None = None,
+    asset: str | None = None,
+    status: str | None = None,
+    query: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> dict[str, Any]:
+    """Records of one kind, newest first, filtered by site, asset, status or a search."""
+    stmt = select(kind)
+    if site and kind is not Site:
+        stmt = stmt.where(kind.site_id.in_(select(Site.id).where(Site.key == key_of(site))))  # type: ignore[union-attr]
+    if asset and kind is WorkOrder:
+        stmt = stmt.where(
+            WorkOrder.asset_id.in_(select(Asset.id).where(Asset.key == key_of(asset)))
+        )
+    if status and kind is WorkOrder:
+        stmt = stmt.where(WorkOrder.status == status)
+    if query:
+        like = f"%{query.lower()}%"
+        names = {Asset: Asset.name, Site: Site.name, WorkOrder: WorkOrder.title}
+        stmt = stmt.where(or_(kind.key.like(like), func.lower(names[kind]).like(like)))
+    total = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+    rows = session.execute(stmt.order_by(kind.id.desc()).limit(limit).offset(offset)).scalars()
+    show = {Asset: asset_dict, Site: site_dict, WorkOrder: work_order_dict}[kind]
+    return {"total": total, "items": [show(r) for r in rows]}  # type: ignore[operator]
+
+
+def _tickets(session: Session, column: Any, row_id: int, limit: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "number": format_number(r.id),
+            "subject": r.subject,
+            "status": r.status,
+            "priority": r.priority,
+            "created_at": _iso(r.created_at),
+        }
+        for r in session.execute(
+            select(Ticket.id, Ticket.subject, Ticket.status, Ticket.priority, Ticket.created_at)
+            .where(column == row_id)
+            .order_by(Ticket.id.desc())
+            .limit(limit)
+        )
+    ]
+
+
+def site_view(session: Session, site: Site, *, limit: int = 50) -> dict[str, Any]:
+    """A site with its machines and its latest tickets."""
+    return {
+        **site_dict(site),
+        "assets": listing(session, Asset, site=site.code, limit=limit),
+        "tickets": _tickets(session, Ticket.site_id, site.id, limit),
+    }
+
+
+def work_order_view(session: Session, order: WorkOrder, *, limit: int = 50) -> dict[str, Any]:
+    """A work order with the tickets linked to it."""
+    return {
+        **work_order_dict(order),
+        "tickets": _tickets(session, Ticket.work_order_id, order.id, limit),
+    }

@@ -1,0 +1,169 @@
+"""The ticket as an agent sees it: the one query path every face reads it through.
+
+``assemble`` gives the ticket (status, client, SLA), the machine it is about with
+its recent history (earlier tickets, what fixed them, open work orders, alerts
+firing now), its site and work order, the alerts that raised it, and, in full, the
+thread, deliveries, audit trail, resolutions, overrides and escalation. The JSON
+API (``GET /api/tickets/{number}``), ``switchboard tickets show`` and the Slack
+card all read it here; each part is one indexed query, so the cost does not grow
+with the number of tickets or messages stored.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.assets import history
+from core.context import Context
+from core.escalation import chain as escalation
+from core.models import (
+    Agent,
+    Alert,
+    Attachment,
+    AuditEvent,
+    Message,
+    OutboxDelivery,
+    Override,
+    ResolutionRecord,
+    Ticket,
+)
+from core.tickets.views import delivery_dict, ticket_summary
+
+HISTORY = 5  # earlier tickets and resolutions of the machine shown with a ticket
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def assemble(
+    ctx: Context, session: Session, ticket: Ticket, *, full: bool = True, recent: int = HISTORY
+) -> dict[str, Any]:
+    """The ticket's context; ``full=False`` leaves out the thread (only its opening
+    message), deliveries and audit trail (the Slack card)."""
+    data = ticket_summary(ctx, ticket)
+    data["asset"] = history.machine(session, ticket.asset, limit=recent) if ticket.asset else None
+    data["site"] = history.site_dict(ticket.site) if ticket.site else None
+    data["work_order"] = history.work_order_dict(ticket.work_order) if ticket.work_order else None
+    data["alerts"] = [
+        history.alert_dict(a)
+        for a in session.execute(
+            select(Alert).where(Alert.ticket_id == ticket.id).order_by(Alert.id)
+        ).scalars()
+    ]
+    data["sla"]["escalation"] = escalation.describe(session, ticket.id)
+    if not full:
+        data["opening"] = session.execute(
+            select(Message.body_text)
+            .where(Message.ticket_id == ticket.id, Message.kind == "public")
+            .order_by(Message.id)
+            .limit(1)
+        ).scalar_one_or_none()
+        return data
+    messages = list(
+        session.execute(
+            select(Message).where(Message.ticket_id == ticket.id).order_by(Message.id)
+        ).scalars()
+    )
+    files: dict[int, list[Attachment]] = {}
+    if messages:
+        for a in session.execute(
+            select(Attachment)
+            .where(Attachment.message_id.in_([m.id for m in messages]))
+            .order_by(Attachment.id)
+        ).scalars():
+            files.setdefault(a.message_id, []).append(a)
+    resolutions = list(
+        session.execute(
+            select(ResolutionRecord)
+            .where(ResolutionRecord.ticket_id == ticket.id)
+            .order_by(ResolutionRecord.id)
+        ).scalars()
+    )
+    overrides = list(
+        session.execute(
+            select(Override).where(Override.ticket_id == ticket.id).order_by(Override.id)
+        ).scalars()
+    )
+    agent_ids = {m.author_agent_id for m in messages if m.author_agent_id}
+    agent_ids |= {r.agent_id for r in resolutions if r.agent_id}
+    agent_ids |= {o.agent_id for o in overrides}
+    agents: dict[int | None, str] = {}
+    if agent_ids:
+        agents.update(
+            (agent_id, name)
+            for agent_id, name in session.execute(
+                select(Agent.id, Agent.name).where(Agent.id.in_(agent_ids))
+            )
+        )
+    data["thread"] = [
+        {
+            "id": m.id,
+            "kind": m.kind,
+            "direction": m.direction,
+            "channel": m.channel,
+            "author": agents.get(m.author_agent_id)
+            if m.author_agent_id
+            else (f"contact:{m.author_contact_id}" if m.author_contact_id else "system"),
+            "text": m.body_text,
+            "attachments": [
+                {
+                    "filename": a.filename,
+                    "content_type": a.content_type,
+                    "size": a.size,
+                    "sha256": a.sha256,
+                    "flagged": a.flagged,
+                }
+                for a in files.get(m.id, [])
+            ],
+            "created_at": _iso(m.created_at),
+        }
+        for m in messages
+    ]
+    data["deliveries"] = [
+        delivery_dict(d)
+        for d in session.execute(
+            select(OutboxDelivery)
+            .where(OutboxDelivery.ticket_id == ticket.id)
+            .order_by(OutboxDelivery.id)
+        ).scalars()
+    ]
+    data["audit"] = [
+        {
+            "seq": e.seq,
+            "at": _iso(e.created_at),
+            "actor": e.actor,
+            "action": e.action,
+            "data": e.data,
+            "hash": e.hash,
+        }
+        for e in session.execute(
+            select(AuditEvent)
+            .where(AuditEvent.chain == f"ticket:{ticket.id}")
+            .order_by(AuditEvent.seq)
+        ).scalars()
+    ]
+    data["resolutions"] = [
+        {
+            "code": r.code,
+            "steps": r.steps,
+            "agent": agents.get(r.agent_id),
+            "at": _iso(r.created_at),
+        }
+        for r in resolutions
+    ]
+    data["overrides"] = [
+        {
+            "action": o.action,
+            "rule": o.rule,
+            "reason": o.reason,
+            "agent": agents.get(o.agent_id),
+            "at": _iso(o.created_at),
+        }
+        for o in overrides
+    ]
+    return data
