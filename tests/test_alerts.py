@@ -11,12 +11,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError
 
 from channels.alerts.parse import fingerprint
@@ -371,6 +372,51 @@ def test_notifications_decided_out_of_order_never_undo_a_newer_one(harness: Harn
     with harness.ctx.db.reading() as s:
         reasons = [s.get(InboundRecord, r).reason for r in (first, second)]  # type: ignore[union-attr]
     assert "nothing to resolve" in str(reasons[1]) and "older than what is known" in str(reasons[0])
+
+
+def test_notifications_about_one_new_alert_decided_at_once_wait_for_each_other(
+    harness: Harness,
+) -> None:
+    # Given three notifications about one alert never seen before (a retry, a change, the end)
+    def body(status: str, description: str) -> bytes:
+        alert: dict[str, Any] = {
+            "status": status,
+            "labels": OVEN,
+            "annotations": {"description": description},
+            "startsAt": "2026-11-23T14:00:00Z",
+        }
+        if status == "resolved":
+            alert["endsAt"] = "2026-11-23T14:30:00Z"
+        return json.dumps({"source": "scada-2", "alerts": [alert]}).encode()
+
+    items = [("firing", "240 °C"), ("firing", "240 °C"), ("firing", "255 °C"), ("resolved", "")]
+    stored = intake.receive_many(
+        harness.ctx,
+        [
+            intake.Incoming("alerts", f"race-{n}", body(*item), {"format": "generic"})
+            for n, item in enumerate(items)
+        ],
+        hand_over=False,
+    )
+    # When four workers decide them at the same moment
+    barrier = threading.Barrier(len(stored))
+
+    def decide(record_id: int) -> None:
+        barrier.wait()
+        intake.process(harness.ctx, record_id)
+
+    threads = [threading.Thread(target=decide, args=(r.record_id,)) for r in stored]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # Then none failed, at most one ticket was opened, and the newest news stands
+    with harness.ctx.db.reading() as s:
+        records = [s.get(InboundRecord, r.record_id) for r in stored]
+        assert [r.status for r in records if r is not None] == ["done"] * 4
+        state = s.execute(text("SELECT status FROM alerts")).scalar_one()
+    assert state == "resolved"
+    assert harness.tickets()["total"] <= 1
 
 
 # Who may send ------------------------------------------------------------------------------

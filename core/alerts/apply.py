@@ -22,6 +22,8 @@ from __future__ import annotations
 from collections import defaultdict
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from core import contacts
@@ -36,6 +38,7 @@ from core.tickets.lifecycle import CLOSED, OPEN_STATES
 
 CHANNEL = "alerts"
 WHO = system("alerts")
+UNKNOWN = ""  # the status of an alert's row before anything was applied to it
 
 
 def apply(ctx: Context, session: Session, group: AlertGroup, record_id: int) -> str:
@@ -43,6 +46,7 @@ def apply(ctx: Context, session: Session, group: AlertGroup, record_id: int) -> 
     what was done, for the record's reason."""
     policy = config(ctx.policy)
     fingerprints = sorted({a.fingerprint for a in group.alerts})
+    _claim(ctx, session, fingerprints)
     known: dict[str, Alert] = {}
     for start in range(0, len(fingerprints), 500):  # locked in one order, as every group does
         known.update(
@@ -57,15 +61,14 @@ def apply(ctx: Context, session: Session, group: AlertGroup, record_id: int) -> 
     identity = contacts.find_or_create(session, CHANNEL, group.source, group.source_name)
     done: dict[str, list[str]] = defaultdict(list)
     for alert in group.alerts:
-        row = known.get(alert.fingerprint)
-        if row is not None and row.last_record_id > record_id:
+        row = known[alert.fingerprint]
+        if row.last_record_id > record_id:
             done["older than what is known"].append(alert.name)
             continue
         if alert.status == FIRING:
-            outcome, row = _firing(ctx, session, policy, group, identity, alert, row, record_id)
+            outcome = _firing(ctx, session, policy, group, identity, alert, row, record_id)
         else:
-            outcome, row = _resolved(ctx, session, policy, group, alert, row, record_id)
-        known[alert.fingerprint] = row
+            outcome = _resolved(ctx, session, policy, group, alert, row, record_id)
         done[outcome[0]].append(outcome[1])
     parts = [f"{len(group.alerts)} alert(s)"]
     parts += [f"{what}: {', '.join(names)}" for what, names in done.items()]
@@ -81,19 +84,16 @@ def _firing(
     group: AlertGroup,
     identity: Identity,
     alert: AlertIn,
-    row: Alert | None,
+    row: Alert,
     record_id: int,
-) -> tuple[tuple[str, str], Alert]:
-    if row is None:
+) -> tuple[str, str]:
+    if row.status == UNKNOWN:
         opened = _open(ctx, session, policy, group, alert, record_id, linked_from=None)
-        row = Alert(fingerprint=alert.fingerprint, first_seen_at=ctx.now())
-        session.add(row)
         _remember(ctx, row, alert, group, opened, record_id)
-        session.flush()
-        return ("opened", opened.number), row
+        return ("opened", opened.number)
     lines = text.changes(row, alert)
     if not lines:
-        return ("unchanged", alert.name), row
+        return ("unchanged", alert.name)
     ticket = _current(session, row.ticket_id)
     if ticket is None or ticket.status == CLOSED:
         linked = ticket.id if ticket is not None else None
@@ -110,7 +110,7 @@ def _firing(
         )
         outcome = ("updated", ticket.number)
     _remember(ctx, row, alert, group, ticket, record_id)
-    return outcome, row
+    return outcome
 
 
 def _resolved(
@@ -119,26 +119,23 @@ def _resolved(
     policy: AlertPolicy,
     group: AlertGroup,
     alert: AlertIn,
-    row: Alert | None,
+    row: Alert,
     record_id: int,
-) -> tuple[tuple[str, str], Alert]:
-    if row is None:
+) -> tuple[str, str]:
+    if row.status == UNKNOWN:
         # Never seen firing (its notification may be decided later, out of order):
         # remember it resolved, so that older news of it changes nothing.
-        row = Alert(fingerprint=alert.fingerprint, first_seen_at=ctx.now())
-        session.add(row)
         _remember(ctx, row, alert, group, None, record_id)
         row.ends_at = alert.ends_at or ctx.now()
-        session.flush()
-        return ("nothing to resolve", alert.name), row
+        return ("nothing to resolve", alert.name)
     if row.status == RESOLVED:
-        return ("nothing to resolve", alert.name), row
+        return ("nothing to resolve", alert.name)
     note = text.resolved(alert, row)
     row.status, row.ends_at = RESOLVED, alert.ends_at or ctx.now()
     row.last_record_id, row.updated_at = record_id, ctx.now()
     ticket = _current(session, row.ticket_id)
     if ticket is None or ticket.status == CLOSED:
-        return ("resolved", alert.name), row
+        return ("resolved", alert.name)
     actions.note(ctx, session, WHO, ticket, text=note)
     if policy.map(alert.labels).resolve and ticket.status in OPEN_STATES:
         actions.resolve(
@@ -150,7 +147,34 @@ def _resolved(
             steps=f"{note} Resolved when the alert cleared (policy [alerts] resolve).",
             action="clear",
         )
-    return ("resolved", ticket.number), row
+    return ("resolved", ticket.number)
+
+
+def _claim(ctx: Context, session: Session, fingerprints: list[str]) -> None:
+    """Make sure a row exists for every fingerprint (``UNKNOWN`` when new), so that
+    two notifications about a new alert decided at once wait for each other on it
+    instead of both creating it. In fingerprint order, as every group does."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    now = ctx.now()
+    for start in range(0, len(fingerprints), 500):
+        rows = [
+            {
+                "fingerprint": fingerprint,
+                "source": "",
+                "name": "",
+                "status": UNKNOWN,
+                "labels": {},
+                "annotations": {},
+                "generator_url": "",
+                "last_record_id": 0,
+                "first_seen_at": now,
+                "updated_at": now,
+            }
+            for fingerprint in fingerprints[start : start + 500]
+        ]
+        session.execute(
+            insert(Alert).values(rows).on_conflict_do_nothing(index_elements=["fingerprint"])
+        )
 
 
 def _open(

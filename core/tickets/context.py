@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from core.assets import history
 from core.context import Context
@@ -23,6 +23,7 @@ from core.escalation import chain as escalation
 from core.models import (
     Agent,
     Alert,
+    Asset,
     Attachment,
     AuditEvent,
     Message,
@@ -30,10 +31,23 @@ from core.models import (
     Override,
     ResolutionRecord,
     Ticket,
+    WorkOrder,
 )
 from core.tickets.views import delivery_dict, ticket_summary
 
 HISTORY = 5  # earlier tickets and resolutions of the machine shown with a ticket
+_LINKED = (
+    joinedload(Ticket.queue),
+    joinedload(Ticket.category),
+    joinedload(Ticket.contact),
+    joinedload(Ticket.organization),
+    joinedload(Ticket.assignee),
+    joinedload(Ticket.reply_identity),
+    joinedload(Ticket.asset).joinedload(Asset.site),
+    joinedload(Ticket.site),
+    joinedload(Ticket.work_order).joinedload(WorkOrder.asset),
+    joinedload(Ticket.work_order).joinedload(WorkOrder.site),
+)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -45,6 +59,12 @@ def assemble(
 ) -> dict[str, Any]:
     """The ticket's context; ``full=False`` leaves out the thread (only its opening
     message), deliveries and audit trail (the Slack card)."""
+    # Everything the ticket points at, in one statement (the loaded ticket is filled in).
+    ticket = (
+        session.execute(select(Ticket).options(*_LINKED).where(Ticket.id == ticket.id))
+        .unique()
+        .scalar_one()
+    )
     data = ticket_summary(ctx, ticket)
     data["asset"] = history.machine(session, ticket.asset, limit=recent) if ticket.asset else None
     data["site"] = history.site_dict(ticket.site) if ticket.site else None

@@ -301,7 +301,21 @@ def _history_from_tickets() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_resolution_records_asset", table_name="resolution_records")
-    op.drop_column("resolution_records", "asset_id")
+    if op.get_bind().dialect.name == "postgresql":
+        op.drop_constraint(
+            "fk_resolution_records_asset_id_assets", "resolution_records", type_="foreignkey"
+        )
+        op.drop_column("resolution_records", "asset_id")
+    else:  # the copy batch mode makes loses the triggers: set them again
+        with op.batch_alter_table("resolution_records") as batch:
+            batch.drop_column("asset_id")
+        for verb in ("UPDATE", "DELETE"):
+            op.execute(f"DROP TRIGGER IF EXISTS resolution_records_no_{verb.lower()}")
+            op.execute(
+                f"CREATE TRIGGER resolution_records_no_{verb.lower()} BEFORE {verb} ON "
+                "resolution_records BEGIN SELECT RAISE(ABORT, 'switchboard: resolution_records "
+                f"is append-only ({verb} refused)'); END"
+            )
     with op.batch_alter_table("tickets") as batch:
         batch.add_column(sa.Column("asset_ref", sa.String(120), nullable=True))
         batch.add_column(sa.Column("site_ref", sa.String(120), nullable=True))
