@@ -588,6 +588,12 @@ def main() -> int:
                 data = context.assemble(ctx, s, ticket)
                 assert data["thread"]
 
+        def bare(_: int) -> None:
+            with ctx.db.reading() as s:
+                s.execute(text("SELECT 1")).scalar_one()
+
+        time_calls(bare, list(range(50)))
+        bare_ms = time_calls(bare, list(range(args.samples)))
         picks = [rng.randint(lo + 1, hi) for _ in range(args.samples)]
         time_calls(show, picks[:50])  # warm the connection pool and caches
         ticket_ms = time_calls(show, picks)
@@ -656,6 +662,10 @@ def main() -> int:
         print(
             f"Ticket context benchmark: PostgreSQL, {counts['tickets']:,} tickets, "
             f"{counts['messages']:,} messages, {counts['assets']:,} assets"
+        )
+        print(
+            f"  machine load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
+            + summary("a bare read (session, SELECT 1)", bare_ms).strip()
         )
         print(summary("ticket context (assemble, full)", ticket_ms, 25))
         print(summary("ticket card context (assemble, card)", card_ms))

@@ -31,7 +31,7 @@ from core.alerts import text
 from core.alerts.policy import AlertPolicy, config
 from core.alerts.values import FIRING, RESOLVED, AlertGroup, AlertIn
 from core.context import Context
-from core.models import Alert, Identity, Ticket
+from core.models import Alert, Ticket
 from core.principals import system
 from core.tickets import actions
 from core.tickets.lifecycle import CLOSED, OPEN_STATES
@@ -58,7 +58,6 @@ def apply(ctx: Context, session: Session, group: AlertGroup, record_id: int) -> 
                 .with_for_update()
             ).scalars()
         )
-    identity = contacts.find_or_create(session, CHANNEL, group.source, group.source_name)
     done: dict[str, list[str]] = defaultdict(list)
     for alert in group.alerts:
         row = known[alert.fingerprint]
@@ -66,7 +65,7 @@ def apply(ctx: Context, session: Session, group: AlertGroup, record_id: int) -> 
             done["older than what is known"].append(alert.name)
             continue
         if alert.status == FIRING:
-            outcome = _firing(ctx, session, policy, group, identity, alert, row, record_id)
+            outcome = _firing(ctx, session, policy, group, alert, row, record_id)
         else:
             outcome = _resolved(ctx, session, policy, group, alert, row, record_id)
         done[outcome[0]].append(outcome[1])
@@ -82,7 +81,6 @@ def _firing(
     session: Session,
     policy: AlertPolicy,
     group: AlertGroup,
-    identity: Identity,
     alert: AlertIn,
     row: Alert,
     record_id: int,
@@ -100,6 +98,9 @@ def _firing(
         ticket = _open(ctx, session, policy, group, alert, record_id, linked_from=linked)
         outcome = ("opened", ticket.number)
     else:
+        # The monitoring system "writes again": as a client's message would, this
+        # reopens a resolved ticket; its SLA, card and audit follow as for any message.
+        identity = contacts.find_or_create(session, CHANNEL, group.source, group.source_name)
         actions.client_message(
             ctx,
             session,

@@ -84,12 +84,22 @@ def alert_dict(alert: Alert) -> dict[str, Any]:
 def machine(session: Session, asset: Asset, *, limit: int = 50) -> dict[str, Any]:
     """The machine's story: the ``limit`` latest tickets and resolutions, open work
     orders and firing alerts, with counts of all its tickets and the open ones."""
-    total, still_open = session.execute(
+    rows = session.execute(
         select(
-            func.count(),
-            func.count().filter(Ticket.status.in_(OPEN_STATES)),
-        ).where(Ticket.asset_id == asset.id)
-    ).one()
+            Ticket.id,
+            Ticket.subject,
+            Ticket.status,
+            Ticket.priority,
+            Ticket.created_at,
+            Ticket.resolved_at,
+            # the counts over all of them, in the same statement
+            func.count().over().label("total"),
+            func.count().filter(Ticket.status.in_(OPEN_STATES)).over().label("still_open"),
+        )
+        .where(Ticket.asset_id == asset.id)
+        .order_by(Ticket.id.desc())
+        .limit(limit)
+    ).all()
     tickets = [
         {
             "number": format_number(row.id),
@@ -99,25 +109,13 @@ def machine(session: Session, asset: Asset, *, limit: int = 50) -> dict[str, Any
             "created_at": _iso(row.created_at),
             "resolved_at": _iso(row.resolved_at),
         }
-        for row in session.execute(
-            select(
-                Ticket.id,
-                Ticket.subject,
-                Ticket.status,
-                Ticket.priority,
-                Ticket.created_at,
-                Ticket.resolved_at,
-            )
-            .where(Ticket.asset_id == asset.id)
-            .order_by(Ticket.id.desc())
-            .limit(limit)
-        )
+        for row in rows
     ]
     return {
         **asset_dict(asset),
         "site_detail": site_dict(asset.site) if asset.site else None,
-        "tickets_total": total,
-        "tickets_open": still_open,
+        "tickets_total": rows[0].total if rows else 0,
+        "tickets_open": rows[0].still_open if rows else 0,
         "tickets": tickets,
         "resolutions": resolutions(session, asset.id, limit),
         "work_orders": [
