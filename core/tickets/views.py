@@ -117,7 +117,7 @@ def list_tickets(
         (site, Site, Ticket.site_id),
         (work_order, WorkOrder, Ticket.work_order_id),
     ):
-        if ref is not None:
+        if ref:
             stmt = stmt.where(column.in_(select(model.id).where(model.key == key_of(ref))))
     if status:
         stmt = stmt.where(Ticket.status.in_(status.split(",")))
