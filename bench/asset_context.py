@@ -14,7 +14,8 @@ delivery per ticket. One machine has 1,000 tickets of its own. Then:
    tickets, p50/p95/p99 (goal: p95 under 25 ms);
 2. machine history: ``core.assets.history.machine`` for the machine with 1,000
    tickets, its latest 50 and all 1,000 (goal: p95 under 25 ms);
-3. alert intake: ``switchboard up`` in another process on this database; this
+3. alert intake: what ``switchboard up`` runs (web app, workers and clock in one
+   process) in another process on this database, without its migration; this
    process offers ``--rate`` alerts a second for ``--seconds`` seconds, each a
    signed Alertmanager notification of one alert (nine in ten new firing alerts
    on random machines, one in ten resolving an earlier one), and measures the
@@ -47,31 +48,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import create_engine, func, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from bench import machine_data  # noqa: E402
 from config.runtime import build_context, migrate  # noqa: E402
 from config.settings import load_settings  # noqa: E402
 from core.assets import history  # noqa: E402
-from core.models import (  # noqa: E402
-    Agent,
-    Asset,
-    Category,
-    Contact,
-    Identity,
-    InboundRecord,
-    SupportQueue,
-    Ticket,
-)
-from core.principals import system  # noqa: E402
-from core.tickets import actions, context  # noqa: E402
+from core.models import Asset, InboundRecord, Ticket  # noqa: E402
+from core.tickets import context  # noqa: E402
 
 POSTGRES_URL = os.environ.get(
     "SWITCHBOARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+REDIS_URL = os.environ.get("SWITCHBOARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 TOKEN = "bench-alerts-token"
-HOT_TICKETS = 1_000
-WORDS = (
-    "press hydraulic leak sensor conveyor motor overheat spindle vibration fault error "
-    "replaced checked cleaned adjusted seal bearing belt pump valve panel alarm reset"
-).split()
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -79,297 +67,10 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[max(0, min(len(ordered) - 1, int(round(share * len(ordered) + 0.5)) - 1))]
 
 
-def sentence(rng: random.Random, n: int) -> str:
-    return " ".join(rng.choice(WORDS) for _ in range(n)).capitalize() + "."
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-# Bulk load --------------------------------------------------------------------------------
-
-
-def copy_rows(cur: Any, table: str, columns: tuple[str, ...], rows: Any) -> int:
-    count = 0
-    with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
-            count += 1
-    return count
-
-
-def bulk_load(url: str, scale: float, refs: dict[str, Any], now: datetime) -> dict[str, int]:
-    """COPY the data set; returns how many rows of each table."""
-    import psycopg
-
-    rng = random.Random(7)
-    n_tickets = max(2 * HOT_TICKETS, int(1_000_000 * scale))
-    n_assets = max(100, int(100_000 * scale))
-    n_sites = max(10, n_assets // 100)
-    n_orders = max(20, n_assets // 5)
-    per_ticket = 10
-    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    counts: dict[str, int] = {}
-    clock_json = json.dumps(refs["sla_clock"])
-    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
-        counts["sites"] = copy_rows(
-            cur,
-            "sites",
-            ("key", "code", "name", "address", "created_at", "updated_at"),
-            ((f"s-{i:05d}", f"S-{i:05d}", f"Site {i}", "", now, now) for i in range(n_sites)),
-        )
-        cur.execute("SELECT min(id) FROM sites")
-        first_site = cur.fetchone()[0]
-        counts["assets"] = copy_rows(
-            cur,
-            "assets",
-            (
-                "key",
-                "tag",
-                "name",
-                "model",
-                "serial",
-                "site_id",
-                "location",
-                "attributes",
-                "created_at",
-                "updated_at",
-            ),
-            (
-                (
-                    f"a-{i:06d}",
-                    f"A-{i:06d}",
-                    f"Machine {i}",
-                    "M-200",
-                    f"SN{i}",
-                    first_site + i % n_sites,
-                    "",
-                    "{}",
-                    now,
-                    now,
-                )
-                for i in range(n_assets)
-            ),
-        )
-        cur.execute("SELECT min(id) FROM assets")
-        first_asset = cur.fetchone()[0]
-        counts["work_orders"] = copy_rows(
-            cur,
-            "work_orders",
-            ("key", "number", "title", "status", "asset_id", "site_id", "created_at", "updated_at"),
-            (
-                (
-                    f"wo-{i:06d}",
-                    f"WO-{i:06d}",
-                    "Planned service",
-                    "open" if i % 2 else "closed",
-                    first_asset + (i * 5) % n_assets,
-                    first_site + ((i * 5) % n_assets) % n_sites,
-                    now,
-                    now,
-                )
-                for i in range(n_orders)
-            ),
-        )
-        cur.execute("SELECT min(id) FROM work_orders")
-        first_order = cur.fetchone()[0]
-        conn.commit()
-
-        # Tickets: the first HOT_TICKETS are about the first machine; the rest spread.
-        def asset_of(i: int) -> int:
-            return first_asset if i < HOT_TICKETS else first_asset + 1 + i % (n_assets - 1)
-
-        def status_of(i: int) -> str:
-            r = i % 10
-            return (
-                "closed"
-                if r < 7
-                else ("resolved" if r == 7 else ("in_progress" if r == 8 else "new"))
-            )
-
-        start = now - timedelta(days=730)
-        step = timedelta(days=730) / n_tickets
-        counts["tickets"] = copy_rows(
-            cur,
-            "tickets",
-            (
-                "id",
-                "subject",
-                "status",
-                "priority",
-                "priority_reason",
-                "category_id",
-                "queue_id",
-                "contact_id",
-                "channel",
-                "reply_identity_id",
-                "asset_id",
-                "site_id",
-                "work_order_id",
-                "tracking_token",
-                "escalated",
-                "sla_policy",
-                "sla_clock",
-                "resolved_at",
-                "created_at",
-                "updated_at",
-            ),
-            (
-                (
-                    refs["first_id"] + i,
-                    sentence(rng, 6),
-                    status_of(i),
-                    ("P1", "P2", "P3", "P3", "P4")[i % 5],
-                    "default",
-                    refs["category_id"],
-                    refs["queue_id"],
-                    refs["contacts"][i % len(refs["contacts"])][0],
-                    "email",
-                    refs["contacts"][i % len(refs["contacts"])][1],
-                    asset_of(i),
-                    first_site + (asset_of(i) - first_asset) % n_sites,
-                    None if i % 7 else first_order + (i // 7) % n_orders,
-                    f"bulk-{i}-{uuid.uuid4().hex[:8]}",
-                    False,
-                    "P3",
-                    clock_json,
-                    start + step * i + timedelta(hours=6)
-                    if status_of(i) in ("closed", "resolved")
-                    else None,
-                    start + step * i,
-                    start + step * i,
-                )
-                for i in range(n_tickets)
-            ),
-        )
-        conn.commit()
-        cur.execute(
-            "SELECT setval(pg_get_serial_sequence('tickets', 'id'), (SELECT max(id) FROM tickets))"
-        )
-        conn.commit()
-        print(f"  tickets loaded ({counts['tickets']:,})", flush=True)
-
-        def messages() -> Any:
-            body = sentence(rng, 18)
-            for i in range(n_tickets):
-                ticket_id = refs["first_id"] + i
-                at = start + step * i
-                for m in range(per_ticket):
-                    inbound = m % 2 == 0
-                    yield (
-                        ticket_id,
-                        "public" if inbound or m % 4 == 1 else "internal",
-                        "in" if inbound else "out",
-                        "email" if inbound or m % 4 == 1 else "internal",
-                        refs["contacts"][i % len(refs["contacts"])][2] if inbound else None,
-                        None if inbound else refs["agent_id"],
-                        body,
-                        at + timedelta(minutes=10 * m),
-                    )
-
-        counts["messages"] = copy_rows(
-            cur,
-            "messages",
-            (
-                "ticket_id",
-                "kind",
-                "direction",
-                "channel",
-                "author_contact_id",
-                "author_agent_id",
-                "body_text",
-                "created_at",
-            ),
-            messages(),
-        )
-        conn.commit()
-        print(f"  messages loaded ({counts['messages']:,})", flush=True)
-        counts["resolution_records"] = copy_rows(
-            cur,
-            "resolution_records",
-            ("ticket_id", "code", "steps", "agent_id", "asset_id", "created_at"),
-            (
-                (
-                    refs["first_id"] + i,
-                    ("fixed", "replaced", "workaround")[i % 3],
-                    sentence(rng, 12),
-                    refs["agent_id"],
-                    asset_of(i),
-                    start + step * i + timedelta(hours=6),
-                )
-                for i in range(n_tickets)
-                if status_of(i) in ("closed", "resolved")
-            ),
-        )
-        digest = "0" * 64
-        counts["audit_events"] = copy_rows(
-            cur,
-            "audit_events",
-            (
-                "chain",
-                "seq",
-                "ticket_id",
-                "actor",
-                "action",
-                "data",
-                "created_at",
-                "prev_hash",
-                "hash",
-            ),
-            (
-                (
-                    f"ticket:{refs['first_id'] + i}",
-                    seq,
-                    refs["first_id"] + i,
-                    "system:intake",
-                    action,
-                    "{}",
-                    start + step * i,
-                    digest,
-                    digest,
-                )
-                for i in range(n_tickets)
-                for seq, action in ((1, "open"), (2, "intake"), (3, "delivered"))
-            ),
-        )
-        counts["outbox"] = copy_rows(
-            cur,
-            "outbox",
-            (
-                "key",
-                "ticket_id",
-                "kind",
-                "channel",
-                "recipient",
-                "payload",
-                "status",
-                "attempts",
-                "created_at",
-                "sent_at",
-            ),
-            (
-                (
-                    f"ack:{refs['first_id'] + i}",
-                    refs["first_id"] + i,
-                    "ack",
-                    "email",
-                    "client@example.com",
-                    "{}",
-                    "sent",
-                    1,
-                    start + step * i,
-                    start + step * i,
-                )
-                for i in range(n_tickets)
-            ),
-        )
-        conn.commit()
-        conn.autocommit = True
-        cur.execute("VACUUM ANALYZE")
-    return counts
 
 
 # Measurements -------------------------------------------------------------------------------
@@ -488,6 +189,117 @@ def decided(ctx: Any, since_id: int) -> tuple[list[float], float, int, list[str]
     return lags, span, len(rows), bad
 
 
+def start(deployment: str, env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
+    """The server of one deployment: ``embedded`` is what ``switchboard up`` runs (web
+    app, workers and clock in one process); ``scaled`` is ``switchboard web`` and
+    ``switchboard worker``, each its own process, on Redis."""
+    if deployment == "embedded":
+        return [subprocess.Popen([sys.executable, __file__, "--serve"], env=env)]
+    command = str(Path(sys.executable).parent / "switchboard")
+    return [subprocess.Popen([command, role], env=env) for role in ("web", "worker")]
+
+
+def stop(processes: list[subprocess.Popen[bytes]], env: dict[str, str]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    if env["SWITCHBOARD_BROKER_URL"].startswith("redis"):  # leave nothing on a shared broker
+        import redis
+
+        client = redis.Redis.from_url(env["SWITCHBOARD_BROKER_URL"])
+        for key in client.scan_iter(match=f"*{env['SWITCHBOARD_BROKER_QUEUE']}*"):
+            client.delete(key)
+
+
+def alert_intake(
+    ctx: Any,
+    env: dict[str, str],
+    tags: list[str],
+    args: argparse.Namespace,
+    rng: random.Random,
+    deployment: str,
+    first: int,
+) -> None:
+    """Offer alerts at ``args.rate`` a second, then a burst; print what was measured.
+    Alerts are numbered from ``first`` (their fingerprints)."""
+    import httpx
+
+    base = f"http://127.0.0.1:{env['SWITCHBOARD_HTTP_PORT']}"
+    for _ in range(1200):
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    endpoint = f"{base}/alerts/alertmanager"
+    with ctx.db.reading() as s:
+        mark = s.execute(select(func.coalesce(func.max(InboundRecord.id), 0))).scalar_one()
+    total = int(args.rate * args.seconds)
+    bodies: list[bytes] = []
+    fired: list[int] = []
+    at = datetime.now(UTC)
+    settled = int(args.rate * 10)  # alerts resolve ten seconds or more after they fired
+    for n in range(first, first + total):
+        if n % 10 == 0 and len(fired) > settled:
+            k = fired.pop(rng.randrange(len(fired) - settled))
+            bodies.append(alert_body(k, "resolved", tags[k % len(tags)], at))
+        else:
+            fired.append(n)
+            bodies.append(alert_body(n, "firing", tags[n % len(tags)], at))
+    answer_ms, statuses, took = asyncio.run(offer(endpoint, bodies, args.rate))
+    complete = wait_decided(ctx, mark, total, 300)
+    lags, span, records, bad = decided(ctx, mark)
+    where = {
+        "embedded": f"web app and {args.threads} worker threads in one process (switchboard up)",
+        "scaled": f"switchboard web, and switchboard worker ({args.threads} threads) on Redis",
+    }[deployment]
+    print(
+        f"Alert intake, {deployment}: {total:,} alerts offered at {args.rate:g}/s over "
+        f"{took:.1f} s ({where}; one alert per notification)"
+    )
+    print(summary("  answer latency", answer_ms) + f"; statuses {sorted(set(statuses))}")
+    if lags:
+        print(
+            f"    stored to decided: p50 {percentile(lags, 0.5) * 1000:.0f} ms, p99 "
+            f"{percentile(lags, 0.99) * 1000:.0f} ms; {records:,} decided in {span:.1f} s "
+            f"= {records / span:.0f} alerts/s kept{'' if complete else ' (NOT all decided)'}"
+        )
+    if bad:
+        print(f"    not applied: {bad}")
+
+    with ctx.db.reading() as s:
+        mark = s.execute(select(func.max(InboundRecord.id))).scalar_one()
+    burst = [
+        alert_body(n, "firing", tags[n % len(tags)], at)
+        for n in range(first + total, first + total + args.burst)
+    ]
+    burst_ms, burst_statuses, burst_took = asyncio.run(offer(endpoint, burst, None))
+    burst_complete = wait_decided(ctx, mark, args.burst, 600)
+    _, burst_span, burst_records, burst_bad = decided(ctx, mark)
+    print(
+        f"  burst: {args.burst:,} alerts from 16 connections: answered in {burst_took:.1f} s "
+        f"({args.burst / burst_took:.0f}/s), answer p99 {percentile(burst_ms, 0.99):.0f} ms; "
+        f"decided in {burst_span:.1f} s = {burst_records / burst_span:.0f} alerts/s"
+        f"{'' if burst_complete else ' (NOT all decided)'}; statuses {sorted(set(burst_statuses))}"
+    )
+    if burst_bad:
+        print(f"    not applied: {burst_bad}")
+
+
+def serve() -> int:
+    """The server of the intake phase: what ``switchboard up`` runs (the web app, the
+    workers and the clock in one process), without its migration, already done."""
+    from config.cli.roles import serve as run
+
+    run(load_settings(), "web", workers=True, clock=True)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -498,7 +310,16 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30.0, help="how long they are offered")
     parser.add_argument("--burst", type=int, default=2000, help="alerts sent at once after")
     parser.add_argument("--threads", type=int, default=4, help="worker threads of the server")
+    parser.add_argument(
+        "--deployment",
+        choices=["embedded", "scaled", "both"],
+        default="both",
+        help="the server of the intake phase (scaled: web and worker processes on Redis)",
+    )
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve:
+        return serve()
 
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     name = f"sb_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
@@ -518,7 +339,6 @@ def main() -> int:
         "SWITCHBOARD_HTTP_PORT": str(free_port()),
         "SWITCHBOARD_SMTP_PORT": str(free_port()),
     }
-    server: subprocess.Popen[bytes] | None = None
     ctx = None
     try:
         os.environ.update({k: v for k, v in env.items() if k.startswith("SWITCHBOARD_")})
@@ -526,47 +346,10 @@ def main() -> int:
         migrate(settings)
         ctx = build_context(settings)
         now = datetime.now(UTC)
-        # Reference rows through the core: contacts with identities, an agent, a real
-        # ticket whose running SLA clocks the bulk tickets copy.
-        with ctx.db.transaction() as s:
-            sample = actions.open_ticket(
-                ctx,
-                s,
-                system("bench"),
-                subject="Sample",
-                text="Sample ticket.",
-                requester=("email", "sample@client.example", "Sample"),
-                send_ack=False,
-            )
-            s.flush()
-            sla_clock = dict(sample.sla_clock or {})
-
-            agent = Agent(name="Bench Agent", email="agent@bench.example", roles=["agent"])
-            s.add(agent)
-            contacts = []
-            for i in range(1000):
-                contact = Contact(name=f"Client {i}")
-                identity = Identity(
-                    kind="email", address=f"client{i}@bench.example", contact=contact
-                )
-                s.add_all([contact, identity])
-                contacts.append((contact, identity))
-            s.flush()
-            refs = {
-                "sla_clock": sla_clock,
-                "agent_id": agent.id,
-                "contacts": [(c.id, i.id, c.id) for c, i in contacts],
-                "queue_id": s.execute(
-                    select(SupportQueue.id).where(SupportQueue.slug == "support")
-                ).scalar_one(),
-                "category_id": s.execute(
-                    select(Category.id).where(Category.slug == "general")
-                ).scalar_one(),
-                "first_id": sample.id + 1,
-            }
+        refs = machine_data.reference_rows(ctx)
         print(f"bulk-loading at scale {args.scale:g} with COPY ...", flush=True)
         started = time.perf_counter()
-        counts = bulk_load(url, args.scale, refs, now)
+        counts = machine_data.bulk_load(url, args.scale, refs, now)
         print(
             f"  {time.perf_counter() - started:.0f} s: "
             + ", ".join(f"{v:,} {k}" for k, v in counts.items()),
@@ -583,9 +366,7 @@ def main() -> int:
         # 1. Ticket context
         def show(ticket_id: int) -> None:
             with ctx.db.reading() as s:
-                ticket = s.get(Ticket, ticket_id)
-                assert ticket is not None
-                data = context.assemble(ctx, s, ticket)
+                data = context.assemble(ctx, s, ticket_id)
                 assert data["thread"]
 
         def bare(_: int) -> None:
@@ -608,56 +389,13 @@ def main() -> int:
                     asset = s.get(Asset, hot_id)
                     assert asset is not None
                     data = history.machine(s, asset, limit=limit)
-                    assert data["tickets_total"] >= HOT_TICKETS
+                    assert data["tickets_total"] >= machine_data.HOT_TICKETS
 
             return run
 
         time_calls(story(50), list(range(20)))
         latest_ms = time_calls(story(50), list(range(300)))
         full_ms = time_calls(story(1000), list(range(300)))
-
-        # 3. Alert intake through `switchboard up` in another process
-        server = subprocess.Popen(
-            [str(Path(sys.executable).parent / "switchboard"), "up"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{env['SWITCHBOARD_HTTP_PORT']}"
-        import httpx
-
-        for _ in range(600):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        endpoint = f"{base}/alerts/alertmanager"
-        with ctx.db.reading() as s:
-            mark = s.execute(select(func.coalesce(func.max(InboundRecord.id), 0))).scalar_one()
-        total = int(args.rate * args.seconds)
-        bodies, fired = [], []
-        at = datetime.now(UTC)
-        for n in range(1, total + 1):
-            if n % 10 == 0 and fired:
-                k = fired.pop(rng.randrange(len(fired)))
-                bodies.append(alert_body(k, "resolved", tags[k % len(tags)], at))
-            else:
-                fired.append(n)
-                bodies.append(alert_body(n, "firing", tags[n % len(tags)], at))
-        answer_ms, statuses, took = asyncio.run(offer(endpoint, bodies, args.rate))
-        complete = wait_decided(ctx, mark, total, 300)
-        lags, span, records, bad = decided(ctx, mark)
-
-        with ctx.db.reading() as s:
-            mark2 = s.execute(select(func.max(InboundRecord.id))).scalar_one()
-        burst = [
-            alert_body(1_000_000 + n, "firing", tags[n % len(tags)], at) for n in range(args.burst)
-        ]
-        burst_ms, burst_statuses, burst_took = asyncio.run(offer(endpoint, burst, None))
-        burst_complete = wait_decided(ctx, mark2, args.burst, 600)
-        _, burst_span, burst_records, burst_bad = decided(ctx, mark2)
-
         print()
         print(
             f"Ticket context benchmark: PostgreSQL, {counts['tickets']:,} tickets, "
@@ -669,37 +407,27 @@ def main() -> int:
         )
         print(summary("ticket context (assemble, full)", ticket_ms, 25))
         print(summary("ticket card context (assemble, card)", card_ms))
-        print(summary(f"machine history, {HOT_TICKETS:,}-ticket machine, latest 50", latest_ms, 25))
-        print(summary(f"machine history, {HOT_TICKETS:,}-ticket machine, all 1,000", full_ms, 25))
-        print(
-            f"Alert intake: {total:,} alerts offered at {args.rate:g}/s over {took:.1f} s "
-            f"(switchboard up, {args.threads} worker threads, one alert per notification)"
-        )
-        print(summary("  answer latency", answer_ms) + f"; statuses {sorted(set(statuses))}")
-        if lags:
-            print(
-                f"    stored to decided: p50 {percentile(lags, 0.5) * 1000:.0f} ms, p99 "
-                f"{percentile(lags, 0.99) * 1000:.0f} ms; {records:,} decided in {span:.1f} s "
-                f"= {records / span:.0f} alerts/s kept{'' if complete else ' (NOT all decided)'}"
-            )
-        if bad:
-            print(f"    not applied: {bad}")
-        print(
-            f"  burst: {args.burst:,} alerts from 16 connections: answered in {burst_took:.1f} s "
-            f"({args.burst / burst_took:.0f}/s), answer p99 {percentile(burst_ms, 0.99):.0f} ms; "
-            f"decided in {burst_span:.1f} s = {burst_records / burst_span:.0f} alerts/s"
-            f"{'' if burst_complete else ' (NOT all decided)'}; statuses {sorted(set(burst_statuses))}"
-        )
-        if burst_bad:
-            print(f"    not applied: {burst_bad}")
+        hot_tickets = f"{machine_data.HOT_TICKETS:,}-ticket machine"
+        print(summary(f"machine history, {hot_tickets}, latest 50", latest_ms, 25))
+        print(summary(f"machine history, {hot_tickets}, all 1,000", full_ms, 25), flush=True)
+
+        # 3. Alert intake, the server in other processes
+        deployments = ["embedded", "scaled"] if args.deployment == "both" else [args.deployment]
+        for number, deployment in enumerate(deployments):
+            run_env = env
+            if deployment == "scaled":
+                run_env = {
+                    **env,
+                    "SWITCHBOARD_BROKER_URL": REDIS_URL,
+                    "SWITCHBOARD_BROKER_QUEUE": f"sbbench-{uuid.uuid4().hex[:8]}",
+                }
+            servers = start(deployment, run_env)
+            try:
+                alert_intake(ctx, run_env, tags, args, rng, deployment, 1 + number * 10_000_000)
+            finally:
+                stop(servers, run_env)
         return 0
     finally:
-        if server is not None:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
         if ctx is not None:
             ctx.db.dispose()
         with admin.connect() as conn:
@@ -709,9 +437,7 @@ def main() -> int:
 
 def _card(ctx: Any, ticket_id: int) -> None:
     with ctx.db.reading() as s:
-        ticket = s.get(Ticket, ticket_id)
-        assert ticket is not None
-        context.assemble(ctx, s, ticket, full=False)
+        context.assemble(ctx, s, ticket_id, full=False)
 
 
 if __name__ == "__main__":

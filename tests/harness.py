@@ -17,7 +17,7 @@ from config.runtime import System
 from config.settings import Settings, load_settings
 from core.models import Agent, InboundRecord, OutboxDelivery
 from core.principals import Principal, agent_principal
-from core.tickets import actions, context, views
+from core.tickets import context, views
 from core.tokens import api_token, hash_token
 
 
@@ -130,7 +130,7 @@ class Harness:
 
     def ticket(self, number: str | int) -> dict[str, Any]:
         with self.ctx.db.reading() as session:
-            return context.assemble(self.ctx, session, actions.get_ticket(session, number))
+            return context.assemble(self.ctx, session, number)
 
     def only_ticket_number(self) -> str:
         data = self.tickets()

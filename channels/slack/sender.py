@@ -144,9 +144,7 @@ class SlackSender:
 
     def _render_card(self, ticket_id: int, key: str) -> Render:
         with self.ctx.db.reading() as session:
-            ticket = session.get(Ticket, ticket_id)
-            assert ticket is not None
-            shown = context.assemble(self.ctx, session, ticket, full=False)
+            shown = context.assemble(self.ctx, session, ticket_id, full=False)
             return blocks.card(shown, shown["opening"] or "", key)
 
     def _card_position(self, ticket_id: int) -> tuple[str, str]:

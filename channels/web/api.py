@@ -134,7 +134,7 @@ def open_ticket(ctx: CtxDep, who: WhoDep, body: OpenBody) -> dict[str, Any]:
 
 def _show(ctx: Context, number: str | int) -> dict[str, Any]:
     with ctx.db.reading() as session:
-        return context.assemble(ctx, session, actions.get_ticket(session, number))
+        return context.assemble(ctx, session, number)
 
 
 @router.get("/tickets/{number}")

@@ -83,12 +83,11 @@ def tickets_list(
 def tickets_show(number: str, as_json: bool) -> None:
     """Show one ticket: its machine and that machine's recent history, thread,
     deliveries and audit trail."""
-    from core.tickets import actions
     from core.tickets.context import assemble
 
     ctx = context(load())
     with ctx.db.reading() as session:
-        data = assemble(ctx, session, actions.get_ticket(session, number))
+        data = assemble(ctx, session, number)
 
     def human(t: dict[str, Any]) -> None:
         click.echo(f"{t['number']}  {t['subject']}")

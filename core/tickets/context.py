@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from core.assets import history
 from core.context import Context
+from core.errors import NotFound
 from core.escalation import chain as escalation
 from core.models import (
     Agent,
@@ -33,6 +34,7 @@ from core.models import (
     Ticket,
     WorkOrder,
 )
+from core.tickets import actions
 from core.tickets.views import delivery_dict, ticket_summary
 
 HISTORY = 5  # earlier tickets and resolutions of the machine shown with a ticket
@@ -55,16 +57,21 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def assemble(
-    ctx: Context, session: Session, ticket: Ticket, *, full: bool = True, recent: int = HISTORY
+    ctx: Context, session: Session, number: str | int, *, full: bool = True, recent: int = HISTORY
 ) -> dict[str, Any]:
-    """The ticket's context; ``full=False`` leaves out the thread (only its opening
-    message), deliveries and audit trail (the Slack card)."""
-    # Everything the ticket points at, in one statement (the loaded ticket is filled in).
+    """The context of ticket ``number`` (``T-000123`` or its id); ``full=False`` leaves
+    out the thread (only its opening message), deliveries and audit trail (the Slack
+    card). Raises ``NotFound``."""
+    # The ticket and everything it points at, in one statement.
     ticket = (
-        session.execute(select(Ticket).options(*_LINKED).where(Ticket.id == ticket.id))
+        session.execute(
+            select(Ticket).options(*_LINKED).where(Ticket.id == actions.parse_number(number))
+        )
         .unique()
-        .scalar_one()
+        .scalar_one_or_none()
     )
+    if ticket is None:
+        raise NotFound(f"ticket {number} does not exist")
     data = ticket_summary(ctx, ticket)
     data["asset"] = history.machine(session, ticket.asset, limit=recent) if ticket.asset else None
     data["site"] = history.site_dict(ticket.site) if ticket.site else None
@@ -84,19 +91,18 @@ def assemble(
             .limit(1)
         ).scalar_one_or_none()
         return data
-    messages = list(
-        session.execute(
-            select(Message).where(Message.ticket_id == ticket.id).order_by(Message.id)
-        ).scalars()
-    )
+    # The thread with its files, in one statement.
+    messages: dict[int, Message] = {}
     files: dict[int, list[Attachment]] = {}
-    if messages:
-        for a in session.execute(
-            select(Attachment)
-            .where(Attachment.message_id.in_([m.id for m in messages]))
-            .order_by(Attachment.id)
-        ).scalars():
-            files.setdefault(a.message_id, []).append(a)
+    for message, attachment in session.execute(
+        select(Message, Attachment)
+        .outerjoin(Attachment, Attachment.message_id == Message.id)
+        .where(Message.ticket_id == ticket.id)
+        .order_by(Message.id, Attachment.id)
+    ):
+        messages.setdefault(message.id, message)
+        if attachment is not None:
+            files.setdefault(message.id, []).append(attachment)
     resolutions = list(
         session.execute(
             select(ResolutionRecord)
@@ -109,7 +115,7 @@ def assemble(
             select(Override).where(Override.ticket_id == ticket.id).order_by(Override.id)
         ).scalars()
     )
-    agent_ids = {m.author_agent_id for m in messages if m.author_agent_id}
+    agent_ids = {m.author_agent_id for m in messages.values() if m.author_agent_id}
     agent_ids |= {r.agent_id for r in resolutions if r.agent_id}
     agent_ids |= {o.agent_id for o in overrides}
     agents: dict[int | None, str] = {}
@@ -142,7 +148,7 @@ def assemble(
             ],
             "created_at": _iso(m.created_at),
         }
-        for m in messages
+        for m in messages.values()
     ]
     data["deliveries"] = [
         delivery_dict(d)
