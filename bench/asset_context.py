@@ -33,6 +33,7 @@ import asyncio
 import json
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -320,6 +321,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.serve:
         return serve()
+    # A stopped run still drops its database (the finally below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
 
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     name = f"sb_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"

@@ -41,6 +41,10 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "alerts"
 SIGNATURE_HEADER = "x-switchboard-signature"
+NO_CREDENTIALS = (
+    "send 'Authorization: Bearer <token>' or an "
+    "'X-Switchboard-Signature: sha256=<HMAC-SHA256 of the body>' header"
+)
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -83,20 +87,17 @@ def endpoint(
     read = FORMATS[kind]
 
     async def receive_alerts(request: Request) -> Response:
+        headers = request.headers
+        if SIGNATURE_HEADER not in headers and "authorization" not in headers:
+            return _error(401, "unauthorized", NO_CREDENTIALS)  # before reading the body
         body = await _body(request, max_bytes)
         if body is None:
             return _error(413, "alerts.too_large", f"a notification is at most {max_bytes} bytes")
-        headers = request.headers
         if not authorized(
             headers.get("authorization", ""), headers.get(SIGNATURE_HEADER, ""), body, token, secret
         ):
             log.info("alerts: refused a %s notification without valid credentials", kind)
-            return _error(
-                401,
-                "unauthorized",
-                "send 'Authorization: Bearer <token>' or an 'X-Switchboard-Signature: "
-                "sha256=<HMAC-SHA256 of the body>' header",
-            )
+            return _error(401, "unauthorized", NO_CREDENTIALS)
         try:
             group = read(body)
         except IntakeError as exc:  # the sender's fault: say what, store nothing

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from core.assets.records import OPEN, key_of
@@ -81,91 +81,88 @@ def alert_dict(alert: Alert) -> dict[str, Any]:
     }
 
 
+# A machine's story is read on every ticket shown: its statements are built once.
+_ASSET, _LIMIT = bindparam("asset_id"), bindparam("limit")
+_TICKETS = (
+    select(
+        Ticket.id,
+        Ticket.subject,
+        Ticket.status,
+        Ticket.priority,
+        Ticket.created_at,
+        Ticket.resolved_at,
+        # the counts over all of them, in the same statement
+        func.count().over().label("total"),
+        func.count().filter(Ticket.status.in_(OPEN_STATES)).over().label("still_open"),
+    )
+    .where(Ticket.asset_id == _ASSET)
+    .order_by(Ticket.id.desc())
+    .limit(_LIMIT)
+)
+_RESOLUTIONS = (
+    select(
+        ResolutionRecord.ticket_id,
+        ResolutionRecord.code,
+        ResolutionRecord.steps,
+        ResolutionRecord.created_at,
+        Ticket.subject,
+        Agent.name.label("agent"),
+    )
+    .join(Ticket, Ticket.id == ResolutionRecord.ticket_id)
+    .outerjoin(Agent, Agent.id == ResolutionRecord.agent_id)
+    .where(ResolutionRecord.asset_id == _ASSET)
+    .order_by(ResolutionRecord.id.desc())
+    .limit(_LIMIT)
+)
+_WORK_ORDERS = (
+    select(WorkOrder)
+    .where(WorkOrder.asset_id == _ASSET, WorkOrder.status == OPEN)
+    .order_by(WorkOrder.id.desc())
+    .limit(_LIMIT)
+)
+_ALERTS = (
+    select(Alert)
+    .where(Alert.asset_id == _ASSET, Alert.status == FIRING)
+    .order_by(Alert.starts_at.desc(), Alert.id.desc())
+    .limit(_LIMIT)
+)
+
+
 def machine(session: Session, asset: Asset, *, limit: int = 50) -> dict[str, Any]:
     """The machine's story: the ``limit`` latest tickets and resolutions, open work
     orders and firing alerts, with counts of all its tickets and the open ones."""
-    rows = session.execute(
-        select(
-            Ticket.id,
-            Ticket.subject,
-            Ticket.status,
-            Ticket.priority,
-            Ticket.created_at,
-            Ticket.resolved_at,
-            # the counts over all of them, in the same statement
-            func.count().over().label("total"),
-            func.count().filter(Ticket.status.in_(OPEN_STATES)).over().label("still_open"),
-        )
-        .where(Ticket.asset_id == asset.id)
-        .order_by(Ticket.id.desc())
-        .limit(limit)
-    ).all()
-    tickets = [
-        {
-            "number": format_number(row.id),
-            "subject": row.subject,
-            "status": row.status,
-            "priority": row.priority,
-            "created_at": _iso(row.created_at),
-            "resolved_at": _iso(row.resolved_at),
-        }
-        for row in rows
-    ]
+    given = {"asset_id": asset.id, "limit": limit}
+    rows = session.execute(_TICKETS, given).all()
     return {
         **asset_dict(asset),
         "site_detail": site_dict(asset.site) if asset.site else None,
         "tickets_total": rows[0].total if rows else 0,
         "tickets_open": rows[0].still_open if rows else 0,
-        "tickets": tickets,
-        "resolutions": resolutions(session, asset.id, limit),
-        "work_orders": [
-            work_order_dict(w)
-            for w in session.execute(
-                select(WorkOrder)
-                .where(WorkOrder.asset_id == asset.id, WorkOrder.status == OPEN)
-                .order_by(WorkOrder.id.desc())
-                .limit(limit)
-            ).scalars()
+        "tickets": [
+            {
+                "number": format_number(row.id),
+                "subject": row.subject,
+                "status": row.status,
+                "priority": row.priority,
+                "created_at": _iso(row.created_at),
+                "resolved_at": _iso(row.resolved_at),
+            }
+            for row in rows
         ],
-        "alerts": [
-            alert_dict(a)
-            for a in session.execute(
-                select(Alert)
-                .where(Alert.asset_id == asset.id, Alert.status == FIRING)
-                .order_by(Alert.starts_at.desc(), Alert.id.desc())
-                .limit(limit)
-            ).scalars()
+        "resolutions": [
+            {
+                "ticket": format_number(row.ticket_id),
+                "subject": row.subject,
+                "code": row.code,
+                "steps": row.steps,
+                "agent": row.agent,
+                "at": _iso(row.created_at),
+            }
+            for row in session.execute(_RESOLUTIONS, given)
         ],
+        "work_orders": [work_order_dict(w) for w in session.execute(_WORK_ORDERS, given).scalars()],
+        "alerts": [alert_dict(a) for a in session.execute(_ALERTS, given).scalars()],
     }
-
-
-def resolutions(session: Session, asset_id: int, limit: int) -> list[dict[str, Any]]:
-    """What fixed the machine before, newest first: ticket, code, steps, who, when."""
-    return [
-        {
-            "ticket": format_number(row.ticket_id),
-            "subject": row.subject,
-            "code": row.code,
-            "steps": row.steps,
-            "agent": row.agent,
-            "at": _iso(row.created_at),
-        }
-        for row in session.execute(
-            select(
-                ResolutionRecord.ticket_id,
-                ResolutionRecord.code,
-                ResolutionRecord.steps,
-                ResolutionRecord.created_at,
-                Ticket.subject,
-                Agent.name.label("agent"),
-            )
-            .join(Ticket, Ticket.id == ResolutionRecord.ticket_id)
-            .outerjoin(Agent, Agent.id == ResolutionRecord.agent_id)
-            .where(ResolutionRecord.asset_id == asset_id)
-            .order_by(ResolutionRecord.id.desc())
-            .limit(limit)
-        )
-    ]
 
 
 def listing(
