@@ -12,17 +12,16 @@ from __future__ import annotations
 import hashlib
 import re
 from email import message_from_bytes, policy
-from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 from typing import Any
 
-import html2text
-
 from channels.email import ids
+from channels.email.body import Body, content_type, decode_part, html_to_text, part_bytes
+from channels.email.decode import header, headers
 from channels.email.quotes import visible_text
 from core.errors import IntakeError
-from core.values import AttachmentIn, Inbound
+from core.values import Inbound
 
 CHANNEL = "email"
 
@@ -47,190 +46,6 @@ FORWARDED_FROM = re.compile(
 MESSAGE_ID_IN_TEXT = re.compile(
     r"^\s*(?:Original-)?Message-ID\s*:\s*(<[^>\s]+>)", re.IGNORECASE | re.MULTILINE
 )
-
-
-def html_to_text(html: str) -> str:
-    converter = html2text.HTML2Text()
-    converter.body_width = 0
-    converter.ignore_images = True
-    converter.ignore_emphasis = True
-    converter.unicode_snob = True
-    try:
-        text = converter.handle(html)
-    except Exception:  # html2text on broken markup: fall back to stripping tags
-        text = re.sub(r"<[^>]+>", " ", html)
-    lines = [line.rstrip() for line in text.splitlines()]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-
-
-def _fix(value: str) -> str:
-    """Undo surrogate-escaped raw 8-bit header bytes: UTF-8 first, then Latin-1."""
-    if not any("\udc80" <= c <= "\udcff" for c in value):
-        return value
-    data = value.encode("utf-8", "surrogateescape")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
-
-
-def _raw_headers(msg: Message, name: str) -> list[str]:
-    lowered = name.lower()
-    return [
-        v if isinstance(v, str) else str(v)
-        for k, v in getattr(msg, "_headers", [])
-        if k.lower() == lowered
-    ]
-
-
-def _decode_value(value: str) -> str:
-    text = _fix(value)
-    if "=?" in text:
-        try:
-            text = str(make_header(decode_header(text)))
-        except Exception:
-            pass
-    return " ".join(text.split())
-
-
-def header(msg: Message, name: str) -> str:
-    """One header, decoded (RFC 2047, raw 8-bit); '' when absent or unreadable."""
-    values = _raw_headers(msg, name)
-    return _decode_value(values[0]) if values else ""
-
-
-def headers(msg: Message, name: str) -> list[str]:
-    return [_decode_value(v) for v in _raw_headers(msg, name)]
-
-
-def _decode_part(part: Message) -> str:
-    try:
-        payload = part.get_payload(decode=True)
-    except Exception:
-        payload = None
-    if payload is None:
-        raw = part.get_payload()
-        return raw if isinstance(raw, str) else ""
-    if not isinstance(payload, bytes):
-        return str(payload)
-    charset = None
-    try:
-        charset = part.get_content_charset()
-    except Exception:
-        pass
-    if charset and charset not in ("us-ascii", "ascii"):
-        try:
-            return payload.decode(charset, errors="replace")
-        except (LookupError, ValueError):
-            pass  # a charset Python does not know: guess below
-    try:
-        return payload.decode("utf-8")
-    except UnicodeDecodeError:
-        return payload.decode("cp1252", errors="replace")
-
-
-def _filename(part: Message) -> str:
-    try:
-        name = part.get_filename()
-    except Exception:
-        name = None
-    if name:
-        name = str(name)
-        if "=?" in name:
-            try:
-                name = str(make_header(decode_header(name)))
-            except Exception:
-                pass
-        return _fix(name).replace("/", "_").replace("\\", "_").strip()[:300]
-    return ""
-
-
-def _content_type(part: Message) -> str:
-    try:
-        return part.get_content_type()
-    except Exception:
-        return "application/octet-stream"
-
-
-def _disposition(part: Message) -> str:
-    try:
-        return (part.get_content_disposition() or "").lower()
-    except Exception:
-        return ""
-
-
-class _Walk:
-    def __init__(self) -> None:
-        self.text: str | None = None
-        self.html: str | None = None
-        self.attachments: list[AttachmentIn] = []
-        self.reports: list[Message] = []
-
-    def walk(self, part: Message, depth: int = 0) -> None:
-        ctype = _content_type(part)
-        if depth > 30:
-            return
-        if part.is_multipart() and not ctype.startswith("message/"):
-            payload = part.get_payload()
-            for child in payload if isinstance(payload, list) else []:
-                if isinstance(child, Message):
-                    self.walk(child, depth + 1)
-            return
-        disposition = _disposition(part)
-        name = _filename(part)
-        if ctype in (
-            "message/delivery-status",
-            "message/rfc822",
-            "text/rfc822-headers",
-            "message/rfc822-headers",
-            "message/global",
-            "message/global-headers",
-        ):
-            self.reports.append(part)
-        if ctype in ("text/plain", "text/html") and disposition != "attachment" and not name:
-            body = _decode_part(part)
-            if ctype == "text/plain" and self.text is None:
-                self.text = body
-                return
-            if ctype == "text/html" and self.html is None:
-                self.html = body
-                return
-        if ctype == "message/delivery-status":
-            return
-        data = _part_bytes(part)
-        if not name:
-            ext = {
-                "message/rfc822": ".eml",
-                "text/plain": ".txt",
-                "text/html": ".html",
-                "text/calendar": ".ics",
-            }.get(ctype, "")
-            name = f"part-{len(self.attachments) + 1}{ext}"
-        has_cid = bool(part.get("Content-ID"))
-        inline = ctype.startswith("image/") and (
-            disposition == "inline" or (has_cid and disposition != "attachment")
-        )
-        self.attachments.append(
-            AttachmentIn(filename=name, content_type=ctype, data=data, inline=inline)
-        )
-
-
-def _part_bytes(part: Message) -> bytes:
-    if _content_type(part).startswith("message/"):
-        payload = part.get_payload()
-        if isinstance(payload, list) and payload and isinstance(payload[0], Message):
-            try:
-                return payload[0].as_bytes(policy=policy.compat32)
-            except Exception:
-                return str(payload[0]).encode("utf-8", "replace")
-    try:
-        data = part.get_payload(decode=True)
-    except Exception:
-        data = None
-    if isinstance(data, bytes):
-        return data
-    raw = part.get_payload()
-    return raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
 
 
 def external_id_of(raw: bytes) -> str:
@@ -283,9 +98,9 @@ def automatic_reason(msg: Message, sender: str, meta: dict[str, Any]) -> str:
     return ""
 
 
-def bounce_target(msg: Message, walk: _Walk, sender: str, text: str) -> str | None:
+def bounce_target(msg: Message, walk: Body, sender: str, text: str) -> str | None:
     """The Message-ID of our message a delivery report is about, or None if not a bounce."""
-    ctype = _content_type(msg)
+    ctype = content_type(msg)
     is_report = ctype == "multipart/report"
     subject = header(msg, "Subject")
     robot = bool(ROBOT_LOCALS.match(sender.partition("@")[0]))
@@ -297,7 +112,7 @@ def bounce_target(msg: Message, walk: _Walk, sender: str, text: str) -> str | No
         return None
     candidates: list[str] = []
     for part in walk.reports:
-        inner_ctype = _content_type(part)
+        inner_ctype = content_type(part)
         if inner_ctype in ("message/rfc822", "message/global"):
             payload = part.get_payload()
             if isinstance(payload, list) and payload and isinstance(payload[0], Message):
@@ -306,7 +121,7 @@ def bounce_target(msg: Message, walk: _Walk, sender: str, text: str) -> str | No
             candidates += [
                 m
                 for m in MESSAGE_ID_IN_TEXT.findall(
-                    _decode_part(part) or _part_bytes(part).decode("latin-1")
+                    decode_part(part) or part_bytes(part).decode("latin-1")
                 )
             ]
     candidates += MESSAGE_ID_IN_TEXT.findall(text)
@@ -355,12 +170,9 @@ def _parse(raw: bytes, msg: Message, meta: dict[str, Any]) -> Inbound:
         sender = envelope if "@" in envelope else sender
     if not sender:
         raise IntakeError("no sender address (From header missing or unreadable)")
-    walk = _Walk()
+    walk = Body()
     walk.walk(msg)
     text = walk.text
-    if text is None or (not text.strip() and walk.html):
-        text = html_to_text(walk.html) if walk.html else ""
-    text = text.replace("\r\n", "\n")
     subject = header(msg, "Subject")
     references = ids.normalize_ids(header(msg, "In-Reply-To"))
     for ref in reversed(ids.normalize_ids(header(msg, "References"))):
