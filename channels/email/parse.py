@@ -197,7 +197,7 @@ def _parse(raw: bytes, msg: Message, meta: dict[str, Any]) -> Inbound:
     except Exception:
         received_at = None
     on_behalf_of = None if automatic else forwarded_sender(subject, text)
-    visible = text if on_behalf_of else visible_text(text)
+    visible = text if on_behalf_of else visible_text(text, name)
     return Inbound(
         channel=CHANNEL,
         external_id=str(meta.get("external_id") or external_id_of(raw)),
