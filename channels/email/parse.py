@@ -19,7 +19,7 @@ from typing import Any
 from channels.email import ids
 from channels.email.body import Body, content_type, decode_part, html_to_text, part_bytes
 from channels.email.decode import header, headers
-from channels.email.quotes import visible_text
+from channels.email.quotes import forwards, visible_text
 from core.errors import IntakeError
 from core.values import Inbound
 
@@ -138,7 +138,7 @@ def bounce_target(msg: Message, walk: Body, sender: str, text: str) -> str | Non
 
 def forwarded_sender(subject: str, text: str) -> tuple[str, str] | None:
     """(address, name) of the original sender of a forwarded mail, if it shows one."""
-    if not FORWARD_SUBJECT.match(subject) and "forwarded message" not in text.lower():
+    if not FORWARD_SUBJECT.match(subject) and not forwards(text):
         return None
     for match in FORWARDED_FROM.finditer(text):
         name, address = parseaddr(match.group("value").replace("[mailto:", "<").replace("]", ">"))

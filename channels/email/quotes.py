@@ -79,9 +79,16 @@ _VERBS = (
 )
 VERB_RE = re.compile(rf"(?:{_VERBS})", re.IGNORECASE)
 ATTRIBUTION_END_RE = re.compile(
-    rf"(?:(?:{_VERBS})\s*[:：]?|[:：])\s*(?:-{{2,}})?\s*$|^\s*-{{2,}}.*(?:{_VERBS})\s*-{{2,}}\s*$",
+    rf"(?:(?:{_VERBS})\s*[:：]?|[:：])\s*(?:-{{2,}})?\s*$|^\s*-{{2,}}.*(?:{_VERBS}).*-{{2,}}\s*$",
     re.IGNORECASE,
 )
+MESSAGE_DU_RE = re.compile(r"^[\s>]*message du\b.*\d", re.IGNORECASE)  # Orange and SFR webmail
+# the first line of an attribution wrapped over several: a date, an address, or an opening word
+OPENING_RE = re.compile(
+    r"\d|@|<|^\s*(?:on|le|am|el|em|il|op|den|på|w dniu|dnia|dne|pe|vào|pada|στις)\b|^\s*-{2,}",
+    re.IGNORECASE,
+)
+OPENER_RE = re.compile(r"^\s*(?:on|le|am|el|em|il|op|den|på)\s.*\d", re.IGNORECASE)
 ADDRESS_RE = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
 QUOTING_START_RE = re.compile(r"^\s*(?:quoting|zitat von|\*)\s.*[:：]\s*$", re.IGNORECASE)
 
@@ -100,9 +107,13 @@ def _is_attribution(chunk: str) -> bool:
 def _header_block(lines: list[str], i: int) -> bool:
     """A block of mail headers starts at line i (a sender or date line, then more headers)."""
     line = lines[i]
-    if not (FROM_RE.match(line) or DATE_RE.match(line)):
+    if not (FROM_RE.match(line) or DATE_RE.match(line) or MESSAGE_DU_RE.match(line)):
         return False
-    labels = sum(1 for n in lines[i + 1 : i + 7] if LABEL_RE.match(n))
+    labels = 0
+    for n in lines[i + 1 : i + 7]:
+        if not n.strip():
+            break
+        labels += bool(LABEL_RE.match(n))
     if labels >= 1:
         return True
     return bool(FROM_RE.match(line) and ADDRESS_RE.search(line) and i > 0)
@@ -110,13 +121,21 @@ def _header_block(lines: list[str], i: int) -> bool:
 
 def _attribution_at(lines: list[str], i: int) -> int:
     """How many lines (1-4) an attribution starting at line i spans; 0 if none does."""
-    for span in (1, 2, 3, 4):
+    first = lines[i]
+    for span in (1, 2, 3, 4, 5):
         part = lines[i : i + span]
-        if len(part) < span or not part[-1].strip():
+        if len(part) < span:
             return 0
-        if span > 1 and re.search(r"[.!?]\s*$", part[0]) and not ADDRESS_RE.search(part[0]):
-            return 0  # a sentence of the reply, not the start of a wrapped attribution
-        chunk = " ".join(s.strip() for s in part)
+        if span > 1 and (
+            not OPENING_RE.search(first)
+            or (re.search(r"[.!?]\s*$", first) and not ADDRESS_RE.search(first))
+        ):
+            return 0  # a line of the reply, not the start of a wrapped attribution
+        if not part[-1].strip():
+            if OPENER_RE.match(first):
+                continue  # some mailers leave a blank line inside "On <date> <name> ... wrote:"
+            return 0
+        chunk = " ".join(s.strip() for s in part if s.strip())
         if _is_attribution(chunk):
             return span
     return 0
@@ -126,8 +145,9 @@ def _quoted(line: str) -> bool:
     return line.lstrip().startswith(">")
 
 
-def _quote_start(lines: list[str]) -> tuple[int, int] | None:
-    """(first line of quoted history, first line after its introduction), or None."""
+def _quote_start(lines: list[str]) -> tuple[int, int, bool] | None:
+    """(first line of quoted history, first line after its introduction, whether it is
+    '>'-quoted history that the writer may answer below), or None."""
     for i, line in enumerate(lines):
         stripped = line.strip()
         if not stripped:
@@ -135,18 +155,18 @@ def _quote_start(lines: list[str]) -> tuple[int, int] | None:
         if FORWARD_RE.match(stripped):
             return None  # a forward: the "quoted" part is the content
         if SEPARATOR_RE.match(stripped) and re.search(r"\w", stripped):
-            return i, i + 1
+            return i, i + 1, False
         if UNDERSCORES_RE.match(stripped) and any(
             FROM_RE.match(n) or DATE_RE.match(n) for n in lines[i + 1 : i + 3]
         ):
-            return i, i + 1
+            return i, i + 1, False
         if _header_block(lines, i):
-            return i, i + 1
+            return i, i + 1, False
         span = _attribution_at(lines, i)
         if span:
-            return i, i + span
+            return i, i + span, True
         if _quoted(line) and all(not n.strip() or _quoted(n) for n in lines[i:]):
-            return _introduced(lines, i), i
+            return _introduced(lines, i), i, True
     return None
 
 
@@ -187,15 +207,27 @@ def new_lines(lines: list[str]) -> list[str]:
     found = _quote_start(lines)
     if found is None:
         return lines
-    cut, body = found
+    cut, body, answerable = found
     above = _drop_rules_above(lines[:cut])
-    below = _after_quote(lines, body)
+    below = _after_quote(lines, body) if answerable else None
     if below is None:
         return above if any(line.strip() for line in above) else lines
     rest = lines[below:]
     if any(_quoted(line) for line in rest):
         return lines  # answers written between quoted lines: the quotes are their questions
     return above + ([""] if above else []) + new_lines(rest)
+
+
+def forwards(text: str) -> bool:
+    """The text forwards a message (a forward marker comes before any quoted history)."""
+    lines = (text or "").replace("\r\n", "\n").split("\n")
+    for i, line in enumerate(lines):
+        if FORWARD_RE.match(line.strip()):
+            return True
+        found = _quote_start(lines[i : i + 8])
+        if (found and found[0] == 0 and not found[2]) or _attribution_at(lines, i):
+            return False
+    return False
 
 
 def visible_text(text: str, sender_name: str = "") -> str:

@@ -52,14 +52,20 @@ FOOTER_RE = re.compile(
     r"^\s*(?:"
     r"(?:sent|envoyé|enviado|inviato|verzonden|verstuurd|skickat|sendt|lähetetty|wysłane|odesláno|"
     r"отправлено|надіслано|poslano|trimis|gửi|dikirim|στάλθηκε|gesendet)\s+"
-    r"(?:from|with|using|via|von|de|desde|do|da|dal|dalla|vanaf|met|från|fra|z|ze|с|з|s|de pe|từ|dari|από)\b.{1,60}|"
+    r"(?:from|with|using|via|von|de|depuis|desde|do|da|dal|dalla|vanaf|met|från|fra|z|ze|с|з|s|de pe|từ|dari|από)\b.{1,60}|"
     r"von meinem .{1,40} gesendet|"
     r"(?:get|download) outlook for .{1,30}|outlook für .{1,30} (?:herunterladen|beziehen)|"
     r"télécharger outlook pour .{1,30}|obtener outlook para .{1,30}|scarica outlook per .{1,30}|"
     r"iphoneから送信|.{1,20}から送信|发自我的.{1,20}|從我的.{1,20}傳送|.{1,20}에서 보냄|"
     r"iphone'umdan gönderildi|iphone-ról küldve|lähetetty iphonesta|"
     r"sent with proton mail.{0,40}|sent from proton mail.{0,40}|sent from mail for windows.*"
-    r")\s*$",
+    r")(?:\s*<[^>\s]+>)?\s*$",
+    re.IGNORECASE,
+)
+# Footers of phones and apps: they end the new text even when the mailer put the old text under them.
+DEVICE_RE = re.compile(
+    r"iphone|ipad|android|galaxy|samsung|mobile|outlook|yahoo|blackberry|huawei|xiaomi|typeapp|"
+    r"proton|smartphone|tablet|gmail|aol|spark|bluemail|windows",
     re.IGNORECASE,
 )
 DELIMITER_RE = re.compile(r"^\s*(?:--\s*|[-_=~*—–]{3,}\s*|—\s*)$")
@@ -113,7 +119,11 @@ def trim_signoff(lines: list[str], sender_name: str = "") -> list[str]:
         first = content[0]
         tail = content[-9:]
         for i in tail:  # an app footer: cut from it on
-            if i > first and FOOTER_RE.match(lines[i]) and _is_signature(lines[i:]):
+            if (
+                i > first
+                and FOOTER_RE.match(lines[i])
+                and (DEVICE_RE.search(lines[i]) or _is_signature(lines[i:]))
+            ):
                 lines, changed = lines[:i], True
                 break
         if changed:
