@@ -131,9 +131,7 @@ def table(
     print(f"\n{title:<{width}}     n " + " ".join(f"{n[:18]:>18}" for n in names))
     for group in sorted(groups, key=lambda g: (-len(groups[g]), g)):
         idx = groups[group]
-        row = " ".join(
-            f"{pct(sum(results[n][i] for i in idx), len(idx)):>18}" for n in names
-        )
+        row = " ".join(f"{pct(sum(results[n][i] for i in idx), len(idx)):>18}" for n in names)
         print(f"{group:<{width}} {len(idx):5} {row}")
 
 
@@ -175,7 +173,9 @@ def mime_accuracy() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--misses", action="store_true", help="print the developed-on disagreements")
+    parser.add_argument(
+        "--misses", action="store_true", help="print the developed-on disagreements"
+    )
     parser.add_argument("--talon-python", help="an interpreter with talon installed")
     args = parser.parse_args()
 
@@ -202,8 +202,8 @@ def main() -> None:
     print(f"{'':<20} {'all':>16} {'developed on':>16} {'held out':>16}")
     for name, marks in results.items():
         cells = []
-        for held in (None, False, True):
-            idx = [i for i, c in enumerate(cases) if held is None or c.held_out == held]
+        for part in (None, False, True):
+            idx = [i for i, c in enumerate(cases) if part is None or c.held_out == part]
             agree = sum(marks[i] for i in idx)
             cells.append(f"{agree}/{len(idx)} {pct(agree, len(idx))}")
         print(f"{name:<20} " + " ".join(f"{cell:>16}" for cell in cells))

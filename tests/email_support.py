@@ -105,7 +105,9 @@ class ReplyCase:
 
 def _as_message(text: str, sender_name: str) -> bytes:
     msg = EmailMessage()
-    msg["From"] = f'"{sender_name}" <reply@client.example>' if sender_name else "reply@client.example"
+    msg["From"] = (
+        f'"{sender_name}" <reply@client.example>' if sender_name else "reply@client.example"
+    )
     msg["To"] = SUPPORT
     msg["Subject"] = "Re: Printer"
     msg["Message-ID"] = "<corpus@client.example>"

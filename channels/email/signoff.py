@@ -69,7 +69,7 @@ DEVICE_RE = re.compile(
     re.IGNORECASE,
 )
 DELIMITER_RE = re.compile(r"^\s*(?:--\s*|[-_=~*—–]{3,}\s*|—\s*)$")
-DASH_NAME_RE = re.compile(r"^\s*(?:[-/]\S|[—–~]\s*\S)[^.!?:;]{0,40}$")
+DASH_NAME_RE = re.compile(r"^\s*(?:[-/]\w|[—–~]\s*\w)[^.!?:;]{0,40}$")
 
 
 def _is_signature(lines: list[str]) -> bool:
