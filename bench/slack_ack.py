@@ -50,10 +50,8 @@ import uvicorn  # noqa: E402
 from sqlalchemy import create_engine, func, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from channels import slack  # noqa: E402
 from channels.fake import FakeChannel  # noqa: E402
 from channels.slack.models import SlackCard, SlackEvent  # noqa: E402
-from channels.web.app import create_app  # noqa: E402
 from config.runtime import System, migrate  # noqa: E402
 from config.settings import load_settings  # noqa: E402
 from core.models import Agent, Ticket  # noqa: E402
@@ -120,8 +118,7 @@ def serve(
         return
     if role == "embedded":
         system.start_workers()
-    web = create_app(system.ctx)
-    slack.attach(web, system.ctx, settings)
+    web = system.web_app()
     server = uvicorn.Server(
         uvicorn.Config(
             web, host="127.0.0.1", port=port, log_level="warning", access_log=False, backlog=2048

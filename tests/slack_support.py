@@ -15,8 +15,6 @@ from urllib.parse import urlencode
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from channels import slack
-from channels.web.app import create_app
 from core.models import Agent
 from tests.fakeslack import FakeSlack
 from tests.harness import Harness, wait_until
@@ -38,8 +36,7 @@ class SlackDriver:
     def __init__(self, harness: Harness, fake: FakeSlack) -> None:
         self.harness = harness
         self.fake = fake
-        web = create_app(harness.ctx)
-        slack.attach(web, harness.ctx, harness.settings)
+        web = harness.system.web_app()
         self.client = TestClient(web, raise_server_exceptions=False)
 
     # Staff ---------------------------------------------------------------------------

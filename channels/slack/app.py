@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import anyio
 from fastapi import FastAPI, Request
-from slack_bolt import Ack, App, BoltResponse
+from slack_bolt import Ack, App, BoltRequest, BoltResponse
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_sdk import WebClient
 from starlette.responses import Response
@@ -66,10 +68,6 @@ def build_app(
         process_before_response=True,  # store first, then answer; the work runs lazily
         request_verification_enabled=True,
     )
-    try:
-        work.bot_user_id = client.auth_test().get("user_id")
-    except Exception as exc:  # noqa: BLE001 - Slack may be down at start; bolt checks again per request
-        log.warning("Slack auth.test failed at start: %s", exc)
 
     # Events: store (before the answer), then process (lazily) -----------------------
 
@@ -148,7 +146,31 @@ def build_app(
     return app
 
 
-def mount(web: FastAPI, app: App, work: SlackWork, signing_secret: str) -> None:
+class LazyApp:
+    """The bolt app, built on first use and kept: building it checks the token with
+    Slack (auth.test), so it must not happen at start, when Slack may be unreachable."""
+
+    def __init__(self, build: Callable[[], App]) -> None:
+        self.build = build
+        self.app: App | None = None
+        self.lock = threading.Lock()
+
+    def get(self) -> App:
+        with self.lock:
+            if self.app is None:
+                self.app = self.build()
+            return self.app
+
+    def dispatch(self, request: BoltRequest) -> BoltResponse:
+        try:
+            app = self.get()
+        except Exception as exc:  # noqa: BLE001 - Slack is down: it retries what we refuse
+            log.warning("Slack app not ready (%s); asking Slack to retry", exc)
+            return BoltResponse(status=503, body="")
+        return app.dispatch(request)
+
+
+def mount_http(web: FastAPI, app: LazyApp, work: SlackWork, signing_secret: str) -> None:
     """Serve /slack/events: the edge stores and answers what it can, bolt the rest (off the event loop)."""
 
     # A small pool of its own: Slack traffic cannot take every thread the API needs.
@@ -170,12 +192,3 @@ def mount(web: FastAPI, app: App, work: SlackWork, signing_secret: str) -> None:
             include_in_schema=False,
         ),
     )
-
-
-def start_socket_mode(app: App, settings: Settings) -> Any:
-    """Connect over Socket Mode (no public URL); returns the handler (``.close()`` it)."""
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-    handler = SocketModeHandler(app, settings.slack_app_token)
-    handler.connect()
-    return handler

@@ -32,10 +32,12 @@ from sqlalchemy.exc import IntegrityError
 from channels.slack import blocks, pings
 from channels.slack import outbox as slack_outbox
 from channels.slack.models import SlackCard, SlackPost
-from core import escalation, lifecycle, sla, views
 from core.context import Context
 from core.errors import DeliveryError, NotFound
+from core.escalation import chain as escalation
 from core.models import Agent, Attachment, Contact, Message, OutboxDelivery, Ticket
+from core.sla import ticket as sla
+from core.tickets import lifecycle, views
 from core.values import Outbound
 
 log = logging.getLogger(__name__)

@@ -27,11 +27,13 @@ from channels.slack import outbox as slack_outbox
 from channels.slack.inbox import EventInbox
 from channels.slack.intake import external_id_of
 from channels.slack.models import SlackCard, SlackEvent
-from core import actions, intake, lifecycle, outbox, sla, views
+from core import intake, outbox
 from core.context import Context
 from core.errors import ActionRefused, NotFound
 from core.models import Agent, OutboxDelivery, ResolutionCode, Ticket
 from core.principals import Principal, agent_principal
+from core.sla import ticket as sla
+from core.tickets import actions, lifecycle, views
 
 log = logging.getLogger(__name__)
 

@@ -15,11 +15,14 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import actions, escalation, intake, outbox, slareport, views
+from core import intake, outbox
 from core.context import Context
 from core.errors import ActionRefused, NotFound
+from core.escalation import chain as escalation
 from core.models import Agent, format_number
 from core.principals import Principal, agent_principal
+from core.sla import report as slareport
+from core.tickets import actions, views
 from core.tokens import hash_token
 
 router = APIRouter()

@@ -20,9 +20,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import blobs, escalation
+from core import blobs
 from core.context import Context
 from core.errors import ActionRefused
+from core.escalation import chain as escalation
 from core.models import Agent, Attachment, Escalation, Message, Ticket
 from core.principals import agent_principal
 from core.tokens import ACK_LINK_HOURS, parse_ack_token

@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from core import escalation, sla
 from core.context import Context
+from core.escalation import chain as escalation
 from core.models import (
     Agent,
     Attachment,
@@ -29,6 +29,7 @@ from core.models import (
     Ticket,
     format_number,
 )
+from core.sla import ticket as sla
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from core import contacts
 from core.context import Context
-from core.lifecycle import CLOSED
 from core.models import Message, OutboxDelivery, Participant, Ticket
+from core.tickets.lifecycle import CLOSED
 from core.tokens import parse_reply_token
 from core.values import Inbound
 

@@ -16,12 +16,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
-from core import slaclock, slapolicy
 from core.context import Context
-from core.lifecycle import CLOSED, ON_HOLD, RESOLVED
 from core.models import Category, Organization, SlaEvent, SupportQueue, Ticket
-from core.slaclock import Clock, Clocks, Event, Targets
-from core.slapolicy import SlaPolicy
+from core.sla import clock as slaclock
+from core.sla import policy as slapolicy
+from core.sla.clock import Clock, Clocks, Event, Targets
+from core.sla.policy import SlaPolicy
+from core.tickets.lifecycle import CLOSED, ON_HOLD, RESOLVED
 
 CLOCKS = ("response", "resolution")
 WARNED, BREACHED = "warned", "breached"
