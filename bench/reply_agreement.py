@@ -9,7 +9,7 @@ tests/fixtures/email. A quarter of it (chosen by a hash of each name, marked
 
 Beside Switchboard's own splitter it measures, on the same decoded body text, the
 libraries that are installed: mail-parser-reply, quotequail, email-reply-parser
-(``pip install mail-parser-reply quotequail email-reply-parser``) and talon, which
+(``pip install -e '.[bench]'``) and talon, which
 needs old numerical packages and so runs in an interpreter of its own
 (``--talon-python /path/to/venv/bin/python`` with ``pip install talon`` there).
 

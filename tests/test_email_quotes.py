@@ -83,3 +83,21 @@ def test_a_forward_keeps_its_content() -> None:
 
 def test_a_message_that_is_all_signature_is_kept_whole() -> None:
     assert visible_text("--\n202-555-1212") == "--\n202-555-1212"
+
+
+def test_a_legal_notice_under_the_signature_is_cut_with_it() -> None:
+    text = (
+        "Please send the technician on Monday.\n\nThanks,\n___________________\nDana Reyes\n"
+        "Facilities\nDirect: +1 555 0100\n___________________\n\nThis message is intended "
+        "solely for the use of the intended recipient and may contain confidential information."
+    )
+    assert visible_text(text) == "Please send the technician on Monday."
+
+
+def test_a_quote_rewrapped_without_marks_is_still_one_quote() -> None:
+    text = (
+        'This is a test\n\nOn Sep 21, 2016 3:18 PM, "frugal" <noreply@frugal.com> wrote:\n'
+        "> Pitchfork occupy vegan pabst hammock. Wayfarers etsy pok pok, kale chips\n"
+        "brooklyn four dollar toast street art 3 wolf moon.\n> VIEW ALL MESSAGES\n"
+    )
+    assert visible_text(text) == "This is a test"

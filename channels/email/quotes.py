@@ -191,9 +191,16 @@ def _after_quote(lines: list[str], start: int) -> int | None:
         k += 1
     if k >= len(lines) or not _quoted(lines[k]):
         return None  # the history is not '>'-quoted: nothing to tell apart below it
-    while k < len(lines) and (not lines[k].strip() or _quoted(lines[k])):
+    while k < len(lines) and (
+        not lines[k].strip() or _quoted(lines[k]) or _wrapped(lines[k - 1], lines[k])
+    ):
         k += 1
     return k if k < len(lines) else None
+
+
+def _wrapped(previous: str, line: str) -> bool:
+    """An unquoted line that continues a long quoted one (mailers rewrap without '>')."""
+    return _quoted(previous) and len(previous) >= 60 and bool(line.strip())
 
 
 def _drop_rules_above(lines: list[str]) -> list[str]:

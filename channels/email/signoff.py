@@ -72,6 +72,25 @@ DELIMITER_RE = re.compile(r"^\s*(?:--\s*|[-_=~*—–]{3,}\s*|—\s*)$")
 DASH_NAME_RE = re.compile(r"^\s*(?:[-/]\w|[—–~]\s*\w)[^.!?:;]{0,40}$")
 
 
+DISCLAIMER_RE = re.compile(
+    r"intended (?:solely )?for the (?:use|addressee)|intended recipient|confidential|privileged|"
+    r"if you have received this (?:e-?mail|message|communication) in error|disclaimer|"
+    r"vertraulich|nicht der (?:richtige|beabsichtigte) (?:adressat|empfänger)|"
+    r"destinataire|confidentiel|confidencial|destinatario|riservat",
+    re.IGNORECASE,
+)
+
+
+def _last_paragraph(lines: list[str]) -> int:
+    """Where the last paragraph (after a blank line or a drawn rule) of ``lines`` starts."""
+    i = len(lines) - 1
+    while i > 0 and lines[i - 1].strip() and not DELIMITER_RE.match(lines[i - 1]):
+        i -= 1
+    while i > 0 and (not lines[i - 1].strip() or DELIMITER_RE.match(lines[i - 1])):
+        i -= 1  # the blank lines and rules above it go with it
+    return i
+
+
 def _is_signature(lines: list[str]) -> bool:
     """Lines that look like a signature: few, short, no sentences."""
     kept = [line.strip() for line in lines if line.strip()]
@@ -117,7 +136,7 @@ def trim_signoff(lines: list[str], sender_name: str = "") -> list[str]:
         if len(content) < 2:
             return lines
         first = content[0]
-        tail = content[-9:]
+        tail = content[-16:]
         for i in tail:  # an app footer: cut from it on
             if (
                 i > first
@@ -130,16 +149,21 @@ def trim_signoff(lines: list[str], sender_name: str = "") -> list[str]:
             continue
         for i in tail:  # a delimiter with a signature under it
             if i > first and DELIMITER_RE.match(lines[i]) and _is_signature(lines[i + 1 :]):
-                lines, changed = lines[:i], True
+                above = i - 1 if i - 1 > first and CLOSING_RE.match(lines[i - 1]) else i
+                lines, changed = lines[:above], True  # "Thanks," right above the rule goes too
                 break
         if changed:
+            continue
+        paragraph = _last_paragraph(lines)
+        if paragraph > first and DISCLAIMER_RE.search(" ".join(lines[paragraph:])):
+            lines, changed = lines[:paragraph], True  # a legal notice under the signature
             continue
         for i in tail:  # a closing formula, with at least a name under it
             if (
                 i > first
                 and CLOSING_RE.match(lines[i])
                 and any(line.strip() for line in lines[i + 1 :])
-                and _is_signature(lines[i + 1 :])
+                and (_is_signature(lines[i + 1 :]) or DELIMITER_RE.match(lines[i + 1]))
             ):
                 lines, changed = lines[:i], True
                 break
