@@ -107,7 +107,9 @@ def _is_attribution(chunk: str) -> bool:
 def _header_block(lines: list[str], i: int) -> bool:
     """A block of mail headers starts at line i (a sender or date line, then more headers)."""
     line = lines[i]
-    if not (FROM_RE.match(line) or DATE_RE.match(line) or MESSAGE_DU_RE.match(line)):
+    if len(line) > 400 or not (
+        FROM_RE.match(line) or DATE_RE.match(line) or MESSAGE_DU_RE.match(line)
+    ):
         return False
     labels = 0
     for n in lines[i + 1 : i + 7]:
@@ -122,6 +124,8 @@ def _header_block(lines: list[str], i: int) -> bool:
 def _attribution_at(lines: list[str], i: int) -> int:
     """How many lines (1-4) an attribution starting at line i spans; 0 if none does."""
     first = lines[i]
+    if len(first) > 400:
+        return 0  # also keeps the address search below linear on long lines
     for span in (1, 2, 3, 4, 5):
         part = lines[i : i + span]
         if len(part) < span:
@@ -148,6 +152,10 @@ def _quoted(line: str) -> bool:
 def _quote_start(lines: list[str]) -> tuple[int, int, bool] | None:
     """(first line of quoted history, first line after its introduction, whether it is
     '>'-quoted history that the writer may answer below), or None."""
+    quoted_to_end = [False] * (len(lines) + 1)  # from line i on, only '>' lines and blanks
+    quoted_to_end[len(lines)] = True
+    for j in range(len(lines) - 1, -1, -1):
+        quoted_to_end[j] = quoted_to_end[j + 1] and (not lines[j].strip() or _quoted(lines[j]))
     for i, line in enumerate(lines):
         stripped = line.strip()
         if not stripped:
@@ -165,7 +173,7 @@ def _quote_start(lines: list[str]) -> tuple[int, int, bool] | None:
         span = _attribution_at(lines, i)
         if span:
             return i, i + span, True
-        if _quoted(line) and all(not n.strip() or _quoted(n) for n in lines[i:]):
+        if _quoted(line) and quoted_to_end[i]:
             return _introduced(lines, i), i, True
     return None
 

@@ -127,9 +127,9 @@ def _signed_by(line: str, names: list[str]) -> bool:
 def trim_signoff(lines: list[str], sender_name: str = "") -> list[str]:
     """``lines`` without the sign-off at their end (never emptied)."""
     names = _names(sender_name)
-    changed = True
-    while changed:
-        changed = False
+    changed, rounds = True, 0
+    while changed and rounds < 12:  # a sign-off has a few parts, not thousands
+        changed, rounds = False, rounds + 1
         while lines and not lines[-1].strip():
             lines = lines[:-1]
         content = [i for i, line in enumerate(lines) if line.strip()]
