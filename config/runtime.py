@@ -133,6 +133,7 @@ def wire(settings: Settings, db: Database | None = None) -> tuple[Context, dict[
         auto_reply_limit_per_hour=settings.auto_reply_limit_per_hour,
         parsers={c.name: c.parser for c in CHANNELS if c.parser is not None},
         client_channels=frozenset(c.name for c in live if c.clients),
+        address_checks={c.name: c.check_address for c in CHANNELS if c.check_address},
     )
     plugs: dict[str, Plug] = {}
     for channel in live:

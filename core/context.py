@@ -49,6 +49,8 @@ class Context:
     event_handlers: dict[str, EventHandler] = field(default_factory=dict)
     # The channels clients can be reached on in this deployment (configured ones).
     client_channels: frozenset[str] = frozenset({"fake", "email"})
+    # Per channel, how a client address a person typed is checked (raises ValueError).
+    address_checks: dict[str, Callable[[str], None]] = field(default_factory=dict)
     health: Health = field(default_factory=Health)
     # Values that never change once a row exists (queue and category slugs by id),
     # remembered for this process's database only.

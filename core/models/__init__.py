@@ -1,6 +1,6 @@
 """Typed SQLAlchemy models. Import from here: ``from core.models import Ticket``."""
 
-from .base import Base, BigId, UTCDateTime, utcnow
+from .base import MAX_ID, Base, BigId, UTCDateTime, as_id, utcnow
 from .people import (
     Agent,
     Category,
@@ -32,6 +32,8 @@ from .tickets import (
 )
 
 __all__ = [
+    "MAX_ID",
+    "as_id",
     "Agent",
     "Attachment",
     "AuditChainHead",
