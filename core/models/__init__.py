@@ -1,7 +1,16 @@
 """Typed SQLAlchemy models. Import from here: ``from core.models import Ticket``."""
 
-from .base import Base, BigId, UTCDateTime, utcnow
-from .people import Agent, Category, Contact, Identity, Organization, ResolutionCode, SupportQueue
+from .base import MAX_ID, Base, BigId, UTCDateTime, as_id, utcnow
+from .people import (
+    Agent,
+    Category,
+    Contact,
+    Identity,
+    Organization,
+    ResolutionCode,
+    StaffIdentity,
+    SupportQueue,
+)
 from .records import (
     AuditChainHead,
     AuditCheckpoint,
@@ -23,6 +32,8 @@ from .tickets import (
 )
 
 __all__ = [
+    "MAX_ID",
+    "as_id",
     "Agent",
     "Attachment",
     "AuditChainHead",
@@ -44,6 +55,7 @@ __all__ = [
     "ResolutionCode",
     "ResolutionRecord",
     "SlaEvent",
+    "StaffIdentity",
     "StoredBlob",
     "SupportQueue",
     "Ticket",
