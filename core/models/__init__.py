@@ -16,6 +16,7 @@ from .records import (
     AuditCheckpoint,
     AuditEvent,
     InboundRecord,
+    LiveProcess,
     MailboxState,
     OutboxDelivery,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "Escalation",
     "Identity",
     "InboundRecord",
+    "LiveProcess",
     "MailboxState",
     "Message",
     "Organization",
