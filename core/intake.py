@@ -21,14 +21,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from core import actions, audit, contacts, outbox
+from core import actions, audit, contacts, conversation, deliveryreports, outbox
 from core.context import Context
 from core.db import AFTER_COMMIT, after_commit
 from core.errors import IntakeError, NotFound
-from core.models import Agent, InboundRecord, OutboxDelivery, Ticket
+from core.models import Agent, Identity, InboundRecord, OutboxDelivery, Ticket
 from core.principals import system
 from core.rules import APPEND, DROP, OPEN, PARK, decide
-from core.values import AttachmentIn, Inbound
+from core.values import AttachmentIn, DeliveryReport, FailedRecipient, Inbound
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,15 @@ def inbound_from_json(raw: bytes, meta: dict[str, Any]) -> Inbound:
             data["on_behalf_of"] = tuple(data["on_behalf_of"])
         if data.get("received_at"):
             data["received_at"] = datetime.fromisoformat(data["received_at"])
+        data["copied"] = tuple(data.get("copied", ()))
+        if data.get("report"):
+            report = data["report"]
+            data["report"] = DeliveryReport(
+                report["kind"],
+                tuple(FailedRecipient(**f) for f in report.get("failed", ())),
+                report.get("about"),
+                report.get("permanent_notice", True),
+            )
         return Inbound(**data)
     except (ValueError, KeyError, TypeError) as exc:
         raise IntakeError(f"not a valid neutral inbound payload: {exc}") from exc
@@ -328,6 +337,13 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
         return
     decision = decide(ctx, session, inbound)
     if decision.outcome == PARK:
+        if decision.outbox_id is not None:  # a bounce or delay notice about one of our deliveries
+            row = session.get(OutboxDelivery, decision.outbox_id, with_for_update=True)
+            assert row is not None
+            report = inbound.report or DeliveryReport("bounce", about=inbound.bounce_for)
+            decision.reason = deliveryreports.apply(
+                session, row, report, record_id=record.id, now=ctx.now()
+            )
         _park(ctx, session, record, decision.rule, decision.reason, ticket_id=decision.ticket_id)
     elif decision.outcome == DROP:
         record.status = DROPPED
@@ -349,10 +365,16 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
             inbound_record_id=record.id,
         )
         record.status, record.ticket_id, record.message_id = DONE, ticket.id, message.id
+        _wrote_in(ctx, session, inbound, ticket.id, identity)
     elif decision.outcome == OPEN:
         sender = (inbound.sender, inbound.sender_name)
         if inbound.on_behalf_of and _may_forward(session, inbound):
             sender = inbound.on_behalf_of
+        route = ctx.policy.intake_rule_for(inbound)
+        if route is not None:
+            decision.notes.append(f"operator:{route.name}")
+        if inbound.no_auto_reply:
+            decision.notes.append(f"no acknowledgement: {inbound.no_auto_reply}")
         ticket = actions.open_ticket(
             ctx,
             session,
@@ -365,8 +387,13 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
             linked_from_id=decision.linked_from,
             inbound_record_id=record.id,
             external_id=inbound.external_id,
+            priority=route.priority if route else None,
+            queue=route.queue if route else None,
+            category=route.category if route else None,
+            send_ack=not inbound.no_auto_reply,  # RFC 3834: no automatic answer to bulk or list mail
         )
         record.status, record.ticket_id = DONE, ticket.id
+        _wrote_in(ctx, session, inbound, ticket.id, None)
     if decision.outcome != PARK:  # set last, so the record is written once, at the next flush
         record.rules_fired = [decision.rule, *decision.notes]
         record.outcome = decision.outcome
@@ -386,6 +413,17 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
         },
         now=ctx.now(),
     )
+
+
+def _wrote_in(
+    ctx: Context, session: Session, inbound: Inbound, ticket_id: int, identity: Identity | None
+) -> None:
+    """After a message joined a ticket: who it reached is known to the ticket, and the
+    sender's address, which evidently works, may get automatic messages again."""
+    conversation.remember(session, ticket_id, inbound.channel, inbound.copied, ctx.now())
+    identity = identity or contacts.find_identity(session, inbound.channel, inbound.sender)
+    if identity is not None:
+        deliveryreports.wrote_in(session, identity, ticket_id=ticket_id, now=ctx.now())
 
 
 def _may_forward(session: Session, inbound: Inbound) -> bool:

@@ -133,6 +133,7 @@ class Report:
     kind: str
     failures: tuple[Failure, ...]
     how: str  # which evidence decided: "dsn", or "notice"
+    permanent: bool = True  # the notice as a whole reads as a permanent failure
 
 
 def _text_of(part: Message) -> str:
@@ -202,9 +203,10 @@ def _from_dsn(reports: list[Message]) -> Report | None:
                 permanent = not status.startswith("4")
                 failures.append(Failure(address, permanent, status, diagnostic))
     if failures:
-        return Report("bounce", tuple(_unique(failures)), "dsn")
+        unique = tuple(_unique(failures))
+        return Report("bounce", unique, "dsn", any(f.permanent for f in unique))
     if delayed:
-        return Report("delay", tuple(_unique(delayed)), "dsn")
+        return Report("delay", tuple(_unique(delayed)), "dsn", False)
     if succeeded:
         return Report("success", (), "dsn")
     return None
@@ -271,13 +273,19 @@ def read(
     """
     if msg.get_param("report-type", "") == "feedback-report":
         return None  # an abuse report: automatic, but no delivery failed
-    statuses = [p for p in reports if p.get_content_type() in ("message/delivery-status", "message/global-delivery-status")]
+    statuses = [
+        p
+        for p in reports
+        if p.get_content_type() in ("message/delivery-status", "message/global-delivery-status")
+    ]
     if statuses:
         found = _from_dsn(statuses)
         if found is not None:
             return found
     local = sender.partition("@")[0]
-    robot = bool(ROBOT_SENDER.match(local) or ROBOT_SENDER.match(sender_name.strip())) or null_sender
+    robot = (
+        bool(ROBOT_SENDER.match(local) or ROBOT_SENDER.match(sender_name.strip())) or null_sender
+    )
     is_report = msg.get_content_type() == "multipart/report" and msg.get_param(
         "report-type", "delivery-status"
     ) in ("delivery-status", "global-delivery-status")
@@ -297,7 +305,9 @@ def read(
         or is_report
     ):
         return None
-    delay = bool(DELAY_TEXT.search(notice) or DELAY_SUBJECT.search(subject)) and not PERMANENT_TEXT.search(notice)
+    delay = bool(
+        DELAY_TEXT.search(notice) or DELAY_SUBJECT.search(subject)
+    ) and not PERMANENT_TEXT.search(notice)
     temporary, permanent = _flufl(msg)
     own = _addresses_in_notice(notice, exclude)
     if permanent | temporary:  # flufl.bounce's per-MTA detectors read addresses best
@@ -307,16 +317,18 @@ def read(
     for address in own:
         status_match = STATUS.search(notice[notice.lower().find(address) :][:400])
         status = status_match.group(0) if status_match else ""
-        is_permanent = status.startswith("5") if status else (
-            address in permanent or (address not in temporary and permanent_notice)
+        is_permanent = (
+            status.startswith("5")
+            if status
+            else (address in permanent or (address not in temporary and permanent_notice))
         )
         failures.append(Failure(address, is_permanent and not delay, status))
     for address in sorted(permanent | temporary):
         if address not in own and address not in exclude:
             failures.append(Failure(address, address in permanent and not delay))
     if delay:
-        return Report("delay", tuple(_unique(failures)), "notice")
-    return Report("bounce", tuple(_unique(failures)), "notice")
+        return Report("delay", tuple(_unique(failures)), "notice", False)
+    return Report("bounce", tuple(_unique(failures)), "notice", permanent_notice)
 
 
 def _person_forward(subject: str) -> bool:

@@ -7,6 +7,7 @@ from .records import (
     AuditCheckpoint,
     AuditEvent,
     InboundRecord,
+    KnownAddress,
     MailboxState,
     OutboxDelivery,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "Escalation",
     "Identity",
     "InboundRecord",
+    "KnownAddress",
     "MailboxState",
     "Message",
     "Organization",
