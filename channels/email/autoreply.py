@@ -34,13 +34,24 @@ AUTOREPLY_SUBJECT = re.compile(
     r"odpowied[zź]|respuesta|resposta|risposta|réponse)?|"
     r"r[ée]ponse automatique|respuesta autom[aá]tica|resposta autom[aá]tica|risposta automatica|"
     r"automatisches? antwort|automatisch antwoord|automatiskt svar|automatisk svar|"
-    r"automaattinen vastaus|odpowied[zź] automatyczna|automatick[áa] odpov[ěe]d[ʹ']?|"
+    r"automaattinen vastaus|odpowied[zź] automatyczna|automatyczna odpowied[zź]|"
+    r"automatick[áa] odpov[ěe]d[ʹ']?|automatick[áa] odpove[ďd]|autom[āa]tisk[āa]? atbilde|"
+    r"automatinis atsakymas|automaatne vastus|samodejni odgovor|automatski odgovor|"
+    r"автоматичен отговор|sjálfvirkt svar|"
     r"automatikus v[áa]lasz|r[ăa]spuns automat|автоматический ответ|автоматична відповідь|"
     r"otomatik yan[ıi]t|αυτόματη απάντηση|自動応答|自动回复|自動回覆|자동 회신|자동 응답|"
     r"out of (the )?office|abwesenheit(snotiz)?|absence( du bureau)?|afwezig(heid)?|"
     r"fuera de la oficina|fuori ufficio|fora do escrit[óo]rio|fr[åa]nvarande|poza biurem|"
     r"vacation|on vacation|urlaub|cong[ée]s?|vacaciones|ferie|lomalla|отпуск"
-    r")\]?\s*[:：]|\((auto(matic)?[- ]?(reply|response))\)\s*$|\bautoreply:",
+    r")\s*(\]|[:：])|\((auto(matic)?[- ]?(reply|response))\)\s*$|\bautoreply:",
+    re.IGNORECASE,
+)
+# Localised "automatic reply" phrases some clients put after other words (Outlook in
+# Latvian: "Ārpus biroja atrašanās automātiskā atbilde: ...").
+AUTOREPLY_PHRASE = re.compile(
+    r"^.{0,60}?\b(automatic reply|auto-reply|autom[āa]tisk[āa] atbilde|automatinis atsakymas|"
+    r"automaatne vastus|automatische antwort|réponse automatique|respuesta automática|"
+    r"risposta automatica|resposta automática|automatisch antwoord)\s*[:：\]]",
     re.IGNORECASE,
 )
 ROBOT_LOCALS = re.compile(
@@ -48,6 +59,15 @@ ROBOT_LOCALS = re.compile(
     re.IGNORECASE,
 )
 SUPPRESS_ANSWERS = {"all", "oof", "autoreply"}
+# Challenge-response filters (Bluebottle, Boxbe, SpamArrest, ...) ask the sender to prove
+# they are a person before the mail is delivered: a robot asking, never a person.
+CHALLENGE_TEXT = re.compile(
+    r"(have|get) your (e-?mail )?address added to (the|my|his|her|their) (recipient's )?"
+    r"(allowed|approved|white|safe)[- ]?(senders? )?list|"
+    r"(verify|confirm) (that )?you are (a (real )?(person|human)|not a (robot|spammer))|"
+    r"protected by (bluebottle|boxbe|spamarrest|mailblocks|sendio)",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -67,12 +87,14 @@ def _has(msg: Message, name: str) -> bool:
 
 
 def classify(
-    msg: Message, *, sender: str, subject: str, null_sender: bool, is_reply: bool
+    msg: Message, *, sender: str, subject: str, text: str, null_sender: bool, is_reply: bool
 ) -> Signals:
-    """The loop-safety signals of one message (headers and subject only)."""
+    """The loop-safety signals of one message (its headers, subject and opening text)."""
     list_id = _header(msg, "List-Id")
     no_answer = _no_auto_answer(msg, list_id, is_reply)
     robot = _robot(msg, sender=sender, subject=subject, null_sender=null_sender, is_reply=is_reply)
+    if not robot and CHALLENGE_TEXT.search(text[:3000]):
+        robot = "challenge-response filter"
     return Signals(robot=robot, no_auto_answer=no_answer or robot, list_id=list_id[:300])
 
 
@@ -106,7 +128,7 @@ def _robot(msg: Message, *, sender: str, subject: str, null_sender: bool, is_rep
     local = sender.partition("@")[0]
     if ROBOT_LOCALS.match(local):
         return f"robot sender {local}"
-    if AUTOREPLY_SUBJECT.search(subject):
+    if AUTOREPLY_SUBJECT.search(subject) or AUTOREPLY_PHRASE.search(subject):
         return "auto-reply subject"
     return ""
 

@@ -356,7 +356,12 @@ def _parse(raw: bytes, msg: Message, meta: dict[str, Any]) -> Inbound:
         msg, walk, text, sender=sender, sender_name=name, null_sender=null_sender or not sender
     )
     signals = autoreply.classify(
-        msg, sender=sender, subject=subject, null_sender=null_sender, is_reply=bool(references)
+        msg,
+        sender=sender,
+        subject=subject,
+        text=text,
+        null_sender=null_sender,
+        is_reply=bool(references),
     )
     automatic = signals.robot
     if report is not None:
