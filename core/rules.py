@@ -169,18 +169,18 @@ class ReferencesRule:
         refs = list(dict.fromkeys(r for r in inbound.references if r))[:100]
         if not refs:
             return None
-        found: dict[str, int] = {}
-        for external_id, ticket_id in session.execute(
+        found: dict[str | None, int | None] = {}
+        stored = session.execute(
             select(Message.external_id, Message.ticket_id).where(Message.external_id.in_(refs))
-        ).all():
-            found.setdefault(external_id, ticket_id)
-        for external_id, ticket_id in session.execute(
+        ).all()
+        sent = session.execute(
             select(OutboxDelivery.external_id, OutboxDelivery.ticket_id).where(
                 OutboxDelivery.external_id.in_(refs), OutboxDelivery.ticket_id.is_not(None)
             )
-        ).all():
+        ).all()
+        for external_id, ticket_id in [*stored, *sent]:
             found.setdefault(external_id, ticket_id)
-        ticket_ids = list(dict.fromkeys(found[r] for r in refs if r in found))
+        ticket_ids = list(dict.fromkeys(t for r in refs if (t := found.get(r)) is not None))
         if not ticket_ids:
             return None
         tickets = {

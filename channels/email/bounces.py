@@ -21,6 +21,7 @@ Two kinds of evidence, strongest first:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from email.message import Message
 
@@ -242,7 +243,7 @@ def _flufl(msg: Message) -> tuple[set[str], set[str]]:
     except Exception:  # its detectors on malformed mail: our own rules still stand
         return set(), set()
 
-    def norm(values: set[bytes | str]) -> set[str]:
+    def norm(values: Iterable[bytes | str]) -> set[str]:
         return {
             (v.decode("utf-8", "replace") if isinstance(v, bytes) else v).strip("<>").lower()
             for v in values

@@ -25,8 +25,8 @@ from typing import Any
 import anyio
 from fastapi import FastAPI, Request
 from slack_bolt import Ack, App, BoltResponse
-from slack_bolt.error import BoltUnhandledRequestError
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from slack_bolt.error import BoltUnhandledRequestError
 from slack_sdk import WebClient
 from starlette.responses import Response
 from starlette.routing import Route
