@@ -25,7 +25,7 @@ from core import actions, audit, contacts, conversation, deliveryreports, outbox
 from core.context import Context
 from core.db import AFTER_COMMIT, after_commit
 from core.errors import IntakeError, NotFound
-from core.models import Agent, Identity, InboundRecord, OutboxDelivery, Ticket
+from core.models import Agent, InboundRecord, OutboxDelivery, Ticket
 from core.principals import system
 from core.rules import APPEND, DROP, OPEN, PARK, decide
 from core.values import AttachmentIn, DeliveryReport, FailedRecipient, Inbound
@@ -350,6 +350,7 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
     elif decision.outcome == APPEND:
         ticket = session.get(Ticket, decision.ticket_id, with_for_update=True)
         assert ticket is not None
+        _wrote_in(ctx, session, inbound, ticket.id)
         identity = contacts.find_or_create(
             session, inbound.channel, inbound.sender, inbound.sender_name
         )
@@ -365,8 +366,9 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
             inbound_record_id=record.id,
         )
         record.status, record.ticket_id, record.message_id = DONE, ticket.id, message.id
-        _wrote_in(ctx, session, inbound, ticket.id, identity)
+        conversation.remember(session, ticket.id, inbound.channel, inbound.copied, ctx.now())
     elif decision.outcome == OPEN:
+        _wrote_in(ctx, session, inbound, None)
         sender = (inbound.sender, inbound.sender_name)
         if inbound.on_behalf_of and _may_forward(session, inbound):
             sender = inbound.on_behalf_of
@@ -393,7 +395,7 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
             send_ack=not inbound.no_auto_reply,  # RFC 3834: no automatic answer to bulk or list mail
         )
         record.status, record.ticket_id = DONE, ticket.id
-        _wrote_in(ctx, session, inbound, ticket.id, None)
+        conversation.remember(session, ticket.id, inbound.channel, inbound.copied, ctx.now())
     if decision.outcome != PARK:  # set last, so the record is written once, at the next flush
         record.rules_fired = [decision.rule, *decision.notes]
         record.outcome = decision.outcome
@@ -415,13 +417,10 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
     )
 
 
-def _wrote_in(
-    ctx: Context, session: Session, inbound: Inbound, ticket_id: int, identity: Identity | None
-) -> None:
-    """After a message joined a ticket: who it reached is known to the ticket, and the
-    sender's address, which evidently works, may get automatic messages again."""
-    conversation.remember(session, ticket_id, inbound.channel, inbound.copied, ctx.now())
-    identity = identity or contacts.find_identity(session, inbound.channel, inbound.sender)
+def _wrote_in(ctx: Context, session: Session, inbound: Inbound, ticket_id: int | None) -> None:
+    """A person wrote from this address, so it works: automatic messages (this one's
+    acknowledgement too) may reach it again after a bounce."""
+    identity = contacts.find_identity(session, inbound.channel, inbound.sender)
     if identity is not None:
         deliveryreports.wrote_in(session, identity, ticket_id=ticket_id, now=ctx.now())
 
