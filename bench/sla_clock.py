@@ -43,7 +43,6 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from config.runtime import System, migrate  # noqa: E402
 from config.settings import load_settings  # noqa: E402
-from core import actions, slawatch  # noqa: E402
 from core.models import (  # noqa: E402
     Agent,
     Category,
@@ -55,6 +54,8 @@ from core.models import (  # noqa: E402
     Ticket,
 )
 from core.principals import system  # noqa: E402
+from core.sla import watch as slawatch
+from core.tickets import actions  # noqa: E402
 from core.values import Outbound  # noqa: E402
 
 REDIS_URL = os.environ.get("SWITCHBOARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")

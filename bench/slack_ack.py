@@ -50,12 +50,11 @@ import uvicorn  # noqa: E402
 from sqlalchemy import create_engine, func, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from channels import slack  # noqa: E402
 from channels.fake import FakeChannel  # noqa: E402
 from channels.slack.models import SlackCard, SlackEvent  # noqa: E402
-from channels.web.app import create_app  # noqa: E402
 from config.runtime import System, migrate  # noqa: E402
 from config.settings import load_settings  # noqa: E402
+from core import staff  # noqa: E402
 from core.models import Agent, Ticket  # noqa: E402
 from tests.fakeslack import FakeSlack  # noqa: E402
 from tests.slack_support import SIGNING_SECRET, sign  # noqa: E402
@@ -120,8 +119,7 @@ def serve(
         return
     if role == "embedded":
         system.start_workers()
-    web = create_app(system.ctx)
-    slack.attach(web, system.ctx, settings)
+    web = system.web_app()
     server = uvicorn.Server(
         uvicorn.Config(
             web, host="127.0.0.1", port=port, log_level="warning", access_log=False, backlog=2048
@@ -130,9 +128,10 @@ def serve(
     threading.Thread(target=server.run, daemon=True).start()
     wait(lambda: server.started)
     with system.ctx.db.transaction() as session:
-        session.add(
-            Agent(name="Ana", email="ana@bench.example", roles=["agent"], slack_user_id="UANA")
-        )
+        ana = Agent(name="Ana", email="ana@bench.example", roles=["agent"])
+        session.add(ana)
+        session.flush()
+        staff.set_address(session, ana, "slack", "UANA")
     FakeChannel(system.ctx).receive(
         "plant-7", "Press 3 stopped, error E42", subject="Press 3 is down"
     )

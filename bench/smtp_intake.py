@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from aiosmtpd.controller import Controller  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
-from config.runtime import System, build_smtp_server, migrate  # noqa: E402
+from config.runtime import System, migrate  # noqa: E402
 from config.settings import load_settings  # noqa: E402
 from core.models import InboundRecord, OutboxDelivery  # noqa: E402
 
@@ -252,9 +252,7 @@ def start_switchboard(root: Path, threads: int, workers: bool = True) -> tuple[S
     system = System(settings)
     if workers:
         system.start_workers()
-    server = build_smtp_server(settings, system.ctx)
-    server.start()
-    system._bench_smtp = server  # type: ignore[attr-defined]
+    system.start_services("smtp")
     return system, port
 
 
@@ -300,7 +298,6 @@ def throughput(
             ).scalar_one()
         return len(items) / elapsed, cpu / len(items), outcomes
     finally:
-        system._bench_smtp.stop()  # type: ignore[attr-defined]
         system.stop()
 
 
@@ -313,7 +310,6 @@ def edge_only(items: list[tuple[str, bytes]], clients: Clients, root: Path) -> t
         elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
         return len(items) / elapsed, cpu / len(items)
     finally:
-        system._bench_smtp.stop()  # type: ignore[attr-defined]
         system.stop()
 
 
@@ -356,7 +352,6 @@ def latency(count: int, rate: float, root: Path, threads: int) -> list[float]:
             time.sleep(0.05)
     finally:
         done.set()
-        system._bench_smtp.stop()  # type: ignore[attr-defined]
         system.stop()
     return [seen[s] - accepted[s] for s in accepted if s in seen]
 

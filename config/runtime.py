@@ -17,19 +17,21 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-import channels.email  # noqa: F401  (registers the email parser with core.intake)
 import migrations
-from channels import slack
-from channels.base import Sender
-from channels.email.sender import EmailSender, Relay
-from channels.fake import FakeSender
+from channels.contract import Plug
+from channels.registry import CHANNELS
 from config.settings import Settings
-from core import slapolicy
+from config.supervise import Supervisor
+from core.channel import Sender
 from core.context import Context
 from core.db import Database
+from core.escalation import chain as escalation
+from core.escalation import oncall
 from core.models import Category, ResolutionCode, SupportQueue
-from core.policy import load_policy
+from core.policy import Policy, load_policy
 from core.rendering import Renderer
+from core.sla import policy as slapolicy
+from core.sla import ticket as sla_ticket
 from workers import jobs
 from workers.broker import Broker
 from workers.clock import Clock
@@ -41,9 +43,15 @@ MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
 
 
 def alembic_config(url: str) -> AlembicConfig:
+    """Alembic's configuration; the schema it compares against holds every channel's tables."""
+    from core.models import Base
+
+    for channel in CHANNELS:
+        channel.tables()
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    cfg.attributes["target_metadata"] = Base.metadata
     return cfg
 
 
@@ -53,6 +61,8 @@ def migrate(settings: Settings) -> None:
     command.upgrade(alembic_config(settings.effective_database_url), "head")
     ctx = build_context(settings)
     sync_reference_data(ctx)
+    with ctx.db.transaction() as session:
+        sla_ticket.backfill_attention(session)
     ctx.db.dispose()
 
 
@@ -90,9 +100,28 @@ def _upsert(session: Session, model: Any, key: str, value: str, **fields: Any) -
         setattr(row, name, field_value)
 
 
+def validate_policy(policy: Policy) -> None:
+    """Parse every SLA-related section now, so a mistake fails at start, naming it."""
+    slapolicy.config(policy)
+    escalation.config(policy)
+    oncall.rotations(policy)
+
+
 def build_context(settings: Settings, db: Database | None = None) -> Context:
+    """The core's context for this process, with every configured channel plugged in."""
+    return wire(settings, db)[0]
+
+
+def wire(settings: Settings, db: Database | None = None) -> tuple[Context, dict[str, Plug]]:
+    """Build the context and plug in each configured channel from the registry.
+
+    Every channel's parser is known (a record stored while a channel was configured
+    stays readable); only configured channels add observers, senders, jobs and ticks.
+    Plugging in reaches no platform, so it cannot fail because one is down.
+    """
     policy = load_policy(settings.config_file)
-    slapolicy.validate(policy)
+    validate_policy(policy)
+    live = [c for c in CHANNELS if c.configured(settings)]
     ctx = Context(
         db=db or Database(settings.effective_database_url),
         policy=policy,
@@ -102,98 +131,32 @@ def build_context(settings: Settings, db: Database | None = None) -> Context:
         max_attachment_bytes=settings.max_attachment_bytes,
         max_attachments=settings.max_attachments,
         auto_reply_limit_per_hour=settings.auto_reply_limit_per_hour,
+        parsers={c.name: c.parser for c in CHANNELS if c.parser is not None},
+        client_channels=frozenset(c.name for c in live if c.clients),
     )
-    if slack.enabled(settings):
-        slack.install(ctx, settings)
-    return ctx
-
-
-def build_senders(settings: Settings, ctx: Context | None = None) -> dict[str, Sender]:
-    senders: dict[str, Sender] = {
-        "fake": FakeSender(settings.fake_outbox_path),
-        "email": build_email_sender(settings),
-    }
-    if ctx is not None and slack.enabled(settings):
-        senders["slack"] = slack.make_sender(settings, ctx)
-    return senders
-
-
-def build_email_sender(settings: Settings) -> EmailSender:
-    support = (settings.support_address_list or ["support@localhost"])[0]
-    relay = None
-    if settings.mail_relay_host:
-        relay = Relay(
-            settings.mail_relay_host,
-            settings.mail_relay_port,
-            settings.mail_relay_security,
-            settings.mail_relay_user,
-            settings.mail_relay_password,
-        )
-    return EmailSender(
-        secret=settings.signing_key(),
-        mail_from=settings.mail_from or support,
-        support=support,
-        relay=relay,
-        maildir=settings.maildir_path,
-    )
-
-
-def start_imap_pollers(settings: Settings, ctx: Context, stop: Any) -> list[Any]:
-    """One thread per configured mailbox; none when SWITCHBOARD_IMAP_HOST is empty."""
-    import threading
-
-    from channels.email.imap import Account, MailboxPoller
-
-    if not settings.imap_host:
-        return []
-    account = Account(
-        settings.imap_host,
-        settings.imap_port,
-        settings.imap_security,
-        settings.imap_user,
-        settings.imap_password,
-    )
-    threads = []
-    for mailbox in [m.strip() for m in settings.imap_mailboxes.split(",") if m.strip()]:
-        poller = MailboxPoller(
-            ctx,
-            account,
-            mailbox,
-            move_to=settings.imap_move_to,
-            poll_seconds=settings.imap_poll_seconds,
-        )
-        thread = threading.Thread(
-            target=poller.run, args=(stop,), name=f"imap-{mailbox}", daemon=True
-        )
-        thread.start()
-        threads.append(thread)
-    return threads
-
-
-def build_smtp_server(settings: Settings, ctx: Context):  # type: ignore[no-untyped-def]
-    """The SMTP intake server for this process (not started)."""
-    from channels.email.smtp import make_server
-
-    return make_server(
-        ctx,
-        host=settings.smtp_host,
-        port=settings.smtp_port,
-        support=settings.support_address_list,
-        max_bytes=settings.smtp_max_message_bytes,
-        cert=settings.smtp_tls_cert,
-        key=settings.smtp_tls_key,
-    )
+    plugs: dict[str, Plug] = {}
+    for channel in live:
+        plug = channel.plug(ctx, settings)
+        ctx.observers.extend(plug.observers)
+        plugs[channel.name] = plug
+    return ctx, plugs
 
 
 class System:
-    """One process's Switchboard: context, broker and (optionally) workers and clock."""
+    """One process's Switchboard: context, channels, broker, and (as the role asks)
+    workers, clock, web app and channel services."""
 
     def __init__(self, settings: Settings, *, db: Database | None = None) -> None:
         self.settings = settings
-        self.ctx = build_context(settings, db)
-        self.broker = Broker(settings.broker_url, settings.broker_queue)
+        self.ctx, self.plugs = wire(settings, db)
+        channel_jobs = {name: fn for plug in self.plugs.values() for name, fn in plug.jobs.items()}
+        self.broker = Broker(
+            settings.broker_url, settings.broker_queue, {**jobs.JOBS, **channel_jobs}
+        )
         self.ctx.dispatcher = self.broker
-        self.senders = build_senders(settings, self.ctx)
+        self.senders: dict[str, Sender] = {
+            name: plug.sender for name, plug in self.plugs.items() if plug.sender is not None
+        }
         jobs.bind(
             jobs.Runtime(
                 self.ctx,
@@ -202,6 +165,7 @@ class System:
                 settings.delivery_backoff_seconds,
             )
         )
+        self.supervisor = Supervisor(self.ctx.health)
         self.worker: dramatiq.Worker | None = None
         self.clock: Clock | None = None
 
@@ -219,14 +183,33 @@ class System:
             self.ctx,
             interval=self.settings.clock_interval_seconds,
             redeliver_after=timedelta(seconds=self.settings.redelivery_after_seconds),
+            ticks=[t for plug in self.plugs.values() for t in plug.ticks],
         )
         return self.clock
+
+    def web_app(self) -> Any:
+        """The web app with every configured channel's routes mounted."""
+        from channels.web.app import create_app
+
+        app = create_app(self.ctx)
+        for plug in self.plugs.values():
+            if plug.mount is not None:
+                plug.mount(app)
+        return app
+
+    def start_services(self, *roles: str) -> list[str]:
+        """Start the channel services of these roles; returns their names. One that
+        cannot start yet (its platform is down) is retried in the background."""
+        services = [s for plug in self.plugs.values() for s in plug.services if s.role in roles]
+        self.supervisor.start(services)
+        return [s.name for s in services]
 
     def recover(self) -> tuple[int, int]:
         """Re-send all pending work to the broker (what a restart does first)."""
         return sweep(self.ctx, timedelta(0))
 
     def stop(self) -> None:
+        self.supervisor.stop()
         if self.clock:
             self.clock.stop()
         if self.worker:

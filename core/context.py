@@ -8,8 +8,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from core.channel import Parser
 from core.db import Database
 from core.dispatch import Dispatcher, NullDispatcher
+from core.health import Health
 from core.models import utcnow
 from core.policy import Policy
 from core.rendering import Renderer
@@ -40,6 +42,12 @@ class Context:
     max_attachments: int = 50
     auto_reply_limit_per_hour: int = 5
     observers: list[Observer] = field(default_factory=list)
+    # How each channel's stored payloads become ``Inbound`` values (from the registry;
+    # a channel without one stores the neutral JSON form).
+    parsers: dict[str, Parser] = field(default_factory=dict)
+    # The channels clients can be reached on in this deployment (configured ones).
+    client_channels: frozenset[str] = frozenset({"fake", "email"})
+    health: Health = field(default_factory=Health)
     # Values that never change once a row exists (queue and category slugs by id),
     # remembered for this process's database only.
     slugs: dict[tuple[str, int], str] = field(default_factory=dict)

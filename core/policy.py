@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import threading
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError
-from core.lifecycle import PRIORITIES
+from core.tickets.lifecycle import PRIORITIES
 from core.values import Inbound
 
 DEFAULTS = Path(__file__).resolve().parent.parent / "config" / "defaults.toml"
@@ -233,3 +234,18 @@ def load_policy(path: Path | None = None) -> Policy:
     if policy.default_queue not in queue_slugs:
         raise ConfigError(f"{where}: default_queue {policy.default_queue} is not a listed queue")
     return policy
+
+
+_cache: dict[tuple[int, str], tuple[Policy, Any]] = {}
+_cache_lock = threading.Lock()
+
+
+def cached(policy: Policy, key: str, build: Any) -> Any:
+    """Parse a part of the policy once per loaded policy (SLA, escalation, on-call)."""
+    entry = _cache.get((id(policy), key))
+    if entry is not None and entry[0] is policy:
+        return entry[1]
+    with _cache_lock:
+        value = build(policy)
+        _cache[(id(policy), key)] = (policy, value)
+        return value

@@ -1,15 +1,18 @@
-"""Alembic environment: the URL comes from ``switchboard migrate`` (settings)."""
+"""Alembic environment: the URL comes from ``switchboard migrate`` (settings).
+
+The schema to compare against comes from ``config.runtime.alembic_config``, which
+loads every registered channel's tables; run bare, only the core's are known.
+"""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-import channels.slack.models  # noqa: F401  (the Slack channel's tables)
 from core.models import Base
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = config.attributes.get("target_metadata", Base.metadata)
 
 
 def run_migrations_offline() -> None:

@@ -15,9 +15,9 @@ from channels.fake import FakeChannel, read_outbox
 from channels.web.app import create_app
 from config.runtime import System
 from config.settings import Settings, load_settings
-from core import actions, views
 from core.models import Agent, InboundRecord, OutboxDelivery
 from core.principals import Principal, agent_principal
+from core.tickets import actions, views
 from core.tokens import api_token, hash_token
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from config.settings import Settings
-from core import actions
 from core.models import Agent, Organization
 from core.principals import Principal, system
+from core.tickets import actions
 from tests.harness import Harness, make_settings, wait_until  # noqa: F401 (tests import it from here)
 
 POLICY = """

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from core import actions, audit
+from core import audit
 from core.principals import system
+from core.tickets import actions
 from tests.harness import Harness
 
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.calendar import ALWAYS, from_config
 from core.errors import ConfigError
+from core.sla.calendar import ALWAYS, from_config
 
 NY = ZoneInfo("America/New_York")
 H = timedelta(hours=1)

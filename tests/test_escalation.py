@@ -15,10 +15,13 @@ from sqlalchemy import func, select
 
 from config.cli import main as cli
 from config.settings import Settings
-from core import actions, escalation, oncall, slawatch
 from core.dispatch import NullDispatcher
+from core.escalation import chain as escalation
+from core.escalation import oncall
 from core.models import Agent, AuditEvent, Escalation, OutboxDelivery, Ticket
 from core.policy import load_policy
+from core.sla import watch as slawatch
+from core.tickets import actions
 from tests.harness import Harness
 from tests.sla_support import (
     MONDAY_9,

@@ -15,8 +15,9 @@ import pytest
 from itsdangerous.timed import TimestampSigner
 
 from config.settings import Settings
-from core import actions, slawatch
 from core.models import Agent
+from core.sla import watch as slawatch
+from core.tickets import actions
 from tests.browser import render, serve
 from tests.harness import Harness
 from tests.sla_support import FakeNow, open_ticket, sla_settings, staff, wait_until

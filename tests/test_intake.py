@@ -6,9 +6,10 @@ import threading
 
 from sqlalchemy import func, select, text
 
-from core import actions, audit, intake
+from core import audit, intake
 from core.models import InboundRecord, Ticket
 from core.principals import system
+from core.tickets import actions
 from core.tokens import reply_token
 from core.values import Inbound
 from tests.harness import Harness

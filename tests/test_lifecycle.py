@@ -1,7 +1,7 @@
 """Every action from every state by every role: allowed ones land, refused ones name the rule.
 
 The expectations below are written out by hand from the product's rules, not read
-from core/lifecycle.py, so a change to the table that breaks a rule fails here.
+from core/tickets/lifecycle.py, so a change to the table that breaks a rule fails here.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from core import actions
 from core.errors import ActionRefused
 from core.models import Agent, Override
 from core.principals import Principal, client_principal, system
+from core.tickets import actions
 from tests.harness import Harness
 
 STATES = ["new", "acknowledged", "assigned", "in_progress", "on_hold", "resolved", "closed"]

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from core import actions, outbox
+from core import outbox
 from core.principals import system
 from core.rendering import Renderer
+from core.tickets import actions
 from core.values import AttachmentIn
 from tests.harness import Harness
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import httpx
 
-from core import actions, blobs
+from core import blobs
 from core.models import Attachment
+from core.tickets import actions
 from core.values import AttachmentIn
 from tests.browser import render, serve
 from tests.harness import Harness

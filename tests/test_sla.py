@@ -12,9 +12,10 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from config.settings import Settings
-from core import actions, sla
 from core.errors import ActionRefused
 from core.principals import Principal
+from core.sla import ticket as sla
+from core.tickets import actions
 from tests.harness import Harness
 from tests.sla_support import MONDAY_9, FakeNow, act, open_ticket, sla_settings, staff
 

@@ -8,8 +8,11 @@ import pytest
 from sqlalchemy import select
 
 from config.settings import Settings
-from core import audit, escalation, sla, slawatch
+from core import audit
+from core.escalation import chain as escalation
 from core.models import AuditEvent, Escalation, OutboxDelivery, SupportQueue, Ticket
+from core.sla import ticket as sla
+from core.sla import watch as slawatch
 from tests.harness import Harness
 from tests.sla_support import FakeNow, open_ticket, sla_settings, staff
 from workers import jobs

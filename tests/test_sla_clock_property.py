@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core import slaclock
-from core.calendar import ALWAYS, from_config
-from core.slaclock import Clock, Clocks, Event, Targets
+from core.sla import clock as slaclock
+from core.sla.calendar import ALWAYS, from_config
+from core.sla.clock import Clock, Clocks, Event, Targets
 
 BUSINESS = from_config(
     "business",

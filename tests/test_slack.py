@@ -637,11 +637,13 @@ def test_slack_without_a_signing_secret_refuses_to_start_naming_the_variable(
     from core.errors import ConfigError
 
     bad = harness.settings.model_copy(update={"slack_signing_secret": ""})
+    mount = slack_channel.CHANNEL.plug(harness.ctx, bad).mount
+    assert mount is not None
     with pytest.raises(ConfigError, match="SWITCHBOARD_SLACK_SIGNING_SECRET"):
-        slack_channel.attach(create_app(harness.ctx), harness.ctx, bad)
+        mount(create_app(harness.ctx))
     bad = harness.settings.model_copy(update={"slack_socket_mode": True, "slack_app_token": ""})
     with pytest.raises(ConfigError, match="SWITCHBOARD_SLACK_APP_TOKEN"):
-        slack_channel.attach(create_app(harness.ctx), harness.ctx, bad)
+        slack_channel.CHANNEL.plug(harness.ctx, bad)
 
 
 def test_the_internal_note_shortcut_opens_a_note_modal_whose_note_never_reaches_the_client(

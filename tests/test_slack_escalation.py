@@ -17,8 +17,9 @@ from sqlalchemy import func, select
 
 from channels.slack.pings import ACK_ACTION
 from config.settings import Settings
-from core import escalation, slawatch
+from core.escalation import chain as escalation
 from core.models import AuditEvent, Escalation, OutboxDelivery, SupportQueue, Ticket
+from core.sla import watch as slawatch
 from tests.fakeslack import FakeSlack
 from tests.harness import Harness, make_settings
 from tests.sla_support import FakeNow, open_ticket, wait_until

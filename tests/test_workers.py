@@ -10,10 +10,10 @@ from sqlalchemy import select
 
 from config.runtime import System
 from config.settings import Settings
-from core import actions
 from core.errors import DeliveryError
 from core.models import OutboxDelivery
 from core.principals import system as system_principal
+from core.tickets import actions
 from tests.harness import Harness
 from tests.services import AMQP_URL, REDIS_URL, need
 from workers.sweep import sweep

@@ -9,12 +9,13 @@ switch brokers cleanly.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
 
-from workers.jobs import JOB_PRIORITY, JOB_QUEUE_SUFFIX, JOBS
+from workers.jobs import JOB_PRIORITY, JOB_QUEUE_SUFFIX
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +44,15 @@ def make_broker(url: str) -> dramatiq.Broker:
 
 
 class Broker:
-    """A Dramatiq broker with Switchboard's actors declared on it."""
+    """A Dramatiq broker with the jobs it is handed declared on it as actors
+    (the core's jobs from ``workers.jobs.JOBS``, and those the channels add)."""
 
-    def __init__(self, url: str, queue_name: str = "switchboard") -> None:
+    def __init__(
+        self,
+        url: str,
+        queue_name: str,
+        jobs: Mapping[str, Callable[..., None]],
+    ) -> None:
         self.url = url
         self.queue_name = queue_name
         self.dramatiq = make_broker(url)
@@ -59,7 +66,7 @@ class Broker:
                 priority=JOB_PRIORITY.get(name, 0),
                 options=dict(ACTOR_OPTIONS),
             )
-            for name, fn in JOBS.items()
+            for name, fn in jobs.items()
         }
 
     @property

@@ -1,8 +1,9 @@
 """The clock role: a loop that ticks every few seconds.
 
-Each tick re-sends overdue work to the broker and runs the registered tick
-functions (SLA checkpoints and escalations hang here); every few minutes it
-writes an audit checkpoint over all chains.
+Each tick re-sends overdue work to the broker, runs the SLA checkpoints and the
+tick functions it is handed (channels add theirs), and every few minutes writes
+an audit checkpoint over all chains. Each step runs on its own: one that fails
+is logged and the others still run.
 """
 
 from __future__ import annotations
@@ -10,36 +11,53 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
+from functools import partial
 
-from core import slawatch
 from core.context import Context
+from core.sla import watch as slawatch
 from workers.sweep import checkpoint, sweep
 
 log = logging.getLogger(__name__)
 
 Tick = Callable[[Context], object]
-TICKS: list[Tick] = []
-TICKS.append(slawatch.tick)  # SLA checkpoints: warnings, breaches, escalation starts
 CHECKPOINT_EVERY = timedelta(minutes=10)
 
 
 class Clock:
-    def __init__(self, ctx: Context, *, interval: float, redeliver_after: timedelta) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        interval: float,
+        redeliver_after: timedelta,
+        ticks: Sequence[Tick] = (),
+    ) -> None:
         self.ctx = ctx
+        # SLA checkpoints first (warnings, breaches, escalation starts), then the channels'.
+        self.ticks: list[Tick] = [slawatch.tick, *ticks]
         self.interval = interval
         self.redeliver_after = redeliver_after
         self.stop_event = threading.Event()
         self._last_checkpoint = 0.0
 
     def tick(self) -> None:
-        sweep(self.ctx, self.redeliver_after)
-        for fn in TICKS:
-            fn(self.ctx)
+        """One tick; a step that fails is logged and never stops the steps after it."""
+        self._step("re-sending overdue work", lambda: sweep(self.ctx, self.redeliver_after))
+        for fn in self.ticks:
+            self._step(getattr(fn, "__qualname__", repr(fn)), partial(fn, self.ctx))
         if time.monotonic() - self._last_checkpoint >= CHECKPOINT_EVERY.total_seconds():
-            checkpoint(self.ctx)
-            self._last_checkpoint = time.monotonic()
+            if self._step("the audit checkpoint", lambda: checkpoint(self.ctx)):
+                self._last_checkpoint = time.monotonic()
+
+    def _step(self, name: str, fn: Callable[[], object]) -> bool:
+        try:
+            fn()
+            return True
+        except Exception:
+            log.exception("clock step %s failed; the other steps go on", name)
+            return False
 
     def run(self) -> None:
         log.info("clock ticking every %.1fs", self.interval)

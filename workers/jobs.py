@@ -14,12 +14,14 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
-from channels.base import Sender
-from core import audit, escalation, intake, outbox, slawatch
+from core import audit, intake, outbox
+from core.channel import Sender
 from core.context import Context
 from core.db import after_commit
 from core.errors import DeliveryError
+from core.escalation import chain as escalation
 from core.models import OutboxDelivery
+from core.sla import watch as slawatch
 from core.tokens import redact
 from core.values import Outbound
 

@@ -1,13 +1,118 @@
 """The email channel: SMTP and IMAP intake, the parser, and outbound mail.
 
-Importing this package registers the ``email`` parser with ``core.intake``.
+Always configured: with no relay set, outbound mail goes to a local maildir.
+Its services are the SMTP intake server (role ``smtp``) and one IMAP poller per
+configured mailbox (role ``imap``, when ``SWITCHBOARD_IMAP_HOST`` is set).
 """
 
 from __future__ import annotations
 
+import threading
+from typing import TYPE_CHECKING
+
+from channels.contract import Channel, Plug, Service
 from channels.email.parse import parse
-from core import intake
 
-intake.register_parser("email", parse)
+if TYPE_CHECKING:
+    from channels.email.sender import EmailSender
+    from config.settings import Settings
+    from core.context import Context
 
-__all__ = ["parse"]
+NAME = "email"
+
+
+def build_sender(settings: Settings) -> EmailSender:
+    """Relay delivery when ``SWITCHBOARD_MAIL_RELAY_HOST`` is set, else the local maildir."""
+    from channels.email.sender import EmailSender, Relay
+
+    support = (settings.support_address_list or ["support@localhost"])[0]
+    relay = None
+    if settings.mail_relay_host:
+        relay = Relay(
+            settings.mail_relay_host,
+            settings.mail_relay_port,
+            settings.mail_relay_security,
+            settings.mail_relay_user,
+            settings.mail_relay_password,
+        )
+    return EmailSender(
+        secret=settings.signing_key(),
+        mail_from=settings.mail_from or support,
+        support=support,
+        relay=relay,
+        maildir=settings.maildir_path,
+    )
+
+
+def smtp_service(ctx: Context, settings: Settings) -> Service:
+    """The SMTP intake server as a service of the ``smtp`` role."""
+    from channels.email.smtp import make_server
+
+    server = make_server(
+        ctx,
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        support=settings.support_address_list,
+        max_bytes=settings.smtp_max_message_bytes,
+        cert=settings.smtp_tls_cert,
+        key=settings.smtp_tls_key,
+    )
+    started = threading.Event()
+
+    def start() -> None:
+        server.start()
+        started.set()
+
+    def stop() -> None:
+        if started.is_set():
+            server.stop()
+
+    return Service(f"SMTP intake on {settings.smtp_host}:{settings.smtp_port}", "smtp", start, stop)
+
+
+def imap_services(ctx: Context, settings: Settings) -> list[Service]:
+    """One poller thread per configured mailbox (none when ``SWITCHBOARD_IMAP_HOST`` is empty)."""
+    from channels.email.imap import Account, MailboxPoller
+
+    if not settings.imap_host:
+        return []
+    account = Account(
+        settings.imap_host,
+        settings.imap_port,
+        settings.imap_security,
+        settings.imap_user,
+        settings.imap_password,
+    )
+    services = []
+    for mailbox in [m.strip() for m in settings.imap_mailboxes.split(",") if m.strip()]:
+        poller = MailboxPoller(
+            ctx,
+            account,
+            mailbox,
+            move_to=settings.imap_move_to,
+            poll_seconds=settings.imap_poll_seconds,
+        )
+        stop_event = threading.Event()
+        thread = threading.Thread(
+            target=poller.run, args=(stop_event,), name=f"imap-{mailbox}", daemon=True
+        )
+        services.append(Service(f"IMAP poller for {mailbox}", "imap", thread.start, stop_event.set))
+    return services
+
+
+def plug(ctx: Context, settings: Settings) -> Plug:
+    return Plug(
+        sender=build_sender(settings),
+        services=[smtp_service(ctx, settings), *imap_services(ctx, settings)],
+    )
+
+
+CHANNEL = Channel(
+    name=NAME,
+    title="Email",
+    configured=lambda settings: True,
+    plug=plug,
+    parser=parse,
+)
+
+__all__ = ["CHANNEL", "build_sender", "parse"]

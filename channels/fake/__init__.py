@@ -14,20 +14,24 @@ import threading
 import uuid
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from channels.contract import Channel, Plug
 from core import intake
 from core.context import Context
 from core.errors import DeliveryError
 from core.values import AttachmentIn, Inbound, Outbound
 
-CHANNEL = "fake"
+if TYPE_CHECKING:
+    from config.settings import Settings
+
+NAME = "fake"
 
 
 class FakeSender:
     """Records deliveries in a JSON-lines file; a repeated key is not written twice."""
 
-    channel = CHANNEL
+    channel = NAME
     _lock = threading.Lock()
 
     def __init__(self, path: Path) -> None:
@@ -78,7 +82,7 @@ class FakeChannel:
         automatic: str = "",
     ) -> intake.Received:
         inbound = Inbound(
-            channel=CHANNEL,
+            channel=NAME,
             external_id=external_id or f"fake-in-{uuid.uuid4()}",
             sender=sender,
             sender_name=sender_name,
@@ -92,8 +96,20 @@ class FakeChannel:
         )
         return intake.receive(
             self.ctx,
-            channel=CHANNEL,
+            channel=NAME,
             external_id=inbound.external_id,
             raw=intake.inbound_to_json(inbound),
             transport="fake",
         )
+
+
+def plug(ctx: Context, settings: Settings) -> Plug:
+    return Plug(sender=FakeSender(settings.fake_outbox_path))
+
+
+CHANNEL = Channel(
+    name=NAME,
+    title="Fake (JSON lines file)",
+    configured=lambda settings: True,
+    plug=plug,
+)

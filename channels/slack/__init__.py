@@ -2,105 +2,129 @@
 
 - ``app``: the slack-bolt app (Events API, interactivity, /ticket) mounted on the web app
 - ``edge``: the HTTP endpoint: checks signatures, stores events and button presses, answers
-- ``work``: what events, buttons, modals and the command do, through ``core.actions``
+- ``work``: what events, buttons, modals and the command do, through ``core.tickets.actions``
 - ``cards``: the observer that keeps each ticket's card and thread up to date
 - ``outbox``: Slack outbox rows; ``sender``: delivers them through the Web API
 - ``intake``: Slack messages from non-agents as ``Inbound`` values
 - ``blocks``: Block Kit; ``models``: the channel's tables
+
+Configured when ``SWITCHBOARD_SLACK_BOT_TOKEN`` is set. Slack being unreachable
+never stops a process: the token check and the Socket Mode connection are
+services, reported degraded and retried until Slack answers.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from fastapi import FastAPI
+from channels.contract import Channel, Plug, Service
+from channels.slack.intake import parse
 
-    from channels.base import Sender
-    from channels.slack.work import SlackWork
+if TYPE_CHECKING:
     from config.settings import Settings
     from core.context import Context
 
-CHANNEL = "slack"
+log = logging.getLogger(__name__)
+
+NAME = "slack"
 
 
-def enabled(settings: Settings) -> bool:
+def configured(settings: Settings) -> bool:
     return bool(settings.slack_bot_token)
 
 
-def install(ctx: Context, settings: Settings) -> None:
-    """Hook Slack into a context: the card observer, the intake parser, the event sweep."""
-    from channels.slack import intake
-    from channels.slack.app import build_work
+def _tables() -> object:
+    from channels.slack import models
+
+    return models
+
+
+def plug(ctx: Context, settings: Settings) -> Plug:
+    """The card observer, the sender, the event job and sweep, and the web-role services."""
+    from channels.slack.app import build_work, web_client
     from channels.slack.cards import CardObserver
-    from channels.slack.work import JOB
-    from workers import jobs
-    from workers.clock import TICKS
-
-    intake.register()
-    if _work(ctx) is None:
-        observer = CardObserver(settings.slack_default_channel)
-        observer.work = build_work(ctx, settings)
-        ctx.observers.append(observer)
-    # A worker job of our own; System builds the broker (which declares JOBS) after the context.
-    jobs.JOBS.setdefault(JOB, _process_event)  # type: ignore[arg-type]  # (takes an event id, a str)
-    if _sweep not in TICKS:
-        TICKS.append(_sweep)
-
-
-def _work(ctx: Context) -> SlackWork | None:
-    """The context's Slack work (kept on its card observer, so it lives as long as the context)."""
-    from channels.slack.cards import CardObserver
-
-    for observer in ctx.observers:
-        if isinstance(observer, CardObserver):
-            return observer.work
-    return None
-
-
-def _process_event(event_id: str) -> None:
-    """The worker job: do what one stored Slack event asks (after Slack has its answers)."""
     from channels.slack.edge import ANSWERING
-    from workers import jobs
+    from channels.slack.sender import SlackSender
+    from channels.slack.work import JOB
 
-    ANSWERING.wait_until_answered()
-    work = _work(jobs.runtime().ctx)
-    if work is not None:
+    work = build_work(ctx, settings)
+    observer = CardObserver(settings.slack_default_channel)
+    observer.work = work
+    client = web_client(settings)
+
+    def process_event(event_id: str) -> None:
+        """The worker job: do what one stored Slack event asks (after Slack has its answers)."""
+        ANSWERING.wait_until_answered()
         work.process(event_id)
 
+    def check_token() -> None:
+        """Who the bot is (its own messages are not a person's); raises while Slack is unreachable."""
+        work.bot_user_id = client.auth_test().get("user_id")
 
-def _sweep(ctx: Context) -> None:
-    work = _work(ctx)
-    if work is not None:
-        work.sweep(ctx)
+    def mount(web: Any) -> None:
+        from channels.slack.app import LazyApp, build_app, mount_http
+
+        if settings.slack_socket_mode:
+            return
+        _require(
+            settings.slack_signing_secret,
+            "SWITCHBOARD_SLACK_SIGNING_SECRET is empty: Slack's requests could not be checked "
+            "(copy it from the app's Basic Information page)",
+        )
+        app = LazyApp(lambda: build_app(ctx, settings, work=work, client=client))
+        mount_http(web, app, work, settings.slack_signing_secret)
+
+    services = [Service("Slack Web API", "web", check_token)]
+    if settings.slack_socket_mode:
+        services.append(_socket_mode(ctx, settings, work, client))
+    return Plug(
+        sender=SlackSender(client, ctx),
+        observers=[observer],
+        jobs={JOB: process_event},
+        ticks=[work.sweep],
+        mount=mount,
+        services=services,
+    )
 
 
-def make_sender(settings: Settings, ctx: Context) -> Sender:
-    from channels.slack.app import web_client
-    from channels.slack.sender import SlackSender
+def _socket_mode(ctx: Context, settings: Settings, work: Any, client: Any) -> Service:
+    from channels.slack.app import build_app
 
-    return SlackSender(web_client(settings), ctx)
+    _require(
+        settings.slack_app_token,
+        "SWITCHBOARD_SLACK_SOCKET_MODE is on but SWITCHBOARD_SLACK_APP_TOKEN (xapp-...) is empty",
+    )
+    handlers: list[Any] = []
+
+    def start() -> None:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        handler = SocketModeHandler(
+            build_app(ctx, settings, work=work, client=client), settings.slack_app_token
+        )
+        handler.connect()
+        handlers.append(handler)
+
+    def stop() -> None:
+        for handler in handlers:
+            handler.close()
+
+    return Service("Slack Socket Mode", "web", start, stop)
 
 
-def attach(web: FastAPI, ctx: Context, settings: Settings) -> Any:
-    """Serve the Slack app from ``web`` (HTTP) or connect it over Socket Mode.
-
-    Returns the Socket Mode handler to close at shutdown, or None.
-    """
-    from channels.slack.app import build_app, build_work, mount, start_socket_mode
+def _require(value: str, message: str) -> None:
     from core.errors import ConfigError
 
-    if settings.slack_socket_mode and not settings.slack_app_token:
-        raise ConfigError(
-            "SWITCHBOARD_SLACK_SOCKET_MODE is on but SWITCHBOARD_SLACK_APP_TOKEN (xapp-...) is empty"
-        )
-    if not settings.slack_socket_mode and not settings.slack_signing_secret:
-        raise ConfigError(
-            "SWITCHBOARD_SLACK_SIGNING_SECRET is empty: Slack's requests could not be checked (copy it from the app's Basic Information page)"
-        )
-    work = _work(ctx) or build_work(ctx, settings)
-    app = build_app(ctx, settings, work=work)
-    if settings.slack_socket_mode:
-        return start_socket_mode(app, settings)
-    mount(web, app, work, settings.slack_signing_secret)
-    return None
+    if not value:
+        raise ConfigError(message)
+
+
+CHANNEL = Channel(
+    name=NAME,
+    title="Slack",
+    configured=configured,
+    plug=plug,
+    parser=parse,
+    tables=_tables,
+)

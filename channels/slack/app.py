@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import anyio
 from fastapi import FastAPI, Request
-from slack_bolt import Ack, App, BoltResponse
+from slack_bolt import Ack, App, BoltRequest, BoltResponse
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_bolt.error import BoltUnhandledRequestError
 from slack_sdk import WebClient
@@ -71,10 +73,6 @@ def build_app(
         # may turn the app's events off.
         raise_error_for_unhandled_request=True,
     )
-    try:
-        work.bot_user_id = client.auth_test().get("user_id")
-    except Exception as exc:  # noqa: BLE001 - Slack may be down at start; bolt checks again per request
-        log.warning("Slack auth.test failed at start: %s", exc)
 
     # Events: store (before the answer), then process (lazily) -----------------------
 
@@ -164,7 +162,31 @@ def _what(body: dict[str, Any]) -> str:
     return f"{body.get('type', body.get('command', '?'))} {actions[0].get('action_id', '')}".strip()
 
 
-def mount(web: FastAPI, app: App, work: SlackWork, signing_secret: str) -> None:
+class LazyApp:
+    """The bolt app, built on first use and kept: building it checks the token with
+    Slack (auth.test), so it must not happen at start, when Slack may be unreachable."""
+
+    def __init__(self, build: Callable[[], App]) -> None:
+        self.build = build
+        self.app: App | None = None
+        self.lock = threading.Lock()
+
+    def get(self) -> App:
+        with self.lock:
+            if self.app is None:
+                self.app = self.build()
+            return self.app
+
+    def dispatch(self, request: BoltRequest) -> BoltResponse:
+        try:
+            app = self.get()
+        except Exception as exc:  # noqa: BLE001 - Slack is down: it retries what we refuse
+            log.warning("Slack app not ready (%s); asking Slack to retry", exc)
+            return BoltResponse(status=503, body="")
+        return app.dispatch(request)
+
+
+def mount_http(web: FastAPI, app: LazyApp, work: SlackWork, signing_secret: str) -> None:
     """Serve /slack/events: the edge stores and answers what it can, bolt the rest (off the event loop)."""
 
     # A small pool of its own: Slack traffic cannot take every thread the API needs.
@@ -186,12 +208,3 @@ def mount(web: FastAPI, app: App, work: SlackWork, signing_secret: str) -> None:
             include_in_schema=False,
         ),
     )
-
-
-def start_socket_mode(app: App, settings: Settings) -> Any:
-    """Connect over Socket Mode (no public URL); returns the handler (``.close()`` it)."""
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-    handler = SocketModeHandler(app, settings.slack_app_token)
-    handler.connect()
-    return handler

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from core import lifecycle
+from core.tickets import lifecycle
 
 SLA_MARK = {
     "green": ":large_green_circle: on time",

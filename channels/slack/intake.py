@@ -13,7 +13,6 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from core import intake
 from core.errors import IntakeError
 from core.values import Inbound
 
@@ -53,7 +52,3 @@ def parse(raw: bytes, meta: dict[str, Any]) -> Inbound:
         received_at=datetime.fromtimestamp(float(ts), UTC),
         extras={"channel": channel, "thread_ts": thread_ts or ts},
     )
-
-
-def register() -> None:
-    intake.register_parser(CHANNEL, parse)

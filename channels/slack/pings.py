@@ -23,10 +23,12 @@ from sqlalchemy.orm import Session
 from channels.slack import blocks
 from channels.slack import outbox as slack_outbox
 from channels.slack.models import SlackPost
-from core import actions, escalation, oncall
 from core.context import Context
+from core.escalation import chain as escalation
+from core.escalation import oncall
 from core.models import Agent, Escalation, OutboxDelivery, Ticket
 from core.principals import agent_principal
+from core.tickets import actions
 
 ACK_ACTION = "sb_esc_ack"
 KEY_RE = re.compile(r"^esc:(\d+):")
@@ -145,8 +147,8 @@ def on_call_section(
     for row in rows:
         person = people.get(row["agent"])
         who = (
-            f"<@{person.slack_user_id}>"
-            if person and person.slack_user_id
+            f"<@{person.address('slack')}>"
+            if person and person.address("slack")
             else blocks.escape(person.name if person and person.name else row["agent"])
         )
         if person is not None and agent is not None and person.id == agent.id:

@@ -32,10 +32,13 @@ from sqlalchemy.exc import IntegrityError
 from channels.slack import blocks, pings
 from channels.slack import outbox as slack_outbox
 from channels.slack.models import SlackCard, SlackPost
-from core import escalation, lifecycle, sla, views
+from core import staff
 from core.context import Context
 from core.errors import DeliveryError, NotFound
+from core.escalation import chain as escalation
 from core.models import Agent, Attachment, Contact, Message, OutboxDelivery, Ticket
+from core.sla import ticket as sla
+from core.tickets import lists, views
 from core.values import Outbound
 
 log = logging.getLogger(__name__)
@@ -409,21 +412,10 @@ def translate(exc: SlackApiError) -> DeliveryError:
 
 def home_sections(ctx: Context, session: Any, slack_user: str) -> list[tuple[str, list[str]]]:
     """The App Home: my open tickets, at-risk and breached ones, then registered sections."""
-    agent = session.execute(
-        select(Agent).where(Agent.slack_user_id == slack_user)
-    ).scalar_one_or_none()
-    open_tickets = (
-        session.execute(
-            select(Ticket)
-            .where(Ticket.status.in_(lifecycle.OPEN_STATES))
-            .order_by(Ticket.id.desc())
-            .limit(500)
-        )
-        .scalars()
-        .all()
-    )
-    mine = [t for t in open_tickets if agent is not None and t.assignee_id == agent.id]
-    states = {t.id: sla.state(ctx, t) for t in open_tickets}
+    agent = staff.agent_at(session, "slack", slack_user, active=False)
+    mine = lists.open_for_agent(session, agent.id) if agent is not None else []
+    attention = lists.needing_attention(session, ctx.now())
+    states = {t.id: sla.state(ctx, t) for t in attention}
     sections: list[tuple[str, list[str]]] = []
     if agent is None:
         sections.append(
@@ -442,7 +434,7 @@ def home_sections(ctx: Context, session: Any, slack_user: str) -> list[tuple[str
             )
         )
     for title, state in (("Breached", "red"), ("At risk", "yellow")):
-        chosen = [t for t in open_tickets if states[t.id] == state]
+        chosen = [t for t in attention if states[t.id] == state]
         sections.append(
             (
                 f"{title} ({len(chosen)})",

@@ -27,11 +27,12 @@ from channels.slack import outbox as slack_outbox
 from channels.slack.inbox import EventInbox
 from channels.slack.intake import external_id_of
 from channels.slack.models import SlackCard, SlackEvent
-from core import actions, intake, lifecycle, outbox, sla, views
+from core import intake, outbox, staff
 from core.context import Context
 from core.errors import ActionRefused, NotFound
 from core.models import Agent, OutboxDelivery, ResolutionCode, Ticket
 from core.principals import Principal, agent_principal
+from core.tickets import actions, lists, views
 
 log = logging.getLogger(__name__)
 
@@ -100,9 +101,7 @@ def not_agent(user: str) -> ActionRefused:
 def agent_for(session: Session, slack_user: str | None) -> Agent | None:
     if not slack_user:
         return None
-    return session.execute(
-        select(Agent).where(Agent.slack_user_id == slack_user, Agent.active.is_(True))
-    ).scalar_one_or_none()
+    return staff.agent_at(session, "slack", slack_user)
 
 
 def refusal_text(exc: ActionRefused) -> str:
@@ -400,33 +399,12 @@ class SlackWork:
             if not words or verb == "help":
                 return COMMAND_HELP
             if verb == "mine":
-                mine = (
-                    session.execute(
-                        select(Ticket)
-                        .where(
-                            Ticket.assignee_id == agent.id, Ticket.status.in_(lifecycle.OPEN_STATES)
-                        )
-                        .order_by(Ticket.id.desc())
-                        .limit(50)
-                    )
-                    .scalars()
-                    .all()
-                )
+                mine = lists.open_for_agent(session, agent.id)
                 return _listing(
                     "Your open tickets", [views.ticket_summary(self.ctx, t) for t in mine]
                 )
             if verb in ("at-risk", "risk", "atrisk"):
-                open_tickets = (
-                    session.execute(
-                        select(Ticket)
-                        .where(Ticket.status.in_(lifecycle.OPEN_STATES))
-                        .order_by(Ticket.id.desc())
-                        .limit(500)
-                    )
-                    .scalars()
-                    .all()
-                )
-                risky = [t for t in open_tickets if sla.state(self.ctx, t) in ("yellow", "red")]
+                risky = lists.needing_attention(session, self.ctx.now())
                 return _listing(
                     "At risk or breached", [views.ticket_summary(self.ctx, t) for t in risky]
                 )

@@ -15,11 +15,14 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import actions, escalation, intake, outbox, slareport, views
+from core import parked
 from core.context import Context
-from core.errors import ActionRefused, NotFound
-from core.models import Agent, format_number
+from core.errors import ActionRefused
+from core.escalation import chain as escalation
+from core.models import Agent
 from core.principals import Principal, agent_principal
+from core.sla import report as slareport
+from core.tickets import actions, views
 from core.tokens import hash_token
 
 router = APIRouter()
@@ -434,27 +437,9 @@ def sla_report(
 @router.get("/parked")
 def list_parked(ctx: CtxDep, who: WhoDep) -> dict[str, Any]:
     with ctx.db.reading() as session:
-        return {"parked": views.parked(session)}
+        return {"parked": parked.listing(session)}
 
 
 @router.post("/parked/{item_id}/retry")
 def retry_parked(ctx: CtxDep, who: WhoDep, item_id: str) -> dict[str, Any]:
-    return retry_item(ctx, item_id)
-
-
-def retry_item(ctx: Context, item_id: str) -> dict[str, Any]:
-    """Retry ``in-N`` (an inbound record) or ``out-N`` (a delivery)."""
-    kind, _, raw = item_id.partition("-")
-    if not raw.isdigit() or kind not in ("in", "out"):
-        raise NotFound(f"'{item_id}' is not a parked item id (in-N or out-N)")
-    if kind == "in":
-        record = intake.retry(ctx, int(raw))
-        return {
-            "id": item_id,
-            "status": record.status,
-            "outcome": record.outcome,
-            "reason": record.reason,
-            "ticket": format_number(record.ticket_id) if record.ticket_id else None,
-        }
-    outbox.requeue(ctx, int(raw))
-    return {"id": item_id, "status": "pending"}
+    return parked.retry(ctx, item_id)

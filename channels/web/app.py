@@ -75,12 +75,17 @@ def create_app(ctx: Context) -> FastAPI:
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:
+        """Unauthenticated: states only, never an error's text (hosts, ports, queries)."""
+        parts = {name: part.state for name, part in ctx.health.snapshot().items()}
         try:
             with ctx.db.reading() as session:
                 session.execute(text("SELECT 1"))
-        except Exception as exc:  # noqa: BLE001 - a health check reports, it does not raise
-            return JSONResponse({"status": "error", "database": str(exc)[:200]}, status_code=503)
-        return JSONResponse({"status": "ok", "database": "ok"})
+            database = "ok"
+        except Exception:  # noqa: BLE001 - a health check reports, it does not raise
+            database = "unreachable"
+        status = "ok" if database == "ok" and all(s == "up" for s in parts.values()) else "degraded"
+        body = {"status": status, "database": database, "parts": parts}
+        return JSONResponse(body, status_code=503 if database != "ok" else 200)
 
     app.include_router(api.router, prefix="/api")
     app.include_router(pages.router)

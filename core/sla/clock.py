@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from core.calendar import BusinessCalendar
+from core.sla.calendar import BusinessCalendar
 
 # Event kinds, as stored in ``sla_events``.
 START = "start"  # the ticket opened: both clocks start

@@ -17,14 +17,18 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from core import actions, audit, escalation, notify, outbox, sla
+from core import audit, outbox
 from core.context import Context
 from core.db import after_commit
-from core.lifecycle import OPEN_STATES
+from core.escalation import chain as escalation
+from core.escalation import notify
 from core.models import Agent, SupportQueue, Ticket
 from core.principals import system
 from core.rendering import humanize_minutes
-from core.slaclock import Clock
+from core.sla import ticket as sla
+from core.sla.clock import Clock
+from core.tickets import actions
+from core.tickets.lifecycle import OPEN_STATES
 
 log = logging.getLogger(__name__)
 

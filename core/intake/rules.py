@@ -16,10 +16,11 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import contacts, conversation, deliveryreports
+from core import contacts
 from core.context import Context
-from core.lifecycle import CLOSED
+from core.intake import conversation, deliveryreports
 from core.models import Message, OutboxDelivery, Ticket
+from core.tickets.lifecycle import CLOSED
 from core.tokens import parse_reply_token
 from core.values import DeliveryReport, Inbound
 

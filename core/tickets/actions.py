@@ -16,11 +16,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import audit, blobs, contacts, escalation, lifecycle, outbox, sla
+from core import audit, blobs, contacts, outbox
 from core.context import Context
 from core.errors import ActionRefused, NotFound
+from core.escalation import chain as escalation
 from core.events import Change
-from core.lifecycle import CLOSED, OVERRIDERS, RESOLVED
 from core.models import (
     Agent,
     Attachment,
@@ -36,6 +36,9 @@ from core.models import (
 )
 from core.principals import Principal, system
 from core.rendering import humanize_minutes
+from core.sla import ticket as sla
+from core.tickets import lifecycle
+from core.tickets.lifecycle import CLOSED, OVERRIDERS, RESOLVED
 from core.tokens import tracking_token
 from core.values import AttachmentIn
 
@@ -306,6 +309,15 @@ def open_ticket(
     kind, address, name = requester
     if not address.strip():
         raise ActionRefused("field.requester", "the requester's address is required", kind="field")
+    if who.kind != "system" and kind not in ctx.client_channels:
+        # A person naming a channel this deployment does not run: the acknowledgement
+        # and every reply would park. (Intake only ever names the channel it came by.)
+        raise ActionRefused(
+            "field.requester.channel",
+            f"channel '{kind}' is not configured here; clients can be reached on: "
+            f"{', '.join(sorted(ctx.client_channels))}",
+            kind="field",
+        )
     identity = contacts.find_or_create(session, kind, address, name)
     routing = ctx.policy.route(subject, text)
     queue_id, queue_slug = _reference(ctx, session, SupportQueue, queue or routing.queue, "queue")

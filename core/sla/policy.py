@@ -13,30 +13,16 @@ Read from the same TOML as the rest of the policy (``Policy.raw``):
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from core.calendar import ALWAYS, BusinessCalendar, from_config
 from core.errors import ConfigError
-from core.lifecycle import PRIORITIES
-from core.policy import Policy
+from core.policy import Policy, cached
+from core.sla.calendar import ALWAYS, BusinessCalendar, from_config
+from core.tickets.lifecycle import PRIORITIES
 
 T = TypeVar("T")
-_cache: dict[tuple[int, str], tuple[Policy, Any]] = {}
-_cache_lock = threading.Lock()
-
-
-def cached(policy: Policy, key: str, build: Any) -> Any:
-    """Parse a part of the policy once per loaded policy."""
-    entry = _cache.get((id(policy), key))
-    if entry is not None and entry[0] is policy:
-        return entry[1]
-    with _cache_lock:
-        value = build(policy)
-        _cache[(id(policy), key)] = (policy, value)
-        return value
 
 
 @dataclass(frozen=True)
@@ -179,12 +165,3 @@ def config(policy: Policy) -> SlaConfig:
     """The SLA configuration of a loaded policy (parsed once); raises ConfigError."""
     result: SlaConfig = cached(policy, "sla", _build)
     return result
-
-
-def validate(policy: Policy) -> None:
-    """Parse every SLA-related section now, so a mistake fails at start, naming it."""
-    from core import escalation, oncall
-
-    config(policy)
-    escalation.config(policy)
-    oncall.rotations(policy)

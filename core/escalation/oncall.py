@@ -12,10 +12,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from core.calendar import DAYS
 from core.errors import ConfigError
-from core.policy import Policy
-from core.slapolicy import cached
+from core.policy import Policy, cached
+from core.sla.calendar import DAYS
 
 
 @dataclass(frozen=True)

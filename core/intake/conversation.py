@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from core.lifecycle import CLOSED
 from core.models import KnownAddress, Participant, Ticket
+from core.tickets.lifecycle import CLOSED
 
 FAMILY_LIMIT = 50
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -21,26 +21,20 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from core import actions, audit, contacts, conversation, deliveryreports, outbox
+from core import audit, contacts, outbox
 from core.context import Context
 from core.db import AFTER_COMMIT, after_commit
 from core.errors import IntakeError, NotFound
+from core.intake import conversation, deliveryreports
+from core.intake.rules import APPEND, DROP, OPEN, PARK, decide
 from core.models import Agent, InboundRecord, OutboxDelivery, Ticket
 from core.principals import system
-from core.rules import APPEND, DROP, OPEN, PARK, decide
+from core.tickets import actions
 from core.values import AttachmentIn, DeliveryReport, FailedRecipient, Inbound
 
 log = logging.getLogger(__name__)
 
-Parser = Callable[[bytes, dict[str, Any]], Inbound]
-PARSERS: dict[str, Parser] = {}
-
 PENDING, DONE, DROPPED, PARKED = "pending", "done", "dropped", "parked"
-
-
-def register_parser(channel: str, parser: Parser) -> None:
-    """Channels register how their raw payload becomes an ``Inbound``."""
-    PARSERS[channel] = parser
 
 
 # A neutral JSON encoding, for channels whose payload is already neutral (API, fake).
@@ -329,7 +323,7 @@ def _park_failed(ctx: Context, record: InboundRecord, exc: Exception) -> None:
 
 
 def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> None:
-    parser = PARSERS.get(record.channel, inbound_from_json)
+    parser = ctx.parsers.get(record.channel, inbound_from_json)
     try:
         inbound = parser(record.raw, record.meta)
     except IntakeError as exc:

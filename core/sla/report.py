@@ -15,10 +15,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import sla, slaclock
 from core.context import Context
 from core.errors import ActionRefused
 from core.models import Category, SupportQueue, Ticket
+from core.sla import clock as slaclock
+from core.sla import ticket as sla
 
 GROUPS = ("priority", "queue", "category")
 

@@ -20,16 +20,17 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from core import audit, notify, oncall, outbox, sla
+from core import audit, outbox
 from core.context import Context
 from core.db import after_commit, transaction_cache
 from core.errors import ActionRefused, ConfigError
+from core.escalation import notify, oncall
 from core.events import Change
-from core.lifecycle import OPEN_STATES
 from core.models import Agent, Escalation, OutboxDelivery, SupportQueue, Ticket
-from core.policy import Policy
+from core.policy import Policy, cached
 from core.principals import Principal, system
-from core.slapolicy import cached
+from core.sla import ticket as sla
+from core.tickets.lifecycle import OPEN_STATES
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Bounce findings on deliveries, bounced addresses, and who a ticket's mail reached.
 
-Revision ID: 0005_mail_loops
-Revises: 0004_slack
+Revision ID: 0007_mail_loops
+Revises: 0006_sla_attention
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from alembic import op
 
 import core.models.base
 
-revision = "0005_mail_loops"
-down_revision = "0004_slack"
+revision = "0007_mail_loops"
+down_revision = "0006_sla_attention"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,92 @@
+"""What a channel is: the one contract every channel package fulfils.
+
+A channel package builds one ``Channel`` value and is listed once, in
+``channels.registry``. Nothing else in the tree names it: the process wiring
+(``config.runtime``) asks each listed channel whether it is configured and, if
+so, plugs it in, collecting from its ``Plug`` the sender the workers use, the
+jobs and clock ticks it adds, the observers that follow ticket changes, its web
+routes and the services it runs in a process role (an SMTP server, an IMAP
+poller, a Socket Mode connection, ...).
+
+A platform that cannot be reached never stops the process: a service whose
+``start`` raises is reported degraded (``core.health``) and started again in the
+background until it comes up (``config.supervise``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from core.channel import Parser, Sender
+
+if TYPE_CHECKING:
+    from config.settings import Settings
+    from core.context import Context, Observer
+
+Job = Callable[..., None]
+"""A worker job: called by a Dramatiq actor with ints and strings."""
+
+Tick = Callable[["Context"], object]
+"""Called by the clock on every tick; one that fails never stops the others."""
+
+Mount = Callable[[Any], None]
+"""Adds routes to the web app (a FastAPI instance)."""
+
+ROLES = ("web", "smtp", "imap")
+"""The process roles a channel's services run in (``switchboard up`` runs them all)."""
+
+
+@dataclass
+class Service:
+    """Something a channel runs inside a process role, started and stopped with it.
+
+    ``start`` may raise when its platform cannot be reached; it is then retried in
+    the background. ``stop`` must be safe to call whether or not ``start`` succeeded.
+    """
+
+    name: str
+    role: str
+    start: Callable[[], None]
+    stop: Callable[[], None] = lambda: None
+
+
+@dataclass
+class Plug:
+    """What one configured channel adds to one process."""
+
+    sender: Sender | None = None
+    observers: list[Observer] = field(default_factory=list)
+    jobs: dict[str, Job] = field(default_factory=dict)
+    ticks: list[Tick] = field(default_factory=list)
+    mount: Mount | None = None
+    services: list[Service] = field(default_factory=list)
+
+
+def _no_tables() -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Channel:
+    """One channel: its name, how its stored payloads parse, and how it plugs in.
+
+    - ``configured(settings)``: whether this deployment uses it (only configured
+      channels are plugged in, and only they can be named as a client's channel).
+    - ``plug(ctx, settings)``: build what it adds to a process; must not reach the
+      platform (that happens in a ``Service``'s ``start``, which may be retried).
+    - ``parser``: raw stored payload -> ``Inbound`` (None: the neutral JSON form).
+    - ``tables()``: imports the modules declaring the channel's tables, so the
+      schema (migrations, tests) knows them.
+    - ``clients``: whether clients can be reached on it (False for staff-only
+      channels).
+    """
+
+    name: str
+    title: str
+    configured: Callable[[Settings], bool]
+    plug: Callable[[Context, Settings], Plug]
+    parser: Parser | None = None
+    tables: Callable[[], object] = _no_tables
+    clients: bool = True

@@ -1,0 +1,154 @@
+"""The process roles: ``up`` runs them all in one process (embedded); ``web``,
+``worker``, ``clock``, ``smtp`` and ``imap`` run one each (the Procfile's scaled
+mode); ``migrate`` prepares the database. All of them start through ``serve``.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+import click
+
+from config.cli.base import handle_errors, load, main
+from config.settings import Settings
+from core.errors import ConfigError
+
+log = logging.getLogger("switchboard")
+
+
+@main.command()
+@handle_errors
+def migrate() -> None:
+    """Create or upgrade the database schema and load queues, categories and codes."""
+    from config.runtime import migrate as run_migrate
+
+    settings = load()
+    run_migrate(settings)
+    click.echo(f"database ready: {_safe_url(settings.effective_database_url)}")
+
+
+@main.command()
+@handle_errors
+def up() -> None:
+    """Run the whole system in this process: web, workers, clock and every channel."""
+    from config.runtime import migrate as run_migrate
+
+    settings = load()
+    run_migrate(settings)
+    serve(settings, "web", "smtp", "imap", workers=True, clock=True)
+
+
+@main.command()
+@handle_errors
+def web() -> None:
+    """Run the web app (JSON API, pages, webhooks) and the channels' web services."""
+    serve(_shared(load(), "web"), "web")
+
+
+@main.command()
+@handle_errors
+def worker() -> None:
+    """Run Dramatiq workers: deliveries, inbound processing, channel events."""
+    serve(_shared(load(), "worker"), workers=True)
+
+
+@main.command()
+@handle_errors
+def clock() -> None:
+    """Run the clock: re-sends lost work, audit checkpoints, SLA ticks."""
+    serve(_shared(load(), "clock"), clock=True)
+
+
+@main.command()
+@handle_errors
+def smtp() -> None:
+    """Run the SMTP intake server (stores mail; workers decide it)."""
+    serve(_shared(load(), "smtp"), "smtp")
+
+
+@main.command()
+@handle_errors
+def imap() -> None:
+    """Run the IMAP poller: one per mailbox in SWITCHBOARD_IMAP_MAILBOXES."""
+    settings = _shared(load(), "imap")
+    if not settings.imap_host:
+        raise ConfigError(
+            "SWITCHBOARD_IMAP_HOST is empty: set it (and IMAP_USER, IMAP_PASSWORD) to poll a mailbox"
+        )
+    serve(settings, "imap")
+
+
+def serve(settings: Settings, *roles: str, workers: bool = False, clock: bool = False) -> None:
+    """Run one process: the workers and the clock if asked, the channel services of
+    ``roles``, and the web app when ``web`` is one of them; until SIGTERM or Ctrl-C."""
+    import uvicorn
+
+    from config.runtime import System
+
+    system = System(settings)
+    try:
+        if workers:
+            system.start_workers()
+        if clock:
+            system.make_clock().start_thread()
+        if workers or clock:
+            system.recover()
+        app = system.web_app() if "web" in roles else None
+        names = system.start_services(*roles)
+        click.echo(_banner(settings, roles, workers, clock, names))
+        for part, state in system.ctx.health.snapshot().items():
+            if state.state != "up":
+                click.echo(f"  {part}: {state.state} ({state.detail}); retrying in the background")
+        if app is None:
+            _wait_for_signal()
+        else:
+            uvicorn.run(
+                app,
+                host=settings.http_host,
+                port=settings.http_port,
+                log_level="warning",
+                access_log=False,
+            )
+    finally:
+        system.stop()
+
+
+def _banner(
+    settings: Settings, roles: tuple[str, ...], workers: bool, clock: bool, services: list[str]
+) -> str:
+    parts = []
+    if "web" in roles:
+        parts.append(f"http://{settings.http_host}:{settings.http_port}")
+    parts.extend(services)
+    if workers:
+        parts.append(f"{settings.worker_threads} worker threads")
+    if clock:
+        parts.append(f"clock every {settings.clock_interval_seconds:g}s")
+    return f"Switchboard is up: {', '.join(parts)}  (data in {settings.data_dir.resolve()})"
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+
+
+def _shared(settings: Settings, role: str) -> Settings:
+    """A role of the scaled mode needs a broker other processes can reach."""
+    if settings.broker_url.startswith(("memory://", "stub://")):
+        raise ConfigError(
+            f"SWITCHBOARD_BROKER_URL is {settings.broker_url}, which lives inside one process; "
+            f"the '{role}' role runs as its own process, so set it to redis://... or amqp://... "
+            "(or run everything in one process with 'switchboard up')"
+        )
+    return settings
+
+
+def _safe_url(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://…@{rest.split('@', 1)[1]}"
+    return url

@@ -1,0 +1,194 @@
+"""Tickets, parked items and raw inbound messages: look, and repair."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from config.cli.base import context, emit, handle_errors, load, main
+
+# Tickets ----------------------------------------------------------------------------
+
+
+@main.group()
+def tickets() -> None:
+    """Look at tickets."""
+
+
+@tickets.command("list")
+@click.option("--status", help="Comma-separated statuses.")
+@click.option("--priority", help="Comma-separated priorities (P1..P4).")
+@click.option("--queue")
+@click.option("--assignee", help="Agent name or email.")
+@click.option("-q", "--query", help="Search subject, client name or address.")
+@click.option("--all", "include_closed", is_flag=True, help="Include closed tickets.")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@handle_errors
+def tickets_list(
+    status: str | None,
+    priority: str | None,
+    queue: str | None,
+    assignee: str | None,
+    query: str | None,
+    include_closed: bool,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """List tickets, newest first."""
+    from core.tickets import views
+
+    ctx = context(load())
+    with ctx.db.reading() as session:
+        data = views.list_tickets(
+            ctx,
+            session,
+            status=status,
+            priority=priority,
+            queue=queue,
+            assignee=assignee,
+            query=query,
+            include_closed=include_closed,
+            limit=limit,
+        )
+
+    def human(d: dict[str, Any]) -> None:
+        for t in d["tickets"]:
+            flag = " ESCALATED" if t["escalated"] else ""
+            click.echo(
+                f"{t['number']}  {t['priority']}  {t['status']:<12} {t['sla']['state']:<6} {t['subject'][:60]}{flag}"
+            )
+        click.echo(f"({d['total']} in all)")
+
+    emit(data, as_json, human)
+
+
+@tickets.command("show")
+@click.argument("number")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@handle_errors
+def tickets_show(number: str, as_json: bool) -> None:
+    """Show one ticket with its thread, deliveries and audit trail."""
+    from core.tickets import actions, views
+
+    ctx = context(load())
+    with ctx.db.reading() as session:
+        data = views.ticket_detail(ctx, session, actions.get_ticket(session, number))
+
+    def human(t: dict[str, Any]) -> None:
+        click.echo(f"{t['number']}  {t['subject']}")
+        click.echo(
+            f"  status {t['status']}{' (escalated)' if t['escalated'] else ''}, {t['priority']}, queue {t['queue']}, category {t['category']}"
+        )
+        click.echo(
+            f"  client {t['client']['name'] or '?'} via {t['client']['channel']} {t['client']['address']}"
+        )
+        click.echo(
+            f"  assignee {t['assignee'] or '-'}; SLA {t['sla']['state']}, response due {t['sla']['response_due_at']}"
+        )
+        click.echo("thread:")
+        for m in t["thread"]:
+            click.echo(
+                f"  [{m['created_at']}] {m['kind']}/{m['direction']} {m['author']}: {m['text'][:200]}"
+            )
+        click.echo("deliveries:")
+        for d in t["deliveries"]:
+            click.echo(
+                f"  #{d['id']} {d['kind']} via {d['channel']} -> {d['status']} (attempts {d['attempts']}){' ' + d['last_error'] if d['last_error'] else ''}"
+            )
+        click.echo("audit:")
+        for e in t["audit"]:
+            click.echo(
+                f"  {e['seq']:>3} {e['at']} {e['actor']} {e['action']} {json.dumps(e['data'], default=str)[:160]}"
+            )
+
+    emit(data, as_json, human)
+
+
+# Parked -----------------------------------------------------------------------------
+
+
+@main.group()
+def parked() -> None:
+    """Messages kept for a human, and deliveries that ran out of attempts."""
+
+
+@parked.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@handle_errors
+def parked_list(as_json: bool) -> None:
+    from core import parked as parked_items
+
+    ctx = context(load())
+    with ctx.db.reading() as session:
+        items = parked_items.listing(session)
+
+    def human(rows: list[dict[str, Any]]) -> None:
+        for r in rows:
+            click.echo(
+                f"{r['id']:<10} {r['channel']:<9} {r['rule']:<12} {r['ticket'] or '-':<9} {(r['reason'] or '')[:90]}"
+            )
+        click.echo(f"({len(rows)} parked)")
+
+    emit(items, as_json, human)
+
+
+@parked.command("retry")
+@click.argument("item_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@handle_errors
+def parked_retry(item_id: str, as_json: bool) -> None:
+    """Retry a parked item: in-N (inbound) runs the rules again, out-N re-queues a delivery."""
+    from config.runtime import System
+    from core import parked as parked_items
+
+    settings = load()
+    system = System(settings)
+    try:
+        result = parked_items.retry(system.ctx, item_id)
+        if system.broker.in_process:  # nobody else would run the delivery: do it now
+            system.start_workers()
+            system.broker.dramatiq.join(settings.broker_queue, timeout=30_000)  # type: ignore[attr-defined]
+    finally:
+        system.stop()
+    emit(
+        result,
+        as_json,
+        lambda r: click.echo(
+            f"{r['id']}: {r['status']}"
+            + (f" ({r.get('reason')})" if r.get("reason") else "")
+            + (f" -> {r['ticket']}" if r.get("ticket") else "")
+        ),
+    )
+
+
+# Inbound ----------------------------------------------------------------------------
+
+
+@main.group()
+def inbound() -> None:
+    """Inbound messages exactly as they arrived."""
+
+
+@inbound.command("raw")
+@click.argument("item_id")
+@handle_errors
+def inbound_raw(item_id: str) -> None:
+    """Print the original bytes of inbound record in-N (for email: the full message source)."""
+    from core.errors import NotFound
+    from core.models import InboundRecord
+
+    number = item_id.removeprefix("in-")
+    if not number.isdigit():
+        raise NotFound(f"'{item_id}' is not an inbound record id (expected in-123)")
+    ctx = context(load())
+    with ctx.db.reading() as session:
+        record = session.get(InboundRecord, int(number))
+        if record is None:
+            raise NotFound(f"inbound record {item_id} does not exist")
+        raw = bytes(record.raw)
+    sys.stdout.buffer.write(raw)
+    sys.stdout.flush()

@@ -1,0 +1,30 @@
+"""What the core asks of a channel, and nothing more.
+
+A channel turns its stored raw payloads into ``Inbound`` values (a ``Parser``)
+and delivers ``Outbound`` values (a ``Sender``). The core never imports a
+channel: the process hands it the parsers (``Context.parsers``) and the workers
+the senders, both from the channel registry (``channels.registry``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from core.values import Inbound, Outbound
+
+Parser = Callable[[bytes, dict[str, Any]], Inbound]
+"""Raw stored payload and its meta -> ``Inbound``; raises ``IntakeError`` when unreadable."""
+
+
+class Sender(Protocol):
+    """Delivers one ``Outbound``; returns the channel's id for what it sent.
+
+    Must make a second call with the same ``out.key`` harmless: either the channel
+    recognises it (a stable Message-ID) or the sender refuses to send it twice.
+    Raises ``core.errors.DeliveryError`` (``permanent=True`` when retrying is useless).
+    """
+
+    channel: str
+
+    def send(self, out: Outbound) -> str | None: ...

@@ -1,0 +1,1 @@
+"""Escalation: frozen chains of steps, on-call rotations, staff notifications."""
