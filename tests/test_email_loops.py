@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import smtplib
 from email.message import EmailMessage
+from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
+from core.errors import ConfigError
 from core.models import AuditEvent, Identity, InboundRecord, OutboxDelivery
+from core.policy import load_policy
 from tests.email_support import SUPPORT, mail, maildir_messages
 from tests.harness import Harness
 
@@ -208,17 +212,18 @@ def test_mail_through_a_mailing_list_opens_a_ticket_without_an_acknowledgement(
     assert ticket["sla"]["response_due_at"], "the SLA clock runs as for any ticket"
 
 
-def test_an_operator_rule_parks_a_newsletter(harness: Harness, smtp_port: int, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from dataclasses import replace
-
-    from core.policy import IntakeRule
-
-    harness.ctx.policy = replace(
-        harness.ctx.policy,
-        intake_rules=(
-            IntakeRule(name="newsletters", action="park", list_id="*.news.example", bulk=True),
-        ),
+def test_an_operator_rule_from_the_policy_file_parks_a_newsletter_and_routes_a_list(
+    harness: Harness, smtp_port: int, tmp_path: Path
+) -> None:
+    overlay = tmp_path / "policy.toml"
+    overlay.write_text(
+        "[[intake_rules]]\n"
+        'name = "newsletters"\nlist_id = "*.news.example"\nbulk = true\naction = "park"\n\n'
+        "[[intake_rules]]\n"
+        'name = "plant list"\nlist_id = "ops.lists.client.example"\naction = "open"\n'
+        'queue = "field-service"\npriority = "P2"\n'
     )
+    harness.ctx.policy = load_policy(overlay)
     send(
         smtp_port,
         mail(
@@ -227,10 +232,27 @@ def test_an_operator_rule_parks_a_newsletter(harness: Harness, smtp_port: int, t
             List_Id="<offers.news.example>",
         ),
     )
+    send(
+        smtp_port,
+        mail(
+            sender="quinn@client.example",
+            subject="Line 3 stopped",
+            List_Id="Ops <ops.lists.client.example>",
+        ),
+    )
     harness.settle()
-    assert harness.tickets()["total"] == 0
-    [record] = records(harness)
-    assert (record.status, record.rules_fired) == ("parked", ["operator:newsletters"])
+    newsletter, plant = records(harness)
+    assert (newsletter.status, newsletter.rules_fired) == ("parked", ["operator:newsletters"])
+    ticket = harness.ticket(harness.only_ticket_number())
+    assert (ticket["queue"], ticket["priority"]) == ("field-service", "P2")
+    assert "operator:plant list" in plant.rules_fired
+
+
+def test_a_wrong_operator_rule_stops_the_start_with_a_message_naming_it(tmp_path: Path) -> None:
+    overlay = tmp_path / "policy.toml"
+    overlay.write_text('[[intake_rules]]\nname = "oops"\naction = "delete"\n')
+    with pytest.raises(ConfigError, match="intake rule 'oops' action"):
+        load_policy(overlay)
 
 
 def test_a_line_over_1000_characters_is_accepted_and_reaches_the_ticket(
