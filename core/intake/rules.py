@@ -16,9 +16,10 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+import core.intake.conversation as conversation
+import core.intake.deliveryreports as deliveryreports
 from core import contacts
 from core.context import Context
-from core.intake import conversation, deliveryreports
 from core.models import Message, OutboxDelivery, Ticket
 from core.tickets.lifecycle import CLOSED
 from core.tokens import parse_reply_token
