@@ -12,8 +12,9 @@ from typing import Any
 
 from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
-from core import audit, contacts
+from core import audit, contacts, processes
 from core.context import Context
 from core.db import after_commit
 from core.errors import ActionRefused, NotFound, SwitchboardError
@@ -31,7 +32,15 @@ PENDING, SENDING, SENT, FAILED, PARKED, BOUNCED, CANCELLED = (
     "bounced",
     "cancelled",
 )
-SENDING_LEASE = timedelta(minutes=5)
+SENDING_LEASE = timedelta(minutes=5)  # the last resort: a claim by no known process
+
+
+def _reclaimable(now: datetime) -> ColumnElement[bool]:
+    """A row being sent by a process that is no longer alive (or for far too long)."""
+    return (OutboxDelivery.status == SENDING) & (
+        (OutboxDelivery.claimed_at < now - SENDING_LEASE)
+        | OutboxDelivery.claimed_by.not_in(processes.alive(now))
+    )
 
 
 class InternalNoteLeak(SwitchboardError):
@@ -216,9 +225,11 @@ def thread_info(session: Session, ticket: Ticket, channel: str) -> dict[str, Any
 # Worker side --------------------------------------------------------------------
 
 
-def claim_many(session: Session, row_ids: list[int], now: datetime) -> list[OutboxDelivery]:
-    """Take rows for sending, in one statement; returns those taken (not the ones done,
-    not yet due, or held by someone else)."""
+def claim_many(
+    session: Session, row_ids: list[int], now: datetime, by: str = ""
+) -> list[OutboxDelivery]:
+    """Take rows for sending, in one statement, for process ``by``; returns those
+    taken (not the ones done, not yet due, or held by a live process)."""
     if not row_ids:
         return []
     return list(
@@ -226,14 +237,15 @@ def claim_many(session: Session, row_ids: list[int], now: datetime) -> list[Outb
             update(OutboxDelivery)
             .where(
                 OutboxDelivery.id.in_(row_ids),
-                or_(
-                    OutboxDelivery.status == PENDING,
-                    (OutboxDelivery.status == SENDING)
-                    & (OutboxDelivery.claimed_at < now - SENDING_LEASE),
-                ),
+                or_(OutboxDelivery.status == PENDING, _reclaimable(now)),
                 or_(OutboxDelivery.not_before.is_(None), OutboxDelivery.not_before <= now),
             )
-            .values(status=SENDING, claimed_at=now, attempts=OutboxDelivery.attempts + 1)
+            .values(
+                status=SENDING,
+                claimed_at=now,
+                claimed_by=by or None,
+                attempts=OutboxDelivery.attempts + 1,
+            )
             .returning(OutboxDelivery)
             .execution_options(synchronize_session=False, populate_existing=True)
         ).scalars()
@@ -250,8 +262,9 @@ def due_for_redelivery(
     """Rows whose broker message may have been lost; marks them as sent to the broker again.
 
     A pending row is overdue when it has been due (since it was written, its retry
-    time, or the sweep last re-sent it) for longer than ``older_than``; a row stuck
-    in ``sending`` past its lease belongs to a worker that died mid-send.
+    time, or the sweep last re-sent it) for longer than ``older_than``; a row in
+    ``sending`` whose process is no longer alive belongs to a worker that died
+    mid-send (``core.processes``: seconds, not minutes).
     """
     cutoff = now - older_than
     due_since = func.coalesce(
@@ -266,8 +279,7 @@ def due_for_redelivery(
             .where(
                 or_(
                     (OutboxDelivery.status == PENDING) & (due_since < cutoff),
-                    (OutboxDelivery.status == SENDING)
-                    & (OutboxDelivery.claimed_at < now - SENDING_LEASE),
+                    _reclaimable(now),
                 )
             )
             .order_by(OutboxDelivery.id)

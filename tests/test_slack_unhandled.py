@@ -14,8 +14,8 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import func, select
 
-from channels.slack.models import SlackEvent
 from config.settings import Settings
+from core.models import InboundRecord
 from tests.fakeslack import FakeSlack
 from tests.harness import Harness, make_settings
 from tests.slack_support import QUEUE_CHANNEL, SlackDriver
@@ -41,7 +41,13 @@ def slack(harness: Harness, fake_slack: FakeSlack) -> SlackDriver:
 
 def stored_events(harness: Harness) -> int:
     with harness.ctx.db.reading() as session:
-        return int(session.execute(select(func.count()).select_from(SlackEvent)).scalar_one())
+        return int(
+            session.execute(
+                select(func.count())
+                .select_from(InboundRecord)
+                .where(InboundRecord.channel == "slack")
+            ).scalar_one()
+        )
 
 
 def form(payload: dict[str, object]) -> str:

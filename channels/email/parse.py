@@ -240,7 +240,30 @@ def external_id_of(raw: bytes) -> str:
         found = ids.normalize_ids(match.group(1).decode("latin-1"))
         if found:
             return found[0]
-    return "sha256:" + hashlib.sha256(raw).hexdigest()
+    return _written_digest(head, raw[cut:]) or "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+WRITTEN_HEADERS = (b"from", b"to", b"cc", b"date", b"subject")
+
+
+def _written_digest(head: bytes, body: bytes) -> str | None:
+    """A digest of what the sender wrote (From, To, Cc, Date, Subject and the body),
+    not of what relays added (Received, DKIM, ...): the same message arriving by
+    two routes is one. None without a Date, when two sends could not be told apart."""
+    fields: dict[bytes, bytes] = {}
+    for line in re.sub(rb"\r?\n[ \t]+", b" ", head).splitlines():
+        name, colon, value = line.partition(b":")
+        key = name.strip().lower()
+        if colon and key in WRITTEN_HEADERS and key not in fields:
+            fields[key] = b" ".join(value.split())
+    if b"date" not in fields:
+        return None
+    text = b"\n".join(line.rstrip() for line in body.strip(b"\r\n").splitlines())
+    digest = hashlib.sha256()
+    for key in WRITTEN_HEADERS:
+        digest.update(key + b":" + fields.get(key, b"") + b"\n")
+    digest.update(b"\n" + text)
+    return "written:" + digest.hexdigest()
 
 
 def bounce_target(walk: _Walk, text: str) -> str | None:

@@ -1,6 +1,6 @@
 """Typed SQLAlchemy models. Import from here: ``from core.models import Ticket``."""
 
-from .base import Base, BigId, UTCDateTime, utcnow
+from .base import MAX_ID, Base, BigId, UTCDateTime, as_id, utcnow
 from .people import (
     Agent,
     Category,
@@ -17,6 +17,7 @@ from .records import (
     AuditEvent,
     InboundRecord,
     KnownAddress,
+    LiveProcess,
     MailboxState,
     OutboxDelivery,
 )
@@ -33,6 +34,8 @@ from .tickets import (
 )
 
 __all__ = [
+    "MAX_ID",
+    "as_id",
     "Agent",
     "Attachment",
     "AuditChainHead",
@@ -46,6 +49,7 @@ __all__ = [
     "Identity",
     "InboundRecord",
     "KnownAddress",
+    "LiveProcess",
     "MailboxState",
     "Message",
     "Organization",

@@ -1,7 +1,7 @@
 """Bounce findings on deliveries, bounced addresses, and who a ticket's mail reached.
 
-Revision ID: 0007_mail_loops
-Revises: 0006_sla_attention
+Revision ID: 0009_mail_loops
+Revises: 0008_live_processes
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from alembic import op
 
 import core.models.base
 
-revision = "0007_mail_loops"
-down_revision = "0006_sla_attention"
+revision = "0009_mail_loops"
+down_revision = "0008_live_processes"
 branch_labels = None
 depends_on = None
 
