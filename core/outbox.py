@@ -129,6 +129,17 @@ def to_client(
     identity = ticket.reply_identity
     if identity is None:
         return None
+    if automatic and identity.bounced_at is not None:
+        # A permanent bounce: nothing automatic goes there until the address writes in.
+        audit.record(
+            session,
+            actor="system:outbox",
+            action="automatic_suppressed",
+            ticket_id=ticket.id,
+            data={"kind": kind, "address": identity.address, "reason": identity.bounce_reason},
+            now=ctx.now(),
+        )
+        return None
     if automatic and over_automatic_limit(ctx, session, identity.kind, identity.address):
         audit.record(
             session,

@@ -20,6 +20,8 @@ def test_every_fixture_is_read_with_its_loop_signals_and_attachments(
     inbound = parse((FIXTURES / f"{name}.eml").read_bytes(), {})
     assert "@" in inbound.sender
     assert bool(inbound.automatic) == bool(expect.get("automatic")), inbound.automatic
+    if "no_auto_reply" in expect:
+        assert bool(inbound.no_auto_reply) == expect["no_auto_reply"], inbound.no_auto_reply
     assert inbound.bounce_for == expect.get("bounce_for")
     if "subject" in expect:
         assert inbound.subject == expect["subject"]
