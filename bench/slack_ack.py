@@ -51,7 +51,7 @@ from sqlalchemy import create_engine, func, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from channels.fake import FakeChannel  # noqa: E402
-from channels.slack.models import SlackCard, SlackEvent  # noqa: E402
+from channels.slack.models import SlackCard, SlackEvent, SlackEventStatus  # noqa: E402
 from config.runtime import System, migrate  # noqa: E402
 from config.settings import load_settings  # noqa: E402
 from core.models import Agent, Ticket  # noqa: E402
@@ -160,7 +160,9 @@ def serve(
     ) in sys.stdin:  # the parent asks whether the events are all worked on, then closes stdin
         with system.ctx.db.reading() as session:
             pending = session.execute(
-                select(func.count()).select_from(SlackEvent).where(SlackEvent.status == "pending")
+                select(func.count())
+                .select_from(SlackEvent)
+                .where(SlackEvent.status == SlackEventStatus.PENDING)
             ).scalar_one()
         print(json.dumps({"pending": pending}), flush=True)
     server.should_exit = True

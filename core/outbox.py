@@ -17,20 +17,11 @@ from core import audit, contacts
 from core.context import Context
 from core.db import after_commit
 from core.errors import ActionRefused, NotFound, SwitchboardError
-from core.models import Message, OutboxDelivery, Ticket
+from core.models import DeliveryStatus, Message, OutboxDelivery, Ticket
 from core.principals import Principal
 from core.rendering import Rendered
 from core.values import Outbound
 
-PENDING, SENDING, SENT, FAILED, PARKED, BOUNCED, CANCELLED = (
-    "pending",
-    "sending",
-    "sent",
-    "failed",
-    "parked",
-    "bounced",
-    "cancelled",
-)
 SENDING_LEASE = timedelta(minutes=5)
 
 
@@ -216,13 +207,15 @@ def claim_many(session: Session, row_ids: list[int], now: datetime) -> list[Outb
             .where(
                 OutboxDelivery.id.in_(row_ids),
                 or_(
-                    OutboxDelivery.status == PENDING,
-                    (OutboxDelivery.status == SENDING)
+                    OutboxDelivery.status == DeliveryStatus.PENDING,
+                    (OutboxDelivery.status == DeliveryStatus.SENDING)
                     & (OutboxDelivery.claimed_at < now - SENDING_LEASE),
                 ),
                 or_(OutboxDelivery.not_before.is_(None), OutboxDelivery.not_before <= now),
             )
-            .values(status=SENDING, claimed_at=now, attempts=OutboxDelivery.attempts + 1)
+            .values(
+                status=DeliveryStatus.SENDING, claimed_at=now, attempts=OutboxDelivery.attempts + 1
+            )
             .returning(OutboxDelivery)
             .execution_options(synchronize_session=False, populate_existing=True)
         ).scalars()
@@ -254,8 +247,8 @@ def due_for_redelivery(
             select(OutboxDelivery.id)
             .where(
                 or_(
-                    (OutboxDelivery.status == PENDING) & (due_since < cutoff),
-                    (OutboxDelivery.status == SENDING)
+                    (OutboxDelivery.status == DeliveryStatus.PENDING) & (due_since < cutoff),
+                    (OutboxDelivery.status == DeliveryStatus.SENDING)
                     & (OutboxDelivery.claimed_at < now - SENDING_LEASE),
                 )
             )
@@ -278,8 +271,13 @@ def requeue(ctx: Context, outbox_id: int) -> None:
     with ctx.db.transaction() as session:
         result = session.execute(
             update(OutboxDelivery)
-            .where(OutboxDelivery.id == outbox_id, OutboxDelivery.status.in_([PARKED, FAILED]))
-            .values(status=PENDING, attempts=0, next_attempt_at=None, enqueued_at=None)
+            .where(
+                OutboxDelivery.id == outbox_id,
+                OutboxDelivery.status.in_([DeliveryStatus.PARKED, DeliveryStatus.FAILED]),
+            )
+            .values(
+                status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=None, enqueued_at=None
+            )
             .execution_options(synchronize_session=False)
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
@@ -307,8 +305,10 @@ def cancel(
         raise ActionRefused("undo.role", "only staff may cancel a delivery", kind="role")
     result = session.execute(
         update(OutboxDelivery)
-        .where(OutboxDelivery.id == outbox_id, OutboxDelivery.status == PENDING)
-        .values(status=CANCELLED, last_error=f"cancelled by {who.label}: {reason}"[:2000])
+        .where(OutboxDelivery.id == outbox_id, OutboxDelivery.status == DeliveryStatus.PENDING)
+        .values(
+            status=DeliveryStatus.CANCELLED, last_error=f"cancelled by {who.label}: {reason}"[:2000]
+        )
         .execution_options(synchronize_session=False)
     )
     row = session.get(OutboxDelivery, outbox_id, populate_existing=True)

@@ -17,7 +17,7 @@ from config.runtime import System
 from config.settings import Settings, load_settings
 from core.models import Agent, InboundRecord, OutboxDelivery
 from core.principals import Principal, agent_principal
-from core.tickets import actions, views
+from core.tickets import lookup, views
 from core.tokens import api_token, hash_token
 
 
@@ -115,7 +115,7 @@ class Harness:
 
     def ticket(self, number: str | int) -> dict[str, Any]:
         with self.ctx.db.reading() as session:
-            return views.ticket_detail(self.ctx, session, actions.get_ticket(session, number))
+            return views.ticket_detail(self.ctx, session, lookup.get_ticket(session, number))
 
     def only_ticket_number(self) -> str:
         data = self.tickets()

@@ -16,12 +16,11 @@ from sqlalchemy import func, select
 from config.cli import main as cli
 from config.settings import Settings
 from core.dispatch import NullDispatcher
-from core.escalation import chain as escalation
-from core.escalation import oncall
+from core.escalation import acknowledging, oncall, stepping
 from core.models import Agent, AuditEvent, Escalation, OutboxDelivery, Ticket
 from core.policy import load_policy
 from core.sla import watch as slawatch
-from core.tickets import actions
+from core.tickets import lookup, workflow
 from tests.harness import Harness
 from tests.sla_support import (
     MONDAY_9,
@@ -106,8 +105,8 @@ def test_a_breach_reaches_the_on_call_agent_through_the_fake_channel_until_ackno
     ticket = open_ticket(harness, "P1", subject="Line 2 is down")
     now.advance(minutes=5)
     with harness.ctx.db.transaction() as s:
-        t = actions.get_ticket(s, ticket, lock=True)
-        actions.assign(harness.ctx, s, ana, t, assignee=s.get(Agent, ana.agent_id))
+        t = lookup.get_ticket(s, ticket, lock=True)
+        workflow.assign(harness.ctx, s, ana, t, assignee=s.get(Agent, ana.agent_id))
     # When 75% of the two-hour resolution target has gone, the clock warns Ana
     now.advance(minutes=86)
     assert slawatch.tick(harness.ctx) == 1
@@ -136,10 +135,8 @@ def test_a_breach_reaches_the_on_call_agent_through_the_fake_channel_until_ackno
     # When the next step's delayed message arrives, the admin group is pinged
     (esc,) = escalations(harness, ticket)
     now.advance(minutes=5)
-    assert escalation.step(harness.ctx, esc.id, esc.token)
-    assert not escalation.step(harness.ctx, esc.id, esc.token), (
-        "the same message twice does nothing"
-    )
+    assert stepping.step(harness.ctx, esc.id, esc.token)
+    assert not stepping.step(harness.ctx, esc.id, esc.token), "the same message twice does nothing"
     harness.settle()
     assert [m["recipient"] for m in harness.sent() if m["kind"] == "escalation"] == [
         "ben-pager",
@@ -154,7 +151,7 @@ def test_a_breach_reaches_the_on_call_agent_through_the_fake_channel_until_ackno
     )
     assert response.status_code == 200, response.text
     assert response.json()["sla"]["escalation"]["status"] == "acknowledged"
-    assert not escalation.step(harness.ctx, esc.id, esc.token), "a step after the ack does nothing"
+    assert not stepping.step(harness.ctx, esc.id, esc.token), "a step after the ack does nothing"
     assert [m["recipient"] for m in harness.sent() if m["kind"] == "escalation"] == [
         "ben-pager",
         "root-pager",
@@ -243,12 +240,12 @@ def test_an_ack_racing_a_step_never_leaves_a_ping_to_send_after_it(
             outcome: dict[str, Any] = outcome,
         ) -> None:
             barrier.wait()
-            outcome["stepped"] = escalation.step(harness.ctx, esc_id, token)
+            outcome["stepped"] = stepping.step(harness.ctx, esc_id, token)
 
         def ack(ticket_id: int = ticket, barrier: threading.Barrier = barrier) -> None:
             barrier.wait()
             with harness.ctx.db.transaction() as s:
-                escalation.acknowledge(harness.ctx, s, s.get(Ticket, ticket_id), by="agent:ben")
+                acknowledging.acknowledge(harness.ctx, s, s.get(Ticket, ticket_id), by="agent:ben")
 
         threads = [threading.Thread(target=step), threading.Thread(target=ack)]
         for thread in threads:
@@ -272,11 +269,11 @@ def test_quiet_hours_delay_a_warning_but_not_a_p1_one(harness: Harness, now: Fak
     urgent = open_ticket(harness, "P1", subject="Line 2 is down", address="plant-9")
     for ticket in (normal, urgent):
         with harness.ctx.db.transaction() as s:
-            actions.assign(
+            workflow.assign(
                 harness.ctx,
                 s,
                 ana,
-                actions.get_ticket(s, ticket, lock=True),
+                lookup.get_ticket(s, ticket, lock=True),
                 assignee=s.get(Agent, ana.agent_id),
             )
     harness.ctx.dispatcher = NullDispatcher()
@@ -303,8 +300,8 @@ def test_a_hand_escalation_starts_the_chain_and_a_second_one_does_not_start_anot
     lead, _ = staff(harness, "Lee", roles=("lead",))
     staff(harness, "Ben")
     ticket = open_ticket(harness, "P3")
-    act(harness, ticket, actions.escalate, lead, reason="the client's CEO called")
-    act(harness, ticket, actions.escalate, lead, reason="called again")
+    act(harness, ticket, workflow.escalate, lead, reason="the client's CEO called")
+    act(harness, ticket, workflow.escalate, lead, reason="called again")
     assert len(escalations(harness, ticket)) == 1
     assert len(pings(harness, ticket)) == 1
 
@@ -354,10 +351,10 @@ def test_the_sla_report_gives_compliance_and_times_per_priority(
     open_ticket(harness, "P2", address="plant-8")  # never answered
     fast = open_ticket(harness, "P1", subject="Line 2 is down", address="plant-9")
     now.advance(minutes=30)
-    act(harness, met, actions.acknowledge, ana)
-    act(harness, fast, actions.acknowledge, ana)
+    act(harness, met, workflow.acknowledge, ana)
+    act(harness, fast, workflow.acknowledge, ana)
     now.advance(minutes=60)
-    act(harness, fast, actions.resolve, ana, code="fixed", steps="Restarted the PLC.")
+    act(harness, fast, workflow.resolve, ana, code="fixed", steps="Restarted the PLC.")
     now.advance(minutes=60)  # the second P2 was never answered: its hour is gone
     report = harness.api("GET", "/api/reports/sla?since=2026-11-01&until=2026-12-01", token).json()
     p2 = report["by_priority"]["P2"]

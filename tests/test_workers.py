@@ -13,7 +13,7 @@ from config.settings import Settings
 from core.errors import DeliveryError
 from core.models import OutboxDelivery
 from core.principals import system as system_principal
-from core.tickets import actions
+from core.tickets import opening
 from tests.harness import Harness
 from tests.services import AMQP_URL, REDIS_URL, need
 from workers.sweep import sweep
@@ -32,7 +32,7 @@ def broker_url(request: pytest.FixtureRequest) -> str:
 
 def _open(h: Harness, address: str = "client-1", channel: str = "fake") -> int:
     with h.ctx.db.transaction() as s:
-        return actions.open_ticket(
+        return opening.open_ticket(
             h.ctx,
             s,
             system_principal(),

@@ -10,7 +10,7 @@ from sqlalchemy import or_, select, update
 from core import audit
 from core.context import Context
 from core.db import after_commit
-from core.models import InboundRecord
+from core.models import InboundRecord, InboundStatus
 from core.outbox import due_for_redelivery
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ def sweep(ctx: Context, older_than: timedelta) -> tuple[int, int]:
             session.execute(
                 select(InboundRecord.id)
                 .where(
-                    InboundRecord.status == "pending",
+                    InboundRecord.status == InboundStatus.PENDING,
                     or_(InboundRecord.enqueued_at.is_(None), InboundRecord.enqueued_at <= cutoff),
                     InboundRecord.received_at <= cutoff,
                 )

@@ -27,7 +27,7 @@ from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
 
-from channels.slack.models import SlackEvent
+from channels.slack.models import SlackEvent, SlackEventStatus
 from core.context import Context
 
 log = logging.getLogger(__name__)
@@ -159,7 +159,7 @@ class EventInbox:
                     "id": item.event_id,
                     "kind": item.kind,
                     "payload": item.payload,
-                    "status": "pending",
+                    "status": SlackEventStatus.PENDING,
                     "received_at": now,
                 },
             )

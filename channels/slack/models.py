@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.models import Base, UTCDateTime, utcnow
+from core.models import Base, Choice, UTCDateTime, utcnow
 
 
 class SlackCard(Base):
@@ -40,11 +41,19 @@ class SlackPost(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class SlackEventStatus(StrEnum):
+    """Where a stored Slack event is."""
+
+    PENDING = "pending"  # stored, not yet done
+    DONE = "done"
+    REFUSED = "refused"  # a core action refused it (the user was told why)
+
+
 class SlackEvent(Base):
     """An event or interaction Slack sent us, stored before we answer.
 
     The id is Slack's ``event_id`` (or an interaction's trigger id), so a retried
-    event finds its row and does nothing twice. ``status``: pending, done, refused.
+    event finds its row and does nothing twice.
     """
 
     __tablename__ = "slack_events"
@@ -53,7 +62,9 @@ class SlackEvent(Base):
     id: Mapped[str] = mapped_column(String(120), primary_key=True)
     kind: Mapped[str] = mapped_column(String(40))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    status: Mapped[str] = mapped_column(String(10), default="pending")
+    status: Mapped[SlackEventStatus] = mapped_column(
+        Choice(SlackEventStatus, 10), default=SlackEventStatus.PENDING
+    )
     outcome: Mapped[str | None] = mapped_column(String(300))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

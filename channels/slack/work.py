@@ -26,21 +26,20 @@ from channels.slack import blocks, pings
 from channels.slack import outbox as slack_outbox
 from channels.slack.inbox import EventInbox
 from channels.slack.intake import external_id_of
-from channels.slack.models import SlackCard, SlackEvent
+from channels.slack.models import SlackCard, SlackEvent, SlackEventStatus
 from core import intake, outbox
 from core.context import Context
 from core.errors import ActionRefused, NotFound
 from core.models import Agent, OutboxDelivery, ResolutionCode, Ticket
 from core.principals import Principal, agent_principal
 from core.sla import ticket as sla
-from core.tickets import actions, lifecycle, views
+from core.tickets import conversation, fields, lifecycle, links, lookup, opening, views, workflow
 
 log = logging.getLogger(__name__)
 
 NOTE_RE = re.compile(
     r"^\s*[*_~`>]*\s*(?:note|internal|private)\s*[*_~`]*\s*:[*_~`]*", re.IGNORECASE
 )
-PENDING, DONE, REFUSED = "pending", "done", "refused"
 JOB = "slack_event"  # the worker job that processes one stored event (see channels.slack.install)
 STALE_AFTER = timedelta(seconds=30)
 PERSON_SUBTYPES = {None, "file_share", "thread_broadcast"}
@@ -150,27 +149,31 @@ class SlackWork:
         """Do what a stored event asks, once; returns the outcome (None if already done)."""
         with self.ctx.db.reading() as session:
             row = session.get(SlackEvent, event_id)
-            if row is None or row.status != PENDING:
+            if row is None or row.status != SlackEventStatus.PENDING:
                 return None
             kind, payload = row.kind, dict(row.payload)
         if kind == "message" and self._is_intake(payload):
             return self._intake(event_id, payload)
         with self.ctx.db.transaction() as session:
             row = session.get(SlackEvent, event_id, with_for_update=True)
-            if row is None or row.status != PENDING:
+            if row is None or row.status != SlackEventStatus.PENDING:
                 return None
             if kind == "block_actions":
                 outcome = self._button(session, payload)
-                row.status = REFUSED if outcome.startswith("refused") else DONE
+                row.status = (
+                    SlackEventStatus.REFUSED
+                    if outcome.startswith("refused")
+                    else SlackEventStatus.DONE
+                )
                 row.outcome, row.done_at = outcome[:300], self.ctx.now()
                 return outcome
             try:
                 with session.begin_nested():
                     outcome = self._handle(session, kind, payload)
-                row.status = DONE
+                row.status = SlackEventStatus.DONE
             except ActionRefused as exc:
                 outcome = f"refused: {exc.rule}"
-                row.status = REFUSED
+                row.status = SlackEventStatus.REFUSED
                 channel = payload.get("channel")
                 if channel and payload.get("user"):
                     slack_outbox.ephemeral(
@@ -192,7 +195,10 @@ class SlackWork:
             ids = list(
                 session.execute(
                     select(SlackEvent.id)
-                    .where(SlackEvent.status == PENDING, SlackEvent.received_at < cutoff)
+                    .where(
+                        SlackEvent.status == SlackEventStatus.PENDING,
+                        SlackEvent.received_at < cutoff,
+                    )
                     .limit(200)
                 ).scalars()
             )
@@ -248,7 +254,7 @@ class SlackWork:
         with self.ctx.db.transaction() as session:
             row = session.get(SlackEvent, event_id, with_for_update=True)
             assert row is not None
-            row.status, row.done_at = DONE, self.ctx.now()
+            row.status, row.done_at = SlackEventStatus.DONE, self.ctx.now()
             row.outcome = f"intake record {received.record_id}" + (
                 " (duplicate)" if received.duplicate else ""
             )
@@ -267,14 +273,14 @@ class SlackWork:
                 f"only Switchboard agents answer clients from a card's thread; your message was not sent to the client (Slack user {ev.get('user')} is not an agent)",
                 kind="role",
             )
-        ticket = actions.get_ticket(session, card.ticket_id, lock=True)
+        ticket = lookup.get_ticket(session, card.ticket_id, lock=True)
         who = agent_principal(agent)
         text = ev.get("text") or ""
         body = note_body(text)
         if body is not None:
-            message = actions.note(self.ctx, session, who, ticket, text=plain(body))
+            message = conversation.note(self.ctx, session, who, ticket, text=plain(body))
             return f"note {message.id} on {ticket.number}"
-        message = actions.reply(
+        message = conversation.reply(
             self.ctx, session, who, ticket, text=plain(text), delay_seconds=self.undo_seconds
         )
         return f"reply {message.id} on {ticket.number}"
@@ -319,7 +325,7 @@ class SlackWork:
         return outcome
 
     def _ticket(self, session: Session, value: str) -> Ticket:
-        return actions.get_ticket(session, value, lock=True)
+        return lookup.get_ticket(session, value, lock=True)
 
     # Modals ----------------------------------------------------------------------------
 
@@ -350,7 +356,7 @@ class SlackWork:
                 )
             else:
                 try:
-                    ticket = actions.get_ticket(session, body["actions"][0]["value"])
+                    ticket = lookup.get_ticket(session, body["actions"][0]["value"])
                 except NotFound as exc:
                     return ActionRefused("not_found", str(exc), kind="field")
                 initial = ""
@@ -380,7 +386,7 @@ class SlackWork:
                 if agent is None:
                     raise not_agent(user)
                 who = agent_principal(agent)
-                ticket = actions.get_ticket(session, int(meta["t"]), lock=True)
+                ticket = lookup.get_ticket(session, int(meta["t"]), lock=True)
                 MODALS[name](self, session, who, ticket, values)
         except ActionRefused as exc:
             block = ERROR_BLOCKS.get(exc.rule, first_block)
@@ -435,7 +441,7 @@ class SlackWork:
             if verb == "open":
                 return self._open(session, who, rest)
             try:
-                ticket = actions.get_ticket(session, words)
+                ticket = lookup.get_ticket(session, words)
                 return _detail(views.ticket_summary(self.ctx, ticket))
             except NotFound:
                 found = views.list_tickets(
@@ -452,7 +458,7 @@ class SlackWork:
             return "Usage: `/ticket open email:client@example.com Subject | what they reported`"
         try:
             with session.begin_nested():
-                ticket = actions.open_ticket(
+                ticket = opening.open_ticket(
                     self.ctx,
                     session,
                     who,
@@ -485,14 +491,14 @@ def _assign_me(
     work: SlackWork, session: Session, agent: Agent, value: str, channel: str | None, user: str
 ) -> str:
     ticket = work._ticket(session, value)
-    actions.assign(work.ctx, session, agent_principal(agent), ticket, assignee=agent)
+    workflow.assign(work.ctx, session, agent_principal(agent), ticket, assignee=agent)
     return f"assigned {ticket.number}"
 
 
 def _copy_link(
     work: SlackWork, session: Session, agent: Agent, value: str, channel: str | None, user: str
 ) -> str:
-    ticket = actions.get_ticket(session, value)
+    ticket = lookup.get_ticket(session, value)
     return f"say:Tracking link for {ticket.number} (the client's page): {work.ctx.tracking_link(ticket.tracking_token)}"
 
 
@@ -527,12 +533,12 @@ def _undo(
 
 
 BUTTONS: dict[str, Callable[[SlackWork, Session, Agent, str, str | None, str], str]] = {
-    "sb_ack": _simple(actions.acknowledge),
+    "sb_ack": _simple(workflow.acknowledge),
     "sb_assign_me": _assign_me,
-    "sb_resume": _simple(actions.resume),
-    "sb_close": _simple(actions.close),
-    "sb_reopen": _simple(actions.reopen, reason="reopened from Slack"),
-    "sb_escalate": _simple(actions.escalate, reason="escalated by hand from Slack"),
+    "sb_resume": _simple(workflow.resume),
+    "sb_close": _simple(workflow.close),
+    "sb_reopen": _simple(workflow.reopen, reason="reopened from Slack"),
+    "sb_escalate": _simple(workflow.escalate, reason="escalated by hand from Slack"),
     "sb_copy_link": _copy_link,
     "sb_undo": _undo,
     pings.ACK_ACTION: _ack_escalation,
@@ -551,7 +557,7 @@ MODAL_BUTTONS = {
 
 
 def _m_hold(w: SlackWork, s: Session, who: Principal, t: Ticket, v: dict[str, str | None]) -> None:
-    actions.hold(
+    workflow.hold(
         w.ctx,
         s,
         who,
@@ -569,7 +575,7 @@ def _m_resolve(
     steps = v.get("steps") or ""
     if not steps.strip():
         raise ActionRefused("field.resolution_steps", "resolution steps are required", kind="field")
-    actions.resolve(
+    workflow.resolve(
         w.ctx, s, who, t, code=v.get("code") or "", steps=steps, override_reason=v.get("override")
     )
 
@@ -577,7 +583,7 @@ def _m_resolve(
 def _m_priority(
     w: SlackWork, s: Session, who: Principal, t: Ticket, v: dict[str, str | None]
 ) -> None:
-    actions.set_priority(
+    fields.set_priority(
         w.ctx,
         s,
         who,
@@ -589,7 +595,7 @@ def _m_priority(
 
 
 def _m_link(w: SlackWork, s: Session, who: Principal, t: Ticket, v: dict[str, str | None]) -> None:
-    actions.link(
+    links.link(
         w.ctx, s, who, t, asset=v.get("asset"), work_order=v.get("work_order"), site=v.get("site")
     )
 
@@ -602,11 +608,11 @@ def _m_assign(
         raise ActionRefused(
             "field.assignee", "that Slack user is not a Switchboard agent", kind="field"
         )
-    actions.assign(w.ctx, s, who, t, assignee=assignee, override_reason=v.get("override"))
+    workflow.assign(w.ctx, s, who, t, assignee=assignee, override_reason=v.get("override"))
 
 
 def _m_note(w: SlackWork, s: Session, who: Principal, t: Ticket, v: dict[str, str | None]) -> None:
-    actions.note(w.ctx, s, who, t, text=plain(v.get("text") or ""))
+    conversation.note(w.ctx, s, who, t, text=plain(v.get("text") or ""))
 
 
 MODALS: dict[

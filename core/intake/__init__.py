@@ -26,14 +26,12 @@ from core.context import Context
 from core.db import AFTER_COMMIT, after_commit
 from core.errors import IntakeError, NotFound
 from core.intake.rules import APPEND, DROP, OPEN, PARK, decide
-from core.models import Agent, InboundRecord, OutboxDelivery, Ticket
+from core.models import Agent, InboundRecord, InboundStatus, OutboxDelivery, Ticket
 from core.principals import system
-from core.tickets import actions
+from core.tickets import conversation, opening
 from core.values import AttachmentIn, Inbound
 
 log = logging.getLogger(__name__)
-
-PENDING, DONE, DROPPED, PARKED = "pending", "done", "dropped", "parked"
 
 
 # A neutral JSON encoding, for channels whose payload is already neutral (API, fake).
@@ -247,7 +245,7 @@ def process_many(ctx: Context, record_ids: Sequence[int], held: list[int] | None
             }
             for record_id in record_ids:
                 record = loaded.get(record_id)
-                if record is None or record.status != PENDING:
+                if record is None or record.status != InboundStatus.PENDING:
                     continue
                 callbacks = list(session.info.get(AFTER_COMMIT, []))
                 queued = len(rows) if rows is not None else 0
@@ -288,7 +286,9 @@ def process(ctx: Context, record_id: int, *, retry: bool = False) -> InboundReco
             record = session.get(InboundRecord, record_id, with_for_update=True)
             if record is None:
                 raise NotFound(f"inbound record {record_id} does not exist")
-            if record.status != PENDING and not (retry and record.status == PARKED):
+            if record.status != InboundStatus.PENDING and not (
+                retry and record.status == InboundStatus.PARKED
+            ):
                 return record
             record.attempts += 1
             _decide_and_apply(ctx, session, record)
@@ -305,7 +305,7 @@ def process(ctx: Context, record_id: int, *, retry: bool = False) -> InboundReco
 
 
 def _park_failed(ctx: Context, record: InboundRecord, exc: Exception) -> None:
-    record.status = PARKED
+    record.status = InboundStatus.PARKED
     record.outcome = PARK
     record.rules_fired = ["error"]
     record.reason = f"processing failed: {type(exc).__name__}: {exc}"[:2000]
@@ -323,14 +323,14 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
     if decision.outcome == PARK:
         _park(ctx, session, record, decision.rule, decision.reason, ticket_id=decision.ticket_id)
     elif decision.outcome == DROP:
-        record.status = DROPPED
+        record.status = InboundStatus.DROPPED
     elif decision.outcome == APPEND:
         ticket = session.get(Ticket, decision.ticket_id, with_for_update=True)
         assert ticket is not None
         identity = contacts.find_or_create(
             session, inbound.channel, inbound.sender, inbound.sender_name
         )
-        message = actions.client_message(
+        message = conversation.client_message(
             ctx,
             session,
             ticket,
@@ -341,12 +341,16 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
             external_id=inbound.external_id,
             inbound_record_id=record.id,
         )
-        record.status, record.ticket_id, record.message_id = DONE, ticket.id, message.id
+        record.status, record.ticket_id, record.message_id = (
+            InboundStatus.DONE,
+            ticket.id,
+            message.id,
+        )
     elif decision.outcome == OPEN:
         sender = (inbound.sender, inbound.sender_name)
         if inbound.on_behalf_of and _may_forward(session, inbound):
             sender = inbound.on_behalf_of
-        ticket = actions.open_ticket(
+        ticket = opening.open_ticket(
             ctx,
             session,
             system("intake"),
@@ -359,7 +363,7 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
             inbound_record_id=record.id,
             external_id=inbound.external_id,
         )
-        record.status, record.ticket_id = DONE, ticket.id
+        record.status, record.ticket_id = InboundStatus.DONE, ticket.id
     if decision.outcome != PARK:  # set last, so the record is written once, at the next flush
         record.rules_fired = [decision.rule, *decision.notes]
         record.outcome = decision.outcome
@@ -403,7 +407,7 @@ def _park(
     reason: str,
     ticket_id: int | None = None,
 ) -> None:
-    record.status = PARKED
+    record.status = InboundStatus.PARKED
     record.outcome = PARK
     record.rules_fired = [rule]
     record.reason = reason

@@ -17,8 +17,7 @@ from sqlalchemy.orm import Session
 
 from core import contacts
 from core.context import Context
-from core.models import Message, OutboxDelivery, Participant, Ticket
-from core.tickets.lifecycle import CLOSED
+from core.models import DeliveryStatus, Message, OutboxDelivery, Participant, Ticket, TicketStatus
 from core.tokens import parse_reply_token
 from core.values import Inbound
 
@@ -76,7 +75,7 @@ def thread_decision(
             f"{evidence} points at {ticket.number}, but the sender is not a participant",
             linked_from=ticket.id,
         )
-    if ticket.status == CLOSED:
+    if ticket.status == TicketStatus.CLOSED:
         return Decision(
             OPEN,
             rule,
@@ -104,7 +103,7 @@ class BounceRule:
             )
         ).scalar_one_or_none()
         if row is not None:
-            row.status = "bounced"
+            row.status = DeliveryStatus.BOUNCED
             row.last_error = (inbound.text or "bounced")[:2000]
             return Decision(
                 PARK,

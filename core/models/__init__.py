@@ -1,16 +1,18 @@
 """Typed SQLAlchemy models. Import from here: ``from core.models import Ticket``."""
 
-from .base import Base, BigId, UTCDateTime, utcnow
+from .base import Base, BigId, Choice, UTCDateTime, utcnow
 from .people import Agent, Category, Contact, Identity, Organization, ResolutionCode, SupportQueue
 from .records import (
     AuditChainHead,
     AuditCheckpoint,
     AuditEvent,
+    DeliveryStatus,
     InboundRecord,
+    InboundStatus,
     MailboxState,
     OutboxDelivery,
 )
-from .sla import Escalation, SlaEvent
+from .sla import Escalation, EscalationStatus, SlaEvent
 from .tickets import (
     Attachment,
     Message,
@@ -19,6 +21,7 @@ from .tickets import (
     ResolutionRecord,
     StoredBlob,
     Ticket,
+    TicketStatus,
     format_number,
 )
 
@@ -31,10 +34,14 @@ __all__ = [
     "Base",
     "BigId",
     "Category",
+    "Choice",
     "Contact",
+    "DeliveryStatus",
     "Escalation",
+    "EscalationStatus",
     "Identity",
     "InboundRecord",
+    "InboundStatus",
     "MailboxState",
     "Message",
     "Organization",
@@ -47,6 +54,7 @@ __all__ = [
     "StoredBlob",
     "SupportQueue",
     "Ticket",
+    "TicketStatus",
     "UTCDateTime",
     "format_number",
     "utcnow",

@@ -19,14 +19,17 @@ from core.models import (
     AuditEvent,
     Category,
     Contact,
+    DeliveryStatus,
     Identity,
     InboundRecord,
+    InboundStatus,
     Message,
     OutboxDelivery,
     Override,
     ResolutionRecord,
     SupportQueue,
     Ticket,
+    TicketStatus,
     format_number,
 )
 from core.sla import ticket as sla
@@ -200,9 +203,10 @@ def list_tickets(
 ) -> dict[str, Any]:
     stmt = select(Ticket)
     if status:
-        stmt = stmt.where(Ticket.status.in_(status.split(",")))
+        known = {s.value for s in TicketStatus}  # an unknown status matches nothing
+        stmt = stmt.where(Ticket.status.in_([s for s in status.split(",") if s in known]))
     elif not include_closed:
-        stmt = stmt.where(Ticket.status != "closed")
+        stmt = stmt.where(Ticket.status != TicketStatus.CLOSED)
     if priority:
         stmt = stmt.where(Ticket.priority.in_(priority.split(",")))
     if queue:
@@ -235,7 +239,9 @@ def parked(session: Session) -> list[dict[str, Any]]:
     """Inbound records kept for a human, and deliveries that ran out of attempts."""
     items: list[dict[str, Any]] = []
     for r in session.execute(
-        select(InboundRecord).where(InboundRecord.status == "parked").order_by(InboundRecord.id)
+        select(InboundRecord)
+        .where(InboundRecord.status == InboundStatus.PARKED)
+        .order_by(InboundRecord.id)
     ).scalars():
         items.append(
             {
@@ -252,7 +258,7 @@ def parked(session: Session) -> list[dict[str, Any]]:
         )
     for d in session.execute(
         select(OutboxDelivery)
-        .where(OutboxDelivery.status.in_(["parked", "failed"]))
+        .where(OutboxDelivery.status.in_([DeliveryStatus.PARKED, DeliveryStatus.FAILED]))
         .order_by(OutboxDelivery.id)
     ).scalars():
         items.append(
