@@ -25,7 +25,8 @@ from config.supervise import Supervisor
 from core.channel import Sender
 from core.context import Context
 from core.db import Database
-from core.escalation import config, oncall
+from core.escalation import config as escalation
+from core.escalation import oncall
 from core.models import Category, ResolutionCode, SupportQueue
 from core.policy import Policy, load_policy
 from core.rendering import Renderer
@@ -99,7 +100,7 @@ def _upsert(session: Session, model: Any, key: str, value: str, **fields: Any) -
 def validate_policy(policy: Policy) -> None:
     """Parse every SLA-related section now, so a mistake fails at start, naming it."""
     slapolicy.config(policy)
-    config.config(policy)
+    escalation.config(policy)
     oncall.rotations(policy)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,9 +15,13 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from config.cli import main as cli
+from config.runtime import validate_policy
 from config.settings import Settings
 from core.dispatch import NullDispatcher
+from core.errors import ConfigError
 from core.escalation import acknowledging, oncall, stepping
+from core.escalation.config import Chain
+from core.escalation.config import config as escalation_config
 from core.models import Agent, AuditEvent, Escalation, OutboxDelivery, Ticket
 from core.policy import load_policy
 from core.sla import watch as slawatch
@@ -304,6 +309,50 @@ def test_a_hand_escalation_starts_the_chain_and_a_second_one_does_not_start_anot
     act(harness, ticket, workflow.escalate, lead, reason="called again")
     assert len(escalations(harness, ticket)) == 1
     assert len(pings(harness, ticket)) == 1
+
+
+def test_a_chain_frozen_onto_an_escalation_reads_back_as_the_policy_gave_it(
+    harness: Harness, now: FakeNow
+) -> None:
+    # Given a chain in the policy, and a ticket escalated by hand
+    lead, _ = staff(harness, "Lee", roles=("lead",))
+    ticket = open_ticket(harness, "P3")
+    act(harness, ticket, workflow.escalate, lead, reason="the client's CEO called")
+    # When its escalation row is read back
+    (esc,) = escalations(harness, ticket)
+    # Then it holds the configured chain, step by step, with its repeat
+    chain = Chain.of(esc)
+    assert chain == escalation_config(harness.ctx.policy).chains["default"]
+    assert [(s.wait_minutes, s.notify, s.channels) for s in chain.steps] == [
+        (0, "oncall", ("slack",)),
+        (5, "group:admins", ("email",)),
+    ]
+    assert (chain.repeat, chain.repeat_every_minutes) == (True, 10)
+
+
+@pytest.mark.parametrize(
+    ("step", "named"),
+    [
+        ('{ wait_minutes = 5, notify = "oncal" }', "steps[1]: unknown target 'oncal'"),
+        ('{ wait_minutes = 5, notify = "group:night" }', "steps[1]: group 'night' is not in"),
+        ('{ wait_minutes = 5, notify = "role" }', 'steps[1]: "role" needs a name'),
+        ('{ wait_minutes = -5, notify = "oncall" }', "steps[1]: wait_minutes must be a number"),
+        ("{ wait_minutes = 5 }", "steps[1]: needs notify"),
+        (
+            '{ wait_minutes = 5, notify = "oncall", channels = ["pigeon"] }',
+            "steps[1]: unknown channel(s) pigeon",
+        ),
+    ],
+)
+def test_a_bad_escalation_step_stops_the_start_naming_the_entry(
+    tmp_path: Path, step: str, named: str
+) -> None:
+    path = tmp_path / "policy.toml"
+    path.write_text(
+        f'[escalation.chains.default]\nsteps = [{{ wait_minutes = 0, notify = "queue" }}, {step}]\n'
+    )
+    with pytest.raises(ConfigError, match=re.escape(f"escalation.chains.default.{named}")):
+        validate_policy(load_policy(path))
 
 
 def test_on_call_follows_the_weekly_rotation_and_overrides(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy import func, select, text
 from core import audit, intake
 from core.models import InboundRecord, Ticket
 from core.principals import system
-from core.tickets import links, lookup, opening, workflow
+from core.tickets import lookup, opening, workflow
 from core.tokens import reply_token
 from core.values import Inbound
 from tests.harness import Harness
@@ -207,7 +207,7 @@ def test_merged_tickets_route_later_replies_to_the_surviving_ticket(harness: Har
     harness.fake.receive("client-1", "VPN still fails", subject="VPN again")
     harness.settle()
     with harness.ctx.db.transaction() as s:
-        links.merge(
+        workflow.merge(
             harness.ctx,
             s,
             agent,

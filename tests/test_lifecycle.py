@@ -6,15 +6,18 @@ from core/tickets/lifecycle.py, so a change to the table that breaks a rule fail
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from core import contacts
 from core.errors import ActionRefused
-from core.models import Agent, Override
+from core.events import Change
+from core.models import Agent, AuditEvent, Override
 from core.principals import Principal, client_principal, system
-from core.tickets import conversation, fields, links, lookup, opening, workflow
+from core.tickets import conversation, fields, lookup, opening, workflow
 from tests.harness import Harness
 
 STATES = ["new", "acknowledged", "assigned", "in_progress", "on_hold", "resolved", "closed"]
@@ -116,7 +119,7 @@ def _do(
         case "set_queue":
             return fields.file_under(ctx, s, who, ticket, "queue", "field-service", **kw)
         case "link":
-            return links.link(ctx, s, who, ticket, asset="PRN-4", **kw)
+            return fields.link(ctx, s, who, ticket, asset="PRN-4", **kw)
         case "merge":
             other = opening.open_ticket(
                 ctx,
@@ -126,7 +129,7 @@ def _do(
                 text="other",
                 requester=("fake", "client-9", "Kim"),
             )
-            return links.merge(ctx, s, who, ticket, into=other, **kw)
+            return workflow.merge(ctx, s, who, ticket, into=other, **kw)
         case "escalate":
             return workflow.escalate(ctx, s, who, ticket, reason="customer called twice", **kw)
     raise AssertionError(action)
@@ -349,3 +352,48 @@ def test_resolution_records_cannot_be_changed_in_the_database(harness: Harness) 
     with pytest.raises(Exception, match="append-only"), harness.ctx.db.transaction() as s:
         s.execute(text("UPDATE resolution_records SET steps = 'something else'"))
     assert harness.ticket(ticket_id)["resolutions"][0]["steps"] == "Cleaned it."
+
+
+def test_every_change_opening_and_a_clients_message_too_is_audited_and_observed_once(
+    harness: Harness,
+) -> None:
+    # Given an observer of ticket changes (as the Slack card is)
+    heard: list[Change] = []
+    harness.ctx.observers.append(lambda ctx, session, change: heard.append(change))
+    agent, _ = harness.agent("Ana Agent")
+    try:
+        # When a ticket is opened, the client writes, an agent works it, and the
+        # client writes again after it was resolved
+        ticket_id = _open(harness, system("intake"))
+        with harness.ctx.db.transaction() as s:
+            identity = contacts.find_or_create(s, "fake", "client-9", "Kim")
+            t = lookup.get_ticket(s, ticket_id, lock=True)
+            conversation.client_message(harness.ctx, s, t, identity, text="Also the feeder.")
+            workflow.assign(harness.ctx, s, agent, t, assignee=s.get(Agent, agent.agent_id))
+            conversation.reply(harness.ctx, s, agent, t, text="On my way.")
+            conversation.note(harness.ctx, s, agent, t, text="Feeder spring worn.")
+            workflow.resolve(harness.ctx, s, agent, t, code="fixed", steps="New spring.")
+            conversation.client_message(harness.ctx, s, t, identity, text="Jams again.")
+    finally:
+        harness.ctx.observers.pop()
+    # Then each change was heard once, with its status move and its thread message
+    assert [(c.action, c.before, c.after, c.message_id is not None) for c in heard] == [
+        ("open", None, "new", True),
+        ("client_reply", "new", "new", True),
+        ("assign", "new", "assigned", False),
+        ("reply", "assigned", "assigned", True),
+        ("note", "assigned", "assigned", True),
+        ("resolve", "assigned", "resolved", False),
+        ("client_reply", "resolved", "resolved", True),
+        ("reopen", "resolved", "assigned", False),
+    ]
+    # And the audit trail says the same, in the same order, with the same data
+    with harness.ctx.db.reading() as s:
+        events = [
+            (e.action, e.data)
+            for e in s.execute(
+                select(AuditEvent).where(AuditEvent.ticket_id == ticket_id).order_by(AuditEvent.id)
+            ).scalars()
+            if e.action in {c.action for c in heard}
+        ]
+    assert events == [(c.action, json.loads(json.dumps(c.fields))) for c in heard]

@@ -4,7 +4,7 @@ The bolt app (``channels.slack.app``) calls ``record`` before it answers Slack:
 the event is stored (so a retry with the same event id is recognised) and handed
 to the workers, whose ``slack_event`` job calls ``process`` (the clock's sweep
 re-runs any event whose job was lost).
-Every ticket change goes through ``core.actions`` with the Slack user mapped to
+Every ticket change goes through the core actions (``core.tickets``) with the Slack user mapped to
 an agent; refusals become ephemeral messages naming the rule.
 """
 
@@ -33,7 +33,7 @@ from core.errors import ActionRefused, NotFound
 from core.models import Agent, OutboxDelivery, ResolutionCode, Ticket
 from core.principals import Principal, agent_principal
 from core.sla import ticket as sla
-from core.tickets import conversation, fields, lifecycle, links, lookup, opening, views, workflow
+from core.tickets import conversation, fields, lifecycle, lookup, opening, views, workflow
 
 log = logging.getLogger(__name__)
 
@@ -595,7 +595,7 @@ def _m_priority(
 
 
 def _m_link(w: SlackWork, s: Session, who: Principal, t: Ticket, v: dict[str, str | None]) -> None:
-    links.link(
+    fields.link(
         w.ctx, s, who, t, asset=v.get("asset"), work_order=v.get("work_order"), site=v.get("site")
     )
 

@@ -22,7 +22,7 @@ from core.escalation import acknowledging
 from core.models import Agent, DeliveryStatus, format_number
 from core.principals import Principal, agent_principal
 from core.sla import report as slareport
-from core.tickets import conversation, fields, links, lookup, opening, views, workflow
+from core.tickets import conversation, fields, lookup, opening, views, workflow
 from core.tokens import hash_token
 
 router = APIRouter()
@@ -383,7 +383,7 @@ def link(ctx: CtxDep, who: WhoDep, number: str, body: LinkBody) -> dict[str, Any
     return _act(
         ctx,
         number,
-        lambda s, t: links.link(ctx, s, who, t, override_reason=body.override_reason, **refs),
+        lambda s, t: fields.link(ctx, s, who, t, override_reason=body.override_reason, **refs),
     )
 
 
@@ -392,7 +392,7 @@ def merge(ctx: CtxDep, who: WhoDep, number: str, body: MergeBody) -> dict[str, A
     return _act(
         ctx,
         number,
-        lambda s, t: links.merge(
+        lambda s, t: workflow.merge(
             ctx,
             s,
             who,

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core import audit
 from core.context import Context
 from core.db import after_commit, transaction_cache
 from core.escalation.config import Chain
@@ -63,6 +64,28 @@ def preload_active(session: Session, ticket_ids: list[int]) -> None:
 
 def new_token() -> str:
     return secrets.token_hex(12)
+
+
+def end(
+    ctx: Context,
+    session: Session,
+    esc: Escalation,
+    status: EscalationStatus,
+    *,
+    actor: str,
+    action: str,
+    **data: Any,
+) -> None:
+    """Stop ``esc`` for good (no step message is valid after this) and audit why."""
+    esc.status, esc.token, esc.next_step_at = status, None, None
+    audit.record(
+        session,
+        actor=actor,
+        action=action,
+        ticket_id=esc.ticket_id,
+        data={"escalation": esc.id, **data},
+        now=ctx.now(),
+    )
 
 
 def schedule(ctx: Context, session: Session, esc: Escalation) -> None:

@@ -21,6 +21,8 @@ from core.tickets.lifecycle import OPEN_STATES
 
 log = logging.getLogger(__name__)
 
+ACTOR = "system:escalation"
+
 
 def step(ctx: Context, escalation_id: int, token: str) -> bool:
     """The ``escalation_step`` job: run the step this token names, if it is still current."""
@@ -32,14 +34,14 @@ def step(ctx: Context, escalation_id: int, token: str) -> bool:
         ticket = session.get(Ticket, esc.ticket_id)
         assert ticket is not None
         if ticket.status not in OPEN_STATES:
-            esc.status, esc.token, esc.next_step_at = EscalationStatus.STOPPED, None, None
-            audit.record(
+            running.end(
+                ctx,
                 session,
-                actor="system:escalation",
+                esc,
+                EscalationStatus.STOPPED,
+                actor=ACTOR,
                 action="escalation_stopped",
-                ticket_id=ticket.id,
-                data={"escalation": esc.id, "why": f"the ticket is {ticket.status}"},
-                now=ctx.now(),
+                why=f"the ticket is {ticket.status}",
             )
             return False
         queued = queue_step(ctx, session, ticket, esc)
@@ -100,7 +102,7 @@ def finish_step(
     if sent:
         audit.record(
             session,
-            actor="system:escalation",
+            actor=ACTOR,
             action="escalation_step",
             ticket_id=ticket.id,
             data={**data, "problems": problems} if problems else data,
@@ -109,7 +111,7 @@ def finish_step(
     else:
         audit.record(
             session,
-            actor="system:escalation",
+            actor=ACTOR,
             action="escalation_step_failed",
             ticket_id=ticket.id,
             data={**data, "problems": problems or ["nobody to notify"]},
@@ -119,14 +121,13 @@ def finish_step(
     nxt = esc.step_index + 1
     if nxt >= len(chain.steps):
         if not esc.repeat:
-            esc.status, esc.token, esc.next_step_at = EscalationStatus.FINISHED, None, None
-            audit.record(
+            running.end(
+                ctx,
                 session,
-                actor="system:escalation",
+                esc,
+                EscalationStatus.FINISHED,
+                actor=ACTOR,
                 action="escalation_finished",
-                ticket_id=ticket.id,
-                data={"escalation": esc.id},
-                now=now,
             )
             return
         esc.rounds += 1

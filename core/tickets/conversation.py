@@ -39,6 +39,9 @@ def client_message(
         if identity.contact_id == ticket.contact_id or ticket.reply_identity_id is None:
             ticket.reply_identity_id = identity.id
 
+    entry = thread.from_client(
+        identity.kind, identity.contact_id, text, html, attachments, external_id, inbound_record_id
+    )
     change = apply(
         ctx,
         session,
@@ -47,17 +50,7 @@ def client_message(
         "client_reply",
         fields={"text": text or "(attachment)"},
         data={"channel": identity.kind},
-        entry=Entry(
-            kind="public",
-            direction="in",
-            channel=identity.kind,
-            text=text,
-            html=html,
-            attachments=attachments,
-            author_contact_id=identity.contact_id,
-            external_id=external_id,
-            inbound_record_id=inbound_record_id,
-        ),
+        entry=entry,
         edit=edit,
     )
     if ticket.status == TicketStatus.RESOLVED:
@@ -103,11 +96,11 @@ def reply(
             kind="public",
             direction="out",
             channel=ticket.reply_identity.kind if ticket.reply_identity else "none",
-            text=text,
-            html=html,
-            attachments=attachments,
+            body_text=text,
+            body_html=html,
             author_agent_id=who.agent_id,
             external_id=external_id,
+            attachments=attachments,
         ),
         edit=edit,
         notice=Notice(
@@ -135,7 +128,7 @@ def note(ctx: Context, session: Session, who: Principal, ticket: Ticket, *, text
             kind="internal",
             direction="out",
             channel="internal",
-            text=text,
+            body_text=text,
             author_agent_id=who.agent_id,
         ),
     )

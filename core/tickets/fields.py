@@ -1,4 +1,5 @@
-"""A ticket's triage fields: its priority, and the queue and category it is filed under."""
+"""A ticket's fields: its priority, the queue and category it is filed under, and
+the asset, site, work order and location it concerns."""
 
 from __future__ import annotations
 
@@ -100,6 +101,52 @@ def file_under(
         f"set_{field}",
         fields={field: slug},
         data={field: slug},
+        override_reason=override_reason,
+        edit=edit,
+    )
+
+
+LINK_FIELDS = {
+    "asset": "asset_ref",
+    "site": "site_ref",
+    "work_order": "work_order_ref",
+    "location": "location",
+}
+
+
+def link(
+    ctx: Context,
+    session: Session,
+    who: Principal,
+    ticket: Ticket,
+    *,
+    override_reason: str | None = None,
+    **refs: str | None,
+) -> Change:
+    """Set the references given (``asset=``, ``site=``, ``work_order=``, ``location=``);
+    an empty one clears it."""
+    unknown = set(refs) - set(LINK_FIELDS)
+    if unknown:
+        raise ActionRefused(
+            "link.fields", f"unknown link field(s): {', '.join(sorted(unknown))}", kind="field"
+        )
+    given = {k: v for k, v in refs.items() if v is not None}
+    if not given:
+        raise ActionRefused(
+            "field.link", "give at least one of asset, site, work_order, location", kind="field"
+        )
+
+    def edit() -> None:
+        for name, value in given.items():
+            setattr(ticket, LINK_FIELDS[name], value.strip() or None)
+
+    return apply(
+        ctx,
+        session,
+        who,
+        ticket,
+        "link",
+        data=given,
         override_reason=override_reason,
         edit=edit,
     )

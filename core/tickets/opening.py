@@ -12,11 +12,10 @@ from core.context import Context
 from core.errors import ActionRefused
 from core.models import Category, Participant, SupportQueue, Ticket, TicketStatus
 from core.principals import Principal
-from core.tickets import lifecycle
+from core.tickets import lifecycle, thread
 from core.tickets.change import apply
 from core.tickets.lookup import reference
 from core.tickets.notices import Notice
-from core.tickets.thread import Entry
 from core.tokens import tracking_token
 from core.values import AttachmentIn
 
@@ -113,16 +112,8 @@ def open_ticket(
         fields={"subject": subject},
         data=data,
         create=create,
-        entry=Entry(
-            kind="public",
-            direction="in",
-            channel=kind,
-            text=text,
-            html=html,
-            attachments=attachments,
-            author_contact_id=identity.contact_id,
-            external_id=external_id,
-            inbound_record_id=inbound_record_id,
+        entry=thread.from_client(
+            kind, identity.contact_id, text, html, attachments, external_id, inbound_record_id
         ),
         notice=ack if send_ack else None,
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -43,7 +43,8 @@ DANGEROUS_SUFFIXES = (
 
 @dataclass(frozen=True)
 class Entry:
-    """One message for a ticket's thread.
+    """A message for a ticket's thread, not yet written: its ``Message`` columns, and
+    its files.
 
     ``kind`` is ``public`` (the client sees it), ``internal`` (a note: it never
     leaves) or ``system``; ``direction`` is ``in`` (from the client) or ``out``.
@@ -52,30 +53,42 @@ class Entry:
     kind: str
     direction: str
     channel: str
-    text: str
-    html: str | None = None
-    attachments: Sequence[AttachmentIn] = ()
+    body_text: str
+    body_html: str | None = None
     author_contact_id: int | None = None
     author_agent_id: int | None = None
     external_id: str | None = None
     inbound_record_id: int | None = None
+    attachments: Sequence[AttachmentIn] = ()
+
+
+def from_client(
+    channel: str,
+    contact_id: int,
+    text: str,
+    html: str | None,
+    attachments: Sequence[AttachmentIn],
+    external_id: str | None,
+    inbound_record_id: int | None,
+) -> Entry:
+    """A client's message, as it came in on ``channel``."""
+    return Entry(
+        kind="public",
+        direction="in",
+        channel=channel,
+        body_text=text,
+        body_html=html,
+        author_contact_id=contact_id,
+        external_id=external_id,
+        inbound_record_id=inbound_record_id,
+        attachments=attachments,
+    )
 
 
 def add(ctx: Context, session: Session, ticket: Ticket, entry: Entry) -> Message:
     """Write ``entry`` on ``ticket`` with its files; the message has its id on return."""
-    message = Message(
-        ticket_id=ticket.id,
-        kind=entry.kind,
-        direction=entry.direction,
-        channel=entry.channel,
-        body_text=entry.text,
-        body_html=entry.html,
-        author_contact_id=entry.author_contact_id,
-        author_agent_id=entry.author_agent_id,
-        external_id=entry.external_id,
-        inbound_record_id=entry.inbound_record_id,
-        created_at=ctx.now(),
-    )
+    columns = {f.name: getattr(entry, f.name) for f in fields(entry) if f.name != "attachments"}
+    message = Message(ticket_id=ticket.id, created_at=ctx.now(), **columns)
     session.add(message)
     session.flush()
     for index, item in enumerate(entry.attachments):
