@@ -135,7 +135,7 @@ def bulk_load(
                 copy.write_row(
                     (
                         f"Bulk ticket {i}",
-                        "new",
+                        TicketStatus.NEW.value,
                         "P3",
                         "default",
                         category_id,

@@ -5,7 +5,7 @@ with an Acknowledge button that stops the chain; and who is on call, for the App
 ``slack`` channel (to an agent's Slack user, or to a queue's channel); the Slack
 sender renders them here, from the database, so a ping rendered after an
 acknowledgement already says who acknowledged it. Pressing the button calls
-``core.escalation.acknowledge`` as the agent the Slack user maps to; then every
+``core.escalation.acknowledging.acknowledge`` as the agent the Slack user maps to; then every
 ping of that ticket already in Slack is updated in place (chat.update), by the
 card observer, which hears of every acknowledgement: one made elsewhere (the API)
 updates the pings just the same.
@@ -147,8 +147,8 @@ def on_call_section(
     for row in rows:
         person = people.get(row["agent"])
         who = (
-            f"<@{person.slack_user_id}>"
-            if person and person.slack_user_id
+            f"<@{person.address('slack')}>"
+            if person and person.address("slack")
             else blocks.escape(person.name if person and person.name else row["agent"])
         )
         if person is not None and agent is not None and person.id == agent.id:

@@ -1,7 +1,16 @@
 """Typed SQLAlchemy models. Import from here: ``from core.models import Ticket``."""
 
 from .base import Base, BigId, Choice, UTCDateTime, utcnow
-from .people import Agent, Category, Contact, Identity, Organization, ResolutionCode, SupportQueue
+from .people import (
+    Agent,
+    Category,
+    Contact,
+    Identity,
+    Organization,
+    ResolutionCode,
+    StaffIdentity,
+    SupportQueue,
+)
 from .records import (
     AuditChainHead,
     AuditCheckpoint,
@@ -51,6 +60,7 @@ __all__ = [
     "ResolutionCode",
     "ResolutionRecord",
     "SlaEvent",
+    "StaffIdentity",
     "StoredBlob",
     "SupportQueue",
     "Ticket",
