@@ -10,7 +10,7 @@ import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import ColumnElement, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from core import audit, contacts
@@ -303,18 +303,13 @@ def cancel(
     """
     if not who.is_staff:
         raise ActionRefused("undo.role", "only staff may cancel a delivery", kind="role")
-    result = session.execute(
-        update(OutboxDelivery)
-        .where(OutboxDelivery.id == outbox_id, OutboxDelivery.status == DeliveryStatus.PENDING)
-        .values(
-            status=DeliveryStatus.CANCELLED, last_error=f"cancelled by {who.label}: {reason}"[:2000]
-        )
-        .execution_options(synchronize_session=False)
+    stopped = _cancel(
+        session, f"cancelled by {who.label}: {reason}", OutboxDelivery.id == outbox_id
     )
     row = session.get(OutboxDelivery, outbox_id, populate_existing=True)
     if row is None:
         raise NotFound(f"outbox row {outbox_id} does not exist")
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if stopped != 1:
         raise ActionRefused(
             "undo.too_late",
             f"the {row.kind} is already {row.status}; it can no longer be stopped",
@@ -329,3 +324,21 @@ def cancel(
         now=ctx.now(),
     )
     return row
+
+
+def cancel_waiting(session: Session, ticket_id: int, kind: str, why: str) -> int:
+    """Cancel the ticket's deliveries of ``kind`` that have not left yet (the pings of an
+    acknowledged escalation); returns how many."""
+    return _cancel(session, why, OutboxDelivery.ticket_id == ticket_id, OutboxDelivery.kind == kind)
+
+
+def _cancel(session: Session, why: str, *where: ColumnElement[bool]) -> int:
+    """Cancel the pending rows ``where`` selects: a worker claims only pending rows, so
+    none of them leaves after this commits. Returns how many were cancelled."""
+    result = session.execute(
+        update(OutboxDelivery)
+        .where(OutboxDelivery.status == DeliveryStatus.PENDING, *where)
+        .values(status=DeliveryStatus.CANCELLED, last_error=why[:2000])
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

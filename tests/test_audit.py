@@ -6,8 +6,7 @@ import pytest
 from sqlalchemy import text
 
 from core import audit
-from core.principals import system
-from core.tickets import conversation, lookup, opening, workflow
+from core.tickets import conversation, lookup, workflow
 from tests.harness import Harness
 
 
@@ -84,10 +83,7 @@ def test_concurrent_changes_to_one_ticket_never_fork_its_chain(harness: Harness)
     import threading
 
     agent, _ = harness.agent("Ana")
-    with harness.ctx.db.transaction() as s:
-        opening.open_ticket(
-            harness.ctx, s, system(), subject="x", text="y", requester=("fake", "c", "")
-        )
+    harness.open_ticket("x", "y", ("fake", "c", ""))
 
     def notes() -> None:
         for i in range(10):

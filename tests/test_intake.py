@@ -8,8 +8,7 @@ from sqlalchemy import func, select, text
 
 from core import audit, intake
 from core.models import InboundRecord, Ticket
-from core.principals import system
-from core.tickets import lookup, opening, workflow
+from core.tickets import lookup, workflow
 from core.tokens import reply_token
 from core.values import Inbound
 from tests.harness import Harness
@@ -225,16 +224,7 @@ def test_merged_tickets_route_later_replies_to_the_surviving_ticket(harness: Har
 def test_open_by_the_system_records_the_routing_rule_that_chose_the_priority(
     harness: Harness,
 ) -> None:
-    with harness.ctx.db.transaction() as s:
-        t = opening.open_ticket(
-            harness.ctx,
-            s,
-            system(),
-            subject="Invoice is wrong",
-            text="Please fix the invoice.",
-            requester=("fake", "c-1", ""),
-        )
-        number = t.id
+    number = harness.open_ticket("Invoice is wrong", "Please fix the invoice.", ("fake", "c-1", ""))
     ticket = harness.ticket(number)
     assert (ticket["priority"], ticket["category"]) == ("P4", "billing")
     assert ticket["audit"][0]["data"]["priority_reason"] == "rule 'billing words'"

@@ -46,17 +46,10 @@ EXPECTED: dict[str, tuple[set[str], set[str], str | None]] = {
 ROLES = ["client", "agent", "lead", "admin", "system"]
 
 
-def _open(h: Harness, admin: Principal) -> Any:
-    with h.ctx.db.transaction() as s:
-        t = opening.open_ticket(
-            h.ctx,
-            s,
-            admin,
-            subject="Label printer jams",
-            text="It jams on every third label.",
-            requester=("fake", "client-9", "Kim"),
-        )
-        return t.id
+def _open(h: Harness, admin: Principal) -> int:
+    return h.open_ticket(
+        "Label printer jams", "It jams on every third label.", ("fake", "client-9", "Kim"), admin
+    )
 
 
 def _put_in_state(h: Harness, admin: Principal, admin_agent: int, state: str) -> int:
@@ -270,16 +263,9 @@ def test_a_lead_can_override_a_blocked_transition_only_with_a_written_reason(
 def test_lowering_a_rule_chosen_p1_needs_a_lead(harness: Harness) -> None:
     lead, _ = harness.agent("Lee Lead", roles=("agent", "lead"))
     agent, _ = harness.agent("Al Agent")
-    with harness.ctx.db.transaction() as s:
-        t = opening.open_ticket(
-            harness.ctx,
-            s,
-            system(),
-            subject="Safety guard broken on saw",
-            text="Guard is loose.",
-            requester=("fake", "c-1", ""),
-        )
-        ticket_id = t.id
+    ticket_id = harness.open_ticket(
+        "Safety guard broken on saw", "Guard is loose.", ("fake", "c-1", "")
+    )
     assert harness.ticket(ticket_id)["priority"] == "P1"
     with pytest.raises(ActionRefused) as refused, harness.ctx.db.transaction() as s:
         fields.set_priority(

@@ -3,14 +3,14 @@ pings not yet sent are cancelled, so nothing leaves after it commits."""
 
 from __future__ import annotations
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from core import outbox
 from core.context import Context
 from core.errors import ActionRefused
 from core.escalation import chain as running
 from core.events import Change
-from core.models import DeliveryStatus, Escalation, EscalationStatus, OutboxDelivery, Ticket
+from core.models import Escalation, EscalationStatus, Ticket
 from core.principals import Principal, system
 from core.tickets.change import announce
 
@@ -35,16 +35,7 @@ def acknowledge(
     now = ctx.now()
     esc.status, esc.token, esc.next_step_at = EscalationStatus.ACKNOWLEDGED, None, None
     esc.acknowledged_at, esc.acknowledged_by = now, by[:120]
-    cancelled = session.execute(
-        update(OutboxDelivery)
-        .where(
-            OutboxDelivery.ticket_id == ticket.id,
-            OutboxDelivery.kind == running.KIND,
-            OutboxDelivery.status == DeliveryStatus.PENDING,
-        )
-        .values(status=DeliveryStatus.CANCELLED, last_error="escalation acknowledged")
-        .execution_options(synchronize_session=False)
-    ).rowcount  # type: ignore[attr-defined]
+    cancelled = outbox.cancel_waiting(session, ticket.id, running.KIND, "escalation acknowledged")
     data = {"escalation": esc.id, "pings": esc.pings, "cancelled": cancelled}
     change = Change(
         "escalation_acknowledged", ticket, who or system(by), ticket.status, ticket.status, data
