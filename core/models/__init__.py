@@ -23,6 +23,7 @@ from .records import (
 )
 from .sla import Escalation, EscalationStatus, SlaEvent
 from .tickets import (
+    PRIORITIES,
     Attachment,
     Message,
     Override,
@@ -35,6 +36,7 @@ from .tickets import (
 )
 
 __all__ = [
+    "PRIORITIES",
     "Agent",
     "Attachment",
     "AuditChainHead",

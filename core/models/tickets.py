@@ -29,6 +29,9 @@ def format_number(number: int) -> str:
     return f"{NUMBER_PREFIX}{number:06d}"
 
 
+PRIORITIES = ("P1", "P2", "P3", "P4")  # the values of Ticket.priority, most urgent first
+
+
 class TicketStatus(StrEnum):
     """Where a ticket is in its lifecycle (``core.tickets.lifecycle`` says what leads where)."""
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.errors import ActionRefused
-from core.models import Ticket, TicketStatus
+from core.models import PRIORITIES, Ticket, TicketStatus
 
 OPEN_STATES = frozenset(
     {
@@ -31,7 +31,6 @@ STAFF = frozenset({"agent", "lead", "admin"})
 OVERRIDERS = frozenset({"lead", "admin"})
 
 HOLD_REASONS = ("waiting_on_client", "pending_parts", "other")
-PRIORITIES = ("P1", "P2", "P3", "P4")
 
 
 def _reopen_target(ticket: Ticket) -> TicketStatus:

@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 from core import audit, contacts
 from core.context import Context
 from core.errors import ActionRefused
-from core.models import Category, Participant, SupportQueue, Ticket, TicketStatus
+from core.models import PRIORITIES, Category, Participant, SupportQueue, Ticket, TicketStatus
 from core.principals import Principal
-from core.tickets import lifecycle, thread
+from core.tickets import thread
 from core.tickets.change import apply
 from core.tickets.lookup import reference
 from core.tickets.notices import Notice
@@ -134,10 +134,10 @@ def _check_request(
         raise ActionRefused(
             "open.client_fields", "clients cannot choose priority, queue or category", kind="role"
         )
-    if priority is not None and priority not in lifecycle.PRIORITIES:
+    if priority is not None and priority not in PRIORITIES:
         raise ActionRefused(
             "priority.value",
-            f"priority must be one of {', '.join(lifecycle.PRIORITIES)}",
+            f"priority must be one of {', '.join(PRIORITIES)}",
             kind="field",
         )
     if not address.strip():
