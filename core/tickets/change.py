@@ -110,7 +110,8 @@ def apply(
       notice: a message to the client, queued with the change.
 
     Raises:
-      ActionRefused: the check refused (nothing was written).
+      ActionRefused: the check refused, before anything was written (or the action's
+        ``edit`` did: the caller's transaction then rolls back).
     """
     evidence = authorize(session, who, ticket, action, dict(fields or {}), override_reason, extra)
     if ticket is None:
