@@ -82,6 +82,8 @@ class Channel:
       schema (migrations, tests) knows them.
     - ``clients``: whether clients can be reached on it (False for staff-only
       channels).
+    - ``check_address``: raises ``ValueError`` naming the problem when a client
+      address typed by a person is not one on this channel (None: any text).
     """
 
     name: str
@@ -91,3 +93,4 @@ class Channel:
     parser: Parser | None = None
     tables: Callable[[], object] = _no_tables
     clients: bool = True
+    check_address: Callable[[str], None] | None = None

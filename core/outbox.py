@@ -10,10 +10,11 @@ import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select, text, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
-from core import audit, contacts
+from core import audit, contacts, processes
 from core.context import Context
 from core.db import after_commit
 from core.errors import ActionRefused, NotFound, SwitchboardError
@@ -22,7 +23,15 @@ from core.principals import Principal
 from core.rendering import Rendered
 from core.values import Outbound
 
-SENDING_LEASE = timedelta(minutes=5)
+SENDING_LEASE = timedelta(minutes=5)  # the last resort: a claim by no known process
+
+
+def _reclaimable(now: datetime) -> ColumnElement[bool]:
+    """A row being sent by a process that is no longer alive (or for far too long)."""
+    return (OutboxDelivery.status == DeliveryStatus.SENDING) & (
+        (OutboxDelivery.claimed_at < now - SENDING_LEASE)
+        | OutboxDelivery.claimed_by.not_in(processes.alive(now))
+    )
 
 
 class InternalNoteLeak(SwitchboardError):
@@ -111,6 +120,17 @@ def to_client(
     identity = ticket.reply_identity
     if identity is None:
         return None
+    if automatic and identity.bounced_at is not None:
+        # A permanent bounce: nothing automatic goes there until the address writes in.
+        audit.record(
+            session,
+            actor="system:outbox",
+            action="automatic_suppressed",
+            ticket_id=ticket.id,
+            data={"kind": kind, "address": identity.address, "reason": identity.bounce_reason},
+            now=ctx.now(),
+        )
+        return None
     if automatic and over_automatic_limit(ctx, session, identity.kind, identity.address):
         audit.record(
             session,
@@ -196,9 +216,11 @@ def thread_info(session: Session, ticket: Ticket, channel: str) -> dict[str, Any
 # Worker side --------------------------------------------------------------------
 
 
-def claim_many(session: Session, row_ids: list[int], now: datetime) -> list[OutboxDelivery]:
-    """Take rows for sending, in one statement; returns those taken (not the ones done,
-    not yet due, or held by someone else)."""
+def claim_many(
+    session: Session, row_ids: list[int], now: datetime, by: str = ""
+) -> list[OutboxDelivery]:
+    """Take rows for sending, in one statement, for process ``by``; returns those
+    taken (not the ones done, not yet due, or held by a live process)."""
     if not row_ids:
         return []
     return list(
@@ -206,15 +228,14 @@ def claim_many(session: Session, row_ids: list[int], now: datetime) -> list[Outb
             update(OutboxDelivery)
             .where(
                 OutboxDelivery.id.in_(row_ids),
-                or_(
-                    OutboxDelivery.status == DeliveryStatus.PENDING,
-                    (OutboxDelivery.status == DeliveryStatus.SENDING)
-                    & (OutboxDelivery.claimed_at < now - SENDING_LEASE),
-                ),
+                or_(OutboxDelivery.status == DeliveryStatus.PENDING, _reclaimable(now)),
                 or_(OutboxDelivery.not_before.is_(None), OutboxDelivery.not_before <= now),
             )
             .values(
-                status=DeliveryStatus.SENDING, claimed_at=now, attempts=OutboxDelivery.attempts + 1
+                status=DeliveryStatus.SENDING,
+                claimed_at=now,
+                claimed_by=by or None,
+                attempts=OutboxDelivery.attempts + 1,
             )
             .returning(OutboxDelivery)
             .execution_options(synchronize_session=False, populate_existing=True)
@@ -232,8 +253,9 @@ def due_for_redelivery(
     """Rows whose broker message may have been lost; marks them as sent to the broker again.
 
     A pending row is overdue when it has been due (since it was written, its retry
-    time, or the sweep last re-sent it) for longer than ``older_than``; a row stuck
-    in ``sending`` past its lease belongs to a worker that died mid-send.
+    time, or the sweep last re-sent it) for longer than ``older_than``; a row in
+    ``sending`` whose process is no longer alive belongs to a worker that died
+    mid-send (``core.processes``: seconds, not minutes).
     """
     cutoff = now - older_than
     due_since = func.coalesce(
@@ -248,8 +270,7 @@ def due_for_redelivery(
             .where(
                 or_(
                     (OutboxDelivery.status == DeliveryStatus.PENDING) & (due_since < cutoff),
-                    (OutboxDelivery.status == DeliveryStatus.SENDING)
-                    & (OutboxDelivery.claimed_at < now - SENDING_LEASE),
+                    _reclaimable(now),
                 )
             )
             .order_by(OutboxDelivery.id)

@@ -34,7 +34,7 @@ from core import parked
 from core.context import Context
 from core.errors import ActionRefused
 from core.escalation import acknowledging
-from core.models import Agent
+from core.models import Agent, as_id
 from core.principals import Principal, agent_principal
 from core.sla import report as slareport
 from core.tickets import conversation, fields, lookup, opening, views, workflow
@@ -79,7 +79,7 @@ def list_tickets(
     q: str | None = None,
     include_closed: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> dict[str, Any]:
     with ctx.db.reading() as session:
         return views.list_tickets(
@@ -147,7 +147,8 @@ def _find_agent(session: Session, who: Principal, ref: str) -> Agent:
     if ref == "me":
         agent = session.get(Agent, who.agent_id)
     elif ref.isdigit():
-        agent = session.get(Agent, int(ref))
+        agent_id = as_id(ref)
+        agent = session.get(Agent, agent_id) if agent_id is not None else None
     else:
         agent = session.execute(
             select(Agent).where(Agent.email == ref.lower())

@@ -23,13 +23,7 @@ from core import blobs
 from core.context import Context
 from core.errors import ActionRefused
 from core.escalation import acknowledging
-from core.models import (
-    Agent,
-    Escalation,
-    EscalationStatus,
-    Ticket,
-    TicketStatus,
-)
+from core.models import Agent, Escalation, EscalationStatus, Ticket, TicketStatus, as_id
 from core.principals import agent_principal
 from core.tickets import lists
 from core.tokens import ACK_LINK_HOURS, parse_ack_token
@@ -105,7 +99,11 @@ def download(request: Request, token: str, attachment_id: int, name: str) -> Res
     """A file of the ticket's public conversation, for whoever holds its tracking link."""
     ctx = request.app.state.ctx
     with ctx.db.reading() as session:
-        found = lists.public_file(session, token, attachment_id)
+        found = (
+            lists.public_file(session, token, attachment_id)
+            if as_id(attachment_id) is not None
+            else None
+        )
         data = blobs.get(session, found.sha256) if found is not None else None
         if found is None or data is None:
             html = ctx.renderer.env.get_template("pages/not_found.html.j2").render()

@@ -1,6 +1,6 @@
 """Typed SQLAlchemy models. Import from here: ``from core.models import Ticket``."""
 
-from .base import Base, BigId, Choice, UTCDateTime, utcnow
+from .base import MAX_ID, Base, BigId, Choice, UTCDateTime, as_id, utcnow
 from .people import (
     Agent,
     Category,
@@ -18,6 +18,8 @@ from .records import (
     DeliveryStatus,
     InboundRecord,
     InboundStatus,
+    KnownAddress,
+    LiveProcess,
     MailboxState,
     OutboxDelivery,
 )
@@ -37,6 +39,8 @@ from .tickets import (
 
 __all__ = [
     "PRIORITIES",
+    "MAX_ID",
+    "as_id",
     "Agent",
     "Attachment",
     "AuditChainHead",
@@ -53,6 +57,8 @@ __all__ = [
     "Identity",
     "InboundRecord",
     "InboundStatus",
+    "KnownAddress",
+    "LiveProcess",
     "MailboxState",
     "Message",
     "Organization",

@@ -9,19 +9,18 @@ from sqlalchemy.orm import Session
 
 from core.context import Context
 from core.errors import ActionRefused, NotFound
-from core.models import Category, SupportQueue, Ticket
+from core.models import Category, SupportQueue, Ticket, as_id
 
 NUMBER_RE = re.compile(r"^\s*(?:#?T-?)?0*(\d+)\s*$", re.IGNORECASE)
 
 
 def parse_number(number: str | int) -> int:
     """``T-000123``, ``#T-123``, ``123`` -> 123."""
-    if isinstance(number, int):
-        return number
-    match = NUMBER_RE.match(number)
-    if not match:
+    match = NUMBER_RE.match(number) if isinstance(number, str) else None
+    found = as_id(number if isinstance(number, int) else match.group(1) if match else "")
+    if found is None:
         raise NotFound(f"'{number}' is not a ticket number (expected T-000123)")
-    return int(match.group(1))
+    return found
 
 
 def get_ticket(session: Session, number: str | int, *, lock: bool = False) -> Ticket:

@@ -151,3 +151,13 @@ def _check_request(
             f"{', '.join(sorted(ctx.client_channels))}",
             kind="field",
         )
+    check = ctx.address_checks.get(kind) if who.kind != "system" else None
+    if check is not None:  # a person typed it (intake names the sender as it came)
+        try:
+            check(address)
+        except ValueError as exc:
+            raise ActionRefused(
+                "field.requester.address",
+                f"'{address[:100]}' is not a {kind} address: {exc}",
+                kind="field",
+            ) from exc
