@@ -1,6 +1,6 @@
 """Typed SQLAlchemy models. Import from here: ``from core.models import Ticket``."""
 
-from .base import MAX_ID, Base, BigId, UTCDateTime, as_id, utcnow
+from .base import MAX_ID, Base, BigId, Choice, UTCDateTime, as_id, utcnow
 from .people import (
     Agent,
     Category,
@@ -15,14 +15,17 @@ from .records import (
     AuditChainHead,
     AuditCheckpoint,
     AuditEvent,
+    DeliveryStatus,
     InboundRecord,
+    InboundStatus,
     KnownAddress,
     LiveProcess,
     MailboxState,
     OutboxDelivery,
 )
-from .sla import Escalation, SlaEvent
+from .sla import Escalation, EscalationStatus, SlaEvent
 from .tickets import (
+    PRIORITIES,
     Attachment,
     Message,
     Override,
@@ -30,10 +33,12 @@ from .tickets import (
     ResolutionRecord,
     StoredBlob,
     Ticket,
+    TicketStatus,
     format_number,
 )
 
 __all__ = [
+    "PRIORITIES",
     "MAX_ID",
     "as_id",
     "Agent",
@@ -44,10 +49,14 @@ __all__ = [
     "Base",
     "BigId",
     "Category",
+    "Choice",
     "Contact",
+    "DeliveryStatus",
     "Escalation",
+    "EscalationStatus",
     "Identity",
     "InboundRecord",
+    "InboundStatus",
     "KnownAddress",
     "LiveProcess",
     "MailboxState",
@@ -63,6 +72,7 @@ __all__ = [
     "StoredBlob",
     "SupportQueue",
     "Ticket",
+    "TicketStatus",
     "UTCDateTime",
     "format_number",
     "utcnow",
