@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from core.context import Context
 from core.models import Agent, Category, Contact, Identity, SupportQueue
 from core.principals import system
-from core.tickets import actions
+from core.tickets import opening
 
 HOT_TICKETS = 1_000
 WORDS = (
@@ -39,7 +39,7 @@ def sentence(rng: random.Random, n: int) -> str:
 def reference_rows(ctx: Context) -> dict[str, Any]:
     """Contacts with identities, an agent, and a sample ticket, through the core."""
     with ctx.db.transaction() as s:
-        sample = actions.open_ticket(
+        sample = opening.open_ticket(
             ctx,
             s,
             system("bench"),

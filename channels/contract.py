@@ -85,6 +85,8 @@ class Channel:
     - ``answers``: whether whoever writes in on it is written back to at all
       (acknowledgements, replies, notices). False for a monitoring system: it is
       not a person, and nothing is ever sent to it.
+    - ``check_address``: raises ``ValueError`` naming the problem when a client
+      address typed by a person is not one on this channel (None: any text).
     """
 
     name: str
@@ -95,3 +97,4 @@ class Channel:
     tables: Callable[[], object] = _no_tables
     clients: bool = True
     answers: bool = True
+    check_address: Callable[[str], None] | None = None

@@ -22,11 +22,12 @@ from channels.contract import Plug
 from channels.registry import CHANNELS
 from config.settings import Settings
 from config.supervise import Supervisor
+from core import processes
 from core.alerts import policy as alertpolicy
 from core.channel import Sender
 from core.context import Context
 from core.db import Database
-from core.escalation import chain as escalation
+from core.escalation import config as escalation
 from core.escalation import oncall
 from core.models import Category, ResolutionCode, SupportQueue
 from core.policy import Policy, load_policy
@@ -137,6 +138,7 @@ def wire(settings: Settings, db: Database | None = None) -> tuple[Context, dict[
         parsers={c.name: c.parser for c in CHANNELS if c.parser is not None},
         client_channels=frozenset(c.name for c in live if c.clients),
         silent_channels=frozenset(c.name for c in CHANNELS if not c.answers),
+        address_checks={c.name: c.check_address for c in CHANNELS if c.check_address},
     )
     plugs: dict[str, Plug] = {}
     for channel in live:
@@ -172,6 +174,10 @@ class System:
             )
         )
         self.supervisor = Supervisor(self.ctx.health)
+        # Seen every few seconds: what this process claims is freed soon after it dies.
+        self.ctx.process_id = processes.new_id()
+        self.heartbeat = processes.Heartbeat(self.ctx, "switchboard")
+        self.heartbeat.start()
         self.worker: dramatiq.Worker | None = None
         self.clock: Clock | None = None
 
@@ -221,4 +227,5 @@ class System:
         if self.worker:
             self.worker.stop(timeout=5_000)
         self.broker.close()
+        self.heartbeat.stop()
         self.ctx.db.dispose()

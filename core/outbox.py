@@ -12,26 +12,26 @@ from typing import Any
 
 from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
-from core import audit, contacts
+from core import audit, contacts, processes
 from core.context import Context
 from core.db import after_commit
 from core.errors import ActionRefused, NotFound, SwitchboardError
-from core.models import Message, OutboxDelivery, Ticket
+from core.models import DeliveryStatus, Message, OutboxDelivery, Ticket
 from core.principals import Principal
 from core.rendering import Rendered
 from core.values import Outbound
 
-PENDING, SENDING, SENT, FAILED, PARKED, BOUNCED, CANCELLED = (
-    "pending",
-    "sending",
-    "sent",
-    "failed",
-    "parked",
-    "bounced",
-    "cancelled",
-)
-SENDING_LEASE = timedelta(minutes=5)
+SENDING_LEASE = timedelta(minutes=5)  # the last resort: a claim by no known process
+
+
+def _reclaimable(now: datetime) -> ColumnElement[bool]:
+    """A row being sent by a process that is no longer alive (or for far too long)."""
+    return (OutboxDelivery.status == DeliveryStatus.SENDING) & (
+        (OutboxDelivery.claimed_at < now - SENDING_LEASE)
+        | OutboxDelivery.claimed_by.not_in(processes.alive(now))
+    )
 
 
 class InternalNoteLeak(SwitchboardError):
@@ -121,6 +121,17 @@ def to_client(
     identity = ticket.reply_identity
     if identity is None or identity.kind in ctx.silent_channels:
         return None
+    if automatic and identity.bounced_at is not None:
+        # A permanent bounce: nothing automatic goes there until the address writes in.
+        audit.record(
+            session,
+            actor="system:outbox",
+            action="automatic_suppressed",
+            ticket_id=ticket.id,
+            data={"kind": kind, "address": identity.address, "reason": identity.bounce_reason},
+            now=ctx.now(),
+        )
+        return None
     if automatic and over_automatic_limit(ctx, session, identity.kind, identity.address):
         audit.record(
             session,
@@ -206,9 +217,11 @@ def thread_info(session: Session, ticket: Ticket, channel: str) -> dict[str, Any
 # Worker side --------------------------------------------------------------------
 
 
-def claim_many(session: Session, row_ids: list[int], now: datetime) -> list[OutboxDelivery]:
-    """Take rows for sending, in one statement; returns those taken (not the ones done,
-    not yet due, or held by someone else)."""
+def claim_many(
+    session: Session, row_ids: list[int], now: datetime, by: str = ""
+) -> list[OutboxDelivery]:
+    """Take rows for sending, in one statement, for process ``by``; returns those
+    taken (not the ones done, not yet due, or held by a live process)."""
     if not row_ids:
         return []
     return list(
@@ -216,14 +229,15 @@ def claim_many(session: Session, row_ids: list[int], now: datetime) -> list[Outb
             update(OutboxDelivery)
             .where(
                 OutboxDelivery.id.in_(row_ids),
-                or_(
-                    OutboxDelivery.status == PENDING,
-                    (OutboxDelivery.status == SENDING)
-                    & (OutboxDelivery.claimed_at < now - SENDING_LEASE),
-                ),
+                or_(OutboxDelivery.status == DeliveryStatus.PENDING, _reclaimable(now)),
                 or_(OutboxDelivery.not_before.is_(None), OutboxDelivery.not_before <= now),
             )
-            .values(status=SENDING, claimed_at=now, attempts=OutboxDelivery.attempts + 1)
+            .values(
+                status=DeliveryStatus.SENDING,
+                claimed_at=now,
+                claimed_by=by or None,
+                attempts=OutboxDelivery.attempts + 1,
+            )
             .returning(OutboxDelivery)
             .execution_options(synchronize_session=False, populate_existing=True)
         ).scalars()
@@ -240,8 +254,9 @@ def due_for_redelivery(
     """Rows whose broker message may have been lost; marks them as sent to the broker again.
 
     A pending row is overdue when it has been due (since it was written, its retry
-    time, or the sweep last re-sent it) for longer than ``older_than``; a row stuck
-    in ``sending`` past its lease belongs to a worker that died mid-send.
+    time, or the sweep last re-sent it) for longer than ``older_than``; a row in
+    ``sending`` whose process is no longer alive belongs to a worker that died
+    mid-send (``core.processes``: seconds, not minutes).
     """
     cutoff = now - older_than
     due_since = func.coalesce(
@@ -255,9 +270,8 @@ def due_for_redelivery(
             select(OutboxDelivery.id)
             .where(
                 or_(
-                    (OutboxDelivery.status == PENDING) & (due_since < cutoff),
-                    (OutboxDelivery.status == SENDING)
-                    & (OutboxDelivery.claimed_at < now - SENDING_LEASE),
+                    (OutboxDelivery.status == DeliveryStatus.PENDING) & (due_since < cutoff),
+                    _reclaimable(now),
                 )
             )
             .order_by(OutboxDelivery.id)
@@ -279,8 +293,13 @@ def requeue(ctx: Context, outbox_id: int) -> None:
     with ctx.db.transaction() as session:
         result = session.execute(
             update(OutboxDelivery)
-            .where(OutboxDelivery.id == outbox_id, OutboxDelivery.status.in_([PARKED, FAILED]))
-            .values(status=PENDING, attempts=0, next_attempt_at=None, enqueued_at=None)
+            .where(
+                OutboxDelivery.id == outbox_id,
+                OutboxDelivery.status.in_([DeliveryStatus.PARKED, DeliveryStatus.FAILED]),
+            )
+            .values(
+                status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=None, enqueued_at=None
+            )
             .execution_options(synchronize_session=False)
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
@@ -306,16 +325,13 @@ def cancel(
     """
     if not who.is_staff:
         raise ActionRefused("undo.role", "only staff may cancel a delivery", kind="role")
-    result = session.execute(
-        update(OutboxDelivery)
-        .where(OutboxDelivery.id == outbox_id, OutboxDelivery.status == PENDING)
-        .values(status=CANCELLED, last_error=f"cancelled by {who.label}: {reason}"[:2000])
-        .execution_options(synchronize_session=False)
+    stopped = _cancel(
+        session, f"cancelled by {who.label}: {reason}", OutboxDelivery.id == outbox_id
     )
     row = session.get(OutboxDelivery, outbox_id, populate_existing=True)
     if row is None:
         raise NotFound(f"outbox row {outbox_id} does not exist")
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if stopped != 1:
         raise ActionRefused(
             "undo.too_late",
             f"the {row.kind} is already {row.status}; it can no longer be stopped",
@@ -330,3 +346,21 @@ def cancel(
         now=ctx.now(),
     )
     return row
+
+
+def cancel_waiting(session: Session, ticket_id: int, kind: str, why: str) -> int:
+    """Cancel the ticket's deliveries of ``kind`` that have not left yet (the pings of an
+    acknowledged escalation); returns how many."""
+    return _cancel(session, why, OutboxDelivery.ticket_id == ticket_id, OutboxDelivery.kind == kind)
+
+
+def _cancel(session: Session, why: str, *where: ColumnElement[bool]) -> int:
+    """Cancel the pending rows ``where`` selects: a worker claims only pending rows, so
+    none of them leaves after this commits. Returns how many were cancelled."""
+    result = session.execute(
+        update(OutboxDelivery)
+        .where(OutboxDelivery.status == DeliveryStatus.PENDING, *where)
+        .values(status=DeliveryStatus.CANCELLED, last_error=why[:2000])
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -13,7 +13,14 @@ from sqlalchemy.orm import Session
 from core import intake, outbox
 from core.context import Context
 from core.errors import NotFound
-from core.models import InboundRecord, OutboxDelivery, format_number
+from core.models import (
+    DeliveryStatus,
+    InboundRecord,
+    InboundStatus,
+    OutboxDelivery,
+    as_id,
+    format_number,
+)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -24,7 +31,9 @@ def listing(session: Session) -> list[dict[str, Any]]:
     """Inbound records kept for a human, and deliveries that ran out of attempts."""
     items: list[dict[str, Any]] = []
     for r in session.execute(
-        select(InboundRecord).where(InboundRecord.status == "parked").order_by(InboundRecord.id)
+        select(InboundRecord)
+        .where(InboundRecord.status == InboundStatus.PARKED)
+        .order_by(InboundRecord.id)
     ).scalars():
         items.append(
             {
@@ -41,7 +50,7 @@ def listing(session: Session) -> list[dict[str, Any]]:
         )
     for d in session.execute(
         select(OutboxDelivery)
-        .where(OutboxDelivery.status.in_(["parked", "failed"]))
+        .where(OutboxDelivery.status.in_([DeliveryStatus.PARKED, DeliveryStatus.FAILED]))
         .order_by(OutboxDelivery.id)
     ).scalars():
         items.append(
@@ -63,10 +72,11 @@ def listing(session: Session) -> list[dict[str, Any]]:
 def retry(ctx: Context, item_id: str) -> dict[str, Any]:
     """Retry ``in-N`` (an inbound record) or ``out-N`` (a delivery)."""
     kind, _, raw = item_id.partition("-")
-    if not raw.isdigit() or kind not in ("in", "out"):
+    number = as_id(raw)
+    if number is None or kind not in ("in", "out"):
         raise NotFound(f"'{item_id}' is not a parked item id (in-N or out-N)")
     if kind == "in":
-        record = intake.retry(ctx, int(raw))
+        record = intake.retry(ctx, number)
         return {
             "id": item_id,
             "status": record.status,
@@ -74,5 +84,5 @@ def retry(ctx: Context, item_id: str) -> dict[str, Any]:
             "reason": record.reason,
             "ticket": format_number(record.ticket_id) if record.ticket_id else None,
         }
-    outbox.requeue(ctx, int(raw))
-    return {"id": item_id, "status": "pending"}
+    outbox.requeue(ctx, number)
+    return {"id": item_id, "status": DeliveryStatus.PENDING}

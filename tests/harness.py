@@ -16,8 +16,8 @@ from channels.web.app import create_app
 from config.runtime import System
 from config.settings import Settings, load_settings
 from core.models import Agent, InboundRecord, OutboxDelivery
-from core.principals import Principal, agent_principal
-from core.tickets import context, views
+from core.principals import Principal, agent_principal, system
+from core.tickets import context, opening, views
 from core.tokens import api_token, hash_token
 
 
@@ -71,6 +71,29 @@ class Harness:
             session.add(agent)
             session.flush()
             return agent_principal(agent), token
+
+    # Tickets -------------------------------------------------------------------------
+
+    def open_ticket(
+        self,
+        subject: str = "Badge reader",
+        text: str = "Door badge reader is offline.",
+        requester: tuple[str, str, str] = ("fake", "client-1", "Lia"),
+        who: Principal | None = None,
+        **more: Any,
+    ) -> int:
+        """Open a ticket through the core action, as the system unless ``who``; its id."""
+        with self.ctx.db.transaction() as session:
+            ticket = opening.open_ticket(
+                self.ctx,
+                session,
+                who or system(),
+                subject=subject,
+                text=text,
+                requester=requester,
+                **more,
+            )
+            return ticket.id
 
     @property
     def client(self) -> TestClient:

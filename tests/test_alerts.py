@@ -25,7 +25,7 @@ from config.settings import Settings
 from core import intake
 from core.models import InboundRecord
 from core.principals import system
-from core.tickets import actions
+from core.tickets import lookup, workflow
 from tests.fakealertmanager import TOKEN, FakeAlertmanager, spec_keys
 from tests.harness import Harness, make_settings
 
@@ -266,7 +266,7 @@ def test_an_alert_firing_again_reopens_its_resolved_ticket_and_a_closed_one_gets
     am.notify("all_alerts_resolved")
     harness.settle()
     with harness.ctx.db.transaction() as s:
-        actions.close(harness.ctx, s, system("test"), actions.get_ticket(s, first["number"]))
+        workflow.close(harness.ctx, s, system("test"), lookup.get_ticket(s, first["number"]))
     am.later(10)
     am.fire(disk, {"summary": "/ is full"})
     am.notify()

@@ -16,7 +16,7 @@ from config.cli import main
 from config.runtime import alembic_config
 from config.settings import Settings
 from core.principals import Principal
-from core.tickets import actions
+from core.tickets import fields, lookup, workflow
 from tests.harness import Harness
 
 
@@ -38,9 +38,9 @@ def _open(harness: Harness, token: str, subject: str, **links: str) -> str:
 
 def _resolve(harness: Harness, agent: Principal, number: str, code: str, steps: str) -> None:
     with harness.ctx.db.transaction() as s:
-        ticket = actions.get_ticket(s, number, lock=True)
-        actions.acknowledge(harness.ctx, s, agent, ticket)
-        actions.resolve(harness.ctx, s, agent, ticket, code=code, steps=steps)
+        ticket = lookup.get_ticket(s, number, lock=True)
+        workflow.acknowledge(harness.ctx, s, agent, ticket)
+        workflow.resolve(harness.ctx, s, agent, ticket, code=code, steps=steps)
 
 
 def test_a_ticket_opened_with_references_creates_and_links_the_records_they_name(
@@ -142,9 +142,7 @@ def test_resolving_a_ticket_about_a_machine_writes_its_history(harness: Harness)
     open_one = _open(harness, token, "Press 3 noisy", asset="PRESS-3", work_order="WO-12")
     # The ticket moved to another machine after it was resolved: history stays where it was
     with harness.ctx.db.transaction() as s:
-        actions.link(
-            harness.ctx, s, agent, actions.get_ticket(s, first, lock=True), asset="PRESS-4"
-        )
+        fields.link(harness.ctx, s, agent, lookup.get_ticket(s, first, lock=True), asset="PRESS-4")
     press = harness.api("GET", "/api/assets/PRESS-3", token).json()
     assert [(r["ticket"], r["code"], r["steps"]) for r in press["resolutions"]] == [
         (second, "fixed", "Cleaned the cooler fins."),
@@ -234,7 +232,7 @@ def test_the_migration_turns_free_text_references_into_linked_records(
     url = settings.effective_database_url
     engine = create_engine(url)
     cfg = alembic_config(url)
-    command.downgrade(cfg, "0007_slack_events_inbound")
+    command.downgrade(cfg, "0009_mail_loops")
     with engine.begin() as conn:
         conn.execute(
             text("INSERT INTO contacts (name, created_at) VALUES ('Dana', CURRENT_TIMESTAMP)")

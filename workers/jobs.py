@@ -19,8 +19,8 @@ from core.channel import Sender
 from core.context import Context
 from core.db import after_commit
 from core.errors import DeliveryError
-from core.escalation import chain as escalation
-from core.models import OutboxDelivery
+from core.escalation import stepping
+from core.models import DeliveryStatus, OutboxDelivery
 from core.sla import watch as slawatch
 from core.tokens import redact
 from core.values import Outbound
@@ -58,12 +58,15 @@ def deliver(outbox_id: int) -> None:
 
 
 def deliver_many(outbox_ids: list[int]) -> None:
-    """Send outbox rows: claimed in one statement, sent one after the other, the
-    successes recorded in one transaction, each failure on its own (``_failed``).
+    """Send outbox rows: claimed in one statement for this process, sent one after the
+    other, each success recorded right after its send, each failure on its own
+    (``_failed``).
 
-    A row someone else holds, or one cancelled by an acknowledgement, is not taken;
-    a crash after sending leaves the row ``sending`` until its lease runs out, and
-    then it is re-sent with the same idempotency key.
+    A row someone else holds, or one cancelled by an acknowledgement, is not taken.
+    If this process dies, the one row it was sending (sent or not) stays ``sending``
+    until the process is missed (``core.processes``, seconds); that row alone is then
+    sent again, with the same idempotency key. The rows it had not reached yet are
+    freed the same way and sent once.
     """
     rt = runtime()
     ctx = rt.ctx
@@ -75,54 +78,54 @@ def deliver_many(outbox_ids: list[int]) -> None:
                 row.attempts,
                 Outbound.from_row(row.key, row.channel, row.recipient, row.kind, row.payload),
             )
-            for row in outbox.claim_many(session, sorted(outbox_ids), ctx.now())
+            for row in outbox.claim_many(session, sorted(outbox_ids), ctx.now(), by=ctx.process_id)
         ]
-    sent: list[tuple[int, int | None, int, Outbound, str | None]] = []
     for outbox_id, ticket_id, attempts, out in taken:
         ok, external_id = _send(rt, outbox_id, ticket_id, attempts, out)
         if ok:
-            sent.append((outbox_id, ticket_id, attempts, out, external_id))
-    if not sent:
-        return
+            _sent(ctx, outbox_id, ticket_id, attempts, out, external_id)
+
+
+def _sent(
+    ctx: Context,
+    outbox_id: int,
+    ticket_id: int | None,
+    attempts: int,
+    out: Outbound,
+    external_id: str | None,
+) -> None:
+    """Record one sent row and audit it, in one transaction."""
     with ctx.db.transaction() as session:
         now = ctx.now()
         session.execute(
-            update(OutboxDelivery),
-            [
-                {
-                    "id": outbox_id,
-                    "status": outbox.SENT,
-                    "sent_at": now,
-                    "external_id": external_id,
-                    "last_error": None,
-                }
-                for outbox_id, _, _, _, external_id in sent
-            ],
-        )
-        audit.lock_heads(session, sorted({t for _, t, _, _, _ in sent if t is not None}))
-        for outbox_id, ticket_id, attempts, out, external_id in sent:
-            audit.record(
-                session,
-                actor="system:deliver",
-                action="delivered",
-                ticket_id=ticket_id,
-                data={
-                    "outbox": outbox_id,
-                    "kind": out.kind,
-                    "channel": out.channel,
-                    "external_id": external_id,
-                    "attempt": attempts,
-                },
-                now=now,
+            update(OutboxDelivery)
+            .where(OutboxDelivery.id == outbox_id)
+            .values(
+                status=DeliveryStatus.SENT, sent_at=now, external_id=external_id, last_error=None
             )
-    for outbox_id, _, _, out, _ in sent:
-        log.info(
-            "delivered outbox row %s (%s) on %s to %s",
-            outbox_id,
-            out.kind,
-            out.channel,
-            redact(out.recipient),
+            .execution_options(synchronize_session=False)
         )
+        audit.record(
+            session,
+            actor="system:deliver",
+            action="delivered",
+            ticket_id=ticket_id,
+            data={
+                "outbox": outbox_id,
+                "kind": out.kind,
+                "channel": out.channel,
+                "external_id": external_id,
+                "attempt": attempts,
+            },
+            now=now,
+        )
+    log.info(
+        "delivered outbox row %s (%s) on %s to %s",
+        outbox_id,
+        out.kind,
+        out.channel,
+        redact(out.recipient),
+    )
 
 
 def _send(
@@ -177,14 +180,14 @@ def _failed(
         assert row is not None
         row.last_error = error[:2000]
         if permanent:
-            row.status = outbox.FAILED
+            row.status = DeliveryStatus.FAILED
             outcome = "delivery_failed"
         elif no_sender or attempts >= rt.max_attempts:
-            row.status = outbox.PARKED
+            row.status = DeliveryStatus.PARKED
             outcome = "delivery_parked"
         else:
             delay = max(outbox.backoff(rt.backoff_seconds, attempts), retry_after or 0.0)
-            row.status = outbox.PENDING
+            row.status = DeliveryStatus.PENDING
             row.next_attempt_at = ctx.now() + timedelta(seconds=delay)
             row.enqueued_at = None
             outcome = "delivery_retry"
@@ -247,7 +250,7 @@ def _send_held(ctx: Context, held: list[int], what: str) -> None:
 
 def escalation_step(escalation_id: int, token: str) -> None:
     """Run one escalation step, if ``token`` still names the chain's active step."""
-    escalation.step(runtime().ctx, escalation_id, token)
+    stepping.step(runtime().ctx, escalation_id, token)
 
 
 # SLA checkpoints run on a queue of their own at a lower priority (Dramatiq runs the

@@ -10,7 +10,7 @@ from channels.slack import blocks
 from channels.slack.work import SlackWork, agent_for, not_agent, plain, refusal_text
 from core.errors import ActionRefused, NotFound
 from core.principals import Principal, agent_principal
-from core.tickets import actions, lists, views
+from core.tickets import lists, lookup, opening, views
 
 
 def run(work: SlackWork, text: str, user: str) -> str:
@@ -34,7 +34,7 @@ def run(work: SlackWork, text: str, user: str) -> str:
         if verb == "open":
             return _open(work, session, who, rest)
         try:
-            ticket = actions.get_ticket(session, words)
+            ticket = lookup.get_ticket(session, words)
             return _detail(views.ticket_summary(work.ctx, ticket))
         except NotFound:
             found = views.list_tickets(
@@ -52,7 +52,7 @@ def _open(work: SlackWork, session: Session, who: Principal, rest: str) -> str:
         return "Usage: `/ticket open email:client@example.com Subject | what they reported`"
     try:
         with session.begin_nested():
-            ticket = actions.open_ticket(
+            ticket = opening.open_ticket(
                 work.ctx,
                 session,
                 who,

@@ -33,11 +33,11 @@ from channels.web.schemas import (
 from core import parked
 from core.context import Context
 from core.errors import ActionRefused
-from core.escalation import chain as escalation
-from core.models import Agent
+from core.escalation import acknowledging
+from core.models import Agent, as_id
 from core.principals import Principal, agent_principal
 from core.sla import report as slareport
-from core.tickets import actions, context, views
+from core.tickets import context, conversation, fields, lookup, opening, views, workflow
 from core.tokens import hash_token
 
 router = APIRouter()
@@ -82,7 +82,7 @@ def list_tickets(
     work_order: str | None = None,
     include_closed: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> dict[str, Any]:
     """Tickets, newest first; ``asset``, ``site`` and ``work_order`` by reference."""
     with ctx.db.reading() as session:
@@ -106,7 +106,7 @@ def list_tickets(
 @router.post("/tickets", status_code=201)
 def open_ticket(ctx: CtxDep, who: WhoDep, body: OpenBody) -> dict[str, Any]:
     with ctx.db.transaction() as session:
-        ticket = actions.open_ticket(
+        ticket = opening.open_ticket(
             ctx,
             session,
             who,
@@ -144,7 +144,7 @@ def show_ticket(ctx: CtxDep, who: WhoDep, number: str) -> dict[str, Any]:
 
 def _act(ctx: Context, number: str, fn: Callable[[Session, Any], object]) -> dict[str, Any]:
     with ctx.db.transaction() as session:
-        ticket = actions.get_ticket(session, number, lock=True)
+        ticket = lookup.get_ticket(session, number, lock=True)
         fn(session, ticket)
         ticket_id = ticket.id
     return _show(ctx, ticket_id)
@@ -154,7 +154,8 @@ def _find_agent(session: Session, who: Principal, ref: str) -> Agent:
     if ref == "me":
         agent = session.get(Agent, who.agent_id)
     elif ref.isdigit():
-        agent = session.get(Agent, int(ref))
+        agent_id = as_id(ref)
+        agent = session.get(Agent, agent_id) if agent_id is not None else None
     else:
         agent = session.execute(
             select(Agent).where(Agent.email == ref.lower())
@@ -171,7 +172,7 @@ def acknowledge(
     return _act(
         ctx,
         number,
-        lambda s, t: actions.acknowledge(
+        lambda s, t: workflow.acknowledge(
             ctx, s, who, t, override_reason=body.override_reason if body else None
         ),
     )
@@ -182,7 +183,7 @@ def assign(ctx: CtxDep, who: WhoDep, number: str, body: AssignBody) -> dict[str,
     return _act(
         ctx,
         number,
-        lambda s, t: actions.assign(
+        lambda s, t: workflow.assign(
             ctx,
             s,
             who,
@@ -198,7 +199,7 @@ def start(ctx: CtxDep, who: WhoDep, number: str, body: Override | None = None) -
     return _act(
         ctx,
         number,
-        lambda s, t: actions.start(
+        lambda s, t: workflow.start(
             ctx, s, who, t, override_reason=body.override_reason if body else None
         ),
     )
@@ -206,12 +207,12 @@ def start(ctx: CtxDep, who: WhoDep, number: str, body: Override | None = None) -
 
 @router.post("/tickets/{number}/reply")
 def reply(ctx: CtxDep, who: WhoDep, number: str, body: TextBody) -> dict[str, Any]:
-    return _act(ctx, number, lambda s, t: actions.reply(ctx, s, who, t, text=body.text))
+    return _act(ctx, number, lambda s, t: conversation.reply(ctx, s, who, t, text=body.text))
 
 
 @router.post("/tickets/{number}/note")
 def note(ctx: CtxDep, who: WhoDep, number: str, body: TextBody) -> dict[str, Any]:
-    return _act(ctx, number, lambda s, t: actions.note(ctx, s, who, t, text=body.text))
+    return _act(ctx, number, lambda s, t: conversation.note(ctx, s, who, t, text=body.text))
 
 
 @router.post("/tickets/{number}/hold")
@@ -219,7 +220,7 @@ def hold(ctx: CtxDep, who: WhoDep, number: str, body: HoldBody) -> dict[str, Any
     return _act(
         ctx,
         number,
-        lambda s, t: actions.hold(
+        lambda s, t: workflow.hold(
             ctx,
             s,
             who,
@@ -237,7 +238,7 @@ def resume(ctx: CtxDep, who: WhoDep, number: str, body: Override | None = None) 
     return _act(
         ctx,
         number,
-        lambda s, t: actions.resume(
+        lambda s, t: workflow.resume(
             ctx, s, who, t, override_reason=body.override_reason if body else None
         ),
     )
@@ -248,7 +249,7 @@ def resolve(ctx: CtxDep, who: WhoDep, number: str, body: ResolveBody) -> dict[st
     return _act(
         ctx,
         number,
-        lambda s, t: actions.resolve(
+        lambda s, t: workflow.resolve(
             ctx, s, who, t, code=body.code, steps=body.steps, override_reason=body.override_reason
         ),
     )
@@ -260,7 +261,7 @@ def close(ctx: CtxDep, who: WhoDep, number: str, body: CloseBody | None = None) 
     return _act(
         ctx,
         number,
-        lambda s, t: actions.close(
+        lambda s, t: workflow.close(
             ctx, s, who, t, code=body.code, steps=body.steps, override_reason=body.override_reason
         ),
     )
@@ -272,7 +273,7 @@ def reopen(ctx: CtxDep, who: WhoDep, number: str, body: ReopenBody | None = None
     return _act(
         ctx,
         number,
-        lambda s, t: actions.reopen(
+        lambda s, t: workflow.reopen(
             ctx, s, who, t, reason=body.reason, override_reason=body.override_reason
         ),
     )
@@ -283,7 +284,7 @@ def set_priority(ctx: CtxDep, who: WhoDep, number: str, body: PriorityBody) -> d
     return _act(
         ctx,
         number,
-        lambda s, t: actions.set_priority(
+        lambda s, t: fields.set_priority(
             ctx,
             s,
             who,
@@ -300,8 +301,8 @@ def set_category(ctx: CtxDep, who: WhoDep, number: str, body: CategoryBody) -> d
     return _act(
         ctx,
         number,
-        lambda s, t: actions.set_category(
-            ctx, s, who, t, category=body.category, override_reason=body.override_reason
+        lambda s, t: fields.file_under(
+            ctx, s, who, t, "category", body.category, override_reason=body.override_reason
         ),
     )
 
@@ -311,8 +312,8 @@ def set_queue(ctx: CtxDep, who: WhoDep, number: str, body: QueueBody) -> dict[st
     return _act(
         ctx,
         number,
-        lambda s, t: actions.set_queue(
-            ctx, s, who, t, queue=body.queue, override_reason=body.override_reason
+        lambda s, t: fields.file_under(
+            ctx, s, who, t, "queue", body.queue, override_reason=body.override_reason
         ),
     )
 
@@ -323,7 +324,7 @@ def link(ctx: CtxDep, who: WhoDep, number: str, body: LinkBody) -> dict[str, Any
     return _act(
         ctx,
         number,
-        lambda s, t: actions.link(ctx, s, who, t, override_reason=body.override_reason, **refs),
+        lambda s, t: fields.link(ctx, s, who, t, override_reason=body.override_reason, **refs),
     )
 
 
@@ -332,12 +333,12 @@ def merge(ctx: CtxDep, who: WhoDep, number: str, body: MergeBody) -> dict[str, A
     return _act(
         ctx,
         number,
-        lambda s, t: actions.merge(
+        lambda s, t: workflow.merge(
             ctx,
             s,
             who,
             t,
-            into=actions.get_ticket(s, body.into, lock=True),
+            into=lookup.get_ticket(s, body.into, lock=True),
             override_reason=body.override_reason,
         ),
     )
@@ -348,7 +349,7 @@ def escalate(ctx: CtxDep, who: WhoDep, number: str, body: EscalateBody) -> dict[
     return _act(
         ctx,
         number,
-        lambda s, t: actions.escalate(
+        lambda s, t: workflow.escalate(
             ctx, s, who, t, reason=body.reason, override_reason=body.override_reason
         ),
     )
@@ -357,7 +358,9 @@ def escalate(ctx: CtxDep, who: WhoDep, number: str, body: EscalateBody) -> dict[
 @router.post("/tickets/{number}/escalation/ack")
 def acknowledge_escalation(ctx: CtxDep, who: WhoDep, number: str) -> dict[str, Any]:
     """Stop the ticket's escalation chain: no ping is sent after this returns."""
-    return _act(ctx, number, lambda s, t: escalation.acknowledge(ctx, s, t, by=who.label, who=who))
+    return _act(
+        ctx, number, lambda s, t: acknowledging.acknowledge(ctx, s, t, by=who.label, who=who)
+    )
 
 
 @router.get("/reports/sla")

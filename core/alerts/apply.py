@@ -29,16 +29,16 @@ from sqlalchemy.orm import Session
 from core import contacts
 from core.alerts import text
 from core.alerts.policy import AlertPolicy, config
-from core.alerts.values import FIRING, RESOLVED, AlertGroup, AlertIn
+from core.alerts.values import FIRING, AlertGroup, AlertIn
 from core.context import Context
-from core.models import Alert, Ticket
+from core.models import Alert, AlertStatus, Ticket, TicketStatus
 from core.principals import system
-from core.tickets import actions
-from core.tickets.lifecycle import CLOSED, OPEN_STATES
+from core.tickets import conversation, opening, workflow
+from core.tickets.lifecycle import OPEN_STATES
 
 CHANNEL = "alerts"
 WHO = system("alerts")
-UNKNOWN = ""  # the status of an alert's row before anything was applied to it
+UNKNOWN = AlertStatus.UNKNOWN  # a row nothing was applied to yet
 
 
 def apply(ctx: Context, session: Session, group: AlertGroup, record_id: int) -> str:
@@ -93,7 +93,7 @@ def _firing(
     if not lines:
         return ("unchanged", alert.name)
     ticket = _current(session, row.ticket_id)
-    if ticket is None or ticket.status == CLOSED:
+    if ticket is None or ticket.status == TicketStatus.CLOSED:
         linked = ticket.id if ticket is not None else None
         ticket = _open(ctx, session, policy, group, alert, record_id, linked_from=linked)
         outcome = ("opened", ticket.number)
@@ -101,7 +101,7 @@ def _firing(
         # The monitoring system "writes again": as a client's message would, this
         # reopens a resolved ticket; its SLA, card and audit follow as for any message.
         identity = contacts.find_or_create(session, CHANNEL, group.source, group.source_name)
-        actions.client_message(
+        conversation.client_message(
             ctx,
             session,
             ticket,
@@ -129,17 +129,17 @@ def _resolved(
         _remember(ctx, row, alert, group, None, record_id)
         row.ends_at = alert.ends_at or ctx.now()
         return ("nothing to resolve", alert.name)
-    if row.status == RESOLVED:
+    if row.status == AlertStatus.RESOLVED:
         return ("nothing to resolve", alert.name)
     note = text.resolved(alert, row)
-    row.status, row.ends_at = RESOLVED, alert.ends_at or ctx.now()
+    row.status, row.ends_at = AlertStatus.RESOLVED, alert.ends_at or ctx.now()
     row.last_record_id, row.updated_at = record_id, ctx.now()
     ticket = _current(session, row.ticket_id)
-    if ticket is None or ticket.status == CLOSED:
+    if ticket is None or ticket.status == TicketStatus.CLOSED:
         return ("resolved", alert.name)
-    actions.note(ctx, session, WHO, ticket, text=note)
+    conversation.note(ctx, session, WHO, ticket, text=note)
     if policy.map(alert.labels).resolve and ticket.status in OPEN_STATES:
-        actions.resolve(
+        workflow.resolve(
             ctx,
             session,
             WHO,
@@ -192,7 +192,7 @@ def _open(
     links = {
         name: value for name, value in (("asset", mapped.asset), ("site", mapped.site)) if value
     }
-    return actions.open_ticket(
+    return opening.open_ticket(
         ctx,
         session,
         WHO,
@@ -226,7 +226,7 @@ def _remember(
     ticket: Ticket | None,
     record_id: int,
 ) -> None:
-    row.source, row.name, row.status = group.source, alert.name[:200], alert.status
+    row.source, row.name, row.status = group.source, alert.name[:200], AlertStatus(alert.status)
     row.labels, row.annotations = dict(alert.labels), dict(alert.annotations)
     row.generator_url = alert.generator_url
     row.starts_at, row.ends_at = alert.starts_at, None

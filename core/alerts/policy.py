@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.errors import ConfigError
+from core.models import PRIORITIES
 from core.policy import Policy, cached
-from core.tickets.lifecycle import PRIORITIES
 
 
 @dataclass(frozen=True)

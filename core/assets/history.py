@@ -12,15 +12,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import Integer, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
-from core.assets.records import OPEN, key_of
-from core.models import Agent, Alert, Asset, ResolutionRecord, Site, Ticket, WorkOrder
+from core.assets.records import key_of
+from core.models import (
+    Agent,
+    Alert,
+    AlertStatus,
+    Asset,
+    ResolutionRecord,
+    Site,
+    Ticket,
+    WorkOrder,
+    WorkOrderStatus,
+)
 from core.models.tickets import format_number
 from core.tickets.lifecycle import OPEN_STATES
-
-FIRING = "firing"
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -82,7 +90,7 @@ def alert_dict(alert: Alert) -> dict[str, Any]:
 
 
 # A machine's story is read on every ticket shown: its statements are built once.
-_ASSET, _LIMIT = bindparam("asset_id"), bindparam("limit")
+_ASSET, _LIMIT = bindparam("asset_id", type_=Integer), bindparam("limit", type_=Integer)
 _TICKETS = (
     select(
         Ticket.id,
@@ -116,13 +124,13 @@ _RESOLUTIONS = (
 )
 _WORK_ORDERS = (
     select(WorkOrder)
-    .where(WorkOrder.asset_id == _ASSET, WorkOrder.status == OPEN)
+    .where(WorkOrder.asset_id == _ASSET, WorkOrder.status == WorkOrderStatus.OPEN)
     .order_by(WorkOrder.id.desc())
     .limit(_LIMIT)
 )
 _ALERTS = (
     select(Alert)
-    .where(Alert.asset_id == _ASSET, Alert.status == FIRING)
+    .where(Alert.asset_id == _ASSET, Alert.status == AlertStatus.FIRING)
     .order_by(Alert.starts_at.desc(), Alert.id.desc())
     .limit(_LIMIT)
 )

@@ -20,13 +20,12 @@ from sqlalchemy.orm import Session
 from core import audit
 from core.context import Context
 from core.errors import ActionRefused, NotFound
-from core.models import Asset, Site, WorkOrder
+from core.models import Asset, Site, WorkOrder, WorkOrderStatus, as_id
 
 Record = TypeVar("Record", Site, Asset, WorkOrder)
 
 MAX_REF = 120
-OPEN, CLOSED = "open", "closed"
-WORK_ORDER_STATUSES = (OPEN, CLOSED)
+WORK_ORDER_STATUSES = tuple(WorkOrderStatus)
 
 
 def clean(ref: str) -> str:
@@ -71,8 +70,9 @@ def find(session: Session, model: type[Record], ref: str) -> Record | None:
 def get(session: Session, model: type[Record], ref: str) -> Record:
     """``find``, by reference or else by numeric id; raises ``NotFound``."""
     row = find(session, model, ref)
-    if row is None and ref.strip().isdigit():
-        row = session.get(model, int(ref.strip()))
+    row_id = as_id(ref.strip()) if row is None else None
+    if row_id is not None:
+        row = session.get(model, row_id)
     if row is None:
         raise NotFound(f"{_BY_MODEL[model].title} '{ref}' does not exist")
     return row
@@ -201,10 +201,10 @@ def _links(
             if status not in WORK_ORDER_STATUSES:
                 raise ActionRefused(
                     "field.status",
-                    f"a work order's status is one of {', '.join(WORK_ORDER_STATUSES)}",
+                    f"a work order's status is one of {', '.join(s.value for s in WorkOrderStatus)}",
                     kind="field",
                 )
             if status != row.status:
-                row.status = status
-                row.closed_at = ctx.now() if status == CLOSED else None
+                row.status = WorkOrderStatus(status)
+                row.closed_at = ctx.now() if status == WorkOrderStatus.CLOSED else None
                 changed["status"] = status

@@ -14,16 +14,19 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+import core.intake.conversation as conversation
+import core.intake.deliveryreports as deliveryreports
 from core import audit, contacts, outbox
 from core.context import Context
 from core.db import AFTER_COMMIT
 from core.errors import IntakeError, NotFound
-from core.intake.records import DONE, DROPPED, EVENT, PARKED, PENDING, inbound_from_json
+from core.intake.records import EVENT, inbound_from_json
 from core.intake.rules import APPEND, DROP, OPEN, PARK, decide
-from core.models import Agent, InboundRecord, OutboxDelivery, Ticket
+from core.models import Agent, InboundRecord, InboundStatus, OutboxDelivery, Ticket
 from core.principals import system
-from core.tickets import actions
-from core.values import Inbound
+from core.tickets.conversation import client_message
+from core.tickets.opening import open_ticket
+from core.values import DeliveryReport, Inbound
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +58,7 @@ def process_many(ctx: Context, record_ids: Sequence[int], held: list[int] | None
             }
             for record_id in record_ids:
                 record = loaded.get(record_id)
-                if record is None or record.status != PENDING:
+                if record is None or record.status != InboundStatus.PENDING:
                     continue
                 callbacks = list(session.info.get(AFTER_COMMIT, []))
                 queued = len(rows) if rows is not None else 0
@@ -96,7 +99,9 @@ def process(ctx: Context, record_id: int, *, retry: bool = False) -> InboundReco
             record = session.get(InboundRecord, record_id, with_for_update=True)
             if record is None:
                 raise NotFound(f"inbound record {record_id} does not exist")
-            if record.status != PENDING and not (retry and record.status == PARKED):
+            if record.status != InboundStatus.PENDING and not (
+                retry and record.status == InboundStatus.PARKED
+            ):
                 return record
             record.attempts += 1
             _decide_and_apply(ctx, session, record)
@@ -113,7 +118,7 @@ def process(ctx: Context, record_id: int, *, retry: bool = False) -> InboundReco
 
 
 def _park_failed(ctx: Context, record: InboundRecord, exc: Exception) -> None:
-    record.status = PARKED
+    record.status = InboundStatus.PARKED
     record.outcome = PARK
     record.rules_fired = ["error"]
     record.reason = f"processing failed: {type(exc).__name__}: {exc}"[:2000]
@@ -125,7 +130,7 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
     if handler is not None:
         done = handler(session, record)
         if done is not None:  # the channel's own event (a staff action), not a client message
-            record.status, record.outcome = DONE, EVENT
+            record.status, record.outcome = InboundStatus.DONE, EVENT
             record.rules_fired, record.reason = [EVENT], done[:2000]
             record.decided_at = ctx.now()
             return
@@ -137,16 +142,24 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
         return
     decision = decide(ctx, session, inbound)
     if decision.outcome == PARK:
+        if decision.outbox_id is not None:  # a bounce or delay notice about one of our deliveries
+            row = session.get(OutboxDelivery, decision.outbox_id, with_for_update=True)
+            assert row is not None
+            report = inbound.report or DeliveryReport("bounce", about=inbound.bounce_for)
+            decision.reason = deliveryreports.apply(
+                session, row, report, record_id=record.id, now=ctx.now()
+            )
         _park(ctx, session, record, decision.rule, decision.reason, ticket_id=decision.ticket_id)
     elif decision.outcome == DROP:
-        record.status = DROPPED
+        record.status = InboundStatus.DROPPED
     elif decision.outcome == APPEND:
         ticket = session.get(Ticket, decision.ticket_id, with_for_update=True)
         assert ticket is not None
+        _wrote_in(ctx, session, inbound, ticket.id)
         identity = contacts.find_or_create(
             session, inbound.channel, inbound.sender, inbound.sender_name
         )
-        message = actions.client_message(
+        message = client_message(
             ctx,
             session,
             ticket,
@@ -157,12 +170,23 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
             external_id=inbound.external_id,
             inbound_record_id=record.id,
         )
-        record.status, record.ticket_id, record.message_id = DONE, ticket.id, message.id
+        record.status, record.ticket_id, record.message_id = (
+            InboundStatus.DONE,
+            ticket.id,
+            message.id,
+        )
+        conversation.remember(session, ticket.id, inbound.channel, inbound.copied, ctx.now())
     elif decision.outcome == OPEN:
+        _wrote_in(ctx, session, inbound, None)
         sender = (inbound.sender, inbound.sender_name)
         if inbound.on_behalf_of and _may_forward(session, inbound):
             sender = inbound.on_behalf_of
-        ticket = actions.open_ticket(
+        route = ctx.policy.intake_rule_for(inbound)
+        if route is not None:
+            decision.notes.append(f"operator:{route.name}")
+        if inbound.no_auto_reply:
+            decision.notes.append(f"no acknowledgement: {inbound.no_auto_reply}")
+        ticket = open_ticket(
             ctx,
             session,
             system("intake"),
@@ -174,8 +198,13 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
             linked_from_id=decision.linked_from,
             inbound_record_id=record.id,
             external_id=inbound.external_id,
+            priority=route.priority if route else None,
+            queue=route.queue if route else None,
+            category=route.category if route else None,
+            send_ack=not inbound.no_auto_reply,  # RFC 3834: no automatic answer to bulk or list mail
         )
-        record.status, record.ticket_id = DONE, ticket.id
+        record.status, record.ticket_id = InboundStatus.DONE, ticket.id
+        conversation.remember(session, ticket.id, inbound.channel, inbound.copied, ctx.now())
     if decision.outcome != PARK:  # set last, so the record is written once, at the next flush
         record.rules_fired = [decision.rule, *decision.notes]
         record.outcome = decision.outcome
@@ -195,6 +224,14 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
         },
         now=ctx.now(),
     )
+
+
+def _wrote_in(ctx: Context, session: Session, inbound: Inbound, ticket_id: int | None) -> None:
+    """A person wrote from this address, so it works: automatic messages (this one's
+    acknowledgement too) may reach it again after a bounce."""
+    identity = contacts.find_identity(session, inbound.channel, inbound.sender)
+    if identity is not None:
+        deliveryreports.wrote_in(session, identity, ticket_id=ticket_id, now=ctx.now())
 
 
 def _may_forward(session: Session, inbound: Inbound) -> bool:
@@ -219,7 +256,7 @@ def _park(
     reason: str,
     ticket_id: int | None = None,
 ) -> None:
-    record.status = PARKED
+    record.status = InboundStatus.PARKED
     record.outcome = PARK
     record.rules_fired = [rule]
     record.reason = reason

@@ -1,7 +1,7 @@
 """Typed SQLAlchemy models. Import from here: ``from core.models import Ticket``."""
 
-from .assets import Alert, Asset, Site, WorkOrder
-from .base import Base, BigId, UTCDateTime, utcnow
+from .assets import Alert, AlertStatus, Asset, Site, WorkOrder, WorkOrderStatus
+from .base import MAX_ID, Base, BigId, Choice, UTCDateTime, as_id, utcnow
 from .people import (
     Agent,
     Category,
@@ -16,12 +16,17 @@ from .records import (
     AuditChainHead,
     AuditCheckpoint,
     AuditEvent,
+    DeliveryStatus,
     InboundRecord,
+    InboundStatus,
+    KnownAddress,
+    LiveProcess,
     MailboxState,
     OutboxDelivery,
 )
-from .sla import Escalation, SlaEvent
+from .sla import Escalation, EscalationStatus, SlaEvent
 from .tickets import (
+    PRIORITIES,
     Attachment,
     Message,
     Override,
@@ -29,12 +34,17 @@ from .tickets import (
     ResolutionRecord,
     StoredBlob,
     Ticket,
+    TicketStatus,
     format_number,
 )
 
 __all__ = [
+    "PRIORITIES",
+    "MAX_ID",
+    "as_id",
     "Agent",
     "Alert",
+    "AlertStatus",
     "Asset",
     "Attachment",
     "AuditChainHead",
@@ -43,10 +53,16 @@ __all__ = [
     "Base",
     "BigId",
     "Category",
+    "Choice",
     "Contact",
+    "DeliveryStatus",
     "Escalation",
+    "EscalationStatus",
     "Identity",
     "InboundRecord",
+    "InboundStatus",
+    "KnownAddress",
+    "LiveProcess",
     "MailboxState",
     "Message",
     "Organization",
@@ -61,8 +77,10 @@ __all__ = [
     "StoredBlob",
     "SupportQueue",
     "Ticket",
+    "TicketStatus",
     "UTCDateTime",
     "format_number",
     "WorkOrder",
+    "WorkOrderStatus",
     "utcnow",
 ]

@@ -8,12 +8,27 @@ lower case, unique, so ``press-3`` and ``PRESS-3`` name one machine.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, BigId, UTCDateTime, utcnow
+from .base import Base, BigId, Choice, UTCDateTime, utcnow
+
+
+class WorkOrderStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class AlertStatus(StrEnum):
+    """An alert's last known state; ``UNKNOWN`` only inside the transaction that first
+    meets it (``core.alerts.apply`` claims its row before deciding)."""
+
+    UNKNOWN = ""
+    FIRING = "firing"
+    RESOLVED = "resolved"
 
 
 class Site(Base):
@@ -60,7 +75,9 @@ class WorkOrder(Base):
     key: Mapped[str] = mapped_column(String(120), unique=True)
     number: Mapped[str] = mapped_column(String(120))
     title: Mapped[str] = mapped_column(String(300), default="")
-    status: Mapped[str] = mapped_column(String(10), default="open")  # open, closed
+    status: Mapped[WorkOrderStatus] = mapped_column(
+        Choice(WorkOrderStatus, 10), default=WorkOrderStatus.OPEN
+    )
     asset_id: Mapped[int | None] = mapped_column(ForeignKey("assets.id"))
     site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -87,7 +104,7 @@ class Alert(Base):
     fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
     source: Mapped[str] = mapped_column(String(320))
     name: Mapped[str] = mapped_column(String(200), default="")
-    status: Mapped[str] = mapped_column(String(10))  # firing, resolved
+    status: Mapped[AlertStatus] = mapped_column(Choice(AlertStatus, 10))
     labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     annotations: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     generator_url: Mapped[str] = mapped_column(Text, default="")

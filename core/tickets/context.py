@@ -34,7 +34,7 @@ from core.models import (
     Ticket,
     WorkOrder,
 )
-from core.tickets import actions
+from core.tickets import lookup
 from core.tickets.views import delivery_dict, ticket_summary
 
 HISTORY = 5  # earlier tickets and resolutions of the machine shown with a ticket
@@ -65,7 +65,7 @@ def assemble(
     # The ticket and everything it points at, in one statement.
     ticket = (
         session.execute(
-            select(Ticket).options(*_LINKED).where(Ticket.id == actions.parse_number(number))
+            select(Ticket).options(*_LINKED).where(Ticket.id == lookup.parse_number(number))
         )
         .unique()
         .scalar_one_or_none()

@@ -25,6 +25,7 @@ from core.models import (
     Site,
     SupportQueue,
     Ticket,
+    TicketStatus,
     WorkOrder,
     format_number,
 )
@@ -120,9 +121,10 @@ def list_tickets(
         if ref:
             stmt = stmt.where(column.in_(select(model.id).where(model.key == key_of(ref))))
     if status:
-        stmt = stmt.where(Ticket.status.in_(status.split(",")))
+        known = {s.value for s in TicketStatus}  # an unknown status matches nothing
+        stmt = stmt.where(Ticket.status.in_([s for s in status.split(",") if s in known]))
     elif not include_closed:
-        stmt = stmt.where(Ticket.status != "closed")
+        stmt = stmt.where(Ticket.status != TicketStatus.CLOSED)
     if priority:
         stmt = stmt.where(Ticket.priority.in_(priority.split(",")))
     if queue:
