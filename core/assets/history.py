@@ -9,7 +9,6 @@ work orders and the alerts firing on it now. Each part is one indexed query.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Integer, bindparam, func, or_, select
@@ -29,10 +28,7 @@ from core.models import (
 )
 from core.models.tickets import format_number
 from core.tickets.lifecycle import OPEN_STATES
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+from core.tickets.views import iso
 
 
 def site_dict(site: Site) -> dict[str, Any]:
@@ -41,8 +37,8 @@ def site_dict(site: Site) -> dict[str, Any]:
         "code": site.code,
         "name": site.name,
         "address": site.address,
-        "created_at": _iso(site.created_at),
-        "updated_at": _iso(site.updated_at),
+        "created_at": iso(site.created_at),
+        "updated_at": iso(site.updated_at),
     }
 
 
@@ -56,8 +52,8 @@ def asset_dict(asset: Asset) -> dict[str, Any]:
         "site": asset.site.code if asset.site else None,
         "location": asset.location,
         "attributes": asset.attributes or {},
-        "created_at": _iso(asset.created_at),
-        "updated_at": _iso(asset.updated_at),
+        "created_at": iso(asset.created_at),
+        "updated_at": iso(asset.updated_at),
     }
 
 
@@ -69,8 +65,8 @@ def work_order_dict(order: WorkOrder) -> dict[str, Any]:
         "status": order.status,
         "asset": order.asset.tag if order.asset else None,
         "site": order.site.code if order.site else None,
-        "created_at": _iso(order.created_at),
-        "closed_at": _iso(order.closed_at),
+        "created_at": iso(order.created_at),
+        "closed_at": iso(order.closed_at),
     }
 
 
@@ -83,8 +79,8 @@ def alert_dict(alert: Alert) -> dict[str, Any]:
         "labels": alert.labels,
         "annotations": alert.annotations,
         "generator_url": alert.generator_url,
-        "starts_at": _iso(alert.starts_at),
-        "ends_at": _iso(alert.ends_at),
+        "starts_at": iso(alert.starts_at),
+        "ends_at": iso(alert.ends_at),
         "ticket": format_number(alert.ticket_id) if alert.ticket_id else None,
     }
 
@@ -152,8 +148,8 @@ def machine(session: Session, asset: Asset, *, limit: int = 50) -> dict[str, Any
                 "subject": row.subject,
                 "status": row.status,
                 "priority": row.priority,
-                "created_at": _iso(row.created_at),
-                "resolved_at": _iso(row.resolved_at),
+                "created_at": iso(row.created_at),
+                "resolved_at": iso(row.resolved_at),
             }
             for row in rows
         ],
@@ -164,7 +160,7 @@ def machine(session: Session, asset: Asset, *, limit: int = 50) -> dict[str, Any
                 "code": row.code,
                 "steps": row.steps,
                 "agent": row.agent,
-                "at": _iso(row.created_at),
+                "at": iso(row.created_at),
             }
             for row in session.execute(_RESOLUTIONS, given)
         ],
@@ -211,7 +207,7 @@ def _tickets(session: Session, column: Any, row_id: int, limit: int) -> list[dic
             "subject": r.subject,
             "status": r.status,
             "priority": r.priority,
-            "created_at": _iso(r.created_at),
+            "created_at": iso(r.created_at),
         }
         for r in session.execute(
             select(Ticket.id, Ticket.subject, Ticket.status, Ticket.priority, Ticket.created_at)

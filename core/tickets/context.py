@@ -11,7 +11,6 @@ with the number of tickets or messages stored.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -35,7 +34,7 @@ from core.models import (
     WorkOrder,
 )
 from core.tickets import lookup
-from core.tickets.views import delivery_dict, ticket_summary
+from core.tickets.views import delivery_dict, iso, ticket_summary
 
 HISTORY = 5  # earlier tickets and resolutions of the machine shown with a ticket
 _LINKED = (
@@ -50,10 +49,6 @@ _LINKED = (
     joinedload(Ticket.work_order).joinedload(WorkOrder.asset),
     joinedload(Ticket.work_order).joinedload(WorkOrder.site),
 )
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 def assemble(
@@ -146,7 +141,7 @@ def assemble(
                 }
                 for a in files.get(m.id, [])
             ],
-            "created_at": _iso(m.created_at),
+            "created_at": iso(m.created_at),
         }
         for m in messages.values()
     ]
@@ -161,7 +156,7 @@ def assemble(
     data["audit"] = [
         {
             "seq": e.seq,
-            "at": _iso(e.created_at),
+            "at": iso(e.created_at),
             "actor": e.actor,
             "action": e.action,
             "data": e.data,
@@ -178,7 +173,7 @@ def assemble(
             "code": r.code,
             "steps": r.steps,
             "agent": agents.get(r.agent_id),
-            "at": _iso(r.created_at),
+            "at": iso(r.created_at),
         }
         for r in resolutions
     ]
@@ -188,7 +183,7 @@ def assemble(
             "rule": o.rule,
             "reason": o.reason,
             "agent": agents.get(o.agent_id),
-            "at": _iso(o.created_at),
+            "at": iso(o.created_at),
         }
         for o in overrides
     ]

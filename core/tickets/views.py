@@ -32,7 +32,7 @@ from core.models import (
 from core.sla import ticket as sla
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
@@ -66,15 +66,15 @@ def ticket_summary(ctx: Context, ticket: Ticket) -> dict[str, Any]:
         "sla": {
             "policy": ticket.sla_policy,
             "state": sla.state(ctx, ticket),
-            "response_due_at": _iso(ticket.response_due_at),
-            "resolution_due_at": _iso(ticket.resolution_due_at),
-            "first_response_at": _iso(ticket.first_response_at),
-            "next_checkpoint_at": _iso(ticket.next_checkpoint_at),
+            "response_due_at": iso(ticket.response_due_at),
+            "resolution_due_at": iso(ticket.resolution_due_at),
+            "first_response_at": iso(ticket.first_response_at),
+            "next_checkpoint_at": iso(ticket.next_checkpoint_at),
             **sla.detail(ctx, ticket),
         },
         "tracking_link": ctx.tracking_link(ticket.tracking_token),
-        "created_at": _iso(ticket.created_at),
-        "updated_at": _iso(ticket.updated_at),
+        "created_at": iso(ticket.created_at),
+        "updated_at": iso(ticket.updated_at),
     }
 
 
@@ -89,8 +89,8 @@ def delivery_dict(d: OutboxDelivery) -> dict[str, Any]:
         "attempts": d.attempts,
         "last_error": d.last_error,
         "external_id": d.external_id,
-        "created_at": _iso(d.created_at),
-        "sent_at": _iso(d.sent_at),
+        "created_at": iso(d.created_at),
+        "sent_at": iso(d.sent_at),
     }
 
 
