@@ -107,7 +107,8 @@ def to_client(
     extras: dict[str, Any] | None = None,
     thread: dict[str, Any] | None = None,
 ) -> OutboxDelivery | None:
-    """Queue a message to the ticket's client on the channel they last used.
+    """Queue a message to the ticket's client on the channel they last used
+    (``contacts.reply_to``).
 
     ``thread`` is what ``thread_info`` would find, when the caller already knows it.
 
@@ -117,7 +118,7 @@ def to_client(
         raise InternalNoteLeak(
             f"message {message.id} is {message.kind}; only public messages reach clients"
         )
-    identity = ticket.reply_identity
+    identity = contacts.reply_to(ctx, session, ticket)
     if identity is None:
         return None
     if automatic and over_automatic_limit(ctx, session, identity.kind, identity.address):
@@ -154,6 +155,43 @@ def to_client(
         message_id=message.id if message else None,
         not_before=not_before,
     )
+
+
+def to_address(
+    ctx: Context,
+    session: Session,
+    channel: str,
+    recipient: str,
+    *,
+    kind: str,
+    rendered: Rendered,
+    key: str,
+    ticket_id: int | None = None,
+) -> OutboxDelivery | None:
+    """Queue an automatic message to an address that is on no ticket yet (a link code
+    sent to a client's other address). Returns None when the recipient already had
+    the hourly cap of automatic messages (audited)."""
+    if over_automatic_limit(ctx, session, channel, recipient):
+        audit.record(
+            session,
+            actor="system:outbox",
+            action="automatic_capped",
+            ticket_id=ticket_id,
+            data={"kind": kind, "limit_per_hour": ctx.auto_reply_limit_per_hour},
+            now=ctx.now(),
+        )
+        return None
+    out = Outbound(
+        key=key,
+        channel=channel,
+        recipient=recipient,
+        kind=kind,
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        automatic=True,
+    )
+    return queue(ctx, session, out, ticket_id=ticket_id)
 
 
 def over_automatic_limit(ctx: Context, session: Session, channel: str, recipient: str) -> bool:

@@ -122,6 +122,7 @@ CARD_BUTTONS: list[CardButton] = [
     CardButton("Escalate now", "sb_escalate", lambda t: _open(t) and not t["escalated"], "danger"),
     CardButton("Link asset / work order…", "sb_link", lambda t: t["status"] != lifecycle.CLOSED),
     CardButton("Copy tracking link", "sb_copy_link", lambda t: True),
+    CardButton("Same client as…", "sb_contact", lambda t: True),
 ]
 
 
@@ -148,7 +149,8 @@ def card(t: dict[str, Any], opening_text: str, key: str) -> tuple[str, list[dict
     if t["escalated"]:
         status += " · :rotating_light: escalated"
     fields = [
-        f"*Client*\n{who}\n{client['channel'] or 'no channel'}: {escape(client['address'] or '')}",
+        f"*Client*\n{who}\nreplies go by {client['channel'] or 'no channel'}: "
+        f"{escape(client['address'] or '')}",
         f"*Priority*\n{t['priority']}",
         f"*Status*\n{status}",
         f"*Assignee*\n{escape(t['assignee'] or 'nobody')}",
@@ -316,6 +318,7 @@ def modal(
         "link": "Link asset / WO",
         "assign": "Assign",
         "note": "Internal note",
+        "contact": "Same client",
     }
     override = _input(
         "override",
@@ -365,6 +368,17 @@ def modal(
         blocks = [
             _input("assignee", "Agent", {"type": "users_select", "action_id": "value"}),
             override,
+        ]
+    elif name == "contact":
+        blocks = [
+            _input(
+                "other",
+                "Same person as",
+                _text("value"),
+                hint="Their other ticket (T-000123), contact (C-000012) or address "
+                "(telegram:4711, email:ana@example.com). Never on a name alone.",
+            ),
+            _input("reason", "How you know", _text("value", True), optional=True),
         ]
     elif name == "note":
         blocks = [

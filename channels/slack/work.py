@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from channels.slack import blocks, pings
+from channels.slack import contacts as slack_contacts
 from channels.slack import outbox as slack_outbox
 from channels.slack.inbox import EventInbox
 from channels.slack.intake import external_id_of
@@ -434,6 +435,8 @@ class SlackWork:
                 )
             if verb == "open":
                 return self._open(session, who, rest)
+            if verb in ("link", "unlink", "contact"):
+                return slack_contacts.command(self.ctx, session, who, verb, plain(rest))
             try:
                 ticket = actions.get_ticket(session, words)
                 return _detail(views.ticket_summary(self.ctx, ticket))
@@ -544,6 +547,7 @@ MODAL_BUTTONS = {
     "sb_priority": "priority",
     "sb_link": "link",
     "sb_note": "note",
+    "sb_contact": "contact",
 }
 
 
@@ -618,6 +622,7 @@ MODALS: dict[
     "link": _m_link,
     "assign": _m_assign,
     "note": _m_note,
+    "contact": lambda w, s, who, t, v: slack_contacts.submit_same_client(w.ctx, s, who, t, v),
 }
 ERROR_BLOCKS = {
     "field.parts_ref": "parts_ref",
@@ -635,6 +640,9 @@ ERROR_BLOCKS = {
     "assign.inactive": "assignee",
     "field.text": "text",
     "field.link": "asset",
+    "field.other": "other",
+    "contacts.same": "other",
+    "contacts.merged": "other",
 }
 
 COMMAND_HELP = "\n".join(
@@ -645,6 +653,7 @@ COMMAND_HELP = "\n".join(
         "• `/ticket mine` — your open tickets",
         "• `/ticket at-risk` — tickets at risk or breached",
         "• `/ticket open email:client@example.com Subject | what they reported` — open one on a client's behalf",
+        *slack_contacts.HELP,
     ]
 )
 

@@ -22,10 +22,11 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from core import audit, contacts, outbox
+from core.contacts import codes
 from core.context import Context
 from core.db import AFTER_COMMIT, after_commit
 from core.errors import IntakeError, NotFound
-from core.intake.rules import APPEND, DROP, OPEN, PARK, decide
+from core.intake.rules import APPEND, DROP, LINK, OPEN, PARK, decide
 from core.models import Agent, InboundRecord, OutboxDelivery, Ticket
 from core.principals import system
 from core.tickets import actions
@@ -324,6 +325,9 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
         _park(ctx, session, record, decision.rule, decision.reason, ticket_id=decision.ticket_id)
     elif decision.outcome == DROP:
         record.status = DROPPED
+    elif decision.outcome == LINK:
+        decision.reason = codes.answer(ctx, session, inbound)
+        record.status = DONE
     elif decision.outcome == APPEND:
         ticket = session.get(Ticket, decision.ticket_id, with_for_update=True)
         assert ticket is not None

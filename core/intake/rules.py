@@ -16,13 +16,14 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from core import contacts
+from core.contacts import codes
 from core.context import Context
 from core.models import Message, OutboxDelivery, Participant, Ticket
 from core.tickets.lifecycle import CLOSED
 from core.tokens import parse_reply_token
 from core.values import Inbound
 
-DROP, PARK, APPEND, OPEN = "drop", "park", "append", "open"
+DROP, PARK, APPEND, OPEN, LINK = "drop", "park", "append", "open", "link"
 TAG_RE = re.compile(r"\[#T-?(\d{1,12})\]", re.IGNORECASE)
 
 
@@ -139,6 +140,19 @@ class EmptyRule:
         return None
 
 
+class LinkCodeRule:
+    name = "link_code"
+    description = (
+        "Only a code, from an address we sent a link code to: the client answering it "
+        "(core.contacts.codes), not a ticket message."
+    )
+
+    def check(self, ctx: Context, session: Session, inbound: Inbound) -> Decision | None:
+        if codes.is_answer(ctx, session, inbound):
+            return Decision(LINK, self.name, "a link code sent back")
+        return None
+
+
 class ReplyTokenRule:
     name = "reply_token"
     description = "A signed reply token we gave the client names the ticket."
@@ -210,6 +224,7 @@ DEFAULT_CHAIN: tuple[Rule, ...] = (
     BounceRule(),
     AutomaticRule(),
     EmptyRule(),
+    LinkCodeRule(),
     ReplyTokenRule(),
     ReferencesRule(),
     SubjectTagRule(),

@@ -1,6 +1,7 @@
 """Typed SQLAlchemy models. Import from here: ``from core.models import Ticket``."""
 
 from .base import Base, BigId, UTCDateTime, utcnow
+from .contacts import ContactLink, LinkCode
 from .people import Agent, Category, Contact, Identity, Organization, ResolutionCode, SupportQueue
 from .records import (
     AuditChainHead,
@@ -32,9 +33,11 @@ __all__ = [
     "BigId",
     "Category",
     "Contact",
+    "ContactLink",
     "Escalation",
     "Identity",
     "InboundRecord",
+    "LinkCode",
     "MailboxState",
     "Message",
     "Organization",

@@ -17,7 +17,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from core import audit, outbox
+from core import audit, contacts, outbox
 from core.context import Context
 from core.db import after_commit
 from core.escalation import chain as escalation
@@ -230,7 +230,7 @@ def _tell_client(ctx: Context, session: Session, ticket: Ticket) -> None:
         return
     chosen = sla.policy_for(ctx, ticket, session)
     minutes = (chosen.client_update_minutes if chosen else None) or 60
-    channel = ticket.reply_identity.kind if ticket.reply_identity else "default"
+    channel = contacts.reply_channel(ctx, session, ticket)
     fields = actions._fields(
         ticket, ctx, update_within=humanize_minutes(int(minutes)), critical=ticket.priority == "P1"
     )

@@ -192,7 +192,7 @@ def _add_message(
     text: str,
     html: str | None = None,
     attachments: Sequence[AttachmentIn] = (),
-    author_contact_id: int | None = None,
+    author_identity: Identity | None = None,
     author_agent_id: int | None = None,
     external_id: str | None = None,
     inbound_record_id: int | None = None,
@@ -204,7 +204,8 @@ def _add_message(
         channel=channel,
         body_text=text,
         body_html=html,
-        author_contact_id=author_contact_id,
+        author_contact_id=author_identity.contact_id if author_identity else None,
+        author_identity_id=author_identity.id if author_identity else None,
         author_agent_id=author_agent_id,
         external_id=external_id,
         inbound_record_id=inbound_record_id,
@@ -338,6 +339,7 @@ def open_ticket(
         contact_id=identity.contact_id,
         organization_id=identity.contact.organization_id,
         channel=kind,
+        requester_identity_id=identity.id,
         reply_identity_id=identity.id,
         tracking_token=tracking_token(),
         linked_from_id=linked_from_id,
@@ -362,7 +364,7 @@ def open_ticket(
         text=text,
         html=html,
         attachments=attachments,
-        author_contact_id=identity.contact_id,
+        author_identity=identity,
         external_id=external_id,
         inbound_record_id=inbound_record_id,
     )
@@ -426,13 +428,15 @@ def client_message(
         text=text,
         html=html,
         attachments=attachments,
-        author_contact_id=identity.contact_id,
+        author_identity=identity,
         external_id=external_id,
         inbound_record_id=inbound_record_id,
     )
     _ensure_participant(session, ticket, identity.contact_id)
     if identity.contact_id == ticket.contact_id or ticket.reply_identity_id is None:
-        ticket.reply_identity_id = identity.id
+        # The next reply goes where the client last wrote from (a copied participant's
+        # message does not move it).
+        ticket.reply_identity = identity
     _change(
         ctx,
         session,
@@ -464,13 +468,14 @@ def reply(
 ) -> Message:
     """A public reply from an agent, delivered to the client on their channel."""
     lifecycle.check("reply", ticket, who.roles, {"text": text})  # before writing the message
+    channel = contacts.reply_channel(ctx, session, ticket, default="none")
     message = _add_message(
         ctx,
         session,
         ticket,
         kind="public",
         direction="out",
-        channel=ticket.reply_identity.kind if ticket.reply_identity else "none",
+        channel=channel,
         text=text,
         html=html,
         attachments=attachments,
@@ -487,7 +492,7 @@ def reply(
     )
     rendered = ctx.renderer.render(
         "reply",
-        ticket.reply_identity.kind if ticket.reply_identity else "default",
+        channel if channel != "none" else "default",
         **_fields(ticket, ctx, body=text, agent_name=who.name),
     )
     not_before = ctx.now() + timedelta(seconds=delay_seconds) if delay_seconds > 0 else None
@@ -697,7 +702,7 @@ def resolve(
     if notify_client:
         rendered = ctx.renderer.render(
             "resolved",
-            ticket.reply_identity.kind if ticket.reply_identity else "default",
+            contacts.reply_channel(ctx, session, ticket),
             **_fields(ticket, ctx),
         )
         count = session.execute(

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from core import contacts
 from core.context import Context
 from core.escalation import chain as escalation
 from core.models import (
@@ -47,6 +48,7 @@ def ticket_summary(ctx: Context, ticket: Ticket) -> dict[str, Any]:
         "queue": ticket.queue.slug if ticket.queue else None,
         "category": ticket.category.slug if ticket.category else None,
         "client": {
+            "contact": contacts.format_contact(ticket.contact_id),
             "name": ticket.contact.name if ticket.contact else "",
             "channel": ticket.reply_identity.kind if ticket.reply_identity else None,
             "address": ticket.reply_identity.address if ticket.reply_identity else None,
@@ -85,6 +87,7 @@ def ticket_summary(ctx: Context, ticket: Ticket) -> dict[str, Any]:
 
 def ticket_detail(ctx: Context, session: Session, ticket: Ticket) -> dict[str, Any]:
     data = ticket_summary(ctx, ticket)
+    data["reply_via"] = reply_via(ctx, session, ticket)
     messages = (
         session.execute(select(Message).where(Message.ticket_id == ticket.id).order_by(Message.id))
         .scalars()
@@ -167,6 +170,25 @@ def ticket_detail(ctx: Context, session: Session, ticket: Ticket) -> dict[str, A
         ).scalars()
     ]
     return data
+
+
+def reply_via(ctx: Context, session: Session, ticket: Ticket) -> dict[str, Any]:
+    """Where the next public reply will go, and why (``contacts.reply_to``)."""
+    chosen = contacts.reply_to(ctx, session, ticket)
+    last = ticket.reply_identity
+    if chosen is None:
+        why = "the client has no address"
+    elif last is not None and chosen.id != last.id:
+        why = f"the client last wrote by {last.kind}, which is not run here"
+    elif chosen.id == ticket.requester_identity_id:
+        why = f"the client wrote by {chosen.kind}"
+    else:
+        why = f"the client last wrote by {chosen.kind}"
+    return {
+        "channel": chosen.kind if chosen else None,
+        "address": chosen.address if chosen else None,
+        "why": why,
+    }
 
 
 def delivery_dict(d: OutboxDelivery) -> dict[str, Any]:
