@@ -51,10 +51,11 @@ from sqlalchemy import create_engine, func, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from channels.fake import FakeChannel  # noqa: E402
-from channels.slack.models import SlackCard, SlackEvent  # noqa: E402
+from channels.slack.models import SlackCard  # noqa: E402
 from config.runtime import System, migrate  # noqa: E402
 from config.settings import load_settings  # noqa: E402
-from core.models import Agent, Ticket  # noqa: E402
+from core import staff  # noqa: E402
+from core.models import Agent, InboundRecord, Ticket  # noqa: E402
 from tests.fakeslack import FakeSlack  # noqa: E402
 from tests.slack_support import SIGNING_SECRET, sign  # noqa: E402
 
@@ -127,9 +128,10 @@ def serve(
     threading.Thread(target=server.run, daemon=True).start()
     wait(lambda: server.started)
     with system.ctx.db.transaction() as session:
-        session.add(
-            Agent(name="Ana", email="ana@bench.example", roles=["agent"], slack_user_id="UANA")
-        )
+        ana = Agent(name="Ana", email="ana@bench.example", roles=["agent"])
+        session.add(ana)
+        session.flush()
+        staff.set_address(session, ana, "slack", "UANA")
     FakeChannel(system.ctx).receive(
         "plant-7", "Press 3 stopped, error E42", subject="Press 3 is down"
     )
@@ -160,7 +162,9 @@ def serve(
     ) in sys.stdin:  # the parent asks whether the events are all worked on, then closes stdin
         with system.ctx.db.reading() as session:
             pending = session.execute(
-                select(func.count()).select_from(SlackEvent).where(SlackEvent.status == "pending")
+                select(func.count())
+                .select_from(InboundRecord)
+                .where(InboundRecord.channel == "slack", InboundRecord.status == "pending")
             ).scalar_one()
         print(json.dumps({"pending": pending}), flush=True)
     server.should_exit = True

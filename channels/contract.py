@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from core.channel import Parser, Sender
+from core.channel import EventHandler, Parser, Sender
 
 if TYPE_CHECKING:
     from config.settings import Settings
@@ -57,6 +57,7 @@ class Plug:
     """What one configured channel adds to one process."""
 
     sender: Sender | None = None
+    events: EventHandler | None = None
     observers: list[Observer] = field(default_factory=list)
     jobs: dict[str, Job] = field(default_factory=dict)
     ticks: list[Tick] = field(default_factory=list)
@@ -81,6 +82,8 @@ class Channel:
       schema (migrations, tests) knows them.
     - ``clients``: whether clients can be reached on it (False for staff-only
       channels).
+    - ``check_address``: raises ``ValueError`` naming the problem when a client
+      address typed by a person is not one on this channel (None: any text).
     """
 
     name: str
@@ -90,3 +93,4 @@ class Channel:
     parser: Parser | None = None
     tables: Callable[[], object] = _no_tables
     clients: bool = True
+    check_address: Callable[[str], None] | None = None

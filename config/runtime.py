@@ -31,6 +31,7 @@ from core.models import Category, ResolutionCode, SupportQueue
 from core.policy import Policy, load_policy
 from core.rendering import Renderer
 from core.sla import policy as slapolicy
+from core.sla import ticket as sla_ticket
 from workers import jobs
 from workers.broker import Broker
 from workers.clock import Clock
@@ -60,6 +61,8 @@ def migrate(settings: Settings) -> None:
     command.upgrade(alembic_config(settings.effective_database_url), "head")
     ctx = build_context(settings)
     sync_reference_data(ctx)
+    with ctx.db.transaction() as session:
+        sla_ticket.backfill_attention(session)
     ctx.db.dispose()
 
 
@@ -130,11 +133,14 @@ def wire(settings: Settings, db: Database | None = None) -> tuple[Context, dict[
         auto_reply_limit_per_hour=settings.auto_reply_limit_per_hour,
         parsers={c.name: c.parser for c in CHANNELS if c.parser is not None},
         client_channels=frozenset(c.name for c in live if c.clients),
+        address_checks={c.name: c.check_address for c in CHANNELS if c.check_address},
     )
     plugs: dict[str, Plug] = {}
     for channel in live:
         plug = channel.plug(ctx, settings)
         ctx.observers.extend(plug.observers)
+        if plug.events is not None:
+            ctx.event_handlers[channel.name] = plug.events
         plugs[channel.name] = plug
     return ctx, plugs
 

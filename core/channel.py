@@ -9,9 +9,14 @@ the senders, both from the channel registry (``channels.registry``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from core.values import Inbound, Outbound
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from core.models import InboundRecord
 
 Parser = Callable[[bytes, dict[str, Any]], Inbound]
 """Raw stored payload and its meta -> ``Inbound``; raises ``IntakeError`` when unreadable."""
@@ -28,3 +33,10 @@ class Sender(Protocol):
     channel: str
 
     def send(self, out: Outbound) -> str | None: ...
+
+
+EventHandler = Callable[["Session", "InboundRecord"], "str | None"]
+"""A channel's own events stored beside client messages (a staff member's button press,
+a command): handled inside the record's transaction, returning what was done; None
+when the record is a client's message after all, for the intake rules to decide.
+Raising parks the record with the error, listed and retryable like any other."""

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from core.channel import Parser
+from core.channel import EventHandler, Parser
 from core.db import Database
 from core.dispatch import Dispatcher, NullDispatcher
 from core.health import Health
@@ -45,8 +45,12 @@ class Context:
     # How each channel's stored payloads become ``Inbound`` values (from the registry;
     # a channel without one stores the neutral JSON form).
     parsers: dict[str, Parser] = field(default_factory=dict)
+    # How a channel handles its own (staff) events stored beside client messages.
+    event_handlers: dict[str, EventHandler] = field(default_factory=dict)
     # The channels clients can be reached on in this deployment (configured ones).
     client_channels: frozenset[str] = frozenset({"fake", "email"})
+    # Per channel, how a client address a person typed is checked (raises ValueError).
+    address_checks: dict[str, Callable[[str], None]] = field(default_factory=dict)
     health: Health = field(default_factory=Health)
     # Values that never change once a row exists (queue and category slugs by id),
     # remembered for this process's database only.

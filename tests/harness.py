@@ -83,6 +83,21 @@ class Harness:
             method, path, headers={"Authorization": f"Bearer {token}"}, **kwargs
         )
 
+    def open_by_api(
+        self, token: str, channel: str, address: str, subject: str = "Hi", text: str = "Hello"
+    ) -> Any:
+        """POST /api/tickets as the agent whose token this is; the response."""
+        return self.api(
+            "POST",
+            "/api/tickets",
+            token,
+            json={
+                "subject": subject,
+                "text": text,
+                "requester": {"channel": channel, "address": address},
+            },
+        )
+
     # Waiting for the workers ---------------------------------------------------------
 
     def settle(self, timeout: float = 15.0) -> None:

@@ -13,9 +13,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from core.models import Agent
+from core import staff
+from core.models import Agent, StaffIdentity
 from tests.fakeslack import FakeSlack
 from tests.harness import Harness, wait_until
 
@@ -44,15 +45,17 @@ class SlackDriver:
     def agent(self, name: str, slack_user: str, roles: tuple[str, ...] = ("agent",)) -> None:
         principal, _ = self.harness.agent(name, roles)
         with self.harness.ctx.db.transaction() as session:
-            session.execute(
-                update(Agent).where(Agent.id == principal.agent_id).values(slack_user_id=slack_user)
-            )
+            agent = session.get(Agent, principal.agent_id)
+            assert agent is not None
+            staff.set_address(session, agent, "slack", slack_user)
 
     def agent_id(self, slack_user: str) -> int:
         with self.harness.ctx.db.reading() as session:
             return int(
                 session.execute(
-                    select(Agent.id).where(Agent.slack_user_id == slack_user)
+                    select(StaffIdentity.agent_id).where(
+                        StaffIdentity.channel == "slack", StaffIdentity.address == slack_user
+                    )
                 ).scalar_one()
             )
 

@@ -119,3 +119,47 @@ def test_a_full_working_session_through_the_api(harness: Harness) -> None:
     kinds = [s["kind"] for s in harness.sent()]
     assert kinds == ["ack", "reply", "resolved"], "the note never left; the reply and notices did"
     assert all("E42 sensor" not in s["text"] for s in harness.sent() if s["kind"] != "resolved")
+
+
+HUGE = "99999999999999999999"
+
+
+def test_huge_and_malformed_numbers_are_answered_4xx_never_500(harness: Harness) -> None:
+    _, token = harness.agent("Ana")
+    assert harness.api("POST", "/api/tickets", token, json=OPEN).status_code == 201
+    tracking = harness.ticket(1)["tracking_link"].rsplit("/t/", 1)[1]
+    answers = {
+        "ticket": harness.api("GET", f"/api/tickets/{HUGE}", token),
+        "ticket by number": harness.api("GET", f"/api/tickets/T-{HUGE}", token),
+        "action": harness.api("POST", f"/api/tickets/{HUGE}/acknowledge", token, json={}),
+        "offset": harness.api("GET", f"/api/tickets?offset={HUGE}", token),
+        "parked in": harness.api("POST", f"/api/parked/in-{HUGE}/retry", token),
+        "parked out": harness.api("POST", f"/api/parked/out-{HUGE}/retry", token),
+        "assignee": harness.api(
+            "POST", "/api/tickets/T-000001/assign", token, json={"agent": HUGE}
+        ),
+        "merge into": harness.api(
+            "POST", "/api/tickets/T-000001/merge", token, json={"into": f"T-{HUGE}"}
+        ),
+        "file": harness.client.get(f"/t/{tracking}/files/{HUGE}/x"),
+        "file of no token": harness.client.get(f"/t/ANY/files/{HUGE}/x"),
+    }
+    statuses = {name: r.status_code for name, r in answers.items()}
+    assert all(400 <= s < 500 for s in statuses.values()), statuses
+    assert statuses["ticket"] == 404 and statuses["file"] == 404
+    assert statuses["assignee"] == 422 and statuses["offset"] == 422
+    # and the service still answers afterwards
+    assert harness.api("GET", "/api/tickets/T-000001", token).status_code == 200
+
+
+def test_an_address_that_is_not_one_is_refused_where_it_enters(harness: Harness) -> None:
+    _, token = harness.agent("Ana")
+    for bad in ("not an email bcc: x@y", "dana@client.example\r\nBcc: x@y", "dana"):
+        response = harness.open_by_api(token, "email", bad)
+        assert response.status_code == 422, (bad, response.text)
+        assert response.json()["error"]["code"] == "field.requester.address"
+    assert harness.tickets()["total"] == 0
+    # a non-ASCII address is one, and its acknowledgement is delivered
+    assert harness.open_by_api(token, "email", "josé@cliënt.example").status_code == 201
+    harness.settle()
+    assert harness.ticket(1)["deliveries"][0]["status"] == "sent"

@@ -24,7 +24,7 @@ from core.models import AuditEvent
 from core.values import Outbound
 from tests.fakeslack import FakeSlack
 from tests.harness import Harness, make_settings, wait_until
-from tests.test_embedded import BIN, _free_port
+from tests.test_embedded import BIN, _free_port, stop_process
 from workers.clock import Clock
 
 
@@ -70,16 +70,7 @@ def test_a_channel_plugs_in_through_its_value_and_one_registry_entry(
         harness = Harness(system)
         # Then tickets may name it, and their acknowledgements leave through its sender
         _, token = harness.agent("Ana", ("agent",))
-        response = harness.api(
-            "POST",
-            "/api/tickets",
-            token,
-            json={
-                "subject": "Loft door",
-                "text": "Stuck",
-                "requester": {"channel": "pigeon", "address": "coop-3"},
-            },
-        )
+        response = harness.open_by_api(token, "pigeon", "coop-3", "Loft door", "Stuck")
         assert response.status_code == 201, response.text
         wait_until(lambda: seen["sent"], what="the acknowledgement sent by the new channel")
         assert seen["sent"] == [("ack", "coop-3")]
@@ -104,16 +95,7 @@ def test_a_ticket_for_a_channel_that_is_not_configured_is_refused_naming_those_t
     harness: Harness,
 ) -> None:
     _, token = harness.agent("Ana", ("agent",))
-    response = harness.api(
-        "POST",
-        "/api/tickets",
-        token,
-        json={
-            "subject": "Hi",
-            "text": "Hello",
-            "requester": {"channel": "telegram", "address": "42"},
-        },
-    )
+    response = harness.open_by_api(token, "telegram", "42")
     assert response.status_code == 422, response.text
     error = response.json()["error"]
     assert error["code"] == "field.requester.channel"
@@ -200,9 +182,5 @@ def test_switchboard_up_stays_up_while_slack_is_unreachable_and_reports_it(
         )
         assert fake.calls_of("auth.test")
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_process(server)
         fake.stop()

@@ -177,3 +177,71 @@ def test_a_refused_mail_does_not_spoil_the_session_for_the_next(
         message_id
     ], "the next mail goes through"
     sender.close()
+
+
+def _to(recipient: str) -> Outbound:
+    base = outbound(key=f"ack:{recipient}")
+    return Outbound(**{**base.__dict__, "recipient": recipient})
+
+
+def test_an_address_with_a_non_ascii_domain_goes_in_idna_through_any_relay(
+    relay: tuple[Relayed, int], tmp_path: Path
+) -> None:
+    handler, port = relay
+    sender_for(port, tmp_path).send(_to("dana@cliënt.example"))
+    (_, rcpts, data), *_ = handler.messages
+    assert rcpts == ["dana@xn--clint-psa.example"]
+    assert b"To: dana@xn--clint-psa.example" in data
+
+
+def test_a_non_ascii_local_part_goes_with_smtputf8_where_the_relay_offers_it(
+    tmp_path: Path,
+) -> None:
+    handler = Relayed()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, enable_SMTPUTF8=True)
+    controller.start()
+    try:
+        sender_for(port, tmp_path).send(_to("josé@cliënt.example"))
+    finally:
+        controller.stop()
+    (_, rcpts, data), *_ = handler.messages
+    assert rcpts == ["josé@xn--clint-psa.example"]
+    assert "To: josé@xn--clint-psa.example".encode() in data
+
+
+def test_a_non_ascii_local_part_is_a_clear_permanent_failure_where_the_relay_cannot(
+    tmp_path: Path,
+) -> None:
+    handler = Relayed()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, enable_SMTPUTF8=False)
+    controller.start()
+    try:
+        with pytest.raises(DeliveryError) as failed:
+            sender_for(port, tmp_path).send(_to("josé@cliënt.example"))
+        # while an ASCII local part with a non-ASCII domain still goes, in IDNA
+        sender_for(port, tmp_path).send(_to("dana@cliënt.example"))
+    finally:
+        controller.stop()
+    assert failed.value.permanent and "SMTPUTF8" in str(failed.value)
+    assert [rcpts for _, rcpts, _ in handler.messages] == [["dana@xn--clint-psa.example"]]
+
+
+def test_a_non_ascii_address_is_written_to_the_maildir_in_utf8(tmp_path: Path) -> None:
+    sender_for(None, tmp_path).send(_to("josé@cliënt.example"))
+    (raw,) = [p.read_bytes() for p in (tmp_path / "maildir" / "new").iterdir()]
+    assert "To: josé@xn--clint-psa.example".encode() in raw
+
+
+@pytest.mark.parametrize(
+    "bad", ["not an email bcc: x@y", "dana@client.example\r\nBcc: x@y", "", "@client.example"]
+)
+def test_what_is_not_one_address_is_refused_for_good_and_nothing_is_sent(
+    relay: tuple[Relayed, int], tmp_path: Path, bad: str
+) -> None:
+    handler, port = relay
+    with pytest.raises(DeliveryError) as failed:
+        sender_for(port, tmp_path).send(_to(bad))
+    assert failed.value.permanent
+    assert handler.messages == []

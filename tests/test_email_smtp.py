@@ -256,31 +256,45 @@ def test_a_message_the_database_refuses_does_not_turn_away_the_others_committed_
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import asyncio
+    import threading
 
-    from channels.email.smtp import GroupCommit
     from core import intake
+    from core.intake import frontdoor
 
     batches: list[list[str]] = []
+    queued = threading.Event()
 
     def receive_many(
         ctx: object, items: list[intake.Incoming], hand_over: bool = True
     ) -> list[intake.Received]:
+        if items[0].external_id == "<warm-up@x>":  # keeps the writer busy while three queue up
+            assert queued.wait(10)
         batches.append([i.external_id for i in items])
         if any(i.external_id == "<poison@x>" for i in items):
             raise ValueError("the database refuses this one")
         return [intake.Received(n, False, handed_over=True) for n, _ in enumerate(items, 1)]
 
-    monkeypatch.setattr(intake, "receive_many", receive_many)
-    writer = GroupCommit(ctx=None)  # type: ignore[arg-type]
+    monkeypatch.setattr(frontdoor, "receive_many", receive_many)
+    door = frontdoor.FrontDoor(ctx=None)  # type: ignore[arg-type]
 
     async def send_three() -> list[object]:
+        warm_up = asyncio.ensure_future(
+            door.store_async(intake.Incoming("email", "<warm-up@x>", b"raw", {}))
+        )
+        while door.writer is None or not door.queue.empty():
+            await asyncio.sleep(0.01)  # the writer has taken the warm-up
         items = [
             intake.Incoming("email", f"<{name}@x>", b"raw", {}) for name in ("a", "poison", "b")
         ]
-        return await asyncio.gather(*(writer.store(i) for i in items), return_exceptions=True)
+        stores = [asyncio.ensure_future(door.store_async(i)) for i in items]
+        while door.queue.qsize() < 3:
+            await asyncio.sleep(0.01)
+        queued.set()
+        await warm_up
+        return await asyncio.gather(*stores, return_exceptions=True)
 
     results = asyncio.run(send_three())
-    assert batches[0] == ["<a@x>", "<poison@x>", "<b@x>"], "stored as one batch first"
+    assert batches[1] == ["<a@x>", "<poison@x>", "<b@x>"], "stored as one batch first"
     assert isinstance(results[1], ValueError), "the refused one is answered 451"
     assert [type(r).__name__ for r in (results[0], results[2])] == ["Received", "Received"], (
         "the others get 250"

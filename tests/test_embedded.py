@@ -90,8 +90,13 @@ def test_switchboard_up_turns_an_api_request_into_an_audited_ticket_and_a_delive
         with sqlite3.connect(tmp_path / "data" / "switchboard.db") as db:
             assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_process(server)
+
+
+def stop_process(server: subprocess.Popen[str]) -> None:
+    """SIGTERM, then SIGKILL if it has not stopped within 15 s."""
+    server.terminate()
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.kill()

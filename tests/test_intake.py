@@ -267,7 +267,9 @@ def test_a_batch_of_records_is_decided_together_and_a_failing_one_is_parked_alon
     )
     assert [r.duplicate for r in received] == [False, False, False, True]
     assert received[3].record_id == received[1].record_id
-    original = intake._decide_and_apply
+    from core.intake import decide
+
+    original = decide._decide_and_apply
 
     def fails_for_the_second(ctx, session, record):  # type: ignore[no-untyped-def]
         original(
@@ -276,9 +278,9 @@ def test_a_batch_of_records_is_decided_together_and_a_failing_one_is_parked_alon
         if record.external_id == "batch-1":
             raise RuntimeError("rule crashed")
 
-    monkeypatch.setattr(intake, "_decide_and_apply", fails_for_the_second)
+    monkeypatch.setattr(decide, "_decide_and_apply", fails_for_the_second)
     intake.process_many(harness.ctx, [r.record_id for r in received[:3]])
-    monkeypatch.setattr(intake, "_decide_and_apply", original)
+    monkeypatch.setattr(decide, "_decide_and_apply", original)
     with harness.ctx.db.reading() as s:
         statuses = dict(s.execute(select(InboundRecord.external_id, InboundRecord.status)).all())
     assert statuses == {"batch-0": "done", "batch-1": "parked", "batch-2": "done"}

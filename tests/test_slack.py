@@ -18,10 +18,9 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from channels.slack.models import SlackEvent
 from channels.slack.work import note_body
 from config.settings import Settings
-from core.models import OutboxDelivery
+from core.models import InboundRecord, OutboxDelivery
 from core.values import AttachmentIn
 from tests.fakeslack import FakeSlack
 from tests.harness import Harness, make_settings
@@ -63,10 +62,19 @@ def open_ticket(
     return number, slack.card(number).ts
 
 
-def event_done(harness: Harness, event_id: str) -> bool:
+def stored_event(harness: Harness, event_id: str) -> InboundRecord | None:
+    """The inbound record an event or button press was stored as, if any."""
     with harness.ctx.db.reading() as session:
-        row = session.get(SlackEvent, event_id)
-        return row is not None and row.status != "pending"
+        return session.execute(
+            select(InboundRecord).where(
+                InboundRecord.channel == "slack", InboundRecord.external_id == event_id
+            )
+        ).scalar_one_or_none()
+
+
+def event_done(harness: Harness, event_id: str) -> bool:
+    row = stored_event(harness, event_id)
+    return row is not None and row.status != "pending"
 
 
 def client_deliveries(harness: Harness) -> list[dict[str, object]]:
@@ -430,8 +438,7 @@ def test_a_forged_signature_is_refused(harness: Harness, slack: SlackDriver) -> 
     )
     response = slack.post(body, "application/json", secret="not-the-secret")
     assert response.status_code == 401
-    with harness.ctx.db.reading() as session:
-        assert session.get(SlackEvent, "EvFORGED") is None
+    assert stored_event(harness, "EvFORGED") is None
 
 
 def test_an_old_timestamp_is_refused_even_when_signed(harness: Harness, slack: SlackDriver) -> None:
@@ -450,8 +457,7 @@ def test_an_old_timestamp_is_refused_even_when_signed(harness: Harness, slack: S
     )
     response = slack.post(body, "application/json", timestamp=int(time.time()) - 6 * 60)
     assert response.status_code == 401
-    with harness.ctx.db.reading() as session:
-        assert session.get(SlackEvent, "EvOLD") is None
+    assert stored_event(harness, "EvOLD") is None
 
 
 def test_a_rate_limited_card_waits_for_retry_after_and_is_posted_once(
@@ -744,9 +750,8 @@ def test_an_event_and_a_button_press_are_stored_before_slack_gets_its_answer(
     response = slack.interaction(payload)
     assert response.status_code == 200 and not response.content
     # Then both rows are already committed
-    with harness.ctx.db.reading() as session:
-        assert session.get(SlackEvent, "EvSTORED1") is not None
-        assert session.get(SlackEvent, "action:trig-stored") is not None
+    assert stored_event(harness, "EvSTORED1") is not None
+    assert stored_event(harness, "action:trig-stored") is not None
     # And a retry of the same press (same trigger id) does nothing twice
     assert slack.interaction(payload).status_code == 200
     wait_for(lambda: slack.ephemerals("UANA"), what="the tracking link")
@@ -788,11 +793,8 @@ def test_a_forged_interaction_or_a_timestamp_that_is_not_a_number_is_refused(
         },
     )
     assert response.status_code == 401
-    with harness.ctx.db.reading() as session:
-        assert (
-            session.get(SlackEvent, "action:trig-forged") is None
-            and session.get(SlackEvent, "EvNAN") is None
-        )
+    assert stored_event(harness, "action:trig-forged") is None
+    assert stored_event(harness, "EvNAN") is None
 
 
 def test_slacks_url_verification_and_certificate_check_are_answered(slack: SlackDriver) -> None:
@@ -817,3 +819,51 @@ def test_stored_events_wait_until_this_process_has_answered_slack() -> None:
     assert answering.wait_until_answered(timeout=0.01) is False
     answering.end()
     assert answering.wait_until_answered(timeout=0.01) is True
+
+
+def test_a_clients_slack_message_is_stored_once_as_the_record_the_rules_decide(
+    harness: Harness, slack: SlackDriver
+) -> None:
+    slack.message(
+        "UCLIENT",
+        "The badge reader at gate 3 is dead",
+        channel="DCLIENT",
+        channel_type="im",
+        event_id="EvDM1",
+    )
+    wait_for(lambda: event_done(harness, "EvDM1"), what="the message decided")
+    with harness.ctx.db.reading() as session:
+        records = list(
+            session.execute(select(InboundRecord).where(InboundRecord.channel == "slack")).scalars()
+        )
+    assert [(r.external_id, r.outcome) for r in records] == [("EvDM1", "open")]
+    assert records[0].ticket_id is not None
+
+
+def test_a_staff_event_that_fails_is_parked_listed_and_retried(
+    harness: Harness, slack: SlackDriver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from channels.slack import outbox as slack_outbox
+    from core import parked
+
+    real_home = slack_outbox.home
+
+    def broken_home(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("the App Home could not be built")
+
+    monkeypatch.setattr(slack_outbox, "home", broken_home)
+    # When Ana opens the App Home and building it fails
+    slack.event({"type": "app_home_opened", "user": "UANA", "tab": "home"}, event_id="EvHOME1")
+    wait_for(lambda: event_done(harness, "EvHOME1"), what="the event handled")
+    record = stored_event(harness, "EvHOME1")
+    assert record is not None and record.status == "parked"
+    # Then it is listed with its reason, like any parked message
+    with harness.ctx.db.reading() as session:
+        listed = [p for p in parked.listing(session) if p["id"] == f"in-{record.id}"]
+    assert len(listed) == 1 and "App Home could not be built" in (listed[0]["reason"] or "")
+    # And once mended, a retry does what it asked
+    monkeypatch.setattr(slack_outbox, "home", real_home)
+    assert parked.retry(harness.ctx, f"in-{record.id}")["status"] == "done"
+    again = stored_event(harness, "EvHOME1")
+    assert again is not None and again.outcome == "event"
+    assert again.reason == "home published"

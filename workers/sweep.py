@@ -5,13 +5,10 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import or_, select, update
-
-from core import audit
+from core import audit, outbox
 from core.context import Context
 from core.db import after_commit
-from core.models import InboundRecord
-from core.outbox import due_for_redelivery
+from core.intake import recovery
 
 log = logging.getLogger(__name__)
 
@@ -24,27 +21,8 @@ def sweep(ctx: Context, older_than: timedelta) -> tuple[int, int]:
     """
     now = ctx.now()
     with ctx.db.transaction() as session:
-        rows = due_for_redelivery(session, now, older_than)
-        cutoff = now - older_than
-        records = list(
-            session.execute(
-                select(InboundRecord.id)
-                .where(
-                    InboundRecord.status == "pending",
-                    or_(InboundRecord.enqueued_at.is_(None), InboundRecord.enqueued_at <= cutoff),
-                    InboundRecord.received_at <= cutoff,
-                )
-                .order_by(InboundRecord.id)
-                .limit(500)
-            ).scalars()
-        )
-        if records:
-            session.execute(
-                update(InboundRecord)
-                .where(InboundRecord.id.in_(records))
-                .values(enqueued_at=now)
-                .execution_options(synchronize_session=False)
-            )
+        rows = outbox.due_for_redelivery(session, now, older_than)
+        records = recovery.due_for_redelivery(session, now, older_than)
         if rows or records:
             after_commit(session, lambda: _send_all(ctx, rows, records))
     if rows or records:

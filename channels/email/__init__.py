@@ -11,6 +11,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from channels.contract import Channel, Plug, Service
+from channels.email.ids import check_address
 from channels.email.parse import parse
 
 if TYPE_CHECKING:
@@ -113,6 +114,7 @@ CHANNEL = Channel(
     configured=lambda settings: True,
     plug=plug,
     parser=parse,
+    check_address=check_address,
 )
 
 __all__ = ["CHANNEL", "build_sender", "parse"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from email.utils import getaddresses
 
 TOKEN_RE = re.compile(r"^[0-9a-z]{1,13}-[0-9a-f]{16}$")
 OUR_ID_RE = re.compile(r"<?sb\.[0-9a-f]{20}\.([0-9a-z]{1,13}-[0-9a-f]{16})@", re.IGNORECASE)
@@ -62,3 +63,30 @@ def normalize_ids(value: str | None) -> list[str]:
 
 def domain_of(address: str) -> str:
     return address.rpartition("@")[2] or "localhost"
+
+
+def split_address(value: str) -> tuple[str, str]:
+    """(local part, domain) of one email address, bare or as ``Name <addr>``.
+
+    Raises ``ValueError`` naming the problem for anything else: no address, more
+    than one, a group, control characters (a CR/LF would inject headers).
+    """
+    value = value.strip()
+    if any(ord(c) < 32 or c == "\x7f" for c in value):
+        raise ValueError("it contains a line break or a control character")
+    pairs = getaddresses([value]) if value else []
+    addr = pairs[0][1] if len(pairs) == 1 else ""
+    name_part = value[: -len(addr) - 2] if addr and value.endswith(f"<{addr}>") else None
+    if not addr or (value != addr and name_part is None):
+        raise ValueError("it is not one address")
+    if name_part is not None and any(c in name_part for c in "<>@:;,"):
+        raise ValueError("its name hides another address")
+    local, at, domain = addr.rpartition("@")
+    if not (local and at and domain) or any(c.isspace() or c in '<>,;:"()[]\\' for c in addr):
+        raise ValueError("it is not of the form name@domain")
+    return local, domain
+
+
+def check_address(value: str) -> None:
+    """The email channel's address check (raises ``ValueError`` naming the problem)."""
+    split_address(value)

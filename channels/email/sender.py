@@ -22,7 +22,8 @@ from email.header import Header
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from email.utils import formataddr, formatdate, getaddresses
+from email.policy import SMTP, SMTPUTF8, compat32
+from email.utils import formataddr, formatdate
 from pathlib import Path
 
 from channels.email import ids
@@ -57,16 +58,23 @@ def _header(value: str) -> str | Header:
     return value
 
 
-def _address(value: str) -> str:
-    """An address header: display names outside ASCII are RFC 2047 encoded."""
-    value = " ".join(value.split())
+MAILDIR_UTF8 = SMTPUTF8.clone(linesep="\n")
+
+
+def recipient_address(value: str) -> tuple[str, bool]:
+    """The address to send to: the domain in IDNA (``cliënt.example`` ->
+    ``xn--clint-psa.example``), and whether the local part still needs SMTPUTF8.
+
+    Raises ``DeliveryError`` (permanent) for what is not one address.
+    """
     try:
-        value.encode("ascii")
-    except UnicodeEncodeError:
-        return ", ".join(
-            formataddr((name, addr), charset="utf-8") for name, addr in getaddresses([value])
-        )
-    return value
+        local, domain = ids.split_address(value)
+        domain = domain.encode("idna").decode("ascii")
+    except ValueError as exc:  # UnicodeError is one: a domain IDNA cannot write
+        raise DeliveryError(
+            f"not an email address: {value[:200]!r} ({exc})", permanent=True
+        ) from exc
+    return f"{local}@{domain}", not local.isascii()
 
 
 @dataclass(frozen=True)
@@ -120,7 +128,7 @@ class EmailSender:
         else:
             msg = text
         msg["From"] = formataddr(("Support", self.mail_from))
-        msg["To"] = _address(out.recipient)
+        msg["To"] = recipient_address(out.recipient)[0]
         # (compat32 messages take Header values; typeshed only knows str)
         msg["Subject"] = _header(
             out.subject or (f"[#{out.ticket_number}]" if out.ticket_number else "Support")
@@ -150,14 +158,17 @@ class EmailSender:
     # Sending ------------------------------------------------------------------------
 
     def send(self, out: Outbound) -> str | None:
+        """Deliver ``out``; an address whose local part is not ASCII goes with SMTPUTF8
+        (RFC 6531: UTF-8 headers), and only through a relay that offers it."""
+        recipient, utf8 = recipient_address(out.recipient)
         msg = self.build(out)
-        if self.relay is None:
-            self._to_maildir(out.key, msg)
+        if self.relay is None:  # a maildir file has LF line ends, SMTP has CRLF
+            self._to_maildir(out.key, msg.as_bytes(policy=MAILDIR_UTF8 if utf8 else compat32))
         else:
-            self._to_relay(msg, out.recipient)
+            self._to_relay(msg.as_bytes(policy=SMTPUTF8 if utf8 else SMTP), recipient, utf8)
         return str(msg["Message-ID"])
 
-    def _to_maildir(self, key: str, msg: Message) -> None:
+    def _to_maildir(self, key: str, data: bytes) -> None:
         """Write once per key: the file name is derived from it, so a retry finds it."""
         name = hashlib.sha256(key.encode()).hexdigest()[:32] + ".switchboard"
         if not (self.maildir / "tmp").is_dir():
@@ -168,7 +179,7 @@ class EmailSender:
                 return
             tmp = self.maildir / "tmp" / f"{name}.{os.getpid()}.{time.monotonic_ns()}"
             with tmp.open("wb") as fh:
-                fh.write(msg.as_bytes())
+                fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, self.maildir / "new" / name)
@@ -183,13 +194,23 @@ class EmailSender:
         except FileNotFoundError:
             return False
 
-    def _to_relay(self, msg: Message, recipient: str) -> None:
+    def _to_relay(self, data: bytes, recipient: str, utf8: bool) -> None:
         relay = self.relay
         assert relay is not None
         try:
             client = self._session()
+            options: list[str] = []
+            if utf8:
+                client.ehlo_or_helo_if_needed()
+                if not client.has_extn("smtputf8"):
+                    raise DeliveryError(
+                        f"the relay {relay.host} does not offer SMTPUTF8, which the address "
+                        f"{recipient!r} needs (its local part is not ASCII)",
+                        permanent=True,
+                    )
+                options = ["SMTPUTF8", "BODY=8BITMIME"]
             try:
-                client.send_message(msg, from_addr=self.mail_from, to_addrs=[recipient])
+                client.sendmail(self.mail_from, [recipient], data, mail_options=options)
             except BaseException:
                 self._drop()  # whatever state the session is in, the next mail starts afresh
                 raise

@@ -8,19 +8,17 @@ The conversation, as a sending MTA sees it:
   database unreachable                  -> 451 4.3.0, nothing stored: the MTA retries
 The message is decided later by a worker (``core.intake.process``).
 
-Group commit: the sessions' messages go to one writer, which stores whatever has
-queued up while it was committing the previous batch, in one transaction; each
-session answers 250 only once the batch holding its message committed (451 if
-that failed). Under light load a batch is one message, so nothing waits.
+The sessions' messages go through the front door (``core.intake.frontdoor``):
+one writer stores whatever has queued up while it was committing the previous
+batch, in one transaction; each session answers 250 only once the batch holding
+its message committed (451 if that failed). Under light load a batch is one
+message, so nothing waits.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import ssl
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +29,7 @@ from channels.email import ids
 from channels.email.parse import external_id_of
 from core import intake
 from core.context import Context
+from core.intake.frontdoor import FrontDoor
 from core.tokens import parse_reply_token, redact
 
 log = logging.getLogger(__name__)
@@ -56,114 +55,13 @@ class Recipients:
         )
 
 
-class GroupCommit:
-    """One writer for all SMTP sessions of a server: batches of messages, one commit each.
-
-    The stored records go to the workers in jobs of up to ``intake.BATCH``, and at
-    most one smaller job per ``linger`` seconds: after a quiet spell a message goes
-    at once, under load the next ones gather (deciding twenty messages in one
-    transaction costs about half as much per message as deciding them one by one).
-    A record whose hand-over is lost in a crash stays pending, and the clock's
-    sweep hands it over again.
-    """
-
-    def __init__(self, ctx: Context, max_batch: int = 200, linger: float = 0.1) -> None:
-        self.ctx = ctx
-        self.max_batch = max_batch
-        self.linger = linger
-        self.queue: (
-            asyncio.Queue[tuple[intake.Incoming, asyncio.Future[intake.Received]]] | None
-        ) = None
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.task: asyncio.Task[None] | None = None
-        self.stored: list[int] = []  # committed, not yet handed over
-        self.timer: threading.Timer | None = None
-        self.lock = threading.Lock()
-        self.last_hand_over = 0.0
-
-    async def store(self, item: intake.Incoming) -> intake.Received:
-        """Return once ``item`` is committed (or raise what stopped its batch)."""
-        loop = asyncio.get_running_loop()
-        if self.queue is None or self.loop is not loop:  # made in the server's own event loop
-            self.queue, self.loop = asyncio.Queue(), loop
-            self.task = loop.create_task(self._write(self.queue))
-        done: asyncio.Future[intake.Received] = loop.create_future()
-        self.queue.put_nowait((item, done))
-        return await done
-
-    async def _write(
-        self, queue: asyncio.Queue[tuple[intake.Incoming, asyncio.Future[intake.Received]]]
-    ) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            batch = [await queue.get()]
-            while not queue.empty() and len(batch) < self.max_batch:
-                batch.append(queue.get_nowait())
-            try:
-                results = await loop.run_in_executor(
-                    None, self._receive, [item for item, _ in batch]
-                )
-            except Exception as exc:
-                if len(batch) == 1:
-                    if not batch[0][1].done():
-                        batch[0][1].set_exception(exc)
-                    continue
-                # One message the database refuses must not turn away the others.
-                for item, done in batch:
-                    try:
-                        result = await loop.run_in_executor(None, self._receive, [item])
-                    except Exception as one:
-                        if not done.done():
-                            done.set_exception(one)
-                    else:
-                        if not done.done():
-                            done.set_result(result[0])
-                continue
-            for (_, done), received in zip(batch, results, strict=True):
-                if not done.done():
-                    done.set_result(received)
-
-    def _receive(self, items: list[intake.Incoming]) -> list[intake.Received]:
-        results = intake.receive_many(self.ctx, items, hand_over=False)
-        fresh = [r.record_id for r in results if not r.duplicate and not r.handed_over]
-        if fresh:
-            with self.lock:
-                self.stored.extend(fresh)
-                wait = self.last_hand_over + self.linger - time.monotonic()
-                now = len(self.stored) >= intake.BATCH or wait <= 0
-                if not now and self.timer is None:
-                    self.timer = threading.Timer(wait, self.flush)
-                    self.timer.daemon = True
-                    self.timer.start()
-            if now:
-                self.flush()
-        return results
-
-    def flush(self) -> None:
-        """Hand over what is stored now (also when the server stops)."""
-        with self.lock:
-            if self.timer is not None:
-                self.timer.cancel()
-                self.timer = None
-            record_ids, self.stored = self.stored, []
-            self.last_hand_over = time.monotonic()
-        if record_ids:
-            try:
-                intake.hand_over_records(self.ctx, record_ids)
-            except Exception:  # stored and pending: the clock's sweep hands them over
-                log.exception(
-                    "handing %d stored messages to the workers failed; the sweep will",
-                    len(record_ids),
-                )
-
-
 class IntakeHandler:
     """aiosmtpd handler: RCPT checks and the commit-before-250 DATA step."""
 
     def __init__(self, ctx: Context, recipients: Recipients) -> None:
         self.ctx = ctx
         self.recipients = recipients
-        self.writer = GroupCommit(ctx)
+        self.door = FrontDoor(ctx)
 
     async def handle_RCPT(
         self,
@@ -195,7 +93,7 @@ class IntakeHandler:
         }
         try:
             item = intake.Incoming("email", external_id_of(bytes(raw)), bytes(raw), meta, "smtp")
-            received = await self.writer.store(item)
+            received = await self.door.store_async(item, timeout=60)
         except Exception:
             log.exception("could not store an inbound message; answered 451 so the sender retries")
             return "451 4.3.0 Temporary failure storing the message, please try again later"
@@ -217,7 +115,7 @@ class IntakeController(Controller):
 
     def stop(self, *args: Any, **kwargs: Any) -> None:
         super().stop(*args, **kwargs)
-        self.handler.writer.flush()
+        self.handler.door.flush()
 
 
 def make_server(

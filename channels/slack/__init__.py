@@ -41,22 +41,19 @@ def _tables() -> object:
 
 
 def plug(ctx: Context, settings: Settings) -> Plug:
-    """The card observer, the sender, the event job and sweep, and the web-role services."""
+    """The card observer, the sender, the event handler, and the web-role services."""
     from channels.slack.app import build_work, web_client
     from channels.slack.cards import CardObserver
     from channels.slack.edge import ANSWERING
     from channels.slack.sender import SlackSender
-    from channels.slack.work import JOB
+    from core.intake.frontdoor import FrontDoor
 
-    work = build_work(ctx, settings)
+    # Stored events reach the workers only once this process has answered the Slack
+    # requests in flight (it matters where they share the process: switchboard up).
+    work = build_work(ctx, settings, FrontDoor(ctx, before_hand_over=ANSWERING.wait_until_answered))
     observer = CardObserver(settings.slack_default_channel)
     observer.work = work
     client = web_client(settings)
-
-    def process_event(event_id: str) -> None:
-        """The worker job: do what one stored Slack event asks (after Slack has its answers)."""
-        ANSWERING.wait_until_answered()
-        work.process(event_id)
 
     def check_token() -> None:
         """Who the bot is (its own messages are not a person's); raises while Slack is unreachable."""
@@ -80,9 +77,8 @@ def plug(ctx: Context, settings: Settings) -> Plug:
         services.append(_socket_mode(ctx, settings, work, client))
     return Plug(
         sender=SlackSender(client, ctx),
+        events=work.handle,
         observers=[observer],
-        jobs={JOB: process_event},
-        ticks=[work.sweep],
         mount=mount,
         services=services,
     )

@@ -32,10 +32,12 @@ from slack_sdk import WebClient
 from starlette.responses import Response
 from starlette.routing import Route
 
-from channels.slack import edge
+from channels.slack import edge, modals
+from channels.slack.command import run as ticket_command_text
 from channels.slack.work import MODAL_BUTTONS, SlackWork, event_key, press_key
 from config.settings import Settings
 from core.context import Context
+from core.intake.frontdoor import FrontDoor
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +49,11 @@ def web_client(settings: Settings) -> WebClient:
     return WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10)
 
 
-def build_work(ctx: Context, settings: Settings) -> SlackWork:
+def build_work(ctx: Context, settings: Settings, door: FrontDoor | None = None) -> SlackWork:
     channels = frozenset(c.strip() for c in settings.slack_intake_channels.split(",") if c.strip())
-    return SlackWork(ctx, undo_seconds=settings.slack_undo_seconds, intake_channels=channels)
+    return SlackWork(
+        ctx, undo_seconds=settings.slack_undo_seconds, intake_channels=channels, door=door
+    )
 
 
 def build_app(
@@ -92,7 +96,7 @@ def build_app(
         open_modal(MODAL_BUTTONS[body["actions"][0]["action_id"]], body)
 
     def open_modal(name: str, body: dict[str, Any]) -> None:
-        view = work.modal_for(name, body)
+        view = modals.modal_for(work, name, body)
         if isinstance(view, dict):
             # A modal's trigger expires in 3 seconds: this one call goes straight to Slack.
             # (Our own client, not bolt's per-request copy, which adds a team_id.)
@@ -120,7 +124,7 @@ def build_app(
     # Modals: act before answering, so a refusal shows in the modal ----------------------
 
     def submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        errors = work.submit(view, body["user"]["id"])
+        errors = modals.submit(work, view, body["user"]["id"])
         if errors:
             ack(response_action="errors", errors=errors)
         else:
@@ -132,7 +136,7 @@ def build_app(
 
     def ticket_command(ack: Ack, command: dict[str, Any]) -> None:
         ack(
-            text=work.command(command.get("text", ""), command["user_id"]),
+            text=ticket_command_text(work, command.get("text", ""), command["user_id"]),
             response_type="ephemeral",
         )
 

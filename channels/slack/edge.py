@@ -4,7 +4,7 @@ Slack sends everything to one URL. Most of it (messages, App Home opens, card
 buttons) needs nothing in the answer: the edge checks the signature and the
 timestamp itself (5-minute window), stores the event (``SlackWork.record_async``,
 many per transaction, awaited on the event loop) and answers 200 with an empty
-body as soon as the row is committed; the ``slack_event`` job does the work.
+body as soon as the row is committed; the workers do the work.
 Only what must answer inside the request goes on to bolt: modal buttons and the
 note shortcut (their trigger expires in 3 s), modal submissions (a refusal shows
 in the modal), /ticket, and anything the edge does not know (url_verification).
@@ -14,8 +14,8 @@ new and nothing happens twice. A bad signature or an old timestamp is a 401 and
 nothing is stored.
 
 Answers come first: ``ANSWERING`` counts the requests this process has not yet
-answered, and the ``slack_event`` job waits (at most ``ANSWER_FIRST_SECONDS``)
-until there are none before it starts. That only matters where the workers share
+answered, and stored events are handed to the workers only when there are none
+(or after ``ANSWER_FIRST_SECONDS``). That only matters where the workers share
 the process with the web app (``switchboard up``): threads share one interpreter,
 and a burst of events would otherwise be worked on while later requests of the
 same burst still wait for their answer.

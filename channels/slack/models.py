@@ -1,11 +1,10 @@
-"""What the Slack channel remembers: where each card is, what it posted, which events it saw."""
+"""What the Slack channel remembers: where each card is and what it posted."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models import Base, UTCDateTime, utcnow
@@ -38,22 +37,3 @@ class SlackPost(Base):
     ts: Mapped[str | None] = mapped_column(String(40))
     thread_ts: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class SlackEvent(Base):
-    """An event or interaction Slack sent us, stored before we answer.
-
-    The id is Slack's ``event_id`` (or an interaction's trigger id), so a retried
-    event finds its row and does nothing twice. ``status``: pending, done, refused.
-    """
-
-    __tablename__ = "slack_events"
-    __table_args__ = (Index("ix_slack_events_status", "status"),)
-
-    id: Mapped[str] = mapped_column(String(120), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(40))
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    status: Mapped[str] = mapped_column(String(10), default="pending")
-    outcome: Mapped[str | None] = mapped_column(String(300))
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

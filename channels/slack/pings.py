@@ -147,8 +147,8 @@ def on_call_section(
     for row in rows:
         person = people.get(row["agent"])
         who = (
-            f"<@{person.slack_user_id}>"
-            if person and person.slack_user_id
+            f"<@{person.address('slack')}>"
+            if person and person.address("slack")
             else blocks.escape(person.name if person and person.name else row["agent"])
         )
         if person is not None and agent is not None and person.id == agent.id:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -29,15 +28,14 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from channels.slack import blocks, pings
+from channels.slack import blocks, home, pings
 from channels.slack import outbox as slack_outbox
 from channels.slack.models import SlackCard, SlackPost
 from core.context import Context
 from core.errors import DeliveryError, NotFound
 from core.escalation import chain as escalation
 from core.models import Agent, Attachment, Contact, Message, OutboxDelivery, Ticket
-from core.sla import ticket as sla
-from core.tickets import lifecycle, views
+from core.tickets import views
 from core.values import Outbound
 
 log = logging.getLogger(__name__)
@@ -54,8 +52,6 @@ IN_FLIGHT_GRACE = timedelta(seconds=30)
 CONVERSATION_RE = re.compile(r"^([CDG][A-Z0-9]+):(\d+\.\d+)$")
 
 Render = tuple[str, list[dict[str, Any]]]
-HomeSection = Callable[[Context, Any, Agent | None], tuple[str, list[str]] | None]
-HOME_SECTIONS: list[HomeSection] = [pings.on_call_section]  # more App Home sections register here
 
 
 class SlackSender:
@@ -307,7 +303,7 @@ class SlackSender:
     def _home(self, out: Outbound) -> str:
         user = str(out.extras["user"])
         with self.ctx.db.reading() as session:
-            view = blocks.home(home_sections(self.ctx, session, user))
+            view = blocks.home(home.sections(self.ctx, session, user))
         self.client.views_publish(user_id=user, view=view)
         return f"home:{user}"
 
@@ -407,52 +403,3 @@ def translate(exc: SlackApiError) -> DeliveryError:
     if status >= 500 or error in TRANSIENT:
         return DeliveryError(f"Slack error {status} {error}: will retry")
     return DeliveryError(f"Slack refused the call: {error or status}", permanent=True)
-
-
-def home_sections(ctx: Context, session: Any, slack_user: str) -> list[tuple[str, list[str]]]:
-    """The App Home: my open tickets, at-risk and breached ones, then registered sections."""
-    agent = session.execute(
-        select(Agent).where(Agent.slack_user_id == slack_user)
-    ).scalar_one_or_none()
-    open_tickets = (
-        session.execute(
-            select(Ticket)
-            .where(Ticket.status.in_(lifecycle.OPEN_STATES))
-            .order_by(Ticket.id.desc())
-            .limit(500)
-        )
-        .scalars()
-        .all()
-    )
-    mine = [t for t in open_tickets if agent is not None and t.assignee_id == agent.id]
-    states = {t.id: sla.state(ctx, t) for t in open_tickets}
-    sections: list[tuple[str, list[str]]] = []
-    if agent is None:
-        sections.append(
-            (
-                "You are not a Switchboard agent",
-                [
-                    "Ask an admin to run `switchboard agents add NAME EMAIL --slack-user YOUR_SLACK_ID`."
-                ],
-            )
-        )
-    else:
-        sections.append(
-            (
-                f"My open tickets ({len(mine)})",
-                [blocks.ticket_line(views.ticket_summary(ctx, t)) for t in mine],
-            )
-        )
-    for title, state in (("Breached", "red"), ("At risk", "yellow")):
-        chosen = [t for t in open_tickets if states[t.id] == state]
-        sections.append(
-            (
-                f"{title} ({len(chosen)})",
-                [blocks.ticket_line(views.ticket_summary(ctx, t)) for t in chosen],
-            )
-        )
-    for extra in HOME_SECTIONS:
-        found = extra(ctx, session, agent)
-        if found:
-            sections.append(found)
-    return sections

@@ -8,18 +8,33 @@ add`` prints one; only its SHA-256 is stored). Refusals are 403 (role) or 409
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
-from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import intake, outbox
+from channels.web.schemas import (
+    AssignBody,
+    CategoryBody,
+    CloseBody,
+    EscalateBody,
+    HoldBody,
+    LinkBody,
+    MergeBody,
+    OpenBody,
+    Override,
+    PriorityBody,
+    QueueBody,
+    ReopenBody,
+    ResolveBody,
+    TextBody,
+)
+from core import parked
 from core.context import Context
-from core.errors import ActionRefused, NotFound
+from core.errors import ActionRefused
 from core.escalation import chain as escalation
-from core.models import Agent, format_number
+from core.models import Agent, as_id
 from core.principals import Principal, agent_principal
 from core.sla import report as slareport
 from core.tickets import actions, views
@@ -53,88 +68,6 @@ def current_agent(ctx: CtxDep, authorization: Annotated[str | None, Header()] = 
 WhoDep = Annotated[Principal, Depends(current_agent)]
 
 
-class Requester(BaseModel):
-    channel: str = Field("email", description="email, telegram, whatsapp, slack, web or fake")
-    address: str = Field(min_length=1, max_length=320)
-    name: str = ""
-
-
-class OpenBody(BaseModel):
-    subject: str = Field(min_length=1, max_length=500)
-    text: str = Field(min_length=1)
-    requester: Requester
-    priority: Literal["P1", "P2", "P3", "P4"] | None = None
-    category: str | None = None
-    queue: str | None = None
-    asset: str | None = None
-    site: str | None = None
-    work_order: str | None = None
-    location: str | None = None
-    send_ack: bool = True
-
-
-class Override(BaseModel):
-    override_reason: str | None = Field(
-        None, description="A lead's written reason to override a rule."
-    )
-
-
-class AssignBody(Override):
-    agent: str = Field(description="'me', an agent id, or an agent's email")
-
-
-class TextBody(Override):
-    text: str = Field(min_length=1)
-
-
-class HoldBody(Override):
-    reason: Literal["waiting_on_client", "pending_parts", "other"]
-    parts_ref: str | None = None
-    note: str | None = None
-
-
-class ResolveBody(Override):
-    code: str
-    steps: str
-
-
-class CloseBody(Override):
-    code: str | None = None
-    steps: str | None = None
-
-
-class ReopenBody(Override):
-    reason: str = ""
-
-
-class PriorityBody(Override):
-    priority: Literal["P1", "P2", "P3", "P4"]
-    reason: str = ""
-
-
-class CategoryBody(Override):
-    category: str
-
-
-class QueueBody(Override):
-    queue: str
-
-
-class LinkBody(Override):
-    asset: str | None = None
-    site: str | None = None
-    work_order: str | None = None
-    location: str | None = None
-
-
-class MergeBody(Override):
-    into: str
-
-
-class EscalateBody(Override):
-    reason: str = Field(min_length=1)
-
-
 @router.get("/tickets")
 def list_tickets(
     ctx: CtxDep,
@@ -146,7 +79,7 @@ def list_tickets(
     q: str | None = None,
     include_closed: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> dict[str, Any]:
     with ctx.db.reading() as session:
         return views.list_tickets(
@@ -214,7 +147,8 @@ def _find_agent(session: Session, who: Principal, ref: str) -> Agent:
     if ref == "me":
         agent = session.get(Agent, who.agent_id)
     elif ref.isdigit():
-        agent = session.get(Agent, int(ref))
+        agent_id = as_id(ref)
+        agent = session.get(Agent, agent_id) if agent_id is not None else None
     else:
         agent = session.execute(
             select(Agent).where(Agent.email == ref.lower())
@@ -437,27 +371,9 @@ def sla_report(
 @router.get("/parked")
 def list_parked(ctx: CtxDep, who: WhoDep) -> dict[str, Any]:
     with ctx.db.reading() as session:
-        return {"parked": views.parked(session)}
+        return {"parked": parked.listing(session)}
 
 
 @router.post("/parked/{item_id}/retry")
 def retry_parked(ctx: CtxDep, who: WhoDep, item_id: str) -> dict[str, Any]:
-    return retry_item(ctx, item_id)
-
-
-def retry_item(ctx: Context, item_id: str) -> dict[str, Any]:
-    """Retry ``in-N`` (an inbound record) or ``out-N`` (a delivery)."""
-    kind, _, raw = item_id.partition("-")
-    if not raw.isdigit() or kind not in ("in", "out"):
-        raise NotFound(f"'{item_id}' is not a parked item id (in-N or out-N)")
-    if kind == "in":
-        record = intake.retry(ctx, int(raw))
-        return {
-            "id": item_id,
-            "status": record.status,
-            "outcome": record.outcome,
-            "reason": record.reason,
-            "ticket": format_number(record.ticket_id) if record.ticket_id else None,
-        }
-    outbox.requeue(ctx, int(raw))
-    return {"id": item_id, "status": "pending"}
+    return parked.retry(ctx, item_id)

@@ -14,14 +14,14 @@ from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from channels.web.pages import HEADERS, tracking_response
 from core.contacts import codes, reply_to
 from core.context import Context
 from core.errors import ActionRefused
-from core.models import Identity, Ticket
+from core.models import Identity
+from core.tickets import lists
 from core.tokens import LINK_CODE_MINUTES
 
 router = APIRouter(include_in_schema=False)
@@ -40,10 +40,8 @@ async def ask_for_code(request: Request, token: str) -> Response:
 def _ask(ctx: Context, token: str, channel: str, address: str) -> Response:
     try:
         with ctx.db.transaction() as session:
-            ticket = session.execute(
-                select(Ticket).where(Ticket.tracking_token == token)
-            ).scalar_one_or_none()
-            identity = reply_to(ctx, session, ticket) if ticket and len(token) >= 16 else None
+            ticket = lists.ticket_by_tracking_token(session, token)
+            identity = reply_to(ctx, session, ticket) if ticket is not None else None
             if ticket is None or identity is None:
                 note = ""
             else:

@@ -17,15 +17,15 @@ from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import blobs
 from core.context import Context
 from core.errors import ActionRefused
 from core.escalation import chain as escalation
-from core.models import Agent, Attachment, Escalation, Message, Ticket
+from core.models import Agent, Escalation, Ticket, as_id
 from core.principals import agent_principal
+from core.tickets import lists
 from core.tokens import ACK_LINK_HOURS, LINK_CODE_MINUTES, parse_ack_token
 
 router = APIRouter(include_in_schema=False)
@@ -73,33 +73,20 @@ def tracking_response(
     notice at the top (what became of a request made from the page)."""
     env = ctx.renderer.env
     with ctx.db.reading() as session:
-        ticket = session.execute(
-            select(Ticket).where(Ticket.tracking_token == token)
-        ).scalar_one_or_none()
-        if ticket is None or len(token) < 16:
+        ticket = lists.ticket_by_tracking_token(session, token)
+        if ticket is None:
             return HTMLResponse(
                 env.get_template("pages/not_found.html.j2").render(),
                 status_code=404,
                 headers=HEADERS,
             )
-        messages = (
-            session.execute(
-                select(Message)
-                .where(Message.ticket_id == ticket.id, Message.kind == "public")
-                .order_by(Message.id)
-            )
-            .scalars()
-            .all()
-        )
-        files: dict[int, list[tuple[str, str]]] = {}
-        for a in session.execute(
-            select(Attachment)
-            .where(Attachment.message_id.in_([m.id for m in messages]))
-            .order_by(Attachment.id)
-        ).scalars():
-            files.setdefault(a.message_id, []).append(
-                (a.filename, ctx.file_link(token, a.id, a.filename))
-            )
+        thread = lists.public_thread(session, ticket.id)
+        messages = [p.message for p in thread]
+        files = {
+            p.message.id: [(a.filename, ctx.file_link(token, a.id, a.filename)) for a in p.files]
+            for p in thread
+            if p.files
+        }
         status_text = HOLD_TEXT.get(
             ticket.hold_reason or "", STATUS_TEXT.get(ticket.status, ticket.status)
         )
@@ -135,17 +122,12 @@ def download(request: Request, token: str, attachment_id: int, name: str) -> Res
     """A file of the ticket's public conversation, for whoever holds its tracking link."""
     ctx = request.app.state.ctx
     with ctx.db.reading() as session:
-        found = session.execute(
-            select(Attachment)
-            .join(Message, Message.id == Attachment.message_id)
-            .join(Ticket, Ticket.id == Message.ticket_id)
-            .where(
-                Attachment.id == attachment_id,
-                Message.kind == "public",
-                Ticket.tracking_token == token,
-            )
-        ).scalar_one_or_none()
-        data = blobs.get(session, found.sha256) if found is not None and len(token) >= 16 else None
+        found = (
+            lists.public_file(session, token, attachment_id)
+            if as_id(attachment_id) is not None
+            else None
+        )
+        data = blobs.get(session, found.sha256) if found is not None else None
         if found is None or data is None:
             html = ctx.renderer.env.get_template("pages/not_found.html.j2").render()
             return HTMLResponse(html, status_code=404, headers=HEADERS)

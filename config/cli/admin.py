@@ -96,6 +96,7 @@ def agents_add(
     from sqlalchemy import select
 
     from core import audit as core_audit
+    from core import staff
     from core.models import Agent
     from core.tokens import api_token, hash_token
 
@@ -109,11 +110,12 @@ def agents_add(
             name=name,
             email=email.lower(),
             roles=roles_list,
-            slack_user_id=slack_user,
             api_token_hash=hash_token(token),
         )
         session.add(agent)
         session.flush()
+        if slack_user:
+            staff.set_address(session, agent, "slack", slack_user)
         core_audit.record(
             session,
             actor="system:cli",
@@ -152,7 +154,7 @@ def agents_list(as_json: bool) -> None:
                 "name": a.name,
                 "email": a.email,
                 "roles": a.roles,
-                "slack_user_id": a.slack_user_id,
+                "addresses": {i.channel: i.address for i in a.identities},
                 "active": a.active,
             }
             for a in session.execute(select(Agent).order_by(Agent.id)).scalars()

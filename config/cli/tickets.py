@@ -121,11 +121,11 @@ def parked() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @handle_errors
 def parked_list(as_json: bool) -> None:
-    from core.tickets import views
+    from core import parked as parked_items
 
     ctx = context(load())
     with ctx.db.reading() as session:
-        items = views.parked(session)
+        items = parked_items.listing(session)
 
     def human(rows: list[dict[str, Any]]) -> None:
         for r in rows:
@@ -143,13 +143,13 @@ def parked_list(as_json: bool) -> None:
 @handle_errors
 def parked_retry(item_id: str, as_json: bool) -> None:
     """Retry a parked item: in-N (inbound) runs the rules again, out-N re-queues a delivery."""
-    from channels.web.api import retry_item
     from config.runtime import System
+    from core import parked as parked_items
 
     settings = load()
     system = System(settings)
     try:
-        result = retry_item(system.ctx, item_id)
+        result = parked_items.retry(system.ctx, item_id)
         if system.broker.in_process:  # nobody else would run the delivery: do it now
             system.start_workers()
             system.broker.dramatiq.join(settings.broker_queue, timeout=30_000)  # type: ignore[attr-defined]

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from core.context import Context
 from core.db import transaction_cache
 from core.errors import NotFound
-from core.models import Contact, Identity, Message, Organization, Ticket
+from core.models import Contact, Identity, Message, Organization, Ticket, as_id
 
 CREATED = "identities_created"  # (kind, address) of identities this transaction created
 CONTACT_RE = re.compile(r"^\s*C-?0*(\d+)\s*$", re.IGNORECASE)
@@ -106,7 +106,8 @@ def get_contact(session: Session, ref: str | int, *, follow: bool = True) -> Con
     text = str(ref).strip()
     match = CONTACT_RE.match(text) or re.match(r"^\s*(\d+)\s*$", text)
     if match:
-        contact = session.get(Contact, int(match.group(1)))
+        number = as_id(match.group(1))
+        contact = session.get(Contact, number) if number is not None else None
     else:
         parsed = parse_identity(text)
         if parsed is not None:
@@ -142,7 +143,8 @@ def identity_of(session: Session, contact: Contact, ref: str | int) -> Identity:
     text = str(ref).strip()
     found: Identity | None = None
     if text.isdigit():
-        found = session.get(Identity, int(text))
+        number = as_id(text)
+        found = session.get(Identity, number) if number is not None else None
     else:
         parsed = parse_identity(text)
         found = find_identity(session, *parsed) if parsed else None

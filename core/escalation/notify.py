@@ -42,10 +42,7 @@ class Note:
 def addresses(agent: Agent) -> dict[str, str]:
     """Every channel this agent can be reached on, with the address."""
     found: dict[str, str] = {"email": agent.email}
-    if agent.slack_user_id:
-        found["slack"] = agent.slack_user_id
-    if agent.telegram_chat_id:
-        found["telegram"] = agent.telegram_chat_id
+    found.update((i.channel, i.address) for i in agent.identities)
     extra = (agent.preferences or {}).get("addresses") or {}
     if isinstance(extra, dict):
         found.update({str(k): str(v) for k, v in extra.items() if v})

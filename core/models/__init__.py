@@ -1,8 +1,17 @@
 """Typed SQLAlchemy models. Import from here: ``from core.models import Ticket``."""
 
-from .base import Base, BigId, UTCDateTime, utcnow
+from .base import MAX_ID, Base, BigId, UTCDateTime, as_id, utcnow
 from .contacts import ContactLink, LinkCode
-from .people import Agent, Category, Contact, Identity, Organization, ResolutionCode, SupportQueue
+from .people import (
+    Agent,
+    Category,
+    Contact,
+    Identity,
+    Organization,
+    ResolutionCode,
+    StaffIdentity,
+    SupportQueue,
+)
 from .records import (
     AuditChainHead,
     AuditCheckpoint,
@@ -24,6 +33,8 @@ from .tickets import (
 )
 
 __all__ = [
+    "MAX_ID",
+    "as_id",
     "Agent",
     "Attachment",
     "AuditChainHead",
@@ -47,6 +58,7 @@ __all__ = [
     "ResolutionCode",
     "ResolutionRecord",
     "SlaEvent",
+    "StaffIdentity",
     "StoredBlob",
     "SupportQueue",
     "Ticket",

@@ -50,3 +50,16 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+MAX_ID = 2**63 - 1  # the largest id a BIGINT column holds (PostgreSQL refuses larger)
+
+
+def as_id(value: str | int) -> int | None:
+    """An id from a URL or a field: a whole number a row can have, else None
+    (so a huge or malformed number is "not found", never a database error)."""
+    if isinstance(value, str):
+        if not value.isascii() or not value.isdigit():
+            return None
+        value = int(value)
+    return value if 0 < value <= MAX_ID else None

@@ -66,12 +66,43 @@ class Agent(Base):
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(320), unique=True)
     roles: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["agent"])
-    slack_user_id: Mapped[str | None] = mapped_column(String(40), unique=True)
-    telegram_chat_id: Mapped[str | None] = mapped_column(String(40))
     api_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     preferences: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    # Loaded with the agent: every notification looks them up.
+    identities: Mapped[list[StaffIdentity]] = relationship(
+        back_populates="agent", order_by="StaffIdentity.id", lazy="selectin"
+    )
+
+    def address(self, channel: str) -> str | None:
+        """The agent's address on a staff channel (their email for ``email``), or None."""
+        if channel == "email":
+            return self.email
+        return next((i.address for i in self.identities if i.channel == channel), None)
+
+
+class StaffIdentity(Base):
+    """An agent's address on one channel (a Slack member id, a Telegram chat id, ...).
+
+    A row per channel, so a new staff channel needs no change to the agents table;
+    one agent per (channel, address), so an event from that address names one agent.
+    """
+
+    __tablename__ = "staff_identities"
+    __table_args__ = (
+        UniqueConstraint("channel", "address"),
+        UniqueConstraint("agent_id", "channel"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    address: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    agent: Mapped[Agent] = relationship(back_populates="identities")
 
 
 class SupportQueue(Base):

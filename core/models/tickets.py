@@ -35,6 +35,7 @@ class Ticket(Base):
     __table_args__ = (
         Index("ix_tickets_status_priority", "status", "priority"),
         Index("ix_tickets_next_checkpoint", "next_checkpoint_at"),
+        Index("ix_tickets_sla_attention", "sla_attention_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -68,6 +69,9 @@ class Ticket(Base):
     response_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolution_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     next_checkpoint_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # From this moment on the SLA state is at risk or breached (None: it will not be,
+    # as the clocks stand): "at risk" lists are an indexed query, not a scan.
+    sla_attention_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -154,6 +154,7 @@ def refresh(ctx: Context, ticket: Ticket) -> None:
     ticket.response_due_at = clocks.response.due_at if clocks.response else None
     ticket.resolution_due_at = clocks.resolution.due_at if clocks.resolution else None
     ticket.next_checkpoint_at = next_checkpoint(clocks, notified, client_notice_at(stored))
+    ticket.sla_attention_at = attention_at(clocks)
 
 
 def client_notice_at(stored: dict[str, Any]) -> datetime | None:
@@ -178,6 +179,42 @@ def next_checkpoint(
         if WARNED not in done and BREACHED not in done and clock.risk_at is not None:
             points.append(clock.risk_at)
     return min(points) if points else None
+
+
+def attention_at(clocks: Clocks) -> datetime | None:
+    """The moment from which ``state`` is yellow or red as the clocks stand (None: never).
+
+    A running clock turns yellow at its at-risk point and red at its deadline; a
+    paused or stopped one is frozen where it stopped: red or yellow already (from
+    its deadline or at-risk point on), or never.
+    """
+    points: list[datetime] = []
+    for clock in (clocks.response, clocks.resolution):
+        if clock is None:
+            continue
+        end = clock.stopped_at or clock.paused_at
+        if clock.due_at is not None and (end is None or end > clock.due_at):
+            points.append(clock.due_at)
+        if (
+            clock.stopped_at is None
+            and clock.risk_at is not None
+            and (end is None or end >= clock.risk_at)
+        ):
+            points.append(clock.risk_at)
+    return min(points) if points else None
+
+
+def backfill_attention(session: Session) -> int:
+    """Set ``sla_attention_at`` on tickets stored before it existed; returns how many."""
+    count = 0
+    for ticket in session.execute(
+        select(Ticket).where(Ticket.sla_clock.is_not(None), Ticket.sla_attention_at.is_(None))
+    ).scalars():
+        found = attention_at(load_clocks(ticket))
+        if found is not None:
+            ticket.sla_attention_at = found
+            count += 1
+    return count
 
 
 def clock_state(clock: Clock | None, now: datetime) -> str | None:

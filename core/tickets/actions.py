@@ -33,6 +33,7 @@ from core.models import (
     ResolutionRecord,
     SupportQueue,
     Ticket,
+    as_id,
 )
 from core.principals import Principal, system
 from core.rendering import humanize_minutes
@@ -66,12 +67,11 @@ DANGEROUS_SUFFIXES = (
 
 def parse_number(number: str | int) -> int:
     """``T-000123``, ``#T-123``, ``123`` -> 123."""
-    if isinstance(number, int):
-        return number
-    match = NUMBER_RE.match(number)
-    if not match:
+    match = NUMBER_RE.match(number) if isinstance(number, str) else None
+    found = as_id(number if isinstance(number, int) else match.group(1) if match else "")
+    if found is None:
         raise NotFound(f"'{number}' is not a ticket number (expected T-000123)")
-    return int(match.group(1))
+    return found
 
 
 def get_ticket(session: Session, number: str | int, *, lock: bool = False) -> Ticket:
@@ -319,6 +319,16 @@ def open_ticket(
             f"{', '.join(sorted(ctx.client_channels))}",
             kind="field",
         )
+    check = ctx.address_checks.get(kind) if who.kind != "system" else None
+    if check is not None:  # a person typed it (intake names the sender as it came)
+        try:
+            check(address)
+        except ValueError as exc:
+            raise ActionRefused(
+                "field.requester.address",
+                f"'{address[:100]}' is not a {kind} address: {exc}",
+                kind="field",
+            ) from exc
     identity = contacts.find_or_create(session, kind, address, name)
     routing = ctx.policy.route(subject, text)
     queue_id, queue_slug = _reference(ctx, session, SupportQueue, queue or routing.queue, "queue")

@@ -21,7 +21,6 @@ from core.models import (
     Category,
     Contact,
     Identity,
-    InboundRecord,
     Message,
     OutboxDelivery,
     Override,
@@ -251,46 +250,6 @@ def list_tickets(
         session.execute(stmt.order_by(Ticket.id.desc()).limit(limit).offset(offset)).scalars().all()
     )
     return {"total": total, "tickets": [ticket_summary(ctx, t) for t in rows]}
-
-
-def parked(session: Session) -> list[dict[str, Any]]:
-    """Inbound records kept for a human, and deliveries that ran out of attempts."""
-    items: list[dict[str, Any]] = []
-    for r in session.execute(
-        select(InboundRecord).where(InboundRecord.status == "parked").order_by(InboundRecord.id)
-    ).scalars():
-        items.append(
-            {
-                "id": f"in-{r.id}",
-                "kind": "inbound",
-                "channel": r.channel,
-                "external_id": r.external_id,
-                "rule": (r.rules_fired or ["?"])[0],
-                "reason": r.reason,
-                "ticket": format_number(r.ticket_id) if r.ticket_id else None,
-                "at": _iso(r.decided_at or r.received_at),
-                "attempts": r.attempts,
-            }
-        )
-    for d in session.execute(
-        select(OutboxDelivery)
-        .where(OutboxDelivery.status.in_(["parked", "failed"]))
-        .order_by(OutboxDelivery.id)
-    ).scalars():
-        items.append(
-            {
-                "id": f"out-{d.id}",
-                "kind": "delivery",
-                "channel": d.channel,
-                "external_id": d.key,
-                "rule": d.status,
-                "reason": d.last_error,
-                "ticket": format_number(d.ticket_id) if d.ticket_id else None,
-                "at": _iso(d.created_at),
-                "attempts": d.attempts,
-            }
-        )
-    return items
 
 
 def reference_data(session: Session) -> dict[str, list[str]]:

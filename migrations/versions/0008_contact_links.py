@@ -1,7 +1,7 @@
 """One client across channels: contacts joined and split, link codes, who wrote what
 
-Revision ID: 0005_contact_links
-Revises: 0004_slack
+Revision ID: 0008_contact_links
+Revises: 0007_slack_events_inbound
 Create Date: 2026-12-02 10:00:00
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import core.models.base
 
-revision = "0005_contact_links"
-down_revision = "0004_slack"
+revision = "0008_contact_links"
+down_revision = "0007_slack_events_inbound"
 branch_labels = None
 depends_on = None
 

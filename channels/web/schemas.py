@@ -1,0 +1,89 @@
+"""The JSON API's request bodies: what each endpoint accepts, validated before any action."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class Requester(BaseModel):
+    channel: str = Field("email", description="email, telegram, whatsapp, slack, web or fake")
+    address: str = Field(min_length=1, max_length=320)
+    name: str = ""
+
+
+class OpenBody(BaseModel):
+    subject: str = Field(min_length=1, max_length=500)
+    text: str = Field(min_length=1)
+    requester: Requester
+    priority: Literal["P1", "P2", "P3", "P4"] | None = None
+    category: str | None = None
+    queue: str | None = None
+    asset: str | None = None
+    site: str | None = None
+    work_order: str | None = None
+    location: str | None = None
+    send_ack: bool = True
+
+
+class Override(BaseModel):
+    override_reason: str | None = Field(
+        None, description="A lead's written reason to override a rule."
+    )
+
+
+class AssignBody(Override):
+    agent: str = Field(description="'me', an agent id, or an agent's email")
+
+
+class TextBody(Override):
+    text: str = Field(min_length=1)
+
+
+class HoldBody(Override):
+    reason: Literal["waiting_on_client", "pending_parts", "other"]
+    parts_ref: str | None = None
+    note: str | None = None
+
+
+class ResolveBody(Override):
+    code: str
+    steps: str
+
+
+class CloseBody(Override):
+    code: str | None = None
+    steps: str | None = None
+
+
+class ReopenBody(Override):
+    reason: str = ""
+
+
+class PriorityBody(Override):
+    priority: Literal["P1", "P2", "P3", "P4"]
+    reason: str = ""
+
+
+class CategoryBody(Override):
+    category: str
+
+
+class QueueBody(Override):
+    queue: str
+
+
+class LinkBody(Override):
+    asset: str | None = None
+    site: str | None = None
+    work_order: str | None = None
+    location: str | None = None
+
+
+class MergeBody(Override):
+    into: str
+
+
+class EscalateBody(Override):
+    reason: str = Field(min_length=1)

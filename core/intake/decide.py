@@ -1,0 +1,238 @@
+"""Deciding stored records: parse, run the rules, apply the outcome, or park.
+
+``process_many`` decides a batch in one transaction, a savepoint per record; a
+channel's own events go to its event handler (``ctx.event_handlers``) instead of
+the rules. Anything that fails is parked with its reason: listed, and retryable.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from core import audit, contacts, outbox
+from core.contacts import codes
+from core.context import Context
+from core.db import AFTER_COMMIT
+from core.errors import IntakeError, NotFound
+from core.intake.records import DONE, DROPPED, EVENT, PARKED, PENDING, inbound_from_json
+from core.intake.rules import APPEND, DROP, LINK, OPEN, PARK, decide
+from core.models import Agent, InboundRecord, OutboxDelivery, Ticket
+from core.principals import system
+from core.tickets import actions
+from core.values import Inbound
+
+log = logging.getLogger(__name__)
+
+HELD_KINDS = ("ack",)  # what a caller of process_many(held=...) sends itself
+
+
+def process_many(ctx: Context, record_ids: Sequence[int], held: list[int] | None = None) -> None:
+    """Decide several pending records in one transaction, each in a savepoint:
+    a record that fails is parked alone, the others still commit. If the
+    database fails the transaction (a deadlock between two batches, say), it is
+    rolled back and each record is processed on its own, as ``process`` does.
+
+    With ``held``, the acknowledgements the batch queued are not handed to the
+    ``deliver`` job but their ids added to ``held`` after the commit, for the
+    caller to send at once (rows it never gets to stay pending for the sweep)."""
+    rows: list[OutboxDelivery] | None = None
+    try:
+        with ctx.db.transaction() as session:
+            rows = outbox.hold(session, HELD_KINDS) if held is not None else None
+            # Lock the batch's records in one statement, in id order (as every batch does).
+            loaded = {
+                r.id: r
+                for r in session.execute(
+                    select(InboundRecord)
+                    .where(InboundRecord.id.in_(record_ids))
+                    .order_by(InboundRecord.id)
+                    .with_for_update()
+                ).scalars()
+            }
+            for record_id in record_ids:
+                record = loaded.get(record_id)
+                if record is None or record.status != PENDING:
+                    continue
+                callbacks = list(session.info.get(AFTER_COMMIT, []))
+                queued = len(rows) if rows is not None else 0
+                try:
+                    with session.begin_nested():
+                        record.attempts += 1
+                        _decide_and_apply(ctx, session, record)
+                except DBAPIError:  # a deadlock, a lost connection: not this record's fault
+                    raise
+                except Exception as exc:  # ours, not the sender's: keep it, say why, alert
+                    log.exception("inbound record %s could not be processed; parked", record_id)
+                    session.info[AFTER_COMMIT] = callbacks  # nothing rolled back may be sent
+                    if rows is not None:
+                        del rows[queued:]
+                    record = session.get(InboundRecord, record_id, with_for_update=True)
+                    assert record is not None
+                    record.attempts += 1
+                    _park_failed(ctx, record, exc)
+        if held is not None and rows:  # committed: they have their ids
+            held.extend(row.id for row in rows)
+    except Exception:
+        log.warning(
+            "a batch of %d inbound records could not be committed; processing them one by one",
+            len(record_ids),
+            exc_info=True,
+        )
+        for record_id in record_ids:
+            try:
+                process(ctx, record_id)
+            except NotFound:
+                log.warning("inbound record %s does not exist", record_id)
+
+
+def process(ctx: Context, record_id: int, *, retry: bool = False) -> InboundRecord:
+    """Decide and apply one stored inbound record; idempotent for finished records."""
+    try:
+        with ctx.db.transaction() as session:
+            record = session.get(InboundRecord, record_id, with_for_update=True)
+            if record is None:
+                raise NotFound(f"inbound record {record_id} does not exist")
+            if record.status != PENDING and not (retry and record.status == PARKED):
+                return record
+            record.attempts += 1
+            _decide_and_apply(ctx, session, record)
+            return record
+    except NotFound:
+        raise
+    except Exception as exc:  # ours, not the sender's: keep it, say why, alert
+        log.exception("inbound record %s could not be processed; parked", record_id)
+        with ctx.db.transaction() as session:
+            record = session.get(InboundRecord, record_id, with_for_update=True)
+            assert record is not None
+            _park_failed(ctx, record, exc)
+            return record
+
+
+def _park_failed(ctx: Context, record: InboundRecord, exc: Exception) -> None:
+    record.status = PARKED
+    record.outcome = PARK
+    record.rules_fired = ["error"]
+    record.reason = f"processing failed: {type(exc).__name__}: {exc}"[:2000]
+    record.decided_at = ctx.now()
+
+
+def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> None:
+    handler = ctx.event_handlers.get(record.channel)
+    if handler is not None:
+        done = handler(session, record)
+        if done is not None:  # the channel's own event (a staff action), not a client message
+            record.status, record.outcome = DONE, EVENT
+            record.rules_fired, record.reason = [EVENT], done[:2000]
+            record.decided_at = ctx.now()
+            return
+    parser = ctx.parsers.get(record.channel, inbound_from_json)
+    try:
+        inbound = parser(record.raw, record.meta)
+    except IntakeError as exc:
+        _park(ctx, session, record, "unparseable", str(exc))
+        return
+    decision = decide(ctx, session, inbound)
+    if decision.outcome == PARK:
+        _park(ctx, session, record, decision.rule, decision.reason, ticket_id=decision.ticket_id)
+    elif decision.outcome == DROP:
+        record.status = DROPPED
+    elif decision.outcome == LINK:
+        decision.reason = codes.answer(ctx, session, inbound)
+        record.status = DONE
+    elif decision.outcome == APPEND:
+        ticket = session.get(Ticket, decision.ticket_id, with_for_update=True)
+        assert ticket is not None
+        identity = contacts.find_or_create(
+            session, inbound.channel, inbound.sender, inbound.sender_name
+        )
+        message = actions.client_message(
+            ctx,
+            session,
+            ticket,
+            identity,
+            text=inbound.text,
+            html=inbound.html,
+            attachments=inbound.attachments,
+            external_id=inbound.external_id,
+            inbound_record_id=record.id,
+        )
+        record.status, record.ticket_id, record.message_id = DONE, ticket.id, message.id
+    elif decision.outcome == OPEN:
+        sender = (inbound.sender, inbound.sender_name)
+        if inbound.on_behalf_of and _may_forward(session, inbound):
+            sender = inbound.on_behalf_of
+        ticket = actions.open_ticket(
+            ctx,
+            session,
+            system("intake"),
+            subject=inbound.subject,
+            text=inbound.text,
+            requester=(inbound.channel, sender[0], sender[1]),
+            html=inbound.html,
+            attachments=inbound.attachments,
+            linked_from_id=decision.linked_from,
+            inbound_record_id=record.id,
+            external_id=inbound.external_id,
+        )
+        record.status, record.ticket_id = DONE, ticket.id
+    if decision.outcome != PARK:  # set last, so the record is written once, at the next flush
+        record.rules_fired = [decision.rule, *decision.notes]
+        record.outcome = decision.outcome
+        record.reason = decision.reason
+        record.decided_at = ctx.now()
+    audit.record(
+        session,
+        actor="system:intake",
+        action="intake",
+        ticket_id=record.ticket_id,
+        data={
+            "record": record.id,
+            "channel": record.channel,
+            "outcome": decision.outcome,
+            "rules": record.rules_fired,
+            "reason": decision.reason,
+        },
+        now=ctx.now(),
+    )
+
+
+def _may_forward(session: Session, inbound: Inbound) -> bool:
+    """Only an agent's forwarded mail opens a ticket for someone else (email: by address)."""
+    if inbound.channel != "email":
+        return True
+    return (
+        session.execute(
+            select(Agent.id).where(
+                Agent.email == inbound.sender.strip().lower(), Agent.active.is_(True)
+            )
+        ).first()
+        is not None
+    )
+
+
+def _park(
+    ctx: Context,
+    session: Session,
+    record: InboundRecord,
+    rule: str,
+    reason: str,
+    ticket_id: int | None = None,
+) -> None:
+    record.status = PARKED
+    record.outcome = PARK
+    record.rules_fired = [rule]
+    record.reason = reason
+    record.decided_at = ctx.now()
+    if ticket_id:
+        record.ticket_id = ticket_id
+    log.info("inbound record %s parked by rule %s: %s", record.id, rule, reason)
+
+
+def retry(ctx: Context, record_id: int) -> InboundRecord:
+    """Run a parked record through the chain again (after a fix, or a changed rule)."""
+    return process(ctx, record_id, retry=True)

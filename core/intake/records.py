@@ -1,0 +1,213 @@
+"""Storing what arrives: one inbound record per (channel, external id), raw bytes kept.
+
+``receive`` and ``receive_many`` commit the raw payload (the same channel and
+external id twice is one record) and hand new records to the workers; the front
+door (``core.intake.frontdoor``) uses ``receive_many`` to store many at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from core.context import Context
+from core.db import after_commit
+from core.errors import IntakeError
+from core.models import InboundRecord
+from core.values import AttachmentIn, Inbound
+
+log = logging.getLogger(__name__)
+
+PENDING, DONE, DROPPED, PARKED = "pending", "done", "dropped", "parked"
+EVENT = "event"  # the outcome of a record a channel handled as its own event
+
+
+# A neutral JSON encoding, for channels whose payload is already neutral (API, fake).
+
+
+def inbound_to_json(inbound: Inbound) -> bytes:
+    data = asdict(inbound)
+    data["attachments"] = [
+        {**a, "data": base64.b64encode(a["data"]).decode()} for a in data["attachments"]
+    ]
+    if inbound.received_at:
+        data["received_at"] = inbound.received_at.isoformat()
+    return json.dumps(data).encode()
+
+
+def inbound_from_json(raw: bytes, meta: dict[str, Any]) -> Inbound:
+    try:
+        data = json.loads(raw)
+        data["attachments"] = tuple(
+            AttachmentIn(
+                a["filename"],
+                a["content_type"],
+                base64.b64decode(a["data"]),
+                a.get("inline", False),
+            )
+            for a in data.get("attachments", [])
+        )
+        data["references"] = tuple(data.get("references", ()))
+        if data.get("on_behalf_of"):
+            data["on_behalf_of"] = tuple(data["on_behalf_of"])
+        if data.get("received_at"):
+            data["received_at"] = datetime.fromisoformat(data["received_at"])
+        return Inbound(**data)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise IntakeError(f"not a valid neutral inbound payload: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Received:
+    record_id: int
+    duplicate: bool
+    handed_over: bool = False  # a new record already sent to the workers
+
+
+def receive(
+    ctx: Context,
+    *,
+    channel: str,
+    external_id: str,
+    raw: bytes,
+    meta: dict[str, Any] | None = None,
+    transport: str = "",
+) -> Received:
+    """Commit the raw payload; the same (channel, external id) twice is one record.
+
+    Raises whatever the database raises if it cannot store (the caller then answers
+    with a temporary failure, so the sender retries: nothing is half-stored).
+    """
+    external_id = external_id[:998]
+    try:
+        with ctx.db.transaction() as session:
+            record = InboundRecord(
+                channel=channel,
+                external_id=external_id,
+                raw=raw,
+                meta=meta or {},
+                transport=transport,
+                received_at=ctx.now(),
+            )
+            session.add(record)
+            session.flush()
+            record_id = record.id
+            after_commit(session, lambda: ctx.dispatcher.send("process_inbound", record_id))
+        return Received(record_id, False, handed_over=True)
+    except IntegrityError:
+        with ctx.db.reading() as session:
+            existing = session.execute(
+                select(InboundRecord.id).where(
+                    InboundRecord.channel == channel, InboundRecord.external_id == external_id
+                )
+            ).scalar_one_or_none()
+        if existing is None:
+            raise
+        log.info("duplicate %s message %s dropped (record %s)", channel, external_id[:80], existing)
+        return Received(existing, True)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One raw payload for ``receive_many``."""
+
+    channel: str
+    external_id: str
+    raw: bytes
+    meta: dict[str, Any]
+    transport: str = ""
+
+
+def receive_many(
+    ctx: Context, items: Sequence[Incoming], *, hand_over: bool = True
+) -> list[Received]:
+    """``receive`` for several payloads in one transaction (group commit).
+
+    Payloads already stored, or repeated within ``items``, are duplicates of the
+    first record. The new records go to the workers as one job after the commit,
+    unless ``hand_over`` is False: the caller then hands them over itself
+    (``hand_over_records``), so that it can gather several commits into one job.
+    If a concurrent writer stored one of them first, each is received on its own.
+    """
+    if len(items) == 1 and hand_over:
+        item = items[0]
+        return [
+            receive(
+                ctx,
+                channel=item.channel,
+                external_id=item.external_id,
+                raw=item.raw,
+                meta=item.meta,
+                transport=item.transport,
+            )
+        ]
+    keys = [(i.channel, i.external_id[:998]) for i in items]
+    try:
+        with ctx.db.transaction() as session:
+            known: dict[tuple[str, str], int] = {}
+            for channel in {c for c, _ in keys}:
+                ids = [e for c, e in keys if c == channel]
+                known.update(
+                    ((channel, e), rid)
+                    for rid, e in session.execute(
+                        select(InboundRecord.id, InboundRecord.external_id).where(
+                            InboundRecord.channel == channel, InboundRecord.external_id.in_(ids)
+                        )
+                    ).all()
+                )
+            new: dict[tuple[str, str], InboundRecord] = {}
+            for item, key in zip(items, keys, strict=True):
+                if key not in known and key not in new:
+                    new[key] = InboundRecord(
+                        channel=item.channel,
+                        external_id=key[1],
+                        raw=item.raw,
+                        meta=item.meta or {},
+                        transport=item.transport,
+                        received_at=ctx.now(),
+                    )
+            session.add_all(new.values())
+            session.flush()
+            fresh = {key: record.id for key, record in new.items()}
+            record_ids = list(fresh.values())
+            if record_ids and hand_over:
+                after_commit(session, lambda: hand_over_records(ctx, record_ids))
+    except IntegrityError:  # each on its own, and handed over as receive does
+        return [
+            receive(
+                ctx,
+                channel=i.channel,
+                external_id=i.external_id,
+                raw=i.raw,
+                meta=i.meta,
+                transport=i.transport,
+            )
+            for i in items
+        ]
+    results, given = [], set()
+    for key in keys:
+        if key in fresh and key not in given:
+            given.add(key)
+            results.append(Received(fresh[key], False, handed_over=hand_over))
+        else:
+            results.append(Received(known.get(key) or fresh[key], True))
+    return results
+
+
+BATCH = 20  # records decided per job (and per transaction) at most
+
+
+def hand_over_records(ctx: Context, record_ids: list[int]) -> None:
+    """Send stored records to the workers, ``BATCH`` per job."""
+    for start in range(0, len(record_ids), BATCH):
+        ctx.dispatcher.send(
+            "process_inbound", ",".join(str(i) for i in record_ids[start : start + BATCH])
+        )

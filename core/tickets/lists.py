@@ -1,0 +1,100 @@
+"""Read models every face shares: the client's public thread, an agent's open
+tickets, the tickets needing attention, as database queries.
+
+"Internal notes never leave" is enforced here, once: the tracking page, the
+portal and every channel read a ticket's conversation for a client through
+``public_thread`` and ``public_file``, which only ever select public messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.models import Attachment, Message, Ticket
+from core.tickets.lifecycle import OPEN_STATES
+
+PUBLIC = "public"
+
+
+@dataclass(frozen=True)
+class PublicMessage:
+    message: Message
+    files: tuple[Attachment, ...]
+
+
+def ticket_by_tracking_token(session: Session, token: str) -> Ticket | None:
+    """The ticket a tracking link names (tokens are long: a short one names nothing)."""
+    if len(token) < 16:
+        return None
+    return session.execute(
+        select(Ticket).where(Ticket.tracking_token == token)
+    ).scalar_one_or_none()
+
+
+def public_thread(session: Session, ticket_id: int) -> list[PublicMessage]:
+    """The conversation a client may see, oldest first, each message with its files."""
+    messages = list(
+        session.execute(
+            select(Message)
+            .where(Message.ticket_id == ticket_id, Message.kind == PUBLIC)
+            .order_by(Message.id)
+        ).scalars()
+    )
+    files: dict[int, list[Attachment]] = {}
+    if messages:
+        for a in session.execute(
+            select(Attachment)
+            .where(Attachment.message_id.in_([m.id for m in messages]))
+            .order_by(Attachment.id)
+        ).scalars():
+            files.setdefault(a.message_id, []).append(a)
+    return [PublicMessage(m, tuple(files.get(m.id, ()))) for m in messages]
+
+
+def public_file(session: Session, token: str, attachment_id: int) -> Attachment | None:
+    """A file of the public conversation of the ticket ``token`` names, or None."""
+    if len(token) < 16:
+        return None
+    return session.execute(
+        select(Attachment)
+        .join(Message, Message.id == Attachment.message_id)
+        .join(Ticket, Ticket.id == Message.ticket_id)
+        .where(
+            Attachment.id == attachment_id,
+            Message.kind == PUBLIC,
+            Ticket.tracking_token == token,
+        )
+    ).scalar_one_or_none()
+
+
+def open_for_agent(session: Session, agent_id: int, limit: int = 50) -> list[Ticket]:
+    """An agent's open tickets, newest first."""
+    return list(
+        session.execute(
+            select(Ticket)
+            .where(Ticket.assignee_id == agent_id, Ticket.status.in_(OPEN_STATES))
+            .order_by(Ticket.id.desc())
+            .limit(limit)
+        ).scalars()
+    )
+
+
+def needing_attention(session: Session, now: datetime, limit: int = 50) -> list[Ticket]:
+    """Open tickets whose SLA is at risk or breached at ``now``, the longest-standing first
+    (an indexed query on ``sla_attention_at``, kept by ``core.sla.ticket.refresh``)."""
+    return list(
+        session.execute(
+            select(Ticket)
+            .where(
+                Ticket.sla_attention_at.is_not(None),
+                Ticket.sla_attention_at <= now,
+                Ticket.status.in_(OPEN_STATES),
+            )
+            .order_by(Ticket.sla_attention_at, Ticket.id)
+            .limit(limit)
+        ).scalars()
+    )
