@@ -179,8 +179,6 @@ def reply_via(ctx: Context, session: Session, ticket: Ticket) -> dict[str, Any]:
         why = "the client has no address"
     elif last is not None and chosen.id != last.id:
         why = f"the client last wrote by {last.kind}, which is not run here"
-    elif chosen.id == ticket.requester_identity_id:
-        why = f"the client wrote by {chosen.kind}"
     else:
         why = f"the client last wrote by {chosen.kind}"
     return {
