@@ -22,6 +22,7 @@ from channels.contract import Plug
 from channels.registry import CHANNELS
 from config.settings import Settings
 from config.supervise import Supervisor
+from core import processes
 from core.channel import Sender
 from core.context import Context
 from core.db import Database
@@ -169,6 +170,10 @@ class System:
             )
         )
         self.supervisor = Supervisor(self.ctx.health)
+        # Seen every few seconds: what this process claims is freed soon after it dies.
+        self.ctx.process_id = processes.new_id()
+        self.heartbeat = processes.Heartbeat(self.ctx, "switchboard")
+        self.heartbeat.start()
         self.worker: dramatiq.Worker | None = None
         self.clock: Clock | None = None
 
@@ -218,4 +223,5 @@ class System:
         if self.worker:
             self.worker.stop(timeout=5_000)
         self.broker.close()
+        self.heartbeat.stop()
         self.ctx.db.dispose()

@@ -52,6 +52,8 @@ class Context:
     # Per channel, how a client address a person typed is checked (raises ValueError).
     address_checks: dict[str, Callable[[str], None]] = field(default_factory=dict)
     health: Health = field(default_factory=Health)
+    # This process's id in live_processes (work it claims names it); empty: none.
+    process_id: str = ""
     # Values that never change once a row exists (queue and category slugs by id),
     # remembered for this process's database only.
     slugs: dict[tuple[str, int], str] = field(default_factory=dict)

@@ -12,12 +12,13 @@ from typing import Any
 
 from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
-from core import audit, contacts
+from core import audit, contacts, processes
 from core.context import Context
 from core.db import after_commit
 from core.errors import ActionRefused, NotFound, SwitchboardError
-from core.models import Message, OutboxDelivery, Ticket
+from core.models import Identity, Message, OutboxDelivery, Ticket
 from core.principals import Principal
 from core.rendering import Rendered
 from core.values import Outbound
@@ -31,7 +32,15 @@ PENDING, SENDING, SENT, FAILED, PARKED, BOUNCED, CANCELLED = (
     "bounced",
     "cancelled",
 )
-SENDING_LEASE = timedelta(minutes=5)
+SENDING_LEASE = timedelta(minutes=5)  # the last resort: a claim by no known process
+
+
+def _reclaimable(now: datetime) -> ColumnElement[bool]:
+    """A row being sent by a process that is no longer alive (or for far too long)."""
+    return (OutboxDelivery.status == SENDING) & (
+        (OutboxDelivery.claimed_at < now - SENDING_LEASE)
+        | OutboxDelivery.claimed_by.not_in(processes.alive(now))
+    )
 
 
 class InternalNoteLeak(SwitchboardError):
@@ -121,18 +130,9 @@ def to_client(
     identity = contacts.reply_to(ctx, session, ticket)
     if identity is None:
         return None
-    if automatic and over_automatic_limit(ctx, session, identity.kind, identity.address):
-        audit.record(
-            session,
-            actor="system:outbox",
-            action="automatic_capped",
-            ticket_id=ticket.id,
-            data={
-                "kind": kind,
-                "limit_per_hour": ctx.auto_reply_limit_per_hour,
-            },
-            now=ctx.now(),
-        )
+    if automatic and _held_back(
+        ctx, session, identity.kind, identity.address, identity, kind=kind, ticket_id=ticket.id
+    ):
         return None
     out = Outbound(
         key=key,
@@ -169,17 +169,10 @@ def to_address(
     ticket_id: int | None = None,
 ) -> OutboxDelivery | None:
     """Queue an automatic message to an address that is on no ticket yet (a link code
-    sent to a client's other address). Returns None when the recipient already had
-    the hourly cap of automatic messages (audited)."""
-    if over_automatic_limit(ctx, session, channel, recipient):
-        audit.record(
-            session,
-            actor="system:outbox",
-            action="automatic_capped",
-            ticket_id=ticket_id,
-            data={"kind": kind, "limit_per_hour": ctx.auto_reply_limit_per_hour},
-            now=ctx.now(),
-        )
+    sent to a client's other address). Returns None when it is held back like any
+    automatic message (a permanently bounced address, the hourly cap: audited)."""
+    known = contacts.find_identity(session, channel, recipient)
+    if _held_back(ctx, session, channel, recipient, known, kind=kind, ticket_id=ticket_id):
         return None
     out = Outbound(
         key=key,
@@ -192,6 +185,41 @@ def to_address(
         automatic=True,
     )
     return queue(ctx, session, out, ticket_id=ticket_id)
+
+
+def _held_back(
+    ctx: Context,
+    session: Session,
+    channel: str,
+    recipient: str,
+    identity: Identity | None,
+    *,
+    kind: str,
+    ticket_id: int | None,
+) -> bool:
+    """True (and audited) when an automatic message to this recipient must not go."""
+    if identity is not None and identity.bounced_at is not None:
+        # A permanent bounce: nothing automatic goes there until the address writes in.
+        audit.record(
+            session,
+            actor="system:outbox",
+            action="automatic_suppressed",
+            ticket_id=ticket_id,
+            data={"kind": kind, "address": identity.address, "reason": identity.bounce_reason},
+            now=ctx.now(),
+        )
+        return True
+    if over_automatic_limit(ctx, session, channel, recipient):
+        audit.record(
+            session,
+            actor="system:outbox",
+            action="automatic_capped",
+            ticket_id=ticket_id,
+            data={"kind": kind, "limit_per_hour": ctx.auto_reply_limit_per_hour},
+            now=ctx.now(),
+        )
+        return True
+    return False
 
 
 def over_automatic_limit(ctx: Context, session: Session, channel: str, recipient: str) -> bool:
@@ -243,9 +271,11 @@ def thread_info(session: Session, ticket: Ticket, channel: str) -> dict[str, Any
 # Worker side --------------------------------------------------------------------
 
 
-def claim_many(session: Session, row_ids: list[int], now: datetime) -> list[OutboxDelivery]:
-    """Take rows for sending, in one statement; returns those taken (not the ones done,
-    not yet due, or held by someone else)."""
+def claim_many(
+    session: Session, row_ids: list[int], now: datetime, by: str = ""
+) -> list[OutboxDelivery]:
+    """Take rows for sending, in one statement, for process ``by``; returns those
+    taken (not the ones done, not yet due, or held by a live process)."""
     if not row_ids:
         return []
     return list(
@@ -253,14 +283,15 @@ def claim_many(session: Session, row_ids: list[int], now: datetime) -> list[Outb
             update(OutboxDelivery)
             .where(
                 OutboxDelivery.id.in_(row_ids),
-                or_(
-                    OutboxDelivery.status == PENDING,
-                    (OutboxDelivery.status == SENDING)
-                    & (OutboxDelivery.claimed_at < now - SENDING_LEASE),
-                ),
+                or_(OutboxDelivery.status == PENDING, _reclaimable(now)),
                 or_(OutboxDelivery.not_before.is_(None), OutboxDelivery.not_before <= now),
             )
-            .values(status=SENDING, claimed_at=now, attempts=OutboxDelivery.attempts + 1)
+            .values(
+                status=SENDING,
+                claimed_at=now,
+                claimed_by=by or None,
+                attempts=OutboxDelivery.attempts + 1,
+            )
             .returning(OutboxDelivery)
             .execution_options(synchronize_session=False, populate_existing=True)
         ).scalars()
@@ -277,8 +308,9 @@ def due_for_redelivery(
     """Rows whose broker message may have been lost; marks them as sent to the broker again.
 
     A pending row is overdue when it has been due (since it was written, its retry
-    time, or the sweep last re-sent it) for longer than ``older_than``; a row stuck
-    in ``sending`` past its lease belongs to a worker that died mid-send.
+    time, or the sweep last re-sent it) for longer than ``older_than``; a row in
+    ``sending`` whose process is no longer alive belongs to a worker that died
+    mid-send (``core.processes``: seconds, not minutes).
     """
     cutoff = now - older_than
     due_since = func.coalesce(
@@ -293,8 +325,7 @@ def due_for_redelivery(
             .where(
                 or_(
                     (OutboxDelivery.status == PENDING) & (due_since < cutoff),
-                    (OutboxDelivery.status == SENDING)
-                    & (OutboxDelivery.claimed_at < now - SENDING_LEASE),
+                    _reclaimable(now),
                 )
             )
             .order_by(OutboxDelivery.id)

@@ -6,6 +6,7 @@ sees the typed ``Policy`` value.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import threading
 import tomllib
@@ -15,6 +16,7 @@ from typing import Any
 
 from core.errors import ConfigError
 from core.tickets.lifecycle import PRIORITIES
+from core.values import Inbound
 
 DEFAULTS = Path(__file__).resolve().parent.parent / "config" / "defaults.toml"
 
@@ -29,6 +31,43 @@ class RoutingRule:
 
     def matches(self, text: str) -> bool:
         return any(re.search(rf"(?<!\w){re.escape(w)}(?!\w)", text) for w in self.words)
+
+
+@dataclass(frozen=True)
+class IntakeRule:
+    """An operator's rule for inbound mail: park it, or open it routed (``[[intake_rules]]``).
+
+    Every condition it names must hold: ``sender`` and ``list_id`` are shell-style
+    patterns (``*@news.example``), ``subject`` a regular expression, ``bulk = true``
+    only mail nothing automatic may answer (bulk or list mail), ``channel`` one channel.
+    """
+
+    name: str
+    action: str  # "park" or "open"
+    sender: str | None = None
+    list_id: str | None = None
+    subject: str | None = None
+    bulk: bool | None = None
+    channel: str | None = None
+    priority: str | None = None
+    queue: str | None = None
+    category: str | None = None
+
+    def matches(self, inbound: Inbound) -> bool:
+        if self.channel and inbound.channel != self.channel:
+            return False
+        if self.sender and not fnmatch.fnmatch(inbound.sender.lower(), self.sender.lower()):
+            return False
+        if self.list_id:
+            bracketed = re.search(r"<([^>]+)>", inbound.list_id)
+            names = {inbound.list_id.strip().lower()} | (
+                {bracketed.group(1).lower()} if bracketed else set()
+            )
+            if not any(fnmatch.fnmatch(n, self.list_id.lower()) for n in names if n):
+                return False
+        if self.subject and not re.search(self.subject, inbound.subject or "", re.IGNORECASE):
+            return False
+        return self.bulk is None or bool(inbound.no_auto_reply) == self.bulk
 
 
 @dataclass(frozen=True)
@@ -57,6 +96,12 @@ class Policy:
     routing: tuple[RoutingRule, ...]
     sla: dict[str, SlaTarget]
     raw: dict[str, Any] = field(default_factory=dict)
+    intake_rules: tuple[IntakeRule, ...] = ()
+    reply_by_subject_days: int = 14
+
+    def intake_rule_for(self, inbound: Inbound) -> IntakeRule | None:
+        """The first operator intake rule that matches, if any."""
+        return next((r for r in self.intake_rules if r.matches(inbound)), None)
 
     def route(self, subject: str, text: str) -> Routing:
         """Suggest priority, queue and category: first matching rule per field wins."""
@@ -117,6 +162,21 @@ def load_policy(path: Path | None = None) -> Policy:
             )
             for p, t in data.get("sla", {}).items()
         }
+        intake_rules = tuple(
+            IntakeRule(
+                name=r["name"],
+                action=r.get("action", "open"),
+                sender=r.get("sender"),
+                list_id=r.get("list_id"),
+                subject=r.get("subject"),
+                bulk=r.get("bulk"),
+                channel=r.get("channel"),
+                priority=r.get("priority"),
+                queue=r.get("queue"),
+                category=r.get("category"),
+            )
+            for r in data.get("intake_rules", [])
+        )
         policy = Policy(
             default_priority=data["default_priority"],
             default_queue=data["default_queue"],
@@ -127,6 +187,8 @@ def load_policy(path: Path | None = None) -> Policy:
             routing=rules,
             sla=sla,
             raw=data,
+            intake_rules=intake_rules,
+            reply_by_subject_days=int(data.get("reply_by_subject_days", 14)),
         )
     except (KeyError, TypeError) as exc:
         raise ConfigError(f"{where}: missing or wrong entry {exc}") from None
@@ -145,6 +207,30 @@ def load_policy(path: Path | None = None) -> Policy:
             raise ConfigError(
                 f"{where}: routing rule '{rule.name}' names unknown category {rule.category}"
             )
+    for intake_rule in policy.intake_rules:
+        if intake_rule.action not in ("park", "open"):
+            raise ConfigError(
+                f"{where}: intake rule '{intake_rule.name}' action must be park or open"
+            )
+        if intake_rule.priority and intake_rule.priority not in PRIORITIES:
+            raise ConfigError(
+                f"{where}: intake rule '{intake_rule.name}' has unknown priority {intake_rule.priority}"
+            )
+        if intake_rule.queue and intake_rule.queue not in queue_slugs:
+            raise ConfigError(
+                f"{where}: intake rule '{intake_rule.name}' names unknown queue {intake_rule.queue}"
+            )
+        if intake_rule.category and intake_rule.category not in category_slugs:
+            raise ConfigError(
+                f"{where}: intake rule '{intake_rule.name}' names unknown category {intake_rule.category}"
+            )
+        if intake_rule.subject:
+            try:
+                re.compile(intake_rule.subject)
+            except re.error as exc:
+                raise ConfigError(
+                    f"{where}: intake rule '{intake_rule.name}' subject is not a valid pattern: {exc}"
+                ) from None
     if policy.default_queue not in queue_slugs:
         raise ConfigError(f"{where}: default_queue {policy.default_queue} is not a listed queue")
     return policy

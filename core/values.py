@@ -16,6 +16,34 @@ class AttachmentIn:
 
 
 @dataclass(frozen=True)
+class FailedRecipient:
+    """One recipient a delivery report names: ``permanent`` False is a temporary failure."""
+
+    address: str
+    permanent: bool
+    status: str = ""  # the enhanced status code, e.g. 5.1.1
+    diagnostic: str = ""
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """What a bounce or delay notice says about one of our deliveries.
+
+    ``kind``: ``bounce`` (delivery failed), ``delay`` (still trying: not a bounce) or
+    ``success``; ``about``: the id of our message it reports on, if it names one.
+    """
+
+    kind: str
+    failed: tuple[FailedRecipient, ...] = ()
+    about: str | None = None
+    permanent_notice: bool = True  # how a recipient the notice does not name failed
+
+    @property
+    def permanent(self) -> bool:
+        return self.kind == "bounce" and any(f.permanent for f in self.failed)
+
+
+@dataclass(frozen=True)
 class Inbound:
     """One message from outside, already translated by its channel adapter.
 
@@ -24,7 +52,12 @@ class Inbound:
       external_id: the channel's id for this message (Message-ID, update id, ...);
         with ``channel`` it is unique, so the same message twice is one record.
       sender: the sender's address on that channel (email address, chat id, number).
-      automatic: why the message is automatic (auto-reply, bounce, list...), or "".
+      automatic: why a machine wrote it (auto-reply, bounce, read receipt...), or "":
+        it never opens a ticket and never gets an answer.
+      no_auto_reply: why nothing automatic may answer it (bulk or list mail, RFC 3834),
+        or "": a person may have written it, so it is a ticket like any other, with no
+        acknowledgement.
+      copied: the other people it was addressed to (To/Cc), who become known to the ticket.
       references: ids of earlier messages this one answers (In-Reply-To first).
       reply_token: a token found in the address or ids we gave the client.
       extras: platform ids the adapter wants back on the reply (chat id, thread ts).
@@ -42,6 +75,10 @@ class Inbound:
     reply_token: str | None = None
     automatic: str = ""
     bounce_for: str | None = None  # the outbound id a delivery report is about
+    report: DeliveryReport | None = None  # a bounce or delay notice: who failed, for good or not
+    no_auto_reply: str = ""
+    list_id: str = ""
+    copied: tuple[str, ...] = ()
     on_behalf_of: tuple[str, str] | None = None  # (address, name) of a forwarded original sender
     received_at: datetime | None = None
     extras: dict[str, Any] = field(default_factory=dict)

@@ -20,6 +20,8 @@ def test_every_fixture_is_read_with_its_loop_signals_and_attachments(
     inbound = parse((FIXTURES / f"{name}.eml").read_bytes(), {})
     assert "@" in inbound.sender
     assert bool(inbound.automatic) == bool(expect.get("automatic")), inbound.automatic
+    if "no_auto_reply" in expect:
+        assert bool(inbound.no_auto_reply) == expect["no_auto_reply"], inbound.no_auto_reply
     assert inbound.bounce_for == expect.get("bounce_for")
     if "subject" in expect:
         assert inbound.subject == expect["subject"]
@@ -54,8 +56,29 @@ def test_html_only_mail_becomes_readable_text() -> None:
 def test_a_message_without_a_message_id_gets_a_stable_digest_id() -> None:
     raw = (FIXTURES / "no_message_id_bare_lf.eml").read_bytes()
     assert external_id_of(raw) == external_id_of(raw)
-    assert external_id_of(raw).startswith("sha256:")
+    assert external_id_of(raw).startswith(("sha256:", "written:"))
     assert parse(raw, {}).external_id == external_id_of(raw)
+
+
+def test_without_a_message_id_the_same_mail_by_two_routes_is_one_and_a_new_send_is_not() -> None:
+    written = (
+        b"From: Dana <dana@client.example>\r\nTo: support@localhost\r\n"
+        b"Date: Mon, 30 Nov 2026 10:00:00 +0000\r\nSubject: Press 3 down\r\n\r\nError E42.\r\n"
+    )
+    by_one = (
+        b"Received: from mx1.client.example by relay-a; Mon, 30 Nov 2026 10:00:01\r\n" + written
+    )
+    by_other = (
+        b"Received: from mx2.client.example by relay-b; Mon, 30 Nov 2026 10:00:03\r\n"
+        b"DKIM-Signature: v=1; a=rsa-sha256; d=client.example; b=abc\r\n"
+        + written.replace(b"\r\n", b"\n")
+    )
+    assert external_id_of(by_one) == external_id_of(by_other)
+    sent_again = written.replace(b"10:00:00", b"10:05:00")
+    assert external_id_of(sent_again) != external_id_of(written)
+    # with no Date either, only the same bytes are the same mail
+    undated = b"From: dana@client.example\r\nSubject: hi\r\n\r\nHello\r\n"
+    assert external_id_of(undated).startswith("sha256:")
 
 
 def test_the_null_return_path_marks_mail_automatic() -> None:

@@ -129,6 +129,28 @@ def test_a_message_without_message_id_is_stored_under_a_digest_of_its_bytes(
     assert len(ids) == 1 and ids[0].startswith("sha256:")
 
 
+def test_a_mail_without_message_id_arriving_by_three_relays_is_one_ticket_and_one_answer(
+    harness: Harness, smtp_port: int
+) -> None:
+    written = (
+        b"From: dana@client.example\r\nTo: support@localhost\r\n"
+        b"Date: Mon, 30 Nov 2026 10:00:00 +0000\r\nSubject: Press 3 down\r\n\r\nError E42.\r\n"
+    )
+    for relay in ("mx1", "mx2", "backup-mx"):
+        with smtplib.SMTP("127.0.0.1", smtp_port) as client:
+            client.sendmail(
+                "dana@client.example",
+                [SUPPORT],
+                f"Received: from {relay}.client.example; Mon, 30 Nov 2026 10:00:0{len(relay)}\r\n".encode()
+                + written,
+            )
+    harness.settle()
+    assert records(harness) == 1
+    assert harness.tickets()["total"] == 1
+    acks = [d for d in harness.ticket(1)["deliveries"] if d["kind"] == "ack"]
+    assert len(acks) == 1
+
+
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 

@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from config.runtime import alembic_config
 from tests.services import POSTGRES_URL, need
 
-BEFORE = "0007_slack_events_inbound"
+BEFORE = "0009_mail_loops"
 
 
 @pytest.fixture

@@ -58,12 +58,15 @@ def deliver(outbox_id: int) -> None:
 
 
 def deliver_many(outbox_ids: list[int]) -> None:
-    """Send outbox rows: claimed in one statement, sent one after the other, the
-    successes recorded in one transaction, each failure on its own (``_failed``).
+    """Send outbox rows: claimed in one statement for this process, sent one after the
+    other, each success recorded right after its send, each failure on its own
+    (``_failed``).
 
-    A row someone else holds, or one cancelled by an acknowledgement, is not taken;
-    a crash after sending leaves the row ``sending`` until its lease runs out, and
-    then it is re-sent with the same idempotency key.
+    A row someone else holds, or one cancelled by an acknowledgement, is not taken.
+    If this process dies, the one row it was sending (sent or not) stays ``sending``
+    until the process is missed (``core.processes``, seconds); that row alone is then
+    sent again, with the same idempotency key. The rows it had not reached yet are
+    freed the same way and sent once.
     """
     rt = runtime()
     ctx = rt.ctx
@@ -75,54 +78,52 @@ def deliver_many(outbox_ids: list[int]) -> None:
                 row.attempts,
                 Outbound.from_row(row.key, row.channel, row.recipient, row.kind, row.payload),
             )
-            for row in outbox.claim_many(session, sorted(outbox_ids), ctx.now())
+            for row in outbox.claim_many(session, sorted(outbox_ids), ctx.now(), by=ctx.process_id)
         ]
-    sent: list[tuple[int, int | None, int, Outbound, str | None]] = []
     for outbox_id, ticket_id, attempts, out in taken:
         ok, external_id = _send(rt, outbox_id, ticket_id, attempts, out)
         if ok:
-            sent.append((outbox_id, ticket_id, attempts, out, external_id))
-    if not sent:
-        return
+            _sent(ctx, outbox_id, ticket_id, attempts, out, external_id)
+
+
+def _sent(
+    ctx: Context,
+    outbox_id: int,
+    ticket_id: int | None,
+    attempts: int,
+    out: Outbound,
+    external_id: str | None,
+) -> None:
+    """Record one sent row and audit it, in one transaction."""
     with ctx.db.transaction() as session:
         now = ctx.now()
         session.execute(
-            update(OutboxDelivery),
-            [
-                {
-                    "id": outbox_id,
-                    "status": outbox.SENT,
-                    "sent_at": now,
-                    "external_id": external_id,
-                    "last_error": None,
-                }
-                for outbox_id, _, _, _, external_id in sent
-            ],
+            update(OutboxDelivery)
+            .where(OutboxDelivery.id == outbox_id)
+            .values(status=outbox.SENT, sent_at=now, external_id=external_id, last_error=None)
+            .execution_options(synchronize_session=False)
         )
-        audit.lock_heads(session, sorted({t for _, t, _, _, _ in sent if t is not None}))
-        for outbox_id, ticket_id, attempts, out, external_id in sent:
-            audit.record(
-                session,
-                actor="system:deliver",
-                action="delivered",
-                ticket_id=ticket_id,
-                data={
-                    "outbox": outbox_id,
-                    "kind": out.kind,
-                    "channel": out.channel,
-                    "external_id": external_id,
-                    "attempt": attempts,
-                },
-                now=now,
-            )
-    for outbox_id, _, _, out, _ in sent:
-        log.info(
-            "delivered outbox row %s (%s) on %s to %s",
-            outbox_id,
-            out.kind,
-            out.channel,
-            redact(out.recipient),
+        audit.record(
+            session,
+            actor="system:deliver",
+            action="delivered",
+            ticket_id=ticket_id,
+            data={
+                "outbox": outbox_id,
+                "kind": out.kind,
+                "channel": out.channel,
+                "external_id": external_id,
+                "attempt": attempts,
+            },
+            now=now,
         )
+    log.info(
+        "delivered outbox row %s (%s) on %s to %s",
+        outbox_id,
+        out.kind,
+        out.channel,
+        redact(out.recipient),
+    )
 
 
 def _send(

@@ -19,25 +19,19 @@ from typing import Any
 
 import html2text
 
-from channels.email import ids
+from channels.email import autoreply, bounces, ids
 from channels.email.quotes import visible_text
 from core.errors import IntakeError
-from core.values import AttachmentIn, Inbound
+from core.values import AttachmentIn, DeliveryReport, FailedRecipient, Inbound
 
 CHANNEL = "email"
 
-ROBOT_LOCALS = re.compile(
-    r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|bounces?|mail-daemon)([+._-].*)?$",
-    re.IGNORECASE,
-)
-BOUNCE_SUBJECT = re.compile(
-    r"(undeliver|undelivered|delivery status notification|delivery failure|mail delivery (failed|system)|returned mail|"
-    r"failure notice|non[- ]?delivery|could not be delivered|unzustellbar|non remis|no se puede entregar)",
-    re.IGNORECASE,
-)
-AUTOREPLY_SUBJECT = re.compile(
-    r"^\s*(auto(matic)?[- ]?reply|out of (the )?office|abwesenheit|absence|r[ée]ponse automatique|respuesta autom[aá]tica|automatische antwort)\b",
-    re.IGNORECASE,
+RETURNED_TYPES = (
+    "message/rfc822",
+    "text/rfc822-headers",
+    "message/rfc822-headers",
+    "message/global",
+    "message/global-headers",
 )
 FORWARD_SUBJECT = re.compile(r"^\s*(fwd?|fw|wg|tr|rv|i)\s*:", re.IGNORECASE)
 FORWARDED_FROM = re.compile(
@@ -246,55 +240,34 @@ def external_id_of(raw: bytes) -> str:
         found = ids.normalize_ids(match.group(1).decode("latin-1"))
         if found:
             return found[0]
-    return "sha256:" + hashlib.sha256(raw).hexdigest()
+    return _written_digest(head, raw[cut:]) or "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
-def automatic_reason(msg: Message, sender: str, meta: dict[str, Any]) -> str:
-    """Why this mail is automatic (so nothing automatic answers it), or ''."""
-    if ids.OUR_ID_RE.search(header(msg, "Message-ID")):
-        return "our own outbound message came back"
-    auto = header(msg, "Auto-Submitted").lower()
-    if auto and not auto.startswith("no"):
-        return f"Auto-Submitted: {auto}"
-    precedence = header(msg, "Precedence").lower()
-    if precedence in ("bulk", "junk", "list", "auto_reply"):
-        return f"Precedence: {precedence}"
-    if header(msg, "List-Id") or header(msg, "List-Unsubscribe"):
-        return "mailing list (List-Id)"
-    for name in ("X-Autoreply", "X-Autorespond", "X-Autoresponder"):
-        if header(msg, name):
-            return f"{name} header"
-    if header(msg, "X-Auto-Response-Suppress").lower() in (
-        "all",
-        "oof",
-        "autoreply",
-    ) and AUTOREPLY_SUBJECT.search(header(msg, "Subject")):
-        return "out-of-office reply"
-    if "mail_from" in meta and meta["mail_from"] in ("", "<>"):
-        return "null return path"
-    return_path = header(msg, "Return-Path")
-    if return_path.strip() == "<>":
-        return "null return path"
-    local = sender.partition("@")[0]
-    if ROBOT_LOCALS.match(local):
-        return f"robot sender {local}"
-    if AUTOREPLY_SUBJECT.search(header(msg, "Subject")):
-        return "auto-reply subject"
-    return ""
+WRITTEN_HEADERS = (b"from", b"to", b"cc", b"date", b"subject")
 
 
-def bounce_target(msg: Message, walk: _Walk, sender: str, text: str) -> str | None:
-    """The Message-ID of our message a delivery report is about, or None if not a bounce."""
-    ctype = _content_type(msg)
-    is_report = ctype == "multipart/report"
-    subject = header(msg, "Subject")
-    robot = bool(ROBOT_LOCALS.match(sender.partition("@")[0]))
-    if (
-        not is_report
-        and not (robot and BOUNCE_SUBJECT.search(subject))
-        and not (BOUNCE_SUBJECT.search(subject) and walk.reports)
-    ):
+def _written_digest(head: bytes, body: bytes) -> str | None:
+    """A digest of what the sender wrote (From, To, Cc, Date, Subject and the body),
+    not of what relays added (Received, DKIM, ...): the same message arriving by
+    two routes is one. None without a Date, when two sends could not be told apart."""
+    fields: dict[bytes, bytes] = {}
+    for line in re.sub(rb"\r?\n[ \t]+", b" ", head).splitlines():
+        name, colon, value = line.partition(b":")
+        key = name.strip().lower()
+        if colon and key in WRITTEN_HEADERS and key not in fields:
+            fields[key] = b" ".join(value.split())
+    if b"date" not in fields:
         return None
+    text = b"\n".join(line.rstrip() for line in body.strip(b"\r\n").splitlines())
+    digest = hashlib.sha256()
+    for key in WRITTEN_HEADERS:
+        digest.update(key + b":" + fields.get(key, b"") + b"\n")
+    digest.update(b"\n" + text)
+    return "written:" + digest.hexdigest()
+
+
+def bounce_target(walk: _Walk, text: str) -> str | None:
+    """The Message-ID of the message a delivery report returns (ours first), if it shows one."""
     candidates: list[str] = []
     for part in walk.reports:
         inner_ctype = _content_type(part)
@@ -318,7 +291,33 @@ def bounce_target(msg: Message, walk: _Walk, sender: str, text: str) -> str | No
     if candidates:
         return candidates[0]
     found = ids.OUR_ID_RE.search(text)
-    return ("<" + text[found.start() :].split(">")[0].lstrip("<") + ">") if found else "unknown"
+    return ("<" + text[found.start() :].split(">")[0].lstrip("<") + ">") if found else None
+
+
+def delivery_report(
+    msg: Message, walk: _Walk, text: str, *, sender: str, sender_name: str, null_sender: bool
+) -> DeliveryReport | None:
+    """The bounce or delay notice this message is (``channels.email.bounces``), or None."""
+    copied = {a.lower() for _, a in getaddresses(headers(msg, "To") + headers(msg, "Cc"))}
+    returned = any(_content_type(p) in RETURNED_TYPES for p in walk.reports)
+    found = bounces.read(
+        msg,
+        walk.reports,
+        sender=sender,
+        sender_name=sender_name,
+        null_sender=null_sender,
+        subject=header(msg, "Subject"),
+        text=text if text.strip() or not walk.html else html_to_text(walk.html),
+        returned_original=returned,
+        exclude=copied | {sender},
+    )
+    if found is None:
+        return None
+    failed = tuple(
+        FailedRecipient(f.address[:320], f.permanent, f.status, f.diagnostic)
+        for f in found.failures
+    )
+    return DeliveryReport(found.kind, failed, bounce_target(walk, text), found.permanent)
 
 
 def forwarded_sender(subject: str, text: str) -> tuple[str, str] | None:
@@ -350,11 +349,13 @@ def parse(raw: bytes, meta: dict[str, Any] | None = None) -> Inbound:
 def _parse(raw: bytes, msg: Message, meta: dict[str, Any]) -> Inbound:
     name, sender = parseaddr(header(msg, "From"))
     sender = sender.strip().lower()
+    envelope = str(meta.get("mail_from") or "").strip("<>").lower()
     if not sender or "@" not in sender:
-        envelope = str(meta.get("mail_from") or "").strip("<>").lower()
         sender = envelope if "@" in envelope else sender
-    if not sender:
-        raise IntakeError("no sender address (From header missing or unreadable)")
+    null_sender = ("mail_from" in meta and not envelope) or header(msg, "Return-Path").strip() in (
+        "<>",
+        "<<>>",
+    )
     walk = _Walk()
     walk.walk(msg)
     text = walk.text
@@ -374,10 +375,37 @@ def _parse(raw: bytes, msg: Message, meta: dict[str, Any]) -> Inbound:
         token = token or ids.token_in_address(str(address))
     for ref in references:
         token = token or ids.token_in_message_id(ref)
-    automatic = automatic_reason(msg, sender, meta)
-    bounce_for = bounce_target(msg, walk, sender, text)
-    if bounce_for:
-        automatic = automatic or "delivery report"
+    report = delivery_report(
+        msg, walk, text, sender=sender, sender_name=name, null_sender=null_sender or not sender
+    )
+    signals = autoreply.classify(
+        msg,
+        sender=sender,
+        subject=subject,
+        text=text,
+        null_sender=null_sender,
+        is_reply=bool(references),
+    )
+    automatic = signals.robot
+    if report is not None:
+        automatic = {"bounce": "bounce", "delay": "delay warning"}.get(
+            report.kind, "delivery report"
+        )
+    if not sender:
+        if not automatic:
+            raise IntakeError("no sender address (From header missing or unreadable)")
+        sender = "<>"  # a null-sender notice: filed as what it is, never answered
+    support = {str(a).strip("<>").lower() for a in meta.get("rcpt", []) or []}
+    copied = tuple(
+        dict.fromkeys(
+            address.lower()
+            for _, address in getaddresses(headers(msg, "To") + headers(msg, "Cc"))
+            if "@" in address
+            and address.lower() != sender
+            and address.lower() not in support
+            and ids.token_in_address(address) is None
+        )
+    )[:50]
     received_at = None
     try:
         date = header(msg, "Date")
@@ -398,7 +426,11 @@ def _parse(raw: bytes, msg: Message, meta: dict[str, Any]) -> Inbound:
         references=tuple(references),
         reply_token=token,
         automatic=automatic,
-        bounce_for=bounce_for,
+        bounce_for=(report.about or "unknown") if report is not None else None,
+        report=report,
+        no_auto_reply=signals.no_auto_answer or automatic,
+        list_id=signals.list_id,
+        copied=copied,
         on_behalf_of=on_behalf_of,
         received_at=received_at,
         extras={"full_text_chars": len(text)},

@@ -4,6 +4,8 @@ The conversation, as a sending MTA sees it:
   RCPT to an unknown address            -> 550 5.1.1
   too many recipients                   -> 452 4.5.3
   DATA larger than the size limit       -> 552 (aiosmtpd, before storing anything)
+  lines longer than 1,000 characters    -> accepted (within the size limit): mailers
+                                           that send them get no hard bounce
   stored (or already stored: duplicate) -> 250
   database unreachable                  -> 451 4.3.0, nothing stored: the MTA retries
 The message is decided later by a worker (``core.intake.process``).
@@ -110,8 +112,25 @@ def tls_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
     return context
 
 
+class IntakeSMTP(SMTP):
+    """aiosmtpd's SMTP with a line limit as large as the message limit.
+
+    RFC 5321 allows servers to refuse lines over 1,000 characters, and aiosmtpd
+    does (500); real mailers send them anyway, and a refusal is a hard bounce to a
+    client. The limit also sizes the stream buffer, so it stays the message limit.
+    """
+
+    def __init__(self, handler: Any, *, line_limit: int, **kwargs: Any) -> None:
+        self.line_length_limit = line_limit
+        super().__init__(handler, **kwargs)
+
+
 class IntakeController(Controller):
     """The aiosmtpd controller; stopping it hands over the messages still lingering."""
+
+    def factory(self) -> SMTP:
+        limit = int(self.SMTP_kwargs.get("data_size_limit") or 0) + 1024
+        return IntakeSMTP(self.handler, line_limit=max(limit, 1001), **self.SMTP_kwargs)
 
     def stop(self, *args: Any, **kwargs: Any) -> None:
         super().stop(*args, **kwargs)

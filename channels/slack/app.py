@@ -28,6 +28,7 @@ import anyio
 from fastapi import FastAPI, Request
 from slack_bolt import Ack, App, BoltRequest, BoltResponse
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from slack_bolt.error import BoltUnhandledRequestError
 from slack_sdk import WebClient
 from starlette.responses import Response
 from starlette.routing import Route
@@ -71,6 +72,10 @@ def build_app(
         signing_secret=settings.slack_signing_secret,
         process_before_response=True,  # store first, then answer; the work runs lazily
         request_verification_enabled=True,
+        # A signed request no listener wants (an app_mention, a reaction, another app's
+        # button) is answered 200 by on_error below, never 404: Slack retries a 404 and
+        # may turn the app's events off.
+        raise_error_for_unhandled_request=True,
     )
 
     # Events: store (before the answer), then process (lazily) -----------------------
@@ -144,10 +149,21 @@ def build_app(
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse | None:
+        if isinstance(error, BoltUnhandledRequestError):
+            log.debug("Slack request no listener handles, answered 200: %s", _what(body))
+            return BoltResponse(status=200, body="")
         log.exception("Slack listener failed: %s", error)
         return None
 
     return app
+
+
+def _what(body: dict[str, Any]) -> str:
+    event = body.get("event") if isinstance(body.get("event"), dict) else None
+    if event:
+        return f"event {event.get('type', '?')}"
+    actions = body.get("actions") or [{}]
+    return f"{body.get('type', body.get('command', '?'))} {actions[0].get('action_id', '')}".strip()
 
 
 class LazyApp:

@@ -93,8 +93,11 @@ def classify(body: bytes, content_type: str, work: SlackWork) -> Stored | Ignore
             if not isinstance(envelope, dict) or envelope.get("type") != "event_callback":
                 return None
             event = envelope.get("event")
-            if not isinstance(event, dict) or event.get("type") not in STORED_EVENTS:
+            if not isinstance(event, dict):
                 return None
+            if event.get("type") not in STORED_EVENTS:
+                log.debug("Slack event %s: nothing to do, answered 200", event.get("type"))
+                return IGNORED  # app_mention, reaction_added, ...: signed, not ours to act on
             if event["type"] == "message" and not work.is_person(event):
                 return IGNORED
             return Stored(event_key(envelope), event["type"], event)
@@ -106,7 +109,10 @@ def classify(body: bytes, content_type: str, work: SlackWork) -> Stored | Ignore
             return None
         actions = payload.get("actions") or [{}]
         action_id = actions[0].get("action_id", "")
-        if not action_id.startswith("sb_") or action_id in MODAL_BUTTONS:
+        if not action_id.startswith("sb_"):
+            log.debug("Slack action %s of another app: answered 200", action_id[:60])
+            return IGNORED
+        if action_id in MODAL_BUTTONS:
             return None
         return Stored(press_key(payload), "block_actions", payload)
     except (ValueError, KeyError, TypeError, AttributeError, IndexError):

@@ -14,6 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+import core.intake.conversation as conversation
+import core.intake.deliveryreports as deliveryreports
 from core import audit, contacts, outbox
 from core.contacts import codes
 from core.context import Context
@@ -24,7 +26,7 @@ from core.intake.rules import APPEND, DROP, LINK, OPEN, PARK, decide
 from core.models import Agent, InboundRecord, OutboxDelivery, Ticket
 from core.principals import system
 from core.tickets import actions
-from core.values import Inbound
+from core.values import DeliveryReport, Inbound
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +140,13 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
         return
     decision = decide(ctx, session, inbound)
     if decision.outcome == PARK:
+        if decision.outbox_id is not None:  # a bounce or delay notice about one of our deliveries
+            row = session.get(OutboxDelivery, decision.outbox_id, with_for_update=True)
+            assert row is not None
+            report = inbound.report or DeliveryReport("bounce", about=inbound.bounce_for)
+            decision.reason = deliveryreports.apply(
+                session, row, report, record_id=record.id, now=ctx.now()
+            )
         _park(ctx, session, record, decision.rule, decision.reason, ticket_id=decision.ticket_id)
     elif decision.outcome == DROP:
         record.status = DROPPED
@@ -147,6 +156,7 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
     elif decision.outcome == APPEND:
         ticket = session.get(Ticket, decision.ticket_id, with_for_update=True)
         assert ticket is not None
+        _wrote_in(ctx, session, inbound, ticket.id)
         identity = contacts.find_or_create(
             session, inbound.channel, inbound.sender, inbound.sender_name
         )
@@ -162,10 +172,17 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
             inbound_record_id=record.id,
         )
         record.status, record.ticket_id, record.message_id = DONE, ticket.id, message.id
+        conversation.remember(session, ticket.id, inbound.channel, inbound.copied, ctx.now())
     elif decision.outcome == OPEN:
+        _wrote_in(ctx, session, inbound, None)
         sender = (inbound.sender, inbound.sender_name)
         if inbound.on_behalf_of and _may_forward(session, inbound):
             sender = inbound.on_behalf_of
+        route = ctx.policy.intake_rule_for(inbound)
+        if route is not None:
+            decision.notes.append(f"operator:{route.name}")
+        if inbound.no_auto_reply:
+            decision.notes.append(f"no acknowledgement: {inbound.no_auto_reply}")
         ticket = actions.open_ticket(
             ctx,
             session,
@@ -178,8 +195,13 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
             linked_from_id=decision.linked_from,
             inbound_record_id=record.id,
             external_id=inbound.external_id,
+            priority=route.priority if route else None,
+            queue=route.queue if route else None,
+            category=route.category if route else None,
+            send_ack=not inbound.no_auto_reply,  # RFC 3834: no automatic answer to bulk or list mail
         )
         record.status, record.ticket_id = DONE, ticket.id
+        conversation.remember(session, ticket.id, inbound.channel, inbound.copied, ctx.now())
     if decision.outcome != PARK:  # set last, so the record is written once, at the next flush
         record.rules_fired = [decision.rule, *decision.notes]
         record.outcome = decision.outcome
@@ -199,6 +221,14 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
         },
         now=ctx.now(),
     )
+
+
+def _wrote_in(ctx: Context, session: Session, inbound: Inbound, ticket_id: int | None) -> None:
+    """A person wrote from this address, so it works: automatic messages (this one's
+    acknowledgement too) may reach it again after a bounce."""
+    identity = contacts.find_identity(session, inbound.channel, inbound.sender)
+    if identity is not None:
+        deliveryreports.wrote_in(session, identity, ticket_id=ticket_id, now=ctx.now())
 
 
 def _may_forward(session: Session, inbound: Inbound) -> bool:

@@ -22,7 +22,7 @@ from core.context import Context
 from core.db import after_commit
 from core.errors import IntakeError
 from core.models import InboundRecord
-from core.values import AttachmentIn, Inbound
+from core.values import AttachmentIn, DeliveryReport, FailedRecipient, Inbound
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,15 @@ def inbound_from_json(raw: bytes, meta: dict[str, Any]) -> Inbound:
             data["on_behalf_of"] = tuple(data["on_behalf_of"])
         if data.get("received_at"):
             data["received_at"] = datetime.fromisoformat(data["received_at"])
+        data["copied"] = tuple(data.get("copied", ()))
+        if data.get("report"):
+            report = data["report"]
+            data["report"] = DeliveryReport(
+                report["kind"],
+                tuple(FailedRecipient(**f) for f in report.get("failed", ())),
+                report.get("about"),
+                report.get("permanent_notice", True),
+            )
         return Inbound(**data)
     except (ValueError, KeyError, TypeError) as exc:
         raise IntakeError(f"not a valid neutral inbound payload: {exc}") from exc

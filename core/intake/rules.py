@@ -10,18 +10,21 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Protocol
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+import core.intake.conversation as conversation
+import core.intake.deliveryreports as deliveryreports
 from core import contacts
 from core.contacts import codes
 from core.context import Context
-from core.models import Message, OutboxDelivery, Participant, Ticket
+from core.models import Message, OutboxDelivery, Ticket
 from core.tickets.lifecycle import CLOSED
 from core.tokens import parse_reply_token
-from core.values import Inbound
+from core.values import DeliveryReport, Inbound
 
 DROP, PARK, APPEND, OPEN, LINK = "drop", "park", "append", "open", "link"
 TAG_RE = re.compile(r"\[#T-?(\d{1,12})\]", re.IGNORECASE)
@@ -35,6 +38,7 @@ class Decision:
     ticket_id: int | None = None
     linked_from: int | None = None
     notes: list[str] = field(default_factory=list)
+    outbox_id: int | None = None  # the delivery a bounce or delay notice reports on
 
 
 class Rule(Protocol):
@@ -44,76 +48,79 @@ class Rule(Protocol):
     def check(self, ctx: Context, session: Session, inbound: Inbound) -> Decision | None: ...
 
 
-def _follow_merges(session: Session, ticket: Ticket) -> Ticket:
-    seen = set()
-    while ticket.merged_into_id and ticket.id not in seen:
-        seen.add(ticket.id)
-        nxt = session.get(Ticket, ticket.merged_into_id)
-        if nxt is None:
-            break
-        ticket = nxt
-    return ticket
-
-
 def thread_decision(
-    session: Session, inbound: Inbound, ticket: Ticket, rule: str, *, evidence: str
+    session: Session, inbound: Inbound, targets: Sequence[Ticket], rule: str, *, evidence: str
 ) -> Decision:
-    """A message points at ``ticket``: join it, unless the sender is a stranger or it is closed."""
-    ticket = _follow_merges(session, ticket)
+    """A message points at ``targets`` (most direct first): join the one that knows the sender.
+
+    A referenced ticket where the sender takes part (or was in To/Cc of its
+    conversation) wins; else a ticket of their family that knows the sender. A
+    stranger gets a new ticket linked to the first target; so does mail to a
+    closed ticket.
+    """
+    ordered = list(dict.fromkeys(conversation.follow_merges(session, t) for t in targets))
+    first = ordered[0]
     identity = contacts.find_identity(session, inbound.channel, inbound.sender)
-    participant = (
-        identity is not None
-        and session.execute(
-            select(Participant.id).where(
-                Participant.ticket_id == ticket.id, Participant.contact_id == identity.contact_id
-            )
-        ).first()
-        is not None
-    )
-    if not participant:
+    contact_id = identity.contact_id if identity is not None else None
+
+    def known(ticket: Ticket) -> bool:
+        return conversation.knows(session, ticket, inbound.channel, inbound.sender, contact_id)
+
+    chosen = next((t for t in ordered if known(t)), None)
+    via = ""
+    if chosen is None:
+        chosen = next((t for t in conversation.family(session, ordered) if known(t)), None)
+        via = f", whose linked ticket {chosen.number} knows the sender" if chosen else ""
+    if chosen is None:
         return Decision(
             OPEN,
             rule,
-            f"{evidence} points at {ticket.number}, but the sender is not a participant",
-            linked_from=ticket.id,
+            f"{evidence} points at {first.number}, but the sender is not a participant",
+            linked_from=first.id,
         )
-    if ticket.status == CLOSED:
+    if chosen.status == CLOSED:
         return Decision(
             OPEN,
             rule,
-            f"{evidence} points at {ticket.number}, which is closed",
-            linked_from=ticket.id,
+            f"{evidence} points at {chosen.number}, which is closed",
+            linked_from=chosen.id,
         )
-    return Decision(APPEND, rule, f"{evidence} points at {ticket.number}", ticket_id=ticket.id)
+    return Decision(APPEND, rule, f"{evidence} points at {first.number}{via}", ticket_id=chosen.id)
 
 
 class BounceRule:
     name = "bounce"
     description = (
-        "A delivery report about one of our messages: mark that delivery bounced, keep the report."
+        "A bounce or delay notice: park it, and name the delivery it reports on "
+        "(applied by intake: the delivery keeps who failed; a permanent failure marks the address)."
     )
 
     def check(self, ctx: Context, session: Session, inbound: Inbound) -> Decision | None:
-        if not inbound.bounce_for:
+        report = inbound.report
+        if report is None and not inbound.bounce_for:
             return None
-        row = session.execute(
-            select(OutboxDelivery).where(
-                or_(
-                    OutboxDelivery.external_id == inbound.bounce_for,
-                    OutboxDelivery.key == inbound.bounce_for,
-                )
-            )
-        ).scalar_one_or_none()
-        if row is not None:
-            row.status = "bounced"
-            row.last_error = (inbound.text or "bounced")[:2000]
+        if report is None:  # a neutral payload that names the delivery only
+            report = DeliveryReport("bounce", about=inbound.bounce_for)
+        what = {"bounce": "bounce", "delay": "delay warning"}.get(report.kind, "delivery notice")
+        if report.kind not in ("bounce", "delay"):
+            return Decision(PARK, self.name, f"{what} ({report.kind}): nothing failed")
+        row = deliveryreports.find_delivery(session, report, inbound.channel, ctx.now())
+        failed = ", ".join(
+            f"{f.address} ({'permanent' if f.permanent else 'temporary'})" for f in report.failed
+        )
+        if row is None:
             return Decision(
                 PARK,
                 self.name,
-                f"delivery report for outbox row {row.id}: marked bounced",
-                ticket_id=row.ticket_id,
+                f"{what} for a message we cannot find" + (f": {failed}" if failed else ""),
             )
-        return Decision(PARK, self.name, "delivery report for a message we cannot find")
+        return Decision(
+            PARK,
+            self.name,
+            f"{what} for outbox row {row.id}",
+            ticket_id=row.ticket_id,
+            outbox_id=row.id,
+        )
 
 
 class AutomaticRule:
@@ -164,37 +171,41 @@ class ReplyTokenRule:
         ticket = session.get(Ticket, ticket_id) if ticket_id else None
         if ticket is None:
             return None
-        return thread_decision(session, inbound, ticket, self.name, evidence="reply token")
+        return thread_decision(session, inbound, [ticket], self.name, evidence="reply token")
 
 
 class ReferencesRule:
     name = "references"
     description = (
-        "The message answers one we stored or sent (In-Reply-To, References, reply-to ids)."
+        "The message answers ones we stored or sent (In-Reply-To, every id in References, "
+        "reply-to ids): the ticket of those that knows the sender, or of their family."
     )
 
     def check(self, ctx: Context, session: Session, inbound: Inbound) -> Decision | None:
-        refs = [r for r in inbound.references if r][:50]
+        refs = list(dict.fromkeys(r for r in inbound.references if r))[:100]
         if not refs:
             return None
-        ticket_id = session.execute(
-            select(Message.ticket_id)
-            .where(Message.external_id.in_(refs))
-            .order_by(Message.id.desc())
-            .limit(1)
-        ).scalar_one_or_none()
-        if ticket_id is None:
-            ticket_id = session.execute(
-                select(OutboxDelivery.ticket_id)
-                .where(OutboxDelivery.external_id.in_(refs), OutboxDelivery.ticket_id.is_not(None))
-                .order_by(OutboxDelivery.id.desc())
-                .limit(1)
-            ).scalar_one_or_none()
-        if ticket_id is None:
+        found: dict[str | None, int | None] = {}
+        stored = session.execute(
+            select(Message.external_id, Message.ticket_id).where(Message.external_id.in_(refs))
+        ).all()
+        sent = session.execute(
+            select(OutboxDelivery.external_id, OutboxDelivery.ticket_id).where(
+                OutboxDelivery.external_id.in_(refs), OutboxDelivery.ticket_id.is_not(None)
+            )
+        ).all()
+        for external_id, ticket_id in [*stored, *sent]:
+            found.setdefault(external_id, ticket_id)
+        ticket_ids = list(dict.fromkeys(t for r in refs if (t := found.get(r)) is not None))
+        if not ticket_ids:
             return None
-        ticket = session.get(Ticket, ticket_id)
-        assert ticket is not None
-        return thread_decision(session, inbound, ticket, self.name, evidence="a referenced message")
+        tickets = {
+            t.id: t
+            for t in session.execute(select(Ticket).where(Ticket.id.in_(ticket_ids))).scalars()
+        }
+        targets = [tickets[i] for i in ticket_ids if i in tickets]
+        evidence = "a referenced message" if len(refs) == 1 else "its References"
+        return thread_decision(session, inbound, targets, self.name, evidence=evidence)
 
 
 class SubjectTagRule:
@@ -209,7 +220,50 @@ class SubjectTagRule:
         if ticket is None:
             return None
         # A tag is weak evidence (anyone can type it): strangers get a new, linked ticket.
-        return thread_decision(session, inbound, ticket, self.name, evidence="the subject tag")
+        return thread_decision(session, inbound, [ticket], self.name, evidence="the subject tag")
+
+
+class SameSubjectRule:
+    name = "same_subject"
+    description = (
+        "A reply with no References and no token (a mailer that strips them) answers the "
+        "sender's recent ticket with the same subject."
+    )
+
+    def check(self, ctx: Context, session: Session, inbound: Inbound) -> Decision | None:
+        if inbound.references or inbound.reply_token:
+            return None
+        if not conversation.is_reply_subject(inbound.subject):
+            return None
+        identity = contacts.find_identity(session, inbound.channel, inbound.sender)
+        if identity is None:
+            return None
+        days = ctx.policy.reply_by_subject_days
+        ticket = conversation.recent_same_subject(
+            session, identity.contact_id, inbound.subject, since=ctx.now() - timedelta(days=days)
+        )
+        if ticket is None:
+            return None
+        return Decision(
+            APPEND,
+            self.name,
+            f"no References or token; same sender and subject as {ticket.number} "
+            f"(last activity {conversation.age(ctx.now(), ticket.updated_at)})",
+            ticket_id=ticket.id,
+        )
+
+
+class OperatorRule:
+    name = "operator"
+    description = (
+        "An operator's intake rule (policy file, [[intake_rules]]) that parks matching mail."
+    )
+
+    def check(self, ctx: Context, session: Session, inbound: Inbound) -> Decision | None:
+        rule = ctx.policy.intake_rule_for(inbound)
+        if rule is None or rule.action != "park":
+            return None
+        return Decision(PARK, f"operator:{rule.name}", f"operator rule '{rule.name}': park")
 
 
 class NewTicketRule:
@@ -224,10 +278,12 @@ DEFAULT_CHAIN: tuple[Rule, ...] = (
     BounceRule(),
     AutomaticRule(),
     EmptyRule(),
+    OperatorRule(),
     LinkCodeRule(),
     ReplyTokenRule(),
     ReferencesRule(),
     SubjectTagRule(),
+    SameSubjectRule(),
     NewTicketRule(),
 )
 

@@ -17,6 +17,8 @@ from .records import (
     AuditCheckpoint,
     AuditEvent,
     InboundRecord,
+    KnownAddress,
+    LiveProcess,
     MailboxState,
     OutboxDelivery,
 )
@@ -48,7 +50,9 @@ __all__ = [
     "Escalation",
     "Identity",
     "InboundRecord",
+    "KnownAddress",
     "LinkCode",
+    "LiveProcess",
     "MailboxState",
     "Message",
     "Organization",

@@ -53,6 +53,9 @@ class Identity(Base):
     address: Mapped[str] = mapped_column(String(320))
     display: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set by a permanent bounce: nothing automatic goes to this address until it writes in.
+    bounced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    bounce_reason: Mapped[str | None] = mapped_column(String(500))
 
     contact: Mapped[Contact] = relationship(back_populates="identities")
 

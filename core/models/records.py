@@ -59,7 +59,9 @@ class OutboxDelivery(Base):
     ``status``: ``pending`` -> ``sending`` -> ``sent``; a failed attempt goes back
     to ``pending`` with ``next_attempt_at``; ``failed`` is a permanent refusal by the
     channel; ``parked`` means attempts ran out (visible, retryable); ``bounced`` is set
-    by a later bounce report. ``key`` is the idempotency key every send carries.
+    by a later bounce report, whose findings ``report`` keeps (which recipients failed,
+    permanently or not; a delay warning is kept there too, without changing the
+    status). ``key`` is the idempotency key every send carries.
     """
 
     __tablename__ = "outbox"
@@ -83,9 +85,44 @@ class OutboxDelivery(Base):
     not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(80))  # a LiveProcess id
     enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class KnownAddress(Base):
+    """Someone a ticket's conversation reached: in To/Cc of a message in it, or sent to.
+
+    A reply from a known address joins the ticket like a participant's; anyone
+    else pointing at the ticket gets a new, linked one.
+    """
+
+    __tablename__ = "ticket_addresses"
+    __table_args__ = (UniqueConstraint("ticket_id", "channel", "address"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    address: Mapped[str] = mapped_column(String(320), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LiveProcess(Base):
+    """A running Switchboard process, seen every few seconds while it lives.
+
+    Work a process claims (an outbox row being sent) names it; once it has not
+    been seen for a while it is dead, and its claims go back to the others at
+    once instead of waiting for a lease of minutes.
+    """
+
+    __tablename__ = "live_processes"
+
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    role: Mapped[str] = mapped_column(String(40), default="")
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class MailboxState(Base):

@@ -1,7 +1,7 @@
 """One client across channels: contacts joined and split, link codes, who wrote what
 
-Revision ID: 0008_contact_links
-Revises: 0007_slack_events_inbound
+Revision ID: 0010_contact_links
+Revises: 0009_mail_loops
 Create Date: 2026-12-02 10:00:00
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import core.models.base
 
-revision = "0008_contact_links"
-down_revision = "0007_slack_events_inbound"
+revision = "0010_contact_links"
+down_revision = "0009_mail_loops"
 branch_labels = None
 depends_on = None
 

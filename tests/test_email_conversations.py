@@ -1,0 +1,131 @@
+"""One conversation, one ticket: References, the ticket family, who the mail reached,
+and replies that lost their headers. End to end through the SMTP server."""
+
+from __future__ import annotations
+
+import smtplib
+from email.message import EmailMessage
+
+from sqlalchemy import select
+
+from core.models import InboundRecord
+from tests.email_support import mail
+from tests.harness import Harness
+
+
+def send(port: int, message: EmailMessage) -> None:
+    with smtplib.SMTP("127.0.0.1", port) as client:
+        client.send_message(message)
+
+
+def last_record(harness: Harness) -> InboundRecord:
+    with harness.ctx.db.reading() as session:
+        return session.execute(
+            select(InboundRecord).order_by(InboundRecord.id.desc()).limit(1)
+        ).scalar_one()
+
+
+def numbers(harness: Harness) -> list[str]:
+    return sorted(str(t["number"]) for t in harness.tickets()["tickets"])
+
+
+def first_mail(harness: Harness, port: int, **headers: str) -> None:
+    send(port, mail(subject="Line 3 stopped", message_id="<root@client.example>", **headers))
+    harness.settle()
+
+
+def test_a_colleague_copied_on_the_first_mail_joins_the_ticket_when_answering(
+    harness: Harness, smtp_port: int
+) -> None:
+    first_mail(harness, smtp_port, Cc="Erin <erin@client.example>")
+    send(
+        smtp_port,
+        mail(
+            sender="erin@client.example",
+            subject="Re: Line 3 stopped",
+            body="It also stopped on line 4.",
+            In_Reply_To="<root@client.example>",
+            References="<root@client.example>",
+        ),
+    )
+    harness.settle()
+    assert numbers(harness) == ["T-000001"]
+    assert [m["text"] for m in harness.ticket("T-000001")["thread"]][
+        -1
+    ] == "It also stopped on line 4."
+
+
+def test_a_stranger_still_gets_a_linked_ticket_and_the_requester_answering_them_stays_in_the_first(
+    harness: Harness, smtp_port: int
+) -> None:
+    first_mail(harness, smtp_port)
+    # A list member nobody copied answers: a new ticket, linked (a stranger never joins silently)
+    send(
+        smtp_port,
+        mail(
+            sender="sam@elsewhere.example",
+            subject="Re: Line 3 stopped",
+            body="Same here since Monday.",
+            message_id="<sam@elsewhere.example>",
+            In_Reply_To="<root@client.example>",
+            References="<root@client.example>",
+        ),
+    )
+    harness.settle()
+    assert numbers(harness) == ["T-000001", "T-000002"]
+    assert harness.ticket("T-000002")["linked_from"] is not None
+    # The requester answers the stranger's message: every id in References counts
+    send(
+        smtp_port,
+        mail(
+            subject="Re: Line 3 stopped",
+            body="Sam, did you update the firmware?",
+            In_Reply_To="<sam@elsewhere.example>",
+            References="<root@client.example> <sam@elsewhere.example>",
+        ),
+    )
+    harness.settle()
+    assert numbers(harness) == ["T-000001", "T-000002"], "no third ticket in the chain"
+    assert harness.ticket("T-000001")["thread"][-1]["text"] == "Sam, did you update the firmware?"
+    # The stranger writing on in their thread stays in their own ticket (its family knows them)
+    send(
+        smtp_port,
+        mail(
+            sender="sam@elsewhere.example",
+            subject="Re: Line 3 stopped",
+            body="No, still the old one.",
+            In_Reply_To="<root@client.example>",
+            References="<root@client.example>",
+        ),
+    )
+    harness.settle()
+    assert numbers(harness) == ["T-000001", "T-000002"]
+    assert harness.ticket("T-000002")["thread"][-1]["text"] == "No, still the old one."
+
+
+def test_a_reply_with_no_references_and_no_token_joins_the_senders_ticket_with_the_same_subject(
+    harness: Harness, smtp_port: int
+) -> None:
+    first_mail(harness, smtp_port)
+    send(smtp_port, mail(subject="RE: Line 3 stopped", body="It runs again after a restart."))
+    harness.settle()
+    assert numbers(harness) == ["T-000001"]
+    record = last_record(harness)
+    assert record.rules_fired == ["same_subject"]
+    assert "same sender and subject as T-000001" in (record.reason or "")
+
+
+def test_a_new_mail_with_the_same_subject_but_no_reply_prefix_is_a_new_ticket(
+    harness: Harness, smtp_port: int
+) -> None:
+    first_mail(harness, smtp_port)
+    send(smtp_port, mail(subject="Line 3 stopped", body="A new stop, different error."))
+    harness.settle()
+    assert numbers(harness) == ["T-000001", "T-000002"]
+
+
+def test_someone_else_with_the_same_subject_does_not_join(harness: Harness, smtp_port: int) -> None:
+    first_mail(harness, smtp_port)
+    send(smtp_port, mail(sender="zoe@other.example", subject="Re: Line 3 stopped", body="Hi"))
+    harness.settle()
+    assert numbers(harness) == ["T-000001", "T-000002"]
