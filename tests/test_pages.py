@@ -64,6 +64,7 @@ def test_files_of_the_public_conversation_download_from_the_tracking_link_and_no
             AttachmentIn("log.html", "text/html", page),
         ),
     )
+    harness.settle()  # the workers decide records in any order: T-000001 must be this one
     harness.fake.receive("client-2", "Another client's ticket.", subject="Other")
     harness.settle()
     link = harness.ticket(1)["tracking_link"]
