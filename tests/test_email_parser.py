@@ -41,10 +41,14 @@ def test_replies_point_at_our_message_and_carry_the_reply_token() -> None:
     assert inbound.sender_name == "Jürgen Maier"
 
 
-def test_the_visible_text_agrees_with_the_expected_text_on_the_fixture_set() -> None:
-    agree, total, misses = reply_agreement()
-    assert total >= 30
-    assert agree / total >= 0.9, f"disagreements: {misses}"
+def test_agents_see_the_expected_new_words_on_95_percent_of_the_reply_corpus() -> None:
+    # Developed on, and held out (never used to write the splitter), each on its own
+    agree, total, misses = reply_agreement(held_out=False)
+    assert total >= 300
+    assert agree / total >= 0.95, f"disagreements: {misses}"
+    agree, total, misses = reply_agreement(held_out=True)
+    assert total >= 90
+    assert agree / total >= 0.95, f"disagreements: {misses}"
 
 
 def test_html_only_mail_becomes_readable_text() -> None:

@@ -67,8 +67,10 @@ def test_files_of_the_public_conversation_download_from_the_tracking_link_and_no
     harness.settle()  # the workers decide records in any order: T-000001 must be this one
     harness.fake.receive("client-2", "Another client's ticket.", subject="Other")
     harness.settle()
-    link = harness.ticket(1)["tracking_link"]
-    other = harness.ticket(2)["tracking_link"]
+    # (the two are decided by two worker threads: either may be T-000001)
+    number = {t["subject"]: t["number"] for t in harness.tickets()["tickets"]}
+    link = harness.ticket(number["Badge reader"])["tracking_link"]
+    other = harness.ticket(number["Other"])["tracking_link"]
     with serve(harness.ctx) as base:
         dom = render(base + link[link.index("/t/") :])
         urls = [base + u[u.index("/t/") :] for u in re.findall(r'href="([^"]+/files/[^"]+)"', dom)]
@@ -91,7 +93,7 @@ def test_files_of_the_public_conversation_download_from_the_tracking_link_and_no
     # A file on an internal note is never served to the tracking link
     agent, _ = harness.agent("Ana")
     with harness.ctx.db.transaction() as s:
-        t = actions.get_ticket(s, 1, lock=True)
+        t = actions.get_ticket(s, number["Badge reader"], lock=True)
         note = actions.note(harness.ctx, s, agent, t, text="INTERNAL: see the attached dump")
         dump = Attachment(
             message_id=note.id,

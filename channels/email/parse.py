@@ -4,7 +4,8 @@ Anything the standard library can read gives an ``Inbound``: bodies in any chars
 Python knows (unknown ones are decoded as UTF-8 with replacement), RFC 2047 and raw
 8-bit headers, attachments and inline images, threading ids, and the loop-safety
 signals (automatic mail, bounces). Only what cannot be read at all raises
-``IntakeError``, and the record is then parked with the raw message kept.
+``IntakeError``, and the record is then parked with the raw message kept. The MIME walk is
+in body.py, header and charset decoding in decode.py, the new text of a reply in quotes.py.
 """
 
 from __future__ import annotations
@@ -12,17 +13,16 @@ from __future__ import annotations
 import hashlib
 import re
 from email import message_from_bytes, policy
-from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 from typing import Any
 
-import html2text
-
 from channels.email import autoreply, bounces, ids
-from channels.email.quotes import visible_text
+from channels.email.body import Body, content_type, decode_part, html_to_text, part_bytes
+from channels.email.decode import header, headers
+from channels.email.quotes import forwards, visible_text
 from core.errors import IntakeError
-from core.values import AttachmentIn, DeliveryReport, FailedRecipient, Inbound
+from core.values import DeliveryReport, FailedRecipient, Inbound
 
 CHANNEL = "email"
 
@@ -41,190 +41,6 @@ FORWARDED_FROM = re.compile(
 MESSAGE_ID_IN_TEXT = re.compile(
     r"^\s*(?:Original-)?Message-ID\s*:\s*(<[^>\s]+>)", re.IGNORECASE | re.MULTILINE
 )
-
-
-def html_to_text(html: str) -> str:
-    converter = html2text.HTML2Text()
-    converter.body_width = 0
-    converter.ignore_images = True
-    converter.ignore_emphasis = True
-    converter.unicode_snob = True
-    try:
-        text = converter.handle(html)
-    except Exception:  # html2text on broken markup: fall back to stripping tags
-        text = re.sub(r"<[^>]+>", " ", html)
-    lines = [line.rstrip() for line in text.splitlines()]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-
-
-def _fix(value: str) -> str:
-    """Undo surrogate-escaped raw 8-bit header bytes: UTF-8 first, then Latin-1."""
-    if not any("\udc80" <= c <= "\udcff" for c in value):
-        return value
-    data = value.encode("utf-8", "surrogateescape")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
-
-
-def _raw_headers(msg: Message, name: str) -> list[str]:
-    lowered = name.lower()
-    return [
-        v if isinstance(v, str) else str(v)
-        for k, v in getattr(msg, "_headers", [])
-        if k.lower() == lowered
-    ]
-
-
-def _decode_value(value: str) -> str:
-    text = _fix(value)
-    if "=?" in text:
-        try:
-            text = str(make_header(decode_header(text)))
-        except Exception:
-            pass
-    return " ".join(text.split())
-
-
-def header(msg: Message, name: str) -> str:
-    """One header, decoded (RFC 2047, raw 8-bit); '' when absent or unreadable."""
-    values = _raw_headers(msg, name)
-    return _decode_value(values[0]) if values else ""
-
-
-def headers(msg: Message, name: str) -> list[str]:
-    return [_decode_value(v) for v in _raw_headers(msg, name)]
-
-
-def _decode_part(part: Message) -> str:
-    try:
-        payload = part.get_payload(decode=True)
-    except Exception:
-        payload = None
-    if payload is None:
-        raw = part.get_payload()
-        return raw if isinstance(raw, str) else ""
-    if not isinstance(payload, bytes):
-        return str(payload)
-    charset = None
-    try:
-        charset = part.get_content_charset()
-    except Exception:
-        pass
-    if charset and charset not in ("us-ascii", "ascii"):
-        try:
-            return payload.decode(charset, errors="replace")
-        except (LookupError, ValueError):
-            pass  # a charset Python does not know: guess below
-    try:
-        return payload.decode("utf-8")
-    except UnicodeDecodeError:
-        return payload.decode("cp1252", errors="replace")
-
-
-def _filename(part: Message) -> str:
-    try:
-        name = part.get_filename()
-    except Exception:
-        name = None
-    if name:
-        name = str(name)
-        if "=?" in name:
-            try:
-                name = str(make_header(decode_header(name)))
-            except Exception:
-                pass
-        return _fix(name).replace("/", "_").replace("\\", "_").strip()[:300]
-    return ""
-
-
-def _content_type(part: Message) -> str:
-    try:
-        return part.get_content_type()
-    except Exception:
-        return "application/octet-stream"
-
-
-def _disposition(part: Message) -> str:
-    try:
-        return (part.get_content_disposition() or "").lower()
-    except Exception:
-        return ""
-
-
-class _Walk:
-    def __init__(self) -> None:
-        self.text: str | None = None
-        self.html: str | None = None
-        self.attachments: list[AttachmentIn] = []
-        self.reports: list[Message] = []
-
-    def walk(self, part: Message, depth: int = 0) -> None:
-        ctype = _content_type(part)
-        if depth > 30:
-            return
-        if part.is_multipart() and not ctype.startswith("message/"):
-            payload = part.get_payload()
-            for child in payload if isinstance(payload, list) else []:
-                if isinstance(child, Message):
-                    self.walk(child, depth + 1)
-            return
-        disposition = _disposition(part)
-        name = _filename(part)
-        if ctype in (
-            "message/delivery-status",
-            "message/rfc822",
-            "text/rfc822-headers",
-            "message/rfc822-headers",
-            "message/global",
-            "message/global-headers",
-        ):
-            self.reports.append(part)
-        if ctype in ("text/plain", "text/html") and disposition != "attachment" and not name:
-            body = _decode_part(part)
-            if ctype == "text/plain" and self.text is None:
-                self.text = body
-                return
-            if ctype == "text/html" and self.html is None:
-                self.html = body
-                return
-        if ctype == "message/delivery-status":
-            return
-        data = _part_bytes(part)
-        if not name:
-            ext = {
-                "message/rfc822": ".eml",
-                "text/plain": ".txt",
-                "text/html": ".html",
-                "text/calendar": ".ics",
-            }.get(ctype, "")
-            name = f"part-{len(self.attachments) + 1}{ext}"
-        has_cid = bool(part.get("Content-ID"))
-        inline = ctype.startswith("image/") and (
-            disposition == "inline" or (has_cid and disposition != "attachment")
-        )
-        self.attachments.append(
-            AttachmentIn(filename=name, content_type=ctype, data=data, inline=inline)
-        )
-
-
-def _part_bytes(part: Message) -> bytes:
-    if _content_type(part).startswith("message/"):
-        payload = part.get_payload()
-        if isinstance(payload, list) and payload and isinstance(payload[0], Message):
-            try:
-                return payload[0].as_bytes(policy=policy.compat32)
-            except Exception:
-                return str(payload[0]).encode("utf-8", "replace")
-    try:
-        data = part.get_payload(decode=True)
-    except Exception:
-        data = None
-    if isinstance(data, bytes):
-        return data
-    raw = part.get_payload()
-    return raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
 
 
 def external_id_of(raw: bytes) -> str:
@@ -266,11 +82,11 @@ def _written_digest(head: bytes, body: bytes) -> str | None:
     return "written:" + digest.hexdigest()
 
 
-def bounce_target(walk: _Walk, text: str) -> str | None:
+def bounce_target(walk: Body, text: str) -> str | None:
     """The Message-ID of the message a delivery report returns (ours first), if it shows one."""
     candidates: list[str] = []
     for part in walk.reports:
-        inner_ctype = _content_type(part)
+        inner_ctype = content_type(part)
         if inner_ctype in ("message/rfc822", "message/global"):
             payload = part.get_payload()
             if isinstance(payload, list) and payload and isinstance(payload[0], Message):
@@ -279,7 +95,7 @@ def bounce_target(walk: _Walk, text: str) -> str | None:
             candidates += [
                 m
                 for m in MESSAGE_ID_IN_TEXT.findall(
-                    _decode_part(part) or _part_bytes(part).decode("latin-1")
+                    decode_part(part) or part_bytes(part).decode("latin-1")
                 )
             ]
     candidates += MESSAGE_ID_IN_TEXT.findall(text)
@@ -295,11 +111,11 @@ def bounce_target(walk: _Walk, text: str) -> str | None:
 
 
 def delivery_report(
-    msg: Message, walk: _Walk, text: str, *, sender: str, sender_name: str, null_sender: bool
+    msg: Message, walk: Body, text: str, *, sender: str, sender_name: str, null_sender: bool
 ) -> DeliveryReport | None:
     """The bounce or delay notice this message is (``channels.email.bounces``), or None."""
     copied = {a.lower() for _, a in getaddresses(headers(msg, "To") + headers(msg, "Cc"))}
-    returned = any(_content_type(p) in RETURNED_TYPES for p in walk.reports)
+    returned = any(content_type(p) in RETURNED_TYPES for p in walk.reports)
     found = bounces.read(
         msg,
         walk.reports,
@@ -322,7 +138,7 @@ def delivery_report(
 
 def forwarded_sender(subject: str, text: str) -> tuple[str, str] | None:
     """(address, name) of the original sender of a forwarded mail, if it shows one."""
-    if not FORWARD_SUBJECT.match(subject) and "forwarded message" not in text.lower():
+    if not FORWARD_SUBJECT.match(subject) and not forwards(text):
         return None
     for match in FORWARDED_FROM.finditer(text):
         name, address = parseaddr(match.group("value").replace("[mailto:", "<").replace("]", ">"))
@@ -356,12 +172,9 @@ def _parse(raw: bytes, msg: Message, meta: dict[str, Any]) -> Inbound:
         "<>",
         "<<>>",
     )
-    walk = _Walk()
+    walk = Body()
     walk.walk(msg)
     text = walk.text
-    if text is None or (not text.strip() and walk.html):
-        text = html_to_text(walk.html) if walk.html else ""
-    text = text.replace("\r\n", "\n")
     subject = header(msg, "Subject")
     references = ids.normalize_ids(header(msg, "In-Reply-To"))
     for ref in reversed(ids.normalize_ids(header(msg, "References"))):
@@ -413,7 +226,7 @@ def _parse(raw: bytes, msg: Message, meta: dict[str, Any]) -> Inbound:
     except Exception:
         received_at = None
     on_behalf_of = None if automatic else forwarded_sender(subject, text)
-    visible = text if on_behalf_of else visible_text(text)
+    visible = text if on_behalf_of else visible_text(text, name)
     return Inbound(
         channel=CHANNEL,
         external_id=str(meta.get("external_id") or external_id_of(raw)),
