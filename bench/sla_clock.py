@@ -47,15 +47,17 @@ from core.models import (  # noqa: E402
     Agent,
     Category,
     Contact,
+    DeliveryStatus,
     Escalation,
     Identity,
     OutboxDelivery,
     SupportQueue,
     Ticket,
+    TicketStatus,
 )
 from core.principals import system  # noqa: E402
 from core.sla import watch as slawatch
-from core.tickets import actions  # noqa: E402
+from core.tickets import opening  # noqa: E402
 from core.values import Outbound  # noqa: E402
 
 REDIS_URL = os.environ.get("SWITCHBOARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -134,7 +136,7 @@ def bulk_load(
                 copy.write_row(
                     (
                         f"Bulk ticket {i}",
-                        "new",
+                        TicketStatus.NEW.value,
                         "P3",
                         "default",
                         category_id,
@@ -284,7 +286,7 @@ def main() -> int:
         due_ids = []
         for i in range(args.due):
             with ctx.db.transaction() as s:
-                t = actions.open_ticket(
+                t = opening.open_ticket(
                     ctx,
                     s,
                     system("bench"),
@@ -299,7 +301,7 @@ def main() -> int:
         print(f"  {time.perf_counter() - started:.1f} s", flush=True)
         with ctx.db.reading() as s:
             total = s.execute(
-                select(func.count()).select_from(Ticket).where(Ticket.status == "new")
+                select(func.count()).select_from(Ticket).where(Ticket.status == TicketStatus.NEW)
             ).scalar_one()
             plan = "\n    ".join(
                 r[0]
@@ -333,7 +335,8 @@ def main() -> int:
             with ctx.db.reading() as s:
                 pinged = s.execute(
                     select(func.count(func.distinct(OutboxDelivery.ticket_id))).where(
-                        OutboxDelivery.kind == "escalation", OutboxDelivery.status == "sent"
+                        OutboxDelivery.kind == "escalation",
+                        OutboxDelivery.status == DeliveryStatus.SENT,
                     )
                 ).scalar_one()
             return int(pinged) >= args.due
@@ -343,7 +346,10 @@ def main() -> int:
         with ctx.db.reading() as s:
             rows = s.execute(
                 select(OutboxDelivery.ticket_id, func.min(OutboxDelivery.sent_at))
-                .where(OutboxDelivery.kind == "escalation", OutboxDelivery.status == "sent")
+                .where(
+                    OutboxDelivery.kind == "escalation",
+                    OutboxDelivery.status == DeliveryStatus.SENT,
+                )
                 .group_by(OutboxDelivery.ticket_id)
             ).all()
             due: dict[int, datetime] = {

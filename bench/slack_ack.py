@@ -55,7 +55,7 @@ from channels.slack.models import SlackCard  # noqa: E402
 from config.runtime import System, migrate  # noqa: E402
 from config.settings import load_settings  # noqa: E402
 from core import staff  # noqa: E402
-from core.models import Agent, InboundRecord, Ticket  # noqa: E402
+from core.models import Agent, InboundRecord, InboundStatus, Ticket  # noqa: E402
 from tests.fakeslack import FakeSlack  # noqa: E402
 from tests.slack_support import SIGNING_SECRET, sign  # noqa: E402
 
@@ -164,7 +164,9 @@ def serve(
             pending = session.execute(
                 select(func.count())
                 .select_from(InboundRecord)
-                .where(InboundRecord.channel == "slack", InboundRecord.status == "pending")
+                .where(
+                    InboundRecord.channel == "slack", InboundRecord.status == InboundStatus.PENDING
+                )
             ).scalar_one()
         print(json.dumps({"pending": pending}), flush=True)
     server.should_exit = True

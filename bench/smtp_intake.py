@@ -38,7 +38,7 @@ from sqlalchemy import func, select  # noqa: E402
 
 from config.runtime import System, migrate  # noqa: E402
 from config.settings import load_settings  # noqa: E402
-from core.models import InboundRecord, OutboxDelivery  # noqa: E402
+from core.models import InboundRecord, InboundStatus, OutboxDelivery  # noqa: E402
 
 SUBJECTS = [
     "Printer jammed on floor 2",
@@ -263,7 +263,7 @@ def wait_done(system: System, total: int, timeout: float = 600) -> None:
             pending = session.execute(
                 select(func.count())
                 .select_from(InboundRecord)
-                .where(InboundRecord.status == "pending")
+                .where(InboundRecord.status == InboundStatus.PENDING)
             ).scalar_one()
             stored = session.execute(select(func.count()).select_from(InboundRecord)).scalar_one()
         if stored >= total and pending == 0:

@@ -26,7 +26,7 @@ from core import processes
 from core.channel import Sender
 from core.context import Context
 from core.db import Database
-from core.escalation import chain as escalation
+from core.escalation import config as escalation
 from core.escalation import oncall
 from core.models import Category, ResolutionCode, SupportQueue
 from core.policy import Policy, load_policy

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.models import Ticket
+from core.models import Ticket, TicketStatus
 from core.principals import Principal
 
 
@@ -16,7 +16,7 @@ class Change:
     action: str
     ticket: Ticket
     who: Principal
-    before: str | None
-    after: str
+    before: TicketStatus | None  # None: the change opened the ticket
+    after: TicketStatus
     fields: dict[str, Any] = field(default_factory=dict)
     message_id: int | None = None

@@ -18,26 +18,17 @@ from core import audit, contacts, processes
 from core.context import Context
 from core.db import after_commit
 from core.errors import ActionRefused, NotFound, SwitchboardError
-from core.models import Identity, Message, OutboxDelivery, Ticket
+from core.models import DeliveryStatus, Identity, Message, OutboxDelivery, Ticket
 from core.principals import Principal
 from core.rendering import Rendered
 from core.values import Outbound
 
-PENDING, SENDING, SENT, FAILED, PARKED, BOUNCED, CANCELLED = (
-    "pending",
-    "sending",
-    "sent",
-    "failed",
-    "parked",
-    "bounced",
-    "cancelled",
-)
 SENDING_LEASE = timedelta(minutes=5)  # the last resort: a claim by no known process
 
 
 def _reclaimable(now: datetime) -> ColumnElement[bool]:
     """A row being sent by a process that is no longer alive (or for far too long)."""
-    return (OutboxDelivery.status == SENDING) & (
+    return (OutboxDelivery.status == DeliveryStatus.SENDING) & (
         (OutboxDelivery.claimed_at < now - SENDING_LEASE)
         | OutboxDelivery.claimed_by.not_in(processes.alive(now))
     )
@@ -283,11 +274,11 @@ def claim_many(
             update(OutboxDelivery)
             .where(
                 OutboxDelivery.id.in_(row_ids),
-                or_(OutboxDelivery.status == PENDING, _reclaimable(now)),
+                or_(OutboxDelivery.status == DeliveryStatus.PENDING, _reclaimable(now)),
                 or_(OutboxDelivery.not_before.is_(None), OutboxDelivery.not_before <= now),
             )
             .values(
-                status=SENDING,
+                status=DeliveryStatus.SENDING,
                 claimed_at=now,
                 claimed_by=by or None,
                 attempts=OutboxDelivery.attempts + 1,
@@ -324,7 +315,7 @@ def due_for_redelivery(
             select(OutboxDelivery.id)
             .where(
                 or_(
-                    (OutboxDelivery.status == PENDING) & (due_since < cutoff),
+                    (OutboxDelivery.status == DeliveryStatus.PENDING) & (due_since < cutoff),
                     _reclaimable(now),
                 )
             )
@@ -347,8 +338,13 @@ def requeue(ctx: Context, outbox_id: int) -> None:
     with ctx.db.transaction() as session:
         result = session.execute(
             update(OutboxDelivery)
-            .where(OutboxDelivery.id == outbox_id, OutboxDelivery.status.in_([PARKED, FAILED]))
-            .values(status=PENDING, attempts=0, next_attempt_at=None, enqueued_at=None)
+            .where(
+                OutboxDelivery.id == outbox_id,
+                OutboxDelivery.status.in_([DeliveryStatus.PARKED, DeliveryStatus.FAILED]),
+            )
+            .values(
+                status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=None, enqueued_at=None
+            )
             .execution_options(synchronize_session=False)
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
@@ -374,16 +370,13 @@ def cancel(
     """
     if not who.is_staff:
         raise ActionRefused("undo.role", "only staff may cancel a delivery", kind="role")
-    result = session.execute(
-        update(OutboxDelivery)
-        .where(OutboxDelivery.id == outbox_id, OutboxDelivery.status == PENDING)
-        .values(status=CANCELLED, last_error=f"cancelled by {who.label}: {reason}"[:2000])
-        .execution_options(synchronize_session=False)
+    stopped = _cancel(
+        session, f"cancelled by {who.label}: {reason}", OutboxDelivery.id == outbox_id
     )
     row = session.get(OutboxDelivery, outbox_id, populate_existing=True)
     if row is None:
         raise NotFound(f"outbox row {outbox_id} does not exist")
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if stopped != 1:
         raise ActionRefused(
             "undo.too_late",
             f"the {row.kind} is already {row.status}; it can no longer be stopped",
@@ -398,3 +391,21 @@ def cancel(
         now=ctx.now(),
     )
     return row
+
+
+def cancel_waiting(session: Session, ticket_id: int, kind: str, why: str) -> int:
+    """Cancel the ticket's deliveries of ``kind`` that have not left yet (the pings of an
+    acknowledged escalation); returns how many."""
+    return _cancel(session, why, OutboxDelivery.ticket_id == ticket_id, OutboxDelivery.kind == kind)
+
+
+def _cancel(session: Session, why: str, *where: ColumnElement[bool]) -> int:
+    """Cancel the pending rows ``where`` selects: a worker claims only pending rows, so
+    none of them leaves after this commits. Returns how many were cancelled."""
+    result = session.execute(
+        update(OutboxDelivery)
+        .where(OutboxDelivery.status == DeliveryStatus.PENDING, *where)
+        .values(status=DeliveryStatus.CANCELLED, last_error=why[:2000])
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

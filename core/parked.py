@@ -13,7 +13,14 @@ from sqlalchemy.orm import Session
 from core import intake, outbox
 from core.context import Context
 from core.errors import NotFound
-from core.models import InboundRecord, OutboxDelivery, as_id, format_number
+from core.models import (
+    DeliveryStatus,
+    InboundRecord,
+    InboundStatus,
+    OutboxDelivery,
+    as_id,
+    format_number,
+)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -24,7 +31,9 @@ def listing(session: Session) -> list[dict[str, Any]]:
     """Inbound records kept for a human, and deliveries that ran out of attempts."""
     items: list[dict[str, Any]] = []
     for r in session.execute(
-        select(InboundRecord).where(InboundRecord.status == "parked").order_by(InboundRecord.id)
+        select(InboundRecord)
+        .where(InboundRecord.status == InboundStatus.PARKED)
+        .order_by(InboundRecord.id)
     ).scalars():
         items.append(
             {
@@ -41,7 +50,7 @@ def listing(session: Session) -> list[dict[str, Any]]:
         )
     for d in session.execute(
         select(OutboxDelivery)
-        .where(OutboxDelivery.status.in_(["parked", "failed"]))
+        .where(OutboxDelivery.status.in_([DeliveryStatus.PARKED, DeliveryStatus.FAILED]))
         .order_by(OutboxDelivery.id)
     ).scalars():
         items.append(
@@ -76,4 +85,4 @@ def retry(ctx: Context, item_id: str) -> dict[str, Any]:
             "ticket": format_number(record.ticket_id) if record.ticket_id else None,
         }
     outbox.requeue(ctx, number)
-    return {"id": item_id, "status": "pending"}
+    return {"id": item_id, "status": DeliveryStatus.PENDING}

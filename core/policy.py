@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError
-from core.tickets.lifecycle import PRIORITIES
+from core.models import PRIORITIES
 from core.values import Inbound
 
 DEFAULTS = Path(__file__).resolve().parent.parent / "config" / "defaults.toml"

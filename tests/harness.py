@@ -16,8 +16,8 @@ from channels.web.app import create_app
 from config.runtime import System
 from config.settings import Settings, load_settings
 from core.models import Agent, InboundRecord, OutboxDelivery
-from core.principals import Principal, agent_principal
-from core.tickets import actions, views
+from core.principals import Principal, agent_principal, system
+from core.tickets import lookup, opening, views
 from core.tokens import api_token, hash_token
 
 
@@ -71,6 +71,29 @@ class Harness:
             session.add(agent)
             session.flush()
             return agent_principal(agent), token
+
+    # Tickets -------------------------------------------------------------------------
+
+    def open_ticket(
+        self,
+        subject: str = "Badge reader",
+        text: str = "Door badge reader is offline.",
+        requester: tuple[str, str, str] = ("fake", "client-1", "Lia"),
+        who: Principal | None = None,
+        **more: Any,
+    ) -> int:
+        """Open a ticket through the core action, as the system unless ``who``; its id."""
+        with self.ctx.db.transaction() as session:
+            ticket = opening.open_ticket(
+                self.ctx,
+                session,
+                who or system(),
+                subject=subject,
+                text=text,
+                requester=requester,
+                **more,
+            )
+            return ticket.id
 
     @property
     def client(self) -> TestClient:
@@ -130,7 +153,7 @@ class Harness:
 
     def ticket(self, number: str | int) -> dict[str, Any]:
         with self.ctx.db.reading() as session:
-            return views.ticket_detail(self.ctx, session, actions.get_ticket(session, number))
+            return views.ticket_detail(self.ctx, session, lookup.get_ticket(session, number))
 
     def only_ticket_number(self) -> str:
         data = self.tickets()

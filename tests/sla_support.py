@@ -11,7 +11,7 @@ from typing import Any
 from config.settings import Settings
 from core.models import Agent, Organization
 from core.principals import Principal, system
-from core.tickets import actions
+from core.tickets import conversation, lookup, opening
 from tests.harness import Harness, make_settings, wait_until  # noqa: F401 (tests import it from here)
 
 POLICY = """
@@ -83,7 +83,7 @@ def open_ticket(
     tier: str | None = None,
 ) -> int:
     with h.ctx.db.transaction() as s:
-        ticket = actions.open_ticket(
+        ticket = opening.open_ticket(
             h.ctx,
             s,
             system("test"),
@@ -98,7 +98,7 @@ def open_ticket(
             s.flush()
             ticket.organization_id = org.id
             ticket.contact.organization_id = org.id
-            actions.note(
+            conversation.note(
                 h.ctx,
                 s,
                 Principal("agent", frozenset({"agent"}), "setup"),
@@ -110,7 +110,7 @@ def open_ticket(
 
 def act(h: Harness, ticket_id: int, fn: Callable[..., Any], who: Principal, **kwargs: Any) -> None:
     with h.ctx.db.transaction() as s:
-        fn(h.ctx, s, who, actions.get_ticket(s, ticket_id, lock=True), **kwargs)
+        fn(h.ctx, s, who, lookup.get_ticket(s, ticket_id, lock=True), **kwargs)
 
 
 def staff(

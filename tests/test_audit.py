@@ -6,8 +6,7 @@ import pytest
 from sqlalchemy import text
 
 from core import audit
-from core.principals import system
-from core.tickets import actions
+from core.tickets import conversation, lookup, workflow
 from tests.harness import Harness
 
 
@@ -17,9 +16,9 @@ def _busy_history(h: Harness) -> None:
         h.fake.receive(f"client-{n}", f"Problem {n}", subject=f"Problem {n}")
     h.settle()
     with h.ctx.db.transaction() as s:
-        t = actions.get_ticket(s, 1, lock=True)
-        actions.acknowledge(h.ctx, s, agent, t)
-        actions.note(h.ctx, s, agent, t, text="looking")
+        t = lookup.get_ticket(s, 1, lock=True)
+        workflow.acknowledge(h.ctx, s, agent, t)
+        conversation.note(h.ctx, s, agent, t, text="looking")
     with h.ctx.db.transaction() as s:
         audit.checkpoint(s)
 
@@ -84,16 +83,13 @@ def test_concurrent_changes_to_one_ticket_never_fork_its_chain(harness: Harness)
     import threading
 
     agent, _ = harness.agent("Ana")
-    with harness.ctx.db.transaction() as s:
-        actions.open_ticket(
-            harness.ctx, s, system(), subject="x", text="y", requester=("fake", "c", "")
-        )
+    harness.open_ticket("x", "y", ("fake", "c", ""))
 
     def notes() -> None:
         for i in range(10):
             with harness.ctx.db.transaction() as s:
-                actions.note(
-                    harness.ctx, s, agent, actions.get_ticket(s, 1, lock=True), text=f"note {i}"
+                conversation.note(
+                    harness.ctx, s, agent, lookup.get_ticket(s, 1, lock=True), text=f"note {i}"
                 )
 
     threads = [threading.Thread(target=notes) for _ in range(3)]

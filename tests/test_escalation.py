@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,14 +15,17 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from config.cli import main as cli
+from config.runtime import validate_policy
 from config.settings import Settings
 from core.dispatch import NullDispatcher
-from core.escalation import chain as escalation
-from core.escalation import oncall
+from core.errors import ConfigError
+from core.escalation import acknowledging, oncall, stepping
+from core.escalation.config import Chain
+from core.escalation.config import config as escalation_config
 from core.models import Agent, AuditEvent, Escalation, OutboxDelivery, Ticket
 from core.policy import load_policy
 from core.sla import watch as slawatch
-from core.tickets import actions
+from core.tickets import lookup, workflow
 from tests.harness import Harness
 from tests.sla_support import (
     MONDAY_9,
@@ -106,8 +110,8 @@ def test_a_breach_reaches_the_on_call_agent_through_the_fake_channel_until_ackno
     ticket = open_ticket(harness, "P1", subject="Line 2 is down")
     now.advance(minutes=5)
     with harness.ctx.db.transaction() as s:
-        t = actions.get_ticket(s, ticket, lock=True)
-        actions.assign(harness.ctx, s, ana, t, assignee=s.get(Agent, ana.agent_id))
+        t = lookup.get_ticket(s, ticket, lock=True)
+        workflow.assign(harness.ctx, s, ana, t, assignee=s.get(Agent, ana.agent_id))
     # When 75% of the two-hour resolution target has gone, the clock warns Ana
     now.advance(minutes=86)
     assert slawatch.tick(harness.ctx) == 1
@@ -136,10 +140,8 @@ def test_a_breach_reaches_the_on_call_agent_through_the_fake_channel_until_ackno
     # When the next step's delayed message arrives, the admin group is pinged
     (esc,) = escalations(harness, ticket)
     now.advance(minutes=5)
-    assert escalation.step(harness.ctx, esc.id, esc.token)
-    assert not escalation.step(harness.ctx, esc.id, esc.token), (
-        "the same message twice does nothing"
-    )
+    assert stepping.step(harness.ctx, esc.id, esc.token)
+    assert not stepping.step(harness.ctx, esc.id, esc.token), "the same message twice does nothing"
     harness.settle()
     assert [m["recipient"] for m in harness.sent() if m["kind"] == "escalation"] == [
         "ben-pager",
@@ -154,7 +156,7 @@ def test_a_breach_reaches_the_on_call_agent_through_the_fake_channel_until_ackno
     )
     assert response.status_code == 200, response.text
     assert response.json()["sla"]["escalation"]["status"] == "acknowledged"
-    assert not escalation.step(harness.ctx, esc.id, esc.token), "a step after the ack does nothing"
+    assert not stepping.step(harness.ctx, esc.id, esc.token), "a step after the ack does nothing"
     assert [m["recipient"] for m in harness.sent() if m["kind"] == "escalation"] == [
         "ben-pager",
         "root-pager",
@@ -243,12 +245,12 @@ def test_an_ack_racing_a_step_never_leaves_a_ping_to_send_after_it(
             outcome: dict[str, Any] = outcome,
         ) -> None:
             barrier.wait()
-            outcome["stepped"] = escalation.step(harness.ctx, esc_id, token)
+            outcome["stepped"] = stepping.step(harness.ctx, esc_id, token)
 
         def ack(ticket_id: int = ticket, barrier: threading.Barrier = barrier) -> None:
             barrier.wait()
             with harness.ctx.db.transaction() as s:
-                escalation.acknowledge(harness.ctx, s, s.get(Ticket, ticket_id), by="agent:ben")
+                acknowledging.acknowledge(harness.ctx, s, s.get(Ticket, ticket_id), by="agent:ben")
 
         threads = [threading.Thread(target=step), threading.Thread(target=ack)]
         for thread in threads:
@@ -272,11 +274,11 @@ def test_quiet_hours_delay_a_warning_but_not_a_p1_one(harness: Harness, now: Fak
     urgent = open_ticket(harness, "P1", subject="Line 2 is down", address="plant-9")
     for ticket in (normal, urgent):
         with harness.ctx.db.transaction() as s:
-            actions.assign(
+            workflow.assign(
                 harness.ctx,
                 s,
                 ana,
-                actions.get_ticket(s, ticket, lock=True),
+                lookup.get_ticket(s, ticket, lock=True),
                 assignee=s.get(Agent, ana.agent_id),
             )
     harness.ctx.dispatcher = NullDispatcher()
@@ -303,10 +305,54 @@ def test_a_hand_escalation_starts_the_chain_and_a_second_one_does_not_start_anot
     lead, _ = staff(harness, "Lee", roles=("lead",))
     staff(harness, "Ben")
     ticket = open_ticket(harness, "P3")
-    act(harness, ticket, actions.escalate, lead, reason="the client's CEO called")
-    act(harness, ticket, actions.escalate, lead, reason="called again")
+    act(harness, ticket, workflow.escalate, lead, reason="the client's CEO called")
+    act(harness, ticket, workflow.escalate, lead, reason="called again")
     assert len(escalations(harness, ticket)) == 1
     assert len(pings(harness, ticket)) == 1
+
+
+def test_a_chain_frozen_onto_an_escalation_reads_back_as_the_policy_gave_it(
+    harness: Harness, now: FakeNow
+) -> None:
+    # Given a chain in the policy, and a ticket escalated by hand
+    lead, _ = staff(harness, "Lee", roles=("lead",))
+    ticket = open_ticket(harness, "P3")
+    act(harness, ticket, workflow.escalate, lead, reason="the client's CEO called")
+    # When its escalation row is read back
+    (esc,) = escalations(harness, ticket)
+    # Then it holds the configured chain, step by step, with its repeat
+    chain = Chain.of(esc)
+    assert chain == escalation_config(harness.ctx.policy).chains["default"]
+    assert [(s.wait_minutes, s.notify, s.channels) for s in chain.steps] == [
+        (0, "oncall", ("slack",)),
+        (5, "group:admins", ("email",)),
+    ]
+    assert (chain.repeat, chain.repeat_every_minutes) == (True, 10)
+
+
+@pytest.mark.parametrize(
+    ("step", "named"),
+    [
+        ('{ wait_minutes = 5, notify = "oncal" }', "steps[1]: unknown target 'oncal'"),
+        ('{ wait_minutes = 5, notify = "group:night" }', "steps[1]: group 'night' is not in"),
+        ('{ wait_minutes = 5, notify = "role" }', 'steps[1]: "role" needs a name'),
+        ('{ wait_minutes = -5, notify = "oncall" }', "steps[1]: wait_minutes must be a number"),
+        ("{ wait_minutes = 5 }", "steps[1]: needs notify"),
+        (
+            '{ wait_minutes = 5, notify = "oncall", channels = ["pigeon"] }',
+            "steps[1]: unknown channel(s) pigeon",
+        ),
+    ],
+)
+def test_a_bad_escalation_step_stops_the_start_naming_the_entry(
+    tmp_path: Path, step: str, named: str
+) -> None:
+    path = tmp_path / "policy.toml"
+    path.write_text(
+        f'[escalation.chains.default]\nsteps = [{{ wait_minutes = 0, notify = "queue" }}, {step}]\n'
+    )
+    with pytest.raises(ConfigError, match=re.escape(f"escalation.chains.default.{named}")):
+        validate_policy(load_policy(path))
 
 
 def test_on_call_follows_the_weekly_rotation_and_overrides(tmp_path: Path) -> None:
@@ -354,10 +400,10 @@ def test_the_sla_report_gives_compliance_and_times_per_priority(
     open_ticket(harness, "P2", address="plant-8")  # never answered
     fast = open_ticket(harness, "P1", subject="Line 2 is down", address="plant-9")
     now.advance(minutes=30)
-    act(harness, met, actions.acknowledge, ana)
-    act(harness, fast, actions.acknowledge, ana)
+    act(harness, met, workflow.acknowledge, ana)
+    act(harness, fast, workflow.acknowledge, ana)
     now.advance(minutes=60)
-    act(harness, fast, actions.resolve, ana, code="fixed", steps="Restarted the PLC.")
+    act(harness, fast, workflow.resolve, ana, code="fixed", steps="Restarted the PLC.")
     now.advance(minutes=60)  # the second P2 was never answered: its hour is gone
     report = harness.api("GET", "/api/reports/sla?since=2026-11-01&until=2026-12-01", token).json()
     p2 = report["by_priority"]["P2"]

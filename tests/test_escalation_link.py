@@ -17,7 +17,7 @@ from itsdangerous.timed import TimestampSigner
 from config.settings import Settings
 from core.models import Agent
 from core.sla import watch as slawatch
-from core.tickets import actions
+from core.tickets import lookup, workflow
 from tests.browser import render, serve
 from tests.harness import Harness
 from tests.sla_support import FakeNow, open_ticket, sla_settings, staff, wait_until
@@ -108,8 +108,8 @@ def test_a_link_to_a_finished_escalation_does_not_acknowledge_a_later_one(
     response = harness.api("POST", "/api/tickets/T-000001/escalation/ack", ana_token)
     assert response.status_code == 200, response.text
     with harness.ctx.db.transaction() as s:
-        t = actions.get_ticket(s, ticket, lock=True)
-        actions.escalate(harness.ctx, s, ana, t, reason="customer called again")
+        t = lookup.get_ticket(s, ticket, lock=True)
+        workflow.escalate(harness.ctx, s, ana, t, reason="customer called again")
     assert [e.status for e in escalations(harness, ticket)] == ["acknowledged", "active"]
     with serve(harness.ctx) as base:
         answer = httpx.post(base + path, follow_redirects=True)

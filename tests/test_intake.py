@@ -8,8 +8,7 @@ from sqlalchemy import func, select, text
 
 from core import audit, intake
 from core.models import InboundRecord, Ticket
-from core.principals import system
-from core.tickets import actions
+from core.tickets import lookup, workflow
 from core.tokens import reply_token
 from core.values import Inbound
 from tests.harness import Harness
@@ -69,9 +68,9 @@ def test_a_reply_with_the_reply_token_joins_the_ticket_and_reopens_it_if_resolve
     harness.fake.receive("client-1", "Scanner dead", subject="Scanner")
     harness.settle()
     with harness.ctx.db.transaction() as s:
-        t = actions.get_ticket(s, 1, lock=True)
-        actions.acknowledge(harness.ctx, s, agent, t)
-        actions.resolve(harness.ctx, s, agent, t, code="fixed", steps="Replaced the fuse.")
+        t = lookup.get_ticket(s, 1, lock=True)
+        workflow.acknowledge(harness.ctx, s, agent, t)
+        workflow.resolve(harness.ctx, s, agent, t, code="fixed", steps="Replaced the fuse.")
     harness.fake.receive(
         "client-1", "Still dead after the fuse.", reply_token=reply_token(harness.ctx.secret, 1)
     )
@@ -120,10 +119,10 @@ def test_a_message_to_a_closed_ticket_opens_a_new_linked_one(harness: Harness) -
     harness.fake.receive("client-1", "Scanner dead", subject="Scanner")
     harness.settle()
     with harness.ctx.db.transaction() as s:
-        t = actions.get_ticket(s, 1, lock=True)
-        actions.acknowledge(harness.ctx, s, agent, t)
-        actions.resolve(harness.ctx, s, agent, t, code="fixed", steps="Fuse.")
-        actions.close(harness.ctx, s, agent, t)
+        t = lookup.get_ticket(s, 1, lock=True)
+        workflow.acknowledge(harness.ctx, s, agent, t)
+        workflow.resolve(harness.ctx, s, agent, t, code="fixed", steps="Fuse.")
+        workflow.close(harness.ctx, s, agent, t)
     harness.fake.receive("client-1", "It broke again", subject="Re: [#T-000001] Scanner")
     harness.settle()
     assert harness.ticket(2)["linked_from"] == "T-000001"
@@ -194,9 +193,9 @@ def test_a_client_writing_while_waiting_on_client_resumes_the_ticket(harness: Ha
     harness.fake.receive("client-1", "VPN fails", subject="VPN")
     harness.settle()
     with harness.ctx.db.transaction() as s:
-        t = actions.get_ticket(s, 1, lock=True)
-        actions.acknowledge(harness.ctx, s, agent, t)
-        actions.hold(harness.ctx, s, agent, t, reason="waiting_on_client")
+        t = lookup.get_ticket(s, 1, lock=True)
+        workflow.acknowledge(harness.ctx, s, agent, t)
+        workflow.hold(harness.ctx, s, agent, t, reason="waiting_on_client")
     harness.fake.receive("client-1", "Here are the logs", subject="Re: [#T-000001] VPN")
     harness.settle()
     assert harness.ticket(1)["status"] == "in_progress"
@@ -208,12 +207,12 @@ def test_merged_tickets_route_later_replies_to_the_surviving_ticket(harness: Har
     harness.fake.receive("client-1", "VPN still fails", subject="VPN again")
     harness.settle()
     with harness.ctx.db.transaction() as s:
-        actions.merge(
+        workflow.merge(
             harness.ctx,
             s,
             agent,
-            actions.get_ticket(s, 2, lock=True),
-            into=actions.get_ticket(s, 1, lock=True),
+            lookup.get_ticket(s, 2, lock=True),
+            into=lookup.get_ticket(s, 1, lock=True),
         )
     harness.fake.receive("client-1", "any news?", reply_token=reply_token(harness.ctx.secret, 2))
     harness.settle()
@@ -226,16 +225,7 @@ def test_merged_tickets_route_later_replies_to_the_surviving_ticket(harness: Har
 def test_open_by_the_system_records_the_routing_rule_that_chose_the_priority(
     harness: Harness,
 ) -> None:
-    with harness.ctx.db.transaction() as s:
-        t = actions.open_ticket(
-            harness.ctx,
-            s,
-            system(),
-            subject="Invoice is wrong",
-            text="Please fix the invoice.",
-            requester=("fake", "c-1", ""),
-        )
-        number = t.id
+    number = harness.open_ticket("Invoice is wrong", "Please fix the invoice.", ("fake", "c-1", ""))
     ticket = harness.ticket(number)
     assert (ticket["priority"], ticket["category"]) == ("P4", "billing")
     assert ticket["audit"][0]["data"]["priority_reason"] == "rule 'billing words'"

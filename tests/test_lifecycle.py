@@ -6,15 +6,18 @@ from core/tickets/lifecycle.py, so a change to the table that breaks a rule fail
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from core import contacts
 from core.errors import ActionRefused
-from core.models import Agent, Override
+from core.events import Change
+from core.models import Agent, AuditEvent, Override
 from core.principals import Principal, client_principal, system
-from core.tickets import actions
+from core.tickets import conversation, fields, lookup, opening, workflow
 from tests.harness import Harness
 
 STATES = ["new", "acknowledged", "assigned", "in_progress", "on_hold", "resolved", "closed"]
@@ -43,17 +46,10 @@ EXPECTED: dict[str, tuple[set[str], set[str], str | None]] = {
 ROLES = ["client", "agent", "lead", "admin", "system"]
 
 
-def _open(h: Harness, admin: Principal) -> Any:
-    with h.ctx.db.transaction() as s:
-        t = actions.open_ticket(
-            h.ctx,
-            s,
-            admin,
-            subject="Label printer jams",
-            text="It jams on every third label.",
-            requester=("fake", "client-9", "Kim"),
-        )
-        return t.id
+def _open(h: Harness, admin: Principal) -> int:
+    return h.open_ticket(
+        "Label printer jams", "It jams on every third label.", ("fake", "client-9", "Kim"), admin
+    )
 
 
 def _put_in_state(h: Harness, admin: Principal, admin_agent: int, state: str) -> int:
@@ -69,7 +65,7 @@ def _put_in_state(h: Harness, admin: Principal, admin_agent: int, state: str) ->
     }
     for step in steps[state]:
         with h.ctx.db.transaction() as s:
-            _do(h, s, admin, step, actions.get_ticket(s, ticket_id, lock=True), admin_agent)
+            _do(h, s, admin, step, lookup.get_ticket(s, ticket_id, lock=True), admin_agent)
     return ticket_id
 
 
@@ -86,39 +82,39 @@ def _do(
     kw: dict[str, Any] = {"override_reason": override_reason} if override_reason else {}
     match action:
         case "acknowledge":
-            return actions.acknowledge(ctx, s, who, ticket, **kw)
+            return workflow.acknowledge(ctx, s, who, ticket, **kw)
         case "assign":
-            return actions.assign(ctx, s, who, ticket, assignee=s.get(Agent, agent), **kw)
+            return workflow.assign(ctx, s, who, ticket, assignee=s.get(Agent, agent), **kw)
         case "start":
-            return actions.start(ctx, s, who, ticket, **kw)
+            return workflow.start(ctx, s, who, ticket, **kw)
         case "reply":
-            return actions.reply(ctx, s, who, ticket, text="We are on it.")
+            return conversation.reply(ctx, s, who, ticket, text="We are on it.")
         case "note":
-            return actions.note(ctx, s, who, ticket, text="Check the roller.")
+            return conversation.note(ctx, s, who, ticket, text="Check the roller.")
         case "hold":
-            return actions.hold(ctx, s, who, ticket, reason="waiting_on_client", **kw)
+            return workflow.hold(ctx, s, who, ticket, reason="waiting_on_client", **kw)
         case "resume":
-            return actions.resume(ctx, s, who, ticket, **kw)
+            return workflow.resume(ctx, s, who, ticket, **kw)
         case "resolve":
-            return actions.resolve(
+            return workflow.resolve(
                 ctx, s, who, ticket, code="fixed", steps="Cleaned the roller.", **kw
             )
         case "close":
-            return actions.close(ctx, s, who, ticket, code="fixed", steps="Closed by hand.", **kw)
+            return workflow.close(ctx, s, who, ticket, code="fixed", steps="Closed by hand.", **kw)
         case "reopen":
-            return actions.reopen(ctx, s, who, ticket, reason="again", **kw)
+            return workflow.reopen(ctx, s, who, ticket, reason="again", **kw)
         case "set_priority":
-            return actions.set_priority(
+            return fields.set_priority(
                 ctx, s, who, ticket, priority="P2", reason="customer impact", **kw
             )
         case "set_category":
-            return actions.set_category(ctx, s, who, ticket, category="hardware", **kw)
+            return fields.file_under(ctx, s, who, ticket, "category", "hardware", **kw)
         case "set_queue":
-            return actions.set_queue(ctx, s, who, ticket, queue="field-service", **kw)
+            return fields.file_under(ctx, s, who, ticket, "queue", "field-service", **kw)
         case "link":
-            return actions.link(ctx, s, who, ticket, asset="PRN-4", **kw)
+            return fields.link(ctx, s, who, ticket, asset="PRN-4", **kw)
         case "merge":
-            other = actions.open_ticket(
+            other = opening.open_ticket(
                 ctx,
                 s,
                 system(),
@@ -126,9 +122,9 @@ def _do(
                 text="other",
                 requester=("fake", "client-9", "Kim"),
             )
-            return actions.merge(ctx, s, who, ticket, into=other, **kw)
+            return workflow.merge(ctx, s, who, ticket, into=other, **kw)
         case "escalate":
-            return actions.escalate(ctx, s, who, ticket, reason="customer called twice", **kw)
+            return workflow.escalate(ctx, s, who, ticket, reason="customer called twice", **kw)
     raise AssertionError(action)
 
 
@@ -151,7 +147,7 @@ def test_each_action_is_allowed_exactly_from_its_states_for_its_roles(
         for role in ROLES:
             ticket_id = _put_in_state(harness, admin, admin_agent, state)
             with harness.ctx.db.reading() as s:
-                contact_id = actions.get_ticket(s, ticket_id).contact_id
+                contact_id = lookup.get_ticket(s, ticket_id).contact_id
             who = client_principal(contact_id) if role == "client" else principals[role]
             allowed = state in sources and role in roles
             try:
@@ -161,7 +157,7 @@ def test_each_action_is_allowed_exactly_from_its_states_for_its_roles(
                         s,
                         who,
                         action,
-                        actions.get_ticket(s, ticket_id, lock=True),
+                        lookup.get_ticket(s, ticket_id, lock=True),
                         agents["agent"],
                     )
             except ActionRefused as refused:
@@ -169,13 +165,13 @@ def test_each_action_is_allowed_exactly_from_its_states_for_its_roles(
                 expected_rule = "lifecycle.role" if role not in roles else "lifecycle.state"
                 assert refused.rule == expected_rule, (action, state, role, refused.rule)
                 with harness.ctx.db.reading() as s:
-                    assert actions.get_ticket(s, ticket_id).status == state, (
+                    assert lookup.get_ticket(s, ticket_id).status == state, (
                         "a refused action changes nothing"
                     )
                 continue
             assert allowed, f"{role} could {action} from {state}"
             with harness.ctx.db.reading() as s:
-                after = actions.get_ticket(s, ticket_id).status
+                after = lookup.get_ticket(s, ticket_id).status
             if target is None:
                 assert after == state, (action, state, role)
             elif target == "reopened":
@@ -191,14 +187,14 @@ def test_a_lead_can_override_a_blocked_transition_only_with_a_written_reason(
     agent, _ = harness.agent("Al Agent")
     ticket_id = _open(harness, lead)
     with harness.ctx.db.transaction() as s:
-        actions.acknowledge(harness.ctx, s, lead, actions.get_ticket(s, ticket_id, lock=True))
+        workflow.acknowledge(harness.ctx, s, lead, lookup.get_ticket(s, ticket_id, lock=True))
     # An agent cannot close an unresolved ticket, reason or not
     with pytest.raises(ActionRefused) as refused, harness.ctx.db.transaction() as s:
-        actions.close(
+        workflow.close(
             harness.ctx,
             s,
             agent,
-            actions.get_ticket(s, ticket_id, lock=True),
+            lookup.get_ticket(s, ticket_id, lock=True),
             code="fixed",
             steps="x",
             override_reason="the client asked us to close it",
@@ -206,22 +202,22 @@ def test_a_lead_can_override_a_blocked_transition_only_with_a_written_reason(
     assert refused.value.rule == "lifecycle.state"
     # A lead without a reason is refused, and told an override is possible
     with pytest.raises(ActionRefused) as refused, harness.ctx.db.transaction() as s:
-        actions.close(
+        workflow.close(
             harness.ctx,
             s,
             lead,
-            actions.get_ticket(s, ticket_id, lock=True),
+            lookup.get_ticket(s, ticket_id, lock=True),
             code="fixed",
             steps="x",
         )
     assert "override" in refused.value.message
     # A lead with a too-short reason is refused
     with pytest.raises(ActionRefused) as refused, harness.ctx.db.transaction() as s:
-        actions.close(
+        workflow.close(
             harness.ctx,
             s,
             lead,
-            actions.get_ticket(s, ticket_id, lock=True),
+            lookup.get_ticket(s, ticket_id, lock=True),
             code="fixed",
             steps="x",
             override_reason="ok",
@@ -229,20 +225,20 @@ def test_a_lead_can_override_a_blocked_transition_only_with_a_written_reason(
     assert refused.value.rule == "override.reason"
     # Closing an unresolved ticket still needs a resolution, override or not
     with pytest.raises(ActionRefused) as refused, harness.ctx.db.transaction() as s:
-        actions.close(
+        workflow.close(
             harness.ctx,
             s,
             lead,
-            actions.get_ticket(s, ticket_id, lock=True),
+            lookup.get_ticket(s, ticket_id, lock=True),
             override_reason="client confirmed by phone it works",
         )
     assert refused.value.rule == "close.needs_resolution"
     with harness.ctx.db.transaction() as s:
-        actions.close(
+        workflow.close(
             harness.ctx,
             s,
             lead,
-            actions.get_ticket(s, ticket_id, lock=True),
+            lookup.get_ticket(s, ticket_id, lock=True),
             code="fixed",
             steps="Fixed on the phone.",
             override_reason="client confirmed by phone it works",
@@ -267,33 +263,26 @@ def test_a_lead_can_override_a_blocked_transition_only_with_a_written_reason(
 def test_lowering_a_rule_chosen_p1_needs_a_lead(harness: Harness) -> None:
     lead, _ = harness.agent("Lee Lead", roles=("agent", "lead"))
     agent, _ = harness.agent("Al Agent")
-    with harness.ctx.db.transaction() as s:
-        t = actions.open_ticket(
-            harness.ctx,
-            s,
-            system(),
-            subject="Safety guard broken on saw",
-            text="Guard is loose.",
-            requester=("fake", "c-1", ""),
-        )
-        ticket_id = t.id
+    ticket_id = harness.open_ticket(
+        "Safety guard broken on saw", "Guard is loose.", ("fake", "c-1", "")
+    )
     assert harness.ticket(ticket_id)["priority"] == "P1"
     with pytest.raises(ActionRefused) as refused, harness.ctx.db.transaction() as s:
-        actions.set_priority(
+        fields.set_priority(
             harness.ctx,
             s,
             agent,
-            actions.get_ticket(s, ticket_id, lock=True),
+            lookup.get_ticket(s, ticket_id, lock=True),
             priority="P3",
             reason="not urgent",
         )
     assert refused.value.rule == "priority.rule_p1"
     with harness.ctx.db.transaction() as s:
-        actions.set_priority(
+        fields.set_priority(
             harness.ctx,
             s,
             lead,
-            actions.get_ticket(s, ticket_id, lock=True),
+            lookup.get_ticket(s, ticket_id, lock=True),
             priority="P3",
             reason="guard is spare, saw not in use",
             override_reason="saw is out of service until Monday",
@@ -310,23 +299,23 @@ def test_holding_needs_a_known_reason_and_pending_parts_needs_the_parts_referenc
     agent, _ = harness.agent("Al Agent")
     ticket_id = _open(harness, agent)
     with harness.ctx.db.transaction() as s:
-        actions.acknowledge(harness.ctx, s, agent, actions.get_ticket(s, ticket_id, lock=True))
+        workflow.acknowledge(harness.ctx, s, agent, lookup.get_ticket(s, ticket_id, lock=True))
     for kwargs, rule in [
         ({"reason": "lunch"}, "hold.reason"),
         ({"reason": "pending_parts"}, "field.parts_ref"),
         ({"reason": "other"}, "field.hold_note"),
     ]:
         with pytest.raises(ActionRefused) as refused, harness.ctx.db.transaction() as s:
-            actions.hold(
-                harness.ctx, s, agent, actions.get_ticket(s, ticket_id, lock=True), **kwargs
+            workflow.hold(
+                harness.ctx, s, agent, lookup.get_ticket(s, ticket_id, lock=True), **kwargs
             )
         assert refused.value.rule == rule
     with harness.ctx.db.transaction() as s:
-        actions.hold(
+        workflow.hold(
             harness.ctx,
             s,
             agent,
-            actions.get_ticket(s, ticket_id, lock=True),
+            lookup.get_ticket(s, ticket_id, lock=True),
             reason="pending_parts",
             parts_ref="PO-77",
         )
@@ -341,11 +330,56 @@ def test_resolution_records_cannot_be_changed_in_the_database(harness: Harness) 
     agent, _ = harness.agent("Al Agent")
     ticket_id = _open(harness, agent)
     with harness.ctx.db.transaction() as s:
-        t = actions.get_ticket(s, ticket_id, lock=True)
-        actions.acknowledge(harness.ctx, s, agent, t)
-        actions.resolve(harness.ctx, s, agent, t, code="fixed", steps="Cleaned it.")
+        t = lookup.get_ticket(s, ticket_id, lock=True)
+        workflow.acknowledge(harness.ctx, s, agent, t)
+        workflow.resolve(harness.ctx, s, agent, t, code="fixed", steps="Cleaned it.")
     from sqlalchemy import text
 
     with pytest.raises(Exception, match="append-only"), harness.ctx.db.transaction() as s:
         s.execute(text("UPDATE resolution_records SET steps = 'something else'"))
     assert harness.ticket(ticket_id)["resolutions"][0]["steps"] == "Cleaned it."
+
+
+def test_every_change_opening_and_a_clients_message_too_is_audited_and_observed_once(
+    harness: Harness,
+) -> None:
+    # Given an observer of ticket changes (as the Slack card is)
+    heard: list[Change] = []
+    harness.ctx.observers.append(lambda ctx, session, change: heard.append(change))
+    agent, _ = harness.agent("Ana Agent")
+    try:
+        # When a ticket is opened, the client writes, an agent works it, and the
+        # client writes again after it was resolved
+        ticket_id = _open(harness, system("intake"))
+        with harness.ctx.db.transaction() as s:
+            identity = contacts.find_or_create(s, "fake", "client-9", "Kim")
+            t = lookup.get_ticket(s, ticket_id, lock=True)
+            conversation.client_message(harness.ctx, s, t, identity, text="Also the feeder.")
+            workflow.assign(harness.ctx, s, agent, t, assignee=s.get(Agent, agent.agent_id))
+            conversation.reply(harness.ctx, s, agent, t, text="On my way.")
+            conversation.note(harness.ctx, s, agent, t, text="Feeder spring worn.")
+            workflow.resolve(harness.ctx, s, agent, t, code="fixed", steps="New spring.")
+            conversation.client_message(harness.ctx, s, t, identity, text="Jams again.")
+    finally:
+        harness.ctx.observers.pop()
+    # Then each change was heard once, with its status move and its thread message
+    assert [(c.action, c.before, c.after, c.message_id is not None) for c in heard] == [
+        ("open", None, "new", True),
+        ("client_reply", "new", "new", True),
+        ("assign", "new", "assigned", False),
+        ("reply", "assigned", "assigned", True),
+        ("note", "assigned", "assigned", True),
+        ("resolve", "assigned", "resolved", False),
+        ("client_reply", "resolved", "resolved", True),
+        ("reopen", "resolved", "assigned", False),
+    ]
+    # And the audit trail says the same, in the same order, with the same data
+    with harness.ctx.db.reading() as s:
+        events = [
+            (e.action, e.data)
+            for e in s.execute(
+                select(AuditEvent).where(AuditEvent.ticket_id == ticket_id).order_by(AuditEvent.id)
+            ).scalars()
+            if e.action in {c.action for c in heard}
+        ]
+    assert events == [(c.action, json.loads(json.dumps(c.fields))) for c in heard]

@@ -10,7 +10,7 @@ import pytest
 from config.settings import Settings
 from core.models import Agent, Ticket
 from core.sla import ticket as sla
-from core.tickets import actions, lists
+from core.tickets import lists, workflow
 from tests.harness import Harness
 from tests.sla_support import FakeNow, act, open_ticket, sla_settings, staff
 
@@ -32,12 +32,12 @@ def test_needing_attention_agrees_with_each_tickets_sla_state_as_time_passes(
     for step in range(60):  # ten hours in ten-minute steps
         now.advance(minutes=10)
         if step == 2:
-            act(harness, answered, actions.acknowledge, ana)
+            act(harness, answered, workflow.acknowledge, ana)
         if step == 4:
-            act(harness, held, actions.acknowledge, ana)
-            act(harness, held, actions.hold, ana, reason="waiting_on_client")
+            act(harness, held, workflow.acknowledge, ana)
+            act(harness, held, workflow.hold, ana, reason="waiting_on_client")
         if step == 30:
-            act(harness, held, actions.resume, ana)
+            act(harness, held, workflow.resume, ana)
         with harness.ctx.db.reading() as session:
             found = {t.id for t in lists.needing_attention(session, now(), limit=100)}
             for ticket_id in (alone, answered, held):
@@ -56,8 +56,8 @@ def test_an_agents_open_tickets_leave_the_list_when_closed(harness: Harness, now
     with harness.ctx.db.reading() as session:
         agent = session.get(Agent, ana.agent_id)
     for ticket in (first, second):
-        act(harness, ticket, actions.assign, ana, assignee=agent)
-    act(harness, first, actions.resolve, ana, code="fixed", steps="Replaced the fuse.")
+        act(harness, ticket, workflow.assign, ana, assignee=agent)
+    act(harness, first, workflow.resolve, ana, code="fixed", steps="Replaced the fuse.")
     with harness.ctx.db.reading() as session:
         mine = lists.open_for_agent(session, ana.agent_id or 0)
     assert [t.id for t in mine] == [second]

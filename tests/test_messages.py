@@ -9,7 +9,7 @@ import pytest
 from core import outbox
 from core.principals import system
 from core.rendering import Renderer
-from core.tickets import actions
+from core.tickets import conversation, opening
 from core.values import AttachmentIn
 from tests.harness import Harness
 
@@ -51,10 +51,10 @@ def test_html_templates_escape_what_the_client_wrote() -> None:
 def test_an_internal_note_can_never_become_a_client_delivery(harness: Harness) -> None:
     agent, _ = harness.agent("Ana")
     with harness.ctx.db.transaction() as s:
-        t = actions.open_ticket(
+        t = opening.open_ticket(
             harness.ctx, s, system(), subject="x", text="y", requester=("fake", "c-1", "")
         )
-        note = actions.note(harness.ctx, s, agent, t, text="client is difficult")
+        note = conversation.note(harness.ctx, s, agent, t, text="client is difficult")
         with pytest.raises(outbox.InternalNoteLeak):
             outbox.to_client(
                 harness.ctx,
@@ -114,7 +114,7 @@ def test_a_reply_threads_only_on_ids_from_its_own_channel_oldest_first(harness: 
     from core.models import Message, OutboxDelivery
 
     with harness.ctx.db.transaction() as s:
-        t = actions.open_ticket(
+        t = opening.open_ticket(
             harness.ctx,
             s,
             system(),

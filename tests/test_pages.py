@@ -9,7 +9,7 @@ import httpx
 
 from core import blobs
 from core.models import Attachment
-from core.tickets import actions
+from core.tickets import conversation, lookup, workflow
 from core.values import AttachmentIn
 from tests.browser import render, serve
 from tests.harness import Harness
@@ -27,11 +27,13 @@ def test_the_tracking_link_shows_status_and_public_replies_but_never_notes(
     )
     harness.settle()
     with harness.ctx.db.transaction() as s:
-        t = actions.get_ticket(s, 1, lock=True)
-        actions.acknowledge(harness.ctx, s, agent, t)
-        actions.note(harness.ctx, s, agent, t, text="INTERNAL: client broke it herself")
-        actions.reply(harness.ctx, s, agent, t, text="Please hold the card flat for two seconds.")
-        actions.hold(harness.ctx, s, agent, t, reason="waiting_on_client")
+        t = lookup.get_ticket(s, 1, lock=True)
+        workflow.acknowledge(harness.ctx, s, agent, t)
+        conversation.note(harness.ctx, s, agent, t, text="INTERNAL: client broke it herself")
+        conversation.reply(
+            harness.ctx, s, agent, t, text="Please hold the card flat for two seconds."
+        )
+        workflow.hold(harness.ctx, s, agent, t, reason="waiting_on_client")
     link = harness.ticket(1)["tracking_link"]
     with serve(harness.ctx) as base:
         url = base + link[link.index("/t/") :]
@@ -66,7 +68,7 @@ def test_files_of_the_public_conversation_download_from_the_tracking_link_and_no
     )
     harness.fake.receive("client-2", "Another client's ticket.", subject="Other")
     harness.settle()
-    # (the two are decided by two worker threads: either may be T-000001)
+    # The two messages are decided by two jobs at once: either may get the lower number.
     number = {t["subject"]: t["number"] for t in harness.tickets()["tickets"]}
     link = harness.ticket(number["Badge reader"])["tracking_link"]
     other = harness.ticket(number["Other"])["tracking_link"]
@@ -92,8 +94,8 @@ def test_files_of_the_public_conversation_download_from_the_tracking_link_and_no
     # A file on an internal note is never served to the tracking link
     agent, _ = harness.agent("Ana")
     with harness.ctx.db.transaction() as s:
-        t = actions.get_ticket(s, number["Badge reader"], lock=True)
-        note = actions.note(harness.ctx, s, agent, t, text="INTERNAL: see the attached dump")
+        t = lookup.get_ticket(s, number["Badge reader"], lock=True)
+        note = conversation.note(harness.ctx, s, agent, t, text="INTERNAL: see the attached dump")
         dump = Attachment(
             message_id=note.id,
             filename="dump.txt",

@@ -15,7 +15,7 @@ from config.settings import Settings
 from core.errors import ActionRefused
 from core.principals import Principal
 from core.sla import ticket as sla
-from core.tickets import actions
+from core.tickets import conversation, fields, lookup, workflow
 from tests.harness import Harness
 from tests.sla_support import MONDAY_9, FakeNow, act, open_ticket, sla_settings, staff
 
@@ -72,9 +72,9 @@ def test_hold_pauses_the_resolution_clock_and_resume_gives_the_time_back(
 ) -> None:
     ticket = open_ticket(harness, "P2")
     now.advance(minutes=30)
-    act(harness, ticket, actions.acknowledge, ana)
+    act(harness, ticket, workflow.acknowledge, ana)
     now.advance(minutes=90)  # 11:00: two of the eight hours used
-    act(harness, ticket, actions.hold, ana, reason="waiting_on_client")
+    act(harness, ticket, workflow.hold, ana, reason="waiting_on_client")
     paused = sla_of(harness, ticket)
     assert paused["resolution"]["paused"] is True
     assert paused["resolution_due_at"] is None
@@ -82,7 +82,7 @@ def test_hold_pauses_the_resolution_clock_and_resume_gives_the_time_back(
     assert paused["response"]["met"] is True
     # When the client answers on Tuesday at 10:00
     now.set(datetime(2026, 11, 24, 10, 0, tzinfo=NY))
-    act(harness, ticket, actions.resume, ana)
+    act(harness, ticket, workflow.resume, ana)
     # Then six hours remain: due Tuesday 16:00
     assert utc_iso(sla_of(harness, ticket)["resolution_due_at"]) == ny(2026, 11, 24, 16, 0)
 
@@ -93,7 +93,7 @@ def test_a_priority_change_recomputes_both_deadlines_from_the_history(
     ticket = open_ticket(harness, "P3")
     assert utc_iso(sla_of(harness, ticket)["response_due_at"]) == ny(2026, 11, 23, 13, 0)
     now.advance(minutes=60)
-    act(harness, ticket, actions.set_priority, ana, priority="P1", reason="the whole line stopped")
+    act(harness, ticket, fields.set_priority, ana, priority="P1", reason="the whole line stopped")
     shown = sla_of(harness, ticket)
     # P1 from the ticket's start: response 09:15 (already broken), resolution 11:00
     assert shown["policy"] == "P1"
@@ -106,12 +106,12 @@ def test_reopening_restarts_the_resolution_clock_from_zero(
     harness: Harness, now: FakeNow, ana: Principal
 ) -> None:
     ticket = open_ticket(harness, "P2")
-    act(harness, ticket, actions.acknowledge, ana)
+    act(harness, ticket, workflow.acknowledge, ana)
     now.advance(hours=3)
-    act(harness, ticket, actions.resolve, ana, code="fixed", steps="Cleaned the rollers.")
+    act(harness, ticket, workflow.resolve, ana, code="fixed", steps="Cleaned the rollers.")
     assert sla_of(harness, ticket)["resolution"]["met"] is True
     now.set(datetime(2026, 11, 25, 9, 0, tzinfo=NY))
-    act(harness, ticket, actions.reopen, ana, reason="jams again")
+    act(harness, ticket, workflow.reopen, ana, reason="jams again")
     shown = sla_of(harness, ticket)
     assert utc_iso(shown["resolution_due_at"]) == ny(2026, 11, 25, 17, 0)
     assert shown["resolution"]["stopped_at"] is None
@@ -123,19 +123,19 @@ def test_the_running_clocks_match_a_recomputation_from_the_ticket_events(
 ) -> None:
     ticket = open_ticket(harness, "P3")
     for minutes, fn, kwargs in [
-        (20, actions.acknowledge, {}),
-        (100, actions.hold, {"reason": "pending_parts", "parts_ref": "PO-1"}),
-        (60 * 26, actions.resume, {}),
-        (45, actions.set_priority, {"priority": "P2", "reason": "more machines affected"}),
-        (30, actions.hold, {"reason": "waiting_on_client"}),
-        (60 * 70, actions.resume, {}),
-        (15, actions.resolve, {"code": "fixed", "steps": "Replaced the roller."}),
-        (60 * 24, actions.reopen, {}),
+        (20, workflow.acknowledge, {}),
+        (100, workflow.hold, {"reason": "pending_parts", "parts_ref": "PO-1"}),
+        (60 * 26, workflow.resume, {}),
+        (45, fields.set_priority, {"priority": "P2", "reason": "more machines affected"}),
+        (30, workflow.hold, {"reason": "waiting_on_client"}),
+        (60 * 70, workflow.resume, {}),
+        (15, workflow.resolve, {"code": "fixed", "steps": "Replaced the roller."}),
+        (60 * 24, workflow.reopen, {}),
     ]:
         now.advance(minutes=minutes)
         act(harness, ticket, fn, ana, **kwargs)
     with harness.ctx.db.reading() as s:
-        t = actions.get_ticket(s, ticket)
+        t = lookup.get_ticket(s, ticket)
         assert sla.recompute_ticket(harness.ctx, s, t) == sla.load_clocks(t)
         kinds = [e.kind for e in sla.history(s, t.id)]
     assert kinds == [
@@ -225,15 +225,15 @@ def test_whatever_agents_do_the_running_clocks_equal_a_recomputation(
     for minutes, action, priority in steps:
         now.advance(minutes=minutes)
         calls = {
-            "acknowledge": (actions.acknowledge, {}),
-            "reply": (actions.reply, {"text": "Looking into it."}),
-            "hold": (actions.hold, {"reason": "waiting_on_client"}),
-            "resume": (actions.resume, {}),
-            "resolve": (actions.resolve, {"code": "fixed", "steps": "Fixed it."}),
-            "reopen": (actions.reopen, {}),
-            "priority": (actions.set_priority, {"priority": priority, "reason": "re-triaged"}),
-            "category": (actions.set_category, {"category": "hardware"}),
-            "note": (actions.note, {"text": "checked"}),
+            "acknowledge": (workflow.acknowledge, {}),
+            "reply": (conversation.reply, {"text": "Looking into it."}),
+            "hold": (workflow.hold, {"reason": "waiting_on_client"}),
+            "resume": (workflow.resume, {}),
+            "resolve": (workflow.resolve, {"code": "fixed", "steps": "Fixed it."}),
+            "reopen": (workflow.reopen, {}),
+            "priority": (fields.set_priority, {"priority": priority, "reason": "re-triaged"}),
+            "category": (fields.file_under, {"field": "category", "slug": "hardware"}),
+            "note": (conversation.note, {"text": "checked"}),
         }
         fn, kwargs = calls[action]
         try:
@@ -242,5 +242,5 @@ def test_whatever_agents_do_the_running_clocks_equal_a_recomputation(
             pass
     # Then the clocks the actions moved equal the ones recomputed from its events
     with harness.ctx.db.reading() as s:
-        t = actions.get_ticket(s, ticket)
+        t = lookup.get_ticket(s, ticket)
         assert sla.recompute_ticket(harness.ctx, s, t) == sla.load_clocks(t)

@@ -9,8 +9,16 @@ from sqlalchemy import select
 
 from config.settings import Settings
 from core import audit
+from core.escalation import acknowledging
 from core.escalation import chain as escalation
-from core.models import AuditEvent, Escalation, OutboxDelivery, SupportQueue, Ticket
+from core.models import (
+    AuditEvent,
+    Escalation,
+    EscalationStatus,
+    OutboxDelivery,
+    SupportQueue,
+    Ticket,
+)
 from core.sla import ticket as sla
 from core.sla import watch as slawatch
 from tests.harness import Harness
@@ -62,7 +70,7 @@ def test_a_burst_of_breaches_in_one_job_gets_one_chain_and_one_delivered_ping_pe
             (esc,) = s.execute(
                 select(Escalation).where(Escalation.ticket_id == ticket_id)
             ).scalars()
-            assert esc.status == escalation.ACTIVE and esc.step_index == 1 and esc.pings == 1
+            assert esc.status == EscalationStatus.ACTIVE and esc.step_index == 1 and esc.pings == 1
             assert [st["notify"] for st in esc.steps if "notify" in st] == [
                 "oncall",
                 "group:admins",
@@ -103,7 +111,7 @@ def test_pings_held_by_a_checkpoint_are_not_sent_once_the_escalation_is_acknowle
     with harness.ctx.db.transaction() as s:
         locked = s.get(Ticket, ticket, with_for_update=True)
         assert locked is not None
-        escalation.acknowledge(harness.ctx, s, locked, by="agent:ben")
+        acknowledging.acknowledge(harness.ctx, s, locked, by="agent:ben")
     jobs.deliver_many(held)
     # Then nothing leaves
     assert [m for m in harness.sent() if m["kind"] == "escalation"] == []

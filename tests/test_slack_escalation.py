@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from channels.slack.pings import ACK_ACTION
 from config.settings import Settings
 from core.escalation import chain as escalation
+from core.escalation import stepping
 from core.models import AuditEvent, Escalation, OutboxDelivery, SupportQueue, Ticket
 from core.sla import watch as slawatch
 from tests.fakeslack import FakeSlack
@@ -193,7 +194,7 @@ def test_a_breach_pings_the_on_call_agent_by_dm_and_their_acknowledgement_stops_
     # And no later ping is sent: the next step's message is stale, nothing is re-sent
     posted_before = len(fake_slack.messages)
     now.advance(minutes=30)
-    assert not escalation.step(harness.ctx, chain.id, "any-old-token")
+    assert not stepping.step(harness.ctx, chain.id, "any-old-token")
     assert escalation.resend_stalled(harness.ctx, older_than=timedelta(0)) == 0
     slawatch.tick(harness.ctx)
     settle(harness, now)
@@ -212,7 +213,7 @@ def test_the_next_step_mentions_the_queue_channel_and_an_ack_there_updates_both_
     chain = active_chain(harness, ticket_id)
     assert chain is not None and chain.token
     now.advance(minutes=5)
-    assert escalation.step(harness.ctx, chain.id, chain.token)
+    assert stepping.step(harness.ctx, chain.id, chain.token)
     settle(harness, now)
     (mention,) = [
         m for m in fake_slack.posted(QUEUE_CHANNEL) if f"{number} (P1) escalated" in m.text

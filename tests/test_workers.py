@@ -12,8 +12,6 @@ from config.runtime import System
 from config.settings import Settings
 from core.errors import DeliveryError
 from core.models import OutboxDelivery
-from core.principals import system as system_principal
-from core.tickets import actions
 from tests.harness import Harness
 from tests.services import AMQP_URL, REDIS_URL, need
 from workers.sweep import sweep
@@ -31,15 +29,7 @@ def broker_url(request: pytest.FixtureRequest) -> str:
 
 
 def _open(h: Harness, address: str = "client-1", channel: str = "fake") -> int:
-    with h.ctx.db.transaction() as s:
-        return actions.open_ticket(
-            h.ctx,
-            s,
-            system_principal(),
-            subject="Badge reader",
-            text="Door badge reader is offline.",
-            requester=(channel, address, "Lia"),
-        ).id
+    return h.open_ticket(requester=(channel, address, "Lia"))
 
 
 def _rows(h: Harness) -> list[OutboxDelivery]:

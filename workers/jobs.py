@@ -19,8 +19,8 @@ from core.channel import Sender
 from core.context import Context
 from core.db import after_commit
 from core.errors import DeliveryError
-from core.escalation import chain as escalation
-from core.models import OutboxDelivery
+from core.escalation import stepping
+from core.models import DeliveryStatus, OutboxDelivery
 from core.sla import watch as slawatch
 from core.tokens import redact
 from core.values import Outbound
@@ -100,7 +100,9 @@ def _sent(
         session.execute(
             update(OutboxDelivery)
             .where(OutboxDelivery.id == outbox_id)
-            .values(status=outbox.SENT, sent_at=now, external_id=external_id, last_error=None)
+            .values(
+                status=DeliveryStatus.SENT, sent_at=now, external_id=external_id, last_error=None
+            )
             .execution_options(synchronize_session=False)
         )
         audit.record(
@@ -178,14 +180,14 @@ def _failed(
         assert row is not None
         row.last_error = error[:2000]
         if permanent:
-            row.status = outbox.FAILED
+            row.status = DeliveryStatus.FAILED
             outcome = "delivery_failed"
         elif no_sender or attempts >= rt.max_attempts:
-            row.status = outbox.PARKED
+            row.status = DeliveryStatus.PARKED
             outcome = "delivery_parked"
         else:
             delay = max(outbox.backoff(rt.backoff_seconds, attempts), retry_after or 0.0)
-            row.status = outbox.PENDING
+            row.status = DeliveryStatus.PENDING
             row.next_attempt_at = ctx.now() + timedelta(seconds=delay)
             row.enqueued_at = None
             outcome = "delivery_retry"
@@ -248,7 +250,7 @@ def _send_held(ctx: Context, held: list[int], what: str) -> None:
 
 def escalation_step(escalation_id: int, token: str) -> None:
     """Run one escalation step, if ``token`` still names the chain's active step."""
-    escalation.step(runtime().ctx, escalation_id, token)
+    stepping.step(runtime().ctx, escalation_id, token)
 
 
 # SLA checkpoints run on a queue of their own at a lower priority (Dramatiq runs the

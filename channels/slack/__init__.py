@@ -2,7 +2,7 @@
 
 - ``app``: the slack-bolt app (Events API, interactivity, /ticket) mounted on the web app
 - ``edge``: the HTTP endpoint: checks signatures, stores events and button presses, answers
-- ``work``: what events, buttons, modals and the command do, through ``core.tickets.actions``
+- ``work``: what events, buttons, modals and the command do, through the core actions (``core.tickets``)
 - ``cards``: the observer that keeps each ticket's card and thread up to date
 - ``outbox``: Slack outbox rows; ``sender``: delivers them through the Web API
 - ``intake``: Slack messages from non-agents as ``Inbound`` values

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from core.models import DeliveryStatus, TicketStatus
 from core.tickets import lifecycle
 
 SLA_MARK = {
@@ -96,31 +97,33 @@ def _open(t: dict[str, Any]) -> bool:
 
 
 CARD_BUTTONS: list[CardButton] = [
-    CardButton("Acknowledge", "sb_ack", lambda t: t["status"] == lifecycle.NEW, "primary"),
+    CardButton("Acknowledge", "sb_ack", lambda t: t["status"] == TicketStatus.NEW, "primary"),
     CardButton(
         "Assign to me",
         "sb_assign_me",
-        lambda t: t["status"] in lifecycle.OPEN_STATES - {lifecycle.ON_HOLD},
+        lambda t: t["status"] in lifecycle.OPEN_STATES - {TicketStatus.ON_HOLD},
     ),
     CardButton(
-        "Assign…", "sb_assign", lambda t: t["status"] in lifecycle.OPEN_STATES - {lifecycle.ON_HOLD}
+        "Assign…",
+        "sb_assign",
+        lambda t: t["status"] in lifecycle.OPEN_STATES - {TicketStatus.ON_HOLD},
     ),
     CardButton("Hold…", "sb_hold", lambda t: t["status"] in lifecycle.WORKING_STATES),
-    CardButton("Resume", "sb_resume", lambda t: t["status"] == lifecycle.ON_HOLD),
+    CardButton("Resume", "sb_resume", lambda t: t["status"] == TicketStatus.ON_HOLD),
     CardButton(
         "Resolve…",
         "sb_resolve",
-        lambda t: t["status"] in lifecycle.OPEN_STATES - {lifecycle.NEW},
+        lambda t: t["status"] in lifecycle.OPEN_STATES - {TicketStatus.NEW},
         "primary",
     ),
-    CardButton("Close", "sb_close", lambda t: t["status"] == lifecycle.RESOLVED),
+    CardButton("Close", "sb_close", lambda t: t["status"] == TicketStatus.RESOLVED),
     CardButton(
-        "Reopen", "sb_reopen", lambda t: t["status"] in (lifecycle.RESOLVED, lifecycle.CLOSED)
+        "Reopen", "sb_reopen", lambda t: t["status"] in (TicketStatus.RESOLVED, TicketStatus.CLOSED)
     ),
     CardButton("Internal note…", "sb_note", lambda t: True),
     CardButton("Priority…", "sb_priority", _open),
     CardButton("Escalate now", "sb_escalate", lambda t: _open(t) and not t["escalated"], "danger"),
-    CardButton("Link asset / work order…", "sb_link", lambda t: t["status"] != lifecycle.CLOSED),
+    CardButton("Link asset / work order…", "sb_link", lambda t: t["status"] != TicketStatus.CLOSED),
     CardButton("Copy tracking link", "sb_copy_link", lambda t: True),
     CardButton("Same client as…", "sb_contact", lambda t: True),
 ]
@@ -230,22 +233,23 @@ def reply_line(
     key: str,
     undo_seconds: float = 0,
 ) -> tuple[str, list[dict[str, Any]]]:
-    """A public reply's confirmation; ``state`` is the client delivery's status."""
+    """A public reply's confirmation; ``state`` is the client delivery's status
+    (``none`` when there is no delivery: the client has no address)."""
     how = f"by {channel}"
-    if state == "cancelled":
+    if state == DeliveryStatus.CANCELLED:
         head = f":leftwards_arrow_with_hook: Reply from *{escape(author)}* was *undone*: not sent to the client"
-    elif state in ("pending", "sending") and undo_seconds:
+    elif state in (DeliveryStatus.PENDING, DeliveryStatus.SENDING) and undo_seconds:
         head = f":outbox_tray: Reply from *{escape(author)}* will be sent to client {how} in {int(undo_seconds)} s"
     elif state == "none":
         head = (
             f":warning: Reply from *{escape(author)}* could not be sent: the client has no address"
         )
-    elif state in ("failed", "parked", "bounced"):
+    elif state in (DeliveryStatus.FAILED, DeliveryStatus.PARKED, DeliveryStatus.BOUNCED):
         head = f":warning: Reply from *{escape(author)}* to the client {how} {state}"
     else:
         head = f":white_check_mark: Reply from *{escape(author)}* sent to client {how}"
     blocks: list[dict[str, Any]] = [section(head + "\n" + quote(escape(text)), marker(key))]
-    if state in ("pending",) and undo_seconds:
+    if state == DeliveryStatus.PENDING and undo_seconds:
         blocks.append(
             {
                 "type": "actions",

@@ -18,10 +18,9 @@ from sqlalchemy.orm import Session
 from channels.slack import outbox as slack_outbox
 from channels.slack import pings
 from channels.slack.models import SlackCard
-from core import outbox
 from core.context import Context
 from core.events import Change
-from core.models import OutboxDelivery, Ticket
+from core.models import DeliveryStatus, OutboxDelivery, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +111,7 @@ class CardObserver:
             .where(
                 OutboxDelivery.ticket_id == ticket_id,
                 OutboxDelivery.kind == slack_outbox.CARD,
-                OutboxDelivery.status == outbox.PENDING,
+                OutboxDelivery.status == DeliveryStatus.PENDING,
             )
             .order_by(OutboxDelivery.id.desc())
             .limit(1)
@@ -121,8 +120,8 @@ class CardObserver:
             return False
         locked = session.execute(
             update(OutboxDelivery)
-            .where(OutboxDelivery.id == waiting, OutboxDelivery.status == outbox.PENDING)
-            .values(status=outbox.PENDING)
+            .where(OutboxDelivery.id == waiting, OutboxDelivery.status == DeliveryStatus.PENDING)
+            .values(status=DeliveryStatus.PENDING)
             .execution_options(synchronize_session=False)
         )
         return bool(locked.rowcount == 1)  # type: ignore[attr-defined]

@@ -11,7 +11,7 @@ from channels.slack import contacts as slack_contacts
 from channels.slack.work import SlackWork, agent_for, not_agent, plain, refusal_text
 from core.errors import ActionRefused, NotFound
 from core.principals import Principal, agent_principal
-from core.tickets import actions, lists, views
+from core.tickets import lists, lookup, opening, views
 
 
 def run(work: SlackWork, text: str, user: str) -> str:
@@ -37,7 +37,7 @@ def run(work: SlackWork, text: str, user: str) -> str:
         if verb in ("link", "unlink", "contact"):
             return slack_contacts.command(work.ctx, session, who, verb, plain(rest))
         try:
-            ticket = actions.get_ticket(session, words)
+            ticket = lookup.get_ticket(session, words)
             return _detail(views.ticket_summary(work.ctx, ticket))
         except NotFound:
             found = views.list_tickets(
@@ -55,7 +55,7 @@ def _open(work: SlackWork, session: Session, who: Principal, rest: str) -> str:
         return "Usage: `/ticket open email:client@example.com Subject | what they reported`"
     try:
         with session.begin_nested():
-            ticket = actions.open_ticket(
+            ticket = opening.open_ticket(
                 work.ctx,
                 session,
                 who,

@@ -16,7 +16,7 @@ from core.context import Context
 from core.errors import ActionRefused, NotFound
 from core.models import Contact, Ticket
 from core.principals import Principal
-from core.tickets import actions
+from core.tickets import lookup
 
 HELP = [
     "• `/ticket contact T-000123` (or `C-000012`, `email:client@example.com`) — a client's "
@@ -32,7 +32,7 @@ def resolve(ctx: Context, session: Session, ref: str, *, add: bool = False) -> C
     with ``add``, an address nobody wrote from yet becomes a new identity)."""
     text = ref.strip()
     if text.upper().startswith(("T-", "#T")):
-        return contacts.get_contact(session, actions.get_ticket(session, text).contact_id)
+        return contacts.get_contact(session, lookup.get_ticket(session, text).contact_id)
     if add:
         return contacts.contact_to_link(ctx, session, text)
     return contacts.get_contact(session, text)

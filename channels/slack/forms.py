@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from channels.slack.blocks import NOTE_MARK, clip, section
+from core.models import PRIORITIES
 from core.tickets import lifecycle
 
 # Modals --------------------------------------------------------------------------------
@@ -99,9 +100,7 @@ def modal(
         ]
     elif name == "priority":
         blocks = [
-            _input(
-                "priority", "Priority", _select("value", [(p, p) for p in lifecycle.PRIORITIES])
-            ),
+            _input("priority", "Priority", _select("value", [(p, p) for p in PRIORITIES])),
             _input("reason", "Reason", _text("value", True)),
             override,
         ]

@@ -20,7 +20,7 @@ from channels.slack.work import SlackWork, agent_for, not_agent, plain
 from core.errors import ActionRefused, NotFound
 from core.models import ResolutionCode, Ticket
 from core.principals import Principal, agent_principal
-from core.tickets import actions
+from core.tickets import conversation, fields, lookup, workflow
 
 
 def modal_for(work: SlackWork, name: str, body: dict[str, Any]) -> dict[str, Any] | ActionRefused:
@@ -50,7 +50,7 @@ def modal_for(work: SlackWork, name: str, body: dict[str, Any]) -> dict[str, Any
             )
         else:
             try:
-                ticket = actions.get_ticket(session, body["actions"][0]["value"])
+                ticket = lookup.get_ticket(session, body["actions"][0]["value"])
             except NotFound as exc:
                 return ActionRefused("not_found", str(exc), kind="field")
             initial = ""
@@ -81,7 +81,7 @@ def submit(work: SlackWork, view: dict[str, Any], user: str) -> dict[str, str] |
             if agent is None:
                 raise not_agent(user)
             who = agent_principal(agent)
-            ticket = actions.get_ticket(session, int(meta["t"]), lock=True)
+            ticket = lookup.get_ticket(session, int(meta["t"]), lock=True)
             MODALS[name](work, session, who, ticket, values)
     except ActionRefused as exc:
         block = ERROR_BLOCKS.get(exc.rule, first_block)
@@ -95,7 +95,7 @@ def submit(work: SlackWork, view: dict[str, Any], user: str) -> dict[str, str] |
 
 
 def _m_hold(w: SlackWork, s: Session, who: Principal, t: Ticket, v: dict[str, str | None]) -> None:
-    actions.hold(
+    workflow.hold(
         w.ctx,
         s,
         who,
@@ -113,7 +113,7 @@ def _m_resolve(
     steps = v.get("steps") or ""
     if not steps.strip():
         raise ActionRefused("field.resolution_steps", "resolution steps are required", kind="field")
-    actions.resolve(
+    workflow.resolve(
         w.ctx, s, who, t, code=v.get("code") or "", steps=steps, override_reason=v.get("override")
     )
 
@@ -121,7 +121,7 @@ def _m_resolve(
 def _m_priority(
     w: SlackWork, s: Session, who: Principal, t: Ticket, v: dict[str, str | None]
 ) -> None:
-    actions.set_priority(
+    fields.set_priority(
         w.ctx,
         s,
         who,
@@ -133,7 +133,7 @@ def _m_priority(
 
 
 def _m_link(w: SlackWork, s: Session, who: Principal, t: Ticket, v: dict[str, str | None]) -> None:
-    actions.link(
+    fields.link(
         w.ctx, s, who, t, asset=v.get("asset"), work_order=v.get("work_order"), site=v.get("site")
     )
 
@@ -146,11 +146,11 @@ def _m_assign(
         raise ActionRefused(
             "field.assignee", "that Slack user is not a Switchboard agent", kind="field"
         )
-    actions.assign(w.ctx, s, who, t, assignee=assignee, override_reason=v.get("override"))
+    workflow.assign(w.ctx, s, who, t, assignee=assignee, override_reason=v.get("override"))
 
 
 def _m_note(w: SlackWork, s: Session, who: Principal, t: Ticket, v: dict[str, str | None]) -> None:
-    actions.note(w.ctx, s, who, t, text=plain(v.get("text") or ""))
+    conversation.note(w.ctx, s, who, t, text=plain(v.get("text") or ""))
 
 
 MODALS: dict[

@@ -5,7 +5,7 @@ with an Acknowledge button that stops the chain; and who is on call, for the App
 ``slack`` channel (to an agent's Slack user, or to a queue's channel); the Slack
 sender renders them here, from the database, so a ping rendered after an
 acknowledgement already says who acknowledged it. Pressing the button calls
-``core.escalation.acknowledge`` as the agent the Slack user maps to; then every
+``core.escalation.acknowledging.acknowledge`` as the agent the Slack user maps to; then every
 ping of that ticket already in Slack is updated in place (chat.update), by the
 card observer, which hears of every acknowledgement: one made elsewhere (the API)
 updates the pings just the same.
@@ -24,11 +24,11 @@ from channels.slack import blocks
 from channels.slack import outbox as slack_outbox
 from channels.slack.models import SlackPost
 from core.context import Context
+from core.escalation import acknowledging, oncall
 from core.escalation import chain as escalation
-from core.escalation import oncall
-from core.models import Agent, Escalation, OutboxDelivery, Ticket
+from core.models import Agent, Escalation, EscalationStatus, OutboxDelivery, Ticket
 from core.principals import agent_principal
-from core.tickets import actions
+from core.tickets import lookup
 
 ACK_ACTION = "sb_esc_ack"
 KEY_RE = re.compile(r"^esc:(\d+):")
@@ -64,7 +64,7 @@ def render(
     text = f"{ticket.number} ({ticket.priority}) escalated: {ticket.subject} ({reason})"
     if mention:
         text = "<!here> " + text
-    if esc is not None and esc.status == escalation.ACKNOWLEDGED:
+    if esc is not None and esc.status == EscalationStatus.ACKNOWLEDGED:
         by = shown_name(esc.acknowledged_by or "someone")
         message.append(
             blocks.context(
@@ -72,7 +72,7 @@ def render(
             )
         )
         text += f" — acknowledged by {by}"
-    elif esc is not None and esc.status != escalation.ACTIVE:
+    elif esc is not None and esc.status != EscalationStatus.ACTIVE:
         message.append(blocks.context(f"The escalation is {esc.status}"))
     else:
         message.append(
@@ -92,7 +92,7 @@ def load(
     session: Session, ticket_number: str | None, ticket_id: int | None, key: str
 ) -> tuple[Ticket, Escalation | None]:
     """The ticket a ping is about (by number or id) and its escalation; NotFound if gone."""
-    ticket = actions.get_ticket(session, ticket_id if ticket_id is not None else str(ticket_number))
+    ticket = lookup.get_ticket(session, ticket_id if ticket_id is not None else str(ticket_number))
     return ticket, _escalation_of(session, ticket.id, key)
 
 
@@ -104,9 +104,9 @@ def shown_name(label: str) -> str:
 def acknowledge(ctx: Context, session: Session, agent: Agent, number: str) -> str:
     """The Acknowledge button: stop the chain as ``agent`` (the card observer then
     updates every ping, as for an acknowledgement made anywhere else)."""
-    ticket = actions.get_ticket(session, number, lock=True)
+    ticket = lookup.get_ticket(session, number, lock=True)
     who = agent_principal(agent)
-    escalation.acknowledge(ctx, session, ticket, by=who.label, who=who)
+    acknowledging.acknowledge(ctx, session, ticket, by=who.label, who=who)
     return f"acknowledged the escalation of {ticket.number}"
 
 

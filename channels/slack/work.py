@@ -5,7 +5,7 @@ answer Slack: the event is stored as an inbound record through the front door (s
 a retry with the same event id is recognised) and handed to the workers, whose
 ``process_inbound`` job calls ``handle`` (the clock's sweep re-sends any record
 whose job was lost; one that fails is parked and retryable like any other).
-Every ticket change goes through ``core.actions`` with the Slack user mapped to
+Every ticket change goes through the core actions (``core.tickets``) with the Slack user mapped to
 an agent; refusals become ephemeral messages naming the rule.
 """
 
@@ -32,7 +32,7 @@ from core.intake import Incoming
 from core.intake.frontdoor import FrontDoor
 from core.models import Agent, InboundRecord, OutboxDelivery, Ticket
 from core.principals import agent_principal
-from core.tickets import actions
+from core.tickets import conversation, lookup, workflow
 
 log = logging.getLogger(__name__)
 
@@ -214,14 +214,14 @@ class SlackWork:
                 f"only Switchboard agents answer clients from a card's thread; your message was not sent to the client (Slack user {ev.get('user')} is not an agent)",
                 kind="role",
             )
-        ticket = actions.get_ticket(session, card.ticket_id, lock=True)
+        ticket = lookup.get_ticket(session, card.ticket_id, lock=True)
         who = agent_principal(agent)
         text = ev.get("text") or ""
         body = note_body(text)
         if body is not None:
-            message = actions.note(self.ctx, session, who, ticket, text=plain(body))
+            message = conversation.note(self.ctx, session, who, ticket, text=plain(body))
             return f"note {message.id} on {ticket.number}"
-        message = actions.reply(
+        message = conversation.reply(
             self.ctx, session, who, ticket, text=plain(text), delay_seconds=self.undo_seconds
         )
         return f"reply {message.id} on {ticket.number}"
@@ -266,7 +266,7 @@ class SlackWork:
         return outcome
 
     def _ticket(self, session: Session, value: str) -> Ticket:
-        return actions.get_ticket(session, value, lock=True)
+        return lookup.get_ticket(session, value, lock=True)
 
 
 # Button handlers: (work, session, agent, value, channel, user) -> outcome ---------------
@@ -289,14 +289,14 @@ def _assign_me(
     work: SlackWork, session: Session, agent: Agent, value: str, channel: str | None, user: str
 ) -> str:
     ticket = work._ticket(session, value)
-    actions.assign(work.ctx, session, agent_principal(agent), ticket, assignee=agent)
+    workflow.assign(work.ctx, session, agent_principal(agent), ticket, assignee=agent)
     return f"assigned {ticket.number}"
 
 
 def _copy_link(
     work: SlackWork, session: Session, agent: Agent, value: str, channel: str | None, user: str
 ) -> str:
-    ticket = actions.get_ticket(session, value)
+    ticket = lookup.get_ticket(session, value)
     return f"say:Tracking link for {ticket.number} (the client's page): {work.ctx.tracking_link(ticket.tracking_token)}"
 
 
@@ -331,12 +331,12 @@ def _undo(
 
 
 BUTTONS: dict[str, Callable[[SlackWork, Session, Agent, str, str | None, str], str]] = {
-    "sb_ack": _simple(actions.acknowledge),
+    "sb_ack": _simple(workflow.acknowledge),
     "sb_assign_me": _assign_me,
-    "sb_resume": _simple(actions.resume),
-    "sb_close": _simple(actions.close),
-    "sb_reopen": _simple(actions.reopen, reason="reopened from Slack"),
-    "sb_escalate": _simple(actions.escalate, reason="escalated by hand from Slack"),
+    "sb_resume": _simple(workflow.resume),
+    "sb_close": _simple(workflow.close),
+    "sb_reopen": _simple(workflow.reopen, reason="reopened from Slack"),
+    "sb_escalate": _simple(workflow.escalate, reason="escalated by hand from Slack"),
     "sb_copy_link": _copy_link,
     "sb_undo": _undo,
     pings.ACK_ACTION: _ack_escalation,

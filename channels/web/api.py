@@ -33,11 +33,11 @@ from channels.web.schemas import (
 from core import parked
 from core.context import Context
 from core.errors import ActionRefused
-from core.escalation import chain as escalation
+from core.escalation import acknowledging
 from core.models import Agent, as_id
 from core.principals import Principal, agent_principal
 from core.sla import report as slareport
-from core.tickets import actions, views
+from core.tickets import conversation, fields, lookup, opening, views, workflow
 from core.tokens import hash_token
 
 router = APIRouter()
@@ -99,7 +99,7 @@ def list_tickets(
 @router.post("/tickets", status_code=201)
 def open_ticket(ctx: CtxDep, who: WhoDep, body: OpenBody) -> dict[str, Any]:
     with ctx.db.transaction() as session:
-        ticket = actions.open_ticket(
+        ticket = opening.open_ticket(
             ctx,
             session,
             who,
@@ -127,7 +127,7 @@ def open_ticket(ctx: CtxDep, who: WhoDep, body: OpenBody) -> dict[str, Any]:
 
 def _show(ctx: Context, number: str | int) -> dict[str, Any]:
     with ctx.db.reading() as session:
-        return views.ticket_detail(ctx, session, actions.get_ticket(session, number))
+        return views.ticket_detail(ctx, session, lookup.get_ticket(session, number))
 
 
 @router.get("/tickets/{number}")
@@ -137,7 +137,7 @@ def show_ticket(ctx: CtxDep, who: WhoDep, number: str) -> dict[str, Any]:
 
 def _act(ctx: Context, number: str, fn: Callable[[Session, Any], object]) -> dict[str, Any]:
     with ctx.db.transaction() as session:
-        ticket = actions.get_ticket(session, number, lock=True)
+        ticket = lookup.get_ticket(session, number, lock=True)
         fn(session, ticket)
         ticket_id = ticket.id
     return _show(ctx, ticket_id)
@@ -165,7 +165,7 @@ def acknowledge(
     return _act(
         ctx,
         number,
-        lambda s, t: actions.acknowledge(
+        lambda s, t: workflow.acknowledge(
             ctx, s, who, t, override_reason=body.override_reason if body else None
         ),
     )
@@ -176,7 +176,7 @@ def assign(ctx: CtxDep, who: WhoDep, number: str, body: AssignBody) -> dict[str,
     return _act(
         ctx,
         number,
-        lambda s, t: actions.assign(
+        lambda s, t: workflow.assign(
             ctx,
             s,
             who,
@@ -192,7 +192,7 @@ def start(ctx: CtxDep, who: WhoDep, number: str, body: Override | None = None) -
     return _act(
         ctx,
         number,
-        lambda s, t: actions.start(
+        lambda s, t: workflow.start(
             ctx, s, who, t, override_reason=body.override_reason if body else None
         ),
     )
@@ -200,12 +200,12 @@ def start(ctx: CtxDep, who: WhoDep, number: str, body: Override | None = None) -
 
 @router.post("/tickets/{number}/reply")
 def reply(ctx: CtxDep, who: WhoDep, number: str, body: TextBody) -> dict[str, Any]:
-    return _act(ctx, number, lambda s, t: actions.reply(ctx, s, who, t, text=body.text))
+    return _act(ctx, number, lambda s, t: conversation.reply(ctx, s, who, t, text=body.text))
 
 
 @router.post("/tickets/{number}/note")
 def note(ctx: CtxDep, who: WhoDep, number: str, body: TextBody) -> dict[str, Any]:
-    return _act(ctx, number, lambda s, t: actions.note(ctx, s, who, t, text=body.text))
+    return _act(ctx, number, lambda s, t: conversation.note(ctx, s, who, t, text=body.text))
 
 
 @router.post("/tickets/{number}/hold")
@@ -213,7 +213,7 @@ def hold(ctx: CtxDep, who: WhoDep, number: str, body: HoldBody) -> dict[str, Any
     return _act(
         ctx,
         number,
-        lambda s, t: actions.hold(
+        lambda s, t: workflow.hold(
             ctx,
             s,
             who,
@@ -231,7 +231,7 @@ def resume(ctx: CtxDep, who: WhoDep, number: str, body: Override | None = None) 
     return _act(
         ctx,
         number,
-        lambda s, t: actions.resume(
+        lambda s, t: workflow.resume(
             ctx, s, who, t, override_reason=body.override_reason if body else None
         ),
     )
@@ -242,7 +242,7 @@ def resolve(ctx: CtxDep, who: WhoDep, number: str, body: ResolveBody) -> dict[st
     return _act(
         ctx,
         number,
-        lambda s, t: actions.resolve(
+        lambda s, t: workflow.resolve(
             ctx, s, who, t, code=body.code, steps=body.steps, override_reason=body.override_reason
         ),
     )
@@ -254,7 +254,7 @@ def close(ctx: CtxDep, who: WhoDep, number: str, body: CloseBody | None = None) 
     return _act(
         ctx,
         number,
-        lambda s, t: actions.close(
+        lambda s, t: workflow.close(
             ctx, s, who, t, code=body.code, steps=body.steps, override_reason=body.override_reason
         ),
     )
@@ -266,7 +266,7 @@ def reopen(ctx: CtxDep, who: WhoDep, number: str, body: ReopenBody | None = None
     return _act(
         ctx,
         number,
-        lambda s, t: actions.reopen(
+        lambda s, t: workflow.reopen(
             ctx, s, who, t, reason=body.reason, override_reason=body.override_reason
         ),
     )
@@ -277,7 +277,7 @@ def set_priority(ctx: CtxDep, who: WhoDep, number: str, body: PriorityBody) -> d
     return _act(
         ctx,
         number,
-        lambda s, t: actions.set_priority(
+        lambda s, t: fields.set_priority(
             ctx,
             s,
             who,
@@ -294,8 +294,8 @@ def set_category(ctx: CtxDep, who: WhoDep, number: str, body: CategoryBody) -> d
     return _act(
         ctx,
         number,
-        lambda s, t: actions.set_category(
-            ctx, s, who, t, category=body.category, override_reason=body.override_reason
+        lambda s, t: fields.file_under(
+            ctx, s, who, t, "category", body.category, override_reason=body.override_reason
         ),
     )
 
@@ -305,8 +305,8 @@ def set_queue(ctx: CtxDep, who: WhoDep, number: str, body: QueueBody) -> dict[st
     return _act(
         ctx,
         number,
-        lambda s, t: actions.set_queue(
-            ctx, s, who, t, queue=body.queue, override_reason=body.override_reason
+        lambda s, t: fields.file_under(
+            ctx, s, who, t, "queue", body.queue, override_reason=body.override_reason
         ),
     )
 
@@ -317,7 +317,7 @@ def link(ctx: CtxDep, who: WhoDep, number: str, body: LinkBody) -> dict[str, Any
     return _act(
         ctx,
         number,
-        lambda s, t: actions.link(ctx, s, who, t, override_reason=body.override_reason, **refs),
+        lambda s, t: fields.link(ctx, s, who, t, override_reason=body.override_reason, **refs),
     )
 
 
@@ -326,12 +326,12 @@ def merge(ctx: CtxDep, who: WhoDep, number: str, body: MergeBody) -> dict[str, A
     return _act(
         ctx,
         number,
-        lambda s, t: actions.merge(
+        lambda s, t: workflow.merge(
             ctx,
             s,
             who,
             t,
-            into=actions.get_ticket(s, body.into, lock=True),
+            into=lookup.get_ticket(s, body.into, lock=True),
             override_reason=body.override_reason,
         ),
     )
@@ -342,7 +342,7 @@ def escalate(ctx: CtxDep, who: WhoDep, number: str, body: EscalateBody) -> dict[
     return _act(
         ctx,
         number,
-        lambda s, t: actions.escalate(
+        lambda s, t: workflow.escalate(
             ctx, s, who, t, reason=body.reason, override_reason=body.override_reason
         ),
     )
@@ -351,7 +351,9 @@ def escalate(ctx: CtxDep, who: WhoDep, number: str, body: EscalateBody) -> dict[
 @router.post("/tickets/{number}/escalation/ack")
 def acknowledge_escalation(ctx: CtxDep, who: WhoDep, number: str) -> dict[str, Any]:
     """Stop the ticket's escalation chain: no ping is sent after this returns."""
-    return _act(ctx, number, lambda s, t: escalation.acknowledge(ctx, s, t, by=who.label, who=who))
+    return _act(
+        ctx, number, lambda s, t: acknowledging.acknowledge(ctx, s, t, by=who.label, who=who)
+    )
 
 
 @router.get("/reports/sla")

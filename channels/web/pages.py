@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 from core import blobs
 from core.context import Context
 from core.errors import ActionRefused
-from core.escalation import chain as escalation
-from core.models import Agent, Escalation, Ticket, as_id
+from core.escalation import acknowledging
+from core.models import Agent, Escalation, EscalationStatus, Ticket, TicketStatus, as_id
 from core.principals import agent_principal
 from core.tickets import lists
 from core.tokens import ACK_LINK_HOURS, LINK_CODE_MINUTES, parse_ack_token
@@ -31,13 +31,13 @@ from core.tokens import ACK_LINK_HOURS, LINK_CODE_MINUTES, parse_ack_token
 router = APIRouter(include_in_schema=False)
 
 STATUS_TEXT = {
-    "new": "Received",
-    "acknowledged": "Received, being looked at",
-    "assigned": "Assigned to an engineer",
-    "in_progress": "Being worked on",
-    "on_hold": "On hold",
-    "resolved": "Resolved",
-    "closed": "Closed",
+    TicketStatus.NEW: "Received",
+    TicketStatus.ACKNOWLEDGED: "Received, being looked at",
+    TicketStatus.ASSIGNED: "Assigned to an engineer",
+    TicketStatus.IN_PROGRESS: "Being worked on",
+    TicketStatus.ON_HOLD: "On hold",
+    TicketStatus.RESOLVED: "Resolved",
+    TicketStatus.CLOSED: "Closed",
 }
 HOLD_TEXT = {
     "waiting_on_client": "On hold: waiting for your answer",
@@ -94,7 +94,7 @@ def tracking_response(
         if (
             ticket.first_response_at is None
             and ticket.response_due_at
-            and ticket.status not in ("resolved", "closed")
+            and ticket.status not in (TicketStatus.RESOLVED, TicketStatus.CLOSED)
         ):
             promise = (
                 f"We aim to answer by {ticket.response_due_at.strftime('%Y-%m-%d %H:%M UTC')}."
@@ -165,10 +165,10 @@ def acknowledge(request: Request, token: str) -> Response:
         if found is None:
             return _invalid_link(ctx)
         esc, ticket, agent = found
-        if esc.status == escalation.ACTIVE:  # this chain, not a later one of the same ticket
+        if esc.status == EscalationStatus.ACTIVE:  # this chain, not a later one of the same ticket
             who = agent_principal(agent)
             try:
-                escalation.acknowledge(ctx, session, ticket, by=who.label, who=who)
+                acknowledging.acknowledge(ctx, session, ticket, by=who.label, who=who)
             except ActionRefused:  # acknowledged a moment ago by someone else
                 pass
     return RedirectResponse(request.url.path, status_code=303)

@@ -72,11 +72,11 @@ def tickets_list(
 @handle_errors
 def tickets_show(number: str, as_json: bool) -> None:
     """Show one ticket with its thread, deliveries and audit trail."""
-    from core.tickets import actions, views
+    from core.tickets import lookup, views
 
     ctx = context(load())
     with ctx.db.reading() as session:
-        data = views.ticket_detail(ctx, session, actions.get_ticket(session, number))
+        data = views.ticket_detail(ctx, session, lookup.get_ticket(session, number))
 
     def human(t: dict[str, Any]) -> None:
         click.echo(f"{t['number']}  {t['subject']}")

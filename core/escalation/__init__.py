@@ -1,1 +1,3 @@
-"""Escalation: frozen chains of steps, on-call rotations, staff notifications."""
+"""Escalation: the chains from the policy (``config``), started (``starting``), stepped
+(``stepping``, ``targets``) and acknowledged (``acknowledging``); on-call rotations and
+staff notifications."""

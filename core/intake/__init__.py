@@ -17,11 +17,7 @@ from __future__ import annotations
 from core.intake.decide import process, process_many, retry
 from core.intake.records import (
     BATCH,
-    DONE,
-    DROPPED,
     EVENT,
-    PARKED,
-    PENDING,
     Incoming,
     Received,
     hand_over_records,
@@ -33,11 +29,7 @@ from core.intake.records import (
 
 __all__ = [
     "BATCH",
-    "DONE",
-    "DROPPED",
     "EVENT",
-    "PARKED",
-    "PENDING",
     "Incoming",
     "Received",
     "hand_over_records",

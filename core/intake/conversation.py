@@ -16,8 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from core.models import KnownAddress, Participant, Ticket
-from core.tickets.lifecycle import CLOSED
+from core.models import KnownAddress, Participant, Ticket, TicketStatus
 
 FAMILY_LIMIT = 50
 
@@ -77,7 +76,10 @@ def family(session: Session, tickets: Sequence[Ticket]) -> list[Ticket]:
                 frontier.add(ticket.id)
     return sorted(
         found.values(),
-        key=lambda t: (t.status == CLOSED, -(t.updated_at.timestamp() if t.updated_at else 0)),
+        key=lambda t: (
+            t.status == TicketStatus.CLOSED,
+            -(t.updated_at.timestamp() if t.updated_at else 0),
+        ),
     )
 
 
@@ -140,7 +142,7 @@ def recent_same_subject(
         .join(Participant, Participant.ticket_id == Ticket.id)
         .where(
             Participant.contact_id == contact_id,
-            Ticket.status != CLOSED,
+            Ticket.status != TicketStatus.CLOSED,
             Ticket.updated_at >= since,
             Ticket.merged_into_id.is_(None),
         )

@@ -21,11 +21,12 @@ from core.contacts import codes
 from core.context import Context
 from core.db import AFTER_COMMIT
 from core.errors import IntakeError, NotFound
-from core.intake.records import DONE, DROPPED, EVENT, PARKED, PENDING, inbound_from_json
+from core.intake.records import EVENT, inbound_from_json
 from core.intake.rules import APPEND, DROP, LINK, OPEN, PARK, decide
-from core.models import Agent, InboundRecord, OutboxDelivery, Ticket
+from core.models import Agent, InboundRecord, InboundStatus, OutboxDelivery, Ticket
 from core.principals import system
-from core.tickets import actions
+from core.tickets.conversation import client_message
+from core.tickets.opening import open_ticket
 from core.values import DeliveryReport, Inbound
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ def process_many(ctx: Context, record_ids: Sequence[int], held: list[int] | None
             }
             for record_id in record_ids:
                 record = loaded.get(record_id)
-                if record is None or record.status != PENDING:
+                if record is None or record.status != InboundStatus.PENDING:
                     continue
                 callbacks = list(session.info.get(AFTER_COMMIT, []))
                 queued = len(rows) if rows is not None else 0
@@ -99,7 +100,9 @@ def process(ctx: Context, record_id: int, *, retry: bool = False) -> InboundReco
             record = session.get(InboundRecord, record_id, with_for_update=True)
             if record is None:
                 raise NotFound(f"inbound record {record_id} does not exist")
-            if record.status != PENDING and not (retry and record.status == PARKED):
+            if record.status != InboundStatus.PENDING and not (
+                retry and record.status == InboundStatus.PARKED
+            ):
                 return record
             record.attempts += 1
             _decide_and_apply(ctx, session, record)
@@ -116,7 +119,7 @@ def process(ctx: Context, record_id: int, *, retry: bool = False) -> InboundReco
 
 
 def _park_failed(ctx: Context, record: InboundRecord, exc: Exception) -> None:
-    record.status = PARKED
+    record.status = InboundStatus.PARKED
     record.outcome = PARK
     record.rules_fired = ["error"]
     record.reason = f"processing failed: {type(exc).__name__}: {exc}"[:2000]
@@ -128,7 +131,7 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
     if handler is not None:
         done = handler(session, record)
         if done is not None:  # the channel's own event (a staff action), not a client message
-            record.status, record.outcome = DONE, EVENT
+            record.status, record.outcome = InboundStatus.DONE, EVENT
             record.rules_fired, record.reason = [EVENT], done[:2000]
             record.decided_at = ctx.now()
             return
@@ -149,10 +152,10 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
             )
         _park(ctx, session, record, decision.rule, decision.reason, ticket_id=decision.ticket_id)
     elif decision.outcome == DROP:
-        record.status = DROPPED
+        record.status = InboundStatus.DROPPED
     elif decision.outcome == LINK:
         decision.reason = codes.answer(ctx, session, inbound)
-        record.status = DONE
+        record.status = InboundStatus.DONE
     elif decision.outcome == APPEND:
         ticket = session.get(Ticket, decision.ticket_id, with_for_update=True)
         assert ticket is not None
@@ -160,7 +163,7 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
         identity = contacts.find_or_create(
             session, inbound.channel, inbound.sender, inbound.sender_name
         )
-        message = actions.client_message(
+        message = client_message(
             ctx,
             session,
             ticket,
@@ -171,7 +174,11 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
             external_id=inbound.external_id,
             inbound_record_id=record.id,
         )
-        record.status, record.ticket_id, record.message_id = DONE, ticket.id, message.id
+        record.status, record.ticket_id, record.message_id = (
+            InboundStatus.DONE,
+            ticket.id,
+            message.id,
+        )
         conversation.remember(session, ticket.id, inbound.channel, inbound.copied, ctx.now())
     elif decision.outcome == OPEN:
         _wrote_in(ctx, session, inbound, None)
@@ -183,7 +190,7 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
             decision.notes.append(f"operator:{route.name}")
         if inbound.no_auto_reply:
             decision.notes.append(f"no acknowledgement: {inbound.no_auto_reply}")
-        ticket = actions.open_ticket(
+        ticket = open_ticket(
             ctx,
             session,
             system("intake"),
@@ -200,7 +207,7 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
             category=route.category if route else None,
             send_ack=not inbound.no_auto_reply,  # RFC 3834: no automatic answer to bulk or list mail
         )
-        record.status, record.ticket_id = DONE, ticket.id
+        record.status, record.ticket_id = InboundStatus.DONE, ticket.id
         conversation.remember(session, ticket.id, inbound.channel, inbound.copied, ctx.now())
     if decision.outcome != PARK:  # set last, so the record is written once, at the next flush
         record.rules_fired = [decision.rule, *decision.notes]
@@ -253,7 +260,7 @@ def _park(
     reason: str,
     ticket_id: int | None = None,
 ) -> None:
-    record.status = PARKED
+    record.status = InboundStatus.PARKED
     record.outcome = PARK
     record.rules_fired = [rule]
     record.reason = reason

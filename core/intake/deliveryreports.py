@@ -16,10 +16,9 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from core import audit
-from core.models import Identity, OutboxDelivery
+from core.models import DeliveryStatus, Identity, OutboxDelivery
 from core.values import DeliveryReport, FailedRecipient
 
-BOUNCED = "bounced"
 # A notice naming no message of ours is matched to our latest mail to a failed
 # recipient, within this long.
 MATCH_BY_RECIPIENT_WITHIN = timedelta(days=7)
@@ -97,7 +96,7 @@ def apply(
         if row.report is None or row.report.get("kind") != "bounce":
             row.report = data
         return f"delay warning for outbox row {row.id}: kept on the delivery, still {row.status}"
-    row.status = BOUNCED
+    row.status = DeliveryStatus.BOUNCED
     row.report = data
     permanent = [f for f in failed if f.permanent]
     row.last_error = "; ".join(

@@ -26,7 +26,6 @@ from core.values import AttachmentIn, DeliveryReport, FailedRecipient, Inbound
 
 log = logging.getLogger(__name__)
 
-PENDING, DONE, DROPPED, PARKED = "pending", "done", "dropped", "parked"
 EVENT = "event"  # the outcome of a record a channel handled as its own event
 
 

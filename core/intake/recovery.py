@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from core.models import InboundRecord
+from core.models import InboundRecord, InboundStatus
 
 
 def due_for_redelivery(
@@ -20,7 +20,7 @@ def due_for_redelivery(
         session.execute(
             select(InboundRecord.id)
             .where(
-                InboundRecord.status == "pending",
+                InboundRecord.status == InboundStatus.PENDING,
                 or_(InboundRecord.enqueued_at.is_(None), InboundRecord.enqueued_at <= cutoff),
                 InboundRecord.received_at <= cutoff,
             )

@@ -21,8 +21,7 @@ import core.intake.deliveryreports as deliveryreports
 from core import contacts
 from core.contacts import codes
 from core.context import Context
-from core.models import Message, OutboxDelivery, Ticket
-from core.tickets.lifecycle import CLOSED
+from core.models import Message, OutboxDelivery, Ticket, TicketStatus
 from core.tokens import parse_reply_token
 from core.values import DeliveryReport, Inbound
 
@@ -78,7 +77,7 @@ def thread_decision(
             f"{evidence} points at {first.number}, but the sender is not a participant",
             linked_from=first.id,
         )
-    if chosen.status == CLOSED:
+    if chosen.status == TicketStatus.CLOSED:
         return Decision(
             OPEN,
             rule,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -63,3 +64,25 @@ def as_id(value: str | int) -> int | None:
             return None
         value = int(value)
     return value if 0 < value <= MAX_ID else None
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class Choice(TypeDecorator[E]):
+    """A ``StrEnum`` stored as its value in a short string column (the database and
+    JSON keep the plain values); read back as the enum's member. Writing a value the
+    enum does not know raises ``ValueError`` before it reaches the database."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[E], length: int) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> E | None:
+        return None if value is None else self.enum(value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -18,7 +19,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, BigId, UTCDateTime, utcnow
+from .base import Base, BigId, Choice, UTCDateTime, utcnow
+
+
+class InboundStatus(StrEnum):
+    """Where a stored inbound payload is: see ``InboundRecord``."""
+
+    PENDING = "pending"
+    DONE = "done"
+    DROPPED = "dropped"
+    PARKED = "parked"
 
 
 class InboundRecord(Base):
@@ -41,7 +51,9 @@ class InboundRecord(Base):
     external_id: Mapped[str] = mapped_column(String(998))
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    status: Mapped[str] = mapped_column(String(10), default="pending")
+    status: Mapped[InboundStatus] = mapped_column(
+        Choice(InboundStatus, 10), default=InboundStatus.PENDING
+    )
     outcome: Mapped[str | None] = mapped_column(String(20))
     rules_fired: Mapped[list[str]] = mapped_column(JSON, default=list)
     reason: Mapped[str | None] = mapped_column(Text)
@@ -51,6 +63,18 @@ class InboundRecord(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class DeliveryStatus(StrEnum):
+    """Where an outbox row is: see ``OutboxDelivery``."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    PARKED = "parked"
+    BOUNCED = "bounced"
+    CANCELLED = "cancelled"
 
 
 class OutboxDelivery(Base):
@@ -78,7 +102,9 @@ class OutboxDelivery(Base):
     channel: Mapped[str] = mapped_column(String(20))
     recipient: Mapped[str] = mapped_column(String(320))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    status: Mapped[str] = mapped_column(String(10), default="pending")
+    status: Mapped[DeliveryStatus] = mapped_column(
+        Choice(DeliveryStatus, 10), default=DeliveryStatus.PENDING
+    )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     external_id: Mapped[str | None] = mapped_column(String(998))

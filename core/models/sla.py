@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, BigId, UTCDateTime, utcnow
+from .base import Base, BigId, Choice, UTCDateTime, utcnow
 
 
 class SlaEvent(Base):
@@ -23,6 +24,15 @@ class SlaEvent(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     kind: Mapped[str] = mapped_column(String(20))
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class EscalationStatus(StrEnum):
+    """Where an escalation chain is: running, or stopped and why."""
+
+    ACTIVE = "active"  # steps still to run: waiting for an acknowledgement
+    ACKNOWLEDGED = "acknowledged"  # someone took it; no step runs after this
+    FINISHED = "finished"  # the last step ran and the chain does not repeat
+    STOPPED = "stopped"  # the ticket was no longer open when a step came due
 
 
 class Escalation(Base):
@@ -52,9 +62,9 @@ class Escalation(Base):
     steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     repeat: Mapped[bool] = mapped_column(Boolean, default=True)
     reason: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[str] = mapped_column(
-        String(20), default="active"
-    )  # active, acknowledged, stopped
+    status: Mapped[EscalationStatus] = mapped_column(
+        Choice(EscalationStatus, 20), default=EscalationStatus.ACTIVE
+    )
     token: Mapped[str | None] = mapped_column(String(40))
     step_index: Mapped[int] = mapped_column(Integer, default=0)
     rounds: Mapped[int] = mapped_column(Integer, default=0)

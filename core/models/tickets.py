@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -18,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, BigId, UTCDateTime, utcnow
+from .base import Base, BigId, Choice, UTCDateTime, utcnow
 from .people import Agent, Category, Contact, Identity, Organization, SupportQueue
 
 NUMBER_PREFIX = "T-"
@@ -26,6 +27,21 @@ NUMBER_PREFIX = "T-"
 
 def format_number(number: int) -> str:
     return f"{NUMBER_PREFIX}{number:06d}"
+
+
+PRIORITIES = ("P1", "P2", "P3", "P4")  # the values of Ticket.priority, most urgent first
+
+
+class TicketStatus(StrEnum):
+    """Where a ticket is in its lifecycle (``core.tickets.lifecycle`` says what leads where)."""
+
+    NEW = "new"
+    ACKNOWLEDGED = "acknowledged"
+    ASSIGNED = "assigned"
+    IN_PROGRESS = "in_progress"
+    ON_HOLD = "on_hold"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
 
 
 class Ticket(Base):
@@ -40,7 +56,7 @@ class Ticket(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     subject: Mapped[str] = mapped_column(String(500))
-    status: Mapped[str] = mapped_column(String(20), default="new")
+    status: Mapped[TicketStatus] = mapped_column(Choice(TicketStatus, 20), default=TicketStatus.NEW)
     priority: Mapped[str] = mapped_column(String(4), default="P3")
     priority_reason: Mapped[str] = mapped_column(String(300), default="")
     category_id: Mapped[int | None] = mapped_column(ForeignKey("categories.id"))

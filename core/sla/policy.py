@@ -18,9 +18,9 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from core.errors import ConfigError
+from core.models import PRIORITIES
 from core.policy import Policy, cached
 from core.sla.calendar import ALWAYS, BusinessCalendar, from_config
-from core.tickets.lifecycle import PRIORITIES
 
 T = TypeVar("T")
 

@@ -17,12 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
 from core.context import Context
-from core.models import Category, Organization, SlaEvent, SupportQueue, Ticket
+from core.models import Category, Organization, SlaEvent, SupportQueue, Ticket, TicketStatus
 from core.sla import clock as slaclock
 from core.sla import policy as slapolicy
 from core.sla.clock import Clock, Clocks, Event, Targets
 from core.sla.policy import SlaPolicy
-from core.tickets.lifecycle import CLOSED, ON_HOLD, RESOLVED
 
 CLOCKS = ("response", "resolution")
 WARNED, BREACHED = "warned", "breached"
@@ -78,8 +77,8 @@ def _responded_at(ticket: Ticket) -> datetime | None:
 def _facts(ticket: Ticket) -> dict[str, bool]:
     return {
         "responded": _responded_at(ticket) is not None,
-        "paused": ticket.status == ON_HOLD,
-        "done": ticket.status in (RESOLVED, CLOSED),
+        "paused": ticket.status == TicketStatus.ON_HOLD,
+        "done": ticket.status in (TicketStatus.RESOLVED, TicketStatus.CLOSED),
     }
 
 

@@ -17,7 +17,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from core import audit, contacts, outbox
+from core import audit, outbox
 from core.context import Context
 from core.db import after_commit
 from core.escalation import chain as escalation
@@ -27,8 +27,9 @@ from core.principals import system
 from core.rendering import humanize_minutes
 from core.sla import ticket as sla
 from core.sla.clock import Clock
-from core.tickets import actions
+from core.tickets import notices, workflow
 from core.tickets.lifecycle import OPEN_STATES
+from core.tickets.notices import Notice
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ def checkpoint(ctx: Context, ticket_id: int) -> list[str]:
             return []
         breached: list[tuple[Ticket, str]] = []
         done = _checkpoint(ctx, session, ticket, breached)
-        actions.escalate_many(ctx, session, system("sla"), breached)
+        workflow.escalate_many(ctx, session, system("sla"), breached)
         return done
 
 
@@ -116,7 +117,7 @@ def checkpoint_many(
             escalation.preload_active(session, [t.id for t in tickets])
             breached: list[tuple[Ticket, str]] = []
             done = [d for ticket in tickets for d in _checkpoint(ctx, session, ticket, breached)]
-            actions.escalate_many(
+            workflow.escalate_many(
                 ctx, session, system("sla"), breached
             )  # together: fewer round trips
         if held is not None and rows:
@@ -230,26 +231,12 @@ def _tell_client(ctx: Context, session: Session, ticket: Ticket) -> None:
         return
     chosen = sla.policy_for(ctx, ticket, session)
     minutes = (chosen.client_update_minutes if chosen else None) or 60
-    channel = contacts.reply_channel(ctx, session, ticket)
-    fields = actions._fields(
-        ticket, ctx, update_within=humanize_minutes(int(minutes)), critical=ticket.priority == "P1"
+    notice = Notice(
+        "escalated",
+        fields={
+            "update_within": humanize_minutes(int(minutes)),
+            "critical": ticket.priority == "P1",
+        },
+        unsent="escalation_notice_unsent",
     )
-    rendered = ctx.renderer.render("escalated", channel, **fields)
-    row = outbox.to_client(
-        ctx,
-        session,
-        ticket,
-        kind="escalated",
-        rendered=rendered,
-        automatic=True,
-        key=f"escalated:{ticket.id}",
-    )
-    if row is None:
-        audit.record(
-            session,
-            actor="system:sla",
-            action="escalation_notice_unsent",
-            ticket_id=ticket.id,
-            data={"why": "the ticket has no client address"},
-            now=ctx.now(),
-        )
+    notices.tell(ctx, session, ticket, notice, actor="system:sla")

@@ -1,1 +1,3 @@
-"""Tickets: the lifecycle table, the actions that change a ticket, and its views."""
+"""Tickets: the lifecycle table, the one path every change takes (``change``), the
+actions around it (``opening``, ``conversation``, ``workflow``, ``fields``), and the
+read models (``views``, ``lists``)."""

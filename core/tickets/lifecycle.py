@@ -11,29 +11,30 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.errors import ActionRefused
+from core.models import PRIORITIES, Ticket, TicketStatus
 
-NEW = "new"
-ACKNOWLEDGED = "acknowledged"
-ASSIGNED = "assigned"
-IN_PROGRESS = "in_progress"
-ON_HOLD = "on_hold"
-RESOLVED = "resolved"
-CLOSED = "closed"
-
-STATES = (NEW, ACKNOWLEDGED, ASSIGNED, IN_PROGRESS, ON_HOLD, RESOLVED, CLOSED)
-OPEN_STATES = frozenset({NEW, ACKNOWLEDGED, ASSIGNED, IN_PROGRESS, ON_HOLD})
-WORKING_STATES = frozenset({ACKNOWLEDGED, ASSIGNED, IN_PROGRESS})
+OPEN_STATES = frozenset(
+    {
+        TicketStatus.NEW,
+        TicketStatus.ACKNOWLEDGED,
+        TicketStatus.ASSIGNED,
+        TicketStatus.IN_PROGRESS,
+        TicketStatus.ON_HOLD,
+    }
+)
+WORKING_STATES = frozenset(
+    {TicketStatus.ACKNOWLEDGED, TicketStatus.ASSIGNED, TicketStatus.IN_PROGRESS}
+)
 
 ROLES = ("client", "agent", "lead", "admin", "system")
 STAFF = frozenset({"agent", "lead", "admin"})
 OVERRIDERS = frozenset({"lead", "admin"})
 
 HOLD_REASONS = ("waiting_on_client", "pending_parts", "other")
-PRIORITIES = ("P1", "P2", "P3", "P4")
 
 
-def _reopen_target(ticket: Any) -> str:
-    return ASSIGNED if ticket.assignee_id else ACKNOWLEDGED
+def _reopen_target(ticket: Ticket) -> TicketStatus:
+    return TicketStatus.ASSIGNED if ticket.assignee_id else TicketStatus.ACKNOWLEDGED
 
 
 @dataclass(frozen=True)
@@ -49,16 +50,16 @@ class Action:
     """
 
     name: str
-    sources: frozenset[str]
-    target: str | Callable[[Any], str] | None
+    sources: frozenset[TicketStatus]
+    target: TicketStatus | Callable[[Ticket], TicketStatus] | None
     roles: frozenset[str]
     needs: tuple[str, ...] = ()
     description: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def target_for(self, ticket: Any) -> str:
+    def target_for(self, ticket: Ticket) -> TicketStatus:
         if self.target is None:
-            return str(ticket.status)
+            return ticket.status
         if callable(self.target):
             return self.target(ticket)
         return self.target
@@ -66,8 +67,8 @@ class Action:
 
 def _a(
     name: str,
-    sources: set[str] | frozenset[str],
-    target: Any,
+    sources: set[TicketStatus] | frozenset[TicketStatus],
+    target: TicketStatus | Callable[[Ticket], TicketStatus] | None,
     roles: set[str],
     needs: tuple[str, ...] = (),
     description: str = "",
@@ -75,34 +76,46 @@ def _a(
     return Action(name, frozenset(sources), target, frozenset(roles), needs, description)
 
 
-ALL = frozenset(STATES)
+ALL = frozenset(TicketStatus)
 ANY_STAFF = set(STAFF)
 
 TABLE: tuple[Action, ...] = (
     _a(
         "open",
         set(),
-        NEW,
+        TicketStatus.NEW,
         {"client", "agent", "lead", "admin", "system"},
         ("subject",),
         "open a ticket",
     ),
     _a(
-        "acknowledge", {NEW}, ACKNOWLEDGED, ANY_STAFF | {"system"}, (), "tell the client we have it"
+        "acknowledge",
+        {TicketStatus.NEW},
+        TicketStatus.ACKNOWLEDGED,
+        ANY_STAFF | {"system"},
+        (),
+        "tell the client we have it",
     ),
     _a(
         "assign",
-        OPEN_STATES - {ON_HOLD},
-        ASSIGNED,
+        OPEN_STATES - {TicketStatus.ON_HOLD},
+        TicketStatus.ASSIGNED,
         ANY_STAFF,
         ("assignee",),
         "give the ticket to an agent",
     ),
-    _a("start", {ACKNOWLEDGED, ASSIGNED}, IN_PROGRESS, ANY_STAFF, (), "start work"),
+    _a(
+        "start",
+        {TicketStatus.ACKNOWLEDGED, TicketStatus.ASSIGNED},
+        TicketStatus.IN_PROGRESS,
+        ANY_STAFF,
+        (),
+        "start work",
+    ),
     _a("reply", OPEN_STATES, None, ANY_STAFF, ("text",), "public reply to the client"),
     _a(
         "client_reply",
-        OPEN_STATES | {RESOLVED},
+        OPEN_STATES | {TicketStatus.RESOLVED},
         None,
         {"client", "system"},
         ("text",),
@@ -112,26 +125,38 @@ TABLE: tuple[Action, ...] = (
     _a(
         "hold",
         WORKING_STATES,
-        ON_HOLD,
+        TicketStatus.ON_HOLD,
         ANY_STAFF,
         ("hold_reason",),
         "pause: waiting on client, parts or other",
     ),
-    _a("resume", {ON_HOLD}, IN_PROGRESS, ANY_STAFF | {"system"}, (), "end a hold"),
+    _a(
+        "resume",
+        {TicketStatus.ON_HOLD},
+        TicketStatus.IN_PROGRESS,
+        ANY_STAFF | {"system"},
+        (),
+        "end a hold",
+    ),
     _a(
         "resolve",
-        OPEN_STATES - {NEW},
-        RESOLVED,
+        OPEN_STATES - {TicketStatus.NEW},
+        TicketStatus.RESOLVED,
         ANY_STAFF,
         ("resolution_code", "resolution_steps"),
         "record the fix",
     ),
     _a(
-        "close", {RESOLVED}, CLOSED, ANY_STAFF | {"client", "system"}, (), "close a resolved ticket"
+        "close",
+        {TicketStatus.RESOLVED},
+        TicketStatus.CLOSED,
+        ANY_STAFF | {"client", "system"},
+        (),
+        "close a resolved ticket",
     ),
     _a(
         "reopen",
-        {RESOLVED, CLOSED},
+        {TicketStatus.RESOLVED, TicketStatus.CLOSED},
         _reopen_target,
         ANY_STAFF | {"client", "system"},
         (),
@@ -149,13 +174,15 @@ TABLE: tuple[Action, ...] = (
     _a("set_queue", OPEN_STATES, None, ANY_STAFF | {"system"}, ("queue",), "move to another queue"),
     _a(
         "link",
-        ALL - {CLOSED},
+        ALL - {TicketStatus.CLOSED},
         None,
         ANY_STAFF | {"system"},
         (),
         "link asset, site, work order, location",
     ),
-    _a("merge", OPEN_STATES, CLOSED, ANY_STAFF, ("into",), "merge into another ticket"),
+    _a(
+        "merge", OPEN_STATES, TicketStatus.CLOSED, ANY_STAFF, ("into",), "merge into another ticket"
+    ),
     _a(
         "escalate",
         OPEN_STATES,
@@ -201,7 +228,10 @@ FIELD_RULES: dict[str, Callable[[dict[str, Any]], None]] = {
 
 
 def check(
-    action_name: str, ticket: Any, roles: frozenset[str] | set[str], fields: dict[str, Any]
+    action_name: str,
+    ticket: Ticket | None,
+    roles: frozenset[str] | set[str],
+    fields: dict[str, Any],
 ) -> list[ActionRefused]:
     """Check an action against the table.
 

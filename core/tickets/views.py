@@ -27,6 +27,7 @@ from core.models import (
     ResolutionRecord,
     SupportQueue,
     Ticket,
+    TicketStatus,
     format_number,
 )
 from core.sla import ticket as sla
@@ -219,9 +220,10 @@ def list_tickets(
 ) -> dict[str, Any]:
     stmt = select(Ticket)
     if status:
-        stmt = stmt.where(Ticket.status.in_(status.split(",")))
+        known = {s.value for s in TicketStatus}  # an unknown status matches nothing
+        stmt = stmt.where(Ticket.status.in_([s for s in status.split(",") if s in known]))
     elif not include_closed:
-        stmt = stmt.where(Ticket.status != "closed")
+        stmt = stmt.where(Ticket.status != TicketStatus.CLOSED)
     if priority:
         stmt = stmt.where(Ticket.priority.in_(priority.split(",")))
     if queue:

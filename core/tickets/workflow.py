@@ -1,0 +1,359 @@
+"""Working a ticket through its states: acknowledge, assign, start, hold, resume,
+resolve, close, reopen, merge into another ticket; and escalate (a flag beside the
+state, with its chain).
+
+Each is one call of the change path (``core.tickets.change.apply``); the lifecycle
+table says who may, from where, and what each needs.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from core import audit
+from core.context import Context
+from core.errors import ActionRefused
+from core.escalation import starting as escalation
+from core.events import Change
+from core.models import Agent, Participant, ResolutionCode, ResolutionRecord, Ticket, TicketStatus
+from core.principals import Principal
+from core.tickets import thread
+from core.tickets.change import apply
+from core.tickets.notices import Notice
+from core.tickets.thread import Entry
+
+
+def acknowledge(
+    ctx: Context,
+    session: Session,
+    who: Principal,
+    ticket: Ticket,
+    *,
+    override_reason: str | None = None,
+) -> Change:
+    def edit() -> None:
+        if ticket.acknowledged_at is None:
+            ticket.acknowledged_at = ctx.now()
+
+    return apply(
+        ctx, session, who, ticket, "acknowledge", override_reason=override_reason, edit=edit
+    )
+
+
+def assign(
+    ctx: Context,
+    session: Session,
+    who: Principal,
+    ticket: Ticket,
+    *,
+    assignee: Agent,
+    override_reason: str | None = None,
+) -> Change:
+    if not assignee.active:
+        raise ActionRefused(
+            "assign.inactive", f"{assignee.name} is not an active agent", kind="field"
+        )
+
+    def edit() -> None:
+        ticket.assignee_id = assignee.id
+        if ticket.acknowledged_at is None:
+            ticket.acknowledged_at = ctx.now()
+
+    return apply(
+        ctx,
+        session,
+        who,
+        ticket,
+        "assign",
+        fields={"assignee": assignee.id},
+        data={"assignee": assignee.id, "assignee_name": assignee.name},
+        override_reason=override_reason,
+        edit=edit,
+    )
+
+
+def start(
+    ctx: Context,
+    session: Session,
+    who: Principal,
+    ticket: Ticket,
+    *,
+    override_reason: str | None = None,
+) -> Change:
+    return apply(ctx, session, who, ticket, "start", override_reason=override_reason)
+
+
+def hold(
+    ctx: Context,
+    session: Session,
+    who: Principal,
+    ticket: Ticket,
+    *,
+    reason: str,
+    parts_ref: str | None = None,
+    hold_note: str | None = None,
+    override_reason: str | None = None,
+) -> Change:
+    def edit() -> None:
+        ticket.hold_reason = reason
+        ticket.hold_parts_ref = parts_ref if reason == "pending_parts" else None
+        ticket.hold_note = hold_note
+
+    return apply(
+        ctx,
+        session,
+        who,
+        ticket,
+        "hold",
+        fields={"hold_reason": reason, "parts_ref": parts_ref, "hold_note": hold_note},
+        data={"reason": reason, "parts_ref": parts_ref, "note": hold_note},
+        override_reason=override_reason,
+        edit=edit,
+    )
+
+
+def resume(
+    ctx: Context,
+    session: Session,
+    who: Principal,
+    ticket: Ticket,
+    *,
+    override_reason: str | None = None,
+) -> Change:
+    def edit() -> None:
+        ticket.hold_reason = ticket.hold_parts_ref = ticket.hold_note = None
+
+    return apply(ctx, session, who, ticket, "resume", override_reason=override_reason, edit=edit)
+
+
+def resolve(
+    ctx: Context,
+    session: Session,
+    who: Principal,
+    ticket: Ticket,
+    *,
+    code: str,
+    steps: str,
+    override_reason: str | None = None,
+    notify_client: bool = True,
+) -> Change:
+    """Record the fix (an immutable resolution record) and tell the client."""
+
+    def edit() -> None:
+        _write_resolution(ctx, session, who, ticket, code, steps)
+        ticket.resolved_at = ctx.now()
+        ticket.hold_reason = ticket.hold_parts_ref = ticket.hold_note = None
+
+    # One notice per resolution: a ticket resolved again, after a reopen, tells again.
+    serial = _resolutions(session, ticket) + 1
+    return apply(
+        ctx,
+        session,
+        who,
+        ticket,
+        "resolve",
+        fields={"resolution_code": code, "resolution_steps": steps},
+        data={"code": code},
+        override_reason=override_reason,
+        edit=edit,
+        notice=Notice("resolved", serial=serial) if notify_client else None,
+    )
+
+
+def close(
+    ctx: Context,
+    session: Session,
+    who: Principal,
+    ticket: Ticket,
+    *,
+    code: str | None = None,
+    steps: str | None = None,
+    override_reason: str | None = None,
+) -> Change:
+    """Close a resolved ticket. Closing one that was never resolved (a lead's
+    override) still needs a resolution code and steps."""
+    needs_resolution = ticket.status != TicketStatus.RESOLVED
+
+    def edit() -> None:
+        if needs_resolution:
+            if not code or not steps or not steps.strip():
+                raise ActionRefused(
+                    "close.needs_resolution",
+                    "closing an unresolved ticket needs a resolution code and steps",
+                    kind="field",
+                )
+            _write_resolution(ctx, session, who, ticket, code, steps)
+            ticket.resolved_at = ticket.resolved_at or ctx.now()
+        ticket.closed_at = ctx.now()
+
+    return apply(
+        ctx,
+        session,
+        who,
+        ticket,
+        "close",
+        data={"code": code} if code else {},
+        override_reason=override_reason,
+        edit=edit,
+    )
+
+
+def reopen(
+    ctx: Context,
+    session: Session,
+    who: Principal,
+    ticket: Ticket,
+    *,
+    reason: str = "",
+    override_reason: str | None = None,
+) -> Change:
+    def edit() -> None:
+        ticket.resolved_at = None
+        ticket.closed_at = None
+
+    return apply(
+        ctx,
+        session,
+        who,
+        ticket,
+        "reopen",
+        data={"reason": reason},
+        override_reason=override_reason,
+        edit=edit,
+    )
+
+
+def _write_resolution(
+    ctx: Context, session: Session, who: Principal, ticket: Ticket, code: str, steps: str
+) -> None:
+    code_row = session.execute(
+        select(ResolutionCode).where(ResolutionCode.code == code, ResolutionCode.active.is_(True))
+    ).scalar_one_or_none()
+    if code_row is None:
+        raise ActionRefused("resolve.code", f"unknown resolution code '{code}'", kind="field")
+    session.add(
+        ResolutionRecord(
+            ticket_id=ticket.id,
+            code=code,
+            steps=steps.strip(),
+            agent_id=who.agent_id,
+            created_at=ctx.now(),
+        )
+    )
+
+
+def _resolutions(session: Session, ticket: Ticket) -> int:
+    return session.execute(
+        select(func.count())
+        .select_from(ResolutionRecord)
+        .where(ResolutionRecord.ticket_id == ticket.id)
+    ).scalar_one()
+
+
+def merge(
+    ctx: Context,
+    session: Session,
+    who: Principal,
+    ticket: Ticket,
+    *,
+    into: Ticket,
+    override_reason: str | None = None,
+) -> Change:
+    """Merge ``ticket`` into ``into``: participants move over, the source closes, and
+    the target's thread and audit say where it came from."""
+    if into.id == ticket.id:
+        raise ActionRefused("merge.self", "a ticket cannot be merged into itself", kind="field")
+    if into.status == TicketStatus.CLOSED or into.merged_into_id:
+        raise ActionRefused(
+            "merge.target_closed",
+            f"{into.number} is closed; merge into an open ticket",
+            kind="state",
+        )
+
+    def edit() -> None:
+        ticket.merged_into_id = into.id
+        ticket.closed_at = ctx.now()
+        for contact_id in session.execute(
+            select(Participant.contact_id).where(Participant.ticket_id == ticket.id)
+        ).scalars():
+            thread.ensure_participant(session, into, contact_id)
+
+    change = apply(
+        ctx,
+        session,
+        who,
+        ticket,
+        "merge",
+        fields={"into": into.id},
+        data={"into": into.id},
+        override_reason=override_reason,
+        edit=edit,
+    )
+    message = thread.add(
+        ctx,
+        session,
+        into,
+        Entry(
+            kind="system",
+            direction="out",
+            channel="internal",
+            body_text=f"{ticket.number} was merged into this ticket by {who.name or who.label}.",
+            author_agent_id=who.agent_id,
+        ),
+    )
+    into.updated_at = ctx.now()
+    audit.record(
+        session,
+        actor=who.label,
+        action="merged_in",
+        ticket_id=into.id,
+        data={"from_ticket": ticket.id, "message": message.id},
+        now=ctx.now(),
+    )
+    return change
+
+
+def escalate(
+    ctx: Context,
+    session: Session,
+    who: Principal,
+    ticket: Ticket,
+    *,
+    reason: str,
+    override_reason: str | None = None,
+) -> Change:
+    """Mark the ticket escalated and start its escalation chain (unless one is running)."""
+    return escalate_many(ctx, session, who, [(ticket, reason)], override_reason=override_reason)[0]
+
+
+def escalate_many(
+    ctx: Context,
+    session: Session,
+    who: Principal,
+    items: list[tuple[Ticket, str]],
+    *,
+    override_reason: str | None = None,
+) -> list[Change]:
+    """``escalate`` for several tickets (a burst of SLA breaches): the chains start
+    together, so each of their writes is one flush for the whole batch."""
+    changes = []
+    for ticket, reason in items:
+
+        def edit(ticket: Ticket = ticket) -> None:
+            ticket.escalated = True
+
+        changes.append(
+            apply(
+                ctx,
+                session,
+                who,
+                ticket,
+                "escalate",
+                data={"reason": reason},
+                override_reason=override_reason,
+                edit=edit,
+            )
+        )
+    escalation.start_many(ctx, session, items, actor=who.label)
+    return changes
