@@ -4,7 +4,6 @@ way from the API, the command line and any other face."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -21,10 +20,7 @@ from core.models import (
     as_id,
     format_number,
 )
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+from core.tickets.views import iso
 
 
 def listing(session: Session) -> list[dict[str, Any]]:
@@ -44,7 +40,7 @@ def listing(session: Session) -> list[dict[str, Any]]:
                 "rule": (r.rules_fired or ["?"])[0],
                 "reason": r.reason,
                 "ticket": format_number(r.ticket_id) if r.ticket_id else None,
-                "at": _iso(r.decided_at or r.received_at),
+                "at": iso(r.decided_at or r.received_at),
                 "attempts": r.attempts,
             }
         )
@@ -62,7 +58,7 @@ def listing(session: Session) -> list[dict[str, Any]]:
                 "rule": d.status,
                 "reason": d.last_error,
                 "ticket": format_number(d.ticket_id) if d.ticket_id else None,
-                "at": _iso(d.created_at),
+                "at": iso(d.created_at),
                 "attempts": d.attempts,
             }
         )

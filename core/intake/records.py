@@ -146,17 +146,7 @@ def receive_many(
     If a concurrent writer stored one of them first, each is received on its own.
     """
     if len(items) == 1 and hand_over:
-        item = items[0]
-        return [
-            receive(
-                ctx,
-                channel=item.channel,
-                external_id=item.external_id,
-                raw=item.raw,
-                meta=item.meta,
-                transport=item.transport,
-            )
-        ]
+        return [_receive_one(ctx, items[0])]
     keys = [(i.channel, i.external_id[:998]) for i in items]
     try:
         with ctx.db.transaction() as session:
@@ -189,17 +179,7 @@ def receive_many(
             if record_ids and hand_over:
                 after_commit(session, lambda: hand_over_records(ctx, record_ids))
     except IntegrityError:  # each on its own, and handed over as receive does
-        return [
-            receive(
-                ctx,
-                channel=i.channel,
-                external_id=i.external_id,
-                raw=i.raw,
-                meta=i.meta,
-                transport=i.transport,
-            )
-            for i in items
-        ]
+        return [_receive_one(ctx, i) for i in items]
     results, given = [], set()
     for key in keys:
         if key in fresh and key not in given:
@@ -208,6 +188,17 @@ def receive_many(
         else:
             results.append(Received(known.get(key) or fresh[key], True))
     return results
+
+
+def _receive_one(ctx: Context, item: Incoming) -> Received:
+    return receive(
+        ctx,
+        channel=item.channel,
+        external_id=item.external_id,
+        raw=item.raw,
+        meta=item.meta,
+        transport=item.transport,
+    )
 
 
 BATCH = 20  # records decided per job (and per transaction) at most

@@ -33,7 +33,7 @@ from core.models import (
 from core.sla import ticket as sla
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
@@ -73,15 +73,15 @@ def ticket_summary(ctx: Context, ticket: Ticket) -> dict[str, Any]:
         "sla": {
             "policy": ticket.sla_policy,
             "state": sla.state(ctx, ticket),
-            "response_due_at": _iso(ticket.response_due_at),
-            "resolution_due_at": _iso(ticket.resolution_due_at),
-            "first_response_at": _iso(ticket.first_response_at),
-            "next_checkpoint_at": _iso(ticket.next_checkpoint_at),
+            "response_due_at": iso(ticket.response_due_at),
+            "resolution_due_at": iso(ticket.resolution_due_at),
+            "first_response_at": iso(ticket.first_response_at),
+            "next_checkpoint_at": iso(ticket.next_checkpoint_at),
             **sla.detail(ctx, ticket),
         },
         "tracking_link": ctx.tracking_link(ticket.tracking_token),
-        "created_at": _iso(ticket.created_at),
-        "updated_at": _iso(ticket.updated_at),
+        "created_at": iso(ticket.created_at),
+        "updated_at": iso(ticket.updated_at),
     }
 
 
@@ -116,7 +116,7 @@ def ticket_detail(ctx: Context, session: Session, ticket: Ticket) -> dict[str, A
                     select(Attachment).where(Attachment.message_id == m.id)
                 ).scalars()
             ],
-            "created_at": _iso(m.created_at),
+            "created_at": iso(m.created_at),
         }
         for m in messages
     ]
@@ -131,7 +131,7 @@ def ticket_detail(ctx: Context, session: Session, ticket: Ticket) -> dict[str, A
     data["audit"] = [
         {
             "seq": e.seq,
-            "at": _iso(e.created_at),
+            "at": iso(e.created_at),
             "actor": e.actor,
             "action": e.action,
             "data": e.data,
@@ -149,7 +149,7 @@ def ticket_detail(ctx: Context, session: Session, ticket: Ticket) -> dict[str, A
             "code": r.code,
             "steps": r.steps,
             "agent": agents.get(r.agent_id or -1),
-            "at": _iso(r.created_at),
+            "at": iso(r.created_at),
         }
         for r in session.execute(
             select(ResolutionRecord)
@@ -163,7 +163,7 @@ def ticket_detail(ctx: Context, session: Session, ticket: Ticket) -> dict[str, A
             "rule": o.rule,
             "reason": o.reason,
             "agent": agents.get(o.agent_id),
-            "at": _iso(o.created_at),
+            "at": iso(o.created_at),
         }
         for o in session.execute(
             select(Override).where(Override.ticket_id == ticket.id).order_by(Override.id)
@@ -200,8 +200,8 @@ def delivery_dict(d: OutboxDelivery) -> dict[str, Any]:
         "attempts": d.attempts,
         "last_error": d.last_error,
         "external_id": d.external_id,
-        "created_at": _iso(d.created_at),
-        "sent_at": _iso(d.sent_at),
+        "created_at": iso(d.created_at),
+        "sent_at": iso(d.sent_at),
     }
 
 
