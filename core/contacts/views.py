@@ -5,7 +5,6 @@ The JSON API, the command line and Slack print the same shapes.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -14,11 +13,7 @@ from sqlalchemy.orm import Session
 from core.contacts import format_contact
 from core.context import Context
 from core.models import Contact, ContactLink, Identity, LinkCode, Participant, Ticket
-from core.tickets.views import ticket_summary
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+from core.tickets.views import iso, ticket_summary
 
 
 def contact_summary(contact: Contact) -> dict[str, Any]:
@@ -33,11 +28,11 @@ def contact_summary(contact: Contact) -> dict[str, Any]:
                 "channel": i.kind,
                 "address": i.address,
                 "display": i.display,
-                "since": _iso(i.created_at),
+                "since": iso(i.created_at),
             }
             for i in contact.identities
         ],
-        "created_at": _iso(contact.created_at),
+        "created_at": iso(contact.created_at),
     }
 
 
@@ -89,7 +84,7 @@ def contact_detail(ctx: Context, session: Session, contact: Contact) -> dict[str
             "evidence": row.evidence,
             "by": row.actor,
             "reason": row.reason,
-            "at": _iso(row.created_at),
+            "at": iso(row.created_at),
         }
         for row in session.execute(
             select(ContactLink).where(_involves(contact.id)).order_by(ContactLink.id)
@@ -98,7 +93,7 @@ def contact_detail(ctx: Context, session: Session, contact: Contact) -> dict[str
     data["pending_codes"] = [
         {
             "to": f"{row.kind}:{row.address}",
-            "expires_at": _iso(row.expires_at),
+            "expires_at": iso(row.expires_at),
             "attempts": row.attempts,
         }
         for row in session.execute(
