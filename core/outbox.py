@@ -18,7 +18,7 @@ from core import audit, contacts, processes
 from core.context import Context
 from core.db import after_commit
 from core.errors import ActionRefused, NotFound, SwitchboardError
-from core.models import DeliveryStatus, Message, OutboxDelivery, Ticket
+from core.models import DeliveryStatus, Identity, Message, OutboxDelivery, Ticket
 from core.principals import Principal
 from core.rendering import Rendered
 from core.values import Outbound
@@ -107,7 +107,8 @@ def to_client(
     extras: dict[str, Any] | None = None,
     thread: dict[str, Any] | None = None,
 ) -> OutboxDelivery | None:
-    """Queue a message to the ticket's client on the channel they last used.
+    """Queue a message to the ticket's client on the channel they last used
+    (``contacts.reply_to``).
 
     ``thread`` is what ``thread_info`` would find, when the caller already knows it.
 
@@ -118,32 +119,14 @@ def to_client(
         raise InternalNoteLeak(
             f"message {message.id} is {message.kind}; only public messages reach clients"
         )
-    identity = ticket.reply_identity
+    if ticket.reply_identity is not None and ticket.reply_identity.kind in ctx.silent_channels:
+        return None  # a monitoring system: nothing is ever sent to it
+    identity = contacts.reply_to(ctx, session, ticket)
     if identity is None or identity.kind in ctx.silent_channels:
         return None
-    if automatic and identity.bounced_at is not None:
-        # A permanent bounce: nothing automatic goes there until the address writes in.
-        audit.record(
-            session,
-            actor="system:outbox",
-            action="automatic_suppressed",
-            ticket_id=ticket.id,
-            data={"kind": kind, "address": identity.address, "reason": identity.bounce_reason},
-            now=ctx.now(),
-        )
-        return None
-    if automatic and over_automatic_limit(ctx, session, identity.kind, identity.address):
-        audit.record(
-            session,
-            actor="system:outbox",
-            action="automatic_capped",
-            ticket_id=ticket.id,
-            data={
-                "kind": kind,
-                "limit_per_hour": ctx.auto_reply_limit_per_hour,
-            },
-            now=ctx.now(),
-        )
+    if automatic and _held_back(
+        ctx, session, identity.kind, identity.address, identity, kind=kind, ticket_id=ticket.id
+    ):
         return None
     out = Outbound(
         key=key,
@@ -166,6 +149,71 @@ def to_client(
         message_id=message.id if message else None,
         not_before=not_before,
     )
+
+
+def to_address(
+    ctx: Context,
+    session: Session,
+    channel: str,
+    recipient: str,
+    *,
+    kind: str,
+    rendered: Rendered,
+    key: str,
+    ticket_id: int | None = None,
+) -> OutboxDelivery | None:
+    """Queue an automatic message to an address that is on no ticket yet (a link code
+    sent to a client's other address). Returns None when it is held back like any
+    automatic message (a permanently bounced address, the hourly cap: audited)."""
+    known = contacts.find_identity(session, channel, recipient)
+    if _held_back(ctx, session, channel, recipient, known, kind=kind, ticket_id=ticket_id):
+        return None
+    out = Outbound(
+        key=key,
+        channel=channel,
+        recipient=recipient,
+        kind=kind,
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        automatic=True,
+    )
+    return queue(ctx, session, out, ticket_id=ticket_id)
+
+
+def _held_back(
+    ctx: Context,
+    session: Session,
+    channel: str,
+    recipient: str,
+    identity: Identity | None,
+    *,
+    kind: str,
+    ticket_id: int | None,
+) -> bool:
+    """True (and audited) when an automatic message to this recipient must not go."""
+    if identity is not None and identity.bounced_at is not None:
+        # A permanent bounce: nothing automatic goes there until the address writes in.
+        audit.record(
+            session,
+            actor="system:outbox",
+            action="automatic_suppressed",
+            ticket_id=ticket_id,
+            data={"kind": kind, "address": identity.address, "reason": identity.bounce_reason},
+            now=ctx.now(),
+        )
+        return True
+    if over_automatic_limit(ctx, session, channel, recipient):
+        audit.record(
+            session,
+            actor="system:outbox",
+            action="automatic_capped",
+            ticket_id=ticket_id,
+            data={"kind": kind, "limit_per_hour": ctx.auto_reply_limit_per_hour},
+            now=ctx.now(),
+        )
+        return True
+    return False
 
 
 def over_automatic_limit(ctx: Context, session: Session, channel: str, recipient: str) -> bool:

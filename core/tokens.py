@@ -2,7 +2,8 @@
 
 Reply tokens go into addresses (``support+TOKEN@``) and Message-IDs, where case
 may be folded, so they are lowercase: ``<ticket id in base 36>-<16 hex of HMAC>``.
-Acknowledgement links in escalation pings carry an itsdangerous timed signature.
+Acknowledgement links in escalation pings, and the links that prove a client's
+other address, carry an itsdangerous timed signature.
 """
 
 from __future__ import annotations
@@ -67,6 +68,36 @@ def parse_ack_token(key: bytes, token: str) -> tuple[int, int] | None:
     except BadData:
         return None
     if not (isinstance(value, list) and len(value) == 2 and all(type(v) is int for v in value)):
+        return None
+    return value[0], value[1]
+
+
+LINK_CODE_MINUTES = 15  # how long a code sent to a client's other address works
+
+
+def _link_serializer(key: bytes) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(key, salt="switchboard-contact-link")
+
+
+def link_token(key: bytes, code_id: int, code: str) -> str:
+    """The signed token in the link sent with a one-time link code (to the address
+    being proved): it names the code row and carries the code itself."""
+    return _link_serializer(key).dumps([code_id, code])
+
+
+def parse_link_token(key: bytes, token: str) -> tuple[int, str] | None:
+    """(code id, code) from a link token, or None if it is forged, malformed or older
+    than ``LINK_CODE_MINUTES``."""
+    try:
+        value = _link_serializer(key).loads(token, max_age=LINK_CODE_MINUTES * 60)
+    except BadData:
+        return None
+    if not (
+        isinstance(value, list)
+        and len(value) == 2
+        and type(value[0]) is int
+        and isinstance(value[1], str)
+    ):
         return None
     return value[0], value[1]
 

@@ -132,6 +132,11 @@ def test_a_firing_alert_opens_one_preventive_maintenance_ticket_about_its_machin
     # SLA clocks run as on any ticket; nothing is sent to the monitoring system
     assert ticket["sla"]["response_due_at"] is not None
     assert ticket["deliveries"] == [] and harness.sent() == []
+    assert ticket["reply_via"] == {
+        "channel": None,
+        "address": None,
+        "why": "nothing is sent on alerts",
+    }
     assert "ack" not in {e["action"] for e in ticket["audit"]}
 
 

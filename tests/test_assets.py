@@ -232,7 +232,7 @@ def test_the_migration_turns_free_text_references_into_linked_records(
     url = settings.effective_database_url
     engine = create_engine(url)
     cfg = alembic_config(url)
-    command.downgrade(cfg, "0009_mail_loops")
+    command.downgrade(cfg, "0010_contact_links")
     with engine.begin() as conn:
         conn.execute(
             text("INSERT INTO contacts (name, created_at) VALUES ('Dana', CURRENT_TIMESTAMP)")

@@ -151,3 +151,55 @@ def test_every_setting_is_documented_in_the_readme() -> None:
     documented = set(re.findall(r"`(SWITCHBOARD_[A-Z_]+)`", readme))
     missing = [name for name, _, _ in describe_settings() if name not in documented]
     assert not missing, f"add these settings to README.md's table: {missing}"
+
+
+def test_contacts_link_show_and_unlink_as_an_operator_would(
+    harness: Harness, cli: CliRunner
+) -> None:
+    harness.agent("Ana", email="ana@support.example")
+    harness.fake.receive("rui-chat", "Gate 4 is stuck.", subject="Gate 4", sender_name="Rui")
+    harness.settle()
+    harness.fake.receive("rui-desk", "Monitor flickers.", subject="Monitor")
+    harness.settle()
+    # Linking: the second contact joins the first, as the agent named, with a reason
+    linked = cli.invoke(
+        main,
+        [
+            "contacts",
+            "link",
+            "C1",
+            "fake:rui-desk",
+            "--reason",
+            "same badge number",
+            "--as",
+            "ana@support.example",
+            "--json",
+        ],
+    )
+    assert linked.exit_code == 0, linked.output
+    data = json.loads(linked.output)
+    assert data["id"] == "C-000001"
+    assert {i["address"] for i in data["identities"]} == {"rui-chat", "rui-desk"}
+    assert [t["number"] for t in data["tickets"]] == ["T-000002", "T-000001"]
+    assert data["history"][0]["by"].startswith("agent:") and "Ana" in data["history"][0]["by"]
+    # Shown by any of its addresses, in words
+    shown = cli.invoke(main, ["contacts", "show", "fake:rui-desk"])
+    assert shown.exit_code == 0, shown.output
+    assert "fake:rui-chat" in shown.output and "T-000002" in shown.output
+    assert "same badge number" in shown.output
+    found = json.loads(cli.invoke(main, ["contacts", "list", "-q", "rui-d", "--json"]).output)
+    assert [c["id"] for c in found["contacts"]] == ["C-000001"]
+    # The ticket says where its next reply goes
+    ticket = cli.invoke(main, ["tickets", "show", "T-000002"])
+    assert "next reply by fake rui-desk" in ticket.output
+    # Split again: the desk address goes back to its own contact with its ticket
+    split = cli.invoke(main, ["contacts", "unlink", "C-000001", "fake:rui-desk", "--json"])
+    assert split.exit_code == 0, split.output
+    back = json.loads(split.output)["split_off"]
+    assert back["id"] == "C-000002" and [t["number"] for t in back["tickets"]] == ["T-000002"]
+    assert "system:operator" in json.dumps(json.loads(split.output)["contact"]["history"])
+    # Mistakes are clear errors
+    missing = cli.invoke(main, ["contacts", "link", "C-000001", "C-000099"])
+    assert missing.exit_code == 1 and "no contact 'C-000099'" in missing.output
+    same = cli.invoke(main, ["contacts", "link", "C-000001", "fake:rui-chat"])
+    assert same.exit_code == 1 and "already that contact" in same.output

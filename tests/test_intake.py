@@ -24,6 +24,7 @@ def test_a_new_message_opens_a_ticket_and_the_client_gets_an_acknowledgement(
     ticket = harness.ticket(harness.only_ticket_number())
     assert ticket["subject"] == "Scanner dead"
     assert ticket["client"] == {
+        "contact": "C-000001",
         "name": "Rosa",
         "channel": "fake",
         "address": "client-1",

@@ -125,6 +125,7 @@ CARD_BUTTONS: list[CardButton] = [
     CardButton("Escalate now", "sb_escalate", lambda t: _open(t) and not t["escalated"], "danger"),
     CardButton("Link asset / work order…", "sb_link", lambda t: t["status"] != TicketStatus.CLOSED),
     CardButton("Copy tracking link", "sb_copy_link", lambda t: True),
+    CardButton("Same client as…", "sb_contact", lambda t: True),
 ]
 
 
@@ -151,7 +152,8 @@ def card(t: dict[str, Any], opening_text: str, key: str) -> tuple[str, list[dict
     if t["escalated"]:
         status += " · :rotating_light: escalated"
     fields = [
-        f"*Client*\n{who}\n{client['channel'] or 'no channel'}: {escape(client['address'] or '')}",
+        f"*Client*\n{who}\nreplies go by {client['channel'] or 'no channel'}: "
+        f"{escape(client['address'] or '')}",
         f"*Priority*\n{t['priority']}",
         f"*Status*\n{status}",
         f"*Assignee*\n{escape(t['assignee'] or 'nobody')}",

@@ -41,6 +41,8 @@ EVENT_WORDS = {
     "merge": "merged it",
     "escalate": "escalated it",
     "escalation_acknowledged": "acknowledged the escalation",
+    "contacts_linked": "linked the client with another contact",
+    "contact_split": "split an address off the client",
 }
 
 
@@ -74,6 +76,8 @@ def event_text(change: Change) -> str:
         detail = f" ({data['code']})"
     elif change.action in ("escalate", "reopen") and data.get("reason"):
         detail = f": {data['reason']}"
+    elif change.action in ("contacts_linked", "contact_split"):
+        detail = f" ({', '.join(data.get('identities', []))})"
     elif change.action == "link":
         detail = ": " + ", ".join(
             f"{k.replace('_', ' ')} {v}" for k, v in data.items() if k not in ("from", "to") and v

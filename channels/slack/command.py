@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from channels.slack import blocks
+from channels.slack import contacts as slack_contacts
 from channels.slack.work import SlackWork, agent_for, not_agent, plain, refusal_text
 from core.errors import ActionRefused, NotFound
 from core.principals import Principal, agent_principal
@@ -33,6 +34,8 @@ def run(work: SlackWork, text: str, user: str) -> str:
             )
         if verb == "open":
             return _open(work, session, who, rest)
+        if verb in ("link", "unlink", "contact"):
+            return slack_contacts.command(work.ctx, session, who, verb, plain(rest))
         try:
             ticket = lookup.get_ticket(session, words)
             return _detail(views.ticket_summary(work.ctx, ticket))
@@ -73,6 +76,7 @@ COMMAND_HELP = "\n".join(
         "• `/ticket mine` — your open tickets",
         "• `/ticket at-risk` — tickets at risk or breached",
         "• `/ticket open email:client@example.com Subject | what they reported` — open one on a client's behalf",
+        *slack_contacts.HELP,
     ]
 )
 

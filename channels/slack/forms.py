@@ -66,6 +66,7 @@ def modal(
         "link": "Link asset / WO",
         "assign": "Assign",
         "note": "Internal note",
+        "contact": "Same client",
     }
     override = _input(
         "override",
@@ -113,6 +114,17 @@ def modal(
         blocks = [
             _input("assignee", "Agent", {"type": "users_select", "action_id": "value"}),
             override,
+        ]
+    elif name == "contact":
+        blocks = [
+            _input(
+                "other",
+                "Same person as",
+                _text("value"),
+                hint="Their other ticket (T-000123), contact (C-000012) or address "
+                "(telegram:4711, email:ana@example.com). Never on a name alone.",
+            ),
+            _input("reason", "How you know", _text("value", True), optional=True),
         ]
     elif name == "note":
         blocks = [

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from channels.slack import contacts as slack_contacts
 from channels.slack import forms
 from channels.slack.models import SlackCard
 from channels.slack.work import SlackWork, agent_for, not_agent, plain
@@ -161,6 +162,7 @@ MODALS: dict[
     "link": _m_link,
     "assign": _m_assign,
     "note": _m_note,
+    "contact": lambda w, s, who, t, v: slack_contacts.submit_same_client(w.ctx, s, who, t, v),
 }
 ERROR_BLOCKS = {
     "field.parts_ref": "parts_ref",
@@ -178,4 +180,7 @@ ERROR_BLOCKS = {
     "assign.inactive": "assignee",
     "field.text": "text",
     "field.link": "asset",
+    "field.other": "other",
+    "contacts.same": "other",
+    "contacts.merged": "other",
 }

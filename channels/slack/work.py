@@ -348,4 +348,5 @@ MODAL_BUTTONS = {
     "sb_priority": "priority",
     "sb_link": "link",
     "sb_note": "note",
+    "sb_contact": "contact",
 }

@@ -13,7 +13,7 @@ scanners and previews open links); the page's button posts the acknowledgement.
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -26,7 +26,7 @@ from core.escalation import acknowledging
 from core.models import Agent, Escalation, EscalationStatus, Ticket, TicketStatus, as_id
 from core.principals import agent_principal
 from core.tickets import lists
-from core.tokens import ACK_LINK_HOURS, parse_ack_token
+from core.tokens import ACK_LINK_HOURS, LINK_CODE_MINUTES, parse_ack_token
 
 router = APIRouter(include_in_schema=False)
 
@@ -54,7 +54,23 @@ HEADERS = {
 
 @router.get("/t/{token}", response_class=HTMLResponse)
 def tracking_page(request: Request, token: str) -> HTMLResponse:
-    ctx = request.app.state.ctx
+    note = NOTICES.get(request.query_params.get("note", ""), "")
+    return tracking_response(request.app.state.ctx, token, notice=note)
+
+
+NOTICES = {  # what became of a request made from the page (``?note=``)
+    "code_sent": "We sent a one-time code to the address you gave. Answer it from there "
+    f"(send the code back, or open the link that came with it) within {LINK_CODE_MINUTES} minutes.",
+    "code_capped": "We could not send a code to that address now: it has had as many "
+    "automatic messages from us as we send in an hour. Try again later.",
+}
+
+
+def tracking_response(
+    ctx: Context, token: str, *, notice: str = "", status_code: int = 200
+) -> HTMLResponse:
+    """The tracking page of the ticket ``token`` names (404 for none), with an optional
+    notice at the top (what became of a request made from the page)."""
     env = ctx.renderer.env
     with ctx.db.reading() as session:
         ticket = lists.ticket_by_tracking_token(session, token)
@@ -84,9 +100,16 @@ def tracking_page(request: Request, token: str) -> HTMLResponse:
                 f"We aim to answer by {ticket.response_due_at.strftime('%Y-%m-%d %H:%M UTC')}."
             )
         html = env.get_template("pages/tracking.html.j2").render(
-            ticket=ticket, messages=messages, files=files, status_text=status_text, promise=promise
+            ticket=ticket,
+            messages=messages,
+            files=files,
+            status_text=status_text,
+            promise=promise,
+            notice=notice,
+            channels=sorted(ctx.client_channels),
+            link_action=urlsplit(ctx.tracking_link(token)).path + "/link",
         )
-    return HTMLResponse(html, headers=HEADERS)
+    return HTMLResponse(html, status_code=status_code, headers=HEADERS)
 
 
 # Shown in the browser; everything else is a download (a file a client sent must

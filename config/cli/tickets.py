@@ -95,7 +95,8 @@ def tickets_show(number: str, as_json: bool) -> None:
             f"  status {t['status']}{' (escalated)' if t['escalated'] else ''}, {t['priority']}, queue {t['queue']}, category {t['category']}"
         )
         click.echo(
-            f"  client {t['client']['name'] or '?'} via {t['client']['channel']} {t['client']['address']}"
+            f"  client {t['client']['name'] or '?'} ({t['client']['contact']}); next reply by "
+            f"{t['reply_via']['channel']} {t['reply_via']['address']}: {t['reply_via']['why']}"
         )
         click.echo(
             f"  assignee {t['assignee'] or '-'}; SLA {t['sla']['state']}, response due {t['sla']['response_due_at']}"

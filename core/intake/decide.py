@@ -17,11 +17,12 @@ from sqlalchemy.orm import Session
 import core.intake.conversation as conversation
 import core.intake.deliveryreports as deliveryreports
 from core import audit, contacts, outbox
+from core.contacts import codes
 from core.context import Context
 from core.db import AFTER_COMMIT
 from core.errors import IntakeError, NotFound
 from core.intake.records import EVENT, inbound_from_json
-from core.intake.rules import APPEND, DROP, OPEN, PARK, decide
+from core.intake.rules import APPEND, DROP, LINK, OPEN, PARK, decide
 from core.models import Agent, InboundRecord, InboundStatus, OutboxDelivery, Ticket
 from core.principals import system
 from core.tickets.conversation import client_message
@@ -152,6 +153,9 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
         _park(ctx, session, record, decision.rule, decision.reason, ticket_id=decision.ticket_id)
     elif decision.outcome == DROP:
         record.status = InboundStatus.DROPPED
+    elif decision.outcome == LINK:
+        decision.reason = codes.answer(ctx, session, inbound)
+        record.status = InboundStatus.DONE
     elif decision.outcome == APPEND:
         ticket = session.get(Ticket, decision.ticket_id, with_for_update=True)
         assert ticket is not None

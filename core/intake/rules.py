@@ -19,12 +19,13 @@ from sqlalchemy.orm import Session
 import core.intake.conversation as conversation
 import core.intake.deliveryreports as deliveryreports
 from core import contacts
+from core.contacts import codes
 from core.context import Context
 from core.models import Message, OutboxDelivery, Ticket, TicketStatus
 from core.tokens import parse_reply_token
 from core.values import DeliveryReport, Inbound
 
-DROP, PARK, APPEND, OPEN = "drop", "park", "append", "open"
+DROP, PARK, APPEND, OPEN, LINK = "drop", "park", "append", "open", "link"
 TAG_RE = re.compile(r"\[#T-?(\d{1,12})\]", re.IGNORECASE)
 
 
@@ -142,6 +143,19 @@ class EmptyRule:
             and not (inbound.html or "").strip()
         ):
             return Decision(PARK, self.name, "empty message: no text and no attachments")
+        return None
+
+
+class LinkCodeRule:
+    name = "link_code"
+    description = (
+        "Only a code, from an address we sent a link code to: the client answering it "
+        "(core.contacts.codes), not a ticket message."
+    )
+
+    def check(self, ctx: Context, session: Session, inbound: Inbound) -> Decision | None:
+        if codes.is_answer(ctx, session, inbound):
+            return Decision(LINK, self.name, "a link code sent back")
         return None
 
 
@@ -264,6 +278,7 @@ DEFAULT_CHAIN: tuple[Rule, ...] = (
     AutomaticRule(),
     EmptyRule(),
     OperatorRule(),
+    LinkCodeRule(),
     ReplyTokenRule(),
     ReferencesRule(),
     SubjectTagRule(),

@@ -2,6 +2,7 @@
 
 from .assets import Alert, AlertStatus, Asset, Site, WorkOrder, WorkOrderStatus
 from .base import MAX_ID, Base, BigId, Choice, UTCDateTime, as_id, utcnow
+from .contacts import ContactLink, LinkCode
 from .people import (
     Agent,
     Category,
@@ -55,6 +56,7 @@ __all__ = [
     "Category",
     "Choice",
     "Contact",
+    "ContactLink",
     "DeliveryStatus",
     "Escalation",
     "EscalationStatus",
@@ -62,6 +64,7 @@ __all__ = [
     "InboundRecord",
     "InboundStatus",
     "KnownAddress",
+    "LinkCode",
     "LiveProcess",
     "MailboxState",
     "Message",

@@ -30,6 +30,9 @@ class Contact(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
+    # Set when this contact was linked into another (its identities and tickets moved
+    # there); cleared when a split gives it an identity back. See core.contacts.links.
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     organization: Mapped[Organization | None] = relationship()

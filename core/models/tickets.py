@@ -69,6 +69,9 @@ class Ticket(Base):
     organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
     channel: Mapped[str] = mapped_column(String(20))  # where it came in
+    # The identity that opened it (a split of the contact takes the ticket with it) and
+    # the one the next reply goes to: the identity of the client's last message on it.
+    requester_identity_id: Mapped[int | None] = mapped_column(ForeignKey("identities.id"))
     reply_identity_id: Mapped[int | None] = mapped_column(ForeignKey("identities.id"))
     hold_reason: Mapped[str | None] = mapped_column(String(30))
     hold_parts_ref: Mapped[str | None] = mapped_column(String(120))
@@ -103,7 +106,7 @@ class Ticket(Base):
     assignee: Mapped[Agent | None] = relationship()
     queue: Mapped[SupportQueue | None] = relationship()
     category: Mapped[Category | None] = relationship()
-    reply_identity: Mapped[Identity | None] = relationship()
+    reply_identity: Mapped[Identity | None] = relationship(foreign_keys=[reply_identity_id])
     asset: Mapped[Asset | None] = relationship()
     site: Mapped[Site | None] = relationship()
     work_order: Mapped[WorkOrder | None] = relationship()
@@ -142,6 +145,8 @@ class Message(Base):
     direction: Mapped[str] = mapped_column(String(3))
     channel: Mapped[str] = mapped_column(String(20))
     author_contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+    # Which of the contact's identities wrote it (its channel and address), for a client's message.
+    author_identity_id: Mapped[int | None] = mapped_column(ForeignKey("identities.id"))
     author_agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
     body_text: Mapped[str] = mapped_column(Text, default="")
     body_html: Mapped[str | None] = mapped_column(Text)

@@ -34,7 +34,7 @@ from core.models import (
     WorkOrder,
 )
 from core.tickets import lookup
-from core.tickets.views import delivery_dict, iso, ticket_summary
+from core.tickets.views import delivery_dict, iso, reply_via, ticket_summary
 
 HISTORY = 5  # earlier tickets and resolutions of the machine shown with a ticket
 _LINKED = (
@@ -86,6 +86,7 @@ def assemble(
             .limit(1)
         ).scalar_one_or_none()
         return data
+    data["reply_via"] = reply_via(ctx, session, ticket)
     # The thread with its files, in one statement.
     messages: dict[int, Message] = {}
     files: dict[int, list[Attachment]] = {}

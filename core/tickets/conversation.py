@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from core import contacts
 from core.context import Context
 from core.models import Identity, Message, Ticket, TicketStatus
 from core.principals import Principal, client_principal, system
@@ -37,11 +38,11 @@ def client_message(
     def edit() -> None:
         thread.ensure_participant(session, ticket, identity.contact_id)
         if identity.contact_id == ticket.contact_id or ticket.reply_identity_id is None:
-            ticket.reply_identity_id = identity.id
+            # The next reply goes where the client last wrote from (a copied
+            # participant's message does not move it).
+            ticket.reply_identity = identity
 
-    entry = thread.from_client(
-        identity.kind, identity.contact_id, text, html, attachments, external_id, inbound_record_id
-    )
+    entry = thread.from_client(identity, text, html, attachments, external_id, inbound_record_id)
     change = apply(
         ctx,
         session,
@@ -95,7 +96,7 @@ def reply(
         entry=Entry(
             kind="public",
             direction="out",
-            channel=ticket.reply_identity.kind if ticket.reply_identity else "none",
+            channel=contacts.reply_channel(ctx, session, ticket, default="none"),
             body_text=text,
             body_html=html,
             author_agent_id=who.agent_id,

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from core import audit, outbox
+from core import audit, contacts, outbox
 from core.context import Context
 from core.models import Message, OutboxDelivery, Ticket
 from core.rendering import humanize_minutes
@@ -82,12 +82,12 @@ def tell(
     actor: str,
     message: Message | None = None,
 ) -> OutboxDelivery | None:
-    """Queue ``notice`` to the client on the channel they last used.
+    """Queue ``notice`` to the client on the channel they last used (``contacts.reply_to``).
 
     Returns None when nobody could be reached (no address, or the cap on automatic
     messages); with ``notice.unsent``, that is audited under that action.
     """
-    channel = ticket.reply_identity.kind if ticket.reply_identity else "default"
+    channel = contacts.reply_channel(ctx, session, ticket)
     rendered = ctx.renderer.render(
         notice.kind, channel, **template_fields(ctx, ticket, **notice.fields)
     )

@@ -74,6 +74,7 @@ def open_ticket(
             contact_id=identity.contact_id,
             organization_id=identity.contact.organization_id,
             channel=kind,
+            requester_identity_id=identity.id,
             reply_identity_id=identity.id,
             tracking_token=tracking_token(),
             linked_from_id=linked_from_id,
@@ -112,9 +113,7 @@ def open_ticket(
         fields={"subject": subject},
         data=data,
         create=create,
-        entry=thread.from_client(
-            kind, identity.contact_id, text, html, attachments, external_id, inbound_record_id
-        ),
+        entry=thread.from_client(identity, text, html, attachments, external_id, inbound_record_id),
         notice=ack if send_ack else None,
     )
     return change.ticket

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from core import blobs
 from core.context import Context
-from core.models import Attachment, Message, Participant, Ticket
+from core.models import Attachment, Identity, Message, Participant, Ticket
 from core.values import AttachmentIn
 
 DANGEROUS_SUFFIXES = (
@@ -56,6 +56,7 @@ class Entry:
     body_text: str
     body_html: str | None = None
     author_contact_id: int | None = None
+    author_identity_id: int | None = None  # which of the contact's addresses wrote it
     author_agent_id: int | None = None
     external_id: str | None = None
     inbound_record_id: int | None = None
@@ -63,22 +64,22 @@ class Entry:
 
 
 def from_client(
-    channel: str,
-    contact_id: int,
+    identity: Identity,
     text: str,
     html: str | None,
     attachments: Sequence[AttachmentIn],
     external_id: str | None,
     inbound_record_id: int | None,
 ) -> Entry:
-    """A client's message, as it came in on ``channel``."""
+    """A client's message, as it came in from ``identity`` (on its channel)."""
     return Entry(
         kind="public",
         direction="in",
-        channel=channel,
+        channel=identity.kind,
         body_text=text,
         body_html=html,
-        author_contact_id=contact_id,
+        author_contact_id=identity.contact_id,
+        author_identity_id=identity.id,
         external_id=external_id,
         inbound_record_id=inbound_record_id,
         attachments=attachments,

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from core import contacts
 from core.assets import links as asset_links
 from core.assets.records import key_of
 from core.context import Context
@@ -47,6 +48,7 @@ def ticket_summary(ctx: Context, ticket: Ticket) -> dict[str, Any]:
         "queue": ticket.queue.slug if ticket.queue else None,
         "category": ticket.category.slug if ticket.category else None,
         "client": {
+            "contact": contacts.format_contact(ticket.contact_id),
             "name": ticket.contact.name if ticket.contact else "",
             "channel": ticket.reply_identity.kind if ticket.reply_identity else None,
             "address": ticket.reply_identity.address if ticket.reply_identity else None,
@@ -75,6 +77,25 @@ def ticket_summary(ctx: Context, ticket: Ticket) -> dict[str, Any]:
         "tracking_link": ctx.tracking_link(ticket.tracking_token),
         "created_at": iso(ticket.created_at),
         "updated_at": iso(ticket.updated_at),
+    }
+
+
+def reply_via(ctx: Context, session: Session, ticket: Ticket) -> dict[str, Any]:
+    """Where the next public reply will go, and why (``contacts.reply_to``)."""
+    chosen = contacts.reply_to(ctx, session, ticket)
+    last = ticket.reply_identity
+    if chosen is not None and chosen.kind in ctx.silent_channels:
+        return {"channel": None, "address": None, "why": f"nothing is sent on {chosen.kind}"}
+    if chosen is None:
+        why = "the client has no address"
+    elif last is not None and chosen.id != last.id:
+        why = f"the client last wrote by {last.kind}, which is not run here"
+    else:
+        why = f"the client last wrote by {chosen.kind}"
+    return {
+        "channel": chosen.kind if chosen else None,
+        "address": chosen.address if chosen else None,
+        "why": why,
     }
 
 

@@ -1,7 +1,7 @@
 """Sites, assets, work orders and alerts as records; tickets and resolutions link to them
 
-Revision ID: 0010_assets
-Revises: 0009_mail_loops
+Revision ID: 0011_assets
+Revises: 0010_contact_links
 
 The free-text references on tickets (asset_ref, site_ref, work_order_ref) become
 records: one per distinct reference (matched without regard to case or repeated
@@ -19,8 +19,8 @@ from alembic import op
 
 import core.models.base
 
-revision = "0010_assets"
-down_revision = "0009_mail_loops"
+revision = "0011_assets"
+down_revision = "0010_contact_links"
 branch_labels = None
 depends_on = None
 

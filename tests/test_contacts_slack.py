@@ -1,0 +1,103 @@
+"""One client across channels, worked from Slack: /ticket link, unlink, contact, and the
+card's Same client as… modal. Every Web API call goes to the spec-checking fake."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from config.settings import Settings
+from tests.fakeslack import FakeSlack
+from tests.harness import Harness, make_settings
+from tests.slack_support import QUEUE_CHANNEL, SlackDriver, wait_for
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, broker_url: str, fake_slack: FakeSlack) -> Settings:
+    return make_settings(
+        tmp_path,
+        database_url,
+        broker_url,
+        slack_bot_token="xoxb-test",
+        slack_signing_secret="test-signing-secret",
+        slack_api_url=fake_slack.url,
+        slack_default_channel=QUEUE_CHANNEL,
+        slack_undo_seconds=0.0,
+    )
+
+
+@pytest.fixture
+def slack(harness: Harness, fake_slack: FakeSlack) -> SlackDriver:
+    driver = SlackDriver(harness, fake_slack)
+    driver.agent("Ana", "UANA")
+    return driver
+
+
+def two_tickets(harness: Harness) -> None:
+    harness.fake.receive("tom-desk", "Monitor flickers.", subject="Monitor", sender_name="Tom")
+    harness.settle()
+    harness.fake.receive("tom-phone", "Gate 4 is stuck.", subject="Gate 4")
+    harness.settle()
+
+
+def test_ticket_link_joins_two_clients_and_their_cards_say_where_replies_go(
+    harness: Harness, slack: SlackDriver
+) -> None:
+    two_tickets(harness)
+    card_ts = slack.card("T-000002").ts
+    answer = slack.command("UANA", "link T-000001 T-000002 | he called from both").json()["text"]
+    assert "Linked C-000002" in answer and "into C-000001" in answer
+    shown = slack.command("UANA", "contact T-000002").json()["text"]
+    assert "fake: tom-desk" in shown and "fake: tom-phone" in shown
+    assert "T-000001" in shown and "T-000002" in shown
+    harness.settle()
+    # The moved ticket's thread says what happened, and its card names the client now
+    thread = wait_for(
+        lambda: [t for t in slack.thread(card_ts) if "linked the client" in t],
+        what="the event line in the thread",
+    )
+    assert "fake:tom-phone" in thread[0]
+    card = json.dumps(slack.card("T-000002").blocks)
+    assert "Tom" in card and "replies go by fake: tom-phone" in card
+    # Linking them again is refused, naming the rule
+    again = slack.command("UANA", "link T-000001 C-000002").json()["text"]
+    assert "contacts.same" in again or "contacts.merged" in again
+
+
+def test_ticket_unlink_splits_an_address_off_and_mistakes_are_answered_in_words(
+    harness: Harness, slack: SlackDriver
+) -> None:
+    two_tickets(harness)
+    slack.command("UANA", "link C-000001 fake:tom-phone")
+    answer = slack.command("UANA", "unlink C-000001 fake:tom-phone").json()["text"]
+    assert "fake:tom-phone is C-000002" in answer
+    assert "T-000001" not in slack.command("UANA", "contact fake:tom-phone").json()["text"]
+    assert "no contact" in slack.command("UANA", "contact C-000077").json()["text"]
+    assert "Usage" in slack.command("UANA", "link C-000001").json()["text"]
+    stranger = slack.command("USTRANGER", "link C-000001 C-000002").json()["text"]
+    assert "not a Switchboard agent" in stranger
+
+
+def test_the_same_client_modal_links_the_named_client_and_shows_a_bad_name_under_the_field(
+    harness: Harness, slack: SlackDriver, fake_slack: FakeSlack
+) -> None:
+    two_tickets(harness)
+    card_ts = slack.card("T-000001").ts
+    slack.press("UANA", "sb_contact", "T-000001", message_ts=card_ts)
+    view = wait_for(
+        lambda: [v for v in fake_slack.views if v["callback_id"] == "sb_modal_contact"],
+        what="the Same client modal",
+    )[-1]
+    wrong = slack.submit("UANA", view, {"other": "T-000099", "reason": ""})
+    assert wrong.json()["response_action"] == "errors"
+    assert "T-000099" in wrong.json()["errors"]["other"]
+    ok = slack.submit("UANA", view, {"other": "fake:tom-phone", "reason": "same badge"})
+    assert ok.status_code == 200 and not ok.content.strip(), ok.text
+    with_both = harness.api(
+        "GET", "/api/contacts/C-000001", harness.agent("Bea", email="bea@support.example")[1]
+    ).json()
+    assert {t["number"] for t in with_both["tickets"]} == {"T-000001", "T-000002"}
+    assert with_both["history"][0]["reason"] == "same badge"
+    assert with_both["history"][0]["by"].endswith("Ana")

@@ -1,0 +1,94 @@
+"""Upgrading a database that already holds tickets keeps who wrote what, and where
+replies go, exactly as before (the contact-links migration's backfill)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from config.runtime import alembic_config
+from tests.services import POSTGRES_URL, need
+
+BEFORE = "0009_mail_loops"
+
+
+@pytest.fixture
+def empty_database(backend: str, tmp_path: Path) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+        return
+    need("PostgreSQL", POSTGRES_URL, 5432)
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    name = f"sbmig_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_tickets_and_messages_from_before_know_their_requester_and_author_identity(
+    empty_database: str,
+) -> None:
+    config = alembic_config(empty_database)
+    command.upgrade(config, BEFORE)
+    engine = create_engine(empty_database)
+    now = "2026-11-20 09:00:00"
+    with engine.begin() as conn:
+        for n, (kind, address) in enumerate([("email", "dana@x.example"), ("fake", "c-9")], 1):
+            conn.execute(
+                text("INSERT INTO contacts (id, name, created_at) VALUES (:n, :name, :t)"),
+                {"n": n, "name": f"client {n}", "t": now},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO identities (id, contact_id, kind, address, display, created_at)"
+                    " VALUES (:n, :n, :kind, :address, '', :t)"
+                ),
+                {"n": n, "kind": kind, "address": address, "t": now},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO tickets (id, subject, status, priority, priority_reason,"
+                    " contact_id, channel, reply_identity_id, tracking_token, escalated,"
+                    " created_at, updated_at)"
+                    " VALUES (:n, 's', 'new', 'P3', '', :n, :kind, :n, :tok, false, :t, :t)"
+                ),
+                {"n": n, "kind": kind, "tok": f"tok-{n}", "t": now},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO messages (id, ticket_id, kind, direction, channel,"
+                    " author_contact_id, body_text, created_at)"
+                    " VALUES (:m, :n, 'public', 'in', :kind, :n, 'hello', :t)"
+                ),
+                {"m": 10 + n, "n": n, "kind": kind, "t": now},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO messages (id, ticket_id, kind, direction, channel, body_text,"
+                " created_at) VALUES (20, 1, 'public', 'out', 'email', 'an answer', :t)"
+            ),
+            {"t": now},
+        )
+    command.upgrade(config, "head")
+    with engine.connect() as conn:
+        tickets = conn.execute(
+            text("SELECT id, requester_identity_id FROM tickets ORDER BY id")
+        ).all()
+        messages = conn.execute(
+            text("SELECT id, author_identity_id FROM messages ORDER BY id")
+        ).all()
+        merged = conn.execute(text("SELECT merged_into_id FROM contacts")).scalars().all()
+    engine.dispose()
+    assert [tuple(t) for t in tickets] == [(1, 1), (2, 2)]
+    assert [tuple(m) for m in messages] == [(11, 1), (12, 2), (20, None)]
+    assert merged == [None, None]
