@@ -146,6 +146,8 @@ def wire(settings: Settings, db: Database | None = None) -> tuple[Context, dict[
         ctx.observers.extend(plug.observers)
         if plug.events is not None:
             ctx.event_handlers[channel.name] = plug.events
+        if plug.fetcher is not None:
+            ctx.fetchers[channel.name] = plug.fetcher
         plugs[channel.name] = plug
     return ctx, plugs
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from core.channel import EventHandler, Parser
+from core.channel import EventHandler, Fetcher, Parser
 from core.db import Database
 from core.dispatch import Dispatcher, NullDispatcher
 from core.health import Health
@@ -45,6 +45,8 @@ class Context:
     # How each channel's stored payloads become ``Inbound`` values (from the registry;
     # a channel without one stores the neutral JSON form).
     parsers: dict[str, Parser] = field(default_factory=dict)
+    # How a channel downloads the files its payloads only name, before deciding them.
+    fetchers: dict[str, Fetcher] = field(default_factory=dict)
     # How a channel handles its own (staff) events stored beside client messages.
     event_handlers: dict[str, EventHandler] = field(default_factory=dict)
     # The channels clients can be reached on in this deployment (configured ones).
