@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlparse
+from urllib.parse import parse_qsl, unquote, urlparse
 
 SPEC_PATH = Path(__file__).parent / "specs" / "telegram" / "api.json"
 TOKEN = "123456:TEST-token"
@@ -239,7 +239,7 @@ class FakeTelegram:
                 self._handle()
 
             def _handle(self) -> None:
-                path = urlparse(self.path).path
+                path = unquote(urlparse(self.path).path)
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 if path.startswith("/file/bot"):

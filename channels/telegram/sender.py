@@ -25,6 +25,7 @@ import logging
 import re
 import threading
 import time
+import warnings
 from datetime import timedelta
 from typing import Any
 
@@ -159,7 +160,9 @@ class TelegramSender:
             message_id = self._call(out.recipient, what, content, markup)
         except RetryAfter as exc:
             self._unclaim(out, number)
-            value = exc.retry_after
+            with warnings.catch_warnings():  # an int today, a timedelta in a later release
+                warnings.simplefilter("ignore")
+                value = exc.retry_after
             seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
             raise DeliveryError(f"Telegram: {exc}", retry_after=seconds) from exc
         except Forbidden as exc:  # blocked by the user, kicked from the group, ...
