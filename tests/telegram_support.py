@@ -19,7 +19,10 @@ SECRET = "test-webhook-secret_1"
 POLICY = """
 [escalation.chains.default]
 repeat = false
-steps = [{ wait_minutes = 0, notify = "oncall", channels = ["telegram"] }]
+steps = [
+  { wait_minutes = 0, notify = "oncall", channels = ["telegram"] },
+  { wait_minutes = 60, notify = "oncall", channels = ["telegram"] },
+]
 
 [[oncall_rotations]]
 name = "primary"

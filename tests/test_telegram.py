@@ -7,6 +7,7 @@ updates built from the spec's Update type.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,13 +19,14 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from config.settings import Settings
-from core.models import Agent
-from core.principals import Principal, agent_principal
-from core.tickets import conversation, lookup
+from core import staff
+from core.models import Agent, Escalation
+from core.principals import Principal, agent_principal, system
+from core.tickets import conversation, lookup, workflow
 from core.values import AttachmentIn
-from tests.faketelegram import FakeTelegram
+from tests.faketelegram import TOKEN, FakeTelegram
 from tests.harness import Harness, wait_until
-from tests.telegram_support import TelegramDriver, telegram_settings
+from tests.telegram_support import SECRET, TelegramDriver, telegram_settings
 
 CHAT = 4242
 
@@ -357,3 +359,124 @@ def test_an_internal_note_never_reaches_the_chat(
     harness.settle()
     assert len(telegram.fake.sent) == before
     assert not [d for d in telegram.deliveries(channel="telegram") if d.kind not in ("ack",)]
+
+
+# Staff: linking, escalation pings --------------------------------------------------------
+
+BEN_USER = 9001
+
+
+def link_ben(harness: Harness, telegram: TelegramDriver) -> None:
+    """Ben asks for a code with his API token and sends it to the bot from Telegram."""
+    _, token = harness.agent("Ben")
+    answer = harness.client.post(
+        "/telegram/link-code", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert answer.status_code == 404, "the route is the channel's, mounted on the channel's app"
+    answer = telegram.client.post(
+        "/telegram/link-code", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert answer.status_code == 200, answer.text
+    code = answer.json()["code"]
+    telegram.say(BEN_USER, f"/link {code}", first_name="Ben")
+    assert telegram.texts_to(BEN_USER)[-1].startswith("Linked: you are Ben")
+    telegram.say(BEN_USER, f"/link {code}", first_name="Ben")
+    assert "not valid" in telegram.texts_to(BEN_USER)[-1], "a code works once"
+
+
+def test_an_agent_links_telegram_with_a_one_time_code_and_acknowledges_a_ping_there(
+    harness: Harness, telegram: TelegramDriver
+) -> None:
+    link_ben(harness, telegram)
+    with harness.ctx.db.transaction() as session:
+        ben = session.execute(select(Agent).where(Agent.name == "Ben")).scalar_one()
+        assert staff.agent_at(session, "telegram", str(BEN_USER)) is not None
+        ben.preferences = {"channels": ["telegram"]}
+    ticket = harness.open_ticket(subject="Line 2 is down", priority="P1")
+    with harness.ctx.db.transaction() as session:
+        workflow.escalate(
+            harness.ctx,
+            session,
+            system(),
+            lookup.get_ticket(session, ticket, lock=True),
+            reason="down",
+        )
+    wait_until(
+        lambda: [s for s in telegram.fake.to_chat(BEN_USER) if s.reply_markup], what="the ping"
+    )
+    (ping,) = [s for s in telegram.fake.to_chat(BEN_USER) if s.reply_markup]
+    assert "T-000001" in ping.text
+    (button,) = ping.reply_markup["inline_keyboard"][0]  # type: ignore[index]
+    assert button["text"] == "Acknowledge" and button["callback_data"] == "ack:T-000001"
+    # Someone who is not a linked agent presses it (a forwarded message): nothing happens
+    stranger = telegram.post(telegram.updates.callback(5555, button["callback_data"]))
+    assert stranger.json()["method"] == "answerCallbackQuery", "answered at once"
+    harness.settle()
+    assert escalation_status(harness, ticket) == "active"
+    # Ben presses it: the press is answered in the webhook's own response, the chain stops
+    pressed = telegram.post(telegram.updates.callback(BEN_USER, button["callback_data"]))
+    assert pressed.status_code == 200
+    assert pressed.json()["method"] == "answerCallbackQuery"
+    assert pressed.json()["callback_query_id"].startswith("cq")
+    harness.settle()
+    assert escalation_status(harness, ticket) == "acknowledged"
+    audit = [e for e in harness.ticket(ticket)["audit"] if e["action"] == "escalation_acknowledged"]
+    assert len(audit) == 1 and "Ben" in audit[0]["actor"]
+    assert "escalation is stopped" in telegram.texts_to(BEN_USER)[-1]
+
+
+def escalation_status(harness: Harness, ticket_id: int) -> str:
+    with harness.ctx.db.reading() as session:
+        return str(
+            session.execute(
+                select(Escalation.status).where(Escalation.ticket_id == ticket_id)
+            ).scalar_one()
+        )
+
+
+# Modes: webhook registration, long polling -----------------------------------------------
+
+
+def test_the_web_role_registers_the_webhook_with_its_secret(
+    harness: Harness, telegram: TelegramDriver
+) -> None:
+    harness.system.start_services("web")
+    wait_until(lambda: telegram.fake.calls_of("setWebhook"), what="setWebhook")
+    (call,) = telegram.fake.calls_of("setWebhook")
+    assert call.params["url"] == "https://support.example/telegram/webhook"
+    assert call.params["secret_token"] == SECRET
+    assert json.loads(call.params["allowed_updates"]) == [
+        "message",
+        "edited_message",
+        "callback_query",
+    ]
+
+
+def test_long_polling_keeps_its_offset_so_a_restart_neither_misses_nor_repeats(
+    harness: Harness, telegram: TelegramDriver
+) -> None:
+    from channels.telegram.api import BotApi
+    from channels.telegram.polling import Poller
+    from core.intake.frontdoor import FrontDoor
+
+    def poller() -> Poller:
+        api = BotApi(TOKEN, telegram.fake.url)
+        return Poller(harness.ctx, api, FrontDoor(harness.ctx), timeout=0)
+
+    u = telegram.updates
+    first = [u.message(CHAT, "One."), u.message(CHAT, "Two.")]
+    telegram.fake.queue_updates(*first)
+    assert poller().poll_once() == 2
+    # A process that died before Telegram saw the next offset gets the same updates again
+    telegram.fake.confirmed = 0
+    telegram.fake.pending = first + telegram.fake.pending
+    telegram.fake.queue_updates(u.message(CHAT, "Three."))
+    restarted = poller()
+    assert restarted.offset() == first[-1]["update_id"] + 1, "the offset is in the database"
+    restarted.poll_once()
+    (call,) = telegram.fake.calls_of("getUpdates")[-1:]
+    assert int(call.params["offset"]) == first[-1]["update_id"] + 1
+    harness.settle()
+    assert [m["text"] for m in thread(harness)] == ["One.", "Two.", "Three."]
+    assert len(telegram.records()) == 3
+    assert restarted.poll_once() == 0, "nothing repeats"
