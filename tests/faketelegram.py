@@ -202,12 +202,12 @@ class FakeTelegram:
     # Test controls -----------------------------------------------------------------------
 
     def fail_next(
-        self, method: str, code: int = 429, *, retry_after: int = 1, times: int = 1
+        self, method: str, code: int = 429, *, retry_after: int = 1, after: int = 0
     ) -> None:
-        """Answer the next ``times`` calls of ``method`` with ``code`` (429: flood control)."""
+        """Answer a call of ``method`` with ``code`` (429: flood control), once ``after``
+        more calls of it have succeeded."""
         with self.lock:
-            for _ in range(times):
-                self.failures.append((method, code, {"retry_after": retry_after}))
+            self.failures.append((method, code, {"retry_after": retry_after, "after": after}))
 
     def to_chat(self, chat_id: int | str) -> list[Sent]:
         with self.lock:
@@ -324,7 +324,9 @@ class FakeTelegram:
                     "description": f"Bad Request: {problem}",
                 }
             for i, (name, code, opts) in enumerate(self.failures):
-                if name == method:
+                if name == method and opts["after"] > 0:
+                    opts["after"] -= 1
+                elif name == method:
                     del self.failures[i]
                     return code, _error(code, opts)
             chat = str(params.get("chat_id", ""))

@@ -289,8 +289,13 @@ def test_a_long_reply_is_split_at_paragraph_boundaries(
 ) -> None:
     telegram.say(CHAT, "What happened?")
     paragraphs = [f"Paragraph {n}: " + "word " * 300 for n in range(5)]
+    # Flood control stops the second part: the retry sends the rest, nothing twice
+    telegram.fake.fail_next("sendMessage", 429, retry_after=1, after=1)
     reply_as(harness, ana, "\n\n".join(paragraphs))
+    wait_until(lambda: telegram.deliveries(kind="reply")[0].status == "sent", what="the reply")
     parts = telegram.texts_to(CHAT)[1:]
+    assert len(parts) == len(set(parts)), "no part twice"
+    assert telegram.deliveries(kind="reply")[0].attempts == 2
     assert len(parts) >= 2 and all(len(p) <= 4096 for p in parts)
     assert all(p.startswith("Paragraph ") for p in parts), "each part starts a paragraph"
     assert " ".join(" ".join(p.split()) for p in parts).startswith(" ".join(paragraphs[0].split()))

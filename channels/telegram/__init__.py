@@ -71,7 +71,9 @@ def plug(ctx: Context, settings: Settings) -> Plug:
     sender = TelegramSender(
         api, ctx, Pace(settings.telegram_chat_rate, settings.telegram_global_rate)
     )
-    door = FrontDoor(ctx)
+    # Stored updates reach the workers once this process has answered the webhook
+    # requests in flight (it matters where they share the process: switchboard up).
+    door = FrontDoor(ctx, before_hand_over=edge.ANSWERING.wait_until_answered)
     secret = webhook_secret(settings)
 
     def mount(web: Any) -> None:

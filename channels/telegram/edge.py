@@ -13,6 +13,9 @@
 The secret is compared in constant time. A button press (``callback_query``) is
 answered in the response itself (``answerCallbackQuery`` as the webhook reply),
 so the client's spinner stops at once; what the press does happens in a worker.
+Answers come first: stored updates go to the workers once this process has no
+webhook request waiting for its answer (``ANSWERING``; it matters where the workers
+share the process, ``switchboard up``).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from starlette.responses import JSONResponse, Response
 from channels.telegram import updates
 from core.errors import IntakeError
 from core.intake import Incoming, Received
-from core.intake.frontdoor import FrontDoor
+from core.intake.frontdoor import Answering, FrontDoor
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,7 @@ PATH = "/telegram/webhook"
 SECRET_HEADER = "x-telegram-bot-api-secret-token"
 MAX_BYTES = 1024 * 1024
 PRESSED = "Received"
+ANSWERING = Answering()  # the hand-over to the workers waits for these answers first
 
 
 def incoming(update: dict[str, Any], raw: bytes, transport: str) -> Incoming:
@@ -66,6 +70,13 @@ def endpoint(door: FrontDoor, secret: str) -> Callable[[Request], Awaitable[Resp
     expected = secret.encode()
 
     async def receive_update(request: Request) -> Response:
+        ANSWERING.begin()
+        try:
+            return await _receive(request)
+        finally:
+            ANSWERING.end()
+
+    async def _receive(request: Request) -> Response:
         given = request.headers.get(SECRET_HEADER, "").encode()
         if not hmac.compare_digest(given, expected):
             log.info("telegram: refused a webhook request without the right secret token")

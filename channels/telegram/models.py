@@ -26,17 +26,16 @@ class TelegramPoll(Base):
 
 
 class TelegramSent(Base):
-    """One part of one outbox delivery sent to a chat: a retry skips the parts here.
-
-    ``message_id`` is empty while the part is in flight; a part found so after a
-    crash may have reached the chat, and is not sent again (at most once)."""
+    """One part of one outbox delivery sent (or being sent) to a chat: a retry skips
+    the parts here. A row is removed only when Telegram surely refused the part; one
+    left by a crash or a timeout may have reached the chat and is not sent again
+    (at most once). The message ids Telegram gave are on the outbox row."""
 
     __tablename__ = "telegram_sent"
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     part: Mapped[int] = mapped_column(Integer, primary_key=True)
     chat_id: Mapped[str] = mapped_column(String(40))
-    message_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

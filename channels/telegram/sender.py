@@ -5,9 +5,10 @@
 - An agent's files on a reply are uploaded (sendPhoto for pictures up to 10 MB,
   sendDocument otherwise), never sent as links Telegram would have to fetch.
 - An escalation ping carries an Acknowledge button (callback data ``ack:NUMBER``).
-- Every part of a delivery is a ``TelegramSent`` row, written before it is sent: a
-  retry skips the parts already sent (Telegram has no idempotency key), and a part
-  whose send ended unclearly (a timeout) is not sent twice.
+- Every part of a delivery is a ``TelegramSent`` row, written before it is sent and
+  removed only when Telegram surely refused it: a retry skips the parts already
+  sent (Telegram has no idempotency key), and a part whose send ended unclearly (a
+  timeout) is not sent twice. The message ids go on the outbox row (external id).
 - Rates: at most ``chat_rate`` messages a second to one chat and ``global_rate`` in
   all; a wait longer than ``MAX_WAIT`` seconds becomes a retry later.
 
@@ -29,7 +30,7 @@ import warnings
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
 from channels.telegram.api import BotApi
@@ -120,7 +121,7 @@ class TelegramSender:
     # One part ----------------------------------------------------------------------------
 
     def _claim(self, out: Outbound, number: int) -> str | None:
-        """Write this part's row (None: send it), or the id it was sent as ("?" unclear)."""
+        """Write this part's row (None: send it); "?" when it was sent (or may have been)."""
         try:
             with self.ctx.db.transaction() as session:
                 session.add(TelegramSent(key=out.key, part=number, chat_id=out.recipient))
@@ -130,12 +131,10 @@ class TelegramSender:
                 row = session.get(TelegramSent, (out.key, number))
                 if row is None:
                     raise DeliveryError("a part of this delivery is being sent elsewhere") from None
-                if row.message_id is None:
-                    log.warning(
-                        "telegram: part %s of %s may have been sent; not again", number, out.key
-                    )
-                    return "?"
-                return str(row.message_id)
+            log.info(
+                "telegram: part %s of %s was sent (or may have been); not again", number, out.key
+            )
+            return "?"
 
     def _unclaim(self, out: Outbound, number: int) -> None:
         with self.ctx.db.transaction() as session:
@@ -179,10 +178,6 @@ class TelegramSender:
         except Exception as exc:
             self._unclaim(out, number)
             raise DeliveryError(f"Telegram unreachable: {exc}") from exc
-        with self.ctx.db.transaction() as session:
-            row = session.get(TelegramSent, (out.key, number), with_for_update=True)
-            if row is not None:
-                row.message_id = message_id
         return message_id
 
     def _call(self, chat: str, what: str, content: Any, markup: dict[str, Any] | None) -> int:
@@ -227,15 +222,3 @@ class TelegramSender:
                 if data is not None:
                     found.append((item.filename, item.content_type, data))
         return found
-
-
-def stored_parts(ctx: Context, key: str) -> list[int | None]:
-    """The message ids a delivery was sent as, part by part (for tests and support)."""
-    with ctx.db.reading() as session:
-        return list(
-            session.execute(
-                select(TelegramSent.message_id)
-                .where(TelegramSent.key == key)
-                .order_by(TelegramSent.part)
-            ).scalars()
-        )

@@ -37,7 +37,6 @@ def upgrade() -> None:
         sa.Column("key", sa.String(200), nullable=False),
         sa.Column("part", sa.Integer(), nullable=False),
         sa.Column("chat_id", sa.String(40), nullable=False),
-        sa.Column("message_id", sa.BigInteger(), nullable=True),
         sa.Column("created_at", UTC, nullable=False),
         sa.PrimaryKeyConstraint("key", "part", name="pk_telegram_sent"),
     )
