@@ -18,6 +18,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from channels.telegram.sender import Pace, split
 from config.settings import Settings
 from core import staff
 from core.models import Agent, Escalation
@@ -485,3 +486,47 @@ def test_long_polling_keeps_its_offset_so_a_restart_neither_misses_nor_repeats(
     assert [m["text"] for m in thread(harness)] == ["One.", "Two.", "Three."]
     assert len(telegram.records()) == 3
     assert restarted.poll_once() == 0, "nothing repeats"
+
+
+def test_a_button_press_fetched_by_polling_is_answered_at_once(
+    harness: Harness, telegram: TelegramDriver
+) -> None:
+    from channels.telegram.api import BotApi
+    from channels.telegram.polling import Poller
+    from core.intake.frontdoor import FrontDoor
+
+    telegram.fake.queue_updates(telegram.updates.callback(BEN_USER, "ack:T-000009"))
+    Poller(harness.ctx, BotApi(TOKEN, telegram.fake.url), FrontDoor(harness.ctx), 0).poll_once()
+    (answer,) = telegram.fake.calls_of("answerCallbackQuery")
+    assert answer.params["callback_query_id"].startswith("cq")
+    harness.settle()
+    (record,) = telegram.records()
+    assert record.outcome == "event" and "not a linked agent" in (record.reason or "")
+
+
+# Pure parts: splitting and pacing -------------------------------------------------------
+
+
+@given(
+    text=st.lists(
+        st.text(st.characters(blacklist_categories=("Cs",)), max_size=3000), max_size=6
+    ).map("\n\n".join)
+)
+@hsettings(max_examples=200, deadline=None)
+def test_split_parts_fit_telegram_and_lose_no_word(text: str) -> None:
+    parts = split(text)
+    assert all(1 <= len(p) <= 4096 for p in parts) or parts == [""]
+    assert "".join("".join(parts).split()) == "".join(text.split())
+
+
+def test_split_cuts_at_the_last_paragraph_break_that_fits() -> None:
+    first, second = "a" * 3000, "b" * 3000
+    assert split(f"{first}\n\n{second}") == [first, second]
+    assert split("x" * 5000) == ["x" * 4096, "x" * 904]
+
+
+def test_pace_spaces_sends_to_one_chat_and_in_all() -> None:
+    pace = Pace(chat_rate=1.0, global_rate=10.0)
+    assert pace.reserve("a") == 0
+    assert 0.95 <= pace.reserve("a") <= 1.0, "one chat: a second apart"
+    assert 0.05 <= pace.reserve("b") <= 0.3, "another chat waits only for the global rate"

@@ -88,8 +88,9 @@ class Pace:
         """Reserve the next slot for ``chat``; returns the seconds to wait for it."""
         with self.lock:
             now = time.monotonic()
-            at = max(now, self.next_global, self.next_chat.get(chat, 0.0))
-            self.next_global = at + self.global_gap
+            slot = max(now, self.next_global)  # the global slot: not held back by one chat
+            at = max(slot, self.next_chat.get(chat, 0.0))
+            self.next_global = slot + self.global_gap
             self.next_chat[chat] = at + self.chat_gap
             if len(self.next_chat) > 10_000:  # forget chats whose slot has long passed
                 self.next_chat = {c: t for c, t in self.next_chat.items() if t > now}
