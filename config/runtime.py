@@ -140,6 +140,7 @@ def wire(settings: Settings, db: Database | None = None) -> tuple[Context, dict[
         silent_channels=frozenset(c.name for c in CHANNELS if not c.answers),
         address_checks={c.name: c.check_address for c in CHANNELS if c.check_address},
     )
+    ctx.db.watch(ctx.health)
     plugs: dict[str, Plug] = {}
     for channel in live:
         plug = channel.plug(ctx, settings)
