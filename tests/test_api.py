@@ -50,6 +50,23 @@ def test_a_refused_transition_is_a_409_naming_the_rule_not_a_500(harness: Harnes
     assert "is new" in response.json()["error"]["message"]
 
 
+def test_an_agent_who_is_not_a_lead_sending_an_override_reason_is_refused_403(
+    harness: Harness,
+) -> None:
+    _, token = harness.agent("Ana")
+    harness.api("POST", "/api/tickets", token, json=OPEN)
+    response = harness.api(
+        "POST",
+        "/api/tickets/T-000001/close",
+        token,
+        json={"code": "fixed", "steps": "x", "override_reason": "the client asked to close it"},
+    )
+    assert response.status_code == 403, response.text
+    assert response.json()["error"]["code"] == "override.role"
+    assert "only a lead may override" in response.json()["error"]["message"]
+    assert harness.ticket(1)["status"] == "new"
+
+
 def test_a_missing_required_field_is_a_422_with_the_field_named(harness: Harness) -> None:
     _, token = harness.agent("Ana")
     harness.api("POST", "/api/tickets", token, json=OPEN)
