@@ -58,11 +58,7 @@ def authorize(
             f"{refusals[0].message}; only a lead may override a rule, and you are not one",
             kind="role",
         )
-    if (
-        not override_reason
-        or who.agent_id is None
-        or ticket is None
-    ):
+    if not override_reason or who.agent_id is None or ticket is None:
         first = refusals[0]
         if who.roles & OVERRIDERS:
             first.message += "; a lead may override it with a written reason"
