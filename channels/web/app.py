@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from channels.web import api, assets, contact_pages, contacts_api, pages
+from channels.web.limits import BodyLimit
 from core.context import Context
 from core.db import report_outage
 from core.errors import ActionRefused, ConfigError, NotFound, SwitchboardError
@@ -32,6 +33,13 @@ def create_app(ctx: Context) -> FastAPI:
         title="Switchboard", version="0.1.0", docs_url="/api/docs", openapi_url="/api/openapi.json"
     )
     app.state.ctx = ctx
+    app.state.body_limits = {}  # path prefix -> bytes: a channel's webhook with its own limit
+    app.add_middleware(
+        BodyLimit,
+        default=ctx.max_request_bytes,
+        uploads=ctx.max_upload_bytes,
+        limits=app.state.body_limits,
+    )
 
     @app.exception_handler(ActionRefused)
     async def _refused(_: Request, exc: ActionRefused) -> JSONResponse:
