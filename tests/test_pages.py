@@ -39,6 +39,12 @@ def test_the_tracking_link_shows_status_and_public_replies_but_never_notes(
         url = base + link[link.index("/t/") :]
         dom = render(url, screenshot=tmp_path / "tracking.png")
         missing = render(base + "/t/not-a-real-token-at-all")
+        headers = httpx.get(url).headers
+    # The page runs no script from elsewhere, is never framed, never leaks its address
+    assert "script-src 'self'" in headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert headers["referrer-policy"] == "no-referrer"
+    assert headers["x-frame-options"] == "DENY" and headers["cache-control"] == "no-store"
     assert "T-000001" in dom and "Badge reader" in dom
     assert "On hold: waiting for your answer" in dom
     assert "Please hold the card flat for two seconds." in dom

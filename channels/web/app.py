@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from channels.web import api, assets, contact_pages, contacts_api, pages
+from channels.web.headers import SecurityHeaders
 from channels.web.limits import BodyLimit
 from core.context import Context
 from core.db import report_outage
@@ -34,6 +35,7 @@ def create_app(ctx: Context) -> FastAPI:
     )
     app.state.ctx = ctx
     app.state.body_limits = {}  # path prefix -> bytes: a channel's webhook with its own limit
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(
         BodyLimit,
         default=ctx.max_request_bytes,
