@@ -79,6 +79,13 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest web request body (API JSON, forms, webhooks), in bytes (larger: 413).",
     )
+    public_requests_per_minute: int = Field(
+        120,
+        ge=0,
+        description="Requests a minute one address may make to the pages reached without "
+        "signing in (tracking links, files, contact and escalation links, the portal); "
+        "over it: 429. 0: no limit.",
+    )
     max_upload_bytes: int = Field(
         64 * 1024 * 1024,
         ge=1024,

@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from channels.web import api, assets, contact_pages, contacts_api, pages
 from channels.web.headers import SecurityHeaders
-from channels.web.limits import BodyLimit
+from channels.web.limits import BodyLimit, PublicRate
 from core.context import Context
 from core.db import report_outage
 from core.errors import ActionRefused, ConfigError, NotFound, SwitchboardError
@@ -35,6 +35,7 @@ def create_app(ctx: Context) -> FastAPI:
     )
     app.state.ctx = ctx
     app.state.body_limits = {}  # path prefix -> bytes: a channel's webhook with its own limit
+    app.add_middleware(PublicRate, per_minute=ctx.public_requests_per_minute)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(
         BodyLimit,
