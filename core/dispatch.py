@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Protocol
 
-
 BROKER = "broker"  # its part name in ``core.health``
 
 
