@@ -29,7 +29,7 @@ from config.settings import Settings
 from core.models import LiveProcess, OutboxDelivery
 from tests.conftest import _postgres_db
 from tests.email_support import free_port
-from tests.harness import make_settings, wait_until
+from tests.harness import Harness, make_settings, wait_until
 from tests.services import REDIS_URL, need
 from tests.test_embedded import BIN, stop_process
 from tests.throwaway import ThrowawayPostgres, ThrowawayRedis
@@ -317,3 +317,45 @@ def _tickets(env: dict[str, str]) -> int:
         [str(BIN), "tickets", "list", "--json"], env=env, capture_output=True, text=True
     )
     return int(json.loads(listed.stdout)["total"]) if listed.returncode == 0 else -1
+
+
+# Duplicate storms --------------------------------------------------------------------------
+
+
+def test_every_mail_delivered_three_times_at_once_through_different_relays_is_one_ticket(
+    harness: Harness, smtp_port: int
+) -> None:
+    """30 mails (half without a Message-ID), each sent three times by three relays at
+    once, each copy with its own Received: trail: 30 tickets, 30 acknowledgements."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.email_support import mail, maildir_messages
+
+    copies: list[bytes] = []
+    for n in range(30):
+        message = mail(
+            sender=f"client{n}@client.example",
+            subject=f"Scanner {n} shows E42",
+            body=f"Scanner {n} stopped at noon.",
+            Date=f"Mon, 30 Nov 2026 12:{n:02d}:00 +0000",
+        )
+        if n % 2:
+            del message["Message-ID"]
+        for relay in range(3):
+            trail = f"Received: from relay{relay}.example by mx.example; {message['Date']}\r\n"
+            copies.append(trail.encode() + message.as_bytes().replace(b"\n", b"\r\n"))
+
+    def send(raw: bytes) -> None:
+        with smtplib.SMTP("127.0.0.1", smtp_port, timeout=30) as client:
+            client.sendmail("relay@mx.example", ["support@localhost"], raw)
+
+    with ThreadPoolExecutor(max_workers=9) as pool:
+        list(pool.map(send, copies))
+    harness.settle(timeout=60)
+    tickets = harness.tickets(limit=100)
+    assert tickets["total"] == 30
+    assert sorted(t["subject"] for t in tickets["tickets"]) == sorted(
+        f"Scanner {n} shows E42" for n in range(30)
+    )
+    acks = [str(m["To"]) for m in maildir_messages(harness.settings.maildir_path)]
+    assert sorted(acks) == sorted(f"client{n}@client.example" for n in range(30))
