@@ -82,6 +82,7 @@ def plug(ctx: Context, settings: Settings) -> Plug:
         from channels.telegram.web import link_code_route
 
         if webhook_mode(settings):
+            web.state.body_limits[edge.PATH] = edge.MAX_BYTES
             web.router.routes.append(
                 Route(edge.PATH, edge.endpoint(door, secret), methods=["POST"])
             )
