@@ -463,11 +463,10 @@ def test_long_polling_keeps_its_offset_so_a_restart_neither_misses_nor_repeats(
 ) -> None:
     from channels.telegram.api import BotApi
     from channels.telegram.polling import Poller
-    from core.intake.frontdoor import FrontDoor
 
     def poller() -> Poller:
         api = BotApi(TOKEN, telegram.fake.url)
-        return Poller(harness.ctx, api, FrontDoor(harness.ctx), timeout=0)
+        return Poller(harness.ctx, api, timeout=0)
 
     u = telegram.updates
     first = [u.message(CHAT, "One."), u.message(CHAT, "Two.")]
@@ -493,10 +492,9 @@ def test_a_button_press_fetched_by_polling_is_answered_at_once(
 ) -> None:
     from channels.telegram.api import BotApi
     from channels.telegram.polling import Poller
-    from core.intake.frontdoor import FrontDoor
 
     telegram.fake.queue_updates(telegram.updates.callback(BEN_USER, "ack:T-000009"))
-    Poller(harness.ctx, BotApi(TOKEN, telegram.fake.url), FrontDoor(harness.ctx), 0).poll_once()
+    Poller(harness.ctx, BotApi(TOKEN, telegram.fake.url), 0).poll_once()
     (answer,) = telegram.fake.calls_of("answerCallbackQuery")
     assert answer.params["callback_query_id"].startswith("cq")
     harness.settle()

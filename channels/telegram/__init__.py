@@ -105,7 +105,7 @@ def plug(ctx: Context, settings: Settings) -> Plug:
 
         services.append(Service(f"Telegram webhook at {url}", "web", set_webhook))
     else:
-        poller = Poller(ctx, api, door, settings.telegram_poll_timeout)
+        poller = Poller(ctx, api, settings.telegram_poll_timeout)
         services.append(Service("Telegram long polling", "poll", poller.start, poller.stop))
     return Plug(
         sender=sender,

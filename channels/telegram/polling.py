@@ -1,8 +1,9 @@
 """Long polling (getUpdates), for deployments without a public https URL.
 
-One loop per bot: ask for the updates from the stored offset, store each through
-the front door (the same update twice is one record), answer button presses at
-once, then move the offset in the database past what is stored. A restart reads
+One loop per bot: ask for the updates from the stored offset, store them in one
+transaction (the same update twice is one record) and hand them to the workers,
+answer button presses at once, then move the offset in the database past what is
+stored. A restart reads
 the offset back: an update stored but not yet passed is fetched again and is a
 duplicate (nothing twice); one not stored was not passed (nothing missed).
 """
@@ -17,18 +18,17 @@ from channels.telegram import edge, updates
 from channels.telegram.api import BotApi
 from channels.telegram.models import TelegramPoll
 from core.context import Context
-from core.intake.frontdoor import FrontDoor
+from core.intake import receive_many
 
 log = logging.getLogger(__name__)
 
 
 class Poller:
-    """Parameters: the context, the bot, the front door, getUpdates' timeout (s)."""
+    """Parameters: the context, the bot, getUpdates' timeout (s)."""
 
-    def __init__(self, ctx: Context, api: BotApi, door: FrontDoor, timeout: int = 25) -> None:
+    def __init__(self, ctx: Context, api: BotApi, timeout: int = 25) -> None:
         self.ctx = ctx
         self.api = api
-        self.door = door
         self.timeout = timeout
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
@@ -62,10 +62,16 @@ class Poller:
         batch = self.api.raw("getUpdates", read_timeout=float(params["timeout"]) + 10, **params)  # type: ignore[arg-type]
         if not batch:
             return 0
+        # All of them in one transaction, then to the workers (raises: the offset stays)
+        receive_many(
+            self.ctx,
+            [
+                edge.incoming(u, json.dumps(u, separators=(",", ":")).encode(), "polling")
+                for u in batch
+            ],
+        )
         highest = offset - 1
         for update in batch:
-            raw = json.dumps(update, separators=(",", ":")).encode()
-            self.door.store(edge.incoming(update, raw, "polling"))
             answer = edge.callback_answer(update)
             if answer is not None:
                 try:
