@@ -366,6 +366,21 @@ class FakeTelegram:
                 "file_size": len(data),
                 "file_path": f"documents/{file_id}.bin",
             }
+        if method == "editMessageText":
+            chat, message_id = str(params["chat_id"]), int(params["message_id"])
+            found = [s for s in self.sent if s.chat_id == chat and s.message_id == message_id]
+            if not found:
+                return True  # the test then sees nothing changed
+            found[0].text = str(params["text"])
+            markup = params.get("reply_markup")
+            found[0].reply_markup = json.loads(markup) if isinstance(markup, str) else markup
+            return {
+                "message_id": message_id,
+                "date": int(time.time()),
+                "chat": {"id": int(chat), "type": "private"},
+                "text": found[0].text,
+                "edit_date": int(time.time()),
+            }
         if method in ("sendMessage", "sendPhoto", "sendDocument"):
             chat = str(params["chat_id"])
             message_id = next(self.message_ids)

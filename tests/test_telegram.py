@@ -429,6 +429,9 @@ def test_an_agent_links_telegram_with_a_one_time_code_and_acknowledges_a_ping_th
     audit = [e for e in harness.ticket(ticket)["audit"] if e["action"] == "escalation_acknowledged"]
     assert len(audit) == 1 and "Ben" in audit[0]["actor"]
     assert "escalation is stopped" in telegram.texts_to(BEN_USER)[-1]
+    # The ping itself now says who acknowledged it, and its button is gone
+    assert ping.text.endswith("Acknowledged by Ben: the escalation is stopped.")
+    assert ping.reply_markup is None and "T-000001" in ping.text
 
 
 def escalation_status(harness: Harness, ticket_id: int) -> str:

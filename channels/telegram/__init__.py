@@ -7,6 +7,7 @@
 - ``parse``: a stored update as an ``Inbound``; ``events``: commands, edits, buttons
 - ``sender``: outbox rows to chats (split, files uploaded, rates, 429, blocked bots)
 - ``linking``: agents link their Telegram account with a one-time code
+- ``pings``: escalation pings edited to say who acknowledged them
 - ``api``: python-telegram-bot on an event loop of its own; ``models``: the tables
 
 Configured when ``SWITCHBOARD_TELEGRAM_BOT_TOKEN`` is set. Webhook mode when the
@@ -59,7 +60,7 @@ def check_address(address: str) -> None:
 
 def plug(ctx: Context, settings: Settings) -> Plug:
     """The sender, the fetcher, the event handler, and the webhook or the poller."""
-    from channels.telegram import edge, files
+    from channels.telegram import edge, files, pings
     from channels.telegram.api import BotApi
     from channels.telegram.events import Events
     from channels.telegram.polling import Poller
@@ -109,6 +110,7 @@ def plug(ctx: Context, settings: Settings) -> Plug:
         services.append(Service("Telegram long polling", "poll", poller.start, poller.stop))
     return Plug(
         sender=sender,
+        observers=[pings.observe],
         fetcher=files.fetcher(api),
         events=events.handle,
         mount=mount,

@@ -4,7 +4,8 @@
   split at 4,096 characters on paragraph boundaries (then lines, then words).
 - An agent's files on a reply are uploaded (sendPhoto for pictures up to 10 MB,
   sendDocument otherwise), never sent as links Telegram would have to fetch.
-- An escalation ping carries an Acknowledge button (callback data ``ack:NUMBER``).
+- An escalation ping carries an Acknowledge button (callback data ``ack:NUMBER``);
+  once acknowledged anywhere, the ping is edited to say by whom (``pings``).
 - Every part of a delivery is a ``TelegramSent`` row, written before it is sent and
   removed only when Telegram surely refused it: a retry skips the parts already
   sent (Telegram has no idempotency key), and a part whose send ended unclearly (a
@@ -36,6 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from channels.telegram.api import BotApi
 from channels.telegram.events import ACK_PREFIX
 from channels.telegram.models import TelegramSent
+from channels.telegram.pings import ACKNOWLEDGED
 from core import blobs
 from core.context import Context
 from core.errors import DeliveryError
@@ -106,6 +108,8 @@ class TelegramSender:
         self.pace = pace
 
     def send(self, out: Outbound) -> str | None:
+        if out.kind == ACKNOWLEDGED:
+            return self._edit_ping(out)
         parts: list[tuple[str, Any]] = [("text", p) for p in split(out.text)]
         parts.extend(("file", f) for f in self._files(out))
         sent: list[str] = []
@@ -199,6 +203,24 @@ class TelegramSender:
             return int(sent.message_id)
 
         return self.api.call(run)
+
+    def _edit_ping(self, out: Outbound) -> str | None:
+        """An escalation ping says who acknowledged it, and its button goes."""
+        from telegram.error import BadRequest
+
+        message_id = int(out.extras["message_id"])
+        text = split(out.text)[0]
+
+        async def run(bot: Any) -> None:
+            await bot.edit_message_text(text, chat_id=out.recipient, message_id=message_id)
+
+        try:
+            self.api.call(run)
+        except BadRequest as exc:  # deleted by the agent, or too old to edit: nothing to do
+            raise DeliveryError(f"Telegram refused the edit: {exc}", permanent=True) from exc
+        except Exception as exc:
+            raise DeliveryError(f"Telegram unreachable: {exc}") from exc
+        return str(message_id)
 
     # What goes with the text -------------------------------------------------------------
 
