@@ -174,6 +174,8 @@ class FrontDoor:
         self.queue.put(waiting)
 
     def _write_forever(self) -> None:
+        # Callers wait for this thread's commits: on SQLite it goes before the workers.
+        self.ctx.db.prefer_this_thread()
         while True:
             batch = [self.queue.get()]
             while len(batch) < MAX_BATCH:
