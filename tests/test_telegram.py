@@ -348,7 +348,11 @@ def test_a_bot_blocked_by_the_user_is_a_permanent_failure_shown_on_the_delivery(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(text=st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=80))
+@given(
+    text=st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=80).filter(
+        str.strip  # a blank note is refused before it exists
+    )
+)
 def test_an_internal_note_never_reaches_the_chat(
     harness: Harness, telegram: TelegramDriver, text: str
 ) -> None:
@@ -531,3 +535,16 @@ def test_pace_spaces_sends_to_one_chat_and_in_all() -> None:
     assert pace.reserve("a") == 0
     assert 0.95 <= pace.reserve("a") <= 1.0, "one chat: a second apart"
     assert 0.05 <= pace.reserve("b") <= 0.3, "another chat waits only for the global rate"
+
+
+def test_webhook_mode_without_an_https_public_url_stops_the_process_naming_both_settings(
+    tmp_path: Path, database_url: str, fake_telegram: FakeTelegram
+) -> None:
+    from config.runtime import System
+    from core.errors import ConfigError
+
+    settings = telegram_settings(
+        tmp_path, database_url, "memory://", fake_telegram, public_url="http://127.0.0.1:8000"
+    )
+    with pytest.raises(ConfigError, match="SWITCHBOARD_PUBLIC_URL is not https"):
+        System(settings)

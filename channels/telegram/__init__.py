@@ -92,6 +92,13 @@ def plug(ctx: Context, settings: Settings) -> Plug:
     services: list[Service] = []
     if webhook_mode(settings):
         url = f"{settings.public_url.rstrip('/')}{edge.PATH}"
+        if not url.startswith("https://"):
+            from core.errors import ConfigError
+
+            raise ConfigError(
+                "SWITCHBOARD_TELEGRAM_MODE is webhook but SWITCHBOARD_PUBLIC_URL is not https: "
+                "Telegram sends webhooks to https URLs only (set it, or use polling)"
+            )
 
         def set_webhook() -> None:
             from channels.telegram.updates import ALLOWED_UPDATES
