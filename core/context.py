@@ -65,6 +65,12 @@ class Context:
     def tracking_link(self, token: str) -> str:
         return f"{self.public_url.rstrip('/')}/t/{token}"
 
+    def satisfaction_link(self, token: str, choice: str = "") -> str:
+        """The page where a client answers "Is it fixed?" and rates the resolution;
+        ``choice`` (``fixed=yes``, ``rating=4``) preselects an answer, saving nothing."""
+        link = f"{self.public_url.rstrip('/')}/s/{token}"
+        return f"{link}?{choice}" if choice else link
+
     def file_link(self, token: str, attachment_id: int, filename: str) -> str:
         """Where a file of the ticket's public conversation can be downloaded."""
         return f"{self.tracking_link(token)}/files/{attachment_id}/{quote(filename or 'file', safe='')}"

@@ -34,6 +34,7 @@ from core import parked
 from core.context import Context
 from core.errors import ActionRefused
 from core.escalation import acknowledging
+from core.kpis import report as kpireport
 from core.models import Agent, as_id
 from core.principals import Principal, agent_principal
 from core.sla import report as slareport
@@ -375,6 +376,23 @@ def sla_report(
     start, end = slareport.period(ctx.now(), since, until, days)
     with ctx.db.reading() as session:
         return slareport.compliance(ctx, session, start, end)
+
+
+@router.get("/reports/kpis")
+def kpi_report(
+    ctx: CtxDep,
+    who: WhoDep,
+    since: str | None = None,
+    until: str | None = None,
+    days: Annotated[int, Query(ge=1, le=3660)] = 30,
+) -> dict[str, Any]:
+    """KPIs for leads (the dashboard's figures) for tickets opened in the period;
+    lead or admin role only."""
+    if not who.roles & {"lead", "admin"}:
+        raise HTTPException(403, "the KPI report is for leads and admins")
+    start, end = slareport.period(ctx.now(), since, until, days)
+    with ctx.db.reading() as session:
+        return kpireport.kpis(session, start, end)
 
 
 @router.get("/parked")
