@@ -392,7 +392,7 @@ def kpi_report(
         raise HTTPException(403, "the KPI report is for leads and admins")
     start, end = slareport.period(ctx.now(), since, until, days)
     with ctx.db.reading() as session:
-        return kpireport.kpis(session, start, end)
+        return kpireport.kpis(session, start, end, ctx.now())
 
 
 @router.get("/parked")

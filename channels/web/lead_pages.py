@@ -145,7 +145,7 @@ def _figures(ctx: Context, request: Request) -> tuple[dict[str, Any], dict[str, 
         ctx.now(), chosen["since"] or None, chosen["until"] or None, int(days or 30)
     )
     with ctx.db.reading() as session:
-        return report.kpis(session, start, end), chosen
+        return report.kpis(session, start, end, ctx.now()), chosen
 
 
 CHARTS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (

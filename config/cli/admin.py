@@ -296,7 +296,7 @@ def report_kpis(
     ctx = context(load())
     start, end = slareport.period(ctx.now(), since, until, days)
     with ctx.db.reading() as session:
-        data = kpireport.kpis(session, start, end)
+        data = kpireport.kpis(session, start, end, ctx.now())
     if as_csv:
         writer = csv.writer(sys.stdout)
         writer.writerow(kpireport.HEADER)

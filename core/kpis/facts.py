@@ -2,9 +2,8 @@
 
 Called once per change by ``core.tickets.change.apply``, in its transaction, after
 the SLA refresh: the row copies what the ticket says now (priority, queue, category,
-assignee, first response, resolution) and adds what only the change knows (a reopen,
-an escalation). An SLA clock that stopped in time is ``met``; one that ran past its
-due time is ``breached``, and stays so.
+assignee, first response, resolution, the state of its SLA clocks) and adds what
+only the change knows (a reopen, an escalation).
 """
 
 from __future__ import annotations
@@ -43,17 +42,22 @@ def observe(session: Session, change: Change) -> TicketFacts:
         row.escalations = (row.escalations or 0) + 1
     now = ticket.updated_at
     clocks = sla.load_clocks(ticket)
-    row.response_sla = _outcome(row.response_sla, clocks.response, now)
-    row.resolution_sla = _outcome(row.resolution_sla, clocks.resolution, now)
+    row.response_sla, row.response_due_at = state(clocks.response, now)
+    row.resolution_sla, row.resolution_due_at = state(clocks.resolution, now)
     return row
 
 
-def _outcome(before: str | None, clock: Clock | None, now: datetime) -> str | None:
-    if before == BREACHED or clock is None:
-        return before
+def state(clock: Clock | None, now: datetime) -> tuple[str | None, datetime | None]:
+    """(``met`` / ``breached`` / None, the deadline of a running clock), as
+    ``core.sla.report`` decides a clock: breached once its open time passed the target,
+    met when it stopped in time, else still to be decided."""
+    if clock is None:
+        return None, None
     if clock.breached(now):
-        return BREACHED
-    return MET if clock.stopped_at is not None else None
+        return BREACHED, None
+    if clock.stopped_at is not None:
+        return MET, None
+    return None, clock.due_at if clock.paused_at is None else None
 
 
 def record_answer(session: Session, ticket: Ticket, fixed: bool | None, rating: int | None) -> None:

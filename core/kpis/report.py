@@ -10,7 +10,9 @@ business-time figures per SLA clock).
 
 - first response: the first acknowledgement or public reply (as the SLA counts it);
 - resolution: to the ticket's current resolution, for tickets resolved or closed now;
-- SLA compliance: clocks met / clocks decided (met or breached), response and resolution;
+- SLA compliance: clocks met / clocks decided (met or breached), response and
+  resolution, decided as ``report sla`` decides them (a running clock past its
+  deadline is breached);
 - reopen rate: tickets reopened at least once / tickets ever resolved;
 - escalation frequency: tickets escalated at least once / tickets;
 - satisfaction: the latest answer per ticket: average rating, share rated 4 or 5,
@@ -59,7 +61,12 @@ def _count(condition: ColumnElement[bool]) -> ColumnElement[Any]:
     return func.sum(case((condition, 1), else_=0))
 
 
-def _rows(session: Session, since: datetime, until: datetime) -> list[Any]:
+def _breached(outcome: Any, due_at: Any, now: datetime) -> ColumnElement[bool]:
+    """Breached at a change, or running past its deadline now."""
+    return (outcome == "breached") | (outcome.is_(None) & (due_at < now))
+
+
+def _rows(session: Session, since: datetime, until: datetime, now: datetime) -> list[Any]:
     f = TicketFacts
     columns = [
         func.count().label("tickets"),
@@ -69,9 +76,9 @@ def _rows(session: Session, since: datetime, until: datetime) -> list[Any]:
         func.sum(_minutes(session, f.resolved_at, f.opened_at)).label("resolution_minutes"),
         _count(f.resolved_at.is_not(None) | (f.reopens > 0)).label("ever_resolved"),
         _count(f.response_sla == "met").label("response_met"),
-        _count(f.response_sla == "breached").label("response_breached"),
+        _count(_breached(f.response_sla, f.response_due_at, now)).label("response_breached"),
         _count(f.resolution_sla == "met").label("resolution_met"),
-        _count(f.resolution_sla == "breached").label("resolution_breached"),
+        _count(_breached(f.resolution_sla, f.resolution_due_at, now)).label("resolution_breached"),
         _count(f.reopens > 0).label("reopened"),
         _count(f.escalations > 0).label("escalated"),
         func.count(f.rating).label("rated"),
@@ -136,8 +143,9 @@ def figures(sums: dict[str, float]) -> dict[str, Any]:
     }
 
 
-def kpis(session: Session, since: datetime, until: datetime) -> dict[str, Any]:
-    """The KPIs of tickets opened in [since, until): ``total`` and ``by_<dimension>``."""
+def kpis(session: Session, since: datetime, until: datetime, now: datetime) -> dict[str, Any]:
+    """The KPIs of tickets opened in [since, until), as of ``now``: ``total`` and
+    ``by_<dimension>``."""
     names = {
         "queue": dict(session.execute(select(SupportQueue.id, SupportQueue.slug)).all()),
         "category": dict(session.execute(select(Category.id, Category.slug)).all()),
@@ -145,7 +153,7 @@ def kpis(session: Session, since: datetime, until: datetime) -> dict[str, Any]:
     }
     total = dict.fromkeys(SUMS, 0.0)
     groups: dict[str, dict[str, dict[str, float]]] = {d: {} for d in DIMENSIONS}
-    for row in _rows(session, since, until):
+    for row in _rows(session, since, until, now):
         keys = {
             "priority": row.priority,
             "queue": names["queue"].get(row.queue_id, "-"),

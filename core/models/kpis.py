@@ -16,8 +16,10 @@ class TicketFacts(Base):
 
     Written in the transaction of every change (``core.tickets.change.apply``) and of
     every satisfaction answer, so a KPI query reads one narrow row per ticket instead
-    of its events. ``response_sla`` and ``resolution_sla`` are ``met``, ``breached``
-    or None (still running); a breach stays a breach.
+    of its events. ``response_sla`` and ``resolution_sla`` are the state of the
+    ticket's SLA clocks as of its last change, as ``report sla`` counts them: ``met``,
+    ``breached``, or None while running (then ``*_due_at`` is the deadline, and a
+    report read after it counts the clock breached) or paused.
     """
 
     __tablename__ = "ticket_facts"
@@ -33,6 +35,8 @@ class TicketFacts(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     response_sla: Mapped[str | None] = mapped_column(String(10))
     resolution_sla: Mapped[str | None] = mapped_column(String(10))
+    response_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolution_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reopens: Mapped[int] = mapped_column(Integer, default=0)
     escalations: Mapped[int] = mapped_column(Integer, default=0)
     rating: Mapped[int | None] = mapped_column(Integer)

@@ -142,7 +142,6 @@ def apply(
         Change(action, ticket, who, before, after, payload, message.id if message else None),
         actor=who.label,
     )
-    facts.observe(session, change)
     if notice is not None:
         notices.tell(
             ctx,
@@ -156,8 +155,8 @@ def apply(
 
 
 def announce(ctx: Context, session: Session, change: Change, *, actor: str) -> Change:
-    """Audit a change on the ticket's chain and tell the observers: the last steps of
-    every change, also of those the lifecycle table does not list (an escalation
+    """Audit a change on the ticket's chain, fold it into the ticket's KPI facts and
+    tell the observers: the last steps of every change, also of those the lifecycle table does not list (an escalation
     acknowledged)."""
     audit.record(
         session,
@@ -167,6 +166,7 @@ def announce(ctx: Context, session: Session, change: Change, *, actor: str) -> C
         data=change.fields,
         now=ctx.now(),
     )
+    facts.observe(session, change)
     for observer in ctx.observers:
         observer(ctx, session, change)
     return change

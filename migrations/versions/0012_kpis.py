@@ -5,8 +5,9 @@ Revises: 0011_assets
 
 ``ticket_facts`` holds one row per ticket, kept by every change from now on; the
 tickets already stored get theirs from their columns and their audit events
-(reopens and escalations counted from the ``reopen`` and ``escalate`` events). Their
-SLA outcomes start unknown (counted as pending) until their next change.
+(reopens and escalations counted from the ``reopen`` and ``escalate`` events, the
+deadlines of running clocks from the ticket). Their met or breached clocks count as
+pending until their next change.
 ``satisfaction_answers`` holds the client's answer per resolution.
 """
 
@@ -44,6 +45,8 @@ def upgrade() -> None:
         sa.Column("resolved_at", UTC, nullable=True),
         sa.Column("response_sla", sa.String(10), nullable=True),
         sa.Column("resolution_sla", sa.String(10), nullable=True),
+        sa.Column("response_due_at", UTC, nullable=True),
+        sa.Column("resolution_due_at", UTC, nullable=True),
         sa.Column("reopens", sa.Integer(), nullable=False),
         sa.Column("escalations", sa.Integer(), nullable=False),
         sa.Column("rating", sa.Integer(), nullable=True),
@@ -81,13 +84,14 @@ def upgrade() -> None:
     op.execute(
         """
         INSERT INTO ticket_facts (ticket_id, opened_at, priority, queue_id, category_id,
-            assignee_id, first_response_at, resolved_at, reopens, escalations)
+            assignee_id, first_response_at, resolved_at, response_due_at, resolution_due_at,
+            reopens, escalations)
         SELECT t.id, t.created_at, t.priority, t.queue_id, t.category_id, t.assignee_id,
             CASE WHEN t.first_response_at IS NULL THEN t.acknowledged_at
                  WHEN t.acknowledged_at IS NULL THEN t.first_response_at
                  WHEN t.acknowledged_at < t.first_response_at THEN t.acknowledged_at
                  ELSE t.first_response_at END,
-            t.resolved_at,
+            t.resolved_at, t.response_due_at, t.resolution_due_at,
             (SELECT count(*) FROM audit_events a WHERE a.ticket_id = t.id AND a.action = 'reopen'),
             (SELECT count(*) FROM audit_events a WHERE a.ticket_id = t.id AND a.action = 'escalate')
         FROM tickets t
