@@ -34,6 +34,7 @@ from tests.harness import Harness
 from tests.sla_support import FakeNow
 
 DONE = ("resolved", "closed")
+STAFF = (("Ana", ("agent",)), ("Bo", ("agent",)), ("Lee", ("lead",)))
 RESPONSES = ("acknowledge", "assign", "reply")
 
 
@@ -41,13 +42,13 @@ def generate(harness: Harness, now: FakeNow, seed: int, tickets: int = 14) -> li
     """Tickets with random histories through the core actions, the clock moving."""
     rng = random.Random(seed)
     ctx = harness.ctx
-    staff = [harness.agent("Ana")[0], harness.agent("Bo")[0], harness.agent("Lee", ("lead",))[0]]
+    staff = [harness.agent(f"{name} {seed}", roles)[0] for name, roles in STAFF]
     subjects = ["Printer jammed", "VPN slow", "Invoice wrong", "Door badge down", "Laptop"]
     for i in range(tickets):
         now.advance(minutes=rng.randint(1, 90))
         ticket_id = harness.open_ticket(
             subject=f"{rng.choice(subjects)} {i}",
-            requester=("fake", f"client-{i}", "Client"),
+            requester=("fake", f"client-{seed}-{i}", "Client"),
             priority=rng.choice(["P1", "P2", "P3", "P4"]),
         )
         for _ in range(rng.randint(0, 9)):
@@ -234,6 +235,7 @@ def test_the_period_counts_tickets_opened_in_it_and_agents_are_refused(
     first = now()
     now.advance(days=3)
     harness.open_ticket(subject="Later one")
+    now.advance(minutes=5)
     _, lead = harness.agent("Lena", ("lead",))
     _, agent = harness.agent("Ari")
     since = (first + timedelta(days=1)).isoformat()
