@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from core.models import Escalation, InboundRecord, OutboxDelivery, SupportQueue, Ticket
@@ -31,27 +31,35 @@ class Snapshot:
 
 
 def snapshot(session: Session, now: datetime) -> Snapshot:
-    """Every figure, in five statements."""
+    """Every figure, in five statements, each over an index where one helps."""
     out = Snapshot()
     out.intake = _grouped(
         session, InboundRecord.channel, func.coalesce(InboundRecord.outcome, "pending")
     )
     out.deliveries = _grouped(session, OutboxDelivery.channel, OutboxDelivery.status)
     open_ = Ticket.status.in_(sorted(OPEN_STATES))
-    breached = or_(Ticket.response_due_at < now, Ticket.resolution_due_at < now)
-    state = case((breached, "breached"), (Ticket.sla_attention_at <= now, "at_risk"), else_="ok")
-    out.sla = _grouped(session, state, where=open_)
     slug = func.coalesce(SupportQueue.slug, "-")
+    depth = (
+        select(Ticket.queue_id, Ticket.status, func.count().label("n"))
+        .where(open_)
+        .group_by(Ticket.queue_id, Ticket.status)
+        .subquery()
+    )
     out.queues = [
         ((str(q), str(s)), int(n))
         for q, s, n in session.execute(
-            select(slug, Ticket.status, func.count())
-            .select_from(Ticket)
-            .outerjoin(SupportQueue, SupportQueue.id == Ticket.queue_id)
-            .where(open_)
-            .group_by(slug, Ticket.status)
+            select(slug, depth.c.status, depth.c.n).outerjoin(
+                SupportQueue, SupportQueue.id == depth.c.queue_id
+            )
         ).all()
     ]
+    # At risk or breached: only tickets whose attention time has come (an indexed
+    # range); every other open ticket is ok.
+    breached = or_(Ticket.response_due_at < now, Ticket.resolution_due_at < now)
+    state = case((breached, "breached"), else_="at_risk")
+    attention = dict(_grouped(session, state, where=and_(Ticket.sla_attention_at <= now, open_)))
+    ok = sum(n for _, n in out.queues) - sum(attention.values())
+    out.sla = [(("ok",), ok)] + sorted(attention.items())
     out.escalations = _grouped(session, Escalation.status)
     return out
 

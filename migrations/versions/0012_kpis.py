@@ -8,7 +8,8 @@ tickets already stored get theirs from their columns and their audit events
 (reopens and escalations counted from the ``reopen`` and ``escalate`` events, the
 deadlines of running clocks from the ticket). Their met or breached clocks count as
 pending until their next change.
-``satisfaction_answers`` holds the client's answer per resolution.
+``satisfaction_answers`` holds the client's answer per resolution. An index on
+tickets (status, queue_id) lets ``/metrics`` count queue depths from the index alone.
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("resolution_id", name="uq_satisfaction_answers_resolution_id"),
     )
     op.create_index("ix_satisfaction_answers_ticket_id", "satisfaction_answers", ["ticket_id"])
+    op.create_index("ix_tickets_status_queue", "tickets", ["status", "queue_id"])
     op.execute(
         """
         INSERT INTO ticket_facts (ticket_id, opened_at, priority, queue_id, category_id,
@@ -100,6 +102,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_tickets_status_queue", table_name="tickets")
     op.drop_index("ix_satisfaction_answers_ticket_id", table_name="satisfaction_answers")
     op.drop_table("satisfaction_answers")
     op.drop_index("ix_ticket_facts_opened", table_name="ticket_facts")
