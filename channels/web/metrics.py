@@ -26,51 +26,46 @@ class _Collector:
     def collect(self) -> Iterator[Metric]:
         with self.ctx.db.reading() as session:
             snap = metrics.snapshot(session, self.ctx.now())
-        families: list[tuple[CounterMetricFamily | GaugeMetricFamily, metrics.Counts]] = [
+        for kind, name, text, labels, counts in (
             (
-                CounterMetricFamily(
-                    "switchboard_intake",
-                    "Inbound messages stored, by channel and what became of them",
-                    labels=["channel", "outcome"],
-                ),
+                CounterMetricFamily,
+                "switchboard_intake",
+                "Inbound messages stored, by channel and what became of them",
+                ["channel", "outcome"],
                 snap.intake,
             ),
             (
-                GaugeMetricFamily(
-                    "switchboard_deliveries",
-                    "Outbox deliveries by channel and status",
-                    labels=["channel", "status"],
-                ),
+                GaugeMetricFamily,
+                "switchboard_deliveries",
+                "Outbox deliveries by channel and status",
+                ["channel", "status"],
                 snap.deliveries,
             ),
             (
-                GaugeMetricFamily(
-                    "switchboard_open_tickets_sla",
-                    "Open tickets by SLA state (ok, at_risk, breached)",
-                    labels=["state"],
-                ),
+                GaugeMetricFamily,
+                "switchboard_open_tickets_sla",
+                "Open tickets by SLA state (ok, at_risk, breached)",
+                ["state"],
                 snap.sla,
             ),
             (
-                GaugeMetricFamily(
-                    "switchboard_queue_depth",
-                    "Open tickets by queue and status",
-                    labels=["queue", "status"],
-                ),
+                GaugeMetricFamily,
+                "switchboard_queue_depth",
+                "Open tickets by queue and status",
+                ["queue", "status"],
                 snap.queues,
             ),
             (
-                GaugeMetricFamily(
-                    "switchboard_escalations",
-                    "Escalation chains by status (active, acknowledged, finished, stopped)",
-                    labels=["status"],
-                ),
+                GaugeMetricFamily,
+                "switchboard_escalations",
+                "Escalation chains by status (active, acknowledged, finished, stopped)",
+                ["status"],
                 snap.escalations,
             ),
-        ]
-        for family, counts in families:
-            for labels, value in counts:
-                family.add_metric(list(labels), value)
+        ):
+            family = kind(name, text, labels=labels)
+            for values, value in counts:
+                family.add_metric(list(values), value)
             yield family
 
 
