@@ -81,6 +81,10 @@ def test_sign_in_with_the_token_form_the_csv_export_and_wrong_or_missing_credent
 ) -> None:
     some_history(harness)
     _, token = harness.agent("Lena", ("lead",))
+    formula, _ = harness.agent("=1+2")
+    with harness.ctx.db.transaction() as s:
+        t = lookup.get_ticket(s, 2, lock=True)
+        workflow.assign(harness.ctx, s, formula, t, assignee=s.get(Agent, formula.agent_id))
     web: Any = harness.client
     assert web.get("/leads/kpis", follow_redirects=False).headers["location"] == "/leads/login"
     wrong = web.post("/leads/login", data={"token": "sbt_not-a-token"}, follow_redirects=False)
@@ -102,5 +106,7 @@ def test_sign_in_with_the_token_form_the_csv_export_and_wrong_or_missing_credent
     by_priority = {r[1]: r for r in rows if r[0] == "priority"}
     assert set(by_priority) == set(from_api["by_priority"])
     assert "None" not in export.text
+    agents = {r[1] for r in rows if r[0] == "agent"}
+    assert "'=1+2" in agents and "=1+2" not in agents, "a name is never a formula"
     web.post("/leads/logout")
     assert web.get("/leads/kpis", follow_redirects=False).status_code == 303

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from config.settings import Settings
 from core.models import SatisfactionAnswer
 from core.satisfaction import answering
+from tests.browser import render, serve
 from tests.email_support import SUPPORT, mail
 from tests.harness import Harness, make_settings, wait_until
 from tests.test_email_sender import Relayed, relay  # noqa: F401  (the outbound relay fixture)
@@ -202,3 +203,19 @@ def _token(harness: Harness, number: str) -> str:
     assert found, question
     assert number in question["subject"]
     return found.group(1)
+
+
+def test_the_question_page_in_a_browser_is_a_plain_form_with_the_link_s_answer_chosen(
+    harness: Harness, tmp_path: Path
+) -> None:
+    agent, _ = harness.agent("Ana")
+    number = _resolved(harness, agent)
+    token = _token(harness, number)
+    with serve(harness.ctx) as base:
+        dom = render(f"{base}/s/{token}?rating=4", screenshot=tmp_path / "question.png")
+    assert "Is it fixed?" in dom and number in dom and "Badge reader" in dom
+    assert re.search(r'<form method="post" action="/s/[^"]+">', dom)
+    assert re.search(r'value="4"\s+checked', dom), "the link's rating is chosen"
+    assert "<script" not in dom, "the page needs no script"
+    assert (tmp_path / "question.png").stat().st_size > 1000
+    assert not audit_actions(harness, number), "opening the link saved nothing"

@@ -200,6 +200,12 @@ HEADER = (
 )
 
 
+def _cell(name: str) -> str:
+    """A group's name as a spreadsheet shows it as text: one that starts like a
+    formula (an agent called ``=HYPERLINK(...)``) gets a leading apostrophe."""
+    return f"'{name}" if name[:1] in ("=", "+", "@") or (name[:1] == "-" and name != "-") else name
+
+
 def table(data: dict[str, Any]) -> list[tuple[Any, ...]]:
     """The report as rows under ``HEADER`` (the CSV export): the total first, then
     every group of every dimension. An empty figure is an empty cell."""
@@ -226,7 +232,7 @@ def table(data: dict[str, Any]) -> list[tuple[Any, ...]]:
             b["satisfaction"]["satisfied_share"],
             b["satisfaction"]["not_fixed_share"],
         )
-        return (dimension, group, *("" if v is None else v for v in values))
+        return (dimension, _cell(group), *("" if v is None else v for v in values))
 
     rows = [row("total", "all", data["total"])]
     for d in DIMENSIONS:

@@ -16,6 +16,7 @@ from core.context import Context
 from core.errors import ActionRefused
 from core.escalation import starting as escalation
 from core.events import Change
+from core.kpis import facts
 from core.models import Agent, Participant, ResolutionCode, ResolutionRecord, Ticket, TicketStatus
 from core.principals import Principal
 from core.satisfaction import asking
@@ -349,6 +350,7 @@ def escalate_many(
     """``escalate`` for several tickets (a burst of SLA breaches): the chains start
     together, so each of their writes is one flush for the whole batch."""
     changes = []
+    facts.preload(session, [ticket.id for ticket, _ in items])
     for ticket, reason in items:
 
         def edit(ticket: Ticket = ticket) -> None:
