@@ -9,7 +9,7 @@ says nothing of any ticket.
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -74,7 +74,7 @@ def _submit(ctx: Context, token: str, form: dict[str, str]) -> Response:
             error=exc.message,
             status_code=422,
         )
-    return RedirectResponse(f"/s/{token}?saved=1", status_code=303)
+    return RedirectResponse(f"{urlsplit(ctx.satisfaction_link(token)).path}?saved=1", 303)
 
 
 def _page(
@@ -110,7 +110,7 @@ def _page(
             and answer.fixed is False
             and question.ticket.status not in (TicketStatus.RESOLVED, TicketStatus.CLOSED),
             error=error,
-            action=f"/s/{token}",
+            action=urlsplit(ctx.satisfaction_link(token)).path,
         )
     return HTMLResponse(html, status_code=status_code, headers=HEADERS)
 
