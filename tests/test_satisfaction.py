@@ -21,6 +21,7 @@ from core.satisfaction import answering
 from tests.browser import render, serve
 from tests.email_support import SUPPORT, mail
 from tests.harness import Harness, make_settings, wait_until
+from tests.sla_support import FakeNow
 from tests.test_email_sender import Relayed, relay  # noqa: F401  (the outbound relay fixture)
 
 
@@ -219,3 +220,18 @@ def test_the_question_page_in_a_browser_is_a_plain_form_with_the_link_s_answer_c
     assert "<script" not in dom, "the page needs no script"
     assert (tmp_path / "question.png").stat().st_size > 1000
     assert not audit_actions(harness, number), "opening the link saved nothing"
+
+
+def test_the_question_closes_after_answer_days_and_a_late_answer_changes_nothing(
+    harness: Harness, now: FakeNow
+) -> None:
+    agent, _ = harness.agent("Ana")
+    number = _resolved(harness, agent)
+    token = _token(harness, number)
+    now.advance(days=15)  # the policy's answer_days is 14
+    page = harness.client.get(f"/s/{token}")
+    assert page.status_code == 200 and "closed 14 days after the resolution" in page.text
+    assert "<form" not in page.text
+    late = harness.client.post(f"/s/{token}", data={"fixed": "no"})
+    assert late.status_code == 422 and "closed 14 days after" in late.text
+    assert harness.ticket(number)["status"] == "resolved" and not audit_actions(harness, number)
