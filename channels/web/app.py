@@ -21,7 +21,8 @@ from channels.web import (
     pages,
     satisfaction_pages,
 )
-from channels.web.limits import BodyLimit
+from channels.web.headers import SecurityHeaders
+from channels.web.limits import BodyLimit, PublicRate
 from core.context import Context
 from core.db import report_outage
 from core.errors import ActionRefused, ConfigError, NotFound, SwitchboardError
@@ -43,6 +44,8 @@ def create_app(ctx: Context) -> FastAPI:
     )
     app.state.ctx = ctx
     app.state.body_limits = {}  # path prefix -> bytes: a channel's webhook with its own limit
+    app.add_middleware(PublicRate, per_minute=ctx.public_requests_per_minute)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(
         BodyLimit,
         default=ctx.max_request_bytes,
