@@ -235,3 +235,14 @@ def test_the_question_closes_after_answer_days_and_a_late_answer_changes_nothing
     late = harness.client.post(f"/s/{token}", data={"fixed": "no"})
     assert late.status_code == 422 and "closed 14 days after" in late.text
     assert harness.ticket(number)["status"] == "resolved" and not audit_actions(harness, number)
+
+
+def test_an_address_guessing_question_links_or_sign_in_tokens_is_slowed_down(
+    harness: Harness,
+) -> None:
+    harness.ctx.public_requests_per_minute = 4  # before the app is built
+    answers = [harness.client.get(f"/s/{n}-0000000000000000").status_code for n in range(4)]
+    assert answers == [404] * 4
+    assert harness.client.get("/s/5-0000000000000000").status_code == 429
+    guessed = harness.client.post("/leads/login", data={"token": "sbt_guess"})
+    assert guessed.status_code == 429, "the lead sign-in counts too"
