@@ -151,6 +151,7 @@ def recompute(harness: Harness) -> dict[str, dict[str, dict[str, float]]]:
                 "escalated": any(e.action == "escalate" for e in history),
                 "rated": bool(answers) and answers[-1]["rating"] is not None,
                 "rating_sum": (answers[-1]["rating"] or 0) if answers else 0,
+                "satisfied": bool(answers) and (answers[-1]["rating"] or 0) >= 4,
                 "answered_fixed": bool(answers) and answers[-1]["fixed"] is not None,
                 "not_fixed": bool(answers) and answers[-1]["fixed"] is False,
             }
@@ -190,6 +191,7 @@ def check_bucket(got: dict[str, Any], want: dict[str, float], where: str) -> Non
     assert close(got["escalation"]["rate"], share("escalated", "tickets"), 4), where
     assert got["satisfaction"]["ratings"] == want["rated"], where
     assert close(got["satisfaction"]["average_rating"], avg("rating_sum", "rated"), 2), where
+    assert close(got["satisfaction"]["satisfied_share"], share("satisfied", "rated"), 4), where
     assert close(got["satisfaction"]["not_fixed_share"], share("not_fixed", "answered_fixed"), 4)
 
 
