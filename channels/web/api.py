@@ -30,7 +30,7 @@ from channels.web.schemas import (
     ResolveBody,
     TextBody,
 )
-from core import parked
+from core import agents, parked
 from core.context import Context
 from core.errors import ActionRefused
 from core.escalation import acknowledging
@@ -38,7 +38,6 @@ from core.models import Agent, as_id
 from core.principals import Principal, agent_principal
 from core.sla import report as slareport
 from core.tickets import context, conversation, fields, lookup, opening, views, workflow
-from core.tokens import hash_token
 
 router = APIRouter()
 
@@ -55,11 +54,8 @@ def current_agent(ctx: CtxDep, authorization: Annotated[str | None, Header()] = 
         raise HTTPException(
             401, "send 'Authorization: Bearer <token>' (switchboard agents add prints one)"
         )
-    digest = hash_token(authorization.split(None, 1)[1].strip())
     with ctx.db.reading() as session:
-        agent = session.execute(
-            select(Agent).where(Agent.api_token_hash == digest, Agent.active.is_(True))
-        ).scalar_one_or_none()
+        agent = agents.authenticate(session, authorization.split(None, 1)[1].strip())
         if agent is None:
             raise HTTPException(401, "unknown or revoked API token")
         return agent_principal(agent)

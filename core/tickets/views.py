@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import false, func, or_, select
 from sqlalchemy.orm import Session
 
 from core import contacts
@@ -20,8 +20,6 @@ from core.models import (
     Agent,
     Asset,
     Category,
-    Contact,
-    Identity,
     OutboxDelivery,
     Site,
     SupportQueue,
@@ -31,6 +29,7 @@ from core.models import (
     format_number,
 )
 from core.sla import ticket as sla
+from core.tickets import search
 
 
 def iso(value: datetime | None) -> str | None:
@@ -156,17 +155,9 @@ def list_tickets(
         stmt = stmt.join(Agent, Agent.id == Ticket.assignee_id).where(
             or_(Agent.email == assignee, Agent.name == assignee)
         )
-    if query:
-        like = f"%{query.lower()}%"
-        stmt = stmt.join(Contact, Contact.id == Ticket.contact_id).where(
-            or_(
-                func.lower(Ticket.subject).like(like),
-                func.lower(Contact.name).like(like),
-                Ticket.contact_id.in_(
-                    select(Identity.contact_id).where(func.lower(Identity.address).like(like))
-                ),
-            )
-        )
+    if query and query.strip():
+        found = search.matching(session, query)  # number, subject, client, messages
+        stmt = stmt.where(Ticket.id.in_(found) if found is not None else false())
     total = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
     rows = (
         session.execute(stmt.order_by(Ticket.id.desc()).limit(limit).offset(offset)).scalars().all()

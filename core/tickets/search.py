@@ -1,0 +1,82 @@
+"""Finding tickets by what they say: number, subject, client and every message.
+
+``matching(session, query)`` is a SELECT of the ids of the tickets whose number is
+the query, or whose subject, client (name or any address) or any message (public,
+internal note or system line) holds every word of it. Words are runs of letters and
+digits; each matches as a prefix (``pres`` finds "pressure"), without regard to case.
+
+The database's own full-text index answers (migration ``0012_operator_tools``):
+
+- SQLite: FTS5 tables ``tickets_fts``, ``messages_fts``, ``contacts_fts``,
+  ``identities_fts`` over those columns, kept by triggers in the same transaction
+  as the row they index.
+- PostgreSQL: GIN indexes on ``to_tsvector('simple', ...)`` of the same columns,
+  punctuation made a word break first; ``VECTOR`` must stay the expression the
+  migration indexed, or the planner does not use the index.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import Integer, column, text
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.selectable import TextualSelect
+
+from core.errors import NotFound
+from core.tickets.lookup import parse_number
+
+WORD = re.compile(r"[^\W_]+")
+MAX_WORDS = 8
+
+VECTOR = "to_tsvector('simple'::regconfig, regexp_replace({}, '[[:punct:]]+', ' ', 'g'))"
+
+_POSTGRES = f"""
+SELECT t.id FROM tickets t WHERE {VECTOR.format("t.subject")} @@ to_tsquery('simple', :words)
+UNION SELECT m.ticket_id FROM messages m
+ WHERE {VECTOR.format("m.body_text")} @@ to_tsquery('simple', :words)
+UNION SELECT t.id FROM tickets t WHERE t.contact_id IN (
+  SELECT c.id FROM contacts c WHERE {VECTOR.format("c.name")} @@ to_tsquery('simple', :words)
+  UNION SELECT i.contact_id FROM identities i
+   WHERE {VECTOR.format("i.address")} @@ to_tsquery('simple', :words))
+"""
+
+_SQLITE = """
+SELECT rowid FROM tickets_fts WHERE tickets_fts MATCH :words
+UNION SELECT m.ticket_id FROM messages m
+ WHERE m.id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH :words)
+UNION SELECT t.id FROM tickets t WHERE t.contact_id IN (
+  SELECT rowid FROM contacts_fts WHERE contacts_fts MATCH :words
+  UNION SELECT i.contact_id FROM identities i
+   WHERE i.id IN (SELECT rowid FROM identities_fts WHERE identities_fts MATCH :words))
+"""
+
+
+def words(query: str) -> list[str]:
+    """The words of a query, lower case, at most ``MAX_WORDS``."""
+    return WORD.findall(query.lower())[:MAX_WORDS]
+
+
+def matching(session: Session, query: str) -> TextualSelect | None:
+    """A SELECT of the ids of the tickets ``query`` finds; None when it has no word
+    and names no ticket number."""
+    found = words(query)
+    try:
+        number: int | None = parse_number(query)
+    except NotFound:
+        number = None
+    parts = []
+    params: dict[str, object] = {}
+    if found:
+        if session.get_bind().dialect.name == "postgresql":
+            params["words"] = " & ".join(f"{w}:*" for w in found)
+            parts.append(_POSTGRES)
+        else:
+            params["words"] = " AND ".join(f'"{w}"*' for w in found)
+            parts.append(_SQLITE)
+    if number is not None:
+        params["number"] = number
+        parts.append("SELECT CAST(:number AS BIGINT)")
+    if not parts:
+        return None
+    return text(" UNION ".join(parts)).bindparams(**params).columns(column("id", Integer))
