@@ -10,7 +10,6 @@ from click.testing import CliRunner
 
 from config.cli import main
 from tests.harness import Harness
-from tests.test_cli import cli  # noqa: F401  (the command line, on this test's database)
 
 
 def _found(harness: Harness, token: str, q: str, **more: Any) -> list[str]:

@@ -3,7 +3,8 @@
 ``matching(session, query)`` is a SELECT of the ids of the tickets whose number is
 the query, or whose subject, client (name or any address) or any message (public,
 internal note or system line) holds every word of it. Words are runs of letters and
-digits; each matches as a prefix (``pres`` finds "pressure"), without regard to case.
+digits; each of two letters or more matches as a prefix (``pres`` finds "pressure"),
+without regard to case.
 
 The database's own full-text index answers (migration ``0012_operator_tools``):
 
@@ -69,10 +70,10 @@ def matching(session: Session, query: str) -> TextualSelect | None:
     params: dict[str, object] = {}
     if found:
         if session.get_bind().dialect.name == "postgresql":
-            params["words"] = " & ".join(f"{w}:*" for w in found)
+            params["words"] = " & ".join(w + (":*" if len(w) > 1 else "") for w in found)
             parts.append(_POSTGRES)
         else:
-            params["words"] = " AND ".join(f'"{w}"*' for w in found)
+            params["words"] = " AND ".join(f'"{w}"' + ("*" if len(w) > 1 else "") for w in found)
             parts.append(_SQLITE)
     if number is not None:
         params["number"] = number
