@@ -23,6 +23,8 @@ at the end.
 from __future__ import annotations
 
 import argparse
+import itertools
+import json
 import os
 import random
 import shutil
@@ -71,6 +73,22 @@ def chunks(rows: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
             batch = []
     if batch:
         yield batch
+
+
+def copy(url: str, table: str, rows: Iterator[dict[str, Any]]) -> None:
+    """PostgreSQL: COPY the rows in (the GIN indexes are kept as they go in)."""
+    import psycopg
+
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    first = next(rows)
+    columns = tuple(first)
+    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+        with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as out:
+            for row in itertools.chain([first], rows):
+                out.write_row(
+                    tuple(json.dumps(v) if isinstance(v, dict) else v for v in row.values())
+                )
+        conn.commit()
 
 
 def load(ctx: Any, args: argparse.Namespace, rng: random.Random) -> dict[str, Any]:
@@ -164,9 +182,12 @@ def load(ctx: Any, args: argparse.Namespace, rng: random.Random) -> dict[str, An
         (Ticket, tickets()),
         (Message, messages()),
     ):
-        for batch in chunks(rows):
-            with ctx.db.transaction() as s:
-                s.execute(insert(model), batch)
+        if args.postgres:
+            copy(args.url, model.__tablename__, rows)
+        else:
+            for batch in chunks(rows):
+                with ctx.db.transaction() as s:
+                    s.execute(insert(model), batch)
         print(f"  {model.__tablename__} loaded ({time.perf_counter() - started:.0f} s)", flush=True)
     with ctx.db.transaction() as s:
         if s.get_bind().dialect.name == "postgresql":
@@ -231,6 +252,7 @@ def main() -> int:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
         url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    args.url = url
     ctx = None
     try:
         settings = load_settings(

@@ -128,8 +128,10 @@ def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
         "SECRET_KEY": settings.secret_key,
         "BROKER_URL": settings.broker_url,
         "BROKER_QUEUE": settings.broker_queue,
+        "CONFIG_FILE": str(settings.config_file) if settings.config_file else None,
     }.items():
-        monkeypatch.setenv(f"SWITCHBOARD_{name}", value)
+        if value is not None:
+            monkeypatch.setenv(f"SWITCHBOARD_{name}", value)
     return CliRunner()
 
 

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from channels.web import api, assets, contact_pages, contacts_api, pages
+from channels.web import api, assets, contact_pages, contacts_api, pages, team_api
 from core.context import Context
 from core.errors import ActionRefused, ConfigError, NotFound, SwitchboardError
 
@@ -90,6 +90,7 @@ def create_app(ctx: Context) -> FastAPI:
     app.include_router(api.router, prefix="/api")
     app.include_router(assets.router, prefix="/api")
     app.include_router(contacts_api.router, prefix="/api")
+    app.include_router(team_api.router, prefix="/api")
     app.include_router(pages.router)
     app.include_router(contact_pages.router)
     return app

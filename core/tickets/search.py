@@ -11,9 +11,10 @@ The database's own full-text index answers (migration ``0012_operator_tools``):
 - SQLite: FTS5 tables ``tickets_fts``, ``messages_fts``, ``contacts_fts``,
   ``identities_fts`` over those columns, kept by triggers in the same transaction
   as the row they index.
-- PostgreSQL: GIN indexes on ``to_tsvector('simple', ...)`` of the same columns,
-  punctuation made a word break first; ``VECTOR`` must stay the expression the
-  migration indexed, or the planner does not use the index.
+- PostgreSQL: a stored generated ``tsvector`` column ``words`` on each of those
+  tables (``to_tsvector('simple', ...)``, punctuation made a word break first, as
+  FTS5's tokenizer does) under a GIN index, computed by the statement that writes
+  the row.
 """
 
 from __future__ import annotations
@@ -30,16 +31,12 @@ from core.tickets.lookup import parse_number
 WORD = re.compile(r"[^\W_]+")
 MAX_WORDS = 8
 
-VECTOR = "to_tsvector('simple'::regconfig, regexp_replace({}, '[[:punct:]]+', ' ', 'g'))"
-
-_POSTGRES = f"""
-SELECT t.id FROM tickets t WHERE {VECTOR.format("t.subject")} @@ to_tsquery('simple', :words)
-UNION SELECT m.ticket_id FROM messages m
- WHERE {VECTOR.format("m.body_text")} @@ to_tsquery('simple', :words)
+_POSTGRES = """
+SELECT t.id FROM tickets t WHERE t.words @@ to_tsquery('simple', :words)
+UNION SELECT m.ticket_id FROM messages m WHERE m.words @@ to_tsquery('simple', :words)
 UNION SELECT t.id FROM tickets t WHERE t.contact_id IN (
-  SELECT c.id FROM contacts c WHERE {VECTOR.format("c.name")} @@ to_tsquery('simple', :words)
-  UNION SELECT i.contact_id FROM identities i
-   WHERE {VECTOR.format("i.address")} @@ to_tsquery('simple', :words))
+  SELECT c.id FROM contacts c WHERE c.words @@ to_tsquery('simple', :words)
+  UNION SELECT i.contact_id FROM identities i WHERE i.words @@ to_tsquery('simple', :words))
 """
 
 _SQLITE = """
