@@ -42,11 +42,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import create_engine, func, insert, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from bench import machine_data  # noqa: E402
 from config.runtime import build_context, migrate  # noqa: E402
 from config.settings import load_settings  # noqa: E402
-from core.models import Category, Contact, Identity, Message, SupportQueue, Ticket  # noqa: E402
-from core.principals import system  # noqa: E402
-from core.tickets import opening, views  # noqa: E402
+from core.models import Contact, Identity, Message, Ticket  # noqa: E402
+from core.tickets import views  # noqa: E402
 
 POSTGRES_URL = os.environ.get(
     "SWITCHBOARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -93,23 +93,10 @@ def copy(url: str, table: str, rows: Iterator[dict[str, Any]]) -> None:
 
 def load(ctx: Any, args: argparse.Namespace, rng: random.Random) -> dict[str, Any]:
     """Generate and insert the data set; what the queries are drawn from."""
-    with ctx.db.transaction() as s:
-        sample = opening.open_ticket(
-            ctx,
-            s,
-            system("bench"),
-            subject="Sample",
-            text="Sample ticket.",
-            requester=("email", "sample@client.example", "Sample"),
-            send_ack=False,
-        )
-        s.flush()
-        clock = dict(sample.sla_clock or {})
-        first_id = sample.id + 1
-        queue_id = s.execute(
-            select(SupportQueue.id).where(SupportQueue.slug == "support")
-        ).scalar_one()
-        category_id = s.execute(select(Category.id).where(Category.slug == "general")).scalar_one()
+    refs = machine_data.reference_rows(ctx)  # a real ticket's SLA clocks, queue, category
+    clock, first_id = refs["sla_clock"], refs["first_id"]
+    queue_id, category_id = refs["queue_id"], refs["category_id"]
+    with ctx.db.reading() as s:
         contact_start = (s.execute(select(func.max(Contact.id))).scalar_one() or 0) + 1
         identity_start = (s.execute(select(func.max(Identity.id))).scalar_one() or 0) + 1
     words = vocabulary(rng, 20_000)

@@ -9,7 +9,7 @@ an admin manages anyone's, deactivates agents and changes organizations (403
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
@@ -93,22 +93,19 @@ def revoke_token(ctx: CtxDep, who: WhoDep, token_id: int) -> dict[str, Any]:
         return agents.revoke_token(ctx, session, who, token_id)
 
 
-@router.post("/agents/{ref}/deactivate")
-def deactivate(
-    ctx: CtxDep, who: WhoDep, ref: str, body: ReasonBody | None = None
+@router.post("/agents/{ref}/{change}")
+def activate(
+    ctx: CtxDep,
+    who: WhoDep,
+    ref: str,
+    change: Literal["deactivate", "reactivate"],
+    body: ReasonBody | None = None,
 ) -> dict[str, Any]:
+    """Deactivate (tokens refused, no pings, no assignments) or reactivate an agent."""
     with ctx.db.transaction() as session:
         agent = agents.find(session, ref, who)
-        return agents.set_active(ctx, session, who, agent, False, body.reason if body else "")
-
-
-@router.post("/agents/{ref}/reactivate")
-def reactivate(
-    ctx: CtxDep, who: WhoDep, ref: str, body: ReasonBody | None = None
-) -> dict[str, Any]:
-    with ctx.db.transaction() as session:
-        agent = agents.find(session, ref, who)
-        return agents.set_active(ctx, session, who, agent, True, body.reason if body else "")
+        active = change == "reactivate"
+        return agents.set_active(ctx, session, who, agent, active, body.reason if body else "")
 
 
 @router.patch("/agents/{ref}/preferences")

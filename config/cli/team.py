@@ -50,36 +50,30 @@ JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 # Agents: deactivate, reactivate, preferences ------------------------------------------
 
 
-@agents.command("deactivate")
-@click.argument("agent")
-@click.option("--reason", default="", help="Kept in the audit.")
-@JSON
-@handle_errors
-def agents_deactivate(agent: str, reason: str, as_json: bool) -> None:
-    """AGENT (id or email) stops: tokens refused, no pings, no assignments."""
-    _write(
-        as_json,
-        _agent_line,
-        lambda ctx, s: core_agents.set_active(
-            ctx, s, OPERATOR, core_agents.find(s, agent), False, reason
-        ),
-    )
+def _activation(name: str, active: bool, summary: str) -> None:
+    """Add ``agents deactivate`` or ``agents reactivate``."""
+
+    @agents.command(name, help=summary)
+    @click.argument("agent")
+    @click.option("--reason", default="", help="Kept in the audit.")
+    @JSON
+    @handle_errors
+    def command(agent: str, reason: str, as_json: bool) -> None:
+        _write(
+            as_json,
+            _agent_line,
+            lambda ctx, s: core_agents.set_active(
+                ctx, s, OPERATOR, core_agents.find(s, agent), active, reason
+            ),
+        )
 
 
-@agents.command("reactivate")
-@click.argument("agent")
-@click.option("--reason", default="", help="Kept in the audit.")
-@JSON
-@handle_errors
-def agents_reactivate(agent: str, reason: str, as_json: bool) -> None:
-    """AGENT (id or email) works again (their tokens not revoked work again too)."""
-    _write(
-        as_json,
-        _agent_line,
-        lambda ctx, s: core_agents.set_active(
-            ctx, s, OPERATOR, core_agents.find(s, agent), True, reason
-        ),
-    )
+_activation(
+    "deactivate", False, "AGENT (id or email) stops: tokens refused, no pings, no assignments."
+)
+_activation(
+    "reactivate", True, "AGENT (id or email) works again (tokens not revoked work again too)."
+)
 
 
 @agents.command("preferences")
