@@ -1,7 +1,7 @@
 """Finding tickets by what they say: number, subject, client and every message.
 
 ``matching(session, query)`` is a SELECT of the ids of the tickets whose number is
-the query, or whose subject, client (name or any address) or any message (public,
+the query (``T-000123`` or ``#123`` is only that; a bare ``123`` is words too), or whose subject, client (name or any address) or any message (public,
 internal note or system line) holds every word of it. Words are runs of letters and
 digits; each of two letters or more matches as a prefix (``pres`` finds "pressure"),
 without regard to case.
@@ -58,11 +58,12 @@ def words(query: str) -> list[str]:
 def matching(session: Session, query: str) -> TextualSelect | None:
     """A SELECT of the ids of the tickets ``query`` finds; None when it has no word
     and names no ticket number."""
-    found = words(query)
     try:
         number: int | None = parse_number(query)
     except NotFound:
         number = None
+    # T-000123 or #123 is only a number; a bare 123 may also be words of a message.
+    found = [] if number is not None and not query.strip().isdigit() else words(query)
     parts = []
     params: dict[str, object] = {}
     if found:

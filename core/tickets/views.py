@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import false, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from core import contacts
 from core.assets import links as asset_links
@@ -30,6 +30,20 @@ from core.models import (
 )
 from core.sla import ticket as sla
 from core.tickets import search
+
+# What a ticket points at, loaded with it in one statement: the summary reads them all.
+LINKED = (
+    joinedload(Ticket.queue),
+    joinedload(Ticket.category),
+    joinedload(Ticket.contact),
+    joinedload(Ticket.organization),
+    joinedload(Ticket.assignee),
+    joinedload(Ticket.reply_identity),
+    joinedload(Ticket.asset).joinedload(Asset.site),
+    joinedload(Ticket.site),
+    joinedload(Ticket.work_order).joinedload(WorkOrder.asset),
+    joinedload(Ticket.work_order).joinedload(WorkOrder.site),
+)
 
 
 def iso(value: datetime | None) -> str | None:
@@ -159,9 +173,8 @@ def list_tickets(
         found = search.matching(session, query)  # number, subject, client, messages
         stmt = stmt.where(Ticket.id.in_(found) if found is not None else false())
     total = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
-    rows = (
-        session.execute(stmt.order_by(Ticket.id.desc()).limit(limit).offset(offset)).scalars().all()
-    )
+    page = stmt.order_by(Ticket.id.desc()).limit(limit).offset(offset).options(*LINKED)
+    rows = session.execute(page).unique().scalars().all()
     return {"total": total, "tickets": [ticket_summary(ctx, t) for t in rows]}
 
 
