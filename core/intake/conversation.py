@@ -9,11 +9,12 @@ both: a reply joins the ticket of the family that knows its sender.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session
 
 from core.models import KnownAddress, Participant, Ticket, TicketStatus
@@ -128,6 +129,42 @@ def remember(
         KnownAddress(ticket_id=ticket_id, channel=channel, address=a[:320], created_at=now)
         for a in sorted(wanted - have)
     )
+
+
+def chat_address(chat: str) -> str:
+    """How a chat is remembered among a ticket's known addresses on its channel."""
+    return f"chat:{chat}"
+
+
+def lock_chat(session: Session, channel: str, chat: str) -> None:
+    """Two messages from one chat decided at once take turns, so the first one's new
+    ticket is the second one's open ticket (PostgreSQL; SQLite writers take turns anyway)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    digest = hashlib.blake2b(f"{channel}:{chat}".encode(), digest_size=8).digest()
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(:key)"),
+        {"key": int.from_bytes(digest, "big", signed=True)},
+    )
+
+
+def open_in_chat(session: Session, channel: str, chat: str) -> Ticket | None:
+    """The chat's most recently active ticket that is not closed, following merges."""
+    ticket = session.execute(
+        select(Ticket)
+        .join(KnownAddress, KnownAddress.ticket_id == Ticket.id)
+        .where(
+            KnownAddress.channel == channel,
+            KnownAddress.address == chat_address(chat).lower(),
+            Ticket.status != TicketStatus.CLOSED,
+        )
+        .order_by(Ticket.updated_at.desc(), Ticket.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if ticket is None:
+        return None
+    ticket = follow_merges(session, ticket)
+    return None if ticket.status == TicketStatus.CLOSED else ticket
 
 
 def recent_same_subject(

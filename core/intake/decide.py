@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 import core.intake.conversation as conversation
 import core.intake.deliveryreports as deliveryreports
+import core.intake.fetch as fetch
 from core import audit, contacts, outbox
 from core.contacts import codes
 from core.context import Context
@@ -43,6 +44,7 @@ def process_many(ctx: Context, record_ids: Sequence[int], held: list[int] | None
     With ``held``, the acknowledgements the batch queued are not handed to the
     ``deliver`` job but their ids added to ``held`` after the commit, for the
     caller to send at once (rows it never gets to stay pending for the sweep)."""
+    fetch.prefetch(ctx, record_ids)  # downloads happen before any lock is taken
     rows: list[OutboxDelivery] | None = None
     try:
         with ctx.db.transaction() as session:
@@ -95,6 +97,7 @@ def process_many(ctx: Context, record_ids: Sequence[int], held: list[int] | None
 
 def process(ctx: Context, record_id: int, *, retry: bool = False) -> InboundRecord:
     """Decide and apply one stored inbound record; idempotent for finished records."""
+    fetch.prefetch(ctx, [record_id])
     try:
         with ctx.db.transaction() as session:
             record = session.get(InboundRecord, record_id, with_for_update=True)
@@ -116,6 +119,15 @@ def process(ctx: Context, record_id: int, *, retry: bool = False) -> InboundReco
             assert record is not None
             _park_failed(ctx, record, exc)
             return record
+
+
+def reached(inbound: Inbound) -> tuple[str, ...]:
+    """Who the conversation reached: the To/Cc of a mail, or the chat it was written in."""
+    return (
+        (*inbound.copied, conversation.chat_address(inbound.chat))
+        if inbound.chat
+        else inbound.copied
+    )
 
 
 def _park_failed(ctx: Context, record: InboundRecord, exc: Exception) -> None:
@@ -179,7 +191,7 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
             ticket.id,
             message.id,
         )
-        conversation.remember(session, ticket.id, inbound.channel, inbound.copied, ctx.now())
+        conversation.remember(session, ticket.id, inbound.channel, reached(inbound), ctx.now())
     elif decision.outcome == OPEN:
         _wrote_in(ctx, session, inbound, None)
         sender = (inbound.sender, inbound.sender_name)
@@ -208,7 +220,7 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
             send_ack=not inbound.no_auto_reply,  # RFC 3834: no automatic answer to bulk or list mail
         )
         record.status, record.ticket_id = InboundStatus.DONE, ticket.id
-        conversation.remember(session, ticket.id, inbound.channel, inbound.copied, ctx.now())
+        conversation.remember(session, ticket.id, inbound.channel, reached(inbound), ctx.now())
     if decision.outcome != PARK:  # set last, so the record is written once, at the next flush
         record.rules_fired = [decision.rule, *decision.notes]
         record.outcome = decision.outcome

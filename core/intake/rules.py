@@ -252,6 +252,30 @@ class SameSubjectRule:
         )
 
 
+class ChatRule:
+    name = "chat"
+    description = (
+        "A message in a chat (a Telegram chat, a WhatsApp number: no thread ids) continues "
+        "the chat's most recently active ticket that is not closed, unless the client "
+        "asked for a new one (/new)."
+    )
+
+    def check(self, ctx: Context, session: Session, inbound: Inbound) -> Decision | None:
+        if not inbound.chat or inbound.new_ticket:
+            return None
+        conversation.lock_chat(session, inbound.channel, inbound.chat)
+        ticket = conversation.open_in_chat(session, inbound.channel, inbound.chat)
+        if ticket is None:
+            return None
+        return Decision(
+            APPEND,
+            self.name,
+            f"the chat's open ticket {ticket.number} "
+            f"(last activity {conversation.age(ctx.now(), ticket.updated_at)})",
+            ticket_id=ticket.id,
+        )
+
+
 class OperatorRule:
     name = "operator"
     description = (
@@ -282,6 +306,7 @@ DEFAULT_CHAIN: tuple[Rule, ...] = (
     ReplyTokenRule(),
     ReferencesRule(),
     SubjectTagRule(),
+    ChatRule(),
     SameSubjectRule(),
     NewTicketRule(),
 )
