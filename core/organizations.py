@@ -30,6 +30,7 @@ from core.tickets.views import iso
 TIER_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 DOMAIN_RE = re.compile(r"^(?=.{1,200}$)[a-z0-9-]+(\.[a-z0-9-]+)+$")
 FIELDS = ("name", "tier", "email_domain")
+UNIQUE = ("name", "email_domain")  # two organizations never share these
 
 
 def org_dict(org: Organization, session: Session | None = None) -> dict[str, Any]:
@@ -101,7 +102,7 @@ def _checked(session: Session, org: Organization | None, changes: dict[str, Any]
             )
         value = text.lower() if key in ("tier", "email_domain") else text
         column = getattr(Organization, key)
-        if value:
+        if value and key in UNIQUE:
             other = session.execute(
                 select(Organization).where(func.lower(column) == value.lower())
             ).scalar_one_or_none()

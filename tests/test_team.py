@@ -253,6 +253,12 @@ def test_an_organizations_tier_picks_the_sla_policy_of_its_open_tickets(
         "POST", "/api/organizations", lead, json={"name": "Other", "email_domain": "ACME.example"}
     )
     assert taken.status_code == 409
+    assert "acme plastics" in taken.json()["error"]["message"].lower()
+    # (a tier is shared by many)
+    ok(
+        harness.api("POST", "/api/organizations", lead, json={"name": "Beta", "tier": "standard"}),
+        201,
+    )
     # And a first-time sender from its domain joins it, and gets its policy
     mail = harness.open_ticket(requester=("email", "bo@acme.example", "Bo"), priority="P2")
     shown = harness.ticket(mail)
