@@ -86,3 +86,17 @@ def test_the_command_line_searches_message_text_too(harness: Harness, cli: CliRu
     result = cli.invoke(main, ["tickets", "list", "-q", "E42", "--json"])
     assert result.exit_code == 0, result.output
     assert [t["number"] for t in json.loads(result.output)["tickets"]] == [f"T-{ticket:06d}"]
+
+
+def test_a_search_pages_newest_first_with_the_total(harness: Harness) -> None:
+    _, token = harness.agent("Ana")
+    ids = [harness.open_ticket(subject=f"Valve {n}", text="Seal worn.") for n in range(5)]
+    harness.open_ticket(subject="Other", text="Nothing alike.")
+    response = harness.api(
+        "GET", "/api/tickets", token, params={"q": "seal", "limit": 2, "offset": 1}
+    )
+    data = response.json()
+    assert data["total"] == 5
+    assert [t["number"] for t in data["tickets"]] == [f"T-{i:06d}" for i in ids[::-1][1:3]]
+    past = harness.api("GET", "/api/tickets", token, params={"q": "seal", "offset": 10}).json()
+    assert past == {"total": 5, "tickets": []}

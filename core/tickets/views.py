@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import false, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from core import contacts
@@ -170,9 +170,20 @@ def list_tickets(
             or_(Agent.email == assignee, Agent.name == assignee)
         )
     if query and query.strip():
+        # Search: the matching ids once, newest first (the full-text lookup runs once,
+        # not again for the page), then the page's tickets by id.
         found = search.matching(session, query)  # number, subject, client, messages
-        stmt = stmt.where(Ticket.id.in_(found) if found is not None else false())
-    total = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+        if found is None:
+            return {"total": 0, "tickets": []}
+        ids = session.execute(
+            stmt.where(Ticket.id.in_(found)).with_only_columns(Ticket.id).order_by(Ticket.id.desc())
+        ).scalars()
+        matched = list(ids)
+        total = len(matched)
+        stmt = select(Ticket).where(Ticket.id.in_(matched[offset : offset + limit]))
+        offset = 0
+    else:
+        total = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
     page = stmt.order_by(Ticket.id.desc()).limit(limit).offset(offset).options(*LINKED)
     rows = session.execute(page).unique().scalars().all()
     return {"total": total, "tickets": [ticket_summary(ctx, t) for t in rows]}
