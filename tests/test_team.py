@@ -75,6 +75,7 @@ def test_only_a_lead_manages_another_agents_tokens(harness: Harness) -> None:
     ok(harness.api("DELETE", f"/api/tokens/{tokens[0]['id']}", lead))
     assert harness.api("GET", "/api/tickets", ben_token).status_code == 401
     assert harness.api("DELETE", "/api/tokens/999999", lead).status_code == 404
+    assert harness.api("DELETE", f"/api/tokens/{10**30}", lead).status_code == 422
 
 
 def test_tokens_from_the_command_line(harness: Harness, cli: CliRunner) -> None:

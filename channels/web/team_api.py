@@ -9,13 +9,14 @@ an admin manages anyone's, deactivates agents and changes organizations (403
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 
 from channels.web.api import CtxDep, WhoDep
 from core import agents, organizations
+from core.models import MAX_ID
 
 router = APIRouter()
 
@@ -88,7 +89,9 @@ def issue_token(ctx: CtxDep, who: WhoDep, ref: str, body: TokenBody) -> dict[str
 
 
 @router.delete("/tokens/{token_id}")
-def revoke_token(ctx: CtxDep, who: WhoDep, token_id: int) -> dict[str, Any]:
+def revoke_token(
+    ctx: CtxDep, who: WhoDep, token_id: Annotated[int, Path(ge=1, le=MAX_ID)]
+) -> dict[str, Any]:
     with ctx.db.transaction() as session:
         return agents.revoke_token(ctx, session, who, token_id)
 

@@ -18,6 +18,7 @@ from config.cli.base import context, each, emit, handle_errors, load, main
 from core import agents as core_agents
 from core import organizations as orgs
 from core.context import Context
+from core.models import MAX_ID
 from core.principals import system
 
 OPERATOR = system("cli")
@@ -159,7 +160,7 @@ def tokens_list(agent: str, as_json: bool) -> None:
 
 
 @tokens.command("revoke")
-@click.argument("token_id", type=int)
+@click.argument("token_id", type=click.IntRange(1, MAX_ID))
 @JSON
 @handle_errors
 def tokens_revoke(token_id: int, as_json: bool) -> None:
