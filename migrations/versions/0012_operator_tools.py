@@ -18,6 +18,10 @@ texts are indexed by the database itself (``core.tickets.search`` queries them).
   tables, ``to_tsvector('simple', ...)`` of the column with punctuation made a word
   break first (as FTS5's tokenizer does), under a GIN index; PostgreSQL computes it
   in the statement that writes the row. (Adding it rewrites each table once.)
+
+A later migration that rebuilds one of these tables on SQLite (``batch_alter_table``
+copies and drops it) drops its triggers with it: it must create them again, as
+``upgrade`` below does (tests/test_search.py fails if a message stops being found).
 """
 
 from __future__ import annotations
