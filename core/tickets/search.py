@@ -1,10 +1,11 @@
 """Finding tickets by what they say: number, subject, client and every message.
 
 ``matching(session, query)`` is a SELECT of the ids of the tickets whose number is
-the query (``T-000123`` or ``#123`` is only that; a bare ``123`` is words too), or whose subject, client (name or any address) or any message (public,
-internal note or system line) holds every word of it. Words are runs of letters and
-digits; each of two letters or more matches as a prefix (``pres`` finds "pressure"),
-without regard to case.
+the query (``T-000123`` or ``#123`` is only that; a bare ``123`` is words too), or
+whose subject, client (name or any address) or any message (public, internal note
+or system line) holds every word of it. Words are runs of letters and digits; each
+of two characters or more matches as a prefix (``pres`` finds "pressure"), without
+regard to case.
 
 The database's own full-text index answers (migration ``0012_operator_tools``):
 
