@@ -138,6 +138,7 @@ def wire(settings: Settings, db: Database | None = None) -> tuple[Context, dict[
         max_upload_bytes=settings.max_upload_bytes,
         public_requests_per_minute=settings.public_requests_per_minute,
         auto_reply_limit_per_hour=settings.auto_reply_limit_per_hour,
+        machine_answer_seconds=settings.machine_answer_seconds,
         parsers={c.name: c.parser for c in CHANNELS if c.parser is not None},
         client_channels=frozenset(c.name for c in live if c.clients),
         silent_channels=frozenset(c.name for c in CHANNELS if not c.answers),
@@ -165,7 +166,10 @@ class System:
         self.ctx, self.plugs = wire(settings, db)
         channel_jobs = {name: fn for plug in self.plugs.values() for name, fn in plug.jobs.items()}
         self.broker = Broker(
-            settings.broker_url, settings.broker_queue, {**jobs.JOBS, **channel_jobs}
+            settings.broker_url,
+            settings.broker_queue,
+            {**jobs.JOBS, **channel_jobs},
+            health=self.ctx.health,
         )
         self.ctx.dispatcher = self.broker
         self.senders: dict[str, Sender] = {

@@ -137,6 +137,13 @@ class Settings(BaseSettings):
         ge=0,
         description="Most automatic messages (acknowledgements, notices) one recipient gets per hour; more are skipped and audited.",
     )
+    machine_answer_seconds: float = Field(
+        20.0,
+        ge=0,
+        description="A message answering our automatic one faster than this gets no "
+        "acknowledgement, and a sender who does it twice in a row is parked as an "
+        "autoresponder (0: off).",
+    )
     imap_host: str = Field(
         "", description="IMAP server to poll for support mail; empty: no IMAP poller."
     )
