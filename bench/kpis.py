@@ -51,8 +51,8 @@ POSTGRES_URL = os.environ.get(
 # repeatable. :n tickets, :agents agents (ids from :first_agent), opened over a year.
 SETUP = """
 INSERT INTO contacts (name, created_at) VALUES ('Bench client', now());
-INSERT INTO agents (name, email, roles, api_token_hash, preferences, active, created_at)
-SELECT 'Agent ' || g, 'agent' || g || '@bench.example', '["agent"]', NULL, '{}', true, now()
+INSERT INTO agents (name, email, roles, preferences, active, created_at)
+SELECT 'Agent ' || g, 'agent' || g || '@bench.example', '["agent"]', '{}', true, now()
 FROM generate_series(1, :agents) g;
 """
 TICKETS = """

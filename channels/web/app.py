@@ -20,6 +20,7 @@ from channels.web import (
     metrics,
     pages,
     satisfaction_pages,
+    team_api,
 )
 from channels.web.headers import SecurityHeaders
 from channels.web.limits import BodyLimit, PublicRate
@@ -131,6 +132,7 @@ def create_app(ctx: Context) -> FastAPI:
     app.include_router(api.router, prefix="/api")
     app.include_router(assets.router, prefix="/api")
     app.include_router(contacts_api.router, prefix="/api")
+    app.include_router(team_api.router, prefix="/api")
     app.include_router(pages.router)
     app.include_router(contact_pages.router)
     app.include_router(satisfaction_pages.router)

@@ -15,11 +15,11 @@ from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from channels.web.charts import bars
 from channels.web.pages import HEADERS
+from core import agents
 from core.context import Context
 from core.errors import ActionRefused
 from core.kpis import report
@@ -28,7 +28,6 @@ from core.sla.report import period
 from core.tokens import (
     LOGIN_LINK_MINUTES,
     SIGN_IN_HOURS,
-    hash_token,
     parse_staff_token,
     staff_token,
 )
@@ -84,15 +83,7 @@ async def login(request: Request) -> Response:
 
 def _login(ctx: Context, token: str) -> Response:
     with ctx.db.reading() as session:
-        agent = (
-            session.execute(
-                select(Agent).where(
-                    Agent.api_token_hash == hash_token(token), Agent.active.is_(True)
-                )
-            ).scalar_one_or_none()
-            if token
-            else None
-        )
+        agent = agents.authenticate(session, token) if token else None
     if agent is None:
         return _render(
             ctx,

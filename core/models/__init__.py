@@ -6,6 +6,7 @@ from .contacts import ContactLink, LinkCode
 from .kpis import SatisfactionAnswer, TicketFacts
 from .people import (
     Agent,
+    ApiToken,
     Category,
     Contact,
     Identity,
@@ -45,6 +46,7 @@ __all__ = [
     "MAX_ID",
     "as_id",
     "Agent",
+    "ApiToken",
     "Alert",
     "AlertStatus",
     "Asset",

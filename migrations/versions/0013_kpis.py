@@ -1,7 +1,7 @@
 """KPI facts per ticket and satisfaction answers
 
-Revision ID: 0012_kpis
-Revises: 0011_assets
+Revision ID: 0013_kpis
+Revises: 0012_operator_tools
 
 ``ticket_facts`` holds one row per ticket, kept by every change from now on; the
 tickets already stored get theirs from their columns and their audit events
@@ -19,8 +19,8 @@ from alembic import op
 
 import core.models.base
 
-revision = "0012_kpis"
-down_revision = "0011_assets"
+revision = "0013_kpis"
+down_revision = "0012_operator_tools"
 branch_labels = None
 depends_on = None
 
