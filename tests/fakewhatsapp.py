@@ -90,6 +90,15 @@ def problems(schema_name: str, value: Any) -> list[str]:
     ]
 
 
+def part_problems(schema_name: str, part: str, value: Any) -> list[str]:
+    """What the spec says is wrong with ``value`` as property ``part`` of ``schema_name``
+    (the webhook's media schemas share the sending side's envelope, so only the media
+    object itself can be held to them)."""
+    schema = _components()["schemas"][schema_name]["properties"][part]
+    checker = jsonschema.Draft202012Validator({**schema, "components": _components()})
+    return [e.message[:200] for e in checker.iter_errors(value)]
+
+
 def message_problems(body: dict[str, Any]) -> list[str]:
     """What the spec's send-message schema says is wrong with ``body``."""
     mapping = spec()["components"]["schemas"]["Message"]["discriminator"]["mapping"]

@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from channels.whatsapp.models import WhatsAppChat
 from config.settings import Settings
@@ -21,6 +21,7 @@ from tests.whatsapp_support import (
     VERIFY_TOKEN,
     WhatsAppDriver,
     message,
+    status,
     webhook,
     whatsapp_settings,
 )
@@ -47,7 +48,7 @@ def texts(harness: Harness, number: int = 1) -> list[str]:
 
 
 def reply(harness: Harness, text: str, number: int = 1) -> None:
-    agent, _ = harness.agent("Ana")
+    agent, _ = harness.agent(f"Ana {len(harness.tickets()['tickets'])}-{text[:8]}")
     with harness.ctx.db.transaction() as s:
         ticket = lookup.get_ticket(s, number, lock=True)
         conversation.reply(harness.ctx, s, agent, ticket, text=text)
@@ -107,3 +108,287 @@ def test_a_text_opens_a_ticket_in_the_clients_name_and_is_acknowledged_on_whatsa
     ack = wait_until(lambda: fake_whatsapp.messages(CLIENT), what="the acknowledgement")
     assert ack[0].type == "text"
     assert ticket["number"] in ack[0].text
+
+
+def test_the_same_wamid_twice_does_nothing_twice_whichever_body_carries_it(
+    harness: Harness, wa: WhatsAppDriver, fake_whatsapp: FakeWhatsApp
+) -> None:
+    first, second = message("text"), message("text", text={"body": "It is blue now."})
+    wa.send(first)
+    answer = wa.send(first, second)  # Meta re-sends the first one with a new one
+    assert answer.json() == {"stored": 1, "duplicates": 1, "ignored": 0}
+    wa.send(second)
+    harness.settle()
+    assert [r.external_id for r in wa.records()] == [first["id"], second["id"]]
+    assert texts(harness) == ["Does it come in another color?", "It is blue now."]
+    assert harness.tickets()["total"] == 1
+
+
+def test_a_webhook_for_another_phone_number_id_is_not_stored(
+    harness: Harness, wa: WhatsAppDriver
+) -> None:
+    answer = wa.post(webhook([message("text")], phone_number_id="999999999"))
+    assert answer.status_code == 200
+    assert answer.json()["ignored"] == 1
+    assert wa.records() == []
+
+
+def test_every_kind_of_message_reaches_the_ticket_and_reactions_are_noted(
+    harness: Harness, wa: WhatsAppDriver, fake_whatsapp: FakeWhatsApp
+) -> None:
+    fake_whatsapp.add_media("1003383421387256", b"\xff\xd8jpeg", "image/jpeg")
+    fake_whatsapp.add_media("doc-1", b"%PDF-1.7", "application/pdf")
+    fake_whatsapp.add_media("voice-1", b"OggS", "audio/ogg")
+    fake_whatsapp.add_media("video-1", b"\x00\x00\x00\x18ftypmp42", "video/mp4")
+    fake_whatsapp.add_media("sticker-1", b"RIFFWEBP", "image/webp")
+    opening = message("text")
+    wa.send(opening)
+    harness.settle()
+    kinds = [
+        message("image"),
+        message("document", media_id="doc-1"),
+        message("audio", media_id="voice-1"),
+        message("video", media_id="video-1"),
+        message("sticker", media_id="sticker-1"),
+        message("location"),
+        message("contacts"),
+        message("button_reply"),
+        message("list_reply"),
+        message("button"),
+        message("unsupported"),
+        message("document", media_id="gone-1"),  # the media id WhatsApp no longer knows
+        message("reaction", reaction={"message_id": opening["id"], "emoji": "👍"}),
+    ]
+    wa.send(*kinds)
+    harness.settle()
+    assert harness.tickets()["total"] == 1, "every message continues the number's ticket"
+    entries = thread(harness)
+    inbound = [m for m in entries if m["direction"] == "in"]
+    assert [m["text"] for m in inbound] == [
+        "Does it come in another color?",
+        "Taj Mahal",
+        "[document: invoice.pdf]",
+        f"[audio: audio-{'voice-1'}.ogg]",
+        "The gate",
+        "[sticker: sticker-sticker-1.webp]",
+        "[Location: Philz Coffee, 101 Forest Ave, Palo Alto, CA 94301 (37.44221496582, "
+        "-122.16165924072)]\nhttps://maps.google.com/?q=37.44221496582,-122.16165924072\n"
+        "https://philzcoffee.com/",
+        "[Shared contact: Lucía Gómez: +1 (983) 555-2319; Google]",
+        "Cancel",
+        "Priority Mail Express",
+        "Unsubscribe",
+        "[The client sent a message WhatsApp does not pass on (unsupported): 131051 "
+        "Message type unknown (Message type is currently not supported.)]",
+        "[document invoice.pdf could not be fetched: WhatsApp error 100: (#100) Unsupported "
+        "get request. Object does not exist (Unsupported get request. Object does not exist)]",
+    ]
+    files = [(a["filename"], a["size"]) for m in inbound for a in m["attachments"]]
+    assert files == [
+        ("image-1003383421387256.jpg", 6),
+        ("invoice.pdf", 8),
+        ("audio-voice-1.ogg", 4),
+        ("video-video-1.mp4", 12),
+        ("sticker-sticker-1.webp", 8),
+    ]
+    notes = [m["text"] for m in entries if m["kind"] == "internal"]
+    assert notes == ["The client reacted 👍 to a message on WhatsApp."]
+    reaction = wa.records()[-1]
+    assert reaction.outcome == "event" and "noted on" in (reaction.reason or "")
+
+
+# Replies and statuses ---------------------------------------------------------------------
+
+
+def opened(harness: Harness, wa: WhatsAppDriver, fake: FakeWhatsApp) -> None:
+    """A client wrote; the acknowledgement went."""
+    wa.send(message("text"))
+    harness.settle()
+    wait_until(lambda: fake.messages(CLIENT), what="the acknowledgement")
+
+
+def agent_reply(harness: Harness, fake: FakeWhatsApp, text: str) -> tuple[str, int]:
+    """An agent's reply, delivered: (its wamid, its outbox row id)."""
+    before = len(fake.messages())
+    reply(harness, text)
+    harness.settle()
+    sent = wait_until(lambda: fake.messages()[before:], what="the reply on WhatsApp")
+    with harness.ctx.db.reading() as s:
+        from core.models import OutboxDelivery
+
+        row = (
+            s.execute(
+                select(OutboxDelivery)
+                .where(OutboxDelivery.kind == "reply")
+                .order_by(OutboxDelivery.id)
+            )
+            .scalars()
+            .all()[-1]
+        )
+        return sent[-1].wamid, row.id
+
+
+def delivery(harness: Harness, row_id: int) -> dict:
+    return next(d for d in harness.ticket(1)["deliveries"] if d["id"] == row_id)
+
+
+def test_a_reply_inside_the_window_goes_free_form_and_statuses_update_its_delivery_in_any_order(
+    harness: Harness, wa: WhatsAppDriver, fake_whatsapp: FakeWhatsApp
+) -> None:
+    opened(harness, wa, fake_whatsapp)
+    wamid, row_id = agent_reply(harness, fake_whatsapp, "Yes: blue, red and green.")
+    assert fake_whatsapp.messages()[-1].text.startswith("Yes: blue, red and green.")
+    # read overtakes delivered; the same status twice is one record
+    wa.send(statuses=[status(wamid, "sent"), status(wamid, "read")])
+    wa.send(statuses=[status(wamid, "delivered"), status(wamid, "read")])
+    harness.settle()
+    shown = delivery(harness, row_id)
+    assert shown["status"] == "sent"
+    assert shown["report"]["status"] == "read"
+    assert [h["status"] for h in shown["report"]["history"]] == ["sent", "read", "delivered"]
+
+
+def test_a_failed_status_marks_the_delivery_bounced_with_whatsapps_code_and_title(
+    harness: Harness, wa: WhatsAppDriver, fake_whatsapp: FakeWhatsApp
+) -> None:
+    opened(harness, wa, fake_whatsapp)
+    wamid, row_id = agent_reply(harness, fake_whatsapp, "Here is the manual.")
+    failure = {
+        "code": 131026,
+        "title": "Message undeliverable",
+        "message": "Message undeliverable",
+        "error_data": {"details": "Receiver is incapable of receiving this message"},
+    }
+    wa.send(statuses=[status(wamid, "failed", errors=[failure]), status(wamid, "delivered")])
+    harness.settle()
+    shown = delivery(harness, row_id)
+    assert shown["status"] == "bounced"
+    assert shown["last_error"] == (
+        "WhatsApp error 131026: Message undeliverable "
+        "(Receiver is incapable of receiving this message)"
+    )
+    assert shown["report"]["status"] == "failed", "a later status does not undo the failure"
+
+
+def test_a_status_that_overtakes_the_recording_of_its_send_still_finds_the_delivery(
+    harness: Harness, wa: WhatsAppDriver, fake_whatsapp: FakeWhatsApp
+) -> None:
+    """WhatsApp's failed status is stored and decided before the worker records the send."""
+    opened(harness, wa, fake_whatsapp)
+    from channels.whatsapp.sender import WhatsAppSender
+
+    sender = harness.system.senders["whatsapp"]
+    assert isinstance(sender, WhatsAppSender)
+    failure = {"code": 131049, "title": "Not delivered to maintain healthy ecosystem engagement"}
+    real_once = sender._once
+
+    def once_then_webhook(key: str, kind: str, body: dict) -> str:
+        wamid = real_once(key, kind, body)
+        if kind == "text" and "bounced soon" in body["text"]["body"]:
+            wa.send(statuses=[status(wamid, "failed", errors=[failure])])
+            wait_until(
+                lambda: any(
+                    r.status != "pending" for r in wa.records() if "failed" in r.external_id
+                ),
+                what="the status decided",
+            )
+        return wamid
+
+    sender._once = once_then_webhook  # type: ignore[method-assign]
+    try:
+        wamid, row_id = agent_reply(harness, fake_whatsapp, "This will be bounced soon.")
+    finally:
+        sender._once = real_once  # type: ignore[method-assign]
+    shown = delivery(harness, row_id)
+    assert shown["status"] == "bounced", "recording the send did not undo the failure"
+    assert shown["external_id"] == wamid
+    assert "131049" in shown["last_error"]
+
+
+def test_a_reply_outside_the_window_goes_as_the_template_with_number_and_tracking_link(
+    harness: Harness, wa: WhatsAppDriver, fake_whatsapp: FakeWhatsApp
+) -> None:
+    opened(harness, wa, fake_whatsapp)
+    close_window(harness)
+    agent_reply(harness, fake_whatsapp, "The blue one is back in stock.")
+    sent = fake_whatsapp.messages()[-1]
+    assert sent.type == "template"
+    ticket = harness.ticket(1)
+    params = [p["text"] for p in sent.body["template"]["components"][0]["parameters"]]
+    assert params == [ticket["number"], ticket["tracking_link"]]
+    assert sent.body["template"]["name"] == "ticket_update"
+    assert not [m for m in fake_whatsapp.messages() if "blue one" in m.text], "never free-form"
+
+
+def test_when_whatsapp_says_the_window_is_closed_the_template_goes_instead(
+    harness: Harness, wa: WhatsAppDriver, fake_whatsapp: FakeWhatsApp
+) -> None:
+    opened(harness, wa, fake_whatsapp)
+    fake_whatsapp.fail_next(131047, title="Re-engagement message")
+    agent_reply(harness, fake_whatsapp, "Are you still there?")
+    assert fake_whatsapp.messages()[-1].type == "template"
+
+
+def test_rate_limits_are_retried_later_and_other_errors_fail_with_code_and_title(
+    harness: Harness, wa: WhatsAppDriver, fake_whatsapp: FakeWhatsApp
+) -> None:
+    opened(harness, wa, fake_whatsapp)
+    fake_whatsapp.fail_next(
+        131056, title="(Business Account, Consumer Account) pair rate limit hit"
+    )
+    from channels.whatsapp import sender as sender_module
+
+    sender_module.RATE_LIMITS[131056] = 0.1  # the test need not wait a minute
+    try:
+        wamid, row_id = agent_reply(harness, fake_whatsapp, "First answer.")
+    finally:
+        sender_module.RATE_LIMITS[131056] = 60.0
+    shown = delivery(harness, row_id)
+    assert (shown["status"], shown["attempts"]) == ("sent", 2)
+    assert len([m for m in fake_whatsapp.messages() if m.text.startswith("First answer.")]) == 1
+    fake_whatsapp.fail_next(131026, title="Message undeliverable")
+    reply(harness, "Second answer.")
+    harness.settle()
+    with harness.ctx.db.reading() as s:
+        from core.models import OutboxDelivery
+
+        last = (
+            s.execute(select(OutboxDelivery).order_by(OutboxDelivery.id.desc())).scalars().first()
+        )
+        assert last is not None
+        assert last.status == "failed"
+        assert "WhatsApp error 131026: (#131026) Message undeliverable" in (last.last_error or "")
+
+
+def test_a_question_with_buttons_goes_as_reply_buttons(
+    harness: Harness, wa: WhatsAppDriver, fake_whatsapp: FakeWhatsApp
+) -> None:
+    opened(harness, wa, fake_whatsapp)
+    from core.values import Outbound
+
+    sender = harness.system.senders["whatsapp"]
+    out = Outbound(
+        key="satisfaction-1",
+        channel="whatsapp",
+        recipient=CLIENT,
+        kind="survey",
+        text="How did we do on T-000001?",
+        extras={"buttons": [("good", "Good"), ("bad", "Not good at all, sorry")]},
+    )
+    wamid = sender.send(out)
+    assert sender.send(out) == wamid, "the same key twice is sent once"
+    sent = fake_whatsapp.messages()[-1]
+    assert sent.type == "interactive"
+    assert sent.body["interactive"]["body"]["text"] == "How did we do on T-000001?"
+    assert [b["reply"] for b in sent.body["interactive"]["action"]["buttons"]] == [
+        {"id": "good", "title": "Good"},
+        {"id": "bad", "title": "Not good at all, so…"},
+    ]
+    answer = message(
+        "button_reply",
+        interactive={"type": "button_reply", "button_reply": {"id": "good", "title": "Good"}},
+        context={"from": "15550783881", "id": wamid},
+    )
+    wa.send(answer)
+    harness.settle()
+    assert texts(harness)[-1] == "Good"

@@ -150,7 +150,7 @@ def _unsupported(message: dict[str, Any]) -> str:
         for e in errors
     )
     kind = message.get("type") or "unknown"
-    return f"[The client sent a {kind} message that WhatsApp does not pass on" + (
+    return f"[The client sent a message WhatsApp does not pass on ({kind})" + (
         f": {why}]" if why else "]"
     )
 
