@@ -207,10 +207,12 @@ def opened(harness: Harness, wa: WhatsAppDriver, fake: FakeWhatsApp) -> None:
     wait_until(lambda: fake.messages(CLIENT), what="the acknowledgement")
 
 
-def agent_reply(harness: Harness, fake: FakeWhatsApp, text: str) -> tuple[str, int]:
+def agent_reply(
+    harness: Harness, fake: FakeWhatsApp, text: str, number: int = 1
+) -> tuple[str, int]:
     """An agent's reply, delivered: (its wamid, its outbox row id)."""
     before = len(fake.messages())
-    reply(harness, text)
+    reply(harness, text, number)
     harness.settle()
     sent = wait_until(lambda: fake.messages()[before:], what="the reply on WhatsApp")
     with harness.ctx.db.reading() as s:
@@ -392,3 +394,21 @@ def test_a_question_with_buttons_goes_as_reply_buttons(
     wa.send(answer)
     harness.settle()
     assert texts(harness)[-1] == "Good"
+
+
+def test_a_client_answering_our_message_continues_that_messages_ticket(
+    harness: Harness, wa: WhatsAppDriver, fake_whatsapp: FakeWhatsApp
+) -> None:
+    """WhatsApp names the message a client replies to: it wins over the chat's open ticket."""
+    opened(harness, wa, fake_whatsapp)
+    harness.open_ticket(subject="Your invoice", requester=("whatsapp", CLIENT, CLIENT_NAME))
+    harness.settle()
+    wamid, _ = agent_reply(harness, fake_whatsapp, "Which invoice number is it?", number=2)
+    answer = message("text", text={"body": "INV-77."}, context={"from": "15550783881", "id": wamid})
+    wa.send(message("text", text={"body": "And the colour?"}))
+    harness.settle()
+    wa.send(answer)
+    harness.settle()
+    assert texts(harness, 2)[-1] == "INV-77."
+    assert texts(harness, 1)[-1] == "And the colour?"
+    assert [r.rules_fired[0] for r in wa.records()[-2:]] == ["chat", "references"]
