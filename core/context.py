@@ -40,7 +40,12 @@ class Context:
     now: Callable[[], datetime] = utcnow
     max_attachment_bytes: int = 25 * 1024 * 1024
     max_attachments: int = 50
+    max_request_bytes: int = 1024 * 1024  # a web request's body (JSON, forms, webhooks)
+    max_upload_bytes: int = 64 * 1024 * 1024  # a form that carries files
+    public_requests_per_minute: int = 120  # per address, to the pages without sign-in
     auto_reply_limit_per_hour: int = 5
+    # An answer to our automatic message faster than this is a machine's (0: never).
+    machine_answer_seconds: float = 20.0
     observers: list[Observer] = field(default_factory=list)
     # How each channel's stored payloads become ``Inbound`` values (from the registry;
     # a channel without one stores the neutral JSON form).

@@ -17,7 +17,18 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session
 
-from core.models import KnownAddress, Participant, Ticket, TicketStatus
+from core import contacts
+from core.context import Context
+from core.models import (
+    InboundRecord,
+    KnownAddress,
+    Message,
+    OutboxDelivery,
+    Participant,
+    Ticket,
+    TicketStatus,
+)
+from core.values import Inbound
 
 FAMILY_LIMIT = 50
 
@@ -129,6 +140,49 @@ def remember(
         KnownAddress(ticket_id=ticket_id, channel=channel, address=a[:320], created_at=now)
         for a in sorted(wanted - have)
     )
+
+
+def answered_automatic_within(ctx: Context, session: Session, inbound: Inbound) -> float | None:
+    """The seconds between our last automatic message to the sender (an acknowledgement,
+    a notice) and this message, when that is under ``ctx.machine_answer_seconds``: faster
+    than a person reads and writes. None otherwise."""
+    window = ctx.machine_answer_seconds
+    arrived = inbound.received_at
+    if window <= 0 or arrived is None or inbound.chat or inbound.channel in ctx.silent_channels:
+        return None  # people type several lines in a chat within seconds
+    rows = session.execute(
+        select(OutboxDelivery.sent_at, OutboxDelivery.payload)
+        .where(
+            OutboxDelivery.channel == inbound.channel,
+            OutboxDelivery.recipient == contacts.normalize(inbound.channel, inbound.sender),
+            OutboxDelivery.sent_at >= arrived - timedelta(seconds=window),
+            OutboxDelivery.sent_at <= arrived,
+        )
+        .order_by(OutboxDelivery.sent_at.desc())
+        .limit(20)
+    ).all()
+    for sent_at, payload in rows:
+        if (payload or {}).get("automatic"):
+            return max(0.0, (arrived - sent_at).total_seconds())
+    return None
+
+
+MACHINE_SPEED = "machine_speed"
+
+
+def previous_was_machine_speed(session: Session, inbound: Inbound) -> bool:
+    """Whether the sender's previous message also answered an automatic one within seconds."""
+    identity = contacts.find_identity(session, inbound.channel, inbound.sender)
+    if identity is None:
+        return False
+    fired = session.execute(
+        select(InboundRecord.rules_fired)
+        .join(Message, Message.inbound_record_id == InboundRecord.id)
+        .where(Message.author_identity_id == identity.id)
+        .order_by(Message.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return any(str(rule).startswith(MACHINE_SPEED) for rule in fired or ())
 
 
 def chat_address(chat: str) -> str:

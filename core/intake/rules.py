@@ -132,6 +132,27 @@ class AutomaticRule:
         return None
 
 
+class MachineSpeedRule:
+    name = conversation.MACHINE_SPEED
+    description = (
+        "A sender who answers our automatic messages within seconds, twice in a row, is "
+        "a machine (an autoresponder without Auto-Submitted or threading headers): kept "
+        "for a human, never answered. The first such answer is a ticket without an "
+        "acknowledgement, so a loop stops at once and a person's quick follow-up is kept."
+    )
+
+    def check(self, ctx: Context, session: Session, inbound: Inbound) -> Decision | None:
+        seconds = conversation.answered_automatic_within(ctx, session, inbound)
+        if seconds is None or not conversation.previous_was_machine_speed(session, inbound):
+            return None
+        return Decision(
+            PARK,
+            self.name,
+            f"answered our automatic message within {seconds:.0f} s, as its previous message "
+            "did: an autoresponder",
+        )
+
+
 class EmptyRule:
     name = "empty"
     description = "A message with no text and no attachments is kept for a human."
@@ -300,6 +321,7 @@ class NewTicketRule:
 DEFAULT_CHAIN: tuple[Rule, ...] = (
     BounceRule(),
     AutomaticRule(),
+    MachineSpeedRule(),
     EmptyRule(),
     OperatorRule(),
     LinkCodeRule(),
