@@ -124,6 +124,16 @@ def test_the_same_wamid_twice_does_nothing_twice_whichever_body_carries_it(
     assert harness.tickets()["total"] == 1
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_webhook_larger_than_the_limit_is_refused_before_it_is_read(
+    harness: Harness, wa: WhatsAppDriver
+) -> None:
+    huge = message("text", text={"body": "x" * (harness.settings.whatsapp_max_bytes + 1)})
+    answer = wa.post(webhook([huge]))
+    assert answer.status_code == 413
+    assert wa.records() == []
+
+
 def test_a_webhook_for_another_phone_number_id_is_not_stored(
     harness: Harness, wa: WhatsAppDriver
 ) -> None:

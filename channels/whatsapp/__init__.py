@@ -61,6 +61,7 @@ def plug(ctx: Context, settings: Settings) -> Plug:
     door = FrontDoor(ctx)
 
     def mount(web: Any) -> None:
+        web.state.body_limits[edge.PATH] = settings.whatsapp_max_bytes
         web.router.routes.append(
             Route(edge.PATH, edge.verify(settings.whatsapp_verify_token), methods=["GET"])
         )
