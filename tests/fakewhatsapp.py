@@ -25,13 +25,15 @@ import json
 import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import jsonschema
 import yaml
+
+from tests.loopback import Loopback
 
 SPEC_PATH = Path(__file__).parent / "specs" / "whatsapp" / "business-messaging-api_v23.0.yaml"
 VERSION = "v23.0"
@@ -131,7 +133,7 @@ class Sent:
 
 
 @dataclass
-class FakeWhatsApp:
+class FakeWhatsApp(Loopback):
     """State of the fake Cloud API; start() serves it on 127.0.0.1."""
 
     sent: list[Sent] = field(default_factory=list)
@@ -143,7 +145,6 @@ class FakeWhatsApp:
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
         self._ids = itertools.count(1)
-        self.server: ThreadingHTTPServer | None = None
 
     # Test controls -----------------------------------------------------------------------
 
@@ -184,20 +185,12 @@ class FakeWhatsApp:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.serve(Handler)
         return self.url
 
     @property
     def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def stop(self) -> None:
-        if self.server:
-            self.server.shutdown()
-            self.server.server_close()
+        return f"http://127.0.0.1:{self.port}"
 
     # The API -----------------------------------------------------------------------------
 

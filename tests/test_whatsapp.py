@@ -422,3 +422,19 @@ def test_a_client_answering_our_message_continues_that_messages_ticket(
     assert texts(harness, 2)[-1] == "INV-77."
     assert texts(harness, 1)[-1] == "And the colour?"
     assert [r.rules_fired[0] for r in wa.records()[-2:]] == ["chat", "references"]
+
+
+def test_a_token_without_the_app_secret_verify_token_and_number_id_stops_at_start(
+    tmp_path: Path,
+) -> None:
+    from config.runtime import wire
+    from config.settings import load_settings
+    from core.errors import ConfigError
+
+    settings = load_settings(data_dir=tmp_path, secret_key="k", whatsapp_token="EAA-token")
+    with pytest.raises(ConfigError) as refused:
+        wire(settings)
+    assert str(refused.value).startswith(
+        "SWITCHBOARD_WHATSAPP_TOKEN is set, so SWITCHBOARD_WHATSAPP_APP_SECRET, "
+        "SWITCHBOARD_WHATSAPP_VERIFY_TOKEN, SWITCHBOARD_WHATSAPP_PHONE_NUMBER_ID must be set too"
+    )
