@@ -438,3 +438,27 @@ def test_a_token_without_the_app_secret_verify_token_and_number_id_stops_at_star
         "SWITCHBOARD_WHATSAPP_TOKEN is set, so SWITCHBOARD_WHATSAPP_APP_SECRET, "
         "SWITCHBOARD_WHATSAPP_VERIFY_TOKEN, SWITCHBOARD_WHATSAPP_PHONE_NUMBER_ID must be set too"
     )
+
+
+def test_a_long_reply_goes_in_parts_cut_at_paragraphs_and_a_retry_sends_none_again(
+    harness: Harness, wa: WhatsAppDriver, fake_whatsapp: FakeWhatsApp
+) -> None:
+    from core.values import Outbound
+
+    opened(harness, wa, fake_whatsapp)
+    paragraphs = [(f"Step {n}: " + "turn the valve slowly. " * 60).strip() for n in range(1, 7)]
+    out = Outbound(
+        key="reply-long",
+        channel="whatsapp",
+        recipient=CLIENT,
+        kind="reply",
+        text="\n\n".join(paragraphs),
+    )
+    sender = harness.system.senders["whatsapp"]
+    before = len(fake_whatsapp.messages())
+    wamid = sender.send(out)
+    parts = [m.text for m in fake_whatsapp.messages()[before:]]
+    assert len(parts) > 1 and all(len(p) <= 4096 for p in parts)
+    assert "\n\n".join(parts) == out.text, "cut only between paragraphs, nothing lost"
+    assert sender.send(out) == wamid
+    assert len(fake_whatsapp.messages()) == before + len(parts), "a retry sends nothing again"

@@ -100,8 +100,11 @@ class WhatsAppSender:
             open_window = window_left(session, out.recipient, self.ctx.now()).total_seconds() > 0
         if not open_window:
             return self._template(out)
+        bodies = self._free_form(out)
+        if not bodies:
+            raise DeliveryError("the message has no text to send", permanent=True)
         wamid = ""
-        for n, (kind, body) in enumerate(self._free_form(out)):
+        for n, (kind, body) in enumerate(bodies):
             try:
                 wamid = self._once(f"{out.key}#{n}" if n else out.key, kind, body)
             except GraphError as exc:
