@@ -462,3 +462,37 @@ def test_a_long_reply_goes_in_parts_cut_at_paragraphs_and_a_retry_sends_none_aga
     assert "\n\n".join(parts) == out.text, "cut only between paragraphs, nothing lost"
     assert sender.send(out) == wamid
     assert len(fake_whatsapp.messages()) == before + len(parts), "a retry sends nothing again"
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_tickets_show_prints_the_window_the_link_and_what_whatsapp_reported(
+    harness: Harness,
+    wa: WhatsAppDriver,
+    fake_whatsapp: FakeWhatsApp,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from click.testing import CliRunner
+
+    from config.cli import main
+
+    opened(harness, wa, fake_whatsapp)
+    wamid, _ = agent_reply(harness, fake_whatsapp, "Blue is back.")
+    wa.send(statuses=[status(wamid, "delivered"), status(wamid, "read")])
+    harness.settle()
+    for name in (
+        "data_dir",
+        "database_url",
+        "secret_key",
+        "whatsapp_token",
+        "whatsapp_app_secret",
+        "whatsapp_verify_token",
+        "whatsapp_phone_number_id",
+        "whatsapp_api_url",
+        "whatsapp_template",
+    ):
+        monkeypatch.setenv(f"SWITCHBOARD_{name.upper()}", str(getattr(harness.settings, name)))
+    shown = CliRunner().invoke(main, ["tickets", "show", "1"])
+    assert shown.exit_code == 0, shown.output
+    assert "  WhatsApp window open 23 h more\n" in shown.output
+    assert f"  Send on WhatsApp: https://wa.me/{CLIENT}?text=About%20your%20ticket" in shown.output
+    assert "reply via whatsapp -> sent, read (attempts 1)" in shown.output
