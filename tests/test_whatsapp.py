@@ -496,3 +496,22 @@ def test_tickets_show_prints_the_window_the_link_and_what_whatsapp_reported(
     assert "  WhatsApp window open 23 h more\n" in shown.output
     assert f"  Send on WhatsApp: https://wa.me/{CLIENT}?text=About%20your%20ticket" in shown.output
     assert "reply via whatsapp -> sent, read (attempts 1)" in shown.output
+
+
+def test_a_free_form_reply_whatsapp_refuses_later_for_the_closed_window_goes_again_as_the_template(
+    harness: Harness, wa: WhatsAppDriver, fake_whatsapp: FakeWhatsApp
+) -> None:
+    """WhatsApp may accept the call and report 131047 afterwards, in a failed status."""
+    opened(harness, wa, fake_whatsapp)
+    wamid, row_id = agent_reply(harness, fake_whatsapp, "Blue is back.")
+    refused = {"code": 131047, "title": "Re-engagement message"}
+    wa.send(statuses=[status(wamid, "failed", errors=[refused])])
+    wa.send(statuses=[status(wamid, "failed", errors=[refused])])  # re-delivered: once
+    harness.settle()
+    templates = [m for m in fake_whatsapp.messages() if m.type == "template"]
+    assert len(templates) == 1
+    deliveries = harness.ticket(1)["deliveries"]
+    assert next(d for d in deliveries if d["id"] == row_id)["status"] == "bounced"
+    assert [d["status"] for d in deliveries if d["id"] > row_id] == ["sent"]
+    hints = harness.ticket(1)["client"]["hints"]
+    assert hints[0] == {"text": "WhatsApp window closed: your reply goes as a template"}

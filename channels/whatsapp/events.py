@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from channels.whatsapp.graph import Graph, GraphError
 from channels.whatsapp.models import WhatsAppChat, WhatsAppSend
 from channels.whatsapp.parse import CHANNEL, MESSAGE, OTHER, STATUS, load, media_ref, timestamp
-from core import audit
+from core import audit, outbox
 from core.channel import Fetched
 from core.context import Context
 from core.errors import SwitchboardError
@@ -35,8 +35,11 @@ from core.intake import conversation
 from core.models import DeliveryStatus, Identity, InboundRecord, Message, OutboxDelivery, Ticket
 from core.principals import system
 from core.tickets.conversation import note
+from core.values import Outbound
 
 WINDOW = timedelta(hours=24)
+REENGAGEMENT = 131047  # WhatsApp: the window is closed, only a template may go
+TEMPLATE = "whatsapp_template"  # Outbound.extras: send as the template, whatever the window
 RANK = {"sent": 1, "delivered": 2, "read": 3}
 HISTORY = 20  # statuses kept per delivery
 
@@ -177,7 +180,35 @@ def status(ctx: Context, session: Session, given: dict[str, Any], record_id: int
     elif now_state != "failed" and RANK.get(state, 0) > RANK.get(str(now_state), 0):
         report["status"] = state
     row.report = report
-    return f"{state} for outbox row {row.id}: the delivery is {report.get('status')}"
+    done = f"{state} for outbox row {row.id}: the delivery is {report.get('status')}"
+    if state == "failed" and any(e["code"] == REENGAGEMENT for e in errors):
+        done += "; " + _as_template(ctx, session, row, wamid)
+    return done
+
+
+def _as_template(ctx: Context, session: Session, row: OutboxDelivery, wamid: str) -> str:
+    """WhatsApp refused a free-form message after all: the window is closed (whatever
+    our clock said), so the message goes again as the template."""
+    kind = session.execute(
+        select(WhatsAppSend.kind).where(WhatsAppSend.wamid == wamid)
+    ).scalar_one_or_none()
+    if kind == "template":
+        return "it was the template already"
+    chat = session.get(WhatsAppChat, row.recipient, with_for_update=True)
+    closed_at = ctx.now() - WINDOW
+    if chat is not None and chat.last_client_at > closed_at:
+        chat.last_client_at, chat.updated_at = closed_at, ctx.now()
+    key = f"{row.key}:template"
+    again = session.execute(
+        select(OutboxDelivery.id).where(OutboxDelivery.key == key)
+    ).scalar_one_or_none()
+    if again is None:
+        payload = {**row.payload, "extras": {**(row.payload.get("extras") or {}), TEMPLATE: True}}
+        out = Outbound.from_row(key, row.channel, row.recipient, row.kind, payload)
+        again = outbox.queue(
+            ctx, session, out, ticket_id=row.ticket_id, message_id=row.message_id
+        ).id
+    return f"outside the window after all: sent again as the template (outbox row {again})"
 
 
 def reaction(ctx: Context, session: Session, message: dict[str, Any]) -> str:

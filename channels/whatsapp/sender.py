@@ -7,7 +7,9 @@ characters, split on paragraphs, and the product's question buttons
 buttons, at most 3 with titles of at most 20 characters; more become a list).
 Outside it, WhatsApp refuses free-form messages (error 131047), so the configured
 approved template goes instead, with the ticket number and tracking link as its
-body parameters; with none configured the delivery fails, saying so.
+body parameters; with none configured the delivery fails, saying so. A 131047 that
+comes anyway (our clock and WhatsApp's disagree) sends the template at once; one
+that comes later, in a failed status, queues it (``events``: ``extras[TEMPLATE]``).
 
 Never twice for one key: a ``WhatsAppSend`` row per part is written before the
 call and its wamid after. A retry skips the parts that have a wamid; a part whose
@@ -27,7 +29,7 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from channels.whatsapp.events import window_left
+from channels.whatsapp.events import REENGAGEMENT, TEMPLATE, window_left
 from channels.whatsapp.graph import Graph, GraphError
 from channels.whatsapp.models import WhatsAppSend
 from channels.whatsapp.parse import CHANNEL
@@ -44,7 +46,6 @@ BUTTON_TITLE = 20
 ROW_TITLE = 24
 MAX_BUTTONS = 3
 MAX_ROWS = 10
-REENGAGEMENT = 131047  # the window is closed: only a template may go
 RATE_LIMITS = {130429: 5.0, 131056: 60.0}  # seconds to wait: the number's, the pair's
 TRANSIENT = {1, 2, 4, 80007, 131000, 131016, 131057}
 
@@ -98,7 +99,7 @@ class WhatsAppSender:
     def _send(self, out: Outbound) -> str:
         with self.ctx.db.reading() as session:
             open_window = window_left(session, out.recipient, self.ctx.now()).total_seconds() > 0
-        if not open_window:
+        if not open_window or out.extras.get(TEMPLATE):
             return self._template(out)
         bodies = self._free_form(out)
         if not bodies:
