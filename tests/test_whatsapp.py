@@ -515,3 +515,23 @@ def test_a_free_form_reply_whatsapp_refuses_later_for_the_closed_window_goes_aga
     assert [d["status"] for d in deliveries if d["id"] > row_id] == ["sent"]
     hints = harness.ticket(1)["client"]["hints"]
     assert hints[0] == {"text": "WhatsApp window closed: your reply goes as a template"}
+
+
+def test_other_changes_and_statuses_of_messages_we_never_sent_are_recorded_not_dropped(
+    harness: Harness, wa: WhatsAppDriver
+) -> None:
+    body = webhook()
+    value = body["entry"][0]["changes"][0]["value"]
+    value["errors"] = [{"code": 131000, "title": "Something went wrong", "message": "x"}]
+    assert wa.post(body).json() == {"stored": 1, "duplicates": 0, "ignored": 0}
+    wa.send(statuses=[status("wamid.sent-from-elsewhere", "delivered")])
+    harness.settle()
+    reasons = [(r.outcome, r.reason) for r in wa.records()]
+    assert reasons == [
+        ("event", "WhatsApp messages change recorded: 131000 Something went wrong"),
+        (
+            "event",
+            "delivered status for a message Switchboard did not send (wamid.sent-from-elsewhere)",
+        ),
+    ]
+    assert harness.tickets()["total"] == 0
