@@ -311,7 +311,10 @@ def test_a_status_that_overtakes_the_recording_of_its_send_still_finds_the_deliv
         wamid, row_id = agent_reply(harness, fake_whatsapp, "This will be bounced soon.")
     finally:
         sender._once = real_once  # type: ignore[method-assign]
-    shown = delivery(harness, row_id)
+    # the row is bounced already, so settle() does not wait for the send's recording
+    shown = wait_until(
+        lambda: (d := delivery(harness, row_id))["external_id"] and d, what="the send recorded"
+    )
     assert shown["status"] == "bounced", "recording the send did not undo the failure"
     assert shown["external_id"] == wamid
     assert "131049" in shown["last_error"]
