@@ -68,6 +68,7 @@ Raising parks the record with the error, listed and retryable like any other."""
 
 ClientHint = Callable[["Session", "Ticket"], "list[dict[str, str]]"]
 """What a channel tells the agent about a ticket's client, on the ticket view and the
-Slack card: each item a note (``{"text": ...}``: the WhatsApp window) or a link to
+Slack card: each item a note (``{"text": ...}``, with ``"until"``, an ISO time, when
+it holds only until then: the WhatsApp window) or a link to
 follow (``{"label": ..., "link": ...}``: "Send on WhatsApp"). Read-only, and cheap:
 it runs each time a card is drawn."""

@@ -5,6 +5,7 @@ once the window is closed); internal notes never do."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from channels.slack.work import note_body
+from channels.whatsapp.models import WhatsAppChat
 from config.settings import Settings
 from core.models import InboundRecord
 from tests.fakeslack import FakeSlack
@@ -86,15 +88,22 @@ def test_the_card_shows_the_open_window_and_a_send_on_whatsapp_link(
     number = opened(harness, wa, fake_whatsapp)
     shown = client_field(slack, number)
     assert "replies go by whatsapp: 16505551234" in shown
-    assert "WhatsApp window open 23 h more" in shown
+    assert "WhatsApp window open 23 h more (until <!date^" in shown
     link = harness.ticket(number)["tracking_link"]
     wanted = f"https://wa.me/{CLIENT}?text=" + quote(f"About your ticket {number}: {link}", safe="")
     assert f"<{wanted}|Send on WhatsApp>" in shown
     hints = harness.ticket(number)["client"]["hints"]
-    assert hints == [
-        {"text": "WhatsApp window open 23 h more"},
-        {"label": "Send on WhatsApp", "link": wanted},
+    assert [h.get("text") or h["label"] for h in hints] == [
+        "WhatsApp window open 23 h more",
+        "Send on WhatsApp",
     ]
+    assert hints[1]["link"] == wanted
+    with harness.ctx.db.reading() as s:
+        wrote = s.get(WhatsAppChat, CLIENT)
+        assert wrote is not None
+        assert datetime.fromisoformat(hints[0]["until"]) == wrote.last_client_at + timedelta(
+            hours=24
+        )
 
 
 def test_once_the_window_closes_the_card_says_so_and_a_thread_reply_goes_as_the_template(

@@ -152,7 +152,10 @@ def card(t: dict[str, Any], opening_text: str, key: str) -> tuple[str, list[dict
     if t["escalated"]:
         status += " · :rotating_light: escalated"
     hints = "".join(
-        f"\n<{h['link']}|{escape(h['label'])}>" if h.get("link") else f"\n{escape(h['text'])}"
+        f"\n<{h['link']}|{escape(h['label'])}>"
+        if h.get("link")
+        else f"\n{escape(h['text'])}"
+        + (f" (until {slack_date(datetime.fromisoformat(h['until']))})" if h.get("until") else "")
         for h in client.get("hints") or []
     )
     fields = [

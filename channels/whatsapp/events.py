@@ -260,8 +260,12 @@ def hinter(ctx: Context, template: str) -> Any:
         replying = ticket.reply_identity
         number = replying.address if replying is not None and replying.kind == CHANNEL else None
         if number is not None:
-            left = window_left(session, number, ctx.now())
-            shown.append({"text": window_text(left, template)})
+            now = ctx.now()
+            left = window_left(session, number, now)
+            hint = {"text": window_text(left, template)}
+            if left > timedelta(0):  # the card is as of its last redraw: say until when
+                hint["until"] = (now + left).isoformat()
+            shown.append(hint)
         elif ticket.contact_id is not None:
             number = session.execute(
                 select(Identity.address)
