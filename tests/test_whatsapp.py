@@ -8,6 +8,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from sqlalchemy import select, update
 
 from channels.whatsapp.models import WhatsAppChat
@@ -538,3 +541,38 @@ def test_other_changes_and_statuses_of_messages_we_never_sent_are_recorded_not_d
         ),
     ]
     assert harness.tickets()["total"] == 0
+
+
+@hsettings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    kind=st.sampled_from(
+        ["text", "location", "contacts", "button", "unsupported", "reaction", "order", "ephemeral"]
+    ),
+    words=st.text(st.characters(blacklist_categories=("Cs",)), max_size=40),
+)
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_no_kind_of_message_is_dropped_silently(
+    harness: Harness, wa: WhatsAppDriver, kind: str, words: str
+) -> None:
+    """Property: whatever type a message has (one we have never heard of too), it is
+    decided: a ticket message, or for a reaction an event saying what became of it."""
+    if kind in ("order", "ephemeral"):  # types this channel has no reading of its own for
+        found = message("text", type=kind, **{kind: {"note": words}})
+        del found["text"]
+    elif kind == "text":
+        found = message("text", text={"body": words or "?"})
+    else:
+        found = message(kind)
+    wa.send(found)
+    harness.settle()
+    record = wa.records()[-1]
+    assert record.external_id == found["id"]
+    assert record.status == "done", (record.outcome, record.reason)
+    if kind == "reaction":
+        assert record.outcome == "event" and "reacted" in (record.reason or "")
+    else:
+        assert record.message_id is not None or record.outcome == "open"
