@@ -1,7 +1,7 @@
 """WhatsApp: each client number's customer-service window, and what was sent per outbox key
 
-Revision ID: 0012_whatsapp
-Revises: 0011_assets
+Revision ID: 0013_whatsapp
+Revises: 0012_operator_tools
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from alembic import op
 
 import core.models.base
 
-revision = "0012_whatsapp"
-down_revision = "0011_assets"
+revision = "0013_whatsapp"
+down_revision = "0012_operator_tools"
 branch_labels = None
 depends_on = None
 
