@@ -152,6 +152,7 @@ def wire(settings: Settings, db: Database | None = None) -> tuple[Context, dict[
     for channel in live:
         plug = channel.plug(ctx, settings)
         ctx.observers.extend(plug.observers)
+        ctx.client_hints.extend(plug.hints)
         if plug.events is not None:
             ctx.event_handlers[channel.name] = plug.events
         if plug.fetcher is not None:
