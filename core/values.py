@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import re
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -101,12 +102,45 @@ class Inbound:
     location: str = ""
 
 
+CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def printable(value: str) -> str:
+    """``value`` without NULs and other control characters (tab and line breaks kept):
+    PostgreSQL refuses NUL in text, and no person meant them."""
+    return CONTROLS.sub("", value) if CONTROLS.search(value) else value
+
+
+def cleaned(inbound: Inbound) -> Inbound:
+    """The inbound with control characters taken out of everything a person reads."""
+    files = tuple(
+        replace(a, filename=printable(a.filename), content_type=printable(a.content_type))
+        for a in inbound.attachments
+    )
+    return replace(
+        inbound,
+        sender=printable(inbound.sender),
+        sender_name=printable(inbound.sender_name),
+        subject=printable(inbound.subject),
+        text=printable(inbound.text),
+        html=printable(inbound.html) if inbound.html is not None else None,
+        attachments=files,
+    )
+
+
 @dataclass(frozen=True)
 class Outbound:
     """One message to send, frozen when the outbox row was written.
 
     ``key`` is the outbox row's idempotency key: a sender must make a retry with the
     same key recognisable (a stable Message-ID) or refuse to send twice.
+
+    ``extras["buttons"]``, when present, is a list of ``(id, title)`` pairs a chat
+    sender may show as buttons under the text (Telegram inline buttons, WhatsApp
+    reply buttons), in order of importance; a sender that shows fewer shows the
+    first ones (the text always carries a link for all of them). A pressed button
+    comes back as its id: the satisfaction question's are ``sat:TOKEN:CHOICE``,
+    answered by ``core.satisfaction.answering.press``.
     """
 
     key: str

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -23,6 +24,7 @@ from config.runtime import System, migrate
 from config.settings import Settings, load_settings
 from tests.email_support import smtp_port  # noqa: F401  (the SMTP intake server fixture)
 from tests.fakeslack import FakeSlack
+from tests.fakewhatsapp import FakeWhatsApp
 from tests.harness import Harness, make_settings
 from tests.services import POSTGRES_URL, need
 from tests.sla_support import MONDAY_9, FakeNow
@@ -119,6 +121,22 @@ def harness(system: System) -> Harness:
 
 
 @pytest.fixture
+def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """The ``switchboard`` command, on this test's database and broker."""
+    for name, value in {
+        "DATA_DIR": str(settings.data_dir),
+        "DATABASE_URL": settings.database_url,
+        "SECRET_KEY": settings.secret_key,
+        "BROKER_URL": settings.broker_url,
+        "BROKER_QUEUE": settings.broker_queue,
+        "CONFIG_FILE": str(settings.config_file) if settings.config_file else None,
+    }.items():
+        if value is not None:
+            monkeypatch.setenv(f"SWITCHBOARD_{name}", value)
+    return CliRunner()
+
+
+@pytest.fixture
 def now(harness: Harness) -> Iterator[FakeNow]:
     """A clock the test moves by hand, starting Monday 23 November 2026, 09:00 New York."""
     clock = FakeNow(MONDAY_9)
@@ -134,3 +152,13 @@ def fake_slack() -> Iterator[FakeSlack]:
     yield fake
     fake.stop()
     assert not fake.violations, f"calls Slack's API spec does not allow: {fake.violations}"
+
+
+@pytest.fixture
+def fake_whatsapp() -> Iterator[FakeWhatsApp]:
+    """The loopback WhatsApp Graph API; any call its spec does not allow fails the test."""
+    fake = FakeWhatsApp()
+    fake.start()
+    yield fake
+    fake.stop()
+    assert not fake.violations, f"calls the WhatsApp spec does not allow: {fake.violations}"

@@ -8,10 +8,10 @@ add`` prints one; only its SHA-256 is stored). Refusals are 403 (role) or 409
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from channels.web.schemas import (
@@ -30,15 +30,15 @@ from channels.web.schemas import (
     ResolveBody,
     TextBody,
 )
-from core import parked
+from core import agents, parked
 from core.context import Context
-from core.errors import ActionRefused
+from core.errors import ActionRefused, NotFound
 from core.escalation import acknowledging
-from core.models import Agent, as_id
+from core.kpis import report as kpireport
+from core.models import Agent
 from core.principals import Principal, agent_principal
 from core.sla import report as slareport
 from core.tickets import context, conversation, fields, lookup, opening, views, workflow
-from core.tokens import hash_token
 
 router = APIRouter()
 
@@ -55,11 +55,8 @@ def current_agent(ctx: CtxDep, authorization: Annotated[str | None, Header()] = 
         raise HTTPException(
             401, "send 'Authorization: Bearer <token>' (switchboard agents add prints one)"
         )
-    digest = hash_token(authorization.split(None, 1)[1].strip())
     with ctx.db.reading() as session:
-        agent = session.execute(
-            select(Agent).where(Agent.api_token_hash == digest, Agent.active.is_(True))
-        ).scalar_one_or_none()
+        agent = agents.authenticate(session, authorization.split(None, 1)[1].strip())
         if agent is None:
             raise HTTPException(401, "unknown or revoked API token")
         return agent_principal(agent)
@@ -151,18 +148,10 @@ def _act(ctx: Context, number: str, fn: Callable[[Session, Any], object]) -> dic
 
 
 def _find_agent(session: Session, who: Principal, ref: str) -> Agent:
-    if ref == "me":
-        agent = session.get(Agent, who.agent_id)
-    elif ref.isdigit():
-        agent_id = as_id(ref)
-        agent = session.get(Agent, agent_id) if agent_id is not None else None
-    else:
-        agent = session.execute(
-            select(Agent).where(Agent.email == ref.lower())
-        ).scalar_one_or_none()
-    if agent is None:
-        raise ActionRefused("field.assignee", f"no agent '{ref}'", kind="field")
-    return agent
+    try:
+        return agents.find(session, ref, who)
+    except NotFound:
+        raise ActionRefused("field.assignee", f"no agent '{ref}'", kind="field") from None
 
 
 @router.post("/tickets/{number}/acknowledge")
@@ -363,18 +352,34 @@ def acknowledge_escalation(ctx: CtxDep, who: WhoDep, number: str) -> dict[str, A
     )
 
 
-@router.get("/reports/sla")
-def sla_report(
+def report_period(
     ctx: CtxDep,
-    who: WhoDep,
     since: str | None = None,
     until: str | None = None,
     days: Annotated[int, Query(ge=1, le=3660)] = 30,
-) -> dict[str, Any]:
+) -> tuple[datetime, datetime]:
+    """[since, until) of a report: ISO dates or times, else the last ``days`` days."""
+    return slareport.period(ctx.now(), since, until, days)
+
+
+PeriodDep = Annotated[tuple[datetime, datetime], Depends(report_period)]
+
+
+@router.get("/reports/sla")
+def sla_report(ctx: CtxDep, who: WhoDep, period: PeriodDep) -> dict[str, Any]:
     """SLA compliance per priority, queue and category for tickets opened in the period."""
-    start, end = slareport.period(ctx.now(), since, until, days)
     with ctx.db.reading() as session:
-        return slareport.compliance(ctx, session, start, end)
+        return slareport.compliance(ctx, session, *period)
+
+
+@router.get("/reports/kpis")
+def kpi_report(ctx: CtxDep, who: WhoDep, period: PeriodDep) -> dict[str, Any]:
+    """KPIs for leads (the dashboard's figures) for tickets opened in the period;
+    lead or admin role only."""
+    if not who.roles & {"lead", "admin"}:
+        raise HTTPException(403, "the KPI report is for leads and admins")
+    with ctx.db.reading() as session:
+        return kpireport.kpis(session, *period, ctx.now())
 
 
 @router.get("/parked")

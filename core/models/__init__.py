@@ -3,8 +3,10 @@
 from .assets import Alert, AlertStatus, Asset, Site, WorkOrder, WorkOrderStatus
 from .base import MAX_ID, Base, BigId, Choice, UTCDateTime, as_id, utcnow
 from .contacts import ContactLink, LinkCode
+from .kpis import SatisfactionAnswer, TicketFacts
 from .people import (
     Agent,
+    ApiToken,
     Category,
     Contact,
     Identity,
@@ -44,6 +46,7 @@ __all__ = [
     "MAX_ID",
     "as_id",
     "Agent",
+    "ApiToken",
     "Alert",
     "AlertStatus",
     "Asset",
@@ -57,6 +60,8 @@ __all__ = [
     "Choice",
     "Contact",
     "ContactLink",
+    "SatisfactionAnswer",
+    "TicketFacts",
     "DeliveryStatus",
     "Escalation",
     "EscalationStatus",

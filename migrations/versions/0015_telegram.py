@@ -1,7 +1,7 @@
 """Telegram: the long-polling offset, parts sent per outbox key, agents' link codes
 
-Revision ID: 0012_telegram
-Revises: 0011_assets
+Revision ID: 0015_telegram
+Revises: 0014_whatsapp
 
 ``telegram_polls`` keeps the next update_id to ask getUpdates for (moved only
 past updates already stored); ``telegram_sent`` one row per part of a delivery
@@ -16,8 +16,8 @@ from alembic import op
 
 import core.models.base
 
-revision = "0012_telegram"
-down_revision = "0011_assets"
+revision = "0015_telegram"
+down_revision = "0014_whatsapp"
 branch_labels = None
 depends_on = None
 
