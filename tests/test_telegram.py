@@ -548,3 +548,27 @@ def test_webhook_mode_without_an_https_public_url_stops_the_process_naming_both_
     )
     with pytest.raises(ConfigError, match="SWITCHBOARD_PUBLIC_URL is not https"):
         System(settings)
+
+
+def test_the_satisfaction_question_comes_with_buttons_and_a_press_is_the_answer(
+    harness: Harness, telegram: TelegramDriver, ana: Principal
+) -> None:
+    from core.models import SatisfactionAnswer
+
+    telegram.say(CHAT, "The gate will not open.")
+    with harness.ctx.db.transaction() as session:
+        ticket = lookup.get_ticket(session, 1, lock=True)
+        workflow.acknowledge(harness.ctx, session, ana, ticket)
+        workflow.resolve(harness.ctx, session, ana, ticket, code="fixed", steps="New fuse.")
+    harness.settle()
+    (question,) = [s for s in telegram.fake.to_chat(CHAT) if s.reply_markup]
+    rows = question.reply_markup["inline_keyboard"]  # type: ignore[index]
+    titles = [row[0]["text"] for row in rows]
+    assert titles[:2] == ["Yes, it is fixed", "Not fixed"] and len(titles) == 7
+    pressed = telegram.post(telegram.updates.callback(CHAT, rows[0][0]["callback_data"]))
+    assert pressed.json()["method"] == "answerCallbackQuery"
+    harness.settle()
+    with harness.ctx.db.reading() as session:
+        (answer,) = session.execute(select(SatisfactionAnswer)).scalars()
+        assert answer.fixed is True and answer.channel == "telegram"
+    assert telegram.texts_to(CHAT)[-1] == "Thank you: your answer is recorded."

@@ -12,6 +12,7 @@ done, or None for a client's message, which the intake rules then decide:
 | ``/link CODE``                              | an agent links this Telegram account         |
 | an edited message                           | the stored message takes the new text        |
 | Acknowledge pressed on an escalation ping   | the chain stops (``acknowledging``)          |
+| a satisfaction question's answer pressed    | recorded (``core.satisfaction.answering``)   |
 | any other update kind                       | ignored, recorded as such                    |
 | a message whose file was over 20 MB         | the client is told; the message goes on      |
 | anything else                               | None: a client's message                     |
@@ -29,13 +30,14 @@ from sqlalchemy.orm import Session
 
 from channels.telegram import files, linking, updates
 from channels.telegram.parse import NAME, parse
-from core import contacts, outbox, staff
+from core import contacts, outbox, satisfaction, staff
 from core.context import Context
 from core.errors import ActionRefused, NotFound
 from core.escalation import acknowledging
 from core.intake.fetch import FETCHED
 from core.models import InboundRecord, Message, Ticket
 from core.principals import agent_principal
+from core.satisfaction import answering
 from core.tickets import conversation, lookup
 from core.values import Outbound
 
@@ -188,6 +190,8 @@ class Events:
         data = str(query.get("data") or "")
         user = str((query.get("from") or {}).get("id", ""))
         chat = updates.chat_id(query.get("message") or {}) or user
+        if data.startswith(f"{satisfaction.BUTTON_PREFIX}:"):
+            return self._answered(session, record, chat, data)
         if not data.startswith(ACK_PREFIX):
             return f"ignored: a button press ({data[:40]!r})"
         agent = staff.agent_at(session, NAME, user)
@@ -214,6 +218,18 @@ class Events:
             f"Acknowledged {ticket.number}: the escalation is stopped, nobody else is pinged.",
         )
         return f"acknowledged the escalation of {ticket.number}"
+
+    def _answered(self, session: Session, record: InboundRecord, chat: str, data: str) -> str:
+        """A satisfaction question's button: the answer is recorded (or changed)."""
+        try:
+            answer = answering.press(self.ctx, session, data, NAME)
+        except (ActionRefused, NotFound) as exc:
+            self.reply(session, record, chat, str(exc))
+            return f"satisfaction answer not taken: {exc}"
+        if answer is None:
+            return f"ignored: a button press ({data[:40]!r})"
+        self.reply(session, record, chat, "Thank you: your answer is recorded.")
+        return "satisfaction answer recorded"
 
     # Answers ---------------------------------------------------------------------------
 

@@ -4,6 +4,8 @@
   split at 4,096 characters on paragraph boundaries (then lines, then words).
 - An agent's files on a reply are uploaded (sendPhoto for pictures up to 10 MB,
   sendDocument otherwise), never sent as links Telegram would have to fetch.
+- A message's ``extras["buttons"]`` (a satisfaction question's answers) become inline
+  buttons under its text, their ids the callback data.
 - An escalation ping carries an Acknowledge button (callback data ``ack:NUMBER``);
   once acknowledged anywhere, the ping is edited to say by whom (``pings``).
 - Every part of a delivery is a ``TelegramSent`` row, written before it is sent and
@@ -112,13 +114,14 @@ class TelegramSender:
             return self._edit_ping(out)
         parts: list[tuple[str, Any]] = [("text", p) for p in split(out.text)]
         parts.extend(("file", f) for f in self._files(out))
+        last_text = max(n for n, (what, _) in enumerate(parts) if what == "text")
         sent: list[str] = []
         for number, (what, content) in enumerate(parts):
             found = self._claim(out, number)
             if found is not None:
                 sent.append(found)
                 continue
-            markup = self._buttons(out) if number == len(parts) - 1 else None
+            markup = self._buttons(out) if number == last_text else None
             message_id = self._send_part(out, number, what, content, markup)
             sent.append(str(message_id))
         return ",".join(sent)[:998]
@@ -225,10 +228,18 @@ class TelegramSender:
     # What goes with the text -------------------------------------------------------------
 
     def _buttons(self, out: Outbound) -> dict[str, Any] | None:
-        if out.kind != escalation.KIND or not out.ticket_number:
-            return None
-        data = f"{ACK_PREFIX}{out.ticket_number}"
-        return {"inline_keyboard": [[{"text": "Acknowledge", "callback_data": data}]]}
+        """Acknowledge on an escalation ping; the ``extras["buttons"]`` a message offers
+        (a satisfaction question's answers), one a row, those whose id Telegram's 64
+        bytes of callback data hold."""
+        if out.kind == escalation.KIND and out.ticket_number:
+            data = f"{ACK_PREFIX}{out.ticket_number}"
+            return {"inline_keyboard": [[{"text": "Acknowledge", "callback_data": data}]]}
+        rows = [
+            [{"text": str(title)[:64], "callback_data": str(button)}]
+            for button, title in out.extras.get("buttons") or []
+            if 0 < len(str(button).encode()) <= 64
+        ]
+        return {"inline_keyboard": rows} if rows else None
 
     def _files(self, out: Outbound) -> list[tuple[str, str, bytes]]:
         """The agent's files on the reply this row delivers (its key names the message)."""
