@@ -19,10 +19,12 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlparse
+
+from tests.loopback import Loopback
 
 SPEC_PATH = Path(__file__).parent / "specs" / "telegram" / "api.json"
 TOKEN = "123456:TEST-token"
@@ -181,7 +183,7 @@ class Updates:
 
 
 @dataclass
-class FakeTelegram:
+class FakeTelegram(Loopback):
     """State of the fake Bot API; start() serves it on 127.0.0.1."""
 
     calls: list[Call] = field(default_factory=list)
@@ -197,7 +199,6 @@ class FakeTelegram:
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
         self.message_ids = itertools.count(5000)
-        self.server: ThreadingHTTPServer | None = None
 
     # Test controls -----------------------------------------------------------------------
 
@@ -256,20 +257,12 @@ class FakeTelegram:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.serve(Handler)
         return self.url
 
     @property
     def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def stop(self) -> None:
-        if self.server:
-            self.server.shutdown()
-            self.server.server_close()
+        return f"http://127.0.0.1:{self.port}"
 
     # The API -----------------------------------------------------------------------------
 
