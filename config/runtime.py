@@ -22,7 +22,7 @@ from channels.contract import Plug
 from channels.registry import CHANNELS
 from config.settings import Settings
 from config.supervise import Supervisor
-from core import processes
+from core import idempotency, processes
 from core.alerts import policy as alertpolicy
 from core.channel import Sender
 from core.context import Context
@@ -135,6 +135,7 @@ def wire(settings: Settings, db: Database | None = None) -> tuple[Context, dict[
         max_attachment_bytes=settings.max_attachment_bytes,
         max_attachments=settings.max_attachments,
         auto_reply_limit_per_hour=settings.auto_reply_limit_per_hour,
+        idempotency_ttl=timedelta(hours=settings.idempotency_key_hours),
         parsers={c.name: c.parser for c in CHANNELS if c.parser is not None},
         client_channels=frozenset(c.name for c in live if c.clients),
         silent_channels=frozenset(c.name for c in CHANNELS if not c.answers),
@@ -195,7 +196,7 @@ class System:
             self.ctx,
             interval=self.settings.clock_interval_seconds,
             redeliver_after=timedelta(seconds=self.settings.redelivery_after_seconds),
-            ticks=[t for plug in self.plugs.values() for t in plug.ticks],
+            ticks=[idempotency.sweep, *(t for plug in self.plugs.values() for t in plug.ticks)],
         )
         return self.clock
 

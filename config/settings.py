@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     max_attachment_bytes: int = Field(
         25 * 1024 * 1024, ge=1, description="Largest attachment kept, in bytes."
     )
+    idempotency_key_hours: float = Field(
+        24.0,
+        gt=0,
+        description="How long the JSON API remembers an Idempotency-Key and its answer; expired keys are removed by the clock.",
+    )
     max_attachments: int = Field(50, ge=0, description="Most attachments kept per message.")
     clock_interval_seconds: float = Field(5.0, gt=0, description="How often the clock role ticks.")
     redelivery_after_seconds: float = Field(

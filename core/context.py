@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -41,6 +41,8 @@ class Context:
     max_attachment_bytes: int = 25 * 1024 * 1024
     max_attachments: int = 50
     auto_reply_limit_per_hour: int = 5
+    # How long an API write's Idempotency-Key is remembered (``core.idempotency``).
+    idempotency_ttl: timedelta = timedelta(hours=24)
     observers: list[Observer] = field(default_factory=list)
     # How each channel's stored payloads become ``Inbound`` values (from the registry;
     # a channel without one stores the neutral JSON form).

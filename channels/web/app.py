@@ -11,6 +11,7 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from channels.web import api, assets, contact_pages, contacts_api, pages
+from channels.web.idempotency import IdempotencyMiddleware
 from core.context import Context
 from core.errors import ActionRefused, ConfigError, NotFound, SwitchboardError
 
@@ -28,6 +29,7 @@ def create_app(ctx: Context) -> FastAPI:
         title="Switchboard", version="0.1.0", docs_url="/api/docs", openapi_url="/api/openapi.json"
     )
     app.state.ctx = ctx
+    app.add_middleware(IdempotencyMiddleware, ctx=ctx)
 
     @app.exception_handler(ActionRefused)
     async def _refused(_: Request, exc: ActionRefused) -> JSONResponse:
