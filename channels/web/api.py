@@ -51,11 +51,14 @@ CtxDep = Annotated[Context, Depends(get_ctx)]
 
 
 def current_agent(ctx: CtxDep, authorization: Annotated[str | None, Header()] = None) -> Principal:
-    if not authorization or not authorization.lower().startswith("bearer "):
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
         raise HTTPException(
-            401, "send 'Authorization: Bearer <token>' (switchboard agents add prints one)"
+            401,
+            "send 'Authorization: Bearer <token>' with your API token "
+            "(switchboard agents add prints one)",
         )
-    digest = hash_token(authorization.split(None, 1)[1].strip())
+    digest = hash_token(token.strip())
     with ctx.db.reading() as session:
         agent = session.execute(
             select(Agent).where(Agent.api_token_hash == digest, Agent.active.is_(True))
@@ -66,6 +69,30 @@ def current_agent(ctx: CtxDep, authorization: Annotated[str | None, Header()] = 
 
 
 WhoDep = Annotated[Principal, Depends(current_agent)]
+
+
+def _query_names(dependant: Any) -> set[str]:
+    """The query parameters an endpoint and its dependencies declare."""
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+def known_query(request: Request) -> None:
+    """Refuse a query parameter the endpoint does not take: it would be ignored silently."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    if dependant is None:
+        return
+    known = sorted(_query_names(dependant))
+    unknown = sorted(set(request.query_params) - set(known))
+    if unknown:
+        raise ActionRefused(
+            "query.unknown",
+            f"unknown query parameter '{unknown[0]}': "
+            + (f"this endpoint takes {', '.join(known)}" if known else "this endpoint takes none"),
+            kind="field",
+        )
 
 
 @router.get("/tickets")
