@@ -81,6 +81,8 @@ def require_schema(settings: Settings) -> None:
     Raises:
       ConfigError: no database there, it cannot be reached, or it is not migrated.
     """
+    if not settings.embedded:
+        settings.signing_key()  # a shared database needs the shared key: say that first
     url = make_url(settings.effective_database_url)
     shown = url.render_as_string(hide_password=True)
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":

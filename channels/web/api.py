@@ -30,7 +30,7 @@ from channels.web.schemas import (
     ResolveBody,
     TextBody,
 )
-from core import parked
+from core import logfields, parked
 from core.context import Context
 from core.errors import ActionRefused
 from core.escalation import acknowledging
@@ -170,7 +170,7 @@ def show_ticket(ctx: CtxDep, who: WhoDep, number: str) -> dict[str, Any]:
 
 
 def _act(ctx: Context, number: str, fn: Callable[[Session, Any], object]) -> dict[str, Any]:
-    with ctx.db.transaction() as session:
+    with logfields.about(ticket=number.upper()), ctx.db.transaction() as session:
         ticket = lookup.get_ticket(session, number, lock=True)
         fn(session, ticket)
         ticket_id = ticket.id

@@ -21,7 +21,7 @@ log = logging.getLogger("switchboard")
 
 def load() -> Settings:
     settings = load_settings()
-    sblogging.setup(settings.log_level)
+    sblogging.configure(settings)
     return settings
 
 

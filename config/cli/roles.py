@@ -111,6 +111,7 @@ def serve(settings: Settings, *roles: str, workers: bool = False, clock: bool = 
                 port=settings.http_port,
                 log_level="warning",
                 access_log=False,
+                log_config=None,  # uvicorn's lines go through ours (config/logging.py)
             )
     finally:
         system.stop()
