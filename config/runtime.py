@@ -102,7 +102,7 @@ def require_schema(settings: Settings) -> None:
             )
     except SQLAlchemyError as exc:
         raise ConfigError(
-            f"cannot reach the database {shown} ({type(exc.orig or exc).__name__}): "
+            f"cannot reach the database {shown} ({type(getattr(exc, 'orig', None) or exc).__name__}): "
             "check SWITCHBOARD_DATABASE_URL and that the server is running"
         ) from None
     finally:

@@ -220,8 +220,8 @@ def _client_names(session: Session, messages: Iterable[Message]) -> dict[int, st
         ).all()
     )
     return {
-        m.id: names.get(m.author_contact_id)
-        or addresses.get(m.author_identity_id)
-        or f"client {format_contact(m.author_contact_id)}"
+        m.id: names.get(m.author_contact_id or 0)
+        or addresses.get(m.author_identity_id or 0)
+        or f"client {format_contact(m.author_contact_id or 0)}"
         for m in written
     }
