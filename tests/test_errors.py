@@ -151,18 +151,22 @@ def test_the_cli_run_elsewhere_or_before_migrate_says_what_to_run_and_creates_no
     assert not (tmp_path / "data").exists(), "nothing is created where it was run"
 
 
-def test_the_cli_on_an_empty_postgresql_database_says_to_migrate(
-    database_url: str, backend: str, tmp_path: Path
+def test_the_cli_on_a_database_never_migrated_says_to_migrate(
+    database_url: str, tmp_path: Path
 ) -> None:
-    if backend != "postgresql":
-        pytest.skip("an empty SQLite file is the case above")
     import sqlalchemy as sa
 
     engine = sa.create_engine(database_url)
     with engine.begin() as conn:
         conn.execute(sa.text("DROP TABLE alembic_version"))
     engine.dispose()
-    result = _switchboard(tmp_path, "contacts", "list", SWITCHBOARD_DATABASE_URL=database_url)
+    result = _switchboard(
+        tmp_path,
+        "contacts",
+        "list",
+        SWITCHBOARD_DATABASE_URL=database_url,
+        SWITCHBOARD_SECRET_KEY="test-secret",
+    )
     assert result.returncode == 2
     assert result.stderr.strip().endswith("run `switchboard migrate`"), result.stderr
     assert "empty (no schema)" in result.stderr and "Traceback" not in result.stderr
