@@ -182,19 +182,26 @@ def wire(settings: Settings, db: Database | None = None) -> tuple[Context, dict[
         public_url=settings.public_url,
         max_attachment_bytes=settings.max_attachment_bytes,
         max_attachments=settings.max_attachments,
+        max_request_bytes=settings.max_request_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+        public_requests_per_minute=settings.public_requests_per_minute,
         auto_reply_limit_per_hour=settings.auto_reply_limit_per_hour,
         idempotency_ttl=timedelta(hours=settings.idempotency_key_hours),
+        machine_answer_seconds=settings.machine_answer_seconds,
         parsers={c.name: c.parser for c in CHANNELS if c.parser is not None},
         client_channels=frozenset(c.name for c in live if c.clients),
         silent_channels=frozenset(c.name for c in CHANNELS if not c.answers),
         address_checks={c.name: c.check_address for c in CHANNELS if c.check_address},
     )
+    ctx.db.watch(ctx.health)
     plugs: dict[str, Plug] = {}
     for channel in live:
         plug = channel.plug(ctx, settings)
         ctx.observers.extend(plug.observers)
         if plug.events is not None:
             ctx.event_handlers[channel.name] = plug.events
+        if plug.fetcher is not None:
+            ctx.fetchers[channel.name] = plug.fetcher
         plugs[channel.name] = plug
     return ctx, plugs
 

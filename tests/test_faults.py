@@ -7,6 +7,7 @@ PostgreSQL and Redis, a real SMTP intake and a slow relay, and kill one mid-work
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import smtplib
@@ -14,9 +15,11 @@ import subprocess
 import time
 from collections.abc import Iterator
 from email import message_from_bytes
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
@@ -29,6 +32,7 @@ from tests.email_support import free_port
 from tests.harness import make_settings, wait_until
 from tests.services import REDIS_URL, need
 from tests.test_embedded import BIN, stop_process
+from tests.throwaway import ThrowawayPostgres
 
 RELAY_SECONDS = 0.3  # a slow relay: a kill lands mid-batch
 
@@ -163,3 +167,88 @@ def test_a_worker_killed_mid_batch_resends_at_most_the_mail_in_flight_and_frees_
     assert duplicates <= 1, (duplicates, sent_before_kill)
     # and the rows the dead worker held were freed in seconds, not after a 5-minute lease
     assert recovered < 60, recovered
+
+
+# The database away -------------------------------------------------------------------------
+
+
+def test_postgresql_stopped_answers_503_and_451_logs_the_outage_once_and_comes_back_by_itself(
+    tmp_path: Path,
+) -> None:
+    """A throwaway cluster stopped under `switchboard up`: API 503 with Retry-After, SMTP
+    451 (the sender retries), /healthz says which part without its internals, one log
+    line when it goes and one when it is back; after the restart everything works."""
+    pg = ThrowawayPostgres()
+    try:
+        pg.start()
+        url = pg.create_database("switchboard")
+        http_port, smtp_port = free_port(), free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
+        env.update(
+            {
+                "SWITCHBOARD_DATA_DIR": str(tmp_path / "data"),
+                "SWITCHBOARD_DATABASE_URL": url,
+                "SWITCHBOARD_HTTP_PORT": str(http_port),
+                "SWITCHBOARD_SMTP_PORT": str(smtp_port),
+                "SWITCHBOARD_CLOCK_INTERVAL_SECONDS": "0.5",
+                "SWITCHBOARD_SECRET_KEY": "test-secret",
+            }
+        )
+        subprocess.run([str(BIN), "migrate"], env=env, check=True, capture_output=True)
+        added = subprocess.run(
+            [str(BIN), "agents", "add", "Ana", "ana@example.com", "--json"],
+            env=env, check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        headers = {"Authorization": f"Bearer {json.loads(added.stdout)['token']}"}
+        log = tmp_path / "up.log"
+        up = _role("up", env, log)
+        base = f"http://127.0.0.1:{http_port}"
+        try:
+            wait_until(lambda: _status(f"{base}/healthz") == 200, 30, "switchboard up answering")
+            pg.stop()
+            answers = [httpx.get(f"{base}/api/tickets", headers=headers) for _ in range(30)]
+            assert {a.status_code for a in answers} == {503}
+            assert {a.headers.get("retry-after") for a in answers} == {"5"}
+            assert answers[0].json()["error"]["code"] == "unavailable.database"
+            health = httpx.get(f"{base}/healthz")
+            assert health.status_code == 503 and health.headers["retry-after"] == "5"
+            assert health.json()["database"] == "unreachable"
+            assert "127.0.0.1" not in health.text, health.text
+            for n in range(5):
+                with pytest.raises(smtplib.SMTPDataError) as refused:
+                    _mail(smtp_port, f"Printer {n} is down")
+                assert refused.value.smtp_code == 451
+            time.sleep(2)  # the clock ticks 4 times meanwhile, failing each time
+            pg.start()
+            wait_until(lambda: _status(f"{base}/api/tickets", headers) == 200, 30, "the API back")
+            _mail(smtp_port, "Printer 9 is down")
+            wait_until(
+                lambda: httpx.get(f"{base}/api/tickets", headers=headers).json()["total"] == 1,
+                30,
+                "the mail sent after the restart to become a ticket",
+            )
+            assert httpx.get(f"{base}/healthz").json()["database"] == "ok"
+        finally:
+            stop_process(up)
+        printed = log.read_text()
+        assert "Traceback" not in printed, printed[-4000:]
+        assert printed.count("database is down") == 1, printed[-4000:]
+        assert printed.count("database is up again") == 1, printed[-4000:]
+    finally:
+        pg.remove()
+
+
+def _status(url: str, headers: dict[str, str] | None = None) -> int:
+    try:
+        return httpx.get(url, headers=headers, timeout=2).status_code
+    except httpx.HTTPError:
+        return 0
+
+
+def _mail(port: int, subject: str) -> None:
+    message = EmailMessage()
+    message["From"], message["To"] = "ola@client.example", "support@localhost"
+    message["Subject"] = subject
+    message.set_content("It shows error E42.")
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        client.send_message(message)

@@ -97,6 +97,8 @@ class IdempotencyMiddleware:
             await refusal(scope, receive, send)
             return
         body = await _read_body(receive)
+        if body is None:  # the client went away, or the body was over its limit (413 sent)
+            return
         path = scope["path"] + (
             f"?{scope['query_string'].decode()}" if scope["query_string"] else ""
         )
@@ -157,16 +159,16 @@ def _answer(outcome: idempotency.Outcome, key: str) -> Response:
     )
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole body; None when it never came whole (a disconnect)."""
     chunks = []
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            break
+            return None
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
+            return b"".join(chunks)
 
 
 def _replaying(body: bytes, receive: Receive) -> Receive:

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from core.context import Context
+from core.db import is_outage, report_outage
 from core.intake.records import BATCH, Incoming, Received, hand_over_records, receive_many
 
 log = logging.getLogger(__name__)
@@ -157,7 +158,8 @@ class FrontDoor:
             results = receive_many(self.ctx, [w.item for w in batch], hand_over=False)
         except Exception as exc:
             if len(batch) == 1:
-                log.exception("storing a %s message failed", batch[0].item.channel)
+                if not (is_outage(exc) and report_outage(self.ctx.health, exc)):
+                    log.exception("storing a %s message failed", batch[0].item.channel)
                 batch[0].error = exc
                 batch[0].finish()
                 return
