@@ -215,7 +215,10 @@ class System:
         self.ctx, self.plugs = wire(settings, db)
         channel_jobs = {name: fn for plug in self.plugs.values() for name, fn in plug.jobs.items()}
         self.broker = Broker(
-            settings.broker_url, settings.broker_queue, {**jobs.JOBS, **channel_jobs}
+            settings.broker_url,
+            settings.broker_queue,
+            {**jobs.JOBS, **channel_jobs},
+            health=self.ctx.health,
         )
         self.ctx.dispatcher = self.broker
         self.senders: dict[str, Sender] = {

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.dispatch import DispatchUnavailable
 from core.health import DOWN, UP, Health
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,8 @@ class Database:
         for callback in callbacks:
             try:
                 callback()
+            except DispatchUnavailable:  # in health, logged once; the sweep hands it over
+                pass
             except Exception:  # the rows are committed; the sweep will pick them up
                 log.exception("after-commit callback failed; the clock's sweep will retry it")
 

@@ -29,10 +29,10 @@ from config.settings import Settings
 from core.models import LiveProcess, OutboxDelivery
 from tests.conftest import _postgres_db
 from tests.email_support import free_port
-from tests.harness import make_settings, wait_until
+from tests.harness import Harness, make_settings, wait_until
 from tests.services import REDIS_URL, need
 from tests.test_embedded import BIN, stop_process
-from tests.throwaway import ThrowawayPostgres
+from tests.throwaway import ThrowawayPostgres, ThrowawayRedis
 
 RELAY_SECONDS = 0.3  # a slow relay: a kill lands mid-batch
 
@@ -245,10 +245,117 @@ def _status(url: str, headers: dict[str, str] | None = None) -> int:
         return 0
 
 
-def _mail(port: int, subject: str) -> None:
+def _mail(port: int, subject: str, sender: str = "ola@client.example") -> None:
     message = EmailMessage()
-    message["From"], message["To"] = "ola@client.example", "support@localhost"
+    message["From"], message["To"] = sender, "support@localhost"
     message["Subject"] = subject
     message.set_content("It shows error E42.")
     with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
         client.send_message(message)
+
+
+# The broker away ---------------------------------------------------------------------------
+
+
+def test_redis_stopped_takes_mail_all_the_same_says_so_once_and_drains_when_it_returns(
+    tmp_path: Path,
+) -> None:
+    """The broker (a throwaway Redis) killed under `switchboard up`: every mail is still
+    answered 250 and stored, /healthz says the broker is down, the log says so once
+    and once again when it is back, and the backlog becomes tickets by itself."""
+    redis_server = ThrowawayRedis()
+    redis_server.start()
+    http_port, smtp_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
+    env.update(
+        {
+            "SWITCHBOARD_DATA_DIR": str(tmp_path / "data"),
+            "SWITCHBOARD_BROKER_URL": redis_server.url,
+            "SWITCHBOARD_HTTP_PORT": str(http_port),
+            "SWITCHBOARD_SMTP_PORT": str(smtp_port),
+            "SWITCHBOARD_CLOCK_INTERVAL_SECONDS": "0.5",
+            "SWITCHBOARD_REDELIVERY_AFTER_SECONDS": "1",
+            "SWITCHBOARD_SECRET_KEY": "test-secret",
+        }
+    )
+    log = tmp_path / "up.log"
+    up = _role("up", env, log)
+    base = f"http://127.0.0.1:{http_port}"
+    try:
+        wait_until(lambda: _status(f"{base}/healthz") == 200, 30, "switchboard up answering")
+        subprocess.run([str(BIN), "agents", "add", "Ana", "ana@example.com"], env=env, check=True,
+                       capture_output=True)  # fmt: skip
+        redis_server.kill()
+        for n in range(20):
+            _mail(smtp_port, f"Printer {n} is down", sender=f"client{n}@client.example")
+        health = httpx.get(f"{base}/healthz")
+        assert health.status_code == 200, "the web app still takes requests"
+        assert health.json()["status"] == "degraded"
+        assert health.json()["parts"]["broker"] == "down"
+        assert "6379" not in health.text and str(redis_server.port) not in health.text
+        time.sleep(2)  # the clock's sweep tries to hand the backlog over 4 times meanwhile
+        redis_server.start()  # same port, empty: what was queued before is gone
+        wait_until(
+            lambda: _tickets(env) == 20, 60, "the 20 mails stored during the outage as tickets"
+        )
+        wait_until(
+            lambda: httpx.get(f"{base}/healthz").json()["parts"].get("broker") == "up",
+            30,
+            "the broker reported up again",
+        )
+    finally:
+        stop_process(up)
+        redis_server.kill()
+    printed = log.read_text()
+    assert "Traceback" not in printed, printed[-4000:]
+    assert printed.count("broker is down") == 1, printed[-4000:]
+    assert printed.count("broker is up again") == 1, printed[-4000:]
+
+
+def _tickets(env: dict[str, str]) -> int:
+    listed = subprocess.run(
+        [str(BIN), "tickets", "list", "--json"], env=env, capture_output=True, text=True
+    )
+    return int(json.loads(listed.stdout)["total"]) if listed.returncode == 0 else -1
+
+
+# Duplicate storms --------------------------------------------------------------------------
+
+
+def test_every_mail_delivered_three_times_at_once_through_different_relays_is_one_ticket(
+    harness: Harness, smtp_port: int
+) -> None:
+    """30 mails (half without a Message-ID), each sent three times by three relays at
+    once, each copy with its own Received: trail: 30 tickets, 30 acknowledgements."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.email_support import mail, maildir_messages
+
+    copies: list[bytes] = []
+    for n in range(30):
+        message = mail(
+            sender=f"client{n}@client.example",
+            subject=f"Scanner {n} shows E42",
+            body=f"Scanner {n} stopped at noon.",
+            Date=f"Mon, 30 Nov 2026 12:{n:02d}:00 +0000",
+        )
+        if n % 2:
+            del message["Message-ID"]
+        for relay in range(3):
+            trail = f"Received: from relay{relay}.example by mx.example; {message['Date']}\r\n"
+            copies.append(trail.encode() + message.as_bytes().replace(b"\n", b"\r\n"))
+
+    def send(raw: bytes) -> None:
+        with smtplib.SMTP("127.0.0.1", smtp_port, timeout=30) as client:
+            client.sendmail("relay@mx.example", ["support@localhost"], raw)
+
+    with ThreadPoolExecutor(max_workers=9) as pool:
+        list(pool.map(send, copies))
+    harness.settle(timeout=60)
+    tickets = harness.tickets(limit=100)
+    assert tickets["total"] == 30
+    assert sorted(t["subject"] for t in tickets["tickets"]) == sorted(
+        f"Scanner {n} shows E42" for n in range(30)
+    )
+    acks = [str(m["To"]) for m in maildir_messages(harness.settings.maildir_path)]
+    assert sorted(acks) == sorted(f"client{n}@client.example" for n in range(30))

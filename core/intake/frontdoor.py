@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 from core.context import Context
 from core.db import is_outage, report_outage
+from core.dispatch import DispatchUnavailable
 from core.intake.records import BATCH, Incoming, Received, hand_over_records, receive_many
 
 log = logging.getLogger(__name__)
@@ -198,6 +199,8 @@ class FrontDoor:
             if self.before_hand_over is not None:
                 self.before_hand_over()
             hand_over_records(self.ctx, record_ids)
+        except DispatchUnavailable:  # the broker is away (in health, logged once)
+            pass
         except Exception:  # stored and pending: the clock's sweep hands them over
             log.exception(
                 "handing %d stored records to the workers failed; the sweep will",
