@@ -16,19 +16,14 @@ from channels.web import api, assets, contact_pages, contacts_api, pages
 from channels.web.headers import SecurityHeaders
 from channels.web.idempotency import IdempotencyMiddleware
 from channels.web.limits import BodyLimit, PublicRate
+from channels.web.responses import RETRY_AFTER_SECONDS, database_unavailable, error
 from core.context import Context
 from core.db import report_outage
 from core.errors import ActionRefused, ConfigError, NotFound, SwitchboardError
 
 log = logging.getLogger(__name__)
 
-RETRY_AFTER_SECONDS = 5  # what a caller is told to wait while a dependency is down
-
 STATUS_FOR_KIND = {"role": 403, "state": 409, "conflict": 409, "field": 422}
-
-
-def error(status: int, code: str, message: str, **extra: object) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
 
 
 # Where a request's value was wrong -> the prefix of its error code.
@@ -125,13 +120,7 @@ def create_app(ctx: Context) -> FastAPI:
     @app.exception_handler(DBAPIError)  # answered here, never re-raised to the server's log
     async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
         if report_outage(ctx.health, exc):  # logged once per outage, not per request
-            response = error(
-                503,
-                "unavailable.database",
-                "the database cannot be reached just now; nothing was changed, try again shortly",
-            )
-            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-            return response
+            return database_unavailable()
         return await _bug(request, exc)
 
     @app.exception_handler(Exception)

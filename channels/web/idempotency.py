@@ -24,24 +24,30 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from channels.web.responses import database_unavailable, error
 from core import idempotency
 from core.context import Context
+from core.db import report_outage
+
+log = logging.getLogger(__name__)
 
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 RETRY_AFTER_SECONDS = 1
 
 
 def _refusal(status: int, code: str, message: str, **headers: str) -> Response:
-    return JSONResponse(
-        {"error": {"code": code, "message": message}}, status_code=status, headers=headers
-    )
+    response = error(status, code, message)
+    response.headers.update(headers)
+    return response
 
 
 def _canonical(body: bytes) -> bytes:
@@ -104,7 +110,13 @@ class IdempotencyMiddleware:
         )
         digest = hashlib.sha256(f"{scope['method']} {path}\n".encode() + _canonical(body))
         request = idempotency.Request(caller, key, digest.hexdigest(), scope["method"], path)
-        outcome = await run_in_threadpool(idempotency.claim, self.ctx, request)
+        try:
+            outcome = await run_in_threadpool(idempotency.claim, self.ctx, request)
+        except DBAPIError as exc:  # answered as the app answers an outage: 503, nothing done
+            if not report_outage(self.ctx.health, exc):
+                raise
+            await database_unavailable()(scope, receive, send)
+            return
         if isinstance(outcome, idempotency.Started):
             await self._run(outcome.row_id, scope, _replaying(body, receive), send)
             return
@@ -131,9 +143,12 @@ class IdempotencyMiddleware:
             await run_in_threadpool(idempotency.release, self.ctx, row_id)
             return
         content_type = Headers(raw=start.get("headers", [])).get("content-type", "")
-        await run_in_threadpool(
-            idempotency.finish, self.ctx, row_id, status, b"".join(chunks), content_type
-        )
+        try:
+            await run_in_threadpool(
+                idempotency.finish, self.ctx, row_id, status, b"".join(chunks), content_type
+            )
+        except DBAPIError:  # answered already; the key stays "in progress" until it expires
+            log.exception("could not store the answer of an API write under an idempotency key")
 
 
 def _answer(outcome: idempotency.Outcome, key: str) -> Response:
