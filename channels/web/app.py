@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from channels.web import api, assets, contact_pages, contacts_api, pages
+from channels.web import api, assets, contact_pages, contacts_api, pages, team_api
 from channels.web.headers import SecurityHeaders
 from channels.web.idempotency import IdempotencyMiddleware
 from channels.web.limits import BodyLimit, PublicRate
@@ -147,7 +147,7 @@ def create_app(ctx: Context) -> FastAPI:
             response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
 
-    for router in (api.router, assets.router, contacts_api.router):
+    for router in (api.router, assets.router, contacts_api.router, team_api.router):
         app.include_router(router, prefix="/api", dependencies=[Depends(api.known_query)])
     app.include_router(pages.router)
     app.include_router(contact_pages.router)

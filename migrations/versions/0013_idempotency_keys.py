@@ -1,7 +1,7 @@
 """Idempotency keys of the JSON API: one row per caller and key, with the answer
 
-Revision ID: 0012_idempotency_keys
-Revises: 0011_assets
+Revision ID: 0013_idempotency_keys
+Revises: 0012_operator_tools
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from alembic import op
 
 import core.models.base
 
-revision = "0012_idempotency_keys"
-down_revision = "0011_assets"
+revision = "0013_idempotency_keys"
+down_revision = "0012_operator_tools"
 branch_labels = None
 depends_on = None
 
