@@ -12,7 +12,6 @@ from click.testing import CliRunner
 
 from config.cli import main
 from tests.harness import Harness
-from tests.test_cli import cli  # noqa: F401  (the command line on the test's database)
 
 ROOT = Path(__file__).resolve().parent.parent
 OPEN = {
@@ -114,7 +113,7 @@ def test_only_a_lead_is_told_a_refusal_is_overridable(harness: Harness) -> None:
 
 def test_the_cli_refuses_a_status_filter_that_does_not_exist(
     harness: Harness,
-    cli: CliRunner,  # noqa: F811
+    cli: CliRunner,
 ) -> None:
     outbox = cli.invoke(main, ["outbox", "list", "--status", "bogus"])
     assert outbox.exit_code == 2

@@ -10,7 +10,6 @@ from click.testing import CliRunner
 from config.cli import main
 from config.settings import Settings
 from tests.harness import Harness, make_settings
-from tests.test_cli import cli  # noqa: F401  (the command line on the test's database)
 
 ONE_MINUTE = """
 [sla.P1]
@@ -39,7 +38,7 @@ def test_a_one_minute_target_is_promised_as_one_minute(harness: Harness) -> None
 
 def test_tickets_show_names_people_and_says_the_response_was_met(
     harness: Harness,
-    cli: CliRunner,  # noqa: F811
+    cli: CliRunner,
 ) -> None:
     _, token = harness.agent("Ana Silva")
     harness.fake.receive(
