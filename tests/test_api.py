@@ -162,7 +162,9 @@ def test_a_full_working_session_through_the_api(harness: Harness) -> None:
     assert ticket["links"]["asset"] == "CONV-2"
     assert ticket["resolutions"][0]["code"] == "replaced"
     kinds = [s["kind"] for s in harness.sent()]
-    assert kinds == ["ack", "reply", "resolved"], "the note never left; the reply and notices did"
+    assert kinds == ["ack", "reply", "resolved", "satisfaction"], (
+        "the note never left; the reply and notices did"
+    )
     assert all("E42 sensor" not in s["text"] for s in harness.sent() if s["kind"] != "resolved")
 
 

@@ -12,7 +12,17 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from channels.web import api, assets, contact_pages, contacts_api, pages, team_api
+from channels.web import (
+    api,
+    assets,
+    contact_pages,
+    contacts_api,
+    lead_pages,
+    metrics,
+    pages,
+    satisfaction_pages,
+    team_api,
+)
 from channels.web.headers import SecurityHeaders
 from channels.web.idempotency import IdempotencyMiddleware
 from channels.web.limits import BodyLimit, PublicRate
@@ -151,4 +161,7 @@ def create_app(ctx: Context) -> FastAPI:
         app.include_router(router, prefix="/api", dependencies=[Depends(api.known_query)])
     app.include_router(pages.router)
     app.include_router(contact_pages.router)
+    app.include_router(satisfaction_pages.router)
+    app.include_router(lead_pages.router)
+    app.include_router(metrics.router)
     return app
