@@ -1,7 +1,7 @@
 """Idempotency keys of the JSON API: one row per caller and key, with the answer
 
-Revision ID: 0013_idempotency_keys
-Revises: 0012_operator_tools
+Revision ID: 0015_idempotency_keys
+Revises: 0014_whatsapp
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from alembic import op
 
 import core.models.base
 
-revision = "0013_idempotency_keys"
-down_revision = "0012_operator_tools"
+revision = "0015_idempotency_keys"
+down_revision = "0014_whatsapp"
 branch_labels = None
 depends_on = None
 
