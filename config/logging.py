@@ -8,7 +8,7 @@ about where known (``core.logfields``), and ``exception`` with the traceback.
 Both formats pass every line through ``redact``: bearer tokens, API tokens, Slack
 tokens, passwords in URLs, tracking, acknowledgement and link tokens in our URLs,
 reply-address tokens, and the literal values of the secret settings (the secret
-key, Slack, alerts, relay and IMAP secrets) never reach the log whole.
+key, Slack, alerts, WhatsApp, relay and IMAP secrets) never reach the log whole.
 """
 
 from __future__ import annotations

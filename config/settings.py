@@ -316,6 +316,9 @@ class Settings(BaseSettings):
             self.slack_app_token,
             self.alerts_token,
             self.alerts_hmac_secret,
+            self.whatsapp_token,
+            self.whatsapp_app_secret,
+            self.whatsapp_verify_token,
             self.mail_relay_password,
             self.imap_password,
         ]
