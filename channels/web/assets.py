@@ -36,7 +36,7 @@ from core.principals import Principal
 router = APIRouter()
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000_000)]  # larger: 422, not an overflow
 
 
 def _save(
