@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -44,6 +44,8 @@ class Context:
     max_upload_bytes: int = 64 * 1024 * 1024  # a form that carries files
     public_requests_per_minute: int = 120  # per address, to the pages without sign-in
     auto_reply_limit_per_hour: int = 5
+    # How long an API write's Idempotency-Key is remembered (``core.idempotency``).
+    idempotency_ttl: timedelta = timedelta(hours=24)
     # An answer to our automatic message faster than this is a machine's (0: never).
     machine_answer_seconds: float = 20.0
     observers: list[Observer] = field(default_factory=list)

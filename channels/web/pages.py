@@ -25,6 +25,7 @@ from core.errors import ActionRefused
 from core.escalation import acknowledging
 from core.models import Agent, Escalation, EscalationStatus, Ticket, TicketStatus, as_id
 from core.principals import agent_principal
+from core.rendering import humanize_minutes
 from core.tickets import lists
 from core.tokens import ACK_LINK_HOURS, LINK_CODE_MINUTES, parse_ack_token
 
@@ -60,7 +61,7 @@ def tracking_page(request: Request, token: str) -> HTMLResponse:
 
 NOTICES = {  # what became of a request made from the page (``?note=``)
     "code_sent": "We sent a one-time code to the address you gave. Answer it from there "
-    f"(send the code back, or open the link that came with it) within {LINK_CODE_MINUTES} minutes.",
+    f"(send the code back, or open the link that came with it) within {humanize_minutes(LINK_CODE_MINUTES)}.",
     "code_capped": "We could not send a code to that address now: it has had as many "
     "automatic messages from us as we send in an hour. Try again later.",
 }
