@@ -1,7 +1,7 @@
 """Telegram: the long-polling offset, parts sent per outbox key, agents' link codes
 
-Revision ID: 0015_telegram
-Revises: 0014_whatsapp
+Revision ID: 0016_telegram
+Revises: 0015_idempotency_keys
 
 ``telegram_polls`` keeps the next update_id to ask getUpdates for (moved only
 past updates already stored); ``telegram_sent`` one row per part of a delivery
@@ -16,8 +16,8 @@ from alembic import op
 
 import core.models.base
 
-revision = "0015_telegram"
-down_revision = "0014_whatsapp"
+revision = "0016_telegram"
+down_revision = "0015_idempotency_keys"
 branch_labels = None
 depends_on = None
 
