@@ -357,6 +357,8 @@ class Settings(BaseSettings):
             self.whatsapp_token,
             self.whatsapp_app_secret,
             self.whatsapp_verify_token,
+            self.telegram_bot_token,
+            self.telegram_webhook_secret,
             self.mail_relay_password,
             self.imap_password,
         ]
