@@ -175,6 +175,8 @@ def _uudecode(block: str) -> bytes:
     for line in block.split("\n"):
         if not line or line in ("`", " "):
             continue
+        if not line.isascii():  # damaged in transit: the file ends where the damage starts
+            return bytes(out)
         try:
             out += binascii.a2b_uu(line)
         except binascii.Error:  # trailing garbage some encoders add: cut to the declared length
