@@ -28,6 +28,7 @@ from channels.web.schemas import (
     QueueBody,
     ReopenBody,
     ResolveBody,
+    RevokeBody,
     TextBody,
 )
 from core import parked
@@ -37,7 +38,16 @@ from core.escalation import acknowledging
 from core.models import Agent, as_id
 from core.principals import Principal, agent_principal
 from core.sla import report as slareport
-from core.tickets import context, conversation, fields, lookup, opening, views, workflow
+from core.tickets import (
+    context,
+    conversation,
+    fields,
+    lookup,
+    opening,
+    tracking,
+    views,
+    workflow,
+)
 from core.tokens import hash_token
 
 router = APIRouter()
@@ -228,8 +238,22 @@ def hold(ctx: CtxDep, who: WhoDep, number: str, body: HoldBody) -> dict[str, Any
             reason=body.reason,
             parts_ref=body.parts_ref,
             hold_note=body.note,
+            until=body.until,
             override_reason=body.override_reason,
         ),
+    )
+
+
+@router.post("/tickets/{number}/tracking-link/revoke")
+def revoke_tracking_link(
+    ctx: CtxDep, who: WhoDep, number: str, body: RevokeBody | None = None
+) -> dict[str, Any]:
+    """Replace the ticket's tracking link: the old one stops working, the client is
+    sent the new one on their channel."""
+    return _act(
+        ctx,
+        number,
+        lambda s, t: tracking.revoke(ctx, s, who, t, reason=body.reason if body else ""),
     )
 
 

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from channels.web import api, assets, contact_pages, contacts_api, pages
+from channels.web import api, assets, contact_pages, contacts_api, pages, portal
 from core.context import Context
 from core.errors import ActionRefused, ConfigError, NotFound, SwitchboardError
 
@@ -92,4 +92,5 @@ def create_app(ctx: Context) -> FastAPI:
     app.include_router(contacts_api.router, prefix="/api")
     app.include_router(pages.router)
     app.include_router(contact_pages.router)
+    app.include_router(portal.router)
     return app

@@ -26,13 +26,13 @@ class PublicMessage:
     files: tuple[Attachment, ...]
 
 
-def ticket_by_tracking_token(session: Session, token: str) -> Ticket | None:
-    """The ticket a tracking link names (tokens are long: a short one names nothing)."""
+def ticket_by_tracking_token(session: Session, token: str, *, lock: bool = False) -> Ticket | None:
+    """The ticket whose tracking nonce this is (nonces are long: a short one names
+    nothing); ``lock``: for update."""
     if len(token) < 16:
         return None
-    return session.execute(
-        select(Ticket).where(Ticket.tracking_token == token)
-    ).scalar_one_or_none()
+    query = select(Ticket).where(Ticket.tracking_token == token)
+    return session.execute(query.with_for_update() if lock else query).scalar_one_or_none()
 
 
 def public_thread(session: Session, ticket_id: int) -> list[PublicMessage]:
@@ -56,7 +56,7 @@ def public_thread(session: Session, ticket_id: int) -> list[PublicMessage]:
 
 
 def public_file(session: Session, token: str, attachment_id: int) -> Attachment | None:
-    """A file of the public conversation of the ticket ``token`` names, or None."""
+    """A file of the public conversation of the ticket whose nonce ``token`` is, or None."""
     if len(token) < 16:
         return None
     return session.execute(
