@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -116,6 +117,20 @@ def system(settings: Settings) -> Iterator[System]:
 @pytest.fixture
 def harness(system: System) -> Harness:
     return Harness(system)
+
+
+@pytest.fixture
+def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """The switchboard command, run against this test's system (its settings)."""
+    for name, value in {
+        "DATA_DIR": str(settings.data_dir),
+        "DATABASE_URL": settings.database_url,
+        "SECRET_KEY": settings.secret_key,
+        "BROKER_URL": settings.broker_url,
+        "BROKER_QUEUE": settings.broker_queue,
+    }.items():
+        monkeypatch.setenv(f"SWITCHBOARD_{name}", value)
+    return CliRunner()
 
 
 @pytest.fixture

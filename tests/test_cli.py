@@ -10,23 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from config.cli import main
-from config.settings import Settings, describe_settings
+from config.settings import describe_settings
 from tests.harness import Harness
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    for name, value in {
-        "DATA_DIR": str(settings.data_dir),
-        "DATABASE_URL": settings.database_url,
-        "SECRET_KEY": settings.secret_key,
-        "BROKER_URL": settings.broker_url,
-        "BROKER_QUEUE": settings.broker_queue,
-    }.items():
-        monkeypatch.setenv(f"SWITCHBOARD_{name}", value)
-    return CliRunner()
 
 
 def test_tickets_show_json_has_the_thread_deliveries_and_audit(

@@ -19,6 +19,7 @@ scanners and previews open links); the page's button posts the acknowledgement.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
 from urllib.parse import quote, urlencode
@@ -26,6 +27,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -88,14 +90,29 @@ def _zone_set() -> frozenset[str]:
     return frozenset(zones())
 
 
-def local_time(zone: str) -> object:
-    """A formatter of UTC datetimes in ``zone`` for a page ("30 Nov 2026, 15:33")."""
+@lru_cache(maxsize=64)
+def zone_options(chosen: str) -> Markup:
+    """The ``<option>`` list of every zone, ``chosen`` selected (built once per zone)."""
+    return Markup("").join(
+        Markup("<option selected>%s</option>") % z
+        if z == chosen
+        else Markup("<option>%s</option>") % z
+        for z in zones()
+    )
+
+
+def time_tag(zone: str) -> Callable[[datetime], Markup]:
+    """A ``<time>`` element for a UTC datetime, its text in ``zone`` ("30 Nov 2026, 15:33");
+    the browser's script rewrites the text from the ``datetime`` attribute."""
     tz = ZoneInfo(zone)
 
-    def fmt(when: datetime) -> str:
-        return when.astimezone(tz).strftime("%d %b %Y, %H:%M")
+    def tag(when: datetime) -> Markup:
+        # Both texts are digits, letters, '-', ':', '+' and ',': nothing to escape.
+        return Markup(
+            f'<time datetime="{when.isoformat()}">{when.astimezone(tz):%d %b %Y, %H:%M}</time>'
+        )
 
-    return fmt
+    return tag
 
 
 @router.get("/t/{token}", response_class=HTMLResponse)
@@ -148,9 +165,9 @@ def tracking_response(
         html = env.get_template("pages/tracking.html.j2").render(
             v=seen,
             ticket=ticket,
-            local=local_time(zone),
+            when=time_tag(zone),
             zone=zone,
-            zones=zones(),
+            zone_options=zone_options(zone),
             notice=notice,
             problem=problem,
             text=text,

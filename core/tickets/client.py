@@ -270,8 +270,8 @@ def view(ctx: Context, session: Session, ticket: Ticket) -> View:
     """The ticket as its client sees it now: five indexed statements."""
     now = ctx.now()
     thread = lists.public_thread(session, ticket.id)
-    agent_ids = {p.message.author_agent_id for p in thread} | {ticket.assignee_id}
-    contact_ids = {p.message.author_contact_id for p in thread} - {ticket.contact_id}
+    agent_ids = {m.author_agent_id for m in thread} | {ticket.assignee_id}
+    contact_ids = {m.author_contact_id for m in thread} - {ticket.contact_id}
     agents = dict(
         session.execute(
             select(Agent.id, Agent.name).where(Agent.id.in_([i for i in agent_ids if i]))
@@ -284,8 +284,7 @@ def view(ctx: Context, session: Session, ticket: Ticket) -> View:
     )
     lines = []
     last_reply: datetime | None = None
-    for p in thread:
-        m = p.message
+    for m in thread:
         if m.direction == "out":
             last_reply = m.created_at
             name = first_name(agents.get(m.author_agent_id or 0))
@@ -294,16 +293,7 @@ def view(ctx: Context, session: Session, ticket: Ticket) -> View:
             who = "You"
         else:
             who = first_name(others.get(m.author_contact_id or 0)) or "Someone else on this request"
-        lines.append(
-            Line(
-                m.id,
-                who,
-                m.direction == "out",
-                m.created_at,
-                m.body_text,
-                tuple((a.id, a.filename) for a in p.files),
-            )
-        )
+        lines.append(Line(m.id, who, m.direction == "out", m.created_at, m.text, m.files))
     events = [
         Event(at, event_words(action, data or {}))
         for at, action, data in session.execute(
