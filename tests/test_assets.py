@@ -180,19 +180,6 @@ def test_the_ticket_list_filters_by_asset_site_and_work_order(harness: Harness) 
     assert len(numbers("")) == 3
 
 
-@pytest.fixture
-def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    for name, value in {
-        "DATA_DIR": str(settings.data_dir),
-        "DATABASE_URL": settings.database_url,
-        "SECRET_KEY": settings.secret_key,
-        "BROKER_URL": settings.broker_url,
-        "BROKER_QUEUE": settings.broker_queue,
-    }.items():
-        monkeypatch.setenv(f"SWITCHBOARD_{name}", value)
-    return CliRunner()
-
-
 def _run(cli: CliRunner, *args: str) -> Any:
     result = cli.invoke(main, list(args))
     assert result.exit_code == 0, result.output

@@ -191,47 +191,32 @@ def _news_due(
     return since + timedelta(minutes=int(minutes))
 
 
-PUBLIC_ACTIONS = (
-    "open",
-    "acknowledge",
-    "assign",
-    "start",
-    "hold",
-    "resume",
-    "resolve",
-    "clear",
-    "reopen",
-    "close",
-    "escalate",
-    "merge",
-)
+EVENT_WORDS = {
+    "open": "Request received",
+    "acknowledge": "Reviewed by our team",
+    "start": "Work started",
+    "resume": "Work resumed",
+    "resolve": "Resolved",
+    "clear": "Resolved",
+    "reopen": "Reopened",
+    "close": "Closed",
+    "escalate": "Escalated to the person on call",
+    "merge": "Joined with another request of yours",
+}
+
+
+PUBLIC_ACTIONS = (*EVENT_WORDS, "assign", "hold")  # the audit events a client may see
 
 
 def event_words(action: str, data: dict[str, object]) -> str:
     """One public event of the ticket's history in the client's words."""
-    if action == "open":
-        return "Request received"
-    if action == "acknowledge":
-        return "Reviewed by our team"
     if action == "assign":
         return f"Assigned to {first_name(str(data.get('assignee_name') or '')) or 'an engineer'}"
-    if action == "start":
-        return "Work started"
     if action == "hold":
         return (
             f"Put on hold: {hold_words(str(data.get('reason') or ''), str(data.get('note') or ''))}"
         )
-    if action == "resume":
-        return "Work resumed"
-    if action in ("resolve", "clear"):
-        return "Resolved"
-    if action == "reopen":
-        return "Reopened"
-    if action == "close":
-        return "Closed"
-    if action == "escalate":
-        return "Escalated to the person on call"
-    return "Joined with another request of yours"  # merge
+    return EVENT_WORDS.get(action, action.replace("_", " ").capitalize())
 
 
 @dataclass(frozen=True)
