@@ -284,7 +284,9 @@ def test_a_revoked_forged_or_expired_link_shows_a_friendly_page_with_nothing_of_
     assert page(harness, new).status_code == 200
     harness.settle()
     (told,) = [m for m in harness.sent() if m["kind"] == "tracking_link"]
-    assert path_of(told["text"]) == path_of(new) and told["recipient"] == "client-1"
+    read = harness.ctx.tracking_nonce  # links made a second apart differ in their time
+    assert read(path_of(told["text"])[3:]) == read(path_of(new)[3:]) is not None
+    assert told["recipient"] == "client-1"
     assert any(e["action"] == "tracking_link_revoked" for e in harness.ticket(number)["audit"])
     # Files of the ticket follow the link: none under the old one
     friendly(harness.client.get(path_of(old) + "/files/1/x.png"))
