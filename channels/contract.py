@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from core.channel import EventHandler, Parser, Sender
+from core.channel import EventHandler, Fetcher, Parser, Sender
 
 if TYPE_CHECKING:
     from config.settings import Settings
@@ -57,6 +57,7 @@ class Plug:
     """What one configured channel adds to one process."""
 
     sender: Sender | None = None
+    fetcher: Fetcher | None = None  # downloads the files its payloads only name
     events: EventHandler | None = None
     observers: list[Observer] = field(default_factory=list)
     jobs: dict[str, Job] = field(default_factory=dict)

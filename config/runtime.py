@@ -134,21 +134,28 @@ def wire(settings: Settings, db: Database | None = None) -> tuple[Context, dict[
         public_url=settings.public_url,
         max_attachment_bytes=settings.max_attachment_bytes,
         max_attachments=settings.max_attachments,
+        max_request_bytes=settings.max_request_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+        public_requests_per_minute=settings.public_requests_per_minute,
         auto_reply_limit_per_hour=settings.auto_reply_limit_per_hour,
         tracking_link_days=settings.tracking_link_days,
         portal_per_address_per_hour=settings.portal_per_address_per_hour,
         portal_per_ip_per_hour=settings.portal_per_ip_per_hour,
+        machine_answer_seconds=settings.machine_answer_seconds,
         parsers={c.name: c.parser for c in CHANNELS if c.parser is not None},
         client_channels=frozenset(c.name for c in live if c.clients),
         silent_channels=frozenset(c.name for c in CHANNELS if not c.answers),
         address_checks={c.name: c.check_address for c in CHANNELS if c.check_address},
     )
+    ctx.db.watch(ctx.health)
     plugs: dict[str, Plug] = {}
     for channel in live:
         plug = channel.plug(ctx, settings)
         ctx.observers.extend(plug.observers)
         if plug.events is not None:
             ctx.event_handlers[channel.name] = plug.events
+        if plug.fetcher is not None:
+            ctx.fetchers[channel.name] = plug.fetcher
         plugs[channel.name] = plug
     return ctx, plugs
 
@@ -162,7 +169,10 @@ class System:
         self.ctx, self.plugs = wire(settings, db)
         channel_jobs = {name: fn for plug in self.plugs.values() for name, fn in plug.jobs.items()}
         self.broker = Broker(
-            settings.broker_url, settings.broker_queue, {**jobs.JOBS, **channel_jobs}
+            settings.broker_url,
+            settings.broker_queue,
+            {**jobs.JOBS, **channel_jobs},
+            health=self.ctx.health,
         )
         self.ctx.dispatcher = self.broker
         self.senders: dict[str, Sender] = {

@@ -74,6 +74,23 @@ class Settings(BaseSettings):
         25 * 1024 * 1024, ge=1, description="Largest attachment kept, in bytes."
     )
     max_attachments: int = Field(50, ge=0, description="Most attachments kept per message.")
+    max_request_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        description="Largest web request body (API JSON, forms, webhooks), in bytes (larger: 413).",
+    )
+    public_requests_per_minute: int = Field(
+        120,
+        ge=0,
+        description="Requests a minute one address may make to the pages reached without "
+        "signing in (tracking links, files, contact and escalation links, the portal); "
+        "over it: 429. 0: no limit.",
+    )
+    max_upload_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=1024,
+        description="Largest web form carrying files (multipart), in bytes (larger: 413).",
+    )
     clock_interval_seconds: float = Field(5.0, gt=0, description="How often the clock role ticks.")
     redelivery_after_seconds: float = Field(
         60.0, gt=0, description="Pending work older than this is sent to the broker again."
@@ -130,6 +147,13 @@ class Settings(BaseSettings):
     )
     portal_per_ip_per_hour: int = Field(
         20, ge=1, description="Most tickets the portal form opens per client IP address per hour."
+    )
+    machine_answer_seconds: float = Field(
+        20.0,
+        ge=0,
+        description="A message answering our automatic one faster than this gets no "
+        "acknowledgement, and a sender who does it twice in a row is parked as an "
+        "autoresponder (0: off).",
     )
     imap_host: str = Field(
         "", description="IMAP server to poll for support mail; empty: no IMAP poller."

@@ -9,6 +9,7 @@ the senders, both from the channel registry (``channels.registry``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from core.values import Inbound, Outbound
@@ -20,6 +21,29 @@ if TYPE_CHECKING:
 
 Parser = Callable[[bytes, dict[str, Any]], Inbound]
 """Raw stored payload and its meta -> ``Inbound``; raises ``IntakeError`` when unreadable."""
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """One file a stored payload only names (a Telegram file_id, a WhatsApp media id).
+
+    ``ref`` is the platform's id for it, as the parser finds it in the payload;
+    ``data`` its bytes, or None with ``problem`` saying plainly why it could not be
+    fetched (too large for the platform to hand over, expired, refused)."""
+
+    ref: str
+    filename: str = ""
+    content_type: str = "application/octet-stream"
+    data: bytes | None = None
+    problem: str = ""
+
+
+Fetcher = Callable[[bytes, dict[str, Any], int], "list[Fetched]"]
+"""Raw stored payload, its meta and the largest file kept (bytes) -> the files it names,
+downloaded. Called by the worker before the record is decided, outside any
+transaction (``core.intake.fetch``); raising means the platform could not be asked
+now: the files are recorded as not fetched, with the error, and the message is
+still decided (the raw payload keeps their ids)."""
 
 
 class Sender(Protocol):

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from core.channel import EventHandler, Parser
+from core.channel import EventHandler, Fetcher, Parser
 from core.db import Database
 from core.dispatch import Dispatcher, NullDispatcher
 from core.health import Health
@@ -40,16 +40,23 @@ class Context:
     now: Callable[[], datetime] = utcnow
     max_attachment_bytes: int = 25 * 1024 * 1024
     max_attachments: int = 50
+    max_request_bytes: int = 1024 * 1024  # a web request's body (JSON, forms, webhooks)
+    max_upload_bytes: int = 64 * 1024 * 1024  # a form that carries files
+    public_requests_per_minute: int = 120  # per address, to the pages without sign-in
     auto_reply_limit_per_hour: int = 5
     # How long a tracking link works after it was sent.
     tracking_link_days: int = TRACKING_LINK_DAYS
     # Tickets the portal form opens per hour: per email address, per client IP.
     portal_per_address_per_hour: int = 5
     portal_per_ip_per_hour: int = 20
+    # An answer to our automatic message faster than this is a machine's (0: never).
+    machine_answer_seconds: float = 20.0
     observers: list[Observer] = field(default_factory=list)
     # How each channel's stored payloads become ``Inbound`` values (from the registry;
     # a channel without one stores the neutral JSON form).
     parsers: dict[str, Parser] = field(default_factory=dict)
+    # How a channel downloads the files its payloads only name, before deciding them.
+    fetchers: dict[str, Fetcher] = field(default_factory=dict)
     # How a channel handles its own (staff) events stored beside client messages.
     event_handlers: dict[str, EventHandler] = field(default_factory=dict)
     # The channels clients can be reached on in this deployment (configured ones).

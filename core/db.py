@@ -16,9 +16,15 @@ from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.dispatch import DispatchUnavailable
+from core.health import DOWN, UP, Health
+
 log = logging.getLogger(__name__)
+
+DATABASE = "database"  # its part name in ``core.health``
 
 AFTER_COMMIT = "switchboard_after_commit"
 
@@ -94,6 +100,8 @@ class Database:
         for callback in callbacks:
             try:
                 callback()
+            except DispatchUnavailable:  # in health, logged once; the sweep hands it over
+                pass
             except Exception:  # the rows are committed; the sweep will pick them up
                 log.exception("after-commit callback failed; the clock's sweep will retry it")
 
@@ -108,6 +116,37 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    def watch(self, health: Health) -> None:
+        """Report the database up in ``health`` as soon as a connection is handed out
+        again after an outage (a checkout follows a successful pre-ping)."""
+
+        @event.listens_for(self.engine, "checkout")
+        def _checked_out(*_: Any) -> None:
+            part = health.get(DATABASE)
+            if part is not None and part.state != UP:
+                health.up(DATABASE)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached (down, restarting, network),
+    rather than that a statement was wrong."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, OperationalError | InterfaceError):
+        text = str(exc.orig if isinstance(exc, DBAPIError) else exc).lower()
+        return not any(word in text for word in ("deadlock", "locked", "serializ", "syntax"))
+    return False
+
+
+def report_outage(health: Health, exc: BaseException) -> bool:
+    """If ``exc`` is the database being unreachable, mark it down in ``health`` (logged
+    once per outage, not once per request) and return True; else False, for the caller
+    to handle (and log) as the bug it is."""
+    if not is_outage(exc):
+        return False
+    health.set(DATABASE, DOWN, "unreachable")
+    return True
 
 
 CACHES = "switchboard_transaction_caches"

@@ -8,6 +8,14 @@ from __future__ import annotations
 
 from typing import Protocol
 
+BROKER = "broker"  # its part name in ``core.health``
+
+
+class DispatchUnavailable(Exception):
+    """The broker cannot be reached now. Nothing is lost: the work is a row in the
+    database, and the clock's sweep hands it over once the broker is back. The outage
+    is in ``core.health`` (logged once), so a caller logs nothing more."""
+
 
 class Dispatcher(Protocol):
     def send(self, job: str, *args: int | str, delay_ms: int | None = None) -> None: ...

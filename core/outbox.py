@@ -297,7 +297,7 @@ def backoff(first_seconds: float, attempt: int) -> float:
 
 
 def due_for_redelivery(
-    session: Session, now: datetime, older_than: timedelta, limit: int = 500
+    session: Session, now: datetime, older_than: timedelta, limit: int = 500, after_id: int = 0
 ) -> list[int]:
     """Rows whose broker message may have been lost; marks them as sent to the broker again.
 
@@ -317,10 +317,11 @@ def due_for_redelivery(
         session.execute(
             select(OutboxDelivery.id)
             .where(
+                OutboxDelivery.id > after_id,
                 or_(
                     (OutboxDelivery.status == DeliveryStatus.PENDING) & (due_since < cutoff),
                     _reclaimable(now),
-                )
+                ),
             )
             .order_by(OutboxDelivery.id)
             .limit(limit)

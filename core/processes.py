@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
 from core.context import Context
+from core.db import report_outage
 from core.models import LiveProcess
 
 log = logging.getLogger(__name__)
@@ -76,8 +77,9 @@ class Heartbeat:
         while not self.stopping.wait(BEAT.total_seconds()):
             try:
                 self._beat()
-            except Exception:  # noqa: BLE001 - the database may be away; try next beat
-                log.warning("could not mark this process alive", exc_info=True)
+            except Exception as exc:  # noqa: BLE001 - the database may be away; try next beat
+                if not report_outage(self.ctx.health, exc):
+                    log.warning("could not mark this process alive", exc_info=True)
 
     def stop(self) -> None:
         """Stop beating and say goodbye (its claims are free at once)."""

@@ -9,10 +9,19 @@ from typing import Any
 
 @dataclass(frozen=True)
 class AttachmentIn:
+    """A file that came with a message: its bytes, or (``stored``) the SHA-256 of bytes
+    already in the blob store, fetched before the message was decided (``size`` bytes)."""
+
     filename: str
     content_type: str
-    data: bytes
+    data: bytes = b""
     inline: bool = False
+    stored: str = ""
+    size: int = 0
+
+    @property
+    def length(self) -> int:
+        return self.size if self.stored else len(self.data)
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,9 @@ class Inbound:
       references: ids of earlier messages this one answers (In-Reply-To first).
       reply_token: a token found in the address or ids we gave the client.
       extras: platform ids the adapter wants back on the reply (chat id, thread ts).
+      chat: the chat this message was written in, on platforms without thread ids
+        (a Telegram chat, a WhatsApp number): it continues the chat's open ticket.
+      new_ticket: the client asked for a new ticket (``/new``), not the chat's open one.
     """
 
     channel: str
@@ -82,6 +94,8 @@ class Inbound:
     on_behalf_of: tuple[str, str] | None = None  # (address, name) of a forwarded original sender
     received_at: datetime | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    chat: str = ""
+    new_ticket: bool = False
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,13 @@ def need(name: str, url: str, default_port: int) -> None:
     pytest.skip(f"{message}; set REQUIRE_SERVICES=1 to make this a failure")
 
 
+def missing(what: str) -> None:
+    """Skip (locally) or fail (CI) for a program the tests need that is not installed."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{what} is not installed and REQUIRE_SERVICES=1 (see .ci/run)")
+    pytest.skip(f"{what} is not installed; set REQUIRE_SERVICES=1 to make this a failure")
+
+
 def chromium() -> str:
     """The path of a Chromium binary, or skip/fail like a missing server."""
     import shutil

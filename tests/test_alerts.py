@@ -485,6 +485,10 @@ def test_what_is_not_a_notification_is_refused_with_400_naming_the_problem(
         assert problem in response.json()["error"]["message"]
     too_big = b"x" * (harness.settings.alerts_max_bytes + 1)
     assert web.post("/alerts/generic", content=too_big, headers=auth).status_code == 413
+    # Its own limit, not the API's: a notice larger than an API request is still read.
+    over_api = b" " * (harness.settings.max_request_bytes + 1) + b"not json"
+    response = web.post("/alerts/generic", content=over_api, headers=auth)
+    assert response.status_code == 400 and "not JSON" in response.text
     assert _records(harness) == 0
 
 

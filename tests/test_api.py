@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from tests.harness import Harness
 
 OPEN = {
@@ -48,6 +50,49 @@ def test_a_refused_transition_is_a_409_naming_the_rule_not_a_500(harness: Harnes
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "lifecycle.state"
     assert "is new" in response.json()["error"]["message"]
+
+
+def test_an_agent_who_is_not_a_lead_sending_an_override_reason_is_refused_403(
+    harness: Harness,
+) -> None:
+    _, token = harness.agent("Ana")
+    harness.api("POST", "/api/tickets", token, json=OPEN)
+    response = harness.api(
+        "POST",
+        "/api/tickets/T-000001/close",
+        token,
+        json={"code": "fixed", "steps": "x", "override_reason": "the client asked to close it"},
+    )
+    assert response.status_code == 403, response.text
+    assert response.json()["error"]["code"] == "override.role"
+    assert "only a lead may override" in response.json()["error"]["message"]
+    assert harness.ticket(1)["status"] == "new"
+
+
+def test_a_body_over_the_limit_is_refused_413_whether_declared_or_streamed(
+    harness: Harness,
+) -> None:
+    _, token = harness.agent("Ana")
+    huge = {**OPEN, "text": "x" * (10 * 1024 * 1024)}
+    response = harness.api("POST", "/api/tickets", token, json=huge)
+    assert response.status_code == 413, response.text
+    assert response.json()["error"]["code"] == "request.too_large"
+    assert str(harness.ctx.max_request_bytes) in response.json()["error"]["message"]
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: it only grows past the limit
+        yield b'{"subject": "Big", "text": "'
+        for _ in range(40):
+            yield b"y" * 65536
+        yield b'", "requester": {"channel": "fake", "address": "c-1"}}'
+
+    streamed = harness.client.post(
+        "/api/tickets",
+        content=chunks(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    assert streamed.status_code == 413, streamed.text
+    assert harness.tickets()["total"] == 0, "nothing of a refused body is stored"
+    assert harness.api("POST", "/api/tickets", token, json=OPEN).status_code == 201
 
 
 def test_a_missing_required_field_is_a_422_with_the_field_named(harness: Harness) -> None:

@@ -13,6 +13,7 @@ from email.message import EmailMessage
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
 from sqlalchemy import select
 
 from core.models import InboundRecord
@@ -366,3 +367,30 @@ def test_a_reply_goes_to_another_address_of_the_client_when_the_last_ones_channe
         "email",
         "uma@x.example",
     )
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])  # SQLite writers never race an insert
+def test_a_name_learnt_while_another_message_created_the_same_sender_fills_the_contact_in(
+    harness: Harness, monkeypatch: Any
+) -> None:
+    """Two first messages from one sender, decided at once: the one without a name wins
+    the insert; the one with the name finds the contact already there and names it."""
+    import core.contacts as contacts
+
+    with harness.ctx.db.transaction() as session:
+        contacts.find_or_create(session, "fake", "bob-c")  # a code-shaped first message
+    real = contacts.find_identity
+    calls: list[int] = []
+
+    def not_yet_committed(*args: Any) -> Any:
+        calls.append(1)
+        return None if len(calls) == 1 else real(*args)
+
+    monkeypatch.setattr(contacts, "find_identity", not_yet_committed)
+    with harness.ctx.db.transaction() as session:
+        identity = contacts.find_or_create(session, "fake", "bob-c", "Bob Smith")
+        contact_id = identity.contact_id
+    monkeypatch.undo()
+    _, token = harness.agent("Ana")
+    found = harness.api("GET", "/api/contacts?q=bob smith", token).json()
+    assert [c["id"] for c in found["contacts"]] == [f"C-{contact_id:06d}"]

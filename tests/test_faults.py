@@ -7,6 +7,7 @@ PostgreSQL and Redis, a real SMTP intake and a slow relay, and kill one mid-work
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import smtplib
@@ -14,9 +15,11 @@ import subprocess
 import time
 from collections.abc import Iterator
 from email import message_from_bytes
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
@@ -26,9 +29,10 @@ from config.settings import Settings
 from core.models import LiveProcess, OutboxDelivery
 from tests.conftest import _postgres_db
 from tests.email_support import free_port
-from tests.harness import make_settings, wait_until
+from tests.harness import Harness, make_settings, wait_until
 from tests.services import REDIS_URL, need
 from tests.test_embedded import BIN, stop_process
+from tests.throwaway import ThrowawayPostgres, ThrowawayRedis
 
 RELAY_SECONDS = 0.3  # a slow relay: a kill lands mid-batch
 
@@ -163,3 +167,195 @@ def test_a_worker_killed_mid_batch_resends_at_most_the_mail_in_flight_and_frees_
     assert duplicates <= 1, (duplicates, sent_before_kill)
     # and the rows the dead worker held were freed in seconds, not after a 5-minute lease
     assert recovered < 60, recovered
+
+
+# The database away -------------------------------------------------------------------------
+
+
+def test_postgresql_stopped_answers_503_and_451_logs_the_outage_once_and_comes_back_by_itself(
+    tmp_path: Path,
+) -> None:
+    """A throwaway cluster stopped under `switchboard up`: API 503 with Retry-After, SMTP
+    451 (the sender retries), /healthz says which part without its internals, one log
+    line when it goes and one when it is back; after the restart everything works."""
+    pg = ThrowawayPostgres()
+    try:
+        pg.start()
+        url = pg.create_database("switchboard")
+        http_port, smtp_port = free_port(), free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
+        env.update(
+            {
+                "SWITCHBOARD_DATA_DIR": str(tmp_path / "data"),
+                "SWITCHBOARD_DATABASE_URL": url,
+                "SWITCHBOARD_HTTP_PORT": str(http_port),
+                "SWITCHBOARD_SMTP_PORT": str(smtp_port),
+                "SWITCHBOARD_CLOCK_INTERVAL_SECONDS": "0.5",
+                "SWITCHBOARD_SECRET_KEY": "test-secret",
+            }
+        )
+        subprocess.run([str(BIN), "migrate"], env=env, check=True, capture_output=True)
+        added = subprocess.run(
+            [str(BIN), "agents", "add", "Ana", "ana@example.com", "--json"],
+            env=env, check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        headers = {"Authorization": f"Bearer {json.loads(added.stdout)['token']}"}
+        log = tmp_path / "up.log"
+        up = _role("up", env, log)
+        base = f"http://127.0.0.1:{http_port}"
+        try:
+            wait_until(lambda: _status(f"{base}/healthz") == 200, 30, "switchboard up answering")
+            pg.stop()
+            answers = [httpx.get(f"{base}/api/tickets", headers=headers) for _ in range(30)]
+            assert {a.status_code for a in answers} == {503}
+            assert {a.headers.get("retry-after") for a in answers} == {"5"}
+            assert answers[0].json()["error"]["code"] == "unavailable.database"
+            health = httpx.get(f"{base}/healthz")
+            assert health.status_code == 503 and health.headers["retry-after"] == "5"
+            assert health.json()["database"] == "unreachable"
+            assert "127.0.0.1" not in health.text, health.text
+            for n in range(5):
+                with pytest.raises(smtplib.SMTPDataError) as refused:
+                    _mail(smtp_port, f"Printer {n} is down")
+                assert refused.value.smtp_code == 451
+            time.sleep(2)  # the clock ticks 4 times meanwhile, failing each time
+            pg.start()
+            wait_until(lambda: _status(f"{base}/api/tickets", headers) == 200, 30, "the API back")
+            _mail(smtp_port, "Printer 9 is down")
+            wait_until(
+                lambda: httpx.get(f"{base}/api/tickets", headers=headers).json()["total"] == 1,
+                30,
+                "the mail sent after the restart to become a ticket",
+            )
+            assert httpx.get(f"{base}/healthz").json()["database"] == "ok"
+        finally:
+            stop_process(up)
+        printed = log.read_text()
+        assert "Traceback" not in printed, printed[-4000:]
+        assert printed.count("database is down") == 1, printed[-4000:]
+        assert printed.count("database is up again") == 1, printed[-4000:]
+    finally:
+        pg.remove()
+
+
+def _status(url: str, headers: dict[str, str] | None = None) -> int:
+    try:
+        return httpx.get(url, headers=headers, timeout=2).status_code
+    except httpx.HTTPError:
+        return 0
+
+
+def _mail(port: int, subject: str, sender: str = "ola@client.example") -> None:
+    message = EmailMessage()
+    message["From"], message["To"] = sender, "support@localhost"
+    message["Subject"] = subject
+    message.set_content("It shows error E42.")
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        client.send_message(message)
+
+
+# The broker away ---------------------------------------------------------------------------
+
+
+def test_redis_stopped_takes_mail_all_the_same_says_so_once_and_drains_when_it_returns(
+    tmp_path: Path,
+) -> None:
+    """The broker (a throwaway Redis) killed under `switchboard up`: every mail is still
+    answered 250 and stored, /healthz says the broker is down, the log says so once
+    and once again when it is back, and the backlog becomes tickets by itself."""
+    redis_server = ThrowawayRedis()
+    redis_server.start()
+    http_port, smtp_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
+    env.update(
+        {
+            "SWITCHBOARD_DATA_DIR": str(tmp_path / "data"),
+            "SWITCHBOARD_BROKER_URL": redis_server.url,
+            "SWITCHBOARD_HTTP_PORT": str(http_port),
+            "SWITCHBOARD_SMTP_PORT": str(smtp_port),
+            "SWITCHBOARD_CLOCK_INTERVAL_SECONDS": "0.5",
+            "SWITCHBOARD_REDELIVERY_AFTER_SECONDS": "1",
+            "SWITCHBOARD_SECRET_KEY": "test-secret",
+        }
+    )
+    log = tmp_path / "up.log"
+    up = _role("up", env, log)
+    base = f"http://127.0.0.1:{http_port}"
+    try:
+        wait_until(lambda: _status(f"{base}/healthz") == 200, 30, "switchboard up answering")
+        subprocess.run([str(BIN), "agents", "add", "Ana", "ana@example.com"], env=env, check=True,
+                       capture_output=True)  # fmt: skip
+        redis_server.kill()
+        for n in range(20):
+            _mail(smtp_port, f"Printer {n} is down", sender=f"client{n}@client.example")
+        health = httpx.get(f"{base}/healthz")
+        assert health.status_code == 200, "the web app still takes requests"
+        assert health.json()["status"] == "degraded"
+        assert health.json()["parts"]["broker"] == "down"
+        assert "6379" not in health.text and str(redis_server.port) not in health.text
+        time.sleep(2)  # the clock's sweep tries to hand the backlog over 4 times meanwhile
+        redis_server.start()  # same port, empty: what was queued before is gone
+        wait_until(
+            lambda: _tickets(env) == 20, 60, "the 20 mails stored during the outage as tickets"
+        )
+        wait_until(
+            lambda: httpx.get(f"{base}/healthz").json()["parts"].get("broker") == "up",
+            30,
+            "the broker reported up again",
+        )
+    finally:
+        stop_process(up)
+        redis_server.kill()
+    printed = log.read_text()
+    assert "Traceback" not in printed, printed[-4000:]
+    assert printed.count("broker is down") == 1, printed[-4000:]
+    assert printed.count("broker is up again") == 1, printed[-4000:]
+
+
+def _tickets(env: dict[str, str]) -> int:
+    listed = subprocess.run(
+        [str(BIN), "tickets", "list", "--json"], env=env, capture_output=True, text=True
+    )
+    return int(json.loads(listed.stdout)["total"]) if listed.returncode == 0 else -1
+
+
+# Duplicate storms --------------------------------------------------------------------------
+
+
+def test_every_mail_delivered_three_times_at_once_through_different_relays_is_one_ticket(
+    harness: Harness, smtp_port: int
+) -> None:
+    """30 mails (half without a Message-ID), each sent three times by three relays at
+    once, each copy with its own Received: trail: 30 tickets, 30 acknowledgements."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.email_support import mail, maildir_messages
+
+    copies: list[bytes] = []
+    for n in range(30):
+        message = mail(
+            sender=f"client{n}@client.example",
+            subject=f"Scanner {n} shows E42",
+            body=f"Scanner {n} stopped at noon.",
+            Date=f"Mon, 30 Nov 2026 12:{n:02d}:00 +0000",
+        )
+        if n % 2:
+            del message["Message-ID"]
+        for relay in range(3):
+            trail = f"Received: from relay{relay}.example by mx.example; {message['Date']}\r\n"
+            copies.append(trail.encode() + message.as_bytes().replace(b"\n", b"\r\n"))
+
+    def send(raw: bytes) -> None:
+        with smtplib.SMTP("127.0.0.1", smtp_port, timeout=30) as client:
+            client.sendmail("relay@mx.example", ["support@localhost"], raw)
+
+    with ThreadPoolExecutor(max_workers=9) as pool:
+        list(pool.map(send, copies))
+    harness.settle(timeout=60)
+    tickets = harness.tickets(limit=100)
+    assert tickets["total"] == 30
+    assert sorted(t["subject"] for t in tickets["tickets"]) == sorted(
+        f"Scanner {n} shows E42" for n in range(30)
+    )
+    acks = [str(m["To"]) for m in maildir_messages(harness.settings.maildir_path)]
+    assert sorted(acks) == sorted(f"client{n}@client.example" for n in range(30))

@@ -39,6 +39,12 @@ def test_the_tracking_link_shows_status_and_public_replies_but_never_notes(
         url = base + link[link.index("/t/") :]
         dom = render(url, screenshot=tmp_path / "tracking.png")
         missing = render(base + "/t/not-a-real-token-at-all")
+        headers = httpx.get(url).headers
+    # The page runs no script from elsewhere, is never framed, never leaks its address
+    assert "script-src 'self'" in headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert headers["referrer-policy"] == "no-referrer"
+    assert headers["x-frame-options"] == "DENY" and headers["cache-control"] == "no-store"
     assert "T-000001" in dom and "Badge reader" in dom
     assert "On hold: waiting for your answer" in dom
     assert "Please hold the card flat for two seconds." in dom
@@ -110,3 +116,18 @@ def test_files_of_the_public_conversation_download_from_the_tracking_link_and_no
         tracking = base + link[link.index("/t/") :]
         assert "dump.txt" not in render(tracking)
         assert httpx.get(f"{tracking}/files/{note_file}/dump.txt").status_code == 404
+
+
+def test_an_address_guessing_tracking_links_is_slowed_down_and_the_api_is_not(
+    harness: Harness,
+) -> None:
+    harness.ctx.public_requests_per_minute = 5  # before the app is built
+    _, token = harness.agent("Ana")
+    answers = [harness.client.get(f"/t/guess-{n}").status_code for n in range(5)]
+    assert answers == [404] * 5
+    refused = harness.client.get("/t/guess-6")
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "request.rate_limited"
+    assert 1 <= int(refused.headers["retry-after"]) <= 12  # one request's worth: 60 s / 5
+    assert harness.client.get("/e/ack/guess").status_code == 429, "every public page counts"
+    assert all(harness.api("GET", "/api/tickets", token).status_code == 200 for _ in range(10))

@@ -134,3 +134,30 @@ def test_the_clock_re_sends_deliveries_that_wait_too_long(idle_system: System) -
     assert sweep(h.ctx, timedelta(0)) == (1, 0)
     h.settle()
     assert len(h.sent()) == 1
+
+
+def test_a_restart_hands_over_a_backlog_of_any_size_at_once_in_batches(harness: Harness) -> None:
+    """1,234 records stored while no worker ran: one sweep at start hands all of them
+    over (a page of 500 at a time, each record once, 20 to a job), not 500 a minute."""
+    from core import intake
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.sent: list[tuple[str, tuple[int | str, ...]]] = []
+
+        def send(self, job: str, *args: int | str, delay_ms: int | None = None) -> None:
+            self.sent.append((job, args))
+
+    recorder = Recorder()
+    harness.ctx.dispatcher = recorder
+    intake.receive_many(
+        harness.ctx,
+        [intake.Incoming("fake", f"backlog-{n}", b"{}", {}) for n in range(1234)],
+        hand_over=False,
+    )
+    recorder.sent.clear()
+    assert sweep(harness.ctx, timedelta(0)) == (0, 1234)
+    handed = [int(i) for job, args in recorder.sent for i in str(args[0]).split(",")]
+    assert len(handed) == len(set(handed)) == 1234
+    assert {job for job, _ in recorder.sent} == {"process_inbound"}
+    assert len(recorder.sent) == 1234 // 20 + 1

@@ -15,6 +15,8 @@ from typing import Any
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
 
+from core.dispatch import BROKER, DispatchUnavailable
+from core.health import DOWN, UP, Health
 from workers.jobs import JOB_PRIORITY, JOB_QUEUE_SUFFIX
 
 log = logging.getLogger(__name__)
@@ -52,9 +54,11 @@ class Broker:
         url: str,
         queue_name: str,
         jobs: Mapping[str, Callable[..., None]],
+        health: Health | None = None,
     ) -> None:
         self.url = url
         self.queue_name = queue_name
+        self.health = health
         self.dramatiq = make_broker(url)
         dramatiq.set_broker(self.dramatiq)
         self.actors: dict[str, dramatiq.Actor[Any, Any]] = {
@@ -74,8 +78,18 @@ class Broker:
         return isinstance(self.dramatiq, StubBroker)
 
     def send(self, job: str, *args: int | str, delay_ms: int | None = None) -> None:
-        """The core's ``Dispatcher``: enqueue ``job(*args)``."""
-        self.actors[job].send_with_options(args=args, delay=delay_ms or None)
+        """The core's ``Dispatcher``: enqueue ``job(*args)``; raises ``DispatchUnavailable``
+        (and reports the broker down, once) when the broker cannot be reached."""
+        try:
+            self.actors[job].send_with_options(args=args, delay=delay_ms or None)
+        except Exception as exc:
+            if self.health is not None:
+                self.health.set(BROKER, DOWN, "unreachable")
+            raise DispatchUnavailable(f"{job}: {type(exc).__name__}") from exc
+        if self.health is not None:
+            part = self.health.get(BROKER)
+            if part is not None and part.state != UP:
+                self.health.up(BROKER)
 
     def worker(self, threads: int) -> dramatiq.Worker:
         return dramatiq.Worker(self.dramatiq, worker_threads=threads, worker_timeout=100)

@@ -16,6 +16,8 @@ from datetime import timedelta
 from functools import partial
 
 from core.context import Context
+from core.db import report_outage
+from core.dispatch import DispatchUnavailable
 from core.sla import watch as slawatch
 from workers.sweep import checkpoint, sweep
 
@@ -55,8 +57,11 @@ class Clock:
         try:
             fn()
             return True
-        except Exception:
-            log.exception("clock step %s failed; the other steps go on", name)
+        except DispatchUnavailable:  # the broker is away: in health, logged once
+            return False
+        except Exception as exc:
+            if not report_outage(self.ctx.health, exc):  # an outage is logged once
+                log.exception("clock step %s failed; the other steps go on", name)
             return False
 
     def run(self) -> None:

@@ -48,6 +48,7 @@ def plug(ctx: Context, settings: Settings) -> Plug:
 
     def mount(web: Any) -> None:
         for kind, path in PATHS.items():
+            web.state.body_limits[path] = settings.alerts_max_bytes
             web.router.routes.append(
                 Route(
                     path,

@@ -68,7 +68,7 @@ def smtp_service(ctx: Context, settings: Settings) -> Service:
         if started.is_set():
             server.stop()
 
-    return Service(f"SMTP intake on {settings.smtp_host}:{settings.smtp_port}", "smtp", start, stop)
+    return Service("SMTP intake", "smtp", start, stop)
 
 
 def imap_services(ctx: Context, settings: Settings) -> list[Service]:

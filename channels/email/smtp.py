@@ -31,6 +31,7 @@ from channels.email import ids
 from channels.email.parse import external_id_of
 from core import intake
 from core.context import Context
+from core.db import report_outage
 from core.intake.frontdoor import FrontDoor
 from core.tokens import parse_reply_token, redact
 
@@ -96,8 +97,9 @@ class IntakeHandler:
         try:
             item = intake.Incoming("email", external_id_of(bytes(raw)), bytes(raw), meta, "smtp")
             received = await self.door.store_async(item, timeout=60)
-        except Exception:
-            log.exception("could not store an inbound message; answered 451 so the sender retries")
+        except Exception as exc:
+            if not report_outage(self.ctx.health, exc):
+                log.exception("could not store an inbound message; answered 451 so it is retried")
             return "451 4.3.0 Temporary failure storing the message, please try again later"
         return f"250 2.0.0 OK: stored as record {received.record_id}" + (
             " (duplicate)" if received.duplicate else ""

@@ -80,6 +80,8 @@ class FakeChannel:
         reply_token: str | None = None,
         attachments: tuple[AttachmentIn, ...] = (),
         automatic: str = "",
+        chat: str = "",
+        new_ticket: bool = False,
     ) -> intake.Received:
         inbound = Inbound(
             channel=NAME,
@@ -92,6 +94,8 @@ class FakeChannel:
             reply_token=reply_token,
             attachments=attachments,
             automatic=automatic,
+            chat=chat,
+            new_ticket=new_ticket,
             received_at=self.ctx.now(),
         )
         return intake.receive(

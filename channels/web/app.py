@@ -8,13 +8,19 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from channels.web import api, assets, contact_pages, contacts_api, pages, portal
+from channels.web.headers import SecurityHeaders
+from channels.web.limits import BodyLimit, PublicRate
 from core.context import Context
+from core.db import report_outage
 from core.errors import ActionRefused, ConfigError, NotFound, SwitchboardError
 
 log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 5  # what a caller is told to wait while a dependency is down
 
 STATUS_FOR_KIND = {"role": 403, "state": 409, "conflict": 409, "field": 422}
 
@@ -28,6 +34,15 @@ def create_app(ctx: Context) -> FastAPI:
         title="Switchboard", version="0.1.0", docs_url="/api/docs", openapi_url="/api/openapi.json"
     )
     app.state.ctx = ctx
+    app.state.body_limits = {}  # path prefix -> bytes: a channel's webhook with its own limit
+    app.add_middleware(PublicRate, per_minute=ctx.public_requests_per_minute)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(
+        BodyLimit,
+        default=ctx.max_request_bytes,
+        uploads=ctx.max_upload_bytes,
+        limits=app.state.body_limits,
+    )
 
     @app.exception_handler(ActionRefused)
     async def _refused(_: Request, exc: ActionRefused) -> JSONResponse:
@@ -68,6 +83,18 @@ def create_app(ctx: Context) -> FastAPI:
             response.headers["WWW-Authenticate"] = "Bearer"
         return response
 
+    @app.exception_handler(DBAPIError)  # answered here, never re-raised to the server's log
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        if report_outage(ctx.health, exc):  # logged once per outage, not per request
+            response = error(
+                503,
+                "unavailable.database",
+                "the database cannot be reached just now; nothing was changed, try again shortly",
+            )
+            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return response
+        return await _bug(request, exc)
+
     @app.exception_handler(Exception)
     async def _bug(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error in a web request")
@@ -76,16 +103,21 @@ def create_app(ctx: Context) -> FastAPI:
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:
         """Unauthenticated: states only, never an error's text (hosts, ports, queries)."""
-        parts = {name: part.state for name, part in ctx.health.snapshot().items()}
         try:
             with ctx.db.reading() as session:
                 session.execute(text("SELECT 1"))
             database = "ok"
-        except Exception:  # noqa: BLE001 - a health check reports, it does not raise
+        except Exception as exc:  # noqa: BLE001 - a health check reports, it does not raise
+            if not report_outage(ctx.health, exc):
+                log.exception("the health check's query failed")
             database = "unreachable"
+        parts = {name: part.state for name, part in ctx.health.snapshot().items()}
         status = "ok" if database == "ok" and all(s == "up" for s in parts.values()) else "degraded"
         body = {"status": status, "database": database, "parts": parts}
-        return JSONResponse(body, status_code=503 if database != "ok" else 200)
+        response = JSONResponse(body, status_code=503 if database != "ok" else 200)
+        if database != "ok":
+            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
 
     app.include_router(api.router, prefix="/api")
     app.include_router(assets.router, prefix="/api")

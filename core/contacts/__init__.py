@@ -51,9 +51,7 @@ def find_or_create(session: Session, kind: str, address: str, name: str = "") ->
     address = normalize(kind, address)
     identity = find_identity(session, kind, address)
     if identity is not None:
-        if name and not identity.contact.name:
-            identity.contact.name = name
-        return identity
+        return _named(identity, name)
     org = None
     if kind == "email" and "@" in address:
         org = session.execute(
@@ -71,11 +69,21 @@ def find_or_create(session: Session, kind: str, address: str, name: str = "") ->
     try:
         with session.begin_nested():
             session.add_all([contact, identity])
-    except IntegrityError:  # another transaction created it just now
+    except IntegrityError:  # another transaction created it just now, maybe without a name
         identity = find_identity(session, kind, address)
         assert identity is not None
+        return _named(identity, name)
     else:
         transaction_cache(session, CREATED)[(kind, address)] = True
+    return identity
+
+
+def _named(identity: Identity, name: str) -> Identity:
+    """A name learnt from a later message fills in a contact that had none."""
+    if name and not identity.contact.name:
+        identity.contact.name = name
+    if name and not identity.display:
+        identity.display = name
     return identity
 
 

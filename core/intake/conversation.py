@@ -9,14 +9,26 @@ both: a reply joins the ticket of the family that knows its sender.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session
 
-from core.models import KnownAddress, Participant, Ticket, TicketStatus
+from core import contacts
+from core.context import Context
+from core.models import (
+    InboundRecord,
+    KnownAddress,
+    Message,
+    OutboxDelivery,
+    Participant,
+    Ticket,
+    TicketStatus,
+)
+from core.values import Inbound
 
 FAMILY_LIMIT = 50
 
@@ -128,6 +140,85 @@ def remember(
         KnownAddress(ticket_id=ticket_id, channel=channel, address=a[:320], created_at=now)
         for a in sorted(wanted - have)
     )
+
+
+def answered_automatic_within(ctx: Context, session: Session, inbound: Inbound) -> float | None:
+    """The seconds between our last automatic message to the sender (an acknowledgement,
+    a notice) and this message, when that is under ``ctx.machine_answer_seconds``: faster
+    than a person reads and writes. None otherwise."""
+    window = ctx.machine_answer_seconds
+    arrived = inbound.received_at
+    if window <= 0 or arrived is None or inbound.chat or inbound.channel in ctx.silent_channels:
+        return None  # people type several lines in a chat within seconds
+    rows = session.execute(
+        select(OutboxDelivery.sent_at, OutboxDelivery.payload)
+        .where(
+            OutboxDelivery.channel == inbound.channel,
+            OutboxDelivery.recipient == contacts.normalize(inbound.channel, inbound.sender),
+            OutboxDelivery.sent_at >= arrived - timedelta(seconds=window),
+            OutboxDelivery.sent_at <= arrived,
+        )
+        .order_by(OutboxDelivery.sent_at.desc())
+        .limit(20)
+    ).all()
+    for sent_at, payload in rows:
+        if (payload or {}).get("automatic"):
+            return max(0.0, (arrived - sent_at).total_seconds())
+    return None
+
+
+MACHINE_SPEED = "machine_speed"
+
+
+def previous_was_machine_speed(session: Session, inbound: Inbound) -> bool:
+    """Whether the sender's previous message also answered an automatic one within seconds."""
+    identity = contacts.find_identity(session, inbound.channel, inbound.sender)
+    if identity is None:
+        return False
+    fired = session.execute(
+        select(InboundRecord.rules_fired)
+        .join(Message, Message.inbound_record_id == InboundRecord.id)
+        .where(Message.author_identity_id == identity.id)
+        .order_by(Message.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return any(str(rule).startswith(MACHINE_SPEED) for rule in fired or ())
+
+
+def chat_address(chat: str) -> str:
+    """How a chat is remembered among a ticket's known addresses on its channel."""
+    return f"chat:{chat}"
+
+
+def lock_chat(session: Session, channel: str, chat: str) -> None:
+    """Two messages from one chat decided at once take turns, so the first one's new
+    ticket is the second one's open ticket (PostgreSQL; SQLite writers take turns anyway)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    digest = hashlib.blake2b(f"{channel}:{chat}".encode(), digest_size=8).digest()
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(:key)"),
+        {"key": int.from_bytes(digest, "big", signed=True)},
+    )
+
+
+def open_in_chat(session: Session, channel: str, chat: str) -> Ticket | None:
+    """The chat's most recently active ticket that is not closed, following merges."""
+    ticket = session.execute(
+        select(Ticket)
+        .join(KnownAddress, KnownAddress.ticket_id == Ticket.id)
+        .where(
+            KnownAddress.channel == channel,
+            KnownAddress.address == chat_address(chat).lower(),
+            Ticket.status != TicketStatus.CLOSED,
+        )
+        .order_by(Ticket.updated_at.desc(), Ticket.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if ticket is None:
+        return None
+    ticket = follow_merges(session, ticket)
+    return None if ticket.status == TicketStatus.CLOSED else ticket
 
 
 def recent_same_subject(

@@ -16,13 +16,14 @@ from sqlalchemy.orm import Session
 
 import core.intake.conversation as conversation
 import core.intake.deliveryreports as deliveryreports
+import core.intake.fetch as fetch
 from core import audit, contacts, outbox
 from core.contacts import codes
 from core.context import Context
 from core.db import AFTER_COMMIT
 from core.errors import IntakeError, NotFound
 from core.intake.records import EVENT, inbound_from_json
-from core.intake.rules import APPEND, DROP, LINK, OPEN, PARK, decide
+from core.intake.rules import APPEND, DROP, LINK, OPEN, PARK, Decision, decide
 from core.models import Agent, InboundRecord, InboundStatus, OutboxDelivery, Ticket
 from core.principals import system
 from core.tickets.conversation import client_message
@@ -43,6 +44,7 @@ def process_many(ctx: Context, record_ids: Sequence[int], held: list[int] | None
     With ``held``, the acknowledgements the batch queued are not handed to the
     ``deliver`` job but their ids added to ``held`` after the commit, for the
     caller to send at once (rows it never gets to stay pending for the sweep)."""
+    fetch.prefetch(ctx, record_ids)  # downloads happen before any lock is taken
     rows: list[OutboxDelivery] | None = None
     try:
         with ctx.db.transaction() as session:
@@ -95,6 +97,7 @@ def process_many(ctx: Context, record_ids: Sequence[int], held: list[int] | None
 
 def process(ctx: Context, record_id: int, *, retry: bool = False) -> InboundRecord:
     """Decide and apply one stored inbound record; idempotent for finished records."""
+    fetch.prefetch(ctx, [record_id])
     try:
         with ctx.db.transaction() as session:
             record = session.get(InboundRecord, record_id, with_for_update=True)
@@ -116,6 +119,29 @@ def process(ctx: Context, record_id: int, *, retry: bool = False) -> InboundReco
             assert record is not None
             _park_failed(ctx, record, exc)
             return record
+
+
+def _machine_speed(
+    ctx: Context, session: Session, inbound: Inbound, decision: Decision
+) -> float | None:
+    """Note a message that answered our automatic one within seconds (the rule
+    ``machine_speed`` parks the next one that does): it gets no acknowledgement."""
+    seconds = conversation.answered_automatic_within(ctx, session, inbound)
+    if seconds is not None:
+        decision.notes.append(
+            f"{conversation.MACHINE_SPEED}: answered our automatic message within "
+            f"{seconds:.0f} s; no acknowledgement"
+        )
+    return seconds
+
+
+def reached(inbound: Inbound) -> tuple[str, ...]:
+    """Who the conversation reached: the To/Cc of a mail, or the chat it was written in."""
+    return (
+        (*inbound.copied, conversation.chat_address(inbound.chat))
+        if inbound.chat
+        else inbound.copied
+    )
 
 
 def _park_failed(ctx: Context, record: InboundRecord, exc: Exception) -> None:
@@ -159,6 +185,7 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
     elif decision.outcome == APPEND:
         ticket = session.get(Ticket, decision.ticket_id, with_for_update=True)
         assert ticket is not None
+        _machine_speed(ctx, session, inbound, decision)
         _wrote_in(ctx, session, inbound, ticket.id)
         identity = contacts.find_or_create(
             session, inbound.channel, inbound.sender, inbound.sender_name
@@ -179,7 +206,7 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
             ticket.id,
             message.id,
         )
-        conversation.remember(session, ticket.id, inbound.channel, inbound.copied, ctx.now())
+        conversation.remember(session, ticket.id, inbound.channel, reached(inbound), ctx.now())
     elif decision.outcome == OPEN:
         _wrote_in(ctx, session, inbound, None)
         sender = (inbound.sender, inbound.sender_name)
@@ -190,6 +217,7 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
             decision.notes.append(f"operator:{route.name}")
         if inbound.no_auto_reply:
             decision.notes.append(f"no acknowledgement: {inbound.no_auto_reply}")
+        quick = _machine_speed(ctx, session, inbound, decision)
         ticket = open_ticket(
             ctx,
             session,
@@ -205,10 +233,11 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
             priority=route.priority if route else None,
             queue=route.queue if route else None,
             category=route.category if route else None,
-            send_ack=not inbound.no_auto_reply,  # RFC 3834: no automatic answer to bulk or list mail
+            # RFC 3834: no automatic answer to bulk or list mail; none to a machine's speed
+            send_ack=not inbound.no_auto_reply and quick is None,
         )
         record.status, record.ticket_id = InboundStatus.DONE, ticket.id
-        conversation.remember(session, ticket.id, inbound.channel, inbound.copied, ctx.now())
+        conversation.remember(session, ticket.id, inbound.channel, reached(inbound), ctx.now())
     if decision.outcome != PARK:  # set last, so the record is written once, at the next flush
         record.rules_fired = [decision.rule, *decision.notes]
         record.outcome = decision.outcome

@@ -31,6 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from core.context import Context
+from core.db import is_outage, report_outage
+from core.dispatch import DispatchUnavailable
 from core.intake.records import BATCH, Incoming, Received, hand_over_records, receive_many
 
 log = logging.getLogger(__name__)
@@ -157,7 +159,8 @@ class FrontDoor:
             results = receive_many(self.ctx, [w.item for w in batch], hand_over=False)
         except Exception as exc:
             if len(batch) == 1:
-                log.exception("storing a %s message failed", batch[0].item.channel)
+                if not (is_outage(exc) and report_outage(self.ctx.health, exc)):
+                    log.exception("storing a %s message failed", batch[0].item.channel)
                 batch[0].error = exc
                 batch[0].finish()
                 return
@@ -196,6 +199,8 @@ class FrontDoor:
             if self.before_hand_over is not None:
                 self.before_hand_over()
             hand_over_records(self.ctx, record_ids)
+        except DispatchUnavailable:  # the broker is away (in health, logged once)
+            pass
         except Exception:  # stored and pending: the clock's sweep hands them over
             log.exception(
                 "handing %d stored records to the workers failed; the sweep will",

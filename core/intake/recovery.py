@@ -11,7 +11,7 @@ from core.models import InboundRecord, InboundStatus
 
 
 def due_for_redelivery(
-    session: Session, now: datetime, older_than: timedelta, limit: int = 500
+    session: Session, now: datetime, older_than: timedelta, limit: int = 500, after_id: int = 0
 ) -> list[int]:
     """Pending records handed over (or stored) longer than ``older_than`` ago; marks them
     as handed over again. ``older_than=0`` takes every pending record (a restart)."""
@@ -20,6 +20,7 @@ def due_for_redelivery(
         session.execute(
             select(InboundRecord.id)
             .where(
+                InboundRecord.id > after_id,
                 InboundRecord.status == InboundStatus.PENDING,
                 or_(InboundRecord.enqueued_at.is_(None), InboundRecord.enqueued_at <= cutoff),
                 InboundRecord.received_at <= cutoff,

@@ -132,6 +132,27 @@ class AutomaticRule:
         return None
 
 
+class MachineSpeedRule:
+    name = conversation.MACHINE_SPEED
+    description = (
+        "A sender who answers our automatic messages within seconds, twice in a row, is "
+        "a machine (an autoresponder without Auto-Submitted or threading headers): kept "
+        "for a human, never answered. The first such answer is a ticket without an "
+        "acknowledgement, so a loop stops at once and a person's quick follow-up is kept."
+    )
+
+    def check(self, ctx: Context, session: Session, inbound: Inbound) -> Decision | None:
+        seconds = conversation.answered_automatic_within(ctx, session, inbound)
+        if seconds is None or not conversation.previous_was_machine_speed(session, inbound):
+            return None
+        return Decision(
+            PARK,
+            self.name,
+            f"answered our automatic message within {seconds:.0f} s, as its previous message "
+            "did: an autoresponder",
+        )
+
+
 class EmptyRule:
     name = "empty"
     description = "A message with no text and no attachments is kept for a human."
@@ -252,6 +273,30 @@ class SameSubjectRule:
         )
 
 
+class ChatRule:
+    name = "chat"
+    description = (
+        "A message in a chat (a Telegram chat, a WhatsApp number: no thread ids) continues "
+        "the chat's most recently active ticket that is not closed, unless the client "
+        "asked for a new one (/new)."
+    )
+
+    def check(self, ctx: Context, session: Session, inbound: Inbound) -> Decision | None:
+        if not inbound.chat or inbound.new_ticket:
+            return None
+        conversation.lock_chat(session, inbound.channel, inbound.chat)
+        ticket = conversation.open_in_chat(session, inbound.channel, inbound.chat)
+        if ticket is None:
+            return None
+        return Decision(
+            APPEND,
+            self.name,
+            f"the chat's open ticket {ticket.number} "
+            f"(last activity {conversation.age(ctx.now(), ticket.updated_at)})",
+            ticket_id=ticket.id,
+        )
+
+
 class OperatorRule:
     name = "operator"
     description = (
@@ -276,12 +321,14 @@ class NewTicketRule:
 DEFAULT_CHAIN: tuple[Rule, ...] = (
     BounceRule(),
     AutomaticRule(),
+    MachineSpeedRule(),
     EmptyRule(),
     OperatorRule(),
     LinkCodeRule(),
     ReplyTokenRule(),
     ReferencesRule(),
     SubjectTagRule(),
+    ChatRule(),
     SameSubjectRule(),
     NewTicketRule(),
 )

@@ -52,12 +52,13 @@ def authorize(
     refusals = lifecycle.check(action, ticket, who.roles, fields) + list(extra)
     if not refusals:
         return []
-    if (
-        not override_reason
-        or not (who.roles & OVERRIDERS)
-        or who.agent_id is None
-        or ticket is None
-    ):
+    if override_reason and not (who.roles & OVERRIDERS):
+        raise ActionRefused(
+            "override.role",
+            f"{refusals[0].message}; only a lead may override a rule, and you are not one",
+            kind="role",
+        )
+    if not override_reason or who.agent_id is None or ticket is None:
         first = refusals[0]
         if who.roles & OVERRIDERS:
             first.message += "; a lead may override it with a written reason"

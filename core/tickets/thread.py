@@ -95,13 +95,18 @@ def add(ctx: Context, session: Session, ticket: Ticket, entry: Entry) -> Message
     for index, item in enumerate(entry.attachments):
         flagged = _flag(ctx, index, item)
         kept = not (flagged or "").startswith("not kept")
-        digest = blobs.put(session, item.data) if kept else hashlib.sha256(item.data).hexdigest()
+        if item.stored:  # fetched into the blob store before the message was decided
+            digest = item.stored
+        elif kept:
+            digest = blobs.put(session, item.data)
+        else:
+            digest = hashlib.sha256(item.data).hexdigest()
         session.add(
             Attachment(
                 message_id=message.id,
                 filename=item.filename[:300],
                 content_type=item.content_type[:200],
-                size=len(item.data),
+                size=item.length,
                 sha256=digest,
                 inline=item.inline,
                 flagged=flagged,
@@ -116,7 +121,7 @@ def _flag(ctx: Context, index: int, item: AttachmentIn) -> str | None:
         return (
             f"not kept: more than {ctx.max_attachments} attachments (the original message has it)"
         )
-    if len(item.data) > ctx.max_attachment_bytes:
+    if item.length > ctx.max_attachment_bytes:
         return (
             f"not kept: larger than {ctx.max_attachment_bytes} bytes (the original message has it)"
         )
