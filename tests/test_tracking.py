@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from config.cli import main
 from core.tickets import conversation, lookup, workflow
-from core.tokens import tracking_link_token
+from core.tokens import form_token, tracking_link_token
 from tests.browser import serve
 from tests.cdp import Browser
 from tests.harness import Harness
@@ -101,7 +101,11 @@ def _agent(session: object, agent_id: int | None) -> object:
 
 
 def _reply_form(harness: Harness, link: str) -> dict[str, str]:
-    html = page(harness, link).text
+    return _reply_form_fields(page(harness, link).text)
+
+
+def _reply_form_fields(html: str) -> dict[str, str]:
+    """The hidden fields of the reply form on a tracking page."""
     return {
         name: re.search(rf'name="{name}" value="([^"]*)"', html).group(1)  # type: ignore[union-attr]
         for name in ("csrf", "form_key", "tz")
@@ -315,3 +319,24 @@ def test_only_staff_can_revoke_a_link(harness: Harness) -> None:
     number = client_ticket(harness)
     response = harness.client.post(f"/api/tickets/{number}/tracking-link/revoke")
     assert response.status_code == 401
+
+
+def test_a_ticket_raised_by_monitoring_has_no_reply_box_and_takes_no_reply_from_its_page(
+    harness: Harness,
+) -> None:
+    # Given a ticket whose requester is a monitoring system (nothing is ever sent to it)
+    ticket_id = harness.open_ticket(
+        subject="HighTemperature on OVEN-1", requester=("alerts", "prometheus", "Alertmanager")
+    )
+    link = harness.ticket(ticket_id)["tracking_link"]
+    html = page(harness, link).text
+    assert "HighTemperature on OVEN-1" in html and 'id="reply-form"' not in html
+    # A reply posted to it anyway (with the ticket's own form token) is refused: nothing added
+    with harness.ctx.db.reading() as s:
+        csrf = form_token(
+            harness.ctx.secret, "reply", lookup.get_ticket(s, ticket_id).tracking_token
+        )
+    form = {"csrf": csrf, "form_key": "k1", "text": "Written as the monitoring system?"}
+    response = harness.client.post(path_of(link) + "/reply", data=form, follow_redirects=False)
+    assert response.status_code == 409 and "takes no more messages here" in response.text
+    assert len(harness.ticket(ticket_id)["thread"]) == 1

@@ -42,6 +42,7 @@ from core.models import (
     Agent,
     Escalation,
     EscalationStatus,
+    Identity,
     Message,
     Ticket,
     as_id,
@@ -172,6 +173,7 @@ def tracking_response(
             problem=problem,
             text=text,
             via=identity.kind if identity is not None else "",
+            can_reply=seen.can_reply and _answerable(ctx, identity),
             file_path=lambda file_id, name: ctx.file_path(token, file_id, name),
             reply_action=f"{path}/reply",
             csrf=form_token(ctx.secret, "reply", ticket.tracking_token),
@@ -223,8 +225,8 @@ def _reply(ctx: Context, token: str, sent: forms.Sent) -> Response:
             ):
                 return invalid_link(ctx)
             identity = reply_to(ctx, session, ticket)
-            if identity is None:
-                raise ActionRefused("tracking.reply", "no client identity", kind="state")
+            if identity is None or not _answerable(ctx, identity):
+                raise ActionRefused("tracking.reply", "no client to write as", kind="state")
             if not _already_added(session, ticket.id, f"web:{key}"):
                 conversation.client_message(
                     ctx,
@@ -240,6 +242,11 @@ def _reply(ctx: Context, token: str, sent: forms.Sent) -> Response:
         return tracking_response(ctx, token, status_code=409, zone=zone, problem=problem, text=text)
     query = urlencode({"note": "sent", **({"tz": zone} if zone != "UTC" else {})})
     return RedirectResponse(f"{ctx.tracking_path(token)}?{query}#thread", status_code=303)
+
+
+def _answerable(ctx: Context, identity: Identity | None) -> bool:
+    """Whether the page may write as this identity: a person's, not a monitoring system's."""
+    return identity is not None and identity.kind not in ctx.silent_channels
 
 
 def _already_added(session: Session, ticket_id: int, external_id: str) -> bool:
