@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import re
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -96,6 +97,32 @@ class Inbound:
     extras: dict[str, Any] = field(default_factory=dict)
     chat: str = ""
     new_ticket: bool = False
+
+
+CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def printable(value: str) -> str:
+    """``value`` without NULs and other control characters (tab and line breaks kept):
+    PostgreSQL refuses NUL in text, and no person meant them."""
+    return CONTROLS.sub("", value) if CONTROLS.search(value) else value
+
+
+def cleaned(inbound: Inbound) -> Inbound:
+    """The inbound with control characters taken out of everything a person reads."""
+    files = tuple(
+        replace(a, filename=printable(a.filename), content_type=printable(a.content_type))
+        for a in inbound.attachments
+    )
+    return replace(
+        inbound,
+        sender=printable(inbound.sender),
+        sender_name=printable(inbound.sender_name),
+        subject=printable(inbound.subject),
+        text=printable(inbound.text),
+        html=printable(inbound.html) if inbound.html is not None else None,
+        attachments=files,
+    )
 
 
 @dataclass(frozen=True)

@@ -121,15 +121,17 @@ def harness(system: System) -> Harness:
 
 @pytest.fixture
 def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    """The switchboard command, run against this test's system (its settings)."""
+    """The ``switchboard`` command, on this test's database and broker."""
     for name, value in {
         "DATA_DIR": str(settings.data_dir),
         "DATABASE_URL": settings.database_url,
         "SECRET_KEY": settings.secret_key,
         "BROKER_URL": settings.broker_url,
         "BROKER_QUEUE": settings.broker_queue,
+        "CONFIG_FILE": str(settings.config_file) if settings.config_file else None,
     }.items():
-        monkeypatch.setenv(f"SWITCHBOARD_{name}", value)
+        if value is not None:
+            monkeypatch.setenv(f"SWITCHBOARD_{name}", value)
     return CliRunner()
 
 

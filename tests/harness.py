@@ -15,7 +15,7 @@ from channels.fake import FakeChannel, read_outbox
 from channels.web.app import create_app
 from config.runtime import System
 from config.settings import Settings, load_settings
-from core.models import Agent, InboundRecord, OutboxDelivery
+from core.models import Agent, ApiToken, InboundRecord, OutboxDelivery
 from core.principals import Principal, agent_principal, system
 from core.tickets import context, opening, views
 from core.tokens import api_token, hash_token
@@ -69,10 +69,18 @@ class Harness:
                 name=name,
                 email=email or f"{name.lower().replace(' ', '.')}@support.example",
                 roles=sorted(set(roles)),
-                api_token_hash=hash_token(token),
             )
             session.add(agent)
             session.flush()
+            session.add(
+                ApiToken(
+                    agent_id=agent.id,
+                    name="test",
+                    token_hash=hash_token(token),
+                    hint=token[:8],
+                    created_by="test",
+                )
+            )
             return agent_principal(agent), token
 
     # Tickets -------------------------------------------------------------------------

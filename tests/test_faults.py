@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 
 from config.runtime import System
 from config.settings import Settings
-from core.models import LiveProcess, OutboxDelivery
+from core.models import LiveProcess, OutboxDelivery, Ticket
 from tests.conftest import _postgres_db
 from tests.email_support import free_port
 from tests.harness import Harness, make_settings, wait_until
@@ -359,3 +359,88 @@ def test_every_mail_delivered_three_times_at_once_through_different_relays_is_on
     )
     acks = [str(m["To"]) for m in maildir_messages(harness.settings.maildir_path)]
     assert sorted(acks) == sorted(f"client{n}@client.example" for n in range(30))
+
+
+# The SMTP edge killed ----------------------------------------------------------------------
+
+
+def test_the_smtp_role_killed_under_load_loses_nothing_it_answered_and_retries_make_no_twins(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """Four senders that retry as an MTA does (until a 250) write 120 mails to the smtp
+    role while it is killed with SIGKILL and started again: every mail is one ticket,
+    however many times it was offered, and every mail answered 250 is there."""
+    import threading
+
+    need("Redis", REDIS_URL, 6379)
+    settings = make_settings(tmp_path, pg_url, REDIS_URL, smtp_port=free_port())
+    env = {
+        **_env(settings),
+        "SWITCHBOARD_SMTP_PORT": str(settings.smtp_port),
+        "SWITCHBOARD_MAIL_RELAY_HOST": "",  # acknowledgements to the maildir
+    }
+    smtp_role = _role("smtp", env, tmp_path / "smtp-1.log")
+    # The clock hands over what a killed edge stored but never handed to the broker.
+    helpers = [_role(role, env, tmp_path / f"{role}.log") for role in ("worker", "clock")]
+    answered: set[int] = set()
+    offers = [0]
+    lock = threading.Lock()
+
+    def sender(first: int) -> None:
+        for n in range(first, 120, 4):
+            raw = (
+                f"From: client{n}@client.example\r\nTo: support@localhost\r\n"
+                f"Subject: Door {n} stuck\r\nMessage-ID: <door{n}@client.example>\r\n\r\n"
+                f"Door {n} will not open.\r\n"
+            ).encode()
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                with lock:
+                    offers[0] += 1
+                try:
+                    with smtplib.SMTP("127.0.0.1", settings.smtp_port, timeout=10) as client:
+                        client.sendmail(f"client{n}@client.example", ["support@localhost"], raw)
+                    with lock:
+                        answered.add(n)
+                    break
+                except (OSError, smtplib.SMTPException):
+                    time.sleep(0.2)  # the server is away or said 4xx: try again
+
+    system = System(settings)
+    try:
+        wait_until(lambda: _smtp_up(settings.smtp_port), 30, "the smtp role listening")
+        senders = [threading.Thread(target=sender, args=(i,)) for i in range(4)]
+        for thread in senders:
+            thread.start()
+        wait_until(lambda: len(answered) >= 30, 60, "30 mails answered")
+        os.kill(smtp_role.pid, signal.SIGKILL)
+        smtp_role.wait(timeout=10)
+        time.sleep(1)
+        smtp_role = _role("smtp", env, tmp_path / "smtp-2.log")
+        for thread in senders:
+            thread.join()
+        assert answered == set(range(120)), "every sender got its 250 in the end"
+
+        def tickets() -> list[str]:
+            with system.ctx.db.reading() as session:
+                return [
+                    t.subject for t in session.execute(select(Ticket).order_by(Ticket.id)).scalars()
+                ]
+
+        wait_until(lambda: len(tickets()) >= 120, 90, "120 tickets")
+        time.sleep(1)  # a twin would be decided by now
+        assert sorted(tickets()) == sorted(f"Door {n} stuck" for n in range(120))
+        assert offers[0] >= 120
+    finally:
+        smtp_role.kill()
+        for process in helpers:
+            stop_process(process)
+        system.stop()
+
+
+def _smtp_up(port: int) -> bool:
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=2) as client:
+            return client.noop()[0] == 250
+    except (OSError, smtplib.SMTPException):
+        return False

@@ -282,3 +282,17 @@ def test_a_batch_of_records_is_decided_together_and_a_failing_one_is_parked_alon
     assert harness.tickets()["total"] == 3
     with harness.ctx.db.reading() as s:
         assert audit.verify(s).ok
+
+
+def test_control_characters_a_client_sent_never_stop_a_ticket(harness: Harness) -> None:
+    """NULs in a subject, a name, a body (PostgreSQL refuses them in text) are taken out."""
+    harness.fake.receive(
+        "client-\x01",
+        "Scanner\x00 shows E42\x07\n\tsince noon",
+        subject="Scan\x00ner",
+        sender_name="Ola\x00",
+    )
+    harness.settle()
+    ticket = harness.ticket(1)
+    assert ticket["subject"] == "Scanner"
+    assert ticket["thread"][0]["text"] == "Scanner shows E42\n\tsince noon"

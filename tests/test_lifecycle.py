@@ -194,62 +194,30 @@ def test_a_lead_can_override_a_blocked_transition_only_with_a_written_reason(
     ticket_id = _open(harness, lead)
     with harness.ctx.db.transaction() as s:
         workflow.acknowledge(harness.ctx, s, lead, lookup.get_ticket(s, ticket_id, lock=True))
+
+    def close(who: Principal, **kw: Any) -> None:
+        with harness.ctx.db.transaction() as s:
+            workflow.close(harness.ctx, s, who, lookup.get_ticket(s, ticket_id, lock=True), **kw)
+
+    def refused(who: Principal, **kw: Any) -> ActionRefused:
+        with pytest.raises(ActionRefused) as caught:
+            close(who, **kw)
+        return caught.value
+
     # An agent cannot close an unresolved ticket, reason or not
-    with pytest.raises(ActionRefused) as refused, harness.ctx.db.transaction() as s:
-        workflow.close(
-            harness.ctx,
-            s,
-            agent,
-            lookup.get_ticket(s, ticket_id, lock=True),
-            code="fixed",
-            steps="x",
-            override_reason="the client asked us to close it",
-        )
-    assert (refused.value.rule, refused.value.kind) == ("override.role", "role")
-    assert "only a lead may override" in refused.value.message
+    by_agent = refused(
+        agent, code="fixed", steps="x", override_reason="the client asked us to close it"
+    )
+    assert (by_agent.rule, by_agent.kind) == ("override.role", "role")
+    assert "only a lead may override" in by_agent.message
     # A lead without a reason is refused, and told an override is possible
-    with pytest.raises(ActionRefused) as refused, harness.ctx.db.transaction() as s:
-        workflow.close(
-            harness.ctx,
-            s,
-            lead,
-            lookup.get_ticket(s, ticket_id, lock=True),
-            code="fixed",
-            steps="x",
-        )
-    assert "override" in refused.value.message
+    assert "override" in refused(lead, code="fixed", steps="x").message
     # A lead with a too-short reason is refused
-    with pytest.raises(ActionRefused) as refused, harness.ctx.db.transaction() as s:
-        workflow.close(
-            harness.ctx,
-            s,
-            lead,
-            lookup.get_ticket(s, ticket_id, lock=True),
-            code="fixed",
-            steps="x",
-            override_reason="ok",
-        )
-    assert refused.value.rule == "override.reason"
+    assert refused(lead, code="fixed", steps="x", override_reason="ok").rule == "override.reason"
     # Closing an unresolved ticket still needs a resolution, override or not
-    with pytest.raises(ActionRefused) as refused, harness.ctx.db.transaction() as s:
-        workflow.close(
-            harness.ctx,
-            s,
-            lead,
-            lookup.get_ticket(s, ticket_id, lock=True),
-            override_reason="client confirmed by phone it works",
-        )
-    assert refused.value.rule == "close.needs_resolution"
-    with harness.ctx.db.transaction() as s:
-        workflow.close(
-            harness.ctx,
-            s,
-            lead,
-            lookup.get_ticket(s, ticket_id, lock=True),
-            code="fixed",
-            steps="Fixed on the phone.",
-            override_reason="client confirmed by phone it works",
-        )
+    reason = "client confirmed by phone it works"
+    assert refused(lead, override_reason=reason).rule == "close.needs_resolution"
+    close(lead, code="fixed", steps="Fixed on the phone.", override_reason=reason)
     ticket = harness.ticket(ticket_id)
     assert ticket["status"] == "closed"
     assert ticket["overrides"] == [

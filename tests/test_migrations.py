@@ -12,8 +12,12 @@ import pytest
 from alembic import command
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from config.runtime import alembic_config
+from core import agents
+from core.tickets import search
+from core.tokens import hash_token
 from tests.services import POSTGRES_URL, need
 
 BEFORE = "0009_mail_loops"
@@ -92,3 +96,52 @@ def test_tickets_and_messages_from_before_know_their_requester_and_author_identi
     assert [tuple(t) for t in tickets] == [(1, 1), (2, 2)]
     assert [tuple(m) for m in messages] == [(11, 1), (12, 2), (20, None)]
     assert merged == [None, None]
+
+
+def test_an_agents_token_and_the_words_stored_before_0012_still_work(
+    empty_database: str,
+) -> None:
+    # Given a database at 0011 with an agent's token and a ticket whose message says E42
+    config = alembic_config(empty_database)
+    command.upgrade(config, "0011_assets")
+    engine = create_engine(empty_database)
+    now = "2026-11-20 09:00:00"
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO agents (id, name, email, roles, api_token_hash, preferences, active,"
+                " created_at) VALUES (1, 'Ana', 'ana@x.example', '[\"agent\"]', :h, '{}', true, :t)"
+            ),
+            {"h": hash_token("sbt_old-token"), "t": now},
+        )
+        conn.execute(
+            text("INSERT INTO contacts (id, name, created_at) VALUES (1, 'Marta Kowalska', :t)"),
+            {"t": now},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO tickets (id, subject, status, priority, priority_reason,"
+                " contact_id, channel, tracking_token, escalated, created_at, updated_at)"
+                " VALUES (1, 'Press 3', 'new', 'P3', '', 1, 'fake', 'tok-1', false, :t, :t)"
+            ),
+            {"t": now},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO messages (id, ticket_id, kind, direction, channel, body_text,"
+                " created_at) VALUES (1, 1, 'public', 'in', 'fake', 'Stopped: error E42.', :t)"
+            ),
+            {"t": now},
+        )
+    # When it is upgraded
+    command.upgrade(config, "head")
+    # Then the token still works, and the stored words are found
+    with Session(engine) as session:
+        agent = agents.authenticate(session, "sbt_old-token")
+        assert agent is not None and agent.name == "Ana"
+        assert agents.authenticate(session, "sbt_other") is None
+        for q in ("E42", "kowalska", "press"):
+            found = search.matching(session, q)
+            assert found is not None
+            assert list(session.execute(found).scalars()) == [1], q
+    engine.dispose()

@@ -89,7 +89,7 @@ OPENING_RE = re.compile(
     re.IGNORECASE,
 )
 OPENER_RE = re.compile(r"^\s*(?:on|le|am|el|em|il|op|den|på)\s.*\d", re.IGNORECASE)
-ADDRESS_RE = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
+ADDRESS_RE = re.compile(r"(?<![\w.+'-])[\w.+'-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
 QUOTING_START_RE = re.compile(r"^\s*(?:quoting|zitat von|\*)\s.*[:：]\s*$", re.IGNORECASE)
 
 

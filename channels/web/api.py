@@ -11,7 +11,6 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from channels.web.schemas import (
@@ -31,24 +30,14 @@ from channels.web.schemas import (
     RevokeBody,
     TextBody,
 )
-from core import parked
+from core import agents, parked
 from core.context import Context
-from core.errors import ActionRefused
+from core.errors import ActionRefused, NotFound
 from core.escalation import acknowledging
-from core.models import Agent, as_id
+from core.models import Agent
 from core.principals import Principal, agent_principal
 from core.sla import report as slareport
-from core.tickets import (
-    context,
-    conversation,
-    fields,
-    lookup,
-    opening,
-    tracking,
-    views,
-    workflow,
-)
-from core.tokens import hash_token
+from core.tickets import context, conversation, fields, lookup, opening, tracking, views, workflow
 
 router = APIRouter()
 
@@ -65,11 +54,8 @@ def current_agent(ctx: CtxDep, authorization: Annotated[str | None, Header()] = 
         raise HTTPException(
             401, "send 'Authorization: Bearer <token>' (switchboard agents add prints one)"
         )
-    digest = hash_token(authorization.split(None, 1)[1].strip())
     with ctx.db.reading() as session:
-        agent = session.execute(
-            select(Agent).where(Agent.api_token_hash == digest, Agent.active.is_(True))
-        ).scalar_one_or_none()
+        agent = agents.authenticate(session, authorization.split(None, 1)[1].strip())
         if agent is None:
             raise HTTPException(401, "unknown or revoked API token")
         return agent_principal(agent)
@@ -161,18 +147,10 @@ def _act(ctx: Context, number: str, fn: Callable[[Session, Any], object]) -> dic
 
 
 def _find_agent(session: Session, who: Principal, ref: str) -> Agent:
-    if ref == "me":
-        agent = session.get(Agent, who.agent_id)
-    elif ref.isdigit():
-        agent_id = as_id(ref)
-        agent = session.get(Agent, agent_id) if agent_id is not None else None
-    else:
-        agent = session.execute(
-            select(Agent).where(Agent.email == ref.lower())
-        ).scalar_one_or_none()
-    if agent is None:
-        raise ActionRefused("field.assignee", f"no agent '{ref}'", kind="field")
-    return agent
+    try:
+        return agents.find(session, ref, who)
+    except NotFound:
+        raise ActionRefused("field.assignee", f"no agent '{ref}'", kind="field") from None
 
 
 @router.post("/tickets/{number}/acknowledge")

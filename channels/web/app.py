@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from channels.web import api, assets, contact_pages, contacts_api, pages, portal
+from channels.web import api, assets, contact_pages, contacts_api, pages, portal, team_api
 from channels.web.headers import SecurityHeaders
 from channels.web.limits import BodyLimit, PublicRate
 from core.context import Context
@@ -122,6 +122,7 @@ def create_app(ctx: Context) -> FastAPI:
     app.include_router(api.router, prefix="/api")
     app.include_router(assets.router, prefix="/api")
     app.include_router(contacts_api.router, prefix="/api")
+    app.include_router(team_api.router, prefix="/api")
     app.include_router(pages.router)
     app.include_router(contact_pages.router)
     app.include_router(portal.router)

@@ -95,23 +95,18 @@ def agents_add(
     """Add an agent and print their API token (shown once; only its hash is kept)."""
     from sqlalchemy import select
 
+    from core import agents as core_agents
     from core import audit as core_audit
     from core import staff
     from core.models import Agent
-    from core.tokens import api_token, hash_token
+    from core.principals import system
 
     ctx = context(load())
-    token = api_token()
     with ctx.db.transaction() as session:
         if session.execute(select(Agent).where(Agent.email == email.lower())).scalar_one_or_none():
             raise SwitchboardError(f"an agent with email {email} exists already")
         roles_list = sorted(set(roles) | {"agent"})
-        agent = Agent(
-            name=name,
-            email=email.lower(),
-            roles=roles_list,
-            api_token_hash=hash_token(token),
-        )
+        agent = Agent(name=name, email=email.lower(), roles=roles_list)
         session.add(agent)
         session.flush()
         if slack_user:
@@ -122,12 +117,13 @@ def agents_add(
             action="agent_added",
             data={"agent": agent.id, "roles": roles_list},
         )
+        issued = core_agents.issue_token(ctx, session, system("cli"), agent, "first")
         data = {
             "id": agent.id,
             "name": name,
             "email": agent.email,
             "roles": roles_list,
-            "token": token,
+            "token": issued["token"],
         }
     emit(
         data,
@@ -144,21 +140,12 @@ def agents_add(
 def agents_list(as_json: bool) -> None:
     from sqlalchemy import select
 
+    from core.agents import agent_dict
     from core.models import Agent
 
     ctx = context(load())
     with ctx.db.reading() as session:
-        rows = [
-            {
-                "id": a.id,
-                "name": a.name,
-                "email": a.email,
-                "roles": a.roles,
-                "addresses": {i.channel: i.address for i in a.identities},
-                "active": a.active,
-            }
-            for a in session.execute(select(Agent).order_by(Agent.id)).scalars()
-        ]
+        rows = [agent_dict(a) for a in session.execute(select(Agent).order_by(Agent.id)).scalars()]
     emit(
         rows,
         as_json,

@@ -16,7 +16,7 @@ from config.cli.base import context, emit, handle_errors, load, main
 
 @main.group()
 def tickets() -> None:
-    """Look at tickets."""
+    """Look at tickets, and take every action on them as a named agent."""
 
 
 @tickets.command("list")
@@ -24,7 +24,9 @@ def tickets() -> None:
 @click.option("--priority", help="Comma-separated priorities (P1..P4).")
 @click.option("--queue")
 @click.option("--assignee", help="Agent name or email.")
-@click.option("-q", "--query", help="Search subject, client name or address.")
+@click.option(
+    "-q", "--query", help="Find by number, subject, client name or address, or message text."
+)
 @click.option("--asset", help="Only tickets about this machine (its tag).")
 @click.option("--site", help="Only tickets at this site (its code).")
 @click.option("--work-order", help="Only tickets linked to this work order (its number).")

@@ -28,7 +28,7 @@ from core.models import Agent, InboundRecord, InboundStatus, OutboxDelivery, Tic
 from core.principals import system
 from core.tickets.conversation import client_message
 from core.tickets.opening import open_ticket
-from core.values import DeliveryReport, Inbound
+from core.values import DeliveryReport, Inbound, cleaned
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
             return
     parser = ctx.parsers.get(record.channel, inbound_from_json)
     try:
-        inbound = parser(record.raw, record.meta)
+        inbound = cleaned(parser(record.raw, record.meta))
     except IntakeError as exc:
         _park(ctx, session, record, "unparseable", str(exc))
         return

@@ -5,6 +5,7 @@ from .base import MAX_ID, Base, BigId, Choice, UTCDateTime, as_id, utcnow
 from .contacts import ContactLink, LinkCode
 from .people import (
     Agent,
+    ApiToken,
     Category,
     Contact,
     Identity,
@@ -45,6 +46,7 @@ __all__ = [
     "MAX_ID",
     "as_id",
     "Agent",
+    "ApiToken",
     "Alert",
     "AlertStatus",
     "Asset",

@@ -69,7 +69,6 @@ class Agent(Base):
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(320), unique=True)
     roles: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["agent"])
-    api_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     preferences: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -84,6 +83,25 @@ class Agent(Base):
         if channel == "email":
             return self.email
         return next((i.address for i in self.identities if i.channel == channel), None)
+
+
+class ApiToken(Base):
+    """One of an agent's API tokens: only its SHA-256 is kept, with a name and the
+    first characters to tell it apart; a revoked token never works again."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hint: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_by: Mapped[str | None] = mapped_column(String(200))
+
+    agent: Mapped[Agent] = relationship()
 
 
 class StaffIdentity(Base):

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
 from core.assets import history
 from core.context import Context
@@ -23,7 +23,6 @@ from core.escalation import chain as escalation
 from core.models import (
     Agent,
     Alert,
-    Asset,
     Attachment,
     AuditEvent,
     Message,
@@ -31,24 +30,12 @@ from core.models import (
     Override,
     ResolutionRecord,
     Ticket,
-    WorkOrder,
 )
 from core.tickets import lookup
+from core.tickets.views import LINKED as _LINKED
 from core.tickets.views import delivery_dict, iso, reply_via, ticket_summary
 
 HISTORY = 5  # earlier tickets and resolutions of the machine shown with a ticket
-_LINKED = (
-    joinedload(Ticket.queue),
-    joinedload(Ticket.category),
-    joinedload(Ticket.contact),
-    joinedload(Ticket.organization),
-    joinedload(Ticket.assignee),
-    joinedload(Ticket.reply_identity),
-    joinedload(Ticket.asset).joinedload(Asset.site),
-    joinedload(Ticket.site),
-    joinedload(Ticket.work_order).joinedload(WorkOrder.asset),
-    joinedload(Ticket.work_order).joinedload(WorkOrder.site),
-)
 
 
 def assemble(

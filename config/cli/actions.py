@@ -1,0 +1,233 @@
+"""Every ticket action the API takes, from the command line, as a named agent.
+
+``switchboard tickets ACTION NUMBER ... --as AGENT [--override-reason R] [--json]``.
+The commands are made from one table, ``ACTIONS``: each row names the action, its
+arguments and options, and the core call it makes (the same functions the JSON
+API calls, in ``core.tickets`` and ``core.escalation``). Each runs in one
+transaction on the ticket, locked, and prints the ticket as ``tickets show`` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import click
+from sqlalchemy.orm import Session
+
+from config.cli.base import context, emit, handle_errors, load
+from config.cli.tickets import tickets
+from core import agents
+from core.context import Context
+from core.errors import ActionRefused
+from core.escalation import acknowledging
+from core.models import Ticket
+from core.principals import Principal, agent_principal
+from core.tickets import conversation, fields, lookup, workflow
+from core.tickets.context import assemble
+
+Run = Callable[[Context, Session, Principal, Ticket, dict[str, Any]], object]
+
+
+@dataclass(frozen=True)
+class Action:
+    """One command: its name, what it does, what it takes besides the ticket number,
+    and the core call (given the context, session, agent, locked ticket and values)."""
+
+    name: str
+    help: str
+    params: tuple[click.Parameter, ...]
+    run: Run
+
+
+def _text(name: str = "text") -> click.Argument:
+    return click.Argument([name])
+
+
+def _opt(*decls: str, **kw: Any) -> click.Option:
+    return click.Option(list(decls), **kw)
+
+
+HOLD_REASONS = click.Choice(["waiting_on_client", "pending_parts", "other"])
+PRIORITIES = click.Choice(["P1", "P2", "P3", "P4"])
+
+ACTIONS: tuple[Action, ...] = (
+    Action(
+        "acknowledge",
+        "Acknowledge the ticket (stops the response clock).",
+        (),
+        lambda ctx, s, who, t, v: workflow.acknowledge(ctx, s, who, t, **v),
+    ),
+    Action(
+        "assign",
+        "Assign to AGENT: 'me', an agent id or an agent's email.",
+        (_text("assignee"),),
+        lambda ctx, s, who, t, v: workflow.assign(
+            ctx, s, who, t, assignee=agents.find(s, v.pop("assignee"), who), **v
+        ),
+    ),
+    Action(
+        "start",
+        "Start work on the ticket.",
+        (),
+        lambda ctx, s, who, t, v: workflow.start(ctx, s, who, t, **v),
+    ),
+    Action(
+        "reply",
+        "Send TEXT to the client, on their channel.",
+        (_text(),),
+        lambda ctx, s, who, t, v: conversation.reply(ctx, s, who, t, text=v["text"]),
+    ),
+    Action(
+        "note",
+        "Add TEXT as an internal note (never sent to the client).",
+        (_text(),),
+        lambda ctx, s, who, t, v: conversation.note(ctx, s, who, t, text=v["text"]),
+    ),
+    Action(
+        "hold",
+        "Put the ticket on hold (pauses the resolution clock).",
+        (
+            _opt("--reason", type=HOLD_REASONS, required=True),
+            _opt("--parts-ref", help="The parts order (needed with pending_parts)."),
+            _opt("--note", "hold_note", help="What the ticket waits for."),
+        ),
+        lambda ctx, s, who, t, v: workflow.hold(ctx, s, who, t, **v),
+    ),
+    Action(
+        "resume",
+        "Take the ticket off hold.",
+        (),
+        lambda ctx, s, who, t, v: workflow.resume(ctx, s, who, t, **v),
+    ),
+    Action(
+        "resolve",
+        "Resolve with a resolution code and the steps taken.",
+        (_opt("--code", required=True), _opt("--steps", required=True)),
+        lambda ctx, s, who, t, v: workflow.resolve(ctx, s, who, t, **v),
+    ),
+    Action(
+        "close",
+        "Close the ticket (an unresolved one needs --code and --steps).",
+        (_opt("--code"), _opt("--steps")),
+        lambda ctx, s, who, t, v: workflow.close(ctx, s, who, t, **v),
+    ),
+    Action(
+        "reopen",
+        "Reopen a resolved or closed ticket.",
+        (_opt("--reason", default=""),),
+        lambda ctx, s, who, t, v: workflow.reopen(ctx, s, who, t, **v),
+    ),
+    Action(
+        "priority",
+        "Set the priority (P1..P4), with a reason.",
+        (click.Argument(["priority"], type=PRIORITIES), _opt("--reason", default="")),
+        lambda ctx, s, who, t, v: fields.set_priority(ctx, s, who, t, **v),
+    ),
+    Action(
+        "category",
+        "File under another category (its slug).",
+        (_text("category"),),
+        lambda ctx, s, who, t, v: fields.file_under(
+            ctx, s, who, t, "category", v.pop("category"), **v
+        ),
+    ),
+    Action(
+        "queue",
+        "Move to another queue (its slug).",
+        (_text("queue"),),
+        lambda ctx, s, who, t, v: fields.file_under(ctx, s, who, t, "queue", v.pop("queue"), **v),
+    ),
+    Action(
+        "links",
+        "Link the ticket to a machine, site or work order (created when new), or a location.",
+        (
+            _opt("--asset", help="The machine's tag."),
+            _opt("--site", help="The site's code."),
+            _opt("--work-order", help="The work order's number."),
+            _opt("--location", help="Free text."),
+        ),
+        lambda ctx, s, who, t, v: fields.link(
+            ctx,
+            s,
+            who,
+            t,
+            override_reason=v.pop("override_reason"),
+            **{k: x for k, x in v.items() if x is not None},
+        ),
+    ),
+    Action(
+        "merge",
+        "Merge the ticket into INTO (another ticket number).",
+        (_text("into"),),
+        lambda ctx, s, who, t, v: workflow.merge(
+            ctx, s, who, t, into=lookup.get_ticket(s, v.pop("into"), lock=True), **v
+        ),
+    ),
+    Action(
+        "escalate",
+        "Escalate now, with a reason: starts the escalation chain.",
+        (_opt("--reason", required=True),),
+        lambda ctx, s, who, t, v: workflow.escalate(ctx, s, who, t, **v),
+    ),
+    Action(
+        "ack-escalation",
+        "Acknowledge the ticket's running escalation: the chain stops.",
+        (),
+        lambda ctx, s, who, t, v: acknowledging.acknowledge(ctx, s, t, by=who.label, who=who),
+    ),
+)
+
+
+def acting_agent(session: Session, ref: str) -> Principal:
+    """The principal of the active agent ``ref`` names (id or email)."""
+    agent = agents.find(session, ref)
+    if not agent.active:
+        raise ActionRefused("agents.inactive", f"{agent.name} is not an active agent", kind="role")
+    return agent_principal(agent)
+
+
+def _human(t: dict[str, Any]) -> None:
+    click.echo(
+        f"{t['number']}  {t['status']}{' (escalated)' if t['escalated'] else ''}  {t['priority']}  "
+        f"queue {t['queue']}  assignee {t['assignee'] or '-'}  SLA {t['sla']['state']}"
+    )
+    last = t["audit"][-1] if t["audit"] else None
+    if last:
+        click.echo(f"  {last['actor']} {last['action']}")
+
+
+def command(action: Action) -> click.Command:
+    """The click command of one row of ``ACTIONS``."""
+
+    @handle_errors
+    def run(number: str, agent: str, as_json: bool, **values: Any) -> None:
+        ctx = context(load())
+        with ctx.db.transaction() as session:
+            ticket = lookup.get_ticket(session, number, lock=True)
+            action.run(ctx, session, acting_agent(session, agent), ticket, values)
+            ticket_id = ticket.id
+        with ctx.db.reading() as session:
+            data = assemble(ctx, session, ticket_id)
+        emit(data, as_json, _human)
+
+    extra: tuple[click.Parameter, ...] = ()
+    if action.name not in ("reply", "note", "ack-escalation"):
+        extra = (_opt("--override-reason", help="A lead's written reason to pass a rule."),)
+    return click.Command(
+        action.name,
+        callback=run,
+        help=action.help,
+        params=[
+            click.Argument(["number"]),
+            *action.params,
+            _opt("--as", "agent", required=True, help="The agent taking the action: id or email."),
+            *extra,
+            _opt("--json", "as_json", is_flag=True, help="Print the ticket as JSON."),
+        ],
+    )
+
+
+for _action in ACTIONS:
+    tickets.add_command(command(_action))
