@@ -14,6 +14,8 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
+import signal
 import subprocess
 import tempfile
 import time
@@ -41,7 +43,7 @@ class Browser:
     def __init__(self, shots: Path, timezone: str | None = None) -> None:
         self.shots = shots
         self.timezone = timezone
-        self._profile = tempfile.TemporaryDirectory()
+        self._profile = tempfile.TemporaryDirectory(ignore_cleanup_errors=True)
         self._next = 0
         self._events: list[dict[str, Any]] = []
         self.dialogs: list[str] = []
@@ -62,6 +64,7 @@ class Browser:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its helper processes in a group of their own
         )
         active = profile / "DevToolsActivePort"
         deadline = time.monotonic() + 30
@@ -95,7 +98,9 @@ class Browser:
         finally:
             self._stack.close()
             if self._proc is not None:
-                self._proc.terminate()
+                # the browser and the helpers it started (this group is ours alone)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self._proc.pid, signal.SIGTERM)
                 self._proc.wait(timeout=30)
             self._profile.cleanup()
 
