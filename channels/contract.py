@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from core.channel import EventHandler, Fetcher, Parser, Sender
+from core.channel import ClientHint, EventHandler, Fetcher, Parser, Sender
 
 if TYPE_CHECKING:
     from config.settings import Settings
@@ -59,6 +59,7 @@ class Plug:
     sender: Sender | None = None
     fetcher: Fetcher | None = None  # downloads the files its payloads only name
     events: EventHandler | None = None
+    hints: list[ClientHint] = field(default_factory=list)  # notes and links for the agent
     observers: list[Observer] = field(default_factory=list)
     jobs: dict[str, Job] = field(default_factory=dict)
     ticks: list[Tick] = field(default_factory=list)

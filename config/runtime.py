@@ -32,6 +32,7 @@ from core.escalation import oncall
 from core.models import Category, ResolutionCode, SupportQueue
 from core.policy import Policy, load_policy
 from core.rendering import Renderer
+from core.satisfaction import config as satisfaction
 from core.sla import policy as slapolicy
 from core.sla import ticket as sla_ticket
 from workers import jobs
@@ -103,12 +104,14 @@ def _upsert(session: Session, model: Any, key: str, value: str, **fields: Any) -
 
 
 def validate_policy(policy: Policy) -> None:
-    """Parse every SLA-related section (and the alert mapping) now, so a mistake fails
+    """Parse every SLA-related section (and the alert mapping and the satisfaction
+    question) now, so a mistake fails
     at start, naming it."""
     slapolicy.config(policy)
     escalation.config(policy)
     oncall.rotations(policy)
     alertpolicy.config(policy)
+    satisfaction.config(policy)
 
 
 def build_context(settings: Settings, db: Database | None = None) -> Context:
@@ -152,6 +155,7 @@ def wire(settings: Settings, db: Database | None = None) -> tuple[Context, dict[
     for channel in live:
         plug = channel.plug(ctx, settings)
         ctx.observers.extend(plug.observers)
+        ctx.client_hints.extend(plug.hints)
         if plug.events is not None:
             ctx.event_handlers[channel.name] = plug.events
         if plug.fetcher is not None:

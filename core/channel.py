@@ -17,7 +17,7 @@ from core.values import Inbound, Outbound
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from core.models import InboundRecord
+    from core.models import InboundRecord, Ticket
 
 Parser = Callable[[bytes, dict[str, Any]], Inbound]
 """Raw stored payload and its meta -> ``Inbound``; raises ``IntakeError`` when unreadable."""
@@ -64,3 +64,11 @@ EventHandler = Callable[["Session", "InboundRecord"], "str | None"]
 a command): handled inside the record's transaction, returning what was done; None
 when the record is a client's message after all, for the intake rules to decide.
 Raising parks the record with the error, listed and retryable like any other."""
+
+
+ClientHint = Callable[["Session", "Ticket"], "list[dict[str, str]]"]
+"""What a channel tells the agent about a ticket's client, on the ticket view and the
+Slack card: each item a note (``{"text": ...}``, with ``"until"``, an ISO time, when
+it holds only until then: the WhatsApp window) or a link to
+follow (``{"label": ..., "link": ...}``: "Send on WhatsApp"). Read-only, and cheap:
+it runs each time a card is drawn."""

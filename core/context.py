@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from core.channel import EventHandler, Fetcher, Parser
+from core.channel import ClientHint, EventHandler, Fetcher, Parser
 from core.db import Database
 from core.dispatch import Dispatcher, NullDispatcher
 from core.health import Health
@@ -59,6 +59,8 @@ class Context:
     fetchers: dict[str, Fetcher] = field(default_factory=dict)
     # How a channel handles its own (staff) events stored beside client messages.
     event_handlers: dict[str, EventHandler] = field(default_factory=dict)
+    # What channels tell the agent about a ticket's client (a chat window, a link).
+    client_hints: list[ClientHint] = field(default_factory=list)
     # The channels clients can be reached on in this deployment (configured ones).
     client_channels: frozenset[str] = frozenset({"fake", "email"})
     # Channels whose senders are never written to (a monitoring system is not a person).
@@ -87,6 +89,12 @@ class Context:
         """The ticket nonce a tracking token names, or None when it is forged, malformed
         or expired (a revoked one parses, but its nonce names no ticket any more)."""
         return parse_tracking_token(self.secret, token, self.tracking_link_days)
+
+    def satisfaction_link(self, token: str, choice: str = "") -> str:
+        """The page where a client answers "Is it fixed?" and rates the resolution;
+        ``choice`` (``fixed=yes``, ``rating=4``) preselects an answer, saving nothing."""
+        link = f"{self.public_url.rstrip('/')}/s/{token}"
+        return f"{link}?{choice}" if choice else link
 
     def file_link(self, token: str, attachment_id: int, filename: str) -> str:
         """Where a file of the ticket's public conversation can be downloaded."""

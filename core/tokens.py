@@ -47,6 +47,24 @@ def parse_reply_token(key: bytes, token: str) -> int | None:
     return int(body, 36)
 
 
+def satisfaction_token(key: bytes, resolution_id: int) -> str:
+    """The signed token in a satisfaction question's links and buttons: it names one
+    resolution record. Short (``<id in base 36>-<16 hex>``) so a chat button's id
+    holds it (Telegram allows 64 bytes of callback data)."""
+    body = _b36(resolution_id)
+    return f"{body}-{_mac(key, 'satisfaction', body)}"
+
+
+def parse_satisfaction_token(key: bytes, token: str) -> int | None:
+    """The resolution id a satisfaction token names, or None if it is forged or malformed."""
+    body, _, mac = token.strip().lower().partition("-")
+    if not body or len(body) > 13 or len(mac) != 16 or any(c not in _DIGITS for c in body):
+        return None
+    if not hmac.compare_digest(mac, _mac(key, "satisfaction", body)):
+        return None
+    return int(body, 36)
+
+
 ACK_LINK_HOURS = 24  # how long an escalation ping's acknowledgement link works
 
 
@@ -100,6 +118,29 @@ def parse_link_token(key: bytes, token: str) -> tuple[int, str] | None:
     ):
         return None
     return value[0], value[1]
+
+
+LOGIN_LINK_MINUTES = 15  # how long a lead's login link (``agents login-link``) works
+SIGN_IN_HOURS = 12  # how long a sign-in to the lead pages lasts
+
+
+def _staff_serializer(key: bytes, purpose: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(key, salt=f"switchboard-staff-{purpose}")
+
+
+def staff_token(key: bytes, purpose: str, agent_id: int) -> str:
+    """A signed, expiring token naming an agent: ``login`` (a login link) or
+    ``session`` (the sign-in cookie of the lead pages)."""
+    return _staff_serializer(key, purpose).dumps(agent_id)
+
+
+def parse_staff_token(key: bytes, purpose: str, token: str, max_age_seconds: int) -> int | None:
+    """The agent id a staff token names, or None if it is forged, malformed or too old."""
+    try:
+        value = _staff_serializer(key, purpose).loads(token, max_age=max_age_seconds)
+    except BadData:
+        return None
+    return value if type(value) is int else None
 
 
 def tracking_token() -> str:

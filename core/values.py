@@ -131,6 +131,13 @@ class Outbound:
 
     ``key`` is the outbox row's idempotency key: a sender must make a retry with the
     same key recognisable (a stable Message-ID) or refuse to send twice.
+
+    ``extras["buttons"]``, when present, is a list of ``(id, title)`` pairs a chat
+    sender may show as buttons under the text (Telegram inline buttons, WhatsApp
+    reply buttons), in order of importance; a sender that shows fewer shows the
+    first ones (the text always carries a link for all of them). A pressed button
+    comes back as its id: the satisfaction question's are ``sat:TOKEN:CHOICE``,
+    answered by ``core.satisfaction.answering.press``.
     """
 
     key: str

@@ -24,6 +24,7 @@ from config.runtime import System, migrate
 from config.settings import Settings, load_settings
 from tests.email_support import smtp_port  # noqa: F401  (the SMTP intake server fixture)
 from tests.fakeslack import FakeSlack
+from tests.fakewhatsapp import FakeWhatsApp
 from tests.harness import Harness, make_settings
 from tests.services import POSTGRES_URL, need
 from tests.sla_support import MONDAY_9, FakeNow
@@ -151,3 +152,13 @@ def fake_slack() -> Iterator[FakeSlack]:
     yield fake
     fake.stop()
     assert not fake.violations, f"calls Slack's API spec does not allow: {fake.violations}"
+
+
+@pytest.fixture
+def fake_whatsapp() -> Iterator[FakeWhatsApp]:
+    """The loopback WhatsApp Graph API; any call its spec does not allow fails the test."""
+    fake = FakeWhatsApp()
+    fake.start()
+    yield fake
+    fake.stop()
+    assert not fake.violations, f"calls the WhatsApp spec does not allow: {fake.violations}"

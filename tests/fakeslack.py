@@ -14,10 +14,12 @@ import itertools
 import json
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlparse
+
+from tests.loopback import Loopback
 
 SPEC_PATH = Path(__file__).parent / "specs" / "slack" / "slack_web_openapi_v2.json"
 BOT_USER = "UBOT0001"
@@ -71,7 +73,7 @@ class Message:
 
 
 @dataclass
-class FakeSlack:
+class FakeSlack(Loopback):
     """State of the fake workspace; start() serves it on 127.0.0.1."""
 
     spec: dict[str, tuple[set[str], set[str]]] = field(default_factory=load_spec)
@@ -87,7 +89,6 @@ class FakeSlack:
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
         self._ts = itertools.count(1)
-        self.server: ThreadingHTTPServer | None = None
 
     # Test controls -------------------------------------------------------------------
 
@@ -150,20 +151,12 @@ class FakeSlack:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.serve(Handler, port)
         return self.url
 
     @property
     def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}/api/"
-
-    def stop(self) -> None:
-        if self.server:
-            self.server.shutdown()
-            self.server.server_close()
+        return f"http://127.0.0.1:{self.port}/api/"
 
     # The API -------------------------------------------------------------------------
 

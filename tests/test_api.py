@@ -164,9 +164,15 @@ def test_a_full_working_session_through_the_api(harness: Harness) -> None:
     # (worker threads deliver side by side: the order queued is the outbox's)
     kinds = [d["kind"] for d in ticket["deliveries"]]
     assert sorted(s["kind"] for s in harness.sent()) == sorted(kinds)
-    assert kinds == ["ack", "assigned", "reply", "on_hold", "resolved", "reopened"], (
-        "the note never left; the reply and the notices of each moment did"
-    )
+    assert kinds == [
+        "ack",
+        "assigned",
+        "reply",
+        "on_hold",
+        "resolved",
+        "satisfaction",
+        "reopened",
+    ], "the note never left; the reply and the notices of each moment did"
     assert all("E42 sensor" not in s["text"] for s in harness.sent() if s["kind"] != "resolved")
 
 

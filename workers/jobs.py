@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import case, update
 
 from core import audit, intake, outbox
 from core.channel import Sender
@@ -101,7 +101,18 @@ def _sent(
             update(OutboxDelivery)
             .where(OutboxDelivery.id == outbox_id)
             .values(
-                status=DeliveryStatus.SENT, sent_at=now, external_id=external_id, last_error=None
+                # A report of failure that arrived before this commit (a WhatsApp status
+                # webhook can overtake it) is kept.
+                status=case(
+                    (OutboxDelivery.status == DeliveryStatus.BOUNCED, DeliveryStatus.BOUNCED),
+                    else_=DeliveryStatus.SENT,
+                ),
+                sent_at=now,
+                external_id=external_id,
+                last_error=case(
+                    (OutboxDelivery.status == DeliveryStatus.BOUNCED, OutboxDelivery.last_error),
+                    else_=None,
+                ),
             )
             .execution_options(synchronize_session=False)
         )

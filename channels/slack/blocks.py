@@ -151,9 +151,16 @@ def card(t: dict[str, Any], opening_text: str, key: str) -> tuple[str, list[dict
         )
     if t["escalated"]:
         status += " · :rotating_light: escalated"
+    hints = "".join(
+        f"\n<{h['link']}|{escape(h['label'])}>"
+        if h.get("link")
+        else f"\n{escape(h['text'])}"
+        + (f" (until {slack_date(datetime.fromisoformat(h['until']))})" if h.get("until") else "")
+        for h in client.get("hints") or []
+    )
     fields = [
         f"*Client*\n{who}\nreplies go by {client['channel'] or 'no channel'}: "
-        f"{escape(client['address'] or '')}",
+        f"{escape(client['address'] or '')}{hints}",
         f"*Priority*\n{t['priority']}",
         f"*Status*\n{status}",
         f"*Assignee*\n{escape(t['assignee'] or 'nobody')}",

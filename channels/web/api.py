@@ -8,6 +8,7 @@ add`` prints one; only its SHA-256 is stored). Refusals are 403 (role) or 409
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
@@ -34,6 +35,7 @@ from core import agents, parked
 from core.context import Context
 from core.errors import ActionRefused, NotFound
 from core.escalation import acknowledging
+from core.kpis import report as kpireport
 from core.models import Agent
 from core.principals import Principal, agent_principal
 from core.sla import report as slareport
@@ -365,18 +367,34 @@ def acknowledge_escalation(ctx: CtxDep, who: WhoDep, number: str) -> dict[str, A
     )
 
 
-@router.get("/reports/sla")
-def sla_report(
+def report_period(
     ctx: CtxDep,
-    who: WhoDep,
     since: str | None = None,
     until: str | None = None,
     days: Annotated[int, Query(ge=1, le=3660)] = 30,
-) -> dict[str, Any]:
+) -> tuple[datetime, datetime]:
+    """[since, until) of a report: ISO dates or times, else the last ``days`` days."""
+    return slareport.period(ctx.now(), since, until, days)
+
+
+PeriodDep = Annotated[tuple[datetime, datetime], Depends(report_period)]
+
+
+@router.get("/reports/sla")
+def sla_report(ctx: CtxDep, who: WhoDep, period: PeriodDep) -> dict[str, Any]:
     """SLA compliance per priority, queue and category for tickets opened in the period."""
-    start, end = slareport.period(ctx.now(), since, until, days)
     with ctx.db.reading() as session:
-        return slareport.compliance(ctx, session, start, end)
+        return slareport.compliance(ctx, session, *period)
+
+
+@router.get("/reports/kpis")
+def kpi_report(ctx: CtxDep, who: WhoDep, period: PeriodDep) -> dict[str, Any]:
+    """KPIs for leads (the dashboard's figures) for tickets opened in the period;
+    lead or admin role only."""
+    if not who.roles & {"lead", "admin"}:
+        raise HTTPException(403, "the KPI report is for leads and admins")
+    with ctx.db.reading() as session:
+        return kpireport.kpis(session, *period, ctx.now())
 
 
 @router.get("/parked")

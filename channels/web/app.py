@@ -11,7 +11,18 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from channels.web import api, assets, contact_pages, contacts_api, pages, portal, team_api
+from channels.web import (
+    api,
+    assets,
+    contact_pages,
+    contacts_api,
+    lead_pages,
+    metrics,
+    pages,
+    portal,
+    satisfaction_pages,
+    team_api,
+)
 from channels.web.headers import SecurityHeaders
 from channels.web.limits import BodyLimit, PublicRate
 from core.context import Context
@@ -126,4 +137,7 @@ def create_app(ctx: Context) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(contact_pages.router)
     app.include_router(portal.router)
+    app.include_router(satisfaction_pages.router)
+    app.include_router(lead_pages.router)
+    app.include_router(metrics.router)
     return app

@@ -103,9 +103,10 @@ async def _answer(
     await send({"type": "http.response.body", "body": data})
 
 
-PUBLIC_PREFIXES = ("/t/", "/c/", "/e/", "/portal")
+PUBLIC_PREFIXES = ("/t/", "/c/", "/e/", "/s/", "/portal", "/leads/login")
 """The pages anyone can reach without signing in: tracking links and their files,
-contact links, escalation acknowledgements, the portal form."""
+contact links, escalation acknowledgements, satisfaction questions, the portal form,
+and the lead pages' sign-in (token form and login links)."""
 
 
 class PublicRate:

@@ -158,6 +158,34 @@ def agents_list(as_json: bool) -> None:
     )
 
 
+@agents.command("login-link")
+@click.argument("email")
+@handle_errors
+def agents_login_link(email: str) -> None:
+    """Print a link that signs this agent in to the lead pages (the KPI dashboard);
+    it works for 15 minutes."""
+    from sqlalchemy import select
+
+    from core.models import Agent
+    from core.tokens import LOGIN_LINK_MINUTES, staff_token
+
+    ctx = context(load())
+    with ctx.db.reading() as session:
+        agent = session.execute(
+            select(Agent).where(Agent.email == email.lower(), Agent.active.is_(True))
+        ).scalar_one_or_none()
+        if agent is None:
+            raise SwitchboardError(f"no active agent with email {email} (switchboard agents list)")
+        link = (
+            f"{ctx.public_url.rstrip('/')}/leads/login/{staff_token(ctx.secret, 'login', agent.id)}"
+        )
+    click.echo(link)
+    click.echo(
+        f"(works for {LOGIN_LINK_MINUTES} minutes; the dashboard shows figures to leads and admins only)",
+        err=True,
+    )
+
+
 # SLA: on-call and reports -----------------------------------------------------------
 
 
@@ -215,9 +243,74 @@ def report_sla(since: str | None, until: str | None, days: int, as_json: bool) -
                     c = b[clock]
                     share = "-" if c["met_share"] is None else f"{c['met_share']:.0%}"
                     parts.append(
-                        f"{clock} met {share} avg {c['average_minutes']} p90 {c['p90_minutes']} min"
+                        f"{clock} met {share} avg {_shown(c['average_minutes'])}"
+                        f" p90 {_shown(c['p90_minutes'])} min"
                     )
                 click.echo(f"  {key:<16} {b['tickets']:>6} tickets  " + "; ".join(parts))
+
+    emit(data, as_json, human)
+
+
+def _shown(value: object, unit: str = "") -> str:
+    """A figure for reading: ``-`` where there is none (never "None")."""
+    if value is None or value == "":
+        return "-"
+    if unit == "%":
+        return f"{float(value):.0%}"  # type: ignore[arg-type]
+    return f"{value}{unit}"
+
+
+@report.command("kpis")
+@click.option("--since", help="ISO date or time (default: --days ago).")
+@click.option("--until", help="ISO date or time (default: now).")
+@click.option("--days", default=30, show_default=True, type=click.IntRange(1, 3660))
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print JSON (the figures of GET /api/reports/kpis)."
+)
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV (the dashboard's export).")
+@handle_errors
+def report_kpis(
+    since: str | None, until: str | None, days: int, as_json: bool, as_csv: bool
+) -> None:
+    """KPIs for tickets opened in the period: first response and resolution time, SLA
+    compliance, reopen rate, escalation frequency and satisfaction, in total and by
+    priority, queue, category and agent."""
+    import csv
+
+    from core.kpis import report as kpireport
+    from core.sla import report as slareport
+
+    ctx = context(load())
+    start, end = slareport.period(ctx.now(), since, until, days)
+    with ctx.db.reading() as session:
+        data = kpireport.kpis(session, start, end, ctx.now())
+    if as_csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(kpireport.HEADER)
+        writer.writerows(kpireport.table(data))
+        return
+
+    def line(name: str, b: dict[str, Any]) -> str:
+        s = b["satisfaction"]
+        return (
+            f"  {name:<20} {b['tickets']:>6} tickets"
+            f"  first response {_shown(b['first_response']['average_minutes'], ' min')}"
+            f"  resolution {_shown(b['resolution']['average_minutes'], ' min')}"
+            f"  SLA met {_shown(b['sla']['response']['met_share'], '%')}"
+            f"/{_shown(b['sla']['resolution']['met_share'], '%')}"
+            f"  reopened {_shown(b['reopen']['rate'], '%')}"
+            f"  escalated {_shown(b['escalation']['rate'], '%')}"
+            f"  rating {_shown(s['average_rating'])} ({s['ratings']})"
+        )
+
+    def human(d: dict[str, Any]) -> None:
+        click.echo(f"KPIs, tickets opened {d['since']} .. {d['until']}")
+        click.echo("(SLA met: response/resolution; rating: average of 5 (answers))")
+        click.echo(line("all", d["total"]))
+        for group in kpireport.DIMENSIONS:
+            click.echo(f"\nby {group}:")
+            for key, b in d[f"by_{group}"].items():
+                click.echo(line(key, b))
 
     emit(data, as_json, human)
 

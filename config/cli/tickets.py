@@ -78,6 +78,12 @@ def tickets_list(
     emit(data, as_json, human)
 
 
+def reported(delivery: dict[str, Any]) -> str:
+    """What the platform said later, when it reports a status (WhatsApp: delivered, read)."""
+    status = (delivery.get("report") or {}).get("status")
+    return f", {status}" if status else ""
+
+
 @tickets.command("show")
 @click.argument("number")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -100,6 +106,10 @@ def tickets_show(number: str, as_json: bool) -> None:
             f"  client {t['client']['name'] or '?'} ({t['client']['contact']}); next reply by "
             f"{t['reply_via']['channel']} {t['reply_via']['address']}: {t['reply_via']['why']}"
         )
+        for hint in t["client"].get("hints") or []:  # a chat window, a Send on WhatsApp link
+            click.echo(
+                f"  {hint['text'] if 'text' in hint else hint['label'] + ': ' + hint['link']}"
+            )
         click.echo(
             f"  assignee {t['assignee'] or '-'}; SLA {t['sla']['state']}, response due {t['sla']['response_due_at']}"
         )
@@ -113,7 +123,7 @@ def tickets_show(number: str, as_json: bool) -> None:
         click.echo("deliveries:")
         for d in t["deliveries"]:
             click.echo(
-                f"  #{d['id']} {d['kind']} via {d['channel']} -> {d['status']} (attempts {d['attempts']}){' ' + d['last_error'] if d['last_error'] else ''}"
+                f"  #{d['id']} {d['kind']} via {d['channel']} -> {d['status']}{reported(d)} (attempts {d['attempts']}){' ' + d['last_error'] if d['last_error'] else ''}"
             )
         click.echo("audit:")
         for e in t["audit"]:

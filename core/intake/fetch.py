@@ -7,7 +7,8 @@ database lock is held meanwhile); the bytes go to the blob store and the record'
 meta notes, per file id, what was stored or why it was not. The channel's parser
 then hands the files to the ticket with ``attached``. A record is fetched once:
 one whose meta has ``fetched`` is not asked again (a worker that died after the
-download and before the decision does not download twice).
+download and before the decision does not download twice). A payload naming no
+file is not noted at all (its fetcher, asked again, names none again).
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ def prefetch(ctx: Context, record_ids: Sequence[int]) -> None:
         except Exception as exc:  # the platform is down or refused: say so on the ticket
             log.warning("files of inbound record %s could not be fetched: %s", record_id, exc)
             files = [Fetched(ref="*", problem=f"could not be fetched: {exc}"[:500])]
-        _note(ctx, record_id, files)
+        if files:  # a payload that names no file (most chat messages) costs no write
+            _note(ctx, record_id, files)
 
 
 def _note(ctx: Context, record_id: int, files: list[Fetched]) -> None:

@@ -3,6 +3,7 @@
 from .assets import Alert, AlertStatus, Asset, Site, WorkOrder, WorkOrderStatus
 from .base import MAX_ID, Base, BigId, Choice, UTCDateTime, as_id, utcnow
 from .contacts import ContactLink, LinkCode
+from .kpis import SatisfactionAnswer, TicketFacts
 from .people import (
     Agent,
     ApiToken,
@@ -61,6 +62,8 @@ __all__ = [
     "Choice",
     "Contact",
     "ContactLink",
+    "SatisfactionAnswer",
+    "TicketFacts",
     "DeliveryStatus",
     "Escalation",
     "EscalationStatus",

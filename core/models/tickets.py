@@ -51,6 +51,7 @@ class Ticket(Base):
     __tablename__ = "tickets"
     __table_args__ = (
         Index("ix_tickets_status_priority", "status", "priority"),
+        Index("ix_tickets_status_queue", "status", "queue_id"),  # queue depths (/metrics)
         Index("ix_tickets_next_checkpoint", "next_checkpoint_at"),
         Index("ix_tickets_sla_attention", "sla_attention_at"),
         Index("ix_tickets_asset", "asset_id", "id"),

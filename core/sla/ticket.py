@@ -69,14 +69,14 @@ def targets_for(ctx: Context, ticket: Ticket, session: Session | None = None) ->
     )
 
 
-def _responded_at(ticket: Ticket) -> datetime | None:
+def responded_at(ticket: Ticket) -> datetime | None:
     times = [t for t in (ticket.first_response_at, ticket.acknowledged_at) if t is not None]
     return min(times) if times else None
 
 
 def _facts(ticket: Ticket) -> dict[str, bool]:
     return {
-        "responded": _responded_at(ticket) is not None,
+        "responded": responded_at(ticket) is not None,
         "paused": ticket.status == TicketStatus.ON_HOLD,
         "done": ticket.status in (TicketStatus.RESOLVED, TicketStatus.CLOSED),
     }
@@ -108,7 +108,7 @@ def refresh(ctx: Context, ticket: Ticket) -> None:
     if before is None:
         events.append(Event(ticket.created_at, slaclock.START))
         before = {"responded": False, "paused": False, "done": False}
-    responded = _responded_at(ticket)
+    responded = responded_at(ticket)
     if facts["responded"] and not before["responded"] and responded is not None:
         events.append(Event(responded, slaclock.RESPOND))
     if facts["done"] and not before["done"]:

@@ -10,10 +10,11 @@ transaction (``ctx.db.transaction()``), which does in this order:
 3. the thread entry, when the action adds a message;
 4. the action's own edit, then the status move;
 5. the SLA refresh (its events and the running clocks);
-6. the audit event and the observers (``announce``: the Slack card, ...);
+6. the audit event and the observers (``announce``: the Slack card, ...), and the
+   ticket's KPI facts (``core.kpis.facts``);
 7. the notice to the client, when the action sends one.
 
-A step that every change needs (a KPI event, say) goes here, once.
+A step that every change needs goes here, once.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from core import audit
 from core.context import Context
 from core.errors import ActionRefused
 from core.events import Change
+from core.kpis import facts
 from core.models import Override, Ticket
 from core.principals import Principal
 from core.sla import ticket as sla
@@ -154,8 +156,8 @@ def apply(
 
 
 def announce(ctx: Context, session: Session, change: Change, *, actor: str) -> Change:
-    """Audit a change on the ticket's chain and tell the observers: the last steps of
-    every change, also of those the lifecycle table does not list (an escalation
+    """Audit a change on the ticket's chain, fold it into the ticket's KPI facts and
+    tell the observers: the last steps of every change, also of those the lifecycle table does not list (an escalation
     acknowledged)."""
     audit.record(
         session,
@@ -165,6 +167,7 @@ def announce(ctx: Context, session: Session, change: Change, *, actor: str) -> C
         data=change.fields,
         now=ctx.now(),
     )
+    facts.observe(session, change)
     for observer in ctx.observers:
         observer(ctx, session, change)
     return change

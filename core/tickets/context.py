@@ -65,6 +65,9 @@ def assemble(
         ).scalars()
     ]
     data["sla"]["escalation"] = escalation.describe(session, ticket.id)
+    data["client"]["hints"] = [
+        hint for given in ctx.client_hints for hint in given(session, ticket)
+    ]
     if not full:
         data["opening"] = session.execute(
             select(Message.body_text)

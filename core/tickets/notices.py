@@ -36,6 +36,8 @@ class Notice:
       not_before: when it may leave (an Undo window).
       references: the ids of the thread so far, when the caller already knows them.
       unsent: the audit action recorded when the client cannot be reached.
+      extras: what the outbound carries besides its text, for the sender (``buttons``:
+        ``(id, title)`` pairs a chat channel can show; see ``core.satisfaction``).
     """
 
     kind: str
@@ -46,6 +48,7 @@ class Notice:
     not_before: datetime | None = None
     references: tuple[str, ...] | None = None
     unsent: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
 
     def key(self, ticket: Ticket, message: Message | None) -> str:
         if message is not None:
@@ -109,6 +112,7 @@ def tell(
         automatic=notice.automatic,
         key=notice.key(ticket, message),
         not_before=notice.not_before,
+        extras=notice.extras or None,
         thread=(
             None
             if notice.references is None

@@ -125,6 +125,7 @@ def delivery_dict(d: OutboxDelivery) -> dict[str, Any]:
         "external_id": d.external_id,
         "created_at": iso(d.created_at),
         "sent_at": iso(d.sent_at),
+        "report": d.report,  # what the platform said later (a bounce, WhatsApp's statuses)
     }
 
 

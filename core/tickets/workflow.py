@@ -18,8 +18,10 @@ from core.context import Context
 from core.errors import ActionRefused
 from core.escalation import starting as escalation
 from core.events import Change
+from core.kpis import facts
 from core.models import Agent, Participant, ResolutionCode, ResolutionRecord, Ticket, TicketStatus
 from core.principals import Principal
+from core.satisfaction import asking
 from core.tickets import client, thread
 from core.tickets.change import apply
 from core.tickets.notices import Notice
@@ -171,15 +173,17 @@ def resolve(
     is ``resolve`` (staff) or ``clear`` (the monitoring system saw the fault clear:
     the system only, from any open state)."""
 
+    written: list[ResolutionRecord] = []
+
     def edit() -> None:
-        _write_resolution(ctx, session, who, ticket, code, steps)
+        written.append(_write_resolution(ctx, session, who, ticket, code, steps))
         ticket.resolved_at = ctx.now()
         ticket.hold_reason = ticket.hold_parts_ref = ticket.hold_note = None
         ticket.hold_until = None
 
     # One notice per resolution: a ticket resolved again, after a reopen, tells again.
     serial = _resolutions(session, ticket) + 1
-    return apply(
+    change = apply(
         ctx,
         session,
         who,
@@ -193,6 +197,10 @@ def resolve(
         if notify_client
         else None,
     )
+    if notify_client:  # and ask whether it is fixed (the record's id names the question)
+        session.flush()
+        asking.ask(ctx, session, ticket, written[0], serial)
+    return change
 
 
 def close(
@@ -261,22 +269,22 @@ def reopen(
 
 def _write_resolution(
     ctx: Context, session: Session, who: Principal, ticket: Ticket, code: str, steps: str
-) -> None:
+) -> ResolutionRecord:
     code_row = session.execute(
         select(ResolutionCode).where(ResolutionCode.code == code, ResolutionCode.active.is_(True))
     ).scalar_one_or_none()
     if code_row is None:
         raise ActionRefused("resolve.code", f"unknown resolution code '{code}'", kind="field")
-    session.add(
-        ResolutionRecord(
-            ticket_id=ticket.id,
-            code=code,
-            steps=steps.strip(),
-            agent_id=who.agent_id,
-            asset_id=ticket.asset_id,  # from now on part of the machine's history
-            created_at=ctx.now(),
-        )
+    record = ResolutionRecord(
+        ticket_id=ticket.id,
+        code=code,
+        steps=steps.strip(),
+        agent_id=who.agent_id,
+        asset_id=ticket.asset_id,  # from now on part of the machine's history
+        created_at=ctx.now(),
     )
+    session.add(record)
+    return record
 
 
 def _resolutions(session: Session, ticket: Ticket) -> int:
@@ -374,6 +382,7 @@ def escalate_many(
     """``escalate`` for several tickets (a burst of SLA breaches): the chains start
     together, so each of their writes is one flush for the whole batch."""
     changes = []
+    facts.preload(session, [ticket.id for ticket, _ in items])
     for ticket, reason in items:
 
         def edit(ticket: Ticket = ticket) -> None:

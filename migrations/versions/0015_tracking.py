@@ -1,7 +1,7 @@
 """Clients on the web: when a hold is looked at again, and the portal form's sendings
 
-Revision ID: 0013_tracking
-Revises: 0012_operator_tools
+Revision ID: 0015_tracking
+Revises: 0014_whatsapp
 Create Date: 2026-12-03 10:00:00
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import core.models.base
 
-revision = "0013_tracking"
-down_revision = "0012_operator_tools"
+revision = "0015_tracking"
+down_revision = "0014_whatsapp"
 branch_labels = None
 depends_on = None
 
