@@ -14,7 +14,10 @@ from typing import Any
 import dramatiq
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import select
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 import migrations
@@ -22,11 +25,12 @@ from channels.contract import Plug
 from channels.registry import CHANNELS
 from config.settings import Settings
 from config.supervise import Supervisor
-from core import processes
+from core import idempotency, processes
 from core.alerts import policy as alertpolicy
 from core.channel import Sender
 from core.context import Context
 from core.db import Database
+from core.errors import ConfigError
 from core.escalation import config as escalation
 from core.escalation import oncall
 from core.models import Category, ResolutionCode, SupportQueue
@@ -67,6 +71,50 @@ def migrate(settings: Settings) -> None:
     with ctx.db.transaction() as session:
         sla_ticket.backfill_attention(session)
     ctx.db.dispose()
+
+
+def require_schema(settings: Settings) -> None:
+    """Refuse, saying what to run, unless the database exists at the newest revision.
+
+    Creates nothing: a command run from the wrong directory, or before ``migrate``,
+    leaves no empty data directory or database behind.
+
+    Raises:
+      ConfigError: no database there, it cannot be reached, or it is not migrated.
+    """
+    if not settings.embedded:
+        settings.signing_key()  # a shared database needs the shared key: say that first
+    url = make_url(settings.effective_database_url)
+    shown = url.render_as_string(hide_password=True)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        if not Path(url.database).exists():
+            raise ConfigError(
+                f"no Switchboard database at {url.database}: run `switchboard migrate` first, "
+                "or run from the directory Switchboard lives in (or set SWITCHBOARD_DATA_DIR "
+                "or SWITCHBOARD_DATABASE_URL to where it is)"
+            )
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            current = (
+                conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+                if inspect(conn).has_table("alembic_version")
+                else None
+            )
+    except SQLAlchemyError as exc:
+        raise ConfigError(
+            f"cannot reach the database {shown} ({type(getattr(exc, 'orig', None) or exc).__name__}): "
+            "check SWITCHBOARD_DATABASE_URL and that the server is running"
+        ) from None
+    finally:
+        engine.dispose()
+    head = ScriptDirectory.from_config(alembic_config(str(url))).get_current_head()
+    if current != head:
+        state = f"at revision {current}" if current else "empty (no schema)"
+        raise ConfigError(
+            f"the database {shown} is {state}; this Switchboard needs {head}: "
+            "run `switchboard migrate`"
+        )
 
 
 def sync_reference_data(ctx: Context) -> None:
@@ -144,6 +192,7 @@ def wire(settings: Settings, db: Database | None = None) -> tuple[Context, dict[
         tracking_link_days=settings.tracking_link_days,
         portal_per_address_per_hour=settings.portal_per_address_per_hour,
         portal_per_ip_per_hour=settings.portal_per_ip_per_hour,
+        idempotency_ttl=timedelta(hours=settings.idempotency_key_hours),
         machine_answer_seconds=settings.machine_answer_seconds,
         parsers={c.name: c.parser for c in CHANNELS if c.parser is not None},
         client_channels=frozenset(c.name for c in live if c.clients),
@@ -212,7 +261,7 @@ class System:
             self.ctx,
             interval=self.settings.clock_interval_seconds,
             redeliver_after=timedelta(seconds=self.settings.redelivery_after_seconds),
-            ticks=[t for plug in self.plugs.values() for t in plug.ticks],
+            ticks=[idempotency.sweep, *(t for plug in self.plugs.values() for t in plug.ticks)],
         )
         return self.clock
 

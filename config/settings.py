@@ -61,6 +61,11 @@ class Settings(BaseSettings):
         None, description="Directory whose templates override the shipped ones, file by file."
     )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    log_format: str = Field(
+        "text",
+        pattern=r"^(text|json)$",
+        description="text (one readable line per event) or json (one object per line: time, level, logger, message, and ticket, channel and outbox_key where known); secrets are redacted in both.",
+    )
     worker_threads: int = Field(
         4, ge=1, le=64, description="Dramatiq worker threads per worker process."
     )
@@ -72,6 +77,11 @@ class Settings(BaseSettings):
     )
     max_attachment_bytes: int = Field(
         25 * 1024 * 1024, ge=1, description="Largest attachment kept, in bytes."
+    )
+    idempotency_key_hours: float = Field(
+        24.0,
+        gt=0,
+        description="How long the JSON API remembers an Idempotency-Key and its answer; expired keys are removed by the clock.",
     )
     max_attachments: int = Field(50, ge=0, description="Most attachments kept per message.")
     max_request_bytes: int = Field(
@@ -307,6 +317,26 @@ class Settings(BaseSettings):
     @property
     def fake_outbox_path(self) -> Path:
         return self.fake_outbox or self.data_dir / "fake-outbox.jsonl"
+
+    def secret_values(self) -> list[str]:
+        """The values of the secret settings, to keep out of the logs."""
+        values = [
+            self.secret_key,
+            self.slack_bot_token,
+            self.slack_signing_secret,
+            self.slack_app_token,
+            self.alerts_token,
+            self.alerts_hmac_secret,
+            self.whatsapp_token,
+            self.whatsapp_app_secret,
+            self.whatsapp_verify_token,
+            self.mail_relay_password,
+            self.imap_password,
+        ]
+        key_file = self.data_dir / "secret_key"
+        if not self.secret_key and key_file.is_file():
+            values.append(key_file.read_text().strip())
+        return [v for v in values if v]
 
     def signing_key(self) -> bytes:
         """Return the secret key, creating a persistent one for the embedded mode."""

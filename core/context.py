@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -49,6 +49,8 @@ class Context:
     # Tickets the portal form opens per hour: per email address, per client IP.
     portal_per_address_per_hour: int = 5
     portal_per_ip_per_hour: int = 20
+    # How long an API write's Idempotency-Key is remembered (``core.idempotency``).
+    idempotency_ttl: timedelta = timedelta(hours=24)
     # An answer to our automatic message faster than this is a machine's (0: never).
     machine_answer_seconds: float = 20.0
     observers: list[Observer] = field(default_factory=list)

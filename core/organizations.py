@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from core import audit, contacts
@@ -104,7 +104,10 @@ def _checked(session: Session, org: Organization | None, changes: dict[str, Any]
         column = getattr(Organization, key)
         if value and key in UNIQUE:
             other = session.execute(
-                select(Organization).where(func.lower(column) == value.lower())
+                # SQLite's lower() folds ASCII only: the exact value is checked too.
+                select(Organization).where(
+                    or_(column == value, func.lower(column) == value.lower())
+                )
             ).scalar_one_or_none()
             if other is not None and other is not org:
                 raise ActionRefused(

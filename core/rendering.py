@@ -48,6 +48,8 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        # ``{{ minutes|duration }}``: "1 minute", "15 minutes", "2 hours", in the right number.
+        self.env.filters["duration"] = humanize_minutes
 
     def _maybe(self, name: str, fields: dict[str, Any]) -> str | None:
         try:
@@ -65,15 +67,19 @@ class Renderer:
         return Rendered(subject=" ".join(subject.split()), text=text.strip() + "\n", html=html)
 
 
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``1 minute``, ``2 minutes``: the count with its noun in the right number."""
+    return f"{count} {noun if count == 1 else (nouns or noun + 's')}"
+
+
 def humanize_minutes(minutes: int | None) -> str:
+    """A duration as a person says it: ``1 minute``, ``4 hours``, ``2 days``, ``1 h 30 min``."""
     if not minutes:
         return ""
     if minutes < 60:
-        return f"{minutes} minutes"
+        return plural(minutes, "minute")
     if minutes % 1440 == 0:
-        days = minutes // 1440
-        return "1 day" if days == 1 else f"{days} days"
+        return plural(minutes // 1440, "day")
     if minutes % 60 == 0:
-        hours = minutes // 60
-        return "1 hour" if hours == 1 else f"{hours} hours"
+        return plural(minutes // 60, "hour")
     return f"{minutes // 60} h {minutes % 60} min"

@@ -297,7 +297,7 @@ def test_a_truncated_group_opens_tickets_for_the_alerts_it_carries_and_says_how_
     harness.settle()
     tickets = _tickets(harness)
     assert [t["links"]["asset"] for t in tickets] == ["MILL-1", "MILL-2"]
-    assert "1 more alert(s) of this group were left out" in tickets[0]["thread"][0]["text"]
+    assert "1 more alert of this group was left out" in tickets[0]["thread"][0]["text"]
     # Once the receiver takes every alert, the one left out gets its ticket; nothing twice
     am.max_alerts = 0
     am.notify("repeat_interval")

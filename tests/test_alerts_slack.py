@@ -91,7 +91,7 @@ def test_an_alert_ticket_gets_its_card_its_thread_and_its_escalation_and_the_sen
     number = harness.only_ticket_number()
     card = slack.card(number)
     shown = json.dumps(card.blocks)
-    assert "P1" in shown and "*Machine* ROBOT-2" in shown and "1 alert(s) firing" in shown
+    assert "P1" in shown and "*Machine* ROBOT-2" in shown and "1 alert firing" in shown
     # What the alert says later is posted in the card's thread
     am.later(3)
     am.fire(ROBOT, {"summary": "Safety door open while running", "description": "Door 3"})

@@ -301,7 +301,7 @@ def test_the_slack_card_shows_the_machines_recent_history_and_work_order(
         )
         harness.settle()
         shown = json.dumps(slack.card(number).blocks)
-        assert "*Machine* PRESS-3" in shown and "2 ticket(s), 1 open" in shown
+        assert "*Machine* PRESS-3" in shown and "2 tickets, 1 open" in shown
         assert f"{first} replaced" in shown and "Replaced the oil cooler fan." in shown
         assert "*Work order* WO-12 (open)" in shown
     finally:

@@ -210,6 +210,12 @@ def test_postgresql_stopped_answers_503_and_451_logs_the_outage_once_and_comes_b
             assert {a.status_code for a in answers} == {503}
             assert {a.headers.get("retry-after") for a in answers} == {"5"}
             assert answers[0].json()["error"]["code"] == "unavailable.database"
+            # A write under an Idempotency-Key is answered the same, and its key kept free
+            keyed = {**headers, "Idempotency-Key": "during-outage"}
+            note = {"subject": "Scale", "text": "Off by 2 kg.", "requester": {"address": "c@x.org"}}
+            during = httpx.post(f"{base}/api/tickets", headers=keyed, json=note)
+            assert during.status_code == 503, during.text
+            assert during.json()["error"]["code"] == "unavailable.database"
             health = httpx.get(f"{base}/healthz")
             assert health.status_code == 503 and health.headers["retry-after"] == "5"
             assert health.json()["database"] == "unreachable"
@@ -228,6 +234,8 @@ def test_postgresql_stopped_answers_503_and_451_logs_the_outage_once_and_comes_b
                 "the mail sent after the restart to become a ticket",
             )
             assert httpx.get(f"{base}/healthz").json()["database"] == "ok"
+            after = httpx.post(f"{base}/api/tickets", headers=keyed, json=note)
+            assert after.status_code == 201, after.text
         finally:
             stop_process(up)
         printed = log.read_text()

@@ -29,6 +29,7 @@ def test_a_new_message_opens_a_ticket_and_the_client_gets_an_acknowledgement(
         "channel": "fake",
         "address": "client-1",
         "organization": None,
+        "hints": [],  # notes a channel adds for the agent (WhatsApp's window); none here
     }
     assert [s["kind"] for s in harness.sent()] == ["ack"]
     intake_events = [e for e in ticket["audit"] if e["action"] == "intake"]

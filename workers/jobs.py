@@ -14,13 +14,13 @@ from datetime import timedelta
 
 from sqlalchemy import case, update
 
-from core import audit, intake, outbox
+from core import audit, intake, logfields, outbox
 from core.channel import Sender
 from core.context import Context
 from core.db import after_commit
 from core.errors import DeliveryError
 from core.escalation import stepping
-from core.models import DeliveryStatus, OutboxDelivery
+from core.models import DeliveryStatus, OutboxDelivery, format_number
 from core.sla import watch as slawatch
 from core.tokens import redact
 from core.values import Outbound
@@ -81,9 +81,14 @@ def deliver_many(outbox_ids: list[int]) -> None:
             for row in outbox.claim_many(session, sorted(outbox_ids), ctx.now(), by=ctx.process_id)
         ]
     for outbox_id, ticket_id, attempts, out in taken:
-        ok, external_id = _send(rt, outbox_id, ticket_id, attempts, out)
-        if ok:
-            _sent(ctx, outbox_id, ticket_id, attempts, out, external_id)
+        with logfields.about(
+            ticket=format_number(ticket_id) if ticket_id else None,
+            channel=out.channel,
+            outbox_key=out.key,
+        ):
+            ok, external_id = _send(rt, outbox_id, ticket_id, attempts, out)
+            if ok:
+                _sent(ctx, outbox_id, ticket_id, attempts, out, external_id)
 
 
 def _sent(

@@ -156,8 +156,16 @@ def _text_of(part: Message) -> str:
         return payload.decode(part.get_content_charset() or "utf-8", errors="replace")
     raw = part.get_payload()
     if isinstance(raw, list):
-        return "\n\n".join(m.as_string() if isinstance(m, Message) else str(m) for m in raw)
+        return "\n\n".join(_flat(m) if isinstance(m, Message) else str(m) for m in raw)
     return raw if isinstance(raw, str) else ""
+
+
+def _flat(part: Message) -> str:
+    """A part as text, even when its declared charset cannot hold what it carries."""
+    try:
+        return part.as_string()
+    except (UnicodeError, LookupError):
+        return part.as_bytes().decode("utf-8", errors="replace")
 
 
 def _field_blocks(part: Message) -> list[dict[str, str]]:

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from core.models import DeliveryStatus, TicketStatus
+from core.rendering import plural
 from core.tickets import lifecycle
 
 SLA_MARK = {
@@ -220,9 +221,9 @@ def machine_text(t: dict[str, Any]) -> str:
             head += f" · {escape(asset['name'])}"
         if asset["site"]:
             head += f" · site {escape(asset['site'])}"
-        head += f" · {asset['tickets_total']} ticket(s), {asset['tickets_open']} open"
+        head += f" · {plural(asset['tickets_total'], 'ticket')}, {asset['tickets_open']} open"
         if asset["alerts"]:
-            head += f" · :rotating_light: {len(asset['alerts'])} alert(s) firing"
+            head += f" · :rotating_light: {plural(len(asset['alerts']), 'alert')} firing"
         lines.append(head)
         for r in asset["resolutions"][:3]:
             when = slack_date(datetime.fromisoformat(r["at"])) if r["at"] else ""

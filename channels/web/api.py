@@ -31,7 +31,7 @@ from channels.web.schemas import (
     RevokeBody,
     TextBody,
 )
-from core import agents, parked
+from core import agents, logfields, parked
 from core.context import Context
 from core.errors import ActionRefused, NotFound
 from core.escalation import acknowledging
@@ -52,18 +52,45 @@ CtxDep = Annotated[Context, Depends(get_ctx)]
 
 
 def current_agent(ctx: CtxDep, authorization: Annotated[str | None, Header()] = None) -> Principal:
-    if not authorization or not authorization.lower().startswith("bearer "):
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
         raise HTTPException(
-            401, "send 'Authorization: Bearer <token>' (switchboard agents add prints one)"
+            401,
+            "send 'Authorization: Bearer <token>' with your API token "
+            "(switchboard agents add prints one)",
         )
     with ctx.db.reading() as session:
-        agent = agents.authenticate(session, authorization.split(None, 1)[1].strip())
+        agent = agents.authenticate(session, token.strip())
         if agent is None:
             raise HTTPException(401, "unknown or revoked API token")
         return agent_principal(agent)
 
 
 WhoDep = Annotated[Principal, Depends(current_agent)]
+
+
+def _query_names(dependant: Any) -> set[str]:
+    """The query parameters an endpoint and its dependencies declare."""
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+def known_query(request: Request) -> None:
+    """Refuse a query parameter the endpoint does not take: it would be ignored silently."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    if dependant is None:
+        return
+    known = sorted(_query_names(dependant))
+    unknown = sorted(set(request.query_params) - set(known))
+    if unknown:
+        raise ActionRefused(
+            "query.unknown",
+            f"unknown query parameter '{unknown[0]}': "
+            + (f"this endpoint takes {', '.join(known)}" if known else "this endpoint takes none"),
+            kind="field",
+        )
 
 
 @router.get("/tickets")
@@ -141,7 +168,7 @@ def show_ticket(ctx: CtxDep, who: WhoDep, number: str) -> dict[str, Any]:
 
 
 def _act(ctx: Context, number: str, fn: Callable[[Session, Any], object]) -> dict[str, Any]:
-    with ctx.db.transaction() as session:
+    with logfields.about(ticket=number.upper()), ctx.db.transaction() as session:
         ticket = lookup.get_ticket(session, number, lock=True)
         fn(session, ticket)
         ticket_id = ticket.id

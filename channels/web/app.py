@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
@@ -24,20 +25,46 @@ from channels.web import (
     team_api,
 )
 from channels.web.headers import SecurityHeaders
+from channels.web.idempotency import IdempotencyMiddleware
 from channels.web.limits import BodyLimit, PublicRate
+from channels.web.responses import RETRY_AFTER_SECONDS, database_unavailable, error
 from core.context import Context
 from core.db import report_outage
 from core.errors import ActionRefused, ConfigError, NotFound, SwitchboardError
 
 log = logging.getLogger(__name__)
 
-RETRY_AFTER_SECONDS = 5  # what a caller is told to wait while a dependency is down
-
 STATUS_FOR_KIND = {"role": 403, "state": 409, "conflict": 409, "field": 422}
 
 
-def error(status: int, code: str, message: str, **extra: object) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
+# Where a request's value was wrong -> the prefix of its error code.
+PLACES = {"body": "field", "query": "query", "path": "path", "header": "header"}
+
+
+def _problem(e: Any) -> dict[str, str]:
+    """One validation error as ``{"code", "field", "message"}``: ``field.requester.address``
+    for a body field, ``query.limit`` for a query parameter; a body that is no JSON at
+    all is ``body.json``."""
+    place, *names = [str(p) for p in e.get("loc", ())] or ["body"]
+    name = ".".join(names)
+    if e.get("type") == "json_invalid":
+        return {
+            "code": "body.json",
+            "field": "",
+            "message": f"the body is not valid JSON ({e.get('ctx', {}).get('error', e['msg'])}): "
+            "send a JSON object",
+        }
+    if not name:
+        return {
+            "code": "body.missing",
+            "field": "",
+            "message": "this endpoint needs a JSON object as its body",
+        }
+    what = {"query": "query parameter ", "header": "header "}.get(place, "")
+    message = f"{what}{name}: {e['msg'][:1].lower()}{e['msg'][1:]}"
+    if e.get("type") == "missing":
+        message = f"{what}{name} is required"
+    return {"code": f"{PLACES.get(place, 'field')}.{name}", "field": name, "message": message}
 
 
 def create_app(ctx: Context) -> FastAPI:
@@ -45,6 +72,8 @@ def create_app(ctx: Context) -> FastAPI:
         title="Switchboard", version="0.1.0", docs_url="/api/docs", openapi_url="/api/openapi.json"
     )
     app.state.ctx = ctx
+    # Innermost first: a key is claimed only for a body within its limit.
+    app.add_middleware(IdempotencyMiddleware, ctx=ctx)
     app.state.body_limits = {}  # path prefix -> bytes: a channel's webhook with its own limit
     app.add_middleware(PublicRate, per_minute=ctx.public_requests_per_minute)
     app.add_middleware(SecurityHeaders)
@@ -76,10 +105,15 @@ def create_app(ctx: Context) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [
-            f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors()
+        problems = [_problem(e) for e in exc.errors()] or [
+            {"code": "invalid_request", "field": "", "message": "invalid request"}
         ]
-        return error(422, "invalid_request", "; ".join(problems) or "invalid request")
+        return error(
+            422,
+            problems[0]["code"],
+            "; ".join(p["message"] for p in problems),
+            problems=problems,
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -97,13 +131,7 @@ def create_app(ctx: Context) -> FastAPI:
     @app.exception_handler(DBAPIError)  # answered here, never re-raised to the server's log
     async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
         if report_outage(ctx.health, exc):  # logged once per outage, not per request
-            response = error(
-                503,
-                "unavailable.database",
-                "the database cannot be reached just now; nothing was changed, try again shortly",
-            )
-            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-            return response
+            return database_unavailable()
         return await _bug(request, exc)
 
     @app.exception_handler(Exception)
@@ -130,10 +158,8 @@ def create_app(ctx: Context) -> FastAPI:
             response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
 
-    app.include_router(api.router, prefix="/api")
-    app.include_router(assets.router, prefix="/api")
-    app.include_router(contacts_api.router, prefix="/api")
-    app.include_router(team_api.router, prefix="/api")
+    for router in (api.router, assets.router, contacts_api.router, team_api.router):
+        app.include_router(router, prefix="/api", dependencies=[Depends(api.known_query)])
     app.include_router(pages.router)
     app.include_router(contact_pages.router)
     app.include_router(portal.router)

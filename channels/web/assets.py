@@ -30,13 +30,13 @@ from channels.web.schemas import (
 )
 from core.assets import history, records
 from core.context import Context
-from core.models import Asset, Site, WorkOrder
+from core.models import Asset, Site, WorkOrder, WorkOrderStatus
 from core.principals import Principal
 
 router = APIRouter()
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000_000)]  # larger: 422, not an overflow
 
 
 def _save(
@@ -127,7 +127,7 @@ def update_site(ctx: CtxDep, who: WhoDep, ref: str, body: SiteBody) -> dict[str,
 def list_work_orders(
     ctx: CtxDep,
     who: WhoDep,
-    status: str | None = None,
+    status: WorkOrderStatus | None = None,
     asset: str | None = None,
     site: str | None = None,
     q: str | None = None,

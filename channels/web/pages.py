@@ -48,6 +48,7 @@ from core.models import (
     as_id,
 )
 from core.principals import agent_principal
+from core.rendering import humanize_minutes
 from core.tickets import client, conversation, lists, tracking
 from core.tokens import (
     ACK_LINK_HOURS,
@@ -126,7 +127,7 @@ def tracking_page(request: Request, token: str) -> HTMLResponse:
 
 NOTICES = {  # what became of a request made from the page (``?note=``)
     "code_sent": "We sent a one-time code to the address you gave. Answer it from there "
-    f"(send the code back, or open the link that came with it) within {LINK_CODE_MINUTES} minutes.",
+    f"(send the code back, or open the link that came with it) within {humanize_minutes(LINK_CODE_MINUTES)}.",
     "code_capped": "We could not send a code to that address now: it has had as many "
     "automatic messages from us as we send in an hour. Try again later.",
     "sent": "Thank you: your message is added below, and we have it.",

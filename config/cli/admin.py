@@ -10,6 +10,7 @@ import click
 from config.cli.base import context, each, emit, handle_errors, load, main
 from config.settings import describe_settings
 from core.errors import SwitchboardError
+from core.models import DeliveryStatus
 
 
 @main.command("settings")
@@ -324,18 +325,16 @@ def outbox() -> None:
 
 
 @outbox.command("list")
-@click.option("--status", help="pending, sending, sent, failed, parked, bounced, cancelled")
+@click.option("--status", type=click.Choice([s.value for s in DeliveryStatus]))
 @click.option("--limit", default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @handle_errors
 def outbox_list(status: str | None, limit: int, as_json: bool) -> None:
     from sqlalchemy import select
 
-    from core.models import DeliveryStatus, OutboxDelivery
+    from core.models import OutboxDelivery
     from core.tickets import views
 
-    if status and status not in set(DeliveryStatus):
-        raise click.BadParameter(f"one of {', '.join(DeliveryStatus)}", param_hint="--status")
     ctx = context(load())
     with ctx.db.reading() as session:
         stmt = select(OutboxDelivery).order_by(OutboxDelivery.id.desc()).limit(limit)

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from config.cli.base import context, emit, handle_errors, load, main
+from core.rendering import plural
 
 ACTOR = "cli"
 
@@ -94,7 +95,7 @@ def context_lines(t: dict[str, Any]) -> list[str]:
     esc = t["sla"].get("escalation")
     if esc:
         lines.append(
-            f"  escalation {esc['status']} ({esc['chain']}), {esc['pings']} ping(s)"
+            f"  escalation {esc['status']} ({esc['chain']}), {plural(esc['pings'], 'ping')}"
             + (f", acknowledged by {esc['acknowledged_by']}" if esc["acknowledged_by"] else "")
         )
     for alert in t.get("alerts") or []:

@@ -10,6 +10,7 @@ from functools import wraps
 from typing import Any
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from config import logging as sblogging
 from config.settings import Settings, load_settings
@@ -20,7 +21,7 @@ log = logging.getLogger("switchboard")
 
 def load() -> Settings:
     settings = load_settings()
-    sblogging.setup(settings.log_level)
+    sblogging.configure(settings)
     return settings
 
 
@@ -35,6 +36,15 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except SwitchboardError as exc:
             click.echo(f"switchboard: {exc}", err=True)
             sys.exit(1)
+        except SQLAlchemyError as exc:
+            log.debug("database error", exc_info=True)
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            click.echo(
+                f"switchboard: the database refused: {reason} "
+                "(is it migrated? run `switchboard migrate`)",
+                err=True,
+            )
+            sys.exit(2)
 
     return wrapper
 
@@ -52,8 +62,9 @@ def each(rows: list[dict[str, Any]], line: Callable[[dict[str, Any]], str]) -> N
 
 
 def context(settings: Settings):  # type: ignore[no-untyped-def]
-    from config.runtime import build_context
+    from config.runtime import build_context, require_schema
 
+    require_schema(settings)
     return build_context(settings)
 
 

@@ -85,8 +85,9 @@ def serve(settings: Settings, *roles: str, workers: bool = False, clock: bool = 
     ``roles``, and the web app when ``web`` is one of them; until SIGTERM or Ctrl-C."""
     import uvicorn
 
-    from config.runtime import System
+    from config.runtime import System, require_schema
 
+    require_schema(settings)
     system = System(settings)
     try:
         if workers:
@@ -110,6 +111,7 @@ def serve(settings: Settings, *roles: str, workers: bool = False, clock: bool = 
                 port=settings.http_port,
                 log_level="warning",
                 access_log=False,
+                log_config=None,  # uvicorn's lines go through ours (config/logging.py)
             )
     finally:
         system.stop()

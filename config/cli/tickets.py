@@ -111,7 +111,7 @@ def tickets_show(number: str, as_json: bool) -> None:
                 f"  {hint['text'] if 'text' in hint else hint['label'] + ': ' + hint['link']}"
             )
         click.echo(
-            f"  assignee {t['assignee'] or '-'}; SLA {t['sla']['state']}, response due {t['sla']['response_due_at']}"
+            f"  assignee {t['assignee'] or '-'}; SLA {t['sla']['state']}, {sla_line(t['sla'])}"
         )
         for line in context_lines(t):
             click.echo(line)
@@ -169,6 +169,22 @@ def tickets_revoke_link(number: str, reason: str, agent_email: str | None, as_js
     emit(data, as_json, human)
 
 
+def sla_line(sla: dict[str, Any]) -> str:
+    """Each SLA clock as a person asks about it: due when, or met or missed and when."""
+    parts = []
+    for name in ("response", "resolution"):
+        clock = sla.get(name)
+        if not clock:
+            continue
+        if clock["stopped_at"]:
+            parts.append(f"{name} {'met' if clock['met'] else 'missed'} {clock['stopped_at']}")
+        elif clock["paused"]:
+            parts.append(f"{name} clock paused")
+        else:
+            parts.append(f"{name} due {clock['due_at']}")
+    return "; ".join(parts) or "no SLA target"
+
+
 # Parked -----------------------------------------------------------------------------
 
 
@@ -203,10 +219,11 @@ def parked_list(as_json: bool) -> None:
 @handle_errors
 def parked_retry(item_id: str, as_json: bool) -> None:
     """Retry a parked item: in-N (inbound) runs the rules again, out-N re-queues a delivery."""
-    from config.runtime import System
+    from config.runtime import System, require_schema
     from core import parked as parked_items
 
     settings = load()
+    require_schema(settings)
     system = System(settings)
     try:
         result = parked_items.retry(system.ctx, item_id)

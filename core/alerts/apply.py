@@ -33,6 +33,7 @@ from core.alerts.values import FIRING, AlertGroup, AlertIn
 from core.context import Context
 from core.models import Alert, AlertStatus, Ticket, TicketStatus
 from core.principals import system
+from core.rendering import plural
 from core.tickets import conversation, opening, workflow
 from core.tickets.lifecycle import OPEN_STATES
 
@@ -69,7 +70,7 @@ def apply(ctx: Context, session: Session, group: AlertGroup, record_id: int) -> 
         else:
             outcome = _resolved(ctx, session, policy, group, alert, row, record_id)
         done[outcome[0]].append(outcome[1])
-    parts = [f"{len(group.alerts)} alert(s)"]
+    parts = [plural(len(group.alerts), "alert")]
     parts += [f"{what}: {', '.join(names)}" for what, names in done.items()]
     if group.truncated:
         parts.append(f"{group.truncated} left out by the sender (max_alerts)")

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from core.alerts.values import AlertGroup, AlertIn
 from core.models import Alert
-from core.rendering import humanize_minutes
+from core.rendering import humanize_minutes, plural
 
 
 def when(at: datetime | None) -> str:
@@ -40,7 +40,8 @@ def opening(alert: AlertIn, group: AlertGroup) -> str:
         lines.append(f"Alerts page: {group.external_url}")
     if group.truncated:
         lines.append(
-            f"{group.truncated} more alert(s) of this group were left out of the notification "
+            f"{plural(group.truncated, 'more alert')} of this group "
+            f"{'was' if group.truncated == 1 else 'were'} left out of the notification "
             "(the sender's max_alerts); they are handled when a notification carries them."
         )
     return "\n".join(lines)

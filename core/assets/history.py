@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Integer, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
+from core import filters
 from core.assets.records import key_of
 from core.models import (
     Agent,
@@ -182,14 +183,17 @@ def listing(
 ) -> dict[str, Any]:
     """Records of one kind, newest first, filtered by site, asset, status or a search."""
     stmt = select(kind)
+    site = filters.given("site", site, "a site code")
+    asset = filters.given("asset", asset, "an asset tag")
+    statuses = filters.choices("status", status, [s.value for s in WorkOrderStatus])
     if site and kind is not Site:
         stmt = stmt.where(kind.site_id.in_(select(Site.id).where(Site.key == key_of(site))))  # type: ignore[union-attr]
     if asset and kind is WorkOrder:
         stmt = stmt.where(
             WorkOrder.asset_id.in_(select(Asset.id).where(Asset.key == key_of(asset)))
         )
-    if status and kind is WorkOrder:
-        stmt = stmt.where(WorkOrder.status == status)
+    if statuses and kind is WorkOrder:
+        stmt = stmt.where(WorkOrder.status.in_(statuses))
     if query:
         like = f"%{query.lower()}%"
         names = {Asset: Asset.name, Site: Site.name, WorkOrder: WorkOrder.title}

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 import core.intake.conversation as conversation
 import core.intake.deliveryreports as deliveryreports
 import core.intake.fetch as fetch
-from core import audit, contacts, outbox
+from core import audit, contacts, logfields, outbox
 from core.contacts import codes
 from core.context import Context
 from core.db import AFTER_COMMIT
@@ -65,21 +65,22 @@ def process_many(ctx: Context, record_ids: Sequence[int], held: list[int] | None
                     continue
                 callbacks = list(session.info.get(AFTER_COMMIT, []))
                 queued = len(rows) if rows is not None else 0
-                try:
-                    with session.begin_nested():
+                with logfields.about(channel=record.channel):
+                    try:
+                        with session.begin_nested():
+                            record.attempts += 1
+                            _decide_and_apply(ctx, session, record)
+                    except DBAPIError:  # a deadlock, a lost connection: not this record's fault
+                        raise
+                    except Exception as exc:  # ours, not the sender's: keep it, say why, alert
+                        log.exception("inbound record %s could not be processed; parked", record_id)
+                        session.info[AFTER_COMMIT] = callbacks  # nothing rolled back may be sent
+                        if rows is not None:
+                            del rows[queued:]
+                        record = session.get(InboundRecord, record_id, with_for_update=True)
+                        assert record is not None
                         record.attempts += 1
-                        _decide_and_apply(ctx, session, record)
-                except DBAPIError:  # a deadlock, a lost connection: not this record's fault
-                    raise
-                except Exception as exc:  # ours, not the sender's: keep it, say why, alert
-                    log.exception("inbound record %s could not be processed; parked", record_id)
-                    session.info[AFTER_COMMIT] = callbacks  # nothing rolled back may be sent
-                    if rows is not None:
-                        del rows[queued:]
-                    record = session.get(InboundRecord, record_id, with_for_update=True)
-                    assert record is not None
-                    record.attempts += 1
-                    _park_failed(ctx, record, exc)
+                        _park_failed(ctx, record, exc)
         if held is not None and rows:  # committed: they have their ids
             held.extend(row.id for row in rows)
     except Exception:

@@ -220,3 +220,33 @@ class AuditCheckpoint(Base):
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
     note: Mapped[str] = mapped_column(Text, default="")
+
+
+class IdempotentRequest(Base):
+    """A write to the JSON API made under an ``Idempotency-Key``, and its answer.
+
+    ``(caller, key)`` is unique: two processes given the same key at once both try
+    to insert the row, and only the one that did runs the request. ``caller`` is
+    the SHA-256 of the bearer token; ``fingerprint`` that of the method, path and
+    body, so the same key with another request is told apart. ``state`` is
+    ``running`` (``process_id`` is working on it) until the answer (``status_code``,
+    ``body``, ``content_type``) is stored and it is ``done``. Rows are removed once
+    ``expires_at`` has passed.
+    """
+
+    __tablename__ = "idempotent_requests"
+    __table_args__ = (UniqueConstraint("caller", "key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    caller: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(500))
+    state: Mapped[str] = mapped_column(String(10), default="running")
+    process_id: Mapped[str] = mapped_column(String(80), default="")
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    content_type: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -62,8 +62,11 @@ def authorize(
         )
     if not override_reason or who.agent_id is None or ticket is None:
         first = refusals[0]
-        if who.roles & OVERRIDERS:
-            first.message += "; a lead may override it with a written reason"
+        if who.roles & OVERRIDERS and first.overridable:
+            first.message += "; you may override it: send override_reason, a written reason"
+        elif first.overridable:
+            first.message += "; only a lead may override it (ask a lead)"
+            first.overridable = False  # not for this caller: only a lead may
         raise first
     if len(override_reason.strip()) < MIN_OVERRIDE_REASON:
         raise ActionRefused(

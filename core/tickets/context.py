@@ -11,12 +11,14 @@ with the number of tickets or messages stored.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.assets import history
+from core.contacts import format_contact
 from core.context import Context
 from core.errors import NotFound
 from core.escalation import chain as escalation
@@ -25,6 +27,8 @@ from core.models import (
     Alert,
     Attachment,
     AuditEvent,
+    Contact,
+    Identity,
     Message,
     OutboxDelivery,
     Override,
@@ -112,6 +116,7 @@ def assemble(
                 select(Agent.id, Agent.name).where(Agent.id.in_(agent_ids))
             )
         )
+    clients = _client_names(session, messages.values())
     data["thread"] = [
         {
             "id": m.id,
@@ -119,6 +124,9 @@ def assemble(
             "direction": m.direction,
             "channel": m.channel,
             "author": agents.get(m.author_agent_id)
+            if m.author_agent_id
+            else clients.get(m.id, "system"),
+            "author_ref": f"agent:{m.author_agent_id}"
             if m.author_agent_id
             else (f"contact:{m.author_contact_id}" if m.author_contact_id else "system"),
             "text": m.body_text,
@@ -179,3 +187,31 @@ def assemble(
         for o in overrides
     ]
     return data
+
+
+def _client_names(session: Session, messages: Iterable[Message]) -> dict[int, str]:
+    """By message id, how a person names the client who wrote it: the contact's name,
+    else the address it was written from."""
+    written = [m for m in messages if m.author_contact_id and not m.author_agent_id]
+    if not written:
+        return {}
+    names = dict(
+        session.execute(
+            select(Contact.id, Contact.name).where(
+                Contact.id.in_({m.author_contact_id for m in written})
+            )
+        ).all()
+    )
+    addresses = dict(
+        session.execute(
+            select(Identity.id, Identity.address).where(
+                Identity.id.in_({m.author_identity_id for m in written if m.author_identity_id})
+            )
+        ).all()
+    )
+    return {
+        m.id: names.get(m.author_contact_id or 0)
+        or addresses.get(m.author_identity_id or 0)
+        or f"client {format_contact(m.author_contact_id or 0)}"
+        for m in written
+    }

@@ -12,11 +12,12 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
-from core import contacts
+from core import contacts, filters
 from core.assets import links as asset_links
 from core.assets.records import key_of
 from core.context import Context
 from core.models import (
+    PRIORITIES,
     Agent,
     Asset,
     Category,
@@ -148,25 +149,31 @@ def list_tickets(
     """Tickets, newest first; ``asset``, ``site`` and ``work_order`` name records by
     reference (one nobody has names no ticket)."""
     stmt = select(Ticket)
-    for ref, model, column in (
-        (asset, Asset, Ticket.asset_id),
-        (site, Site, Ticket.site_id),
-        (work_order, WorkOrder, Ticket.work_order_id),
+    for name, what, ref, model, column in (
+        ("asset", "an asset tag", asset, Asset, Ticket.asset_id),
+        ("site", "a site code", site, Site, Ticket.site_id),
+        ("work_order", "a work order number", work_order, WorkOrder, Ticket.work_order_id),
     ):
-        if ref:
-            stmt = stmt.where(column.in_(select(model.id).where(model.key == key_of(ref))))
-    if status:
-        known = {s.value for s in TicketStatus}  # an unknown status matches nothing
-        stmt = stmt.where(Ticket.status.in_([s for s in status.split(",") if s in known]))
+        if filters.given(name, ref, what):
+            stmt = stmt.where(column.in_(select(model.id).where(model.key == key_of(ref or ""))))
+    statuses = filters.choices("status", status, [s.value for s in TicketStatus])
+    if statuses:
+        stmt = stmt.where(Ticket.status.in_(statuses))
     elif not include_closed:
         stmt = stmt.where(Ticket.status != TicketStatus.CLOSED)
-    if priority:
-        stmt = stmt.where(Ticket.priority.in_(priority.split(",")))
-    if queue:
+    priorities = filters.choices("priority", priority, PRIORITIES)
+    if priorities:
+        stmt = stmt.where(Ticket.priority.in_(priorities))
+    queues = (
+        filters.choices("queue", queue, reference_data(session)["queues"])
+        if queue is not None
+        else None
+    )
+    if queues:
         stmt = stmt.join(SupportQueue, SupportQueue.id == Ticket.queue_id).where(
-            SupportQueue.slug == queue
+            SupportQueue.slug.in_(queues)
         )
-    if assignee:
+    if filters.given("assignee", assignee, "an agent's email or name"):
         stmt = stmt.join(Agent, Agent.id == Ticket.assignee_id).where(
             or_(Agent.email == assignee, Agent.name == assignee)
         )
