@@ -102,7 +102,7 @@ def test_the_card_shows_the_open_window_and_a_send_on_whatsapp_link(
         "WhatsApp window open 23 h more",
         "Send on WhatsApp",
     ]
-    assert hints[1]["link"] == wanted
+    assert hints[1]["link"].startswith(wanted)
     with harness.ctx.db.reading() as s:
         wrote = s.get(WhatsAppChat, CLIENT)
         assert wrote is not None
