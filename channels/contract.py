@@ -34,7 +34,7 @@ Tick = Callable[["Context"], object]
 Mount = Callable[[Any], None]
 """Adds routes to the web app (a FastAPI instance)."""
 
-ROLES = ("web", "smtp", "imap")
+ROLES = ("web", "smtp", "imap", "poll")
 """The process roles a channel's services run in (``switchboard up`` runs them all)."""
 
 

@@ -7,7 +7,7 @@ process role runs) is collected from these values by ``config.runtime``.
 
 from __future__ import annotations
 
-from channels import alerts, email, fake, slack, whatsapp
+from channels import alerts, email, fake, slack, telegram, whatsapp
 from channels.contract import Channel
 
 CHANNELS: tuple[Channel, ...] = (
@@ -15,6 +15,7 @@ CHANNELS: tuple[Channel, ...] = (
     email.CHANNEL,
     slack.CHANNEL,
     alerts.CHANNEL,
+    telegram.CHANNEL,
     whatsapp.CHANNEL,
 )
 

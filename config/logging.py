@@ -7,8 +7,9 @@ about where known (``core.logfields``), and ``exception`` with the traceback.
 
 Both formats pass every line through ``redact``: bearer tokens, API tokens, Slack
 tokens, passwords in URLs, tracking, acknowledgement and link tokens in our URLs,
-reply-address tokens, and the literal values of the secret settings (the secret
-key, Slack, alerts, WhatsApp, relay and IMAP secrets) never reach the log whole.
+reply-address tokens, Telegram bot tokens, and the literal values of the secret
+settings (the secret key, Slack, alerts, WhatsApp, Telegram, relay and IMAP
+secrets) never reach the log whole.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)\b(bearer\s+)[^\s\"',;]+"), rf"\g<1>{HIDDEN}"),
     (re.compile(r"\bsbt_[A-Za-z0-9_-]+"), f"sbt_{HIDDEN}"),
     (re.compile(r"\b(xox[abposr]|xapp)-[A-Za-z0-9-]+"), rf"\g<1>-{HIDDEN}"),
+    (re.compile(r"(?<!\d)(\d{5,}:)[A-Za-z0-9_-]{30,}"), rf"\g<1>{HIDDEN}"),  # Telegram bot token
     (re.compile(r"([a-z][a-z0-9+.-]*://[^\s:/@]+:)[^\s@/]+@", re.I), rf"\g<1>{HIDDEN}@"),
     (re.compile(r"(/(?:t|e/ack|c/link)/)[A-Za-z0-9._~-]{8,}"), rf"\g<1>{HIDDEN}"),
     (re.compile(r"(\+)[A-Za-z0-9._-]{12,}(@)"), rf"\g<1>{HIDDEN}\g<2>"),

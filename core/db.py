@@ -61,6 +61,45 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
+class WriteLock:
+    """A reentrant lock whose preferred threads go first: while one of them waits, the
+    others wait behind it (the front door's writer, whose commit a client is waiting
+    for, is not queued behind a batch of workers' transactions)."""
+
+    def __init__(self) -> None:
+        self.changed = threading.Condition()
+        self.owner: int | None = None
+        self.depth = 0
+        self.preferred: set[int] = set()
+        self.preferred_waiting = 0
+
+    def acquire(self, timeout: float) -> bool:
+        me = threading.get_ident()
+        first = me in self.preferred
+        with self.changed:
+            if self.owner == me:
+                self.depth += 1
+                return True
+            self.preferred_waiting += first
+            try:
+                free = self.changed.wait_for(
+                    lambda: self.owner is None and (first or not self.preferred_waiting), timeout
+                )
+            finally:
+                self.preferred_waiting -= first
+            if not free:
+                return False
+            self.owner, self.depth = me, 1
+            return True
+
+    def release(self) -> None:
+        with self.changed:
+            self.depth -= 1
+            if self.depth == 0:
+                self.owner = None
+                self.changed.notify_all()
+
+
 class Database:
     """One engine and its session factory."""
 
@@ -75,9 +114,14 @@ class Database:
         # and are woken the moment it is free, instead of in SQLite's busy handler,
         # which polls with sleeps of up to 100 ms. Other processes still meet the
         # busy timeout. Reentrant: a nested transaction in one thread behaves as before.
-        self.write_lock: threading.RLock | None = (
-            threading.RLock() if self.engine.dialect.name == "sqlite" else None
+        self.write_lock: WriteLock | None = (
+            WriteLock() if self.engine.dialect.name == "sqlite" else None
         )
+
+    def prefer_this_thread(self) -> None:
+        """This thread's write transactions go before other threads' waiting ones (SQLite)."""
+        if self.write_lock is not None:
+            self.write_lock.preferred.add(threading.get_ident())
 
     @property
     def is_postgres(self) -> bool:

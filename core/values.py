@@ -74,6 +74,8 @@ class Inbound:
       chat: the chat this message was written in, on platforms without thread ids
         (a Telegram chat, a WhatsApp number): it continues the chat's open ticket.
       new_ticket: the client asked for a new ticket (``/new``), not the chat's open one.
+      location: a place the client shared (coordinates, a venue's name and address):
+        it becomes the ticket's location.
     """
 
     channel: str
@@ -97,6 +99,7 @@ class Inbound:
     extras: dict[str, Any] = field(default_factory=dict)
     chat: str = ""
     new_ticket: bool = False
+    location: str = ""
 
 
 CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

@@ -383,6 +383,7 @@ def test_oncall_now_prints_who_is_on_call(tmp_path: Path, monkeypatch: pytest.Mo
     (tmp_path / "policy.toml").write_text(POLICY)
     monkeypatch.setenv("SWITCHBOARD_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("SWITCHBOARD_CONFIG_FILE", str(tmp_path / "policy.toml"))
+    assert CliRunner().invoke(cli, ["migrate"]).exit_code == 0  # a deployment has a database
     result = CliRunner().invoke(cli, ["oncall", "now", "--json"])
     assert result.exit_code == 0, result.output
     (row,) = json.loads(result.output)

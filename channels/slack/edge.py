@@ -15,7 +15,7 @@ nothing is stored.
 
 Answers come first: ``ANSWERING`` counts the requests this process has not yet
 answered, and stored events are handed to the workers only when there are none
-(or after ``ANSWER_FIRST_SECONDS``). That only matters where the workers share
+(or after ``core.intake.frontdoor.ANSWER_FIRST_SECONDS``). That only matters where the workers share
 the process with the web app (``switchboard up``): threads share one interpreter,
 and a burst of events would otherwise be worked on while later requests of the
 same burst still wait for their answer.
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -36,36 +35,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from channels.slack.work import MODAL_BUTTONS, SlackWork, event_key, press_key
+from core.intake.frontdoor import Answering
 
 log = logging.getLogger(__name__)
 
 STORED_EVENTS = frozenset({"message", "app_home_opened"})
-ANSWER_FIRST_SECONDS = 1.0
-
-
-class Answering:
-    """How many Slack requests this process is still answering; workers may wait for none."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.changed = threading.Condition()
-
-    def begin(self) -> None:
-        with self.changed:
-            self.count += 1
-
-    def end(self) -> None:
-        with self.changed:
-            self.count -= 1
-            if self.count == 0:
-                self.changed.notify_all()
-
-    def wait_until_answered(self, timeout: float = ANSWER_FIRST_SECONDS) -> bool:
-        """Block until no request is waiting for its answer (or ``timeout``); True if none is."""
-        with self.changed:
-            return self.changed.wait_for(lambda: self.count == 0, timeout)
-
-
 ANSWERING = Answering()
 
 

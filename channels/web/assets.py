@@ -30,7 +30,7 @@ from channels.web.schemas import (
 )
 from core.assets import history, records
 from core.context import Context
-from core.models import Asset, Site, WorkOrder, WorkOrderStatus
+from core.models import Asset, Site, WorkOrder
 from core.principals import Principal
 
 router = APIRouter()
@@ -127,7 +127,7 @@ def update_site(ctx: CtxDep, who: WhoDep, ref: str, body: SiteBody) -> dict[str,
 def list_work_orders(
     ctx: CtxDep,
     who: WhoDep,
-    status: WorkOrderStatus | None = None,
+    status: str | None = None,
     asset: str | None = None,
     site: str | None = None,
     q: str | None = None,

@@ -1,5 +1,5 @@
 """The process roles: ``up`` runs them all in one process (embedded); ``web``,
-``worker``, ``clock``, ``smtp`` and ``imap`` run one each (the Procfile's scaled
+``worker``, ``clock``, ``smtp``, ``imap`` and ``poll`` run one each (the Procfile's scaled
 mode); ``migrate`` prepares the database. All of them start through ``serve``.
 """
 
@@ -37,7 +37,7 @@ def up() -> None:
 
     settings = load()
     run_migrate(settings)
-    serve(settings, "web", "smtp", "imap", workers=True, clock=True)
+    serve(settings, "web", "smtp", "imap", "poll", workers=True, clock=True)
 
 
 @main.command()
@@ -78,6 +78,18 @@ def imap() -> None:
             "SWITCHBOARD_IMAP_HOST is empty: set it (and IMAP_USER, IMAP_PASSWORD) to poll a mailbox"
         )
     serve(settings, "imap")
+
+
+@main.command()
+@handle_errors
+def poll() -> None:
+    """Run the chat pollers: Telegram long polling (when no public https URL is set)."""
+    settings = _shared(load(), "poll")
+    if not settings.telegram_bot_token:
+        raise ConfigError(
+            "SWITCHBOARD_TELEGRAM_BOT_TOKEN is empty: set it (from BotFather) to poll Telegram"
+        )
+    serve(settings, "poll")
 
 
 def serve(settings: Settings, *roles: str, workers: bool = False, clock: bool = False) -> None:

@@ -24,8 +24,9 @@ from core.db import AFTER_COMMIT
 from core.errors import IntakeError, NotFound
 from core.intake.records import EVENT, inbound_from_json
 from core.intake.rules import APPEND, DROP, LINK, OPEN, PARK, Decision, decide
-from core.models import Agent, InboundRecord, InboundStatus, OutboxDelivery, Ticket
+from core.models import Agent, InboundRecord, InboundStatus, OutboxDelivery, Ticket, TicketStatus
 from core.principals import system
+from core.tickets import fields
 from core.tickets.conversation import client_message
 from core.tickets.opening import open_ticket
 from core.values import DeliveryReport, Inbound, cleaned
@@ -239,6 +240,11 @@ def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> 
         )
         record.status, record.ticket_id = InboundStatus.DONE, ticket.id
         conversation.remember(session, ticket.id, inbound.channel, reached(inbound), ctx.now())
+    if inbound.location and decision.outcome in (APPEND, OPEN) and record.ticket_id is not None:
+        ticket = session.get(Ticket, record.ticket_id, with_for_update=True)
+        assert ticket is not None
+        if ticket.status != TicketStatus.CLOSED:  # a place the client shared: where it is
+            fields.link(ctx, session, system("intake"), ticket, location=inbound.location[:300])
     if decision.outcome != PARK:  # set last, so the record is written once, at the next flush
         record.rules_fired = [decision.rule, *decision.notes]
         record.outcome = decision.outcome

@@ -38,6 +38,7 @@ from core.intake.records import BATCH, Incoming, Received, hand_over_records, re
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 500  # items stored per transaction at most
+ANSWER_FIRST_SECONDS = 1.0  # the longest a hand-over waits for the answers in flight
 
 
 @dataclass
@@ -67,6 +68,34 @@ def _resolve(waiting: _Waiting) -> None:
     else:
         assert waiting.result is not None
         future.set_result(waiting.result)
+
+
+class Answering:
+    """How many requests an edge of this process is still answering; the hand-over may
+    wait for none (``FrontDoor(before_hand_over=answering.wait_until_answered)``).
+
+    It matters where the workers share the process with the web app (``switchboard
+    up``): threads share one interpreter, and a burst would otherwise be worked on
+    while later requests of the same burst still wait for their answer."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.changed = threading.Condition()
+
+    def begin(self) -> None:
+        with self.changed:
+            self.count += 1
+
+    def end(self) -> None:
+        with self.changed:
+            self.count -= 1
+            if self.count == 0:
+                self.changed.notify_all()
+
+    def wait_until_answered(self, timeout: float = ANSWER_FIRST_SECONDS) -> bool:
+        """Block until no request is waiting for its answer (or ``timeout``); True if none is."""
+        with self.changed:
+            return self.changed.wait_for(lambda: self.count == 0, timeout)
 
 
 class FrontDoor:
@@ -145,6 +174,8 @@ class FrontDoor:
         self.queue.put(waiting)
 
     def _write_forever(self) -> None:
+        # Callers wait for this thread's commits: on SQLite it goes before the workers.
+        self.ctx.db.prefer_this_thread()
         while True:
             batch = [self.queue.get()]
             while len(batch) < MAX_BATCH:

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from core import contacts
+from core import audit, contacts
 from core.context import Context
 from core.models import Identity, Message, Ticket, TicketStatus
 from core.principals import Principal, client_principal, system
@@ -134,6 +134,28 @@ def note(ctx: Context, session: Session, who: Principal, ticket: Ticket, *, text
         ),
     )
     return _message(session, change.message_id)
+
+
+def client_edit(
+    ctx: Context, session: Session, message: Message, *, text: str, edited_by: str
+) -> bool:
+    """The client edited a message they sent (a chat platform allows it): the stored
+    message takes the new text, and the audit keeps the old one beside it. Returns
+    False when the text is the same (nothing to record)."""
+    if message.direction != "in" or message.kind != "public":
+        raise ValueError(f"message {message.id} is not a client's message")
+    if (message.body_text or "") == text:
+        return False
+    audit.record(
+        session,
+        actor=edited_by,
+        action="client_message_edited",
+        ticket_id=message.ticket_id,
+        data={"message": message.id, "before": message.body_text or "", "after": text},
+        now=ctx.now(),
+    )
+    message.body_text = text
+    return True
 
 
 def _message(session: Session, message_id: int | None) -> Message:

@@ -1,7 +1,7 @@
 """Clients on the web: when a hold is looked at again, and the portal form's sendings
 
-Revision ID: 0016_tracking
-Revises: 0015_idempotency_keys
+Revision ID: 0017_tracking
+Revises: 0016_telegram
 Create Date: 2026-12-03 10:00:00
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import core.models.base
 
-revision = "0016_tracking"
-down_revision = "0015_idempotency_keys"
+revision = "0017_tracking"
+down_revision = "0016_telegram"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,100 @@
+"""Drive Switchboard's Telegram channel as Telegram would: webhook updates with the
+secret token header, against a loopback fake of the Bot API."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from config.settings import Settings
+from core.models import InboundRecord, OutboxDelivery
+from tests.faketelegram import TOKEN, FakeTelegram, Updates
+from tests.harness import Harness, make_settings
+
+SECRET = "test-webhook-secret_1"
+POLICY = """
+[escalation.chains.default]
+repeat = false
+steps = [
+  { wait_minutes = 0, notify = "oncall", channels = ["telegram"] },
+  { wait_minutes = 60, notify = "oncall", channels = ["telegram"] },
+]
+
+[[oncall_rotations]]
+name = "primary"
+handoff = "weekly"
+handoff_day = "mon"
+handoff_time = "09:00"
+timezone = "UTC"
+start = "2026-11-02"
+agents = ["ben@support.example"]
+"""
+
+
+def telegram_settings(
+    tmp_path: Path, database_url: str, broker_url: str, fake: FakeTelegram, **more: Any
+) -> Settings:
+    policy = tmp_path / "policy.toml"
+    policy.write_text(POLICY)
+    values: dict[str, Any] = {
+        "telegram_bot_token": TOKEN,
+        "telegram_api_url": fake.url,
+        "telegram_mode": "webhook",
+        "telegram_webhook_secret": SECRET,
+        "public_url": "https://support.example",
+        "config_file": policy,
+        "delivery_max_attempts": 5,
+        **more,
+    }
+    return make_settings(tmp_path, database_url, broker_url, **values)
+
+
+class TelegramDriver:
+    """The Telegram side of a test: updates to /telegram/webhook, the fake Bot API."""
+
+    def __init__(self, harness: Harness, fake: FakeTelegram) -> None:
+        self.harness = harness
+        self.fake = fake
+        self.updates = Updates()
+        self.client = TestClient(harness.system.web_app(), raise_server_exceptions=False)
+
+    def post(self, update: dict[str, Any] | bytes, secret: str | None = SECRET) -> Any:
+        body = update if isinstance(update, bytes) else json.dumps(update).encode()
+        headers = {"Content-Type": "application/json"}
+        if secret is not None:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = secret
+        return self.client.post("/telegram/webhook", content=body, headers=headers)
+
+    def send(self, update: dict[str, Any]) -> dict[str, Any]:
+        """Post an update, expect it stored (200), and wait for the workers."""
+        response = self.post(update)
+        assert response.status_code == 200, response.text
+        self.harness.settle()
+        return update
+
+    def say(self, chat: int, text: str | None = None, **content: Any) -> dict[str, Any]:
+        return self.send(self.updates.message(chat, text, **content))
+
+    def texts_to(self, chat: int) -> list[str]:
+        return [s.text for s in self.fake.to_chat(chat) if s.method == "sendMessage"]
+
+    def records(self) -> list[InboundRecord]:
+        with self.harness.ctx.db.reading() as session:
+            return list(
+                session.execute(
+                    select(InboundRecord)
+                    .where(InboundRecord.channel == "telegram")
+                    .order_by(InboundRecord.id)
+                ).scalars()
+            )
+
+    def deliveries(self, **where: Any) -> list[OutboxDelivery]:
+        with self.harness.ctx.db.reading() as session:
+            query = select(OutboxDelivery).order_by(OutboxDelivery.id)
+            for name, value in where.items():
+                query = query.where(getattr(OutboxDelivery, name) == value)
+            return list(session.execute(query).scalars())
