@@ -576,3 +576,40 @@ def test_no_kind_of_message_is_dropped_silently(
         assert record.outcome == "event" and "reacted" in (record.reason or "")
     else:
         assert record.message_id is not None or record.outcome == "open"
+
+
+def test_the_satisfaction_question_goes_as_buttons_and_not_fixed_pressed_reopens_the_ticket(
+    harness: Harness, wa: WhatsAppDriver, fake_whatsapp: FakeWhatsApp
+) -> None:
+    from core.tickets import lookup, workflow
+
+    opened(harness, wa, fake_whatsapp)
+    agent, _ = harness.agent("Ana")
+    with harness.ctx.db.transaction() as s:
+        ticket = lookup.get_ticket(s, 1, lock=True)
+        workflow.acknowledge(harness.ctx, s, agent, ticket)
+        workflow.resolve(harness.ctx, s, agent, ticket, code="fixed", steps="Reset the reader.")
+    harness.settle()
+    question = wait_until(
+        lambda: [m for m in fake_whatsapp.messages(CLIENT) if m.type == "interactive"],
+        what="the satisfaction question on WhatsApp",
+    )[-1]
+    buttons = question.body["interactive"]["action"]
+    choices = buttons.get("buttons") or [
+        row for section in buttons.get("sections", []) for row in section["rows"]
+    ]
+    ids = [c["reply"]["id"] if "reply" in c else c["id"] for c in choices]
+    not_fixed = next(i for i in ids if i.endswith(":notfixed"))
+    kind = "button_reply" if "buttons" in buttons else "list_reply"
+    wa.send(
+        message(
+            "button_reply",
+            interactive={"type": kind, kind: {"id": not_fixed, "title": "Not fixed"}},
+            context={"from": "15550783881", "id": question.wamid},
+        )
+    )
+    harness.settle()
+    assert harness.ticket(1)["status"] not in ("resolved", "closed"), "not fixed reopens it"
+    answered = [e for e in harness.ticket(1)["audit"] if e["action"] == "satisfaction"]
+    assert answered and answered[0]["data"]["fixed"] is False
+    assert answered[0]["data"]["channel"] == "whatsapp"

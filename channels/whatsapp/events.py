@@ -30,10 +30,11 @@ from channels.whatsapp.parse import CHANNEL, MESSAGE, OTHER, STATUS, load, media
 from core import audit, outbox
 from core.channel import Fetched
 from core.context import Context
-from core.errors import SwitchboardError
+from core.errors import ActionRefused, NotFound, SwitchboardError
 from core.intake import conversation
 from core.models import DeliveryStatus, Identity, InboundRecord, Message, OutboxDelivery, Ticket
 from core.principals import system
+from core.satisfaction import answering
 from core.tickets.conversation import note
 from core.values import Outbound
 
@@ -103,9 +104,29 @@ def handler(ctx: Context) -> Any:
             wrote(session, str(message["from"]), sent_at, ctx.now())
         if message.get("type") == "reaction":
             return reaction(ctx, session, message)
+        pressed = _button_id(message)
+        if pressed.startswith(answering.BUTTON_PREFIX + ":"):
+            return _satisfaction(ctx, session, pressed)
         return None
 
     return handle
+
+
+def _button_id(message: dict[str, Any]) -> str:
+    """The id of the reply button or list row a client chose, or ""."""
+    if message.get("type") != "interactive":
+        return ""
+    reply = message.get("interactive") or {}
+    return str((reply.get(str(reply.get("type") or "")) or {}).get("id") or "")
+
+
+def _satisfaction(ctx: Context, session: Session, pressed: str) -> str:
+    """A satisfaction question's reply button: the answer is recorded (or changed)."""
+    try:
+        answer = answering.press(ctx, session, pressed, CHANNEL)
+    except (ActionRefused, NotFound) as exc:
+        return f"satisfaction answer not taken: {exc}"
+    return "satisfaction answer recorded" if answer is not None else "ignored: a button press"
 
 
 def _outbox_of(session: Session, wamid: str) -> OutboxDelivery | None:
