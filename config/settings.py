@@ -147,6 +147,17 @@ class Settings(BaseSettings):
         ge=0,
         description="Most automatic messages (acknowledgements, notices) one recipient gets per hour; more are skipped and audited.",
     )
+    tracking_link_days: int = Field(
+        180,
+        ge=1,
+        description="How many days a tracking link works after it was sent; an older one shows the link-not-valid page.",
+    )
+    portal_per_address_per_hour: int = Field(
+        5, ge=1, description="Most tickets the portal form opens per email address per hour."
+    )
+    portal_per_ip_per_hour: int = Field(
+        20, ge=1, description="Most tickets the portal form opens per client IP address per hour."
+    )
     machine_answer_seconds: float = Field(
         20.0,
         ge=0,

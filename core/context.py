@@ -15,7 +15,7 @@ from core.health import Health
 from core.models import utcnow
 from core.policy import Policy
 from core.rendering import Renderer
-from core.tokens import ack_token
+from core.tokens import TRACKING_LINK_DAYS, ack_token, parse_tracking_token, tracking_link_token
 
 if TYPE_CHECKING:
     from core.events import Change
@@ -44,6 +44,11 @@ class Context:
     max_upload_bytes: int = 64 * 1024 * 1024  # a form that carries files
     public_requests_per_minute: int = 120  # per address, to the pages without sign-in
     auto_reply_limit_per_hour: int = 5
+    # How long a tracking link works after it was sent.
+    tracking_link_days: int = TRACKING_LINK_DAYS
+    # Tickets the portal form opens per hour: per email address, per client IP.
+    portal_per_address_per_hour: int = 5
+    portal_per_ip_per_hour: int = 20
     # How long an API write's Idempotency-Key is remembered (``core.idempotency``).
     idempotency_ttl: timedelta = timedelta(hours=24)
     # An answer to our automatic message faster than this is a machine's (0: never).
@@ -73,8 +78,19 @@ class Context:
     # Queue and category (id, slug) by slug, for opening tickets; same lifetime.
     refs: dict[tuple[str, str], tuple[int, str]] = field(default_factory=dict, repr=False)
 
-    def tracking_link(self, token: str) -> str:
-        return f"{self.public_url.rstrip('/')}/t/{token}"
+    def tracking_link(self, nonce: str) -> str:
+        """The client's page of the ticket whose tracking nonce this is: a signed,
+        dated token (``core.tokens.tracking_link_token``), never the nonce alone."""
+        return self.tracking_path(tracking_link_token(self.secret, nonce), full=True)
+
+    def tracking_path(self, token: str, *, full: bool = False) -> str:
+        """The page of a tracking token as it came (a path, or with ``full`` a URL)."""
+        return f"{self.public_url.rstrip('/') if full else ''}/t/{token}"
+
+    def tracking_nonce(self, token: str) -> str | None:
+        """The ticket nonce a tracking token names, or None when it is forged, malformed
+        or expired (a revoked one parses, but its nonce names no ticket any more)."""
+        return parse_tracking_token(self.secret, token, self.tracking_link_days)
 
     def satisfaction_link(self, token: str, choice: str = "") -> str:
         """The page where a client answers "Is it fixed?" and rates the resolution;
@@ -85,6 +101,10 @@ class Context:
     def file_link(self, token: str, attachment_id: int, filename: str) -> str:
         """Where a file of the ticket's public conversation can be downloaded."""
         return f"{self.tracking_link(token)}/files/{attachment_id}/{quote(filename or 'file', safe='')}"
+
+    def file_path(self, token: str, attachment_id: int, filename: str) -> str:
+        """A file's download path under a tracking token as it came (on the page)."""
+        return f"{self.tracking_path(token)}/files/{attachment_id}/{quote(filename or 'file', safe='')}"
 
     def ack_link(self, escalation_id: int, agent_id: int) -> str:
         """The page where an agent pinged by email or Telegram acknowledges an escalation."""

@@ -13,7 +13,7 @@ import hmac
 import secrets
 import string
 
-from itsdangerous import BadData, URLSafeTimedSerializer
+from itsdangerous import BadData, TimestampSigner, URLSafeTimedSerializer
 
 _DIGITS = string.digits + string.ascii_lowercase
 
@@ -144,7 +144,43 @@ def parse_staff_token(key: bytes, purpose: str, token: str, max_age_seconds: int
 
 
 def tracking_token() -> str:
+    """A ticket's tracking nonce (stored on the ticket; replaced when its link is revoked)."""
     return secrets.token_urlsafe(18)
+
+
+TRACKING_LINK_DAYS = 180  # how long a tracking link works after it was sent (default)
+
+
+def _tracking_signer(key: bytes) -> TimestampSigner:
+    return TimestampSigner(key, salt="switchboard-tracking")
+
+
+def tracking_link_token(key: bytes, nonce: str) -> str:
+    """The token in a tracking link: the ticket's nonce, when the link was made, and
+    an HMAC over both. Revoking the link replaces the nonce, so every token made
+    from the old one names nothing."""
+    return _tracking_signer(key).sign(nonce).decode()
+
+
+def parse_tracking_token(key: bytes, token: str, max_days: int) -> str | None:
+    """The nonce a tracking token carries, or None if it is forged, malformed or
+    older than ``max_days``."""
+    if len(token) > 200:
+        return None
+    try:
+        nonce = _tracking_signer(key).unsign(token, max_age=max_days * 86400).decode()
+    except (BadData, UnicodeDecodeError):
+        return None
+    return nonce if len(nonce) >= 16 else None
+
+
+def form_token(key: bytes, purpose: str, scope: str) -> str:
+    """A form's anti-forgery token: an HMAC of the page it was served on (``scope``)."""
+    return _mac(key, f"form:{purpose}", scope)
+
+
+def check_form_token(key: bytes, purpose: str, scope: str, token: str) -> bool:
+    return hmac.compare_digest(token.encode(), form_token(key, purpose, scope).encode())
 
 
 def api_token() -> str:
@@ -160,3 +196,23 @@ def redact(token: str | None) -> str:
     if not token:
         return ""
     return token[:4] + "…" if len(token) > 8 else "…"
+
+
+RECEIPT_HOURS = 24  # how long the portal's confirmation page can be opened again
+
+
+def _receipt_serializer(key: bytes) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(key, salt="switchboard-portal-receipt")
+
+
+def receipt_token(key: bytes, ticket_id: int) -> str:
+    """The signed token of the portal's confirmation page for one ticket."""
+    return _receipt_serializer(key).dumps(ticket_id)
+
+
+def parse_receipt_token(key: bytes, token: str) -> int | None:
+    try:
+        value = _receipt_serializer(key).loads(token, max_age=RECEIPT_HOURS * 3600)
+    except BadData:
+        return None
+    return value if type(value) is int else None

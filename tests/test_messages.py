@@ -40,6 +40,7 @@ def test_html_templates_escape_what_the_client_wrote() -> None:
         "ticket_number": "T-000001",
         "subject": "<b>hi</b>",
         "priority": "P3",
+        "priority_words": "Normal",
         "response_target": "",
         "tracking_link": "http://x/t/abc",
     }

@@ -50,7 +50,7 @@ def test_the_tracking_link_shows_status_and_public_replies_but_never_notes(
     assert "Please hold the card flat for two seconds." in dom
     assert "INTERNAL" not in dom, "internal notes never reach the client"
     assert "&lt;b&gt;badge&lt;/b&gt;" in dom, "what the client wrote is escaped, not rendered"
-    assert "does not lead to a ticket" in missing
+    assert "does not lead to a request" in missing
     assert (tmp_path / "tracking.png").stat().st_size > 1000
 
 

@@ -28,6 +28,7 @@ from channels.web.schemas import (
     QueueBody,
     ReopenBody,
     ResolveBody,
+    RevokeBody,
     TextBody,
 )
 from core import agents, logfields, parked
@@ -38,7 +39,7 @@ from core.kpis import report as kpireport
 from core.models import Agent
 from core.principals import Principal, agent_principal
 from core.sla import report as slareport
-from core.tickets import context, conversation, fields, lookup, opening, views, workflow
+from core.tickets import context, conversation, fields, lookup, opening, tracking, views, workflow
 
 router = APIRouter()
 
@@ -244,8 +245,22 @@ def hold(ctx: CtxDep, who: WhoDep, number: str, body: HoldBody) -> dict[str, Any
             reason=body.reason,
             parts_ref=body.parts_ref,
             hold_note=body.note,
+            until=body.until,
             override_reason=body.override_reason,
         ),
+    )
+
+
+@router.post("/tickets/{number}/tracking-link/revoke")
+def revoke_tracking_link(
+    ctx: CtxDep, who: WhoDep, number: str, body: RevokeBody | None = None
+) -> dict[str, Any]:
+    """Replace the ticket's tracking link: the old one stops working, the client is
+    sent the new one on their channel."""
+    return _act(
+        ctx,
+        number,
+        lambda s, t: tracking.revoke(ctx, s, who, t, reason=body.reason if body else ""),
     )
 
 

@@ -20,6 +20,7 @@ from channels.web import (
     lead_pages,
     metrics,
     pages,
+    portal,
     satisfaction_pages,
     team_api,
 )
@@ -161,6 +162,7 @@ def create_app(ctx: Context) -> FastAPI:
         app.include_router(router, prefix="/api", dependencies=[Depends(api.known_query)])
     app.include_router(pages.router)
     app.include_router(contact_pages.router)
+    app.include_router(portal.router)
     app.include_router(satisfaction_pages.router)
     app.include_router(lead_pages.router)
     app.include_router(metrics.router)

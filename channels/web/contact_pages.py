@@ -10,7 +10,7 @@ or used link links nothing.
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -21,7 +21,7 @@ from core.contacts import codes, reply_to
 from core.context import Context
 from core.errors import ActionRefused
 from core.models import Identity
-from core.tickets import lists
+from core.tickets import tracking
 from core.tokens import LINK_CODE_MINUTES
 
 router = APIRouter(include_in_schema=False)
@@ -40,7 +40,7 @@ async def ask_for_code(request: Request, token: str) -> Response:
 def _ask(ctx: Context, token: str, channel: str, address: str) -> Response:
     try:
         with ctx.db.transaction() as session:
-            ticket = lists.ticket_by_tracking_token(session, token)
+            ticket = tracking.ticket_for(ctx, session, token)
             identity = reply_to(ctx, session, ticket) if ticket is not None else None
             if ticket is None or identity is None:
                 note = ""
@@ -51,8 +51,7 @@ def _ask(ctx: Context, token: str, channel: str, address: str) -> Response:
         return tracking_response(ctx, token, notice=exc.message, status_code=422)
     if not note:
         return tracking_response(ctx, token)  # the page's own 404
-    path = urlsplit(ctx.tracking_link(token)).path
-    return RedirectResponse(f"{path}?note={note}", status_code=303)
+    return RedirectResponse(f"{ctx.tracking_path(token)}?note={note}", status_code=303)
 
 
 @router.get("/c/link/{token}", response_class=HTMLResponse)

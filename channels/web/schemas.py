@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 
 class Requester(BaseModel):
@@ -45,6 +45,11 @@ class HoldBody(Override):
     reason: Literal["waiting_on_client", "pending_parts", "other"]
     parts_ref: str | None = None
     note: str | None = None
+    until: AwareDatetime | None = None  # when it will be looked at again (told to the client)
+
+
+class RevokeBody(BaseModel):
+    reason: str = ""
 
 
 class ResolveBody(Override):

@@ -134,6 +134,41 @@ def tickets_show(number: str, as_json: bool) -> None:
     emit(data, as_json, human)
 
 
+@tickets.command("revoke-link")
+@click.argument("number")
+@click.option("--reason", default="", help="Why (kept in the audit).")
+@click.option("--as", "agent_email", help="The agent revoking it (email); else the operator.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@handle_errors
+def tickets_revoke_link(number: str, reason: str, agent_email: str | None, as_json: bool) -> None:
+    """Replace a ticket's tracking link: the old one stops working at once, and the
+    client is sent the new one on their channel."""
+    from config.cli.contacts import _who
+    from core.tickets import lookup, tracking
+
+    ctx = context(load())
+    with ctx.db.transaction() as session:
+        ticket = lookup.get_ticket(session, number, lock=True)
+        row = tracking.revoke(ctx, session, _who(session, agent_email), ticket, reason=reason)
+        data = {
+            "number": ticket.number,
+            "tracking_link": ctx.tracking_link(ticket.tracking_token),
+            "sent_to_client": row is not None,
+        }
+
+    def human(d: dict[str, Any]) -> None:
+        click.echo(
+            f"{d['number']}: the old tracking link no longer works; new link {d['tracking_link']}"
+        )
+        click.echo(
+            "  sent to the client"
+            if d["sent_to_client"]
+            else "  the client could not be reached: send it yourself"
+        )
+
+    emit(data, as_json, human)
+
+
 def sla_line(sla: dict[str, Any]) -> str:
     """Each SLA clock as a person asks about it: due when, or met or missed and when."""
     parts = []

@@ -77,6 +77,7 @@ class Ticket(Base):
     hold_reason: Mapped[str | None] = mapped_column(String(30))
     hold_parts_ref: Mapped[str | None] = mapped_column(String(120))
     hold_note: Mapped[str | None] = mapped_column(Text)
+    hold_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # looked at again by then
     # What the ticket is about: records (core.assets), linked when opened or later.
     asset_id: Mapped[int | None] = mapped_column(ForeignKey("assets.id"))
     site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"))
@@ -214,3 +215,22 @@ class StoredBlob(Base):
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     size: Mapped[int] = mapped_column(Integer)
     data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class PortalSubmission(Base):
+    """One sending of the portal form: its idempotency key (a second sending of the
+    same form finds the ticket the first one opened) and who sent it, for the hourly
+    limits per address and per IP."""
+
+    __tablename__ = "portal_submissions"
+    __table_args__ = (
+        Index("ix_portal_submissions_email", "email", "created_at"),
+        Index("ix_portal_submissions_ip", "ip", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    form_key: Mapped[str] = mapped_column(String(64), unique=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    email: Mapped[str] = mapped_column(String(320))
+    ip: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -20,43 +20,59 @@ from core.tickets.lifecycle import OPEN_STATES
 PUBLIC = "public"
 
 
-@dataclass(frozen=True)
-class PublicMessage:
-    message: Message
-    files: tuple[Attachment, ...]
-
-
-def ticket_by_tracking_token(session: Session, token: str) -> Ticket | None:
-    """The ticket a tracking link names (tokens are long: a short one names nothing)."""
+def ticket_by_tracking_token(session: Session, token: str, *, lock: bool = False) -> Ticket | None:
+    """The ticket whose tracking nonce this is (nonces are long: a short one names
+    nothing); ``lock``: for update."""
     if len(token) < 16:
         return None
-    return session.execute(
-        select(Ticket).where(Ticket.tracking_token == token)
-    ).scalar_one_or_none()
+    query = select(Ticket).where(Ticket.tracking_token == token)
+    return session.execute(query.with_for_update() if lock else query).scalar_one_or_none()
 
 
-def public_thread(session: Session, ticket_id: int) -> list[PublicMessage]:
-    """The conversation a client may see, oldest first, each message with its files."""
-    messages = list(
-        session.execute(
-            select(Message)
+@dataclass(frozen=True)
+class PublicLine:
+    """One public message as plain values (what a client's page shows), with its files
+    as (id, name)."""
+
+    id: int
+    direction: str
+    author_agent_id: int | None
+    author_contact_id: int | None
+    created_at: datetime
+    text: str
+    files: tuple[tuple[int, str], ...]
+
+
+def public_thread(session: Session, ticket_id: int) -> list[PublicLine]:
+    """The conversation a client may see, oldest first, each message with its files:
+    plain rows in two statements (no message objects loaded: the tracking page of a
+    long conversation reads this)."""
+    rows = session.execute(
+        select(
+            Message.id,
+            Message.direction,
+            Message.author_agent_id,
+            Message.author_contact_id,
+            Message.created_at,
+            Message.body_text,
+        )
+        .where(Message.ticket_id == ticket_id, Message.kind == PUBLIC)
+        .order_by(Message.id)
+    ).all()
+    files: dict[int, list[tuple[int, str]]] = {}
+    if rows:
+        for file_id, message_id, name in session.execute(
+            select(Attachment.id, Attachment.message_id, Attachment.filename)
+            .join(Message, Message.id == Attachment.message_id)
             .where(Message.ticket_id == ticket_id, Message.kind == PUBLIC)
-            .order_by(Message.id)
-        ).scalars()
-    )
-    files: dict[int, list[Attachment]] = {}
-    if messages:
-        for a in session.execute(
-            select(Attachment)
-            .where(Attachment.message_id.in_([m.id for m in messages]))
             .order_by(Attachment.id)
-        ).scalars():
-            files.setdefault(a.message_id, []).append(a)
-    return [PublicMessage(m, tuple(files.get(m.id, ()))) for m in messages]
+        ).all():
+            files.setdefault(message_id, []).append((file_id, name))
+    return [PublicLine(*row, files=tuple(files.get(row[0], ()))) for row in rows]
 
 
 def public_file(session: Session, token: str, attachment_id: int) -> Attachment | None:
-    """A file of the public conversation of the ticket ``token`` names, or None."""
+    """A file of the public conversation of the ticket whose nonce ``token`` is, or None."""
     if len(token) < 16:
         return None
     return session.execute(

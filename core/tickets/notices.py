@@ -4,7 +4,8 @@ in the outbox with the change that caused them.
 A notice's outbox key is its idempotency key (and, for email, its Message-ID):
 one per message it delivers (``reply:MESSAGE``), else one per ticket
 (``ack:TICKET``, ``escalated:TICKET``), with a serial where a ticket can earn the
-same notice again (``resolved:TICKET:N``, the Nth resolution).
+same notice again (``resolved:TICKET:N``, the Nth resolution; ``assigned``,
+``on_hold``, ``reopened`` and ``tracking_link`` the same way).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from core import audit, contacts, outbox
 from core.context import Context
 from core.models import Message, OutboxDelivery, Ticket
 from core.rendering import humanize_minutes
+from core.tickets.client import priority_words
 
 
 @dataclass(frozen=True)
@@ -55,20 +57,26 @@ class Notice:
         return f"{self.kind}:{ticket.id}{serial}"
 
 
+def response_words(ctx: Context, priority: str) -> str:
+    """The first answer a priority is promised, in words ("4 hours (business hours)"),
+    from the policy's default targets; empty when it promises none."""
+    target = ctx.policy.sla.get(priority)
+    if not target or not target.response_minutes:
+        return ""
+    response = humanize_minutes(target.response_minutes)
+    return response if target.hours == "24x7" else response + " (business hours)"
+
+
 def template_fields(ctx: Context, ticket: Ticket, **more: Any) -> dict[str, Any]:
-    """What every client template may use: number, subject, priority, name, tracking
-    link and the response promise."""
+    """What every client template may use: number, subject, priority (its code, and
+    ``priority_words`` for the client), name, tracking link and the response promise."""
     contact = ticket.contact
-    target = ctx.policy.sla.get(ticket.priority)
-    response = ""
-    if target and target.response_minutes:
-        response = humanize_minutes(target.response_minutes)
-        if target.hours != "24x7":
-            response += " (business hours)"
+    response = response_words(ctx, ticket.priority)
     return {
         "ticket_number": ticket.number,
         "subject": ticket.subject,
         "priority": ticket.priority,
+        "priority_words": priority_words(ticket.priority),
         "client_name": contact.name if contact else "",
         "tracking_link": ctx.tracking_link(ticket.tracking_token),
         "response_target": response,

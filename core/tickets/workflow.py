@@ -8,6 +8,8 @@ table says who may, from where, and what each needs.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -20,7 +22,7 @@ from core.kpis import facts
 from core.models import Agent, Participant, ResolutionCode, ResolutionRecord, Ticket, TicketStatus
 from core.principals import Principal
 from core.satisfaction import asking
-from core.tickets import thread
+from core.tickets import client, thread
 from core.tickets.change import apply
 from core.tickets.notices import Notice
 from core.tickets.thread import Entry
@@ -72,6 +74,11 @@ def assign(
         data={"assignee": assignee.id, "assignee_name": assignee.name},
         override_reason=override_reason,
         edit=edit,
+        notice=Notice(
+            "assigned",
+            serial=client.notice_serial(session, ticket, "assigned"),
+            fields={"assignee": client.first_name(assignee.name)},
+        ),
     )
 
 
@@ -95,12 +102,26 @@ def hold(
     reason: str,
     parts_ref: str | None = None,
     hold_note: str | None = None,
+    until: datetime | None = None,
     override_reason: str | None = None,
 ) -> Change:
+    """Pause the ticket (and its SLA clocks) for ``reason``; ``until`` is when it will
+    be looked at again, told to the client with the reason."""
+
     def edit() -> None:
         ticket.hold_reason = reason
         ticket.hold_parts_ref = parts_ref if reason == "pending_parts" else None
         ticket.hold_note = hold_note
+        ticket.hold_until = until
+
+    notice = Notice(
+        "on_hold",
+        serial=client.notice_serial(session, ticket, "on_hold"),
+        fields={
+            "why": client.hold_words(reason, hold_note),
+            "review": client.review_words(reason, until),
+        },
+    )
 
     return apply(
         ctx,
@@ -109,9 +130,15 @@ def hold(
         ticket,
         "hold",
         fields={"hold_reason": reason, "parts_ref": parts_ref, "hold_note": hold_note},
-        data={"reason": reason, "parts_ref": parts_ref, "note": hold_note},
+        data={
+            "reason": reason,
+            "parts_ref": parts_ref,
+            "note": hold_note,
+            "until": until.isoformat() if until else None,
+        },
         override_reason=override_reason,
         edit=edit,
+        notice=notice,
     )
 
 
@@ -125,6 +152,7 @@ def resume(
 ) -> Change:
     def edit() -> None:
         ticket.hold_reason = ticket.hold_parts_ref = ticket.hold_note = None
+        ticket.hold_until = None
 
     return apply(ctx, session, who, ticket, "resume", override_reason=override_reason, edit=edit)
 
@@ -151,6 +179,7 @@ def resolve(
         written.append(_write_resolution(ctx, session, who, ticket, code, steps))
         ticket.resolved_at = ctx.now()
         ticket.hold_reason = ticket.hold_parts_ref = ticket.hold_note = None
+        ticket.hold_until = None
 
     # One notice per resolution: a ticket resolved again, after a reopen, tells again.
     serial = _resolutions(session, ticket) + 1
@@ -164,7 +193,9 @@ def resolve(
         data={"code": code},
         override_reason=override_reason,
         edit=edit,
-        notice=Notice("resolved", serial=serial) if notify_client else None,
+        notice=Notice("resolved", serial=serial, fields={"steps": steps.strip()})
+        if notify_client
+        else None,
     )
     if notify_client:  # and ask whether it is fixed (the record's id names the question)
         session.flush()
@@ -232,6 +263,7 @@ def reopen(
         data={"reason": reason},
         override_reason=override_reason,
         edit=edit,
+        notice=Notice("reopened", serial=client.notice_serial(session, ticket, "reopened")),
     )
 
 
