@@ -297,7 +297,13 @@ def test_a_message_the_database_refuses_does_not_turn_away_the_others_committed_
         return [intake.Received(n, False, handed_over=True) for n, _ in enumerate(items, 1)]
 
     monkeypatch.setattr(frontdoor, "receive_many", receive_many)
-    door = frontdoor.FrontDoor(ctx=None)  # type: ignore[arg-type]
+    from types import SimpleNamespace
+
+    from core.health import Health
+
+    # No database: receive_many is replaced; the writer thread only asks to go first.
+    ctx = SimpleNamespace(db=SimpleNamespace(prefer_this_thread=lambda: None), health=Health())
+    door = frontdoor.FrontDoor(ctx=ctx)  # type: ignore[arg-type]
 
     async def send_three() -> list[object]:
         warm_up = asyncio.ensure_future(
