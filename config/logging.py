@@ -116,9 +116,12 @@ def setup(
 
 
 def quiet(level: str) -> None:
-    """Libraries that chatter at INFO log warnings and worse only."""
+    """Libraries that chatter at INFO log warnings and worse only. pika logs every
+    failed connection attempt as errors with tracebacks (hundreds a minute while
+    RabbitMQ is away); the broker's state is told once, by ``core.health``, instead."""
     for noisy in NOISY:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    logging.getLogger("pika").setLevel(logging.CRITICAL)
 
 
 def configure(settings: Settings) -> logging.Handler | None:

@@ -7,6 +7,7 @@ all) starts here, so the embedded and scaled deployments share one code path.
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -228,6 +229,8 @@ class System:
             health=self.ctx.health,
         )
         self.ctx.dispatcher = self.broker
+        self.stopping = threading.Event()
+        self.broker.watch(self.stopping)
         self.senders: dict[str, Sender] = {
             name: plug.sender for name, plug in self.plugs.items() if plug.sender is not None
         }
@@ -287,6 +290,7 @@ class System:
         return sweep(self.ctx, timedelta(0))
 
     def stop(self) -> None:
+        self.stopping.set()
         self.supervisor.stop()
         if self.clock:
             self.clock.stop()

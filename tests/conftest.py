@@ -22,9 +22,13 @@ from sqlalchemy.engine import make_url
 
 from config.runtime import System, migrate
 from config.settings import Settings, load_settings
-from tests.email_support import smtp_port  # noqa: F401  (the SMTP intake server fixture)
+from tests.email_support import (
+    free_port,
+    smtp_port,  # noqa: F401  (the SMTP intake server fixture)
+)
 from tests.fakeslack import FakeSlack
 from tests.fakewhatsapp import FakeWhatsApp
+from tests.fault_support import SlowRelay
 from tests.harness import Harness, make_settings
 from tests.services import POSTGRES_URL, need
 from tests.sla_support import MONDAY_9, FakeNow
@@ -69,6 +73,26 @@ def _postgres_db(template: str) -> tuple[str, Any]:
         admin.dispose()
 
     return url, drop
+
+
+@pytest.fixture
+def pg_url(postgres_template: str) -> Iterator[str]:
+    """A PostgreSQL database of the test's own (for role processes, which need one)."""
+    url, drop = _postgres_db(postgres_template)
+    yield url
+    drop()
+
+
+@pytest.fixture
+def relay() -> Iterator[tuple[SlowRelay, int]]:
+    """A mail relay on a free port that takes its time and remembers every Message-ID."""
+    from aiosmtpd.controller import Controller
+
+    handler, port = SlowRelay(), free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield handler, port
+    controller.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -6,89 +6,34 @@ PostgreSQL and Redis, a real SMTP intake and a slow relay, and kill one mid-work
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
 import smtplib
 import subprocess
 import time
-from collections.abc import Iterator
-from email import message_from_bytes
-from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
 from config.runtime import System
-from config.settings import Settings
 from core.models import LiveProcess, OutboxDelivery, Ticket
-from tests.conftest import _postgres_db
 from tests.email_support import free_port
+from tests.fault_support import (
+    RetryingSenders,
+    SlowRelay,
+    role_env,
+    send_mail,
+    smtp_up,
+    start_role,
+    status_of,
+)
 from tests.harness import Harness, make_settings, wait_until
 from tests.services import REDIS_URL, need
 from tests.test_embedded import BIN, stop_process
 from tests.throwaway import ThrowawayPostgres, ThrowawayRedis
-
-RELAY_SECONDS = 0.3  # a slow relay: a kill lands mid-batch
-
-
-class SlowRelay:
-    """Takes RELAY_SECONDS a mail and remembers every Message-ID it accepted."""
-
-    def __init__(self) -> None:
-        self.message_ids: list[str] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        await asyncio.sleep(RELAY_SECONDS)
-        self.message_ids.append(str(message_from_bytes(envelope.original_content)["Message-ID"]))
-        return "250 OK"
-
-
-@pytest.fixture
-def pg_url(postgres_template: str) -> Iterator[str]:
-    url, drop = _postgres_db(postgres_template)
-    yield url
-    drop()
-
-
-@pytest.fixture
-def relay() -> Iterator[tuple[SlowRelay, int]]:
-    handler, port = SlowRelay(), free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield handler, port
-    controller.stop()
-
-
-def _env(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
-    env.update(
-        {
-            "SWITCHBOARD_DATA_DIR": str(settings.data_dir),
-            "SWITCHBOARD_DATABASE_URL": settings.effective_database_url,
-            "SWITCHBOARD_BROKER_URL": settings.broker_url,
-            "SWITCHBOARD_BROKER_QUEUE": settings.broker_queue,
-            "SWITCHBOARD_SECRET_KEY": "test-secret",
-            "SWITCHBOARD_MAIL_RELAY_HOST": "127.0.0.1",
-            "SWITCHBOARD_MAIL_RELAY_PORT": str(settings.mail_relay_port),
-            "SWITCHBOARD_MAIL_RELAY_SECURITY": "none",
-            "SWITCHBOARD_WORKER_THREADS": "1",
-            "SWITCHBOARD_CLOCK_INTERVAL_SECONDS": "0.5",
-            "SWITCHBOARD_REDELIVERY_AFTER_SECONDS": "1",
-        }
-    )
-    return env
-
-
-def _role(role: str, env: dict[str, str], log: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [str(BIN), role], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, text=True
-    )
 
 
 def test_a_worker_killed_mid_batch_resends_at_most_the_mail_in_flight_and_frees_the_rest_in_seconds(
@@ -106,11 +51,11 @@ def test_a_worker_killed_mid_batch_resends_at_most_the_mail_in_flight_and_frees_
         mail_relay_security="none",
         auto_reply_limit_per_hour=1000,
     )
-    env = _env(settings)
+    env = role_env(settings)
     # Given the SMTP intake here, and one worker process on Redis
     intake = System(settings)
     intake.start_services("smtp")
-    worker = _role("worker", env, tmp_path / "worker-1.log")
+    worker = start_role("worker", env, tmp_path / "worker-1.log")
     others: list[subprocess.Popen[str]] = []
     try:
 
@@ -142,8 +87,8 @@ def test_a_worker_killed_mid_batch_resends_at_most_the_mail_in_flight_and_frees_
         sent_before_kill = len(handler.message_ids)
         # Then a new worker and the clock take over
         others = [
-            _role("worker", env, tmp_path / "worker-2.log"),
-            _role("clock", env, tmp_path / "clock.log"),
+            start_role("worker", env, tmp_path / "worker-2.log"),
+            start_role("clock", env, tmp_path / "clock.log"),
         ]
 
         def all_sent() -> bool:
@@ -201,10 +146,10 @@ def test_postgresql_stopped_answers_503_and_451_logs_the_outage_once_and_comes_b
         )  # fmt: skip
         headers = {"Authorization": f"Bearer {json.loads(added.stdout)['token']}"}
         log = tmp_path / "up.log"
-        up = _role("up", env, log)
+        up = start_role("up", env, log)
         base = f"http://127.0.0.1:{http_port}"
         try:
-            wait_until(lambda: _status(f"{base}/healthz") == 200, 30, "switchboard up answering")
+            wait_until(lambda: status_of(f"{base}/healthz") == 200, 30, "switchboard up answering")
             pg.stop()
             answers = [httpx.get(f"{base}/api/tickets", headers=headers) for _ in range(30)]
             assert {a.status_code for a in answers} == {503}
@@ -222,12 +167,12 @@ def test_postgresql_stopped_answers_503_and_451_logs_the_outage_once_and_comes_b
             assert "127.0.0.1" not in health.text, health.text
             for n in range(5):
                 with pytest.raises(smtplib.SMTPDataError) as refused:
-                    _mail(smtp_port, f"Printer {n} is down")
+                    send_mail(smtp_port, f"Printer {n} is down")
                 assert refused.value.smtp_code == 451
             time.sleep(2)  # the clock ticks 4 times meanwhile, failing each time
             pg.start()
-            wait_until(lambda: _status(f"{base}/api/tickets", headers) == 200, 30, "the API back")
-            _mail(smtp_port, "Printer 9 is down")
+            wait_until(lambda: status_of(f"{base}/api/tickets", headers) == 200, 30, "the API back")
+            send_mail(smtp_port, "Printer 9 is down")
             wait_until(
                 lambda: httpx.get(f"{base}/api/tickets", headers=headers).json()["total"] == 1,
                 30,
@@ -244,22 +189,6 @@ def test_postgresql_stopped_answers_503_and_451_logs_the_outage_once_and_comes_b
         assert printed.count("database is up again") == 1, printed[-4000:]
     finally:
         pg.remove()
-
-
-def _status(url: str, headers: dict[str, str] | None = None) -> int:
-    try:
-        return httpx.get(url, headers=headers, timeout=2).status_code
-    except httpx.HTTPError:
-        return 0
-
-
-def _mail(port: int, subject: str, sender: str = "ola@client.example") -> None:
-    message = EmailMessage()
-    message["From"], message["To"] = sender, "support@localhost"
-    message["Subject"] = subject
-    message.set_content("It shows error E42.")
-    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
-        client.send_message(message)
 
 
 # The broker away ---------------------------------------------------------------------------
@@ -287,15 +216,15 @@ def test_redis_stopped_takes_mail_all_the_same_says_so_once_and_drains_when_it_r
         }
     )
     log = tmp_path / "up.log"
-    up = _role("up", env, log)
+    up = start_role("up", env, log)
     base = f"http://127.0.0.1:{http_port}"
     try:
-        wait_until(lambda: _status(f"{base}/healthz") == 200, 30, "switchboard up answering")
+        wait_until(lambda: status_of(f"{base}/healthz") == 200, 30, "switchboard up answering")
         subprocess.run([str(BIN), "agents", "add", "Ana", "ana@example.com"], env=env, check=True,
                        capture_output=True)  # fmt: skip
         redis_server.kill()
         for n in range(20):
-            _mail(smtp_port, f"Printer {n} is down", sender=f"client{n}@client.example")
+            send_mail(smtp_port, f"Printer {n} is down", sender=f"client{n}@client.example")
         health = httpx.get(f"{base}/healthz")
         assert health.status_code == 200, "the web app still takes requests"
         assert health.json()["status"] == "degraded"
@@ -378,56 +307,28 @@ def test_the_smtp_role_killed_under_load_loses_nothing_it_answered_and_retries_m
     """Four senders that retry as an MTA does (until a 250) write 120 mails to the smtp
     role while it is killed with SIGKILL and started again: every mail is one ticket,
     however many times it was offered, and every mail answered 250 is there."""
-    import threading
-
     need("Redis", REDIS_URL, 6379)
     settings = make_settings(tmp_path, pg_url, REDIS_URL, smtp_port=free_port())
     env = {
-        **_env(settings),
+        **role_env(settings),
         "SWITCHBOARD_SMTP_PORT": str(settings.smtp_port),
         "SWITCHBOARD_MAIL_RELAY_HOST": "",  # acknowledgements to the maildir
     }
-    smtp_role = _role("smtp", env, tmp_path / "smtp-1.log")
+    smtp_role = start_role("smtp", env, tmp_path / "smtp-1.log")
     # The clock hands over what a killed edge stored but never handed to the broker.
-    helpers = [_role(role, env, tmp_path / f"{role}.log") for role in ("worker", "clock")]
-    answered: set[int] = set()
-    offers = [0]
-    lock = threading.Lock()
-
-    def sender(first: int) -> None:
-        for n in range(first, 120, 4):
-            raw = (
-                f"From: client{n}@client.example\r\nTo: support@localhost\r\n"
-                f"Subject: Door {n} stuck\r\nMessage-ID: <door{n}@client.example>\r\n\r\n"
-                f"Door {n} will not open.\r\n"
-            ).encode()
-            deadline = time.monotonic() + 90
-            while time.monotonic() < deadline:
-                with lock:
-                    offers[0] += 1
-                try:
-                    with smtplib.SMTP("127.0.0.1", settings.smtp_port, timeout=10) as client:
-                        client.sendmail(f"client{n}@client.example", ["support@localhost"], raw)
-                    with lock:
-                        answered.add(n)
-                    break
-                except (OSError, smtplib.SMTPException):
-                    time.sleep(0.2)  # the server is away or said 4xx: try again
-
+    helpers = [start_role(role, env, tmp_path / f"{role}.log") for role in ("worker", "clock")]
+    senders = RetryingSenders(settings.smtp_port, 120)
     system = System(settings)
     try:
-        wait_until(lambda: _smtp_up(settings.smtp_port), 30, "the smtp role listening")
-        senders = [threading.Thread(target=sender, args=(i,)) for i in range(4)]
-        for thread in senders:
-            thread.start()
-        wait_until(lambda: len(answered) >= 30, 60, "30 mails answered")
+        wait_until(lambda: smtp_up(settings.smtp_port), 30, "the smtp role listening")
+        senders.start()
+        wait_until(lambda: len(senders.answered) >= 30, 60, "30 mails answered")
         os.kill(smtp_role.pid, signal.SIGKILL)
         smtp_role.wait(timeout=10)
         time.sleep(1)
-        smtp_role = _role("smtp", env, tmp_path / "smtp-2.log")
-        for thread in senders:
-            thread.join()
-        assert answered == set(range(120)), "every sender got its 250 in the end"
+        smtp_role = start_role("smtp", env, tmp_path / "smtp-2.log")
+        senders.join()
+        assert senders.answered == set(range(120)), "every sender got its 250 in the end"
 
         def tickets() -> list[str]:
             with system.ctx.db.reading() as session:
@@ -438,17 +339,9 @@ def test_the_smtp_role_killed_under_load_loses_nothing_it_answered_and_retries_m
         wait_until(lambda: len(tickets()) >= 120, 90, "120 tickets")
         time.sleep(1)  # a twin would be decided by now
         assert sorted(tickets()) == sorted(f"Door {n} stuck" for n in range(120))
-        assert offers[0] >= 120
+        assert senders.offers >= 120
     finally:
         smtp_role.kill()
         for process in helpers:
             stop_process(process)
         system.stop()
-
-
-def _smtp_up(port: int) -> bool:
-    try:
-        with smtplib.SMTP("127.0.0.1", port, timeout=2) as client:
-            return client.noop()[0] == 250
-    except (OSError, smtplib.SMTPException):
-        return False

@@ -9,6 +9,7 @@ switch brokers cleanly.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -20,6 +21,8 @@ from core.health import DOWN, UP, Health
 from workers.jobs import JOB_PRIORITY, JOB_QUEUE_SUFFIX
 
 log = logging.getLogger(__name__)
+
+RECHECK_SECONDS = 2.0  # while the broker is reported down, how often it is tried again
 
 # Unexpected failures (a database outage, say) are retried by Dramatiq with backoff;
 # delivery failures are handled by the deliver job itself, with state in the row.
@@ -59,6 +62,7 @@ class Broker:
         self.url = url
         self.queue_name = queue_name
         self.health = health
+        self._quieted: ConnectionErrors | None = None
         self.dramatiq = make_broker(url)
         dramatiq.set_broker(self.dramatiq)
         self.actors: dict[str, dramatiq.Actor[Any, Any]] = {
@@ -86,13 +90,72 @@ class Broker:
             if self.health is not None:
                 self.health.set(BROKER, DOWN, "unreachable")
             raise DispatchUnavailable(f"{job}: {type(exc).__name__}") from exc
+        self._reachable()
+
+    def _reachable(self) -> None:
         if self.health is not None:
             part = self.health.get(BROKER)
             if part is not None and part.state != UP:
                 self.health.up(BROKER)
 
+    def probe(self) -> bool:
+        """Whether the broker answers now (a Redis PING, an AMQP connection opened and
+        closed); an in-process broker always does."""
+        try:
+            if isinstance(self.dramatiq, StubBroker):
+                return True
+            client = getattr(self.dramatiq, "client", None)
+            if client is not None:  # Redis
+                return bool(client.ping())
+            import pika
+
+            pika.BlockingConnection(self.dramatiq.parameters).close()  # type: ignore[attr-defined]
+            return True
+        except Exception:  # noqa: BLE001 - down is the answer, not an error
+            return False
+
+    def watch(self, stopping: threading.Event) -> threading.Thread:
+        """While the broker is reported down, try it every RECHECK_SECONDS and report it
+        up as soon as it answers: a process that sends nothing meanwhile (a web role
+        with no webhooks coming in) still tells the truth in its health."""
+
+        def run() -> None:
+            while not stopping.wait(RECHECK_SECONDS):
+                part = self.health.get(BROKER) if self.health is not None else None
+                if part is not None and part.state != UP and self.probe():
+                    self._reachable()
+
+        thread = threading.Thread(target=run, name="broker-watch", daemon=True)
+        thread.start()
+        return thread
+
     def worker(self, threads: int) -> dramatiq.Worker:
+        """Dramatiq's workers; their consumers' connection errors (logged by Dramatiq on
+        every reconnection attempt, with tracebacks) become the broker's state in
+        health instead: down once, up again once the watch reaches it."""
+        if self.health is not None and self._quieted is None:
+            self._quieted = ConnectionErrors(self.health)
+            for handler in logging.getLogger().handlers:
+                handler.addFilter(self._quieted)
         return dramatiq.Worker(self.dramatiq, worker_threads=threads, worker_timeout=100)
 
     def close(self) -> None:
+        if self._quieted is not None:
+            for handler in logging.getLogger().handlers:
+                handler.removeFilter(self._quieted)
+            self._quieted = None
         self.dramatiq.close()
+
+
+class ConnectionErrors(logging.Filter):
+    """Drops Dramatiq's reports of a lost broker connection and marks the broker down."""
+
+    def __init__(self, health: Health) -> None:
+        super().__init__()
+        self.health = health
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("dramatiq.") and "connection error" in record.getMessage():
+            self.health.set(BROKER, DOWN, "unreachable")
+            return False
+        return True
