@@ -55,11 +55,19 @@ class DeliveryError(SwitchboardError):
     code = "delivery_error"
 
     def __init__(
-        self, message: str, *, permanent: bool = False, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        retry_after: float | None = None,
+        outage: bool = False,
     ) -> None:
         super().__init__(message)
         self.permanent = permanent
         self.retry_after = retry_after  # seconds the channel asked us to wait (HTTP 429)
+        # The platform is unreachable or failing (no connection, 5xx, 429): the channel
+        # is reported degraded in health until a delivery on it goes through again.
+        self.outage = outage
 
 
 class IntakeError(SwitchboardError):

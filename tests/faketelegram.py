@@ -195,6 +195,7 @@ class FakeTelegram(Loopback):
     failures: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
     blocked: set[str] = field(default_factory=set)
     webhook: dict[str, Any] = field(default_factory=dict)
+    outage: int = 0  # while set, every call is answered with this status (500, 429, ...)
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
@@ -224,7 +225,7 @@ class FakeTelegram(Loopback):
 
     # Serving -----------------------------------------------------------------------------
 
-    def start(self) -> str:
+    def start(self, port: int = 0) -> str:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -257,7 +258,7 @@ class FakeTelegram(Loopback):
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.serve(Handler)
+        self.serve(Handler, port)
         return self.url
 
     @property
@@ -306,6 +307,8 @@ class FakeTelegram(Loopback):
     ) -> tuple[int, dict[str, Any]]:
         with self.lock:
             self.calls.append(Call(method, params, files))
+            if self.outage:
+                return self.outage, _error(self.outage, {"retry_after": 1})
             if token != TOKEN:
                 return 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
             problem = self.check(method, params, files)

@@ -141,6 +141,7 @@ class FakeWhatsApp(Loopback):
     violations: list[str] = field(default_factory=list)
     media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     failures: list[tuple[int, int, str]] = field(default_factory=list)
+    outage: int = 0  # while set, every call is answered with this status (500, 429, ...)
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
@@ -163,7 +164,7 @@ class FakeWhatsApp(Loopback):
 
     # Serving -----------------------------------------------------------------------------
 
-    def start(self) -> str:
+    def start(self, port: int = 0) -> str:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -185,7 +186,7 @@ class FakeWhatsApp(Loopback):
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.serve(Handler)
+        self.serve(Handler, port)
         return self.url
 
     @property
@@ -205,6 +206,8 @@ class FakeWhatsApp(Loopback):
     def get(self, path: str, headers: Any) -> tuple[int, bytes, str]:
         with self.lock:
             self.calls.append(("GET", path))
+            if self.outage:
+                return _error(self.outage, 130429 if self.outage == 429 else 2, "Unavailable")
         if not self._authorized(headers):
             return self._violation(f"GET {path} without the bearer token")
         parts = path.strip("/").split("/")
@@ -229,6 +232,8 @@ class FakeWhatsApp(Loopback):
     def post(self, path: str, headers: Any, raw: bytes) -> tuple[int, bytes, str]:
         with self.lock:
             self.calls.append(("POST", path))
+            if self.outage:
+                return _error(self.outage, 130429 if self.outage == 429 else 2, "Unavailable")
         if path != f"/{VERSION}/{PHONE_NUMBER_ID}/messages":
             return self._violation(f"POST {path}: not /{VERSION}/{PHONE_NUMBER_ID}/messages")
         if not self._authorized(headers):

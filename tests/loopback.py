@@ -1,9 +1,44 @@
-"""A threaded HTTP server on 127.0.0.1 for the platform fakes (Slack, WhatsApp)."""
+"""A threaded HTTP server on 127.0.0.1 for the platform fakes (Slack, WhatsApp, Telegram)."""
 
 from __future__ import annotations
 
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class _Server(ThreadingHTTPServer):
+    """Remembers its open connections, so that stopping it cuts the kept-alive ones
+    too: a platform that goes down closes them, it does not go on answering."""
+
+    daemon_threads = True
+
+    def __init__(self, *args: Any) -> None:
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        super().__init__(*args)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        conn, address = super().get_request()
+        with self.connections_lock:
+            self.connections.add(conn)
+        return conn, address
+
+    def shutdown_request(self, request: Any) -> None:
+        with self.connections_lock:
+            self.connections.discard(request)
+        super().shutdown_request(request)
+
+    def cut(self) -> None:
+        with self.connections_lock:
+            open_now, self.connections = list(self.connections), set()
+        for conn in open_now:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            conn.close()
 
 
 class Loopback:
@@ -12,8 +47,7 @@ class Loopback:
     server: ThreadingHTTPServer | None = None
 
     def serve(self, handler: type[BaseHTTPRequestHandler], port: int = 0) -> int:
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), handler)
-        self.server.daemon_threads = True
+        self.server = _Server(("127.0.0.1", port), handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return int(self.server.server_address[1])
 
@@ -23,6 +57,9 @@ class Loopback:
         return int(self.server.server_address[1])
 
     def stop(self) -> None:
+        """Stop listening and cut every open connection (kept-alive ones included)."""
         if self.server:
             self.server.shutdown()
             self.server.server_close()
+            if isinstance(self.server, _Server):
+                self.server.cut()

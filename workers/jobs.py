@@ -20,6 +20,7 @@ from core.context import Context
 from core.db import after_commit
 from core.errors import DeliveryError
 from core.escalation import stepping
+from core.health import DEGRADED, UP
 from core.models import DeliveryStatus, OutboxDelivery, format_number
 from core.sla import watch as slawatch
 from core.tokens import redact
@@ -150,11 +151,18 @@ def _send(
     """Hand one claimed row to its channel's sender: (True, the channel's id), or
     (False, None) once the failure is recorded (retry later, park or fail)."""
     sender = rt.senders.get(out.channel)
+    part = delivery_part(out.channel)
     try:
         if sender is None:
             raise DeliveryError(f"no sender is configured for channel '{out.channel}'")
-        return True, sender.send(out)
+        sent = sender.send(out)
+        known = rt.ctx.health.get(part)
+        if known is not None and known.state != UP:
+            rt.ctx.health.up(part)  # the platform answers again
+        return True, sent
     except DeliveryError as exc:
+        if exc.outage:  # in health (logged once), retried like any transient failure
+            rt.ctx.health.set(part, DEGRADED, "the platform is unreachable or failing")
         _failed(
             rt,
             outbox_id,
@@ -177,6 +185,11 @@ def _send(
             no_sender=False,
         )
     return False, None
+
+
+def delivery_part(channel: str) -> str:
+    """The part of ``core.health`` that says whether deliveries on ``channel`` go out."""
+    return f"{channel} deliveries"
 
 
 def _failed(

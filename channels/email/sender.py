@@ -227,7 +227,8 @@ class EmailSender:
             ) from exc
         except (TimeoutError, smtplib.SMTPException, OSError, ssl.SSLError) as exc:
             raise DeliveryError(
-                f"relay {relay.host}:{relay.port} unreachable: {type(exc).__name__}: {exc}"
+                f"relay {relay.host}:{relay.port} unreachable: {type(exc).__name__}: {exc}",
+                outage=True,
             ) from exc
 
     # One relay session per worker thread, kept between mails: a burst of

@@ -67,7 +67,7 @@ class SlackSender:
         except SlackApiError as exc:
             raise translate(exc) from exc
         except OSError as exc:  # connection refused, reset, timed out
-            raise DeliveryError(f"Slack unreachable: {exc}") from exc
+            raise DeliveryError(f"Slack unreachable: {exc}", outage=True) from exc
 
     def _send(self, out: Outbound) -> str | None:
         if out.kind == slack_outbox.CARD:
@@ -391,8 +391,8 @@ def translate(exc: SlackApiError) -> DeliveryError:
         raw = headers.get("retry-after", "1")
         retry_after = float(raw[0] if isinstance(raw, list) else raw)
         return DeliveryError(
-            f"Slack rate limit: retry after {retry_after:g} s", retry_after=retry_after
+            f"Slack rate limit: retry after {retry_after:g} s", retry_after=retry_after, outage=True
         )
     if status >= 500 or error in TRANSIENT:
-        return DeliveryError(f"Slack error {status} {error}: will retry")
+        return DeliveryError(f"Slack error {status} {error}: will retry", outage=True)
     return DeliveryError(f"Slack refused the call: {error or status}", permanent=True)

@@ -171,7 +171,7 @@ class TelegramSender:
                 warnings.simplefilter("ignore")
                 value = exc.retry_after
             seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
-            raise DeliveryError(f"Telegram: {exc}", retry_after=seconds) from exc
+            raise DeliveryError(f"Telegram: {exc}", retry_after=seconds, outage=True) from exc
         except Forbidden as exc:  # blocked by the user, kicked from the group, ...
             self._unclaim(out, number)
             raise DeliveryError(f"Telegram refused: {exc}", permanent=True) from exc
@@ -182,10 +182,10 @@ class TelegramSender:
             )
             raise DeliveryError(f"Telegram refused: {exc}", permanent=permanent) from exc
         except TimedOut as exc:  # it may have reached the chat: this part is not sent again
-            raise DeliveryError(f"Telegram did not answer in time: {exc}") from exc
+            raise DeliveryError(f"Telegram did not answer in time: {exc}", outage=True) from exc
         except Exception as exc:
             self._unclaim(out, number)
-            raise DeliveryError(f"Telegram unreachable: {exc}") from exc
+            raise DeliveryError(f"Telegram unreachable: {exc}", outage=True) from exc
         return message_id
 
     def _call(self, chat: str, what: str, content: Any, markup: dict[str, Any] | None) -> int:
@@ -222,7 +222,7 @@ class TelegramSender:
         except BadRequest as exc:  # deleted by the agent, or too old to edit: nothing to do
             raise DeliveryError(f"Telegram refused the edit: {exc}", permanent=True) from exc
         except Exception as exc:
-            raise DeliveryError(f"Telegram unreachable: {exc}") from exc
+            raise DeliveryError(f"Telegram unreachable: {exc}", outage=True) from exc
         return str(message_id)
 
     # What goes with the text -------------------------------------------------------------

@@ -71,9 +71,9 @@ def _clip(text: str, limit: int) -> str:
 
 def translate(exc: GraphError) -> DeliveryError:
     if exc.code in RATE_LIMITS or exc.status == 429:
-        return DeliveryError(str(exc), retry_after=RATE_LIMITS.get(exc.code, 5.0))
+        return DeliveryError(str(exc), retry_after=RATE_LIMITS.get(exc.code, 5.0), outage=True)
     if exc.code in TRANSIENT or exc.status >= 500:
-        return DeliveryError(str(exc))
+        return DeliveryError(str(exc), outage=True)
     return DeliveryError(str(exc), permanent=True)
 
 
@@ -94,7 +94,7 @@ class WhatsAppSender:
         except GraphError as exc:
             raise translate(exc) from exc
         except httpx.TransportError as exc:
-            raise DeliveryError(f"WhatsApp unreachable: {exc}") from exc
+            raise DeliveryError(f"WhatsApp unreachable: {exc}", outage=True) from exc
 
     def _send(self, out: Outbound) -> str:
         with self.ctx.db.reading() as session:
