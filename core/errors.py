@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 
 class SwitchboardError(Exception):
     """Base of every error Switchboard raises on purpose."""
@@ -74,3 +78,37 @@ class IntakeError(SwitchboardError):
     """An inbound payload could not be turned into an ``Inbound`` value."""
 
     code = "unparseable"
+
+
+SHAPE_ERRORS = (
+    AttributeError, TypeError, KeyError, IndexError, ValueError, OverflowError, RecursionError,
+    UnicodeError,
+)  # fmt: skip
+"""What reading a platform's JSON raises when a field is not of the type or size the
+platform documents: a string where an object belongs, a timestamp out of range,
+nesting deeper than the reader goes, a lone surrogate."""
+
+_Reader = TypeVar("_Reader", bound=Callable[..., Any])
+
+
+def odd_shapes_refused(what: str) -> Callable[[_Reader], _Reader]:
+    """For a reader of a platform's payload: a field of another type or size than the
+    platform documents is the sender's fault, refused as ``IntakeError`` naming it
+    (a 400 at the edge, a parked record with its reason later), never a crash."""
+
+    def wrap(reader: _Reader) -> _Reader:
+        @functools.wraps(reader)
+        def reading(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return reader(*args, **kwargs)
+            except IntakeError:
+                raise
+            except SHAPE_ERRORS as exc:
+                raise IntakeError(
+                    f"{what} has a field of a type or size it cannot have "
+                    f"({type(exc).__name__}: {str(exc)[:120]})"
+                ) from None
+
+        return reading  # type: ignore[return-value]
+
+    return wrap

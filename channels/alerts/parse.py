@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.alerts.values import FIRING, RESOLVED, AlertGroup, AlertIn
-from core.errors import IntakeError
+from core.errors import IntakeError, odd_shapes_refused
 
 FNV_OFFSET = 14695981039346656037
 FNV_PRIME = 1099511628211
@@ -136,6 +136,7 @@ def _alerts(data: dict[str, Any], *, strict: bool) -> tuple[AlertIn, ...]:
     return tuple(_alert(a, i, strict=strict) for i, a in enumerate(alerts))
 
 
+@odd_shapes_refused("the Alertmanager notification")
 def alertmanager(body: bytes) -> AlertGroup:
     data = _load(body)
     if str(data.get("version")) != "4":
@@ -157,6 +158,7 @@ def alertmanager(body: bytes) -> AlertGroup:
     )
 
 
+@odd_shapes_refused("the alert notification")
 def generic(body: bytes) -> AlertGroup:
     data = _load(body)
     source = data.get("source")

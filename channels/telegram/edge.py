@@ -86,10 +86,11 @@ def endpoint(door: FrontDoor, secret: str) -> Callable[[Request], Awaitable[Resp
             return _error(413, "telegram.too_large", f"an update is at most {MAX_BYTES} bytes")
         try:
             update = updates.load(body)
+            record = incoming(update, body, "webhook")
         except IntakeError as exc:
             return _error(400, "telegram.update", str(exc))
         try:
-            received: Received = await door.store_async(incoming(update, body, "webhook"))
+            received: Received = await door.store_async(record)
         except Exception:  # ours: nothing stored, so Telegram must send it again
             log.exception(
                 "telegram: could not store update %s; Telegram will retry", update["update_id"]

@@ -32,7 +32,7 @@ from channels.telegram import files, linking, updates
 from channels.telegram.parse import NAME, parse
 from core import contacts, outbox, satisfaction, staff
 from core.context import Context
-from core.errors import ActionRefused, NotFound
+from core.errors import ActionRefused, NotFound, odd_shapes_refused
 from core.escalation import acknowledging
 from core.intake.fetch import FETCHED
 from core.models import InboundRecord, Message, Ticket
@@ -69,6 +69,7 @@ class Events:
         self.ctx = ctx
         self.allow_groups = allow_groups
 
+    @odd_shapes_refused("the stored Telegram update")
     def handle(self, session: Session, record: InboundRecord) -> str | None:
         update = updates.load(record.raw)
         query = update.get("callback_query")
@@ -78,7 +79,7 @@ class Events:
         if msg is None:
             return f"ignored: a {updates.kind(update) or 'empty'} update"
         if not updates.private(msg) and not self.allow_groups:
-            return f"ignored: a message in a {(msg.get('chat') or {}).get('type', '')} chat"
+            return f"ignored: a message in a {updates.chat(msg).get('type', '')} chat"
         if "edited_message" in update:
             return self._edited(session, record, msg)
         chat = updates.chat_id(msg)

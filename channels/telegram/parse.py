@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from channels.telegram import updates
-from core.errors import IntakeError
+from core.errors import IntakeError, odd_shapes_refused
 from core.intake.fetch import attached
 from core.values import AttachmentIn, Inbound
 
@@ -27,14 +27,15 @@ NAME = "telegram"
 OTHER_KINDS = ("sticker", "animation", "poll", "dice", "game", "story", "invoice")
 
 
+@odd_shapes_refused("the stored Telegram update")
 def parse(raw: bytes, meta: dict[str, Any]) -> Inbound:
     update = updates.load(raw)
     msg = updates.message(update)
     if msg is None:
         raise IntakeError(f"a Telegram {updates.kind(update) or 'empty'} update is not a message")
     chat = updates.chat_id(msg)
-    if not chat:
-        raise IntakeError("a Telegram message without a chat id")
+    if not chat.lstrip("-").isascii() or not chat.lstrip("-").isdigit():
+        raise IntakeError(f"a Telegram message without a chat id (a number): {chat[:40]!r}")
     text = str(msg.get("text") or msg.get("caption") or "")
     new_ticket = False
     command = updates.command(msg)

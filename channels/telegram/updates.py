@@ -18,13 +18,15 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from core.errors import IntakeError
+from core.errors import IntakeError, odd_shapes_refused
+from core.intake.records import storable
 
 MESSAGE_KINDS = ("message", "edited_message")
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 MAX_FILE_BYTES = 20 * 1024 * 1024  # what getFile hands to bots at most
 
 
+@odd_shapes_refused("the Telegram update")
 def load(raw: bytes) -> dict[str, Any]:
     """The update as a dict; ``IntakeError`` naming what is wrong when it is not one."""
     try:
@@ -38,7 +40,8 @@ def load(raw: bytes) -> dict[str, Any]:
 
 def kind(update: dict[str, Any]) -> str:
     """Which of the Update's optional fields it carries (``message``, ``callback_query``...)."""
-    return next((k for k in update if k != "update_id"), "")
+    found = next((k for k in update if k != "update_id"), "")
+    return storable(found, 64)  # it goes into the record's meta
 
 
 def message(update: dict[str, Any]) -> dict[str, Any] | None:
@@ -50,14 +53,20 @@ def message(update: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def chat(msg: dict[str, Any]) -> dict[str, Any]:
+    chat = msg.get("chat")
+    return chat if isinstance(chat, dict) else {}
+
+
 def chat_id(msg: dict[str, Any]) -> str:
-    return str((msg.get("chat") or {}).get("id", ""))
+    return str(chat(msg).get("id", ""))
 
 
 def private(msg: dict[str, Any]) -> bool:
-    return (msg.get("chat") or {}).get("type") == "private"
+    return chat(msg).get("type") == "private"
 
 
+@odd_shapes_refused("the Telegram update")
 def external_id(update: dict[str, Any]) -> str:
     msg = message(update)
     if msg is not None and "message_id" in msg:
@@ -99,17 +108,16 @@ def files(msg: dict[str, Any]) -> list[FileRef]:
     audio, video and video notes."""
     found: list[FileRef] = []
     photos = msg.get("photo")
-    if isinstance(photos, list) and photos:
-        best = max(
-            photos,
-            key=lambda p: (p.get("file_size") or 0, (p.get("width") or 0) * (p.get("height") or 0)),
-        )
+    sizes = [p for p in photos if _file(p)] if isinstance(photos, list) else []
+    if sizes:
+        best = max(sizes, key=lambda p: (_count(p, "file_size"), _count(p, "width") * _count(p, "height")))  # fmt: skip
+        unique = best.get("file_unique_id")
         found.append(
             FileRef(
                 best["file_id"],
-                f"photo-{best.get('file_unique_id', best['file_id'])[:32]}.jpg",
+                f"photo-{(unique if isinstance(unique, str) else best['file_id'])[:32]}.jpg",
                 "image/jpeg",
-                best.get("file_size"),
+                _count(best, "file_size") or None,
             )
         )
     defaults = {
@@ -121,7 +129,7 @@ def files(msg: dict[str, Any]) -> list[FileRef]:
     }
     for field, (stem, content_type, suffix) in defaults.items():
         item = msg.get(field)
-        if not isinstance(item, dict) or not item.get("file_id"):
+        if not _file(item):
             continue
         name = item.get("file_name") or f"{stem}-{str(item.get('file_unique_id', ''))[:32]}{suffix}"
         found.append(
@@ -129,7 +137,17 @@ def files(msg: dict[str, Any]) -> list[FileRef]:
                 item["file_id"],
                 str(name),
                 str(item.get("mime_type") or content_type),
-                item.get("file_size"),
+                _count(item, "file_size") or None,
             )
         )
     return found
+
+
+def _file(item: Any) -> bool:
+    """Whether ``item`` is a file object (a dict with a string ``file_id``)."""
+    return isinstance(item, dict) and isinstance(item.get("file_id"), str) and bool(item["file_id"])
+
+
+def _count(item: dict[str, Any], name: str) -> int:
+    value = item.get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0

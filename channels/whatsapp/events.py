@@ -30,7 +30,7 @@ from channels.whatsapp.parse import CHANNEL, MESSAGE, OTHER, STATUS, load, media
 from core import audit, outbox
 from core.channel import Fetched
 from core.context import Context
-from core.errors import ActionRefused, NotFound, SwitchboardError
+from core.errors import ActionRefused, NotFound, SwitchboardError, odd_shapes_refused
 from core.intake import conversation
 from core.models import DeliveryStatus, Identity, InboundRecord, Message, OutboxDelivery, Ticket
 from core.principals import system
@@ -85,6 +85,7 @@ def window_text(left: timedelta, template: str) -> str:
 
 
 def handler(ctx: Context) -> Any:
+    @odd_shapes_refused("the stored WhatsApp item")
     def handle(session: Session, record: InboundRecord) -> str | None:
         kind = (record.meta or {}).get("kind", MESSAGE)
         data = load(record.raw)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from core.errors import IntakeError
+from core.errors import IntakeError, odd_shapes_refused
 from core.intake.fetch import attached
 from core.values import Inbound
 
@@ -47,6 +47,7 @@ def _dump(data: dict[str, Any]) -> bytes:
     return json.dumps(data, ensure_ascii=False, sort_keys=True).encode()
 
 
+@odd_shapes_refused("the WhatsApp webhook")
 def split(body: bytes) -> list[Item]:
     """One item per message, status and other change; raises ``IntakeError`` naming
     what is wrong when the body is not a WhatsApp Business Account webhook."""
@@ -194,6 +195,7 @@ def text_of(message: dict[str, Any], meta: dict[str, Any]) -> tuple[str, list[An
     return _unsupported(message), [], extras
 
 
+@odd_shapes_refused("the stored WhatsApp message")
 def parse(raw: bytes, meta: dict[str, Any]) -> Inbound:
     """A stored message item -> ``Inbound`` (raises ``IntakeError`` when unreadable)."""
     data = load(raw)
@@ -201,6 +203,10 @@ def parse(raw: bytes, meta: dict[str, Any]) -> Inbound:
     if not isinstance(message, dict) or not message.get("from"):
         raise IntakeError("not a WhatsApp message (no 'message' with a 'from')")
     number = str(message["from"])
+    if not (
+        number.isascii() and number.isdigit()
+    ):  # a WhatsApp id: the number in international form, digits only
+        raise IntakeError(f"'from' is not a WhatsApp number: {number[:40]!r}")
     text, files, extras = text_of(message, meta)
     profile = ((data.get("contact") or {}).get("profile") or {}).get("name") or ""
     context = message.get("context") or {}

@@ -157,7 +157,12 @@ def _park_failed(ctx: Context, record: InboundRecord, exc: Exception) -> None:
 def _decide_and_apply(ctx: Context, session: Session, record: InboundRecord) -> None:
     handler = ctx.event_handlers.get(record.channel)
     if handler is not None:
-        done = handler(session, record)
+        try:
+            with session.begin_nested():  # what it wrote before it found the payload odd goes
+                done = handler(session, record)
+        except IntakeError as exc:
+            _park(ctx, session, record, "unparseable", str(exc))
+            return
         if done is not None:  # the channel's own event (a staff action), not a client message
             record.status, record.outcome = InboundStatus.DONE, EVENT
             record.rules_fired, record.reason = [EVENT], done[:2000]

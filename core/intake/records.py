@@ -29,6 +29,17 @@ log = logging.getLogger(__name__)
 EVENT = "event"  # the outcome of a record a channel handled as its own event
 
 
+def storable(text: str, limit: int) -> str:
+    """``text`` as every database can hold it: at most ``limit`` characters, NULs and
+    what is not text in UTF-8 (a lone surrogate a sender put in a JSON string) replaced."""
+    return text[:limit].replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+
+
+def storable_id(external_id: str) -> str:
+    """An external id as the database can hold it (at most 998 characters)."""
+    return storable(external_id, 998)
+
+
 # A neutral JSON encoding, for channels whose payload is already neutral (API, fake).
 
 
@@ -94,7 +105,7 @@ def receive(
     Raises whatever the database raises if it cannot store (the caller then answers
     with a temporary failure, so the sender retries: nothing is half-stored).
     """
-    external_id = external_id[:998]
+    external_id = storable_id(external_id)
     try:
         with ctx.db.transaction() as session:
             record = InboundRecord(
@@ -147,7 +158,7 @@ def receive_many(
     """
     if len(items) == 1 and hand_over:
         return [_receive_one(ctx, items[0])]
-    keys = [(i.channel, i.external_id[:998]) for i in items]
+    keys = [(i.channel, storable_id(i.external_id)) for i in items]
     try:
         with ctx.db.transaction() as session:
             known: dict[tuple[str, str], int] = {}
