@@ -10,9 +10,12 @@ on PostgreSQL, one part of it stopped or killed under load.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +24,8 @@ import pytest
 from sqlalchemy import func, select
 
 from config.runtime import System
-from core.models import OutboxDelivery, Ticket
+from core.dispatch import NullDispatcher
+from core.models import Agent, OutboxDelivery, Ticket
 from tests.email_support import free_port
 from tests.fault_support import (
     RetryingSenders,
@@ -31,7 +35,9 @@ from tests.fault_support import (
     start_role,
     status_of,
 )
-from tests.harness import make_settings, wait_until
+from tests.harness import Harness, make_settings, wait_until
+from tests.services import REDIS_URL, need
+from tests.sla_support import POLICY, FakeNow, open_ticket, staff
 from tests.test_embedded import BIN, stop_process
 from tests.throwaway import ThrowawayRabbitMQ
 
@@ -177,3 +183,88 @@ def test_rabbitmq_killed_under_load_loses_no_mail_sends_every_ack_once_and_recov
     for role in ("web", "smtp", "clock"):
         printed = (tmp_path / f"{role}.log").read_text()
         assert "Traceback" not in printed, (role, printed[-4000:])
+
+
+# The clock killed alone --------------------------------------------------------------------
+
+
+def test_the_clock_killed_alone_resumes_checkpoints_and_sweeps_and_fires_nothing_twice(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """The worker and clock roles on PostgreSQL and Redis. P1 tickets were opened as if
+    minutes ago (their acknowledgements never handed to the broker: only the clock's
+    sweep hands them over): some at risk now (a warning to their agent), some breached
+    now, some breaching while the clock is dead (killed with SIGKILL), and more opened
+    while it is dead. When it is started again, every warning, escalation ping and
+    acknowledgement goes out exactly once."""
+    need("Redis", REDIS_URL, 6379)
+    policy = tmp_path / "policy.toml"
+    policy.write_text(POLICY)
+    settings = make_settings(tmp_path, pg_url, REDIS_URL, config_file=policy)
+    env = {**role_env(settings), "SWITCHBOARD_CONFIG_FILE": str(policy)}
+    system = System(settings)
+    harness = Harness(system)
+    system.ctx.dispatcher = NullDispatcher()  # what this process stores waits for the sweep
+    for name in ("Ana", "Ben"):  # the rotation's agents: whoever is on call gets the pings
+        staff(harness, name)
+    real_now = system.ctx.now
+
+    def opened(count: int, minutes_ago: float, group: str) -> list[int]:
+        system.ctx.now = FakeNow(real_now() - timedelta(minutes=minutes_ago))
+        try:
+            return [
+                open_ticket(harness, "P1", subject=f"{group} {n} down", address=f"{group}-{n}")
+                for n in range(count)
+            ]
+        finally:
+            system.ctx.now = real_now
+
+    at_risk = opened(5, 12.5, "risk")  # P1: 15 minutes to respond; at risk after 12
+    with system.ctx.db.transaction() as session:
+        ben = session.execute(select(Agent).where(Agent.name == "Ben")).scalar_one()
+        for ticket_id in at_risk:
+            ticket = session.get(Ticket, ticket_id)
+            assert ticket is not None
+            ticket.assignee_id = ben.id
+    breached = opened(8, 16, "breached")
+    worker = start_role("worker", env, tmp_path / "worker.log")
+    clock = start_role("clock", env, tmp_path / "clock-1.log")
+    later: list[int] = []
+    try:
+
+        def sent(kind: str) -> dict[str, int]:
+            counts: dict[str, int] = {}
+            for item in harness.sent():
+                if item["kind"] == kind:
+                    counts[item["ticket_number"]] = counts.get(item["ticket_number"], 0) + 1
+            return counts
+
+        wait_until(lambda: len(sent("escalation")) >= 3, 60, "the first escalation pings")
+        breaching = opened(8, 15 - 8 / 60, "late")  # due 8 s from now
+        # When the clock is killed mid-work
+        os.kill(clock.pid, signal.SIGKILL)
+        clock.wait(timeout=10)
+        later = opened(5, 0, "later")  # stored while it is dead: only a sweep hands them over
+        time.sleep(10)  # the late ones breach while no clock runs
+        assert len(sent("escalation")) <= len(breached), "a checkpoint ran with no clock"
+        # Then it is started again
+        clock = start_role("clock", env, tmp_path / "clock-2.log")
+        with system.ctx.db.reading() as session:
+            numbers = {t.id: t.number for t in session.execute(select(Ticket)).scalars()}
+        escalated = {numbers[i] for i in breached + breaching}
+        warned = {numbers[i] for i in at_risk}
+        everyone = set(numbers.values())
+        wait_until(lambda: set(sent("escalation")) >= escalated, 120, "every breach escalated")
+        wait_until(lambda: set(sent("sla_warning")) >= warned, 60, "every risk warned")
+        wait_until(lambda: set(sent("ack")) >= everyone, 60, "every acknowledgement sent")
+        time.sleep(3)  # a second ping or warning would show by now (the clock ticks 6 times)
+        assert set(sent("escalation")) == escalated, "escalated what was not breached"
+        assert set(sent("escalation").values()) == {1}, sent("escalation")
+        assert set(sent("sla_warning").values()) == {1}, sent("sla_warning")
+        assert set(sent("ack").values()) == {1}, sent("ack")
+        assert worker.poll() is None
+    finally:
+        clock.kill()
+        stop_process(worker)  # type: ignore[arg-type]
+        system.stop()
+    assert len(later) == 5
