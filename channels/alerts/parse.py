@@ -124,7 +124,22 @@ def _load(body: bytes) -> dict[str, Any]:
         raise IntakeError("the body is not JSON") from None
     if not isinstance(data, dict):
         raise IntakeError("the body must be a JSON object")
-    return data
+    try:  # a lone surrogate ("\\ud800") is valid JSON but no text a database can hold
+        json.dumps(data, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise IntakeError("the body holds a string that is not Unicode text") from None
+    return _without_nuls(data)
+
+
+def _without_nuls(value: Any) -> Any:
+    """``value`` with NULs taken out of every string (no database text holds them)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [_without_nuls(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_nuls(k): _without_nuls(v) for k, v in value.items()}
+    return value
 
 
 def _alerts(data: dict[str, Any], *, strict: bool) -> tuple[AlertIn, ...]:

@@ -101,17 +101,24 @@ def process(ctx: Context, record_id: int, *, retry: bool = False) -> InboundReco
     """Decide and apply one stored inbound record; idempotent for finished records."""
     fetch.prefetch(ctx, [record_id])
     try:
-        with ctx.db.transaction() as session:
-            record = session.get(InboundRecord, record_id, with_for_update=True)
-            if record is None:
-                raise NotFound(f"inbound record {record_id} does not exist")
-            if record.status != InboundStatus.PENDING and not (
-                retry and record.status == InboundStatus.PARKED
-            ):
-                return record
-            record.attempts += 1
-            _decide_and_apply(ctx, session, record)
-            return record
+        for attempt in range(1, DEADLOCK_TRIES + 1):
+            try:
+                with ctx.db.transaction() as session:
+                    record = session.get(InboundRecord, record_id, with_for_update=True)
+                    if record is None:
+                        raise NotFound(f"inbound record {record_id} does not exist")
+                    if record.status != InboundStatus.PENDING and not (
+                        retry and record.status == InboundStatus.PARKED
+                    ):
+                        return record
+                    record.attempts += 1
+                    _decide_and_apply(ctx, session, record)
+                    return record
+            except DBAPIError as exc:  # a deadlock with another worker: rolled back, again
+                if attempt == DEADLOCK_TRIES or not _lost_a_race(exc):
+                    raise
+                log.info("inbound record %s lost a race with another worker; again", record_id)
+        raise AssertionError("unreachable")
     except NotFound:
         raise
     except Exception as exc:  # ours, not the sender's: keep it, say why, alert
@@ -121,6 +128,16 @@ def process(ctx: Context, record_id: int, *, retry: bool = False) -> InboundReco
             assert record is not None
             _park_failed(ctx, record, exc)
             return record
+
+
+DEADLOCK_TRIES = 3
+RACES = {"40P01", "40001"}  # PostgreSQL: deadlock detected, serialization failure
+
+
+def _lost_a_race(exc: DBAPIError) -> bool:
+    """Whether the database rolled the transaction back for another's sake (a deadlock):
+    the same work again will go through."""
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) in RACES
 
 
 def _machine_speed(
