@@ -73,7 +73,8 @@ def tickets_list(
             click.echo(
                 f"{t['number']}  {t['priority']}  {t['status']:<12} {t['sla']['state']:<6} {t['subject'][:60]}{flag}"
             )
-        click.echo(f"({d['total']} in all)")
+        about = "" if d.get("total_exact", True) else "about "
+        click.echo(f"({about}{d['total']:,} in all)")
 
     emit(data, as_json, human)
 
