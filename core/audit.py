@@ -45,6 +45,29 @@ def _canonical(payload: dict[str, Any]) -> bytes:
     ).encode()
 
 
+def _hash(
+    chain: str,
+    seq: int,
+    ticket_id: int | None,
+    actor: str,
+    action: str,
+    created_at: datetime,
+    prev_hash: str,
+    content: dict[str, Any],
+) -> str:
+    payload = {
+        "chain": chain,
+        "seq": seq,
+        "ticket_id": ticket_id,
+        "actor": actor,
+        "action": action,
+        **content,
+        "created_at": created_at.isoformat(timespec="microseconds"),
+        "prev": prev_hash,
+    }
+    return hashlib.sha256(_canonical(payload)).hexdigest()
+
+
 def event_hash(
     chain: str,
     seq: int,
@@ -56,17 +79,7 @@ def event_hash(
     prev_hash: str,
 ) -> str:
     """The hash of an event written before ``0018_privacy``: over its data itself."""
-    payload = {
-        "chain": chain,
-        "seq": seq,
-        "ticket_id": ticket_id,
-        "actor": actor,
-        "action": action,
-        "data": data,
-        "created_at": created_at.isoformat(timespec="microseconds"),
-        "prev": prev_hash,
-    }
-    return hashlib.sha256(_canonical(payload)).hexdigest()
+    return _hash(chain, seq, ticket_id, actor, action, created_at, prev_hash, {"data": data})
 
 
 def data_digest(salt: str, data: dict[str, Any]) -> str:
@@ -85,17 +98,9 @@ def sealed_hash(
     prev_hash: str,
 ) -> str:
     """The hash of an event: over everything it says, its data by ``data_digest``."""
-    payload = {
-        "chain": chain,
-        "seq": seq,
-        "ticket_id": ticket_id,
-        "actor": actor,
-        "action": action,
-        "data_digest": digest,
-        "created_at": created_at.isoformat(timespec="microseconds"),
-        "prev": prev_hash,
-    }
-    return hashlib.sha256(_canonical(payload)).hexdigest()
+    return _hash(
+        chain, seq, ticket_id, actor, action, created_at, prev_hash, {"data_digest": digest}
+    )
 
 
 def _recomputed(ev: AuditEvent) -> str | None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
-from typing import Any
 
 from click.testing import CliRunner
 from sqlalchemy import inspect, select, text
@@ -19,6 +18,7 @@ from core import audit
 from core.models import AuditChainHead, AuditEvent, Base, Contact, utcnow
 from core.values import AttachmentIn
 from tests.harness import Harness
+from tests.test_audit import _bypass_triggers
 
 NAME = "Zebediah Quuxington"
 ADDRESS = "+15550001234"  # the client's address on the fake channel: a phone number
@@ -174,34 +174,11 @@ def test_an_erasure_leaves_no_personal_string_in_the_database_or_on_disk(
     assert _leftovers(harness)  # the scan finds them before
     assert ADDRESS in harness.settings.fake_outbox_path.read_text()
     # When a lead erases the client from the command line
-    unconfirmed = cli.invoke(
-        main,
-        [
-            "contacts",
-            "erase",
-            "C-000001",
-            "--reason",
-            "GDPR request R-17",
-            "--as",
-            "lena@support.example",
-        ],
-    )
+    erase = ["contacts", "erase", "C-000001", "--reason", "GDPR request R-17"]
+    unconfirmed = cli.invoke(main, [*erase, "--as", "lena@support.example"])
     assert unconfirmed.exit_code == 2 and "--yes" in unconfirmed.output
     assert _leftovers(harness)  # nothing was done without --yes
-    done = cli.invoke(
-        main,
-        [
-            "contacts",
-            "erase",
-            "C-000001",
-            "--reason",
-            "GDPR request R-17",
-            "--as",
-            "lena@support.example",
-            "--yes",
-            "--json",
-        ],
-    )
+    done = cli.invoke(main, [*erase, "--as", "lena@support.example", "--yes", "--json"])
     assert done.exit_code == 0, done.output
     counts = json.loads(done.output)["counts"]
     assert counts["messages"] >= 4 and counts["files_deleted"] == 1 and counts["identities"] == 2
@@ -260,17 +237,6 @@ def test_erasure_is_for_leads_and_needs_a_reason_that_does_not_name_the_client(
     )
     assert naming.status_code == 422 and "must not name the client" in naming.text
     assert _leftovers(harness)  # refused: nothing erased
-
-
-def _bypass_triggers(h: Harness, sql: str, **params: Any) -> None:
-    """What an attacker with DDL rights could do: switch the guard off, then edit."""
-    with h.ctx.db.transaction() as s:
-        if h.ctx.db.is_postgres:
-            s.execute(text("SET LOCAL session_replication_role = replica"))
-        else:
-            for verb in ("update", "delete"):
-                s.execute(text(f"DROP TRIGGER IF EXISTS audit_events_no_{verb}"))
-        s.execute(text(sql), params)
 
 
 def _erase(h: Harness, lead: str) -> None:

@@ -50,7 +50,9 @@ def audit_verify(as_json: bool) -> None:
     def human(r: dict[str, Any]) -> None:
         click.echo(f"{r['events']} events in {r['chains']} chains, {r['checkpoints']} checkpoints")
         if r["erased"]:
-            click.echo(f"{len(r['erased'])} events hold no content any more (personal data erased):")
+            click.echo(
+                f"{len(r['erased'])} events hold no content any more (personal data erased):"
+            )
             for line in r["erased"][:20]:
                 click.echo(f"  {line}")
             if len(r["erased"]) > 20:
