@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +199,7 @@ def wire(settings: Settings, db: Database | None = None) -> tuple[Context, dict[
         client_channels=frozenset(c.name for c in live if c.clients),
         silent_channels=frozenset(c.name for c in CHANNELS if not c.answers),
         address_checks={c.name: c.check_address for c in CHANNELS if c.check_address},
+        forgetters={c.name: partial(c.forget, settings) for c in CHANNELS if c.forget},
     )
     ctx.db.watch(ctx.health)
     plugs: dict[str, Plug] = {}

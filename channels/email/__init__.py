@@ -15,8 +15,11 @@ from channels.email.ids import check_address
 from channels.email.parse import parse
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from channels.email.sender import EmailSender
     from config.settings import Settings
+    from core.channel import Forget
     from core.context import Context
 
 NAME = "email"
@@ -108,6 +111,17 @@ def plug(ctx: Context, settings: Settings) -> Plug:
     )
 
 
+def forget(settings: Settings, session: Session, what: Forget) -> None:
+    """An erasure: the local maildir's copies of the client's mail, once it commits."""
+    from channels.email.sender import forget_maildir
+    from core.db import after_commit
+
+    def remove() -> None:
+        forget_maildir(settings.maildir_path, what.keys)
+
+    after_commit(session, remove)
+
+
 CHANNEL = Channel(
     name=NAME,
     title="Email",
@@ -115,6 +129,7 @@ CHANNEL = Channel(
     plug=plug,
     parser=parse,
     check_address=check_address,
+    forget=forget,
 )
 
 __all__ = ["CHANNEL", "build_sender", "parse"]

@@ -97,6 +97,28 @@ def thread_index(ticket_key: str, position: int) -> str:
     return base64.b64encode(head + child).decode()
 
 
+def maildir_name(key: str) -> str:
+    """The maildir file name of the delivery with this outbox key (in new/, or in cur/
+    with the flags a mail reader appends: ``NAME:2,S``)."""
+    return hashlib.sha256(key.encode()).hexdigest()[:32] + ".switchboard"
+
+
+def forget_maildir(maildir: Path, keys: frozenset[str]) -> int:
+    """Remove the maildir files of these deliveries (an erasure); how many."""
+    names = {maildir_name(k) for k in keys}
+    removed = 0
+    for sub in ("new", "cur", "tmp"):
+        try:
+            entries = list(os.scandir(maildir / sub))
+        except FileNotFoundError:
+            continue
+        for entry in entries:
+            if entry.name.split(".switchboard", 1)[0] + ".switchboard" in names:
+                Path(entry.path).unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
 class EmailSender:
     """The ``email`` sender; see the module docstring for the headers it writes."""
 
@@ -170,7 +192,7 @@ class EmailSender:
 
     def _to_maildir(self, key: str, data: bytes) -> None:
         """Write once per key: the file name is derived from it, so a retry finds it."""
-        name = hashlib.sha256(key.encode()).hexdigest()[:32] + ".switchboard"
+        name = maildir_name(key)
         if not (self.maildir / "tmp").is_dir():
             for sub in ("tmp", "new", "cur"):
                 (self.maildir / sub).mkdir(parents=True, exist_ok=True)

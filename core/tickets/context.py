@@ -160,6 +160,8 @@ def assemble(
             "action": e.action,
             "data": e.data,
             "hash": e.hash,
+            # Emptied by an erasure of the client's personal data (core.privacy).
+            "erased": f"{iso(e.erased_at)} by {e.erased_by}" if e.erased_at else None,
         }
         for e in session.execute(
             select(AuditEvent)
