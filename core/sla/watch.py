@@ -21,8 +21,8 @@ from core import audit, outbox
 from core.context import Context
 from core.db import after_commit
 from core.escalation import chain as escalation
-from core.escalation import notify
-from core.models import Agent, SupportQueue, Ticket
+from core.escalation import notify, targets
+from core.models import Agent, Ticket
 from core.principals import system
 from core.rendering import humanize_minutes
 from core.sla import ticket as sla
@@ -189,26 +189,16 @@ def _warn(ctx: Context, session: Session, ticket: Ticket, name: str, clock: Cloc
         urgent=ticket.priority == "P1",
         key=f"warn:{ticket.id}:{name}:{clock.started_at.isoformat()}",
     )
-    rows = []
-    if ticket.assignee_id:
-        agent = session.get(Agent, ticket.assignee_id)
-        if agent is not None and agent.active:
-            row = notify.to_agent(ctx, session, agent, ticket, note)
-            if row is not None:
-                rows.append(row.id)
-    if not rows and ticket.queue_id:
-        queue = session.get(SupportQueue, ticket.queue_id)
-        if queue is not None and queue.slack_channel:
-            rows.append(
-                notify.to_address(ctx, session, "slack", queue.slack_channel, ticket, note).id
-            )
+    # The assignee; else the queue's Slack channel; else whoever is on call.
+    agent = session.get(Agent, ticket.assignee_id) if ticket.assignee_id else None
+    rows, via = targets.reach(ctx, session, ticket, [agent] if agent else [], note)
     action = "sla_at_risk" if rows else "sla_at_risk_unsent"
     audit.record(
         session,
         actor="system:sla",
         action=action,
         ticket_id=ticket.id,
-        data={"clock": name, "due_at": due, "deliveries": rows},
+        data={"clock": name, "due_at": due, "deliveries": rows, "via": via},
         now=ctx.now(),
     )
 
