@@ -142,6 +142,7 @@ def listing(
     status: str | None = FollowUpStatus.OPEN,
     agent_id: int | None = None,
     ticket_id: int | None = None,
+    follow_up_id: int | None = None,
     limit: int = 200,
 ) -> list[dict[str, Any]]:
     """Follow-ups, newest first, as plain rows (one indexed statement)."""
@@ -158,6 +159,8 @@ def listing(
         query = query.where(FollowUp.agent_id == agent_id)
     if ticket_id is not None:
         query = query.where(FollowUp.ticket_id == ticket_id)
+    if follow_up_id is not None:
+        query = query.where(FollowUp.id == follow_up_id)
     return [
         {
             "id": row.id,
