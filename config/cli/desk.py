@@ -1,4 +1,5 @@
-"""The desk rules' follow-ups: ``switchboard follow-ups list|done``."""
+"""The desk rules' follow-ups (``switchboard follow-ups list|done``) and
+``switchboard check``."""
 
 from __future__ import annotations
 
@@ -68,3 +69,24 @@ def follow_ups_done(follow_up_id: int, agent: str, note: str, as_json: bool) -> 
         followups.done(ctx, session, acting_agent(session, agent), follow_up_id, note)
         (row,) = followups.listing(session, status=None, follow_up_id=follow_up_id)
     emit(row, as_json, lambda f: click.echo(f"#{f['id']} on {f['ticket']}: done"))
+
+
+@main.command("check")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@handle_errors
+def check_command(as_json: bool) -> None:
+    """Say what is configured and what is not, and what that means; exit 1 when
+    something will silently reach no one."""
+    from config import check
+
+    items = check.findings(load())
+
+    def human(data: dict[str, Any]) -> None:
+        click.echo(f"Switchboard check: {check.summary(items)}")
+        for f in data["findings"]:
+            click.echo(f"  {f['level']:<8} {f['part']:<12} {f['message']}")
+
+    data = check.report(items)
+    emit(data, as_json, human)
+    if not data["ok"]:
+        raise SystemExit(1)
