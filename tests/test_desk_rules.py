@@ -316,6 +316,8 @@ def test_a_low_rating_opens_a_follow_up_for_the_lead_done_by_api_and_by_the_comm
         cli, ["follow-ups", "done", str(row["id"]), "--as", "ana@support.example"]
     )
     assert refused.exit_code == 1 and "was done already" in refused.output
+    shown = runner.invoke(cli, ["tickets", "show", "T-000001"])
+    assert "follow-up #1 for Lena, done (Called the client; replaced the roller.)" in shown.output
 
 
 @pytest.mark.parametrize(
