@@ -18,22 +18,13 @@ from sqlalchemy import update
 from config.cli import main as cli
 from core.models import Agent
 from tests.harness import Harness
+from tests.test_desk_rules import LEADS
 
 ROOT = Path(__file__).resolve().parent.parent
 
-READY = """
-[[queues]]
-slug = "support"
-name = "Support"
-slack_channel = ""
-lead = "lena@support.example"
-
-[[queues]]
-slug = "field-service"
-name = "Field service"
-slack_channel = ""
-lead = "lena@support.example"
-
+READY = (
+    LEADS
+    + """
 [escalation.chains.default]
 steps = [
   { wait_minutes = 0, notify = "oncall", channels = ["email"] },
@@ -47,6 +38,7 @@ agents = ["ana@support.example"]
 [satisfaction]
 notify = ["role:lead"]
 """
+)
 
 
 def run(monkeypatch: pytest.MonkeyPatch, harness: Harness, **env: str) -> tuple[int, dict]:  # type: ignore[type-arg]

@@ -5,8 +5,8 @@ a low satisfaction score opens a follow-up for the lead. Each once per condition
 from __future__ import annotations
 
 import json
-import threading
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,19 +20,18 @@ from config.runtime import validate_policy
 from config.settings import Settings
 from core.desk import watch as deskwatch
 from core.errors import ConfigError
-from core.models import Agent, AuditEvent, OutboxDelivery, ResolutionRecord
+from core.models import Agent, OutboxDelivery, ResolutionRecord
 from core.policy import load_policy
 from core.satisfaction import answering
 from core.tickets import lookup, workflow
 from core.tokens import satisfaction_token
 from tests.harness import Harness
-from tests.sla_support import POLICY, FakeNow, sla_settings, staff, wait_until
+from tests.sla_support import POLICY, FakeNow, at_once, sla_settings, staff, wait_until
+from tests.test_escalation import audit_actions as actions
 
 NY = ZoneInfo("America/New_York")
 
-DESK = (
-    POLICY
-    + """
+LEADS = """
 [[queues]]
 slug = "support"
 name = "Support"
@@ -43,7 +42,12 @@ lead = "lena@support.example"
 slug = "field-service"
 name = "Field service"
 slack_channel = ""
+"""
 
+DESK = (
+    POLICY
+    + LEADS
+    + """
 [[desk.rules]]
 name = "field service never chases assignment"
 queue = "field-service"
@@ -55,17 +59,6 @@ unassigned_minutes = false
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str, broker_url: str) -> Settings:
     return sla_settings(tmp_path, database_url, broker_url, DESK)
-
-
-def actions(h: Harness, ticket_id: int) -> list[str]:
-    with h.ctx.db.reading() as s:
-        return list(
-            s.execute(
-                select(AuditEvent.action)
-                .where(AuditEvent.ticket_id == ticket_id)
-                .order_by(AuditEvent.id)
-            ).scalars()
-        )
 
 
 def sent(h: Harness, kind: str) -> list[str]:
@@ -157,7 +150,7 @@ def test_a_queue_without_a_lead_escalates_to_every_lead_and_with_none_says_it_we
 ) -> None:
     # The support queue's named lead is no agent here, and nobody has the role "lead"
     t = harness.open_ticket(subject="Visit", priority="P1", queue="support")
-    assert run_clock(harness, expect="unassigned_escalation_unsent", ticket_id=t) == 1
+    assert run_clock(harness, expect="unassigned_escalated_unsent", ticket_id=t) == 1
     (follow_up,) = follow_ups(harness, t)
     assert follow_up["for"] is None, "Lena (the named lead) is not an agent here"
     # With two agents holding the lead role, both hear of the next one
@@ -234,24 +227,13 @@ def test_two_clocks_at_once_escalate_each_ticket_once(harness: Harness, now: Fak
     tickets = [
         harness.open_ticket(subject=f"Line {i}", priority="P1", queue="support") for i in range(6)
     ]
-    barrier = threading.Barrier(4)
-    errors: list[BaseException] = []
 
     def clock(run_checkpoints: bool) -> None:
-        try:
-            barrier.wait()
-            deskwatch.tick(harness.ctx)
-            if run_checkpoints:
-                deskwatch.checkpoint_many(harness.ctx, tickets)
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
+        deskwatch.tick(harness.ctx)
+        if run_checkpoints:
+            deskwatch.checkpoint_many(harness.ctx, tickets)
 
-    threads = [threading.Thread(target=clock, args=(i % 2 == 0,)) for i in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors, errors
+    at_once(*(partial(clock, i % 2 == 0) for i in range(4)))
     wait_until(lambda: all("unassigned_escalated" in actions(harness, t) for t in tickets))
     for ticket in tickets:
         assert actions(harness, ticket).count("unassigned_escalated") == 1

@@ -14,12 +14,12 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import audit
+from core.claims import claim_due
 from core.context import Context
-from core.db import after_commit
 from core.desk import followups, rules
 from core.desk.leads import leads_for
 from core.escalation import notify, targets
@@ -36,34 +36,7 @@ LEASE = timedelta(seconds=60)
 
 def tick(ctx: Context) -> int:
     """Claim tickets whose next desk rule is due and hand them to the workers."""
-    now = ctx.now()
-    with ctx.db.transaction() as session:
-        query = (
-            select(Ticket.id)
-            .where(Ticket.rule_due_at <= now)
-            .order_by(Ticket.rule_due_at)
-            .limit(BATCH)
-        )
-        if ctx.db.is_postgres:
-            query = query.with_for_update(skip_locked=True)
-        ids = list(session.execute(query).scalars())
-        if ids:
-            session.execute(
-                update(Ticket)
-                .where(Ticket.id.in_(ids))
-                .values(rule_due_at=now + LEASE)
-                .execution_options(synchronize_session=False)
-            )
-            batches = [
-                ",".join(str(i) for i in sorted(ids[k : k + PER_JOB]))
-                for k in range(0, len(ids), PER_JOB)
-            ]
-
-            def hand_over() -> None:
-                for batch in batches:
-                    ctx.dispatcher.send(JOB, batch)
-
-            after_commit(session, hand_over)
+    ids = claim_due(ctx, Ticket.rule_due_at, JOB, lease=LEASE, batch=BATCH, per_job=PER_JOB)
     if ids:
         log.info("desk tick: %d ticket(s) with a rule due", len(ids))
     return len(ids)
@@ -129,39 +102,19 @@ def _waited(since: datetime, now: datetime) -> str:
 def _unassigned(ctx: Context, session: Session, ticket: Ticket, key: str, since: datetime) -> None:
     leads = leads_for(ctx, session, ticket)
     waited = _waited(since, ctx.now())
-    reason = f"nobody has been assigned for {waited}"
-    followups.open_one(
+    _flag(
         ctx,
         session,
         ticket,
+        key,
+        since,
         kind="unassigned",
-        key=key,
-        agent=leads[0] if leads else None,
-        reason=f"{reason}: assign it",
-    )
-    note = notify.Note(
-        kind="desk_unassigned",
-        subject=f"[{ticket.number}] nobody assigned: {ticket.subject}"[:300],
-        text=(
-            f"{ticket.number} ({ticket.priority}) has had nobody assigned for {waited}; "
-            f"as the queue's lead, please assign it.\nSubject: {ticket.subject}\n"
-        ),
+        agents=leads,
+        reason=f"nobody has been assigned for {waited}: assign it",
+        subject="nobody assigned",
+        text=f"has had nobody assigned for {waited}; as the queue's lead, please assign it",
         urgent=ticket.priority == "P1",
-        key=f"desk:{ticket.id}:{key}",
-    )
-    rows, via = targets.reach(ctx, session, ticket, leads, note)
-    audit.record(
-        session,
-        actor=followups.ACTOR,
-        action="unassigned_escalated" if rows else "unassigned_escalation_unsent",
-        ticket_id=ticket.id,
-        data={
-            "since": since.isoformat(),
-            "leads": [a.email for a in leads],
-            "via": via,
-            "deliveries": rows,
-        },
-        now=ctx.now(),
+        action="unassigned_escalated",
     )
 
 
@@ -173,27 +126,60 @@ def _hold(ctx: Context, session: Session, ticket: Ticket, key: str, since: datet
     who = owner or (leads[0] if leads else None)
     waited = _waited(since, ctx.now())
     past = "past its review date" if ticket.hold_until is not None else f"for {waited}"
-    reason = f"on hold ({(ticket.hold_reason or 'other').replace('_', ' ')}) {past}: review it"
-    followups.open_one(ctx, session, ticket, kind="hold_review", key=key, agent=who, reason=reason)
-    note = notify.Note(
-        kind="desk_hold_review",
-        subject=f"[{ticket.number}] on hold {past}: {ticket.subject}"[:300],
-        text=(
-            f"{ticket.number} ({ticket.priority}) has been {reason}: resume it, or hold it "
-            f"again with a new review date.\nSubject: {ticket.subject}\n"
-        ),
+    held = f"on hold ({(ticket.hold_reason or 'other').replace('_', ' ')}) {past}"
+    _flag(
+        ctx,
+        session,
+        ticket,
+        key,
+        since,
+        kind="hold_review",
+        agents=[who] if who else [],
+        reason=f"{held}: review it",
+        subject=f"on hold {past}",
+        text=f"has been {held}: resume it, or hold it again with a new review date",
         urgent=False,
+        action="hold_review_flagged",
+    )
+
+
+def _flag(
+    ctx: Context,
+    session: Session,
+    ticket: Ticket,
+    key: str,
+    since: datetime,
+    *,
+    kind: str,
+    agents: list[Agent],
+    reason: str,
+    subject: str,
+    text: str,
+    urgent: bool,
+    action: str,
+) -> None:
+    """Open the follow-up for the first of ``agents``, tell them all (else the queue's
+    Slack channel, else who is on call) and audit it (``ACTION``, or
+    ``ACTION_unsent`` when nobody could be reached)."""
+    followups.open_one(
+        ctx, session, ticket, kind=kind, key=key, agent=agents[0] if agents else None, reason=reason
+    )
+    note = notify.Note(
+        kind=f"desk_{kind}",
+        subject=f"[{ticket.number}] {subject}: {ticket.subject}"[:300],
+        text=f"{ticket.number} ({ticket.priority}) {text}.\nSubject: {ticket.subject}\n",
+        urgent=urgent,
         key=f"desk:{ticket.id}:{key}",
     )
-    rows, via = targets.reach(ctx, session, ticket, [who] if who else [], note)
+    rows, via = targets.reach(ctx, session, ticket, agents, note)
     audit.record(
         session,
         actor=followups.ACTOR,
-        action="hold_review_flagged" if rows else "hold_review_unsent",
+        action=action if rows else f"{action}_unsent",
         ticket_id=ticket.id,
         data={
             "since": since.isoformat(),
-            "owner": who.email if who else None,
+            "for": [a.email for a in agents],
             "via": via,
             "deliveries": rows,
         },

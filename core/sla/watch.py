@@ -14,12 +14,12 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import audit, outbox
+from core.claims import claim_due
 from core.context import Context
-from core.db import after_commit
 from core.escalation import chain as escalation
 from core.escalation import notify, targets
 from core.models import Agent, Ticket
@@ -43,34 +43,7 @@ CLIENT_NOTICE_DELAY = timedelta(seconds=30)
 
 def tick(ctx: Context) -> int:
     """Claim tickets whose next checkpoint has passed and hand them to the workers."""
-    now = ctx.now()
-    with ctx.db.transaction() as session:
-        query = (
-            select(Ticket.id)
-            .where(Ticket.next_checkpoint_at <= now)
-            .order_by(Ticket.next_checkpoint_at)
-            .limit(BATCH)
-        )
-        if ctx.db.is_postgres:
-            query = query.with_for_update(skip_locked=True)
-        ids = list(session.execute(query).scalars())
-        if ids:
-            session.execute(
-                update(Ticket)
-                .where(Ticket.id.in_(ids))
-                .values(next_checkpoint_at=now + LEASE)
-                .execution_options(synchronize_session=False)
-            )
-            batches = [
-                ",".join(str(i) for i in sorted(ids[k : k + PER_JOB]))
-                for k in range(0, len(ids), PER_JOB)
-            ]
-
-            def hand_over() -> None:
-                for batch in batches:
-                    ctx.dispatcher.send(JOB, batch)
-
-            after_commit(session, hand_over)
+    ids = claim_due(ctx, Ticket.next_checkpoint_at, JOB, lease=LEASE, batch=BATCH, per_job=PER_JOB)
     escalation.resend_stalled(ctx, STALLED_STEP)
     if ids:
         log.info("SLA tick: %d ticket(s) at a checkpoint", len(ids))
