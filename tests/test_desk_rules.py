@@ -211,7 +211,9 @@ def test_a_reminder_waits_for_the_end_of_the_owner_s_quiet_hours(
     with harness.ctx.db.transaction() as s:
         t = lookup.get_ticket(s, ticket, lock=True)
         workflow.assign(harness.ctx, s, ana, t, assignee=s.get(Agent, ana.agent_id))
-        workflow.hold(harness.ctx, s, ana, t, reason="waiting_on_client", until=now())
+        until = now() + timedelta(minutes=1)
+        workflow.hold(harness.ctx, s, ana, t, reason="waiting_on_client", until=until)
+    now.advance(minutes=2)
     deskwatch.tick(harness.ctx)
     wait_until(lambda: "hold_review_flagged" in actions(harness, ticket))
     with harness.ctx.db.reading() as s:
@@ -313,7 +315,7 @@ def test_a_low_rating_opens_a_follow_up_for_the_lead_done_by_api_and_by_the_comm
         ),
         ('[[desk.rules]]\nname = "y"\npriority = "P1"\n', "desk.rules[0] 'y': sets nothing"),
         (
-            '[[queues]]\nslug = "support"\nname = "Support"\nlead = "lena"\n',
+            LEADS.replace('lead = "lena@support.example"', 'lead = "lena"'),
             "queues 'support' lead must be an agent's email address",
         ),
     ],

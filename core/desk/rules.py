@@ -71,7 +71,9 @@ def refresh(ctx: Context, session: Session, ticket: Ticket) -> None:
 def _ended(ticket: Ticket, kind: str) -> str:
     if ticket.status not in OPEN_STATES:
         return f"the ticket is {ticket.status.replace('_', ' ')}"
-    return "the hold ended" if kind == HOLD else "the ticket was assigned"
+    if kind == HOLD:
+        return "the hold ended"
+    return "the ticket was put on hold" if ticket.status == TicketStatus.ON_HOLD else "assigned"
 
 
 def due(ctx: Context, session: Session, ticket: Ticket) -> dict[str, datetime]:
