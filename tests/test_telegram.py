@@ -432,6 +432,9 @@ def test_an_agent_links_telegram_with_a_one_time_code_and_acknowledges_a_ping_th
     assert escalation_status(harness, ticket) == "acknowledged"
     audit = [e for e in harness.ticket(ticket)["audit"] if e["action"] == "escalation_acknowledged"]
     assert len(audit) == 1 and "Ben" in audit[0]["actor"]
+    assert audit[0]["data"]["took"] == ["acknowledged", "assigned"]
+    shown = harness.ticket(ticket)
+    assert shown["status"] == "assigned" and shown["assignee"] == "Ben"
     assert "escalation is stopped" in telegram.texts_to(BEN_USER)[-1]
     # The ping itself now says who acknowledged it, and its button is gone
     assert ping.text.endswith("Acknowledged by Ben: the escalation is stopped.")

@@ -48,6 +48,10 @@ class HoldBody(Override):
     until: AwareDatetime | None = None  # when it will be looked at again (told to the client)
 
 
+class DoneBody(BaseModel):
+    note: str = Field("", max_length=2000)
+
+
 class RevokeBody(BaseModel):
     reason: str = ""
 

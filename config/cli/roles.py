@@ -12,6 +12,7 @@ import threading
 
 import click
 
+from config import check
 from config.cli.base import handle_errors, load, main
 from config.settings import Settings
 from core.errors import ConfigError
@@ -115,6 +116,7 @@ def serve(settings: Settings, *roles: str, workers: bool = False, clock: bool = 
         listening = _listen(settings.http_host, settings.http_port) if app else None
         names = system.start_services(*roles)
         click.echo(_banner(settings, roles, workers, clock, names))
+        check.log_summary(settings, system.ctx.policy, log)
         for part, state in system.ctx.health.snapshot().items():
             if state.state != "up":
                 click.echo(f"  {part}: {state.state} ({state.detail}); retrying in the background")

@@ -116,6 +116,10 @@ def tickets_show(number: str, as_json: bool) -> None:
         )
         for line in context_lines(t):
             click.echo(line)
+        for f in t["follow_ups"]:
+            who = f["for"]["name"] if f["for"] else "nobody"
+            state = "open" if f["status"] == "open" else f"done ({f['note'] or f['done_by']})"
+            click.echo(f"follow-up #{f['id']} for {who}, {state}: {f['reason']}")
         click.echo("thread:")
         for m in t["thread"]:
             click.echo(

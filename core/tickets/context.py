@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from core.assets import history
 from core.contacts import format_contact
 from core.context import Context
+from core.desk import followups
 from core.errors import NotFound
 from core.escalation import chain as escalation
 from core.models import (
@@ -69,6 +70,7 @@ def assemble(
         ).scalars()
     ]
     data["sla"]["escalation"] = escalation.describe(session, ticket.id)
+    data["follow_ups"] = followups.listing(session, status=None, ticket_id=ticket.id, limit=20)
     data["client"]["hints"] = [
         hint for given in ctx.client_hints for hint in given(session, ticket)
     ]
