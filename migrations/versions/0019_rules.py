@@ -1,7 +1,7 @@
 """The desk's workflow rules: when a ticket's next rule is due, and follow-ups
 
-Revision ID: 0018_rules
-Revises: 0017_tracking
+Revision ID: 0019_rules
+Revises: 0018_privacy
 Create Date: 2026-12-01 02:30:00
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import core.models.base
 
-revision = "0018_rules"
-down_revision = "0017_tracking"
+revision = "0019_rules"
+down_revision = "0018_privacy"
 branch_labels = None
 depends_on = None
 
