@@ -31,20 +31,16 @@ emptied) and on each of their tickets (``personal_data_erased``).
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
     String,
-    Table,
     cast,
     delete,
     false,
-    func,
     literal,
     or_,
     select,
@@ -63,7 +59,6 @@ from core.models import (
     Attachment,
     Contact,
     ContactLink,
-    IdempotentRequest,
     Identity,
     InboundRecord,
     KnownAddress,
@@ -81,22 +76,19 @@ from core.models.records import DeliveryStatus
 from core.principals import Principal
 from core.privacy import require_lead
 from core.privacy.holdings import chunks, collect, leaves, names_any
+from core.privacy.mentions import (
+    ERASED,
+    forget_answers,
+    mentioning,
+    raw_holding,
+    replace_mentions,
+)
 from core.tokens import tracking_token
 
 log = logging.getLogger(__name__)
 
-ERASED = "[erased]"
 MIN_REASON = 10
 SEARCH_INDEXES = ("tickets_fts", "messages_fts", "contacts_fts", "identities_fts")
-# Text written about tickets, searched for mentions of the person on any ticket.
-MENTIONS = (
-    (Message, ("body_text", "body_html")),
-    (ResolutionRecord, ("steps",)),  # immutable: a mention erases the whole text
-    (Ticket, ("subject", "hold_note", "priority_reason", "location")),
-    (Override, ("reason",)),
-    (ContactLink, ("reason",)),
-    (SatisfactionAnswer, ("comment",)),
-)
 
 
 @dataclass
@@ -196,7 +188,7 @@ def erase(
     counts["deliveries"] = len(outbox)
 
     # Messages and their files.
-    found = _mentioning(session, needles)
+    found = mentioning(session, needles)
     counts["mentions"] = sum(len(ids) for ids in found.values())
     inbound = held.ids("inbound_records") | held.ids("messages", "inbound_record_id")
     for part in chunks(messages):
@@ -229,7 +221,7 @@ def erase(
     counts["files_deleted"] = gone
 
     # Raw inbound payloads: theirs, and any other that holds one of their addresses.
-    inbound |= _raw_holding(session, {a for _, a in addresses})
+    inbound |= raw_holding(session, {a for _, a in addresses})
     for part in chunks(inbound):
         session.execute(
             update(InboundRecord)
@@ -287,7 +279,7 @@ def erase(
             .execution_options(synchronize_session=False)
         )
     counts["tickets"] = len(tickets)
-    _replace_mentions(session, found, needles)
+    replace_mentions(session, found, needles)
 
     # Who they are: addresses, link codes, names.
     identities = held.ids("identities")
@@ -337,7 +329,7 @@ def erase(
         .execution_options(synchronize_session=False)
     )
     counts["identities"] = len(identities)
-    counts["api_answers"] = _forget_answers(session, needles)
+    counts["api_answers"] = forget_answers(session, needles)
 
     # The audit: empty what held any of it, then record the erasure.
     strings = needles | held.texts()
@@ -412,83 +404,6 @@ def _pairs(model: Any, kind: str, address: str, pairs: Iterable[tuple[str, str]]
     """(kind, address) IN pairs, as the databases both take it."""
     terms = [(getattr(model, kind) == k) & (getattr(model, address) == a) for k, a in pairs]
     return or_(*terms) if terms else false()
-
-
-def _raw_holding(session: Session, addresses: set[str]) -> set[int]:
-    """Inbound records whose raw payload holds one of these addresses (the database
-    searches the bytes)."""
-    found: set[int] = set()
-    postgres = session.get_bind().dialect.name == "postgresql"
-    clause = (
-        "position(CAST(:needle AS bytea) IN raw) > 0" if postgres else "instr(raw, :needle) > 0"
-    )
-    for address in sorted(a for a in addresses if len(a) >= 3):
-        found |= set(
-            session.execute(
-                select(InboundRecord.id).where(text(clause).bindparams(needle=address.encode()))
-            ).scalars()
-        )
-    return found
-
-
-def _mentions(needles: set[str]) -> list[str]:
-    """The strings searched for in other people's text: addresses and full names
-    (two words or more); a lone first name would match strangers."""
-    return sorted(n for n in needles if "@" in n or " " in n or any(c.isdigit() for c in n))
-
-
-def _mentioning(session: Session, needles: set[str]) -> dict[tuple[Any, str], set[Any]]:
-    found: dict[tuple[Any, str], set[Any]] = {}
-    for model, columns in MENTIONS:
-        table = model.__table__
-        assert isinstance(table, Table)
-        key = next(iter(table.primary_key.columns))
-        for column in columns:
-            for needle in _mentions(needles):
-                ids = session.execute(
-                    select(key).where(func.lower(table.c[column]).contains(needle, autoescape=True))
-                ).scalars()
-                found.setdefault((model, column), set()).update(ids)
-    return found
-
-
-def _replace_mentions(
-    session: Session, found: dict[tuple[Any, str], set[Any]], needles: set[str]
-) -> None:
-    pattern = re.compile("|".join(re.escape(n) for n in _mentions(needles)), re.IGNORECASE)
-    if not pattern.pattern:
-        return
-    for (model, column), ids in found.items():
-        table = model.__table__
-        key = next(iter(table.primary_key.columns))
-        for part in chunks(ids):
-            for row_id, value in session.execute(
-                select(key, table.c[column]).where(key.in_(part))
-            ).all():
-                if value and pattern.search(value):
-                    new = ERASED if model is ResolutionRecord else pattern.sub(ERASED, value)
-                    session.execute(update(table).where(key == row_id).values({column: new}))
-
-
-def _forget_answers(session: Session, needles: set[str]) -> int:
-    """Stored API answers (idempotency keys) that hold the client's name or address
-    (few rows: they expire within a day)."""
-    ids = []
-    for row_id, body in session.execute(
-        select(IdempotentRequest.id, IdempotentRequest.body).where(
-            IdempotentRequest.body.is_not(None)
-        )
-    ).all():
-        words = bytes(body or b"").decode("utf-8", "replace")
-        try:  # JSON escapes what is not ASCII: read it back
-            words += json.dumps(json.loads(words), ensure_ascii=False)
-        except ValueError:
-            pass
-        if any(n in words.lower() for n in needles):
-            ids.append(row_id)
-    for part in chunks(ids):
-        session.execute(delete(IdempotentRequest).where(IdempotentRequest.id.in_(part)))
-    return len(ids)
 
 
 def _merge_search_index(session: Session) -> None:
