@@ -89,6 +89,9 @@ class Channel:
       not a person, and nothing is ever sent to it.
     - ``check_address``: raises ``ValueError`` naming the problem when a client
       address typed by a person is not one on this channel (None: any text).
+    - ``file_bytes``: the largest file an agent's reply can carry to a client on
+      it (0: its sender sends no files, so a reply with files is refused, saying
+      so; None: no limit of its own).
     """
 
     name: str
@@ -100,3 +103,4 @@ class Channel:
     clients: bool = True
     answers: bool = True
     check_address: Callable[[str], None] | None = None
+    file_bytes: int | None = None

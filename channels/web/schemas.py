@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, Base64Bytes, BaseModel, Field
 
 
 class Requester(BaseModel):
@@ -37,8 +37,19 @@ class AssignBody(Override):
     agent: str = Field(description="'me', an agent id, or an agent's email")
 
 
-class TextBody(Override):
-    text: str = Field(min_length=1)
+class FileBody(BaseModel):
+    """A file sent in a JSON body: its name, its type, and its bytes in base64."""
+
+    filename: str = Field(min_length=1, max_length=300)
+    content_type: str = Field("", max_length=200, description="guessed from the name when empty")
+    content_base64: Base64Bytes
+
+
+class MessageBody(Override):
+    """A reply or a note: its text and files (at least one of the two)."""
+
+    text: str = ""
+    attachments: list[FileBody] = Field(default_factory=list)
 
 
 class HoldBody(Override):

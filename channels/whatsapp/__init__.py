@@ -112,4 +112,5 @@ CHANNEL = Channel(
     parser=parse,
     tables=_tables,
     check_address=check_number,
+    file_bytes=100 * 1024 * 1024,  # a document (WhatsApp's largest media)
 )
