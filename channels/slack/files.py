@@ -64,7 +64,9 @@ def fetcher(token: str, api_url: str) -> Fetcher:
             url = str(item.get("url_private_download") or item.get("url_private") or "")
             if not problem and not ours(url):
                 problem = "not stored on Slack (its address is another host's): not downloaded"
-            found.append(replace(base, problem=problem) if problem else _download(http, base, url, limit))
+            found.append(
+                replace(base, problem=problem) if problem else _download(http, base, url, limit)
+            )
         return found
 
     return fetch
@@ -92,13 +94,13 @@ def _download(http: httpx.Client, base: Fetched, url: str, limit: int) -> Fetche
                 "text/html" in response.headers.get("content-type", "")
                 and "html" not in base.content_type
             ):  # Slack's sign-in page: the token may not read files
-                return _with(
+                return replace(
                     base,
                     problem="could not be downloaded: Slack asked to sign in "
                     "(the app needs the files:read scope)",
                 )
             if response.status_code >= 400:
-                return _with(
+                return replace(
                     base, problem=f"could not be downloaded: Slack answered {response.status_code}"
                 )
             chunks, size = [], 0
@@ -111,4 +113,3 @@ def _download(http: httpx.Client, base: Fetched, url: str, limit: int) -> Fetche
         log.info("slack: file %s could not be downloaded: %s", base.ref, exc)
         return replace(base, problem=f"could not be downloaded: {type(exc).__name__}")
     return replace(base, data=b"".join(chunks))
-

@@ -29,8 +29,7 @@ from channels.slack.models import SlackCard
 from core import outbox, staff
 from core.context import Context
 from core.errors import ActionRefused, NotFound
-from core.intake import Incoming
-from core.intake import fetch
+from core.intake import Incoming, fetch
 from core.intake.frontdoor import FrontDoor
 from core.models import Agent, InboundRecord, OutboxDelivery, Ticket
 from core.principals import agent_principal

@@ -243,7 +243,9 @@ def note(ctx: CtxDep, who: WhoDep, number: str, body: PostedDep) -> dict[str, An
     return _act(
         ctx,
         number,
-        lambda s, t: conversation.note(ctx, s, who, t, text=body.text, attachments=body.attachments),
+        lambda s, t: conversation.note(
+            ctx, s, who, t, text=body.text, attachments=body.attachments
+        ),
     )
 
 

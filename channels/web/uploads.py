@@ -69,9 +69,7 @@ async def read(request: Request) -> Posted:
             override_reason=body.override_reason,
         )
     if not posted.text.strip() and not posted.attachments:
-        raise ActionRefused(
-            "field.text", "text is required (or at least one file)", kind="field"
-        )
+        raise ActionRefused("field.text", "text is required (or at least one file)", kind="field")
     return posted
 
 

@@ -37,10 +37,10 @@ from channels.whatsapp.models import WhatsAppSend
 from channels.whatsapp.parse import CHANNEL
 from core.context import Context
 from core.errors import DeliveryError
-from core.intake.conversation import follow_merges
 from core.models import Ticket
 from core.tickets import files
 from core.tickets.files import OutFile
+from core.tickets.lookup import follow_merges
 from core.values import Outbound
 
 log = logging.getLogger(__name__)
@@ -130,14 +130,14 @@ class WhatsAppSender:
             wamid = self._once(f"{out.key}#file{n}", kind, self._file_body(out, kind, item))
         return wamid
 
-    def _file_body(
-        self, out: Outbound, kind: str, item: OutFile
-    ) -> Callable[[], dict[str, Any]]:
+    def _file_body(self, out: Outbound, kind: str, item: OutFile) -> Callable[[], dict[str, Any]]:
         """The body sending ``item``, uploading it only when it is asked for (a retry
         that finds the part sent uploads nothing)."""
 
         def body() -> dict[str, Any]:
-            media: dict[str, Any] = {"id": self.graph.upload(item.data, item.filename, item.content_type)}
+            media: dict[str, Any] = {
+                "id": self.graph.upload(item.data, item.filename, item.content_type)
+            }
             if kind == "document":
                 media["filename"] = item.filename
             return {**self._base(out, kind), kind: media}

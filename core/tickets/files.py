@@ -145,4 +145,3 @@ def load(ctx: Context, out: Outbound) -> list[OutFile]:
                 )
             found.append(OutFile(str(item["filename"]), str(item["content_type"]), data))
     return found
-
