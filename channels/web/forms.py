@@ -46,6 +46,11 @@ async def read(request: Request, max_bytes: int) -> Sent:
     kind = request.headers.get("content-type", "")
     if kind.lower().startswith("multipart/form-data"):
         return multipart(kind, body)
+    return urlencoded(body)
+
+
+def urlencoded(body: bytes) -> Sent:
+    """An ``application/x-www-form-urlencoded`` body."""
     return Sent(fields={k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items() if v})
 
 

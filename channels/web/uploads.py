@@ -6,7 +6,8 @@
   "content_base64"}], "override_reason": ...}``, checked like every JSON body
   (``field.attachments.0.content_base64`` when a file is not base64), or
 - ``multipart/form-data`` (``curl -F text=... -F file=@report.pdf``): the fields
-  ``text`` and ``override_reason``, and every file part, whatever its field name.
+  ``text`` and ``override_reason``, and every file part, whatever its field name
+  (a form without files may come urlencoded: ``curl -d text=...``).
 
 Both bodies are held to ``ctx.max_upload_bytes`` (``channels.web.limits``: these
 two paths take uploads); each file then to the limits ``core.tickets.files``
@@ -45,8 +46,10 @@ async def read(request: Request) -> Posted:
     """The reply or note in ``request``'s body (a FastAPI dependency)."""
     kind = request.headers.get("content-type", "")
     raw = await request.body()
-    if kind.lower().startswith("multipart/form-data"):
-        sent = forms.multipart(kind, raw)
+    form = kind.lower().startswith(("multipart/form-data", "application/x-www-form-urlencoded"))
+    if form:
+        multipart = kind.lower().startswith("multipart/")
+        sent = forms.multipart(kind, raw) if multipart else forms.urlencoded(raw)
         posted = Posted(
             text=sent.fields.get("text", ""),
             attachments=[files.named(f.filename, f.content_type, f.data) for f in sent.files],
