@@ -12,7 +12,6 @@ import email
 import email.policy
 import json
 import uuid
-from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -29,35 +28,17 @@ from tests.fakeslack import FakeSlack
 from tests.faketelegram import TOKEN as TELEGRAM_TOKEN
 from tests.faketelegram import FakeTelegram
 from tests.fakewhatsapp import FakeWhatsApp
-from tests.harness import Harness, make_settings, wait_until
+from tests.harness import Harness, wait_until
 from tests.slack_support import QUEUE_CHANNEL, SlackDriver
 from tests.telegram_support import SECRET as TELEGRAM_SECRET
 from tests.telegram_support import TelegramDriver
-from tests.whatsapp_support import (
-    APP_SECRET,
-    CLIENT,
-    PHONE_NUMBER_ID,
-    TEMPLATE,
-    VERIFY_TOKEN,
-    WhatsAppDriver,
-    message,
-)
-from tests.whatsapp_support import TOKEN as WHATSAPP_TOKEN
+from tests.whatsapp_support import CLIENT, WhatsAppDriver, message, whatsapp_settings
 
 CHAT = 424242
 MAX_FILE = 100_000
 MAX_UPLOAD = 400_000
 PNG = b"\x89PNG\r\n\x1a\n" + b"pixels" * 50
 PDF = b"%PDF-1.7 the wiring diagram " * 20
-
-
-@pytest.fixture
-def fake_telegram() -> Iterator[FakeTelegram]:
-    fake = FakeTelegram()
-    fake.start()
-    yield fake
-    fake.stop()
-    assert not fake.violations, f"calls the Bot API spec does not allow: {fake.violations}"
 
 
 @pytest.fixture
@@ -70,10 +51,11 @@ def settings(
     fake_whatsapp: FakeWhatsApp,
 ) -> Settings:
     """Every client channel at once, and Slack for the agents."""
-    return make_settings(
+    return whatsapp_settings(
         tmp_path,
         database_url,
         broker_url,
+        fake_whatsapp,
         public_url="https://support.example",
         delivery_max_attempts=5,
         max_attachment_bytes=MAX_FILE,
@@ -87,12 +69,6 @@ def settings(
         telegram_api_url=fake_telegram.url,
         telegram_mode="webhook",
         telegram_webhook_secret=TELEGRAM_SECRET,
-        whatsapp_token=WHATSAPP_TOKEN,
-        whatsapp_app_secret=APP_SECRET,
-        whatsapp_verify_token=VERIFY_TOKEN,
-        whatsapp_phone_number_id=PHONE_NUMBER_ID,
-        whatsapp_api_url=fake_whatsapp.url,
-        whatsapp_template=TEMPLATE,
     )
 
 
@@ -329,6 +305,42 @@ def test_a_file_slack_cannot_hand_over_refuses_the_reply_and_the_agent_is_told(
     )
     harness.settle()
     assert [d for d in harness.ticket(number)["deliveries"] if d["kind"] == "reply"] == []
+
+
+def test_a_file_a_client_shares_in_a_dm_is_on_their_ticket_and_files_cannot_go_back_there(
+    harness: Harness, token: str, slack: SlackDriver, fake_slack: FakeSlack
+) -> None:
+    photo = fake_slack.add_file("reader.png", PNG, "image/png")
+    ts = f"1800000200.{uuid.uuid4().int % 1_000_000:06d}"
+    event = {
+        "type": "message",
+        "subtype": "file_share",
+        "user": "UCLIENT",
+        "text": "The badge reader is dead, photo attached.",
+        "files": [photo],
+        "ts": ts,
+        "channel": "DCLIENT",
+        "channel_type": "im",
+        "event_ts": ts,
+    }
+    assert slack.event(event).status_code == 200
+    wait_until(lambda: harness.tickets()["total"] == 1, what="the ticket")
+    harness.settle()
+    (opening,) = harness.ticket(1)["thread"]
+    assert [(a["filename"], a["size"]) for a in opening["attachments"]] == [
+        ("reader.png", len(PNG))
+    ]
+    assert "Files shared in Slack" not in opening["text"], "downloaded, not linked"
+    # The Slack sender posts text to a Slack client: a reply with a file is refused.
+    response = harness.api(
+        "POST",
+        "/api/tickets/T-000001/reply",
+        token,
+        json={"text": "Try this.", "attachments": [b64("howto.pdf", PDF)]},
+    )
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "attachment.channel" and "howto.pdf" in error["message"]
 
 
 # Refusals --------------------------------------------------------------------------------

@@ -228,24 +228,22 @@ PostedDep = Annotated[uploads.Posted, Depends(uploads.read)]
 @router.post("/tickets/{number}/reply", openapi_extra=uploads.OPENAPI)
 def reply(ctx: CtxDep, who: WhoDep, number: str, body: PostedDep) -> dict[str, Any]:
     """A public reply, with files (JSON with base64, or multipart: ``channels.web.uploads``)."""
-    return _act(
-        ctx,
-        number,
-        lambda s, t: conversation.reply(
-            ctx, s, who, t, text=body.text, attachments=body.attachments
-        ),
-    )
+    return _write(ctx, who, number, body, conversation.reply)
 
 
 @router.post("/tickets/{number}/note", openapi_extra=uploads.OPENAPI)
 def note(ctx: CtxDep, who: WhoDep, number: str, body: PostedDep) -> dict[str, Any]:
     """An internal note, with files for the team only."""
+    return _write(ctx, who, number, body, conversation.note)
+
+
+def _write(
+    ctx: Context, who: Principal, number: str, body: uploads.Posted, action: Callable[..., object]
+) -> dict[str, Any]:
     return _act(
         ctx,
         number,
-        lambda s, t: conversation.note(
-            ctx, s, who, t, text=body.text, attachments=body.attachments
-        ),
+        lambda s, t: action(ctx, s, who, t, text=body.text, attachments=body.attachments),
     )
 
 

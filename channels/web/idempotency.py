@@ -60,6 +60,8 @@ def _canonical(body: bytes, content_type: str = "") -> bytes:
         return b""
     if content_type.lower().startswith("multipart/form-data"):
         sent = forms.multipart(content_type, body)
+        if not sent.fields and not sent.files:  # nothing readable in it: its bytes
+            return body
         return json.dumps(
             {
                 "fields": sent.fields,
