@@ -94,6 +94,9 @@ class Channel:
     - ``forget(settings, session, what)``: its part of erasing a client's personal
       data (``core.channel.Forgetter``); wired in whether or not the channel is
       configured now, since its tables and files may hold data from when it was.
+    - ``file_bytes``: the largest file an agent's reply can carry to a client on
+      it (0: its sender sends no files, so a reply with files is refused, saying
+      so; None: no limit of its own).
     """
 
     name: str
@@ -106,3 +109,4 @@ class Channel:
     answers: bool = True
     check_address: Callable[[str], None] | None = None
     forget: Callable[[Settings, Session, Forget], None] | None = None
+    file_bytes: int | None = None

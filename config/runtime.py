@@ -204,6 +204,7 @@ def wire(settings: Settings, db: Database | None = None) -> tuple[Context, dict[
         silent_channels=frozenset(c.name for c in CHANNELS if not c.answers),
         address_checks={c.name: c.check_address for c in CHANNELS if c.check_address},
         forgetters={c.name: partial(c.forget, settings) for c in CHANNELS if c.forget},
+        file_limits={c.name: c.file_bytes for c in CHANNELS if c.file_bytes is not None},
     )
     ctx.db.watch(ctx.health)
     plugs: dict[str, Plug] = {}

@@ -67,6 +67,8 @@ class Context:
     client_channels: frozenset[str] = frozenset({"fake", "email"})
     # Channels whose senders are never written to (a monitoring system is not a person).
     silent_channels: frozenset[str] = frozenset()
+    # Per channel, the largest file a reply can carry to a client there (0: none).
+    file_limits: dict[str, int] = field(default_factory=dict)
     # Per channel, how a client address a person typed is checked (raises ValueError).
     address_checks: dict[str, Callable[[str], None]] = field(default_factory=dict)
     # Per channel, its part of erasing a client's personal data (core.privacy).

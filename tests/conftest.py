@@ -24,6 +24,7 @@ from config.runtime import System, migrate
 from config.settings import Settings, load_settings
 from tests.email_support import smtp_port  # noqa: F401  (the SMTP intake server fixture)
 from tests.fakeslack import FakeSlack
+from tests.faketelegram import FakeTelegram
 from tests.fakewhatsapp import FakeWhatsApp
 from tests.harness import Harness, make_settings
 from tests.services import POSTGRES_URL, need
@@ -152,6 +153,16 @@ def fake_slack() -> Iterator[FakeSlack]:
     yield fake
     fake.stop()
     assert not fake.violations, f"calls Slack's API spec does not allow: {fake.violations}"
+
+
+@pytest.fixture
+def fake_telegram() -> Iterator[FakeTelegram]:
+    """The loopback Telegram Bot API; any call its spec does not allow fails the test."""
+    fake = FakeTelegram()
+    fake.start()
+    yield fake
+    fake.stop()
+    assert not fake.violations, f"calls the Bot API spec does not allow: {fake.violations}"
 
 
 @pytest.fixture

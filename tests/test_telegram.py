@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,15 +29,6 @@ from tests.harness import Harness, wait_until
 from tests.telegram_support import SECRET, TelegramDriver, telegram_settings
 
 CHAT = 4242
-
-
-@pytest.fixture
-def fake_telegram() -> Iterator[FakeTelegram]:
-    fake = FakeTelegram()
-    fake.start()
-    yield fake
-    fake.stop()
-    assert not fake.violations, f"calls the Bot API spec does not allow: {fake.violations}"
 
 
 @pytest.fixture

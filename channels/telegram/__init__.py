@@ -150,6 +150,7 @@ CHANNEL = Channel(
     tables=_tables,
     check_address=check_address,
     forget=forget,
+    file_bytes=50 * 1024 * 1024,  # the most the Bot API takes from a bot in one upload
 )
 
 __all__ = ["CHANNEL", "parse", "webhook_secret"]

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
 from sqlalchemy.orm import Session
 
+from channels.web import uploads
 from channels.web.schemas import (
     AssignBody,
     CategoryBody,
@@ -30,7 +31,6 @@ from channels.web.schemas import (
     ReopenBody,
     ResolveBody,
     RevokeBody,
-    TextBody,
 )
 from core import agents, logfields, parked
 from core.context import Context
@@ -224,14 +224,29 @@ def start(ctx: CtxDep, who: WhoDep, number: str, body: Override | None = None) -
     )
 
 
-@router.post("/tickets/{number}/reply")
-def reply(ctx: CtxDep, who: WhoDep, number: str, body: TextBody) -> dict[str, Any]:
-    return _act(ctx, number, lambda s, t: conversation.reply(ctx, s, who, t, text=body.text))
+PostedDep = Annotated[uploads.Posted, Depends(uploads.read)]
 
 
-@router.post("/tickets/{number}/note")
-def note(ctx: CtxDep, who: WhoDep, number: str, body: TextBody) -> dict[str, Any]:
-    return _act(ctx, number, lambda s, t: conversation.note(ctx, s, who, t, text=body.text))
+@router.post("/tickets/{number}/reply", openapi_extra=uploads.OPENAPI)
+def reply(ctx: CtxDep, who: WhoDep, number: str, body: PostedDep) -> dict[str, Any]:
+    """A public reply, with files (JSON with base64, or multipart: ``channels.web.uploads``)."""
+    return _write(ctx, who, number, body, conversation.reply)
+
+
+@router.post("/tickets/{number}/note", openapi_extra=uploads.OPENAPI)
+def note(ctx: CtxDep, who: WhoDep, number: str, body: PostedDep) -> dict[str, Any]:
+    """An internal note, with files for the team only."""
+    return _write(ctx, who, number, body, conversation.note)
+
+
+def _write(
+    ctx: Context, who: Principal, number: str, body: uploads.Posted, action: Callable[..., object]
+) -> dict[str, Any]:
+    return _act(
+        ctx,
+        number,
+        lambda s, t: action(ctx, s, who, t, text=body.text, attachments=body.attachments),
+    )
 
 
 @router.post("/tickets/{number}/hold")

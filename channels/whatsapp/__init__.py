@@ -128,4 +128,5 @@ CHANNEL = Channel(
     tables=_tables,
     check_address=check_number,
     forget=forget,
+    file_bytes=100 * 1024 * 1024,  # a document (WhatsApp's largest media)
 )

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -25,8 +26,9 @@ from core.errors import ActionRefused
 from core.escalation import acknowledging
 from core.models import Ticket
 from core.principals import Principal, agent_principal
-from core.tickets import conversation, fields, lookup, workflow
+from core.tickets import conversation, fields, files, lookup, workflow
 from core.tickets.context import assemble
+from core.values import AttachmentIn
 
 Run = Callable[[Context, Session, Principal, Ticket, dict[str, Any]], object]
 
@@ -48,6 +50,18 @@ def _text(name: str = "text") -> click.Argument:
 
 def _opt(*decls: str, **kw: Any) -> click.Option:
     return click.Option(list(decls), **kw)
+
+
+ATTACH = _opt(
+    "--attach",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A file to attach (again for more).",
+)
+
+
+def _files(paths: tuple[Path, ...]) -> list[AttachmentIn]:
+    return [files.named(p.name, "", p.read_bytes()) for p in paths]
 
 
 class When(click.ParamType):
@@ -92,15 +106,19 @@ ACTIONS: tuple[Action, ...] = (
     ),
     Action(
         "reply",
-        "Send TEXT to the client, on their channel.",
-        (_text(),),
-        lambda ctx, s, who, t, v: conversation.reply(ctx, s, who, t, text=v["text"]),
+        "Send TEXT to the client, on their channel, with any --attach files.",
+        (_text(), ATTACH),
+        lambda ctx, s, who, t, v: conversation.reply(
+            ctx, s, who, t, text=v["text"], attachments=_files(v["attach"])
+        ),
     ),
     Action(
         "note",
-        "Add TEXT as an internal note (never sent to the client).",
-        (_text(),),
-        lambda ctx, s, who, t, v: conversation.note(ctx, s, who, t, text=v["text"]),
+        "Add TEXT as an internal note (never sent to the client), with any --attach files.",
+        (_text(), ATTACH),
+        lambda ctx, s, who, t, v: conversation.note(
+            ctx, s, who, t, text=v["text"], attachments=_files(v["attach"])
+        ),
     ),
     Action(
         "hold",

@@ -84,7 +84,9 @@ class Ticket(Base):
     site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"))
     work_order_id: Mapped[int | None] = mapped_column(ForeignKey("work_orders.id"))
     location: Mapped[str | None] = mapped_column(String(300))
-    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    # The ticket this one was merged into; indexed: a ticket's thread shows the
+    # messages of the tickets merged into it.
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
     linked_from_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     tracking_token: Mapped[str] = mapped_column(String(64), unique=True)
     escalated: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -35,8 +35,9 @@ from core.models import (
     Override,
     ResolutionRecord,
     Ticket,
+    format_number,
 )
-from core.tickets import lookup
+from core.tickets import lists, lookup
 from core.tickets.views import LINKED as _LINKED
 from core.tickets.views import delivery_dict, iso, reply_via, ticket_summary
 
@@ -83,14 +84,17 @@ def assemble(
         ).scalar_one_or_none()
         return data
     data["reply_via"] = reply_via(ctx, session, ticket)
-    # The thread with its files, in one statement.
+    # The thread with its files, in one statement: the tickets merged into this one
+    # included, each of their messages saying which ticket it was written on.
+    family = lists.merged_family(session, ticket.id)
+    data["merged"] = [format_number(i) for i in family[1:]]
     messages: dict[int, Message] = {}
     files: dict[int, list[Attachment]] = {}
     for message, attachment in session.execute(
         select(Message, Attachment)
         .outerjoin(Attachment, Attachment.message_id == Message.id)
-        .where(Message.ticket_id == ticket.id)
-        .order_by(Message.id, Attachment.id)
+        .where(Message.ticket_id.in_(family))
+        .order_by(Message.created_at, Message.id, Attachment.id)
     ):
         messages.setdefault(message.id, message)
         if attachment is not None:
@@ -122,6 +126,7 @@ def assemble(
     data["thread"] = [
         {
             "id": m.id,
+            "ticket": format_number(m.ticket_id),
             "kind": m.kind,
             "direction": m.direction,
             "channel": m.channel,
