@@ -19,9 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from core.channel import ClientHint, EventHandler, Fetcher, Parser, Sender
+from core.channel import ClientHint, EventHandler, Fetcher, Forget, Parser, Sender
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from config.settings import Settings
     from core.context import Context, Observer
 
@@ -89,6 +91,12 @@ class Channel:
       not a person, and nothing is ever sent to it.
     - ``check_address``: raises ``ValueError`` naming the problem when a client
       address typed by a person is not one on this channel (None: any text).
+    - ``forget(settings, session, what)``: its part of erasing a client's personal
+      data (``core.channel.Forgetter``); wired in whether or not the channel is
+      configured now, since its tables and files may hold data from when it was.
+    - ``file_bytes``: the largest file an agent's reply can carry to a client on
+      it (0: its sender sends no files, so a reply with files is refused, saying
+      so; None: no limit of its own).
     """
 
     name: str
@@ -100,3 +108,5 @@ class Channel:
     clients: bool = True
     answers: bool = True
     check_address: Callable[[str], None] | None = None
+    forget: Callable[[Settings, Session, Forget], None] | None = None
+    file_bytes: int | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ from core.alerts import policy as alertpolicy
 from core.channel import Sender
 from core.context import Context
 from core.db import Database
+from core.desk import config as desk
+from core.desk import rules as deskrules
 from core.errors import ConfigError
 from core.escalation import config as escalation
 from core.escalation import oncall
@@ -71,6 +74,7 @@ def migrate(settings: Settings) -> None:
     sync_reference_data(ctx)
     with ctx.db.transaction() as session:
         sla_ticket.backfill_attention(session)
+        deskrules.backfill(ctx, session)
     ctx.db.dispose()
 
 
@@ -153,14 +157,15 @@ def _upsert(session: Session, model: Any, key: str, value: str, **fields: Any) -
 
 
 def validate_policy(policy: Policy) -> None:
-    """Parse every SLA-related section (and the alert mapping and the satisfaction
-    question) now, so a mistake fails
+    """Parse every SLA-related section (and the alert mapping, the satisfaction
+    question and the desk rules) now, so a mistake fails
     at start, naming it."""
     slapolicy.config(policy)
     escalation.config(policy)
     oncall.rotations(policy)
     alertpolicy.config(policy)
     satisfaction.config(policy)
+    desk.config(policy)
 
 
 def build_context(settings: Settings, db: Database | None = None) -> Context:
@@ -199,6 +204,8 @@ def wire(settings: Settings, db: Database | None = None) -> tuple[Context, dict[
         client_channels=frozenset(c.name for c in live if c.clients),
         silent_channels=frozenset(c.name for c in CHANNELS if not c.answers),
         address_checks={c.name: c.check_address for c in CHANNELS if c.check_address},
+        forgetters={c.name: partial(c.forget, settings) for c in CHANNELS if c.forget},
+        file_limits={c.name: c.file_bytes for c in CHANNELS if c.file_bytes is not None},
     )
     ctx.db.watch(ctx.health)
     plugs: dict[str, Plug] = {}

@@ -4,12 +4,25 @@ One chain per ticket (``ticket:ID``) and one ``system`` chain, so busy tickets n
 serialize each other. Every event's hash covers its content and the previous hash;
 checkpoints record every chain's head so a deleted chain, or a cut-off tail before
 the last checkpoint, is noticed too.
+
+Erasure (a client's right to be forgotten) without a broken chain: an event's hash
+covers a salted SHA-256 digest of its data, not the data (``sealed_hash``), and the
+salt is stored beside it. ``erase`` empties the data, drops the salt and keeps the
+digest: the hash still verifies, and without the salt the digest tells nothing
+about what was there (no guessing a name and hashing it). Each erasure writes one
+``audit_erased`` event on the ``system`` chain naming every event it emptied (chain,
+seq, hash), which is how ``verify`` tells an erased event ("erased on DATE by WHO")
+from one whose content was removed or changed by anyone else. Events written before
+migration ``0018_privacy`` hash their data directly (``event_hash``); they verify as
+before, and once erased their hash is vouched for by the erasure record, which
+checked it when it emptied them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -23,12 +36,36 @@ from core.db import transaction_cache
 from core.models import AuditChainHead, AuditCheckpoint, AuditEvent, utcnow
 
 GENESIS = "0" * 64
+ERASURE = "audit_erased"  # the system chain's record of one erasure
 
 
 def _canonical(payload: dict[str, Any]) -> bytes:
     return json.dumps(
         payload, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False
     ).encode()
+
+
+def _hash(
+    chain: str,
+    seq: int,
+    ticket_id: int | None,
+    actor: str,
+    action: str,
+    created_at: datetime,
+    prev_hash: str,
+    content: dict[str, Any],
+) -> str:
+    payload = {
+        "chain": chain,
+        "seq": seq,
+        "ticket_id": ticket_id,
+        "actor": actor,
+        "action": action,
+        **content,
+        "created_at": created_at.isoformat(timespec="microseconds"),
+        "prev": prev_hash,
+    }
+    return hashlib.sha256(_canonical(payload)).hexdigest()
 
 
 def event_hash(
@@ -41,17 +78,47 @@ def event_hash(
     created_at: datetime,
     prev_hash: str,
 ) -> str:
-    payload = {
-        "chain": chain,
-        "seq": seq,
-        "ticket_id": ticket_id,
-        "actor": actor,
-        "action": action,
-        "data": data,
-        "created_at": created_at.isoformat(timespec="microseconds"),
-        "prev": prev_hash,
-    }
-    return hashlib.sha256(_canonical(payload)).hexdigest()
+    """The hash of an event written before ``0018_privacy``: over its data itself."""
+    return _hash(chain, seq, ticket_id, actor, action, created_at, prev_hash, {"data": data})
+
+
+def data_digest(salt: str, data: dict[str, Any]) -> str:
+    """The salted digest of an event's data, which its hash covers."""
+    return hashlib.sha256(bytes.fromhex(salt) + _canonical(data)).hexdigest()
+
+
+def sealed_hash(
+    chain: str,
+    seq: int,
+    ticket_id: int | None,
+    actor: str,
+    action: str,
+    digest: str,
+    created_at: datetime,
+    prev_hash: str,
+) -> str:
+    """The hash of an event: over everything it says, its data by ``data_digest``."""
+    return _hash(
+        chain, seq, ticket_id, actor, action, created_at, prev_hash, {"data_digest": digest}
+    )
+
+
+def _recomputed(ev: AuditEvent) -> str | None:
+    """The hash the event's stored content gives; None for an erased event written
+    before digests (nothing left to recompute it from)."""
+    if ev.salt is not None:
+        digest: str | None = data_digest(ev.salt, ev.data)
+    else:
+        digest = ev.data_digest
+    if digest is not None:
+        return sealed_hash(
+            ev.chain, ev.seq, ev.ticket_id, ev.actor, ev.action, digest, ev.created_at, ev.prev_hash
+        )
+    if ev.erased_at is not None:
+        return None
+    return event_hash(
+        ev.chain, ev.seq, ev.ticket_id, ev.actor, ev.action, ev.data, ev.created_at, ev.prev_hash
+    )
 
 
 def chain_for(ticket_id: int | None) -> str:
@@ -77,7 +144,10 @@ def record(
     created_at = now or utcnow()
     head = _lock_head(session, chain)
     seq = head.seq + 1
-    digest = event_hash(chain, seq, ticket_id, actor, action, data, created_at, head.hash)
+    salt = secrets.token_hex(16)
+    digest = sealed_hash(
+        chain, seq, ticket_id, actor, action, data_digest(salt, data), created_at, head.hash
+    )
     event = AuditEvent(
         chain=chain,
         seq=seq,
@@ -88,6 +158,7 @@ def record(
         created_at=created_at,
         prev_hash=head.hash,
         hash=digest,
+        salt=salt,
     )
     session.add(event)
     head.seq, head.hash = seq, digest
@@ -176,12 +247,52 @@ def checkpoint(session: Session, *, now: datetime | None = None) -> AuditCheckpo
     return cp
 
 
+def erase(
+    session: Session,
+    events: list[AuditEvent],
+    *,
+    actor: str,
+    about: dict[str, Any],
+    now: datetime | None = None,
+) -> AuditEvent:
+    """Empty the data of ``events`` (a client's personal data), keeping what their
+    hashes cover, and record the erasure on the ``system`` chain, in the caller's
+    transaction. ``about`` says whose data and why; it must hold no personal data.
+    Returns the erasure record.
+
+    An event whose stored content no longer gave its hash when erased is emptied too
+    (the law asks for it) but named ``broken`` in the record, so ``verify`` keeps
+    reporting the tampering the erasure would otherwise hide.
+    """
+    now = now or utcnow()
+    named: list[list[Any]] = []
+    broken: list[list[Any]] = []
+    for ev in events:
+        if ev.erased_at is not None:
+            continue
+        if _recomputed(ev) != ev.hash:
+            broken.append([ev.chain, ev.seq])
+        if ev.salt is not None:
+            ev.data_digest = data_digest(ev.salt, ev.data)
+        ev.data, ev.salt, ev.erased_at, ev.erased_by = {}, None, now, actor[:120]
+        named.append([ev.chain, ev.seq, ev.hash])
+    session.flush()
+    return record(
+        session,
+        actor=actor,
+        action=ERASURE,
+        data={**about, "events": named, "broken": broken},
+        now=now,
+    )
+
+
 @dataclass
 class VerifyReport:
     events: int = 0
     chains: int = 0
     checkpoints: int = 0
     problems: list[str] = field(default_factory=list)
+    erased: list[str] = field(default_factory=list)  # "chain: event N (action) erased on ..."
 
     @property
     def ok(self) -> bool:
@@ -194,12 +305,55 @@ class VerifyReport:
             "chains": self.chains,
             "checkpoints": self.checkpoints,
             "problems": self.problems,
+            "erased": self.erased,
         }
 
 
+@dataclass(frozen=True)
+class _Erasure:
+    hash: str
+    at: datetime
+    by: str
+    broken: bool
+
+
+def _erasures(session: Session) -> dict[tuple[str, int], _Erasure]:
+    """Every event the system chain's erasure records name (their own integrity is
+    checked with the rest of the chain)."""
+    found: dict[tuple[str, int], _Erasure] = {}
+    rows = session.execute(
+        select(AuditEvent)
+        .where(AuditEvent.chain == "system", AuditEvent.action == ERASURE)
+        .order_by(AuditEvent.seq)
+    ).scalars()
+    for ev in rows:
+        broken = {(c, n) for c, n in ev.data.get("broken", [])}
+        for chain, seq, digest in ev.data.get("events", []):
+            found[(chain, seq)] = _Erasure(digest, ev.created_at, ev.actor, (chain, seq) in broken)
+    return found
+
+
+def _check_erased(ev: AuditEvent, known: _Erasure | None, report: VerifyReport) -> None:
+    where = f"{ev.chain}: event {ev.seq} ({ev.action})"
+    if known is None:
+        report.problems.append(
+            f"{where} has had its content removed, and no erasure on the system chain names it"
+        )
+        return
+    when = f"erased on {ev.erased_at:%Y-%m-%d %H:%M} UTC by {ev.erased_by}"
+    if (known.hash, known.at, known.by) != (ev.hash, ev.erased_at, ev.erased_by) or ev.data:
+        report.problems.append(f"{where} was changed after it was {when}")
+    elif known.broken:
+        report.problems.append(f"{where} had been edited before it was {when}")
+    else:
+        report.erased.append(f"{where} {when}")
+
+
 def verify(session: Session) -> VerifyReport:
-    """Recompute every chain and checkpoint; report each break with where it is."""
+    """Recompute every chain and checkpoint; report each break with where it is, and
+    each erased event with when and by whom."""
     report = VerifyReport()
+    erasures = _erasures(session)
     seen: dict[str, dict[int, str]] = {}
     last: dict[str, tuple[int, str]] = {}
     rows = session.execute(select(AuditEvent).order_by(AuditEvent.chain, AuditEvent.seq)).scalars()
@@ -214,19 +368,17 @@ def verify(session: Session) -> VerifyReport:
             report.problems.append(
                 f"{ev.chain}: event {ev.seq} does not link to event {expected_seq}"
             )
-        recomputed = event_hash(
-            ev.chain,
-            ev.seq,
-            ev.ticket_id,
-            ev.actor,
-            ev.action,
-            ev.data,
-            ev.created_at,
-            ev.prev_hash,
-        )
-        if recomputed != ev.hash:
+        recomputed = _recomputed(ev)
+        if recomputed is not None and recomputed != ev.hash:
             report.problems.append(
                 f"{ev.chain}: event {ev.seq} ({ev.action}) was edited after it was written"
+            )
+        elif ev.erased_at is not None:
+            _check_erased(ev, erasures.get((ev.chain, ev.seq)), report)
+        elif (ev.chain, ev.seq) in erasures:
+            report.problems.append(
+                f"{ev.chain}: event {ev.seq} ({ev.action}) is named by an erasure "
+                "but still holds its content"
             )
         seen.setdefault(ev.chain, {})[ev.seq] = ev.hash
         last[ev.chain] = (ev.seq, ev.hash)

@@ -66,6 +66,22 @@ when the record is a client's message after all, for the intake rules to decide.
 Raising parks the record with the error, listed and retryable like any other."""
 
 
+@dataclass(frozen=True)
+class Forget:
+    """What an erasure of a client's personal data (``core.privacy``) asks each channel
+    to forget of its own: the outbox keys of every delivery to the client or about
+    their tickets, and the client's addresses on that channel."""
+
+    keys: frozenset[str]
+    addresses: frozenset[str]
+
+
+Forgetter = Callable[["Session", Forget], None]
+"""A channel's part of an erasure, in its transaction: deletes the rows of its own
+tables that hold the client's addresses or those deliveries, and removes what it
+wrote outside the database (files) with ``core.db.after_commit``."""
+
+
 ClientHint = Callable[["Session", "Ticket"], "list[dict[str, str]]"]
 """What a channel tells the agent about a ticket's client, on the ticket view and the
 Slack card: each item a note (``{"text": ...}``, with ``"until"``, an ISO time, when

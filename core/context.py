@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from core.channel import ClientHint, EventHandler, Fetcher, Parser
+from core.channel import ClientHint, EventHandler, Fetcher, Forgetter, Parser
 from core.db import Database
 from core.dispatch import Dispatcher, NullDispatcher
 from core.health import Health
@@ -67,8 +67,12 @@ class Context:
     client_channels: frozenset[str] = frozenset({"fake", "email"})
     # Channels whose senders are never written to (a monitoring system is not a person).
     silent_channels: frozenset[str] = frozenset()
+    # Per channel, the largest file a reply can carry to a client there (0: none).
+    file_limits: dict[str, int] = field(default_factory=dict)
     # Per channel, how a client address a person typed is checked (raises ValueError).
     address_checks: dict[str, Callable[[str], None]] = field(default_factory=dict)
+    # Per channel, its part of erasing a client's personal data (core.privacy).
+    forgetters: dict[str, Forgetter] = field(default_factory=dict)
     health: Health = field(default_factory=Health)
     # This process's id in live_processes (work it claims names it); empty: none.
     process_id: str = ""

@@ -27,6 +27,7 @@ from tests.email_support import (
     smtp_port,  # noqa: F401  (the SMTP intake server fixture)
 )
 from tests.fakeslack import FakeSlack
+from tests.faketelegram import FakeTelegram
 from tests.fakewhatsapp import FakeWhatsApp
 from tests.fault_support import SlowRelay
 from tests.harness import Harness, make_settings
@@ -176,6 +177,16 @@ def fake_slack() -> Iterator[FakeSlack]:
     yield fake
     fake.stop()
     assert not fake.violations, f"calls Slack's API spec does not allow: {fake.violations}"
+
+
+@pytest.fixture
+def fake_telegram() -> Iterator[FakeTelegram]:
+    """The loopback Telegram Bot API; any call its spec does not allow fails the test."""
+    fake = FakeTelegram()
+    fake.start()
+    yield fake
+    fake.stop()
+    assert not fake.violations, f"calls the Bot API spec does not allow: {fake.violations}"
 
 
 @pytest.fixture

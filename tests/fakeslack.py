@@ -6,6 +6,10 @@ Every call's method and argument names are checked against
 ``slack-api-specs`` repository, MIT licence alongside): an unknown method, an
 unknown argument or a missing required one is recorded in ``violations`` and
 answered with an error, and the ``fake_slack`` fixture fails the test.
+
+Files shared in the workspace (``add_file``) are served at their ``url_private`` /
+``url_private_download`` (``/files-pri/...``) to a request with the bot token, as
+Slack serves them; without it Slack answers with its sign-in page (a redirect).
 """
 
 from __future__ import annotations
@@ -85,6 +89,8 @@ class FakeSlack(Loopback):
     home: dict[str, dict[str, Any]] = field(default_factory=dict)
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     failures: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
+    files: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # path -> bytes, type
+    downloads: list[tuple[str, str]] = field(default_factory=list)  # path, Authorization
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
@@ -98,6 +104,32 @@ class FakeSlack(Loopback):
         """Answer the next call of ``method`` with an error (429 with Retry-After by default)."""
         with self.lock:
             self.failures.append((method, status, {"retry_after": retry_after, "error": error}))
+
+    def add_file(
+        self, name: str, data: bytes, mimetype: str, *, size: int | None = None
+    ) -> dict[str, Any]:
+        """A file shared in the workspace: Slack's file object for a message event
+        (``size`` as Slack states it, when it should differ from the bytes')."""
+        with self.lock:
+            file_id = f"F{next(self._ts):08d}"
+            path = f"/files-pri/T0001-{file_id}/download/{name}"
+            self.files[path] = (data, mimetype)
+        return {
+            "id": file_id,
+            "created": 1800000000,
+            "timestamp": 1800000000,
+            "name": name,
+            "title": name,
+            "mimetype": mimetype,
+            "filetype": name.rsplit(".", 1)[-1],
+            "user": "UANA",
+            "mode": "hosted",
+            "is_external": False,
+            "size": len(data) if size is None else size,
+            "url_private": f"http://127.0.0.1:{self.port}/files-pri/T0001-{file_id}/{name}",
+            "url_private_download": f"http://127.0.0.1:{self.port}{path}",
+            "permalink": f"https://fake.slack.com/files/UANA/{file_id}/{name}",
+        }
 
     def posted(self, channel: str | None = None, thread_ts: str | None = None) -> list[Message]:
         with self.lock:
@@ -129,6 +161,9 @@ class FakeSlack(Loopback):
 
             def _handle(self) -> None:
                 parsed = urlparse(self.path)
+                if parsed.path.startswith("/files-pri/"):
+                    self._file(parsed.path)
+                    return
                 method = parsed.path.rsplit("/", 1)[-1]
                 args: dict[str, Any] = dict(parse_qsl(parsed.query))
                 length = int(self.headers.get("Content-Length") or 0)
@@ -148,6 +183,29 @@ class FakeSlack(Loopback):
                 self.send_header("Content-Length", str(len(data)))
                 for k, v in headers.items():
                     self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _file(self, path: str) -> None:
+                auth = self.headers.get("Authorization", "")
+                with fake.lock:
+                    fake.downloads.append((path, auth))
+                    found = fake.files.get(path)
+                if not auth.startswith("Bearer xoxb-"):  # Slack sends a browser to sign in
+                    self.send_response(302)
+                    self.send_header("Location", "https://fake.slack.com/?redir=" + path)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if found is None:
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                data, mimetype = found
+                self.send_response(200)
+                self.send_header("Content-Type", mimetype)
+                self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
 

@@ -4,7 +4,10 @@ The real ``channels.whatsapp.graph.Graph`` (httpx) talks to it over HTTP
 (``SWITCHBOARD_WHATSAPP_API_URL=fake.url``). It serves the calls the channel makes:
 
     POST /{Version}/{Phone-Number-ID}/messages    checked against the spec's ``Message``
-                                                  schema for the body's ``type``
+                                                  schema for the body's ``type``; a media
+                                                  id sent must be one uploaded here
+    POST /{Version}/{Phone-Number-ID}/media       multipart upload (``file``,
+                                                  ``messaging_product``, ``type``): its id
     GET  /{Version}/{Media-ID}                    the media's URL (on this server)
     GET  /media/{Media-ID}                        the bytes, with the same bearer token
 
@@ -20,6 +23,8 @@ discriminator on ``type`` means them to be read.
 from __future__ import annotations
 
 import copy
+import email.parser
+import email.policy
 import itertools
 import json
 import threading
@@ -141,6 +146,9 @@ class FakeWhatsApp(Loopback):
     violations: list[str] = field(default_factory=list)
     media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     failures: list[tuple[int, int, str]] = field(default_factory=list)
+    uploads: list[tuple[str, str, bytes, str]] = field(
+        default_factory=list
+    )  # id, name, bytes, type
     outage: int = 0  # while set, every call is answered with this status (500, 429, ...)
 
     def __post_init__(self) -> None:
@@ -229,11 +237,40 @@ class FakeWhatsApp(Loopback):
             return 200, json.dumps(answer).encode(), "application/json"
         return self._violation(f"GET {path}: no such call in the spec")
 
+    def upload(self, headers: Any, raw: bytes) -> tuple[int, bytes, str]:
+        """``POST /media``: a multipart form with the file, as the spec's form-data body."""
+        kind = headers.get("Content-Type", "")
+        if not kind.startswith("multipart/form-data"):
+            return self._violation("a media upload must be multipart/form-data")
+        head = f"Content-Type: {kind}\r\nMIME-Version: 1.0\r\n\r\n".encode()
+        form = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + raw)
+        fields: dict[str, tuple[str | None, bytes, str]] = {}
+        for part in form.iter_parts():  # type: ignore[attr-defined]
+            name = part.get_param("name", header="content-disposition")
+            data = part.get_payload(decode=True) or b""
+            fields[str(name)] = (part.get_filename(), data, part.get_content_type())
+        missing = [n for n in ("file", "messaging_product", "type") if n not in fields]
+        if missing or fields["messaging_product"][1] != b"whatsapp":
+            return self._violation(
+                f"media upload without {missing or 'messaging_product=whatsapp'}"
+            )
+        filename, data, _ = fields["file"]
+        mime = fields["type"][1].decode()
+        with self.lock:
+            media_id = f"{next(self._ids) + 9_000_000}"
+            self.media[media_id] = (data, mime)
+            self.uploads.append((media_id, filename or "", data, mime))
+        return 200, json.dumps({"id": media_id}).encode(), "application/json"
+
     def post(self, path: str, headers: Any, raw: bytes) -> tuple[int, bytes, str]:
         with self.lock:
             self.calls.append(("POST", path))
             if self.outage:
                 return _error(self.outage, 130429 if self.outage == 429 else 2, "Unavailable")
+        if path == f"/{VERSION}/{PHONE_NUMBER_ID}/media":
+            if not self._authorized(headers):
+                return self._violation(f"POST {path} without the bearer token")
+            return self.upload(headers, raw)
         if path != f"/{VERSION}/{PHONE_NUMBER_ID}/messages":
             return self._violation(f"POST {path}: not /{VERSION}/{PHONE_NUMBER_ID}/messages")
         if not self._authorized(headers):
@@ -244,6 +281,9 @@ class FakeWhatsApp(Loopback):
         found = message_problems(body)
         if found:
             return self._violation(f"message body: {found}")
+        media = body.get(body["type"]) if body["type"] in ("image", "document") else None
+        if isinstance(media, dict) and "id" in media and media["id"] not in self.media:
+            return self._violation(f"{body['type']} names media {media['id']} never uploaded")
         with self.lock:
             if self.failures:
                 code, status, title = self.failures.pop(0)

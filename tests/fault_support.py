@@ -6,18 +6,15 @@ from __future__ import annotations
 import asyncio
 import os
 import smtplib
-import subprocess
 import threading
 import time
 from email import message_from_bytes
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from config.settings import Settings
-from tests.test_embedded import BIN
 
 RELAY_SECONDS = 0.3  # a slow relay: a kill lands mid-batch
 
@@ -53,12 +50,6 @@ def role_env(settings: Settings) -> dict[str, str]:
         }
     )
     return env
-
-
-def start_role(role: str, env: dict[str, str], log: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [str(BIN), role], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, text=True
-    )
 
 
 def status_of(url: str, headers: dict[str, str] | None = None) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy import text
 
@@ -23,7 +25,7 @@ def _busy_history(h: Harness) -> None:
         audit.checkpoint(s)
 
 
-def _bypass_triggers(h: Harness, sql: str) -> None:
+def _bypass_triggers(h: Harness, sql: str, **params: Any) -> None:
     """What an attacker with DDL rights could do: switch the guard off, then edit."""
     with h.ctx.db.transaction() as s:
         if h.ctx.db.is_postgres:
@@ -31,7 +33,7 @@ def _bypass_triggers(h: Harness, sql: str) -> None:
         else:
             for verb in ("update", "delete"):
                 s.execute(text(f"DROP TRIGGER IF EXISTS audit_events_no_{verb}"))
-        s.execute(text(sql))
+        s.execute(text(sql), params)
 
 
 def test_an_untouched_trail_verifies(harness: Harness) -> None:

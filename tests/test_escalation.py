@@ -6,6 +6,7 @@ import json
 import re
 import threading
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,6 +33,7 @@ from tests.sla_support import (
     POLICY,
     FakeNow,
     act,
+    at_once,
     open_ticket,
     sla_settings,
     staff,
@@ -156,6 +158,9 @@ def test_a_breach_reaches_the_on_call_agent_through_the_fake_channel_until_ackno
     )
     assert response.status_code == 200, response.text
     assert response.json()["sla"]["escalation"]["status"] == "acknowledged"
+    # Ana had the ticket: Ben's acknowledgement leaves it hers
+    assert response.json()["assignee"] == "Ana"
+    assert audit_actions(harness, ticket).count("assign") == 1
     assert not stepping.step(harness.ctx, esc.id, esc.token), "a step after the ack does nothing"
     assert [m["recipient"] for m in harness.sent() if m["kind"] == "escalation"] == [
         "ben-pager",
@@ -192,25 +197,14 @@ def test_two_clocks_running_at_once_never_double_escalate(harness: Harness, now:
         for i in range(6)
     ]
     now.advance(hours=3)  # every response and resolution target is broken
-    barrier = threading.Barrier(4)
-    errors: list[BaseException] = []
 
     def clock(run_checkpoints: bool) -> None:
-        try:
-            barrier.wait()
-            slawatch.tick(harness.ctx)
-            if run_checkpoints:
-                for ticket in tickets:
-                    slawatch.checkpoint(harness.ctx, ticket)
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
+        slawatch.tick(harness.ctx)
+        if run_checkpoints:
+            for ticket in tickets:
+                slawatch.checkpoint(harness.ctx, ticket)
 
-    threads = [threading.Thread(target=clock, args=(i % 2 == 0,)) for i in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors, errors
+    at_once(*(partial(clock, i % 2 == 0) for i in range(4)))
     wait_until(lambda: all("escalation_step" in audit_actions(harness, t) for t in tickets))
     harness.settle()
     deliver_client_notices(harness, now, count=len(tickets))
@@ -428,3 +422,43 @@ def test_the_sla_report_gives_compliance_and_times_per_priority(
     )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["by_priority"]["P2"]["response"]["met"] == 1
+
+
+def test_acknowledging_by_the_api_takes_a_ticket_nobody_has(harness: Harness, now: FakeNow) -> None:
+    _, ben_token = staff(harness, "Ben")
+    ticket = open_ticket(harness, "P1", subject="Line 2 is down")
+    now.advance(hours=3)
+    slawatch.tick(harness.ctx)
+    wait_until(lambda: "escalation_step" in audit_actions(harness, ticket))
+    number = harness.ticket(ticket)["number"]
+    assert harness.ticket(ticket)["status"] == "new"
+    response = harness.api("POST", f"/api/tickets/{number}/escalation/ack", ben_token)
+    assert response.status_code == 200, response.text
+    shown = response.json()
+    assert shown["status"] == "assigned" and shown["assignee"] == "Ben"
+    assert shown["sla"]["response"]["met"] is False, "acknowledged late: still a breach"
+    trail = [a for a in audit_actions(harness, ticket) if a != "delivered"]
+    assert trail[-3:] == ["acknowledge", "assign", "escalation_acknowledged"]
+    harness.settle()
+    (told,) = [m for m in harness.sent() if m["kind"] == "assigned"]
+    assert told["recipient"] == "plant-7" and "Ben" in told["text"]
+
+
+def test_an_sla_warning_with_no_assignee_and_no_queue_channel_goes_to_who_is_on_call(
+    harness: Harness, now: FakeNow
+) -> None:
+    staff(harness, "Ben")  # on call this week
+    ticket = open_ticket(harness, "P2")
+    # 75% of the one business hour response target: 09:45
+    now.advance(minutes=46)
+    assert slawatch.tick(harness.ctx) == 1
+    wait_until(lambda: "sla_at_risk" in audit_actions(harness, ticket))
+    harness.settle()
+    assert [m["recipient"] for m in harness.sent() if m["kind"] == "sla_warning"] == ["ben-pager"]
+    with harness.ctx.db.reading() as s:
+        event = s.execute(
+            select(AuditEvent).where(
+                AuditEvent.ticket_id == ticket, AuditEvent.action == "sla_at_risk"
+            )
+        ).scalar_one()
+        assert event.data["via"] == "oncall"

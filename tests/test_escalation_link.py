@@ -55,6 +55,7 @@ def test_the_link_in_a_ping_opens_a_page_whose_button_acknowledges_as_that_agent
         # Opening the link (as a mail preview or scanner would) changes nothing
         page = render(base + path, screenshot=tmp_path / "ack.png")
         assert "T-000001" in page and "Line 2 is down" in page and ">Acknowledge</button>" in page
+        assert "assigned to you if nobody has it yet" in page
         assert escalations(harness, ticket)[0].status == "active"
         # The button posts the acknowledgement, and the page then says who acknowledged
         answer = httpx.post(base + path, follow_redirects=True)
@@ -62,6 +63,11 @@ def test_the_link_in_a_ping_opens_a_page_whose_button_acknowledges_as_that_agent
         (esc,) = escalations(harness, ticket)
         assert esc.status == "acknowledged" and esc.acknowledged_by.endswith(":Ben")
         assert "escalation_acknowledged" in audit_actions(harness, ticket)
+        # As the page promised, the ticket is Ben's now: acknowledged, and assigned to him
+        shown = harness.ticket(ticket)
+        assert shown["status"] == "assigned" and shown["assignee"] == "Ben"
+        trail = audit_actions(harness, ticket)
+        assert trail.index("acknowledge") < trail.index("assign")
         after = render(base + path)
         assert "Acknowledged" in after and "by Ben" in after and "<button" not in after
         # Pressing again (a second tab) does no harm and says the same

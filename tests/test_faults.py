@@ -21,18 +21,17 @@ from sqlalchemy import func, select
 from config.runtime import System
 from core.models import LiveProcess, OutboxDelivery, Ticket
 from tests.email_support import free_port
-from tests.fault_support import (
-    RetryingSenders,
-    SlowRelay,
-    role_env,
-    send_mail,
-    smtp_up,
+from tests.fault_support import RetryingSenders, SlowRelay, role_env, send_mail, smtp_up, status_of
+from tests.harness import (
+    BIN,
+    Harness,
+    make_settings,
     start_role,
-    status_of,
+    stop_process,
+    wait_started,
+    wait_until,
 )
-from tests.harness import Harness, make_settings, wait_until
 from tests.services import REDIS_URL, need
-from tests.test_embedded import BIN, stop_process
 from tests.throwaway import ThrowawayPostgres, ThrowawayRedis
 
 
@@ -55,7 +54,7 @@ def test_a_worker_killed_mid_batch_resends_at_most_the_mail_in_flight_and_frees_
     # Given the SMTP intake here, and one worker process on Redis
     intake = System(settings)
     intake.start_services("smtp")
-    worker = start_role("worker", env, tmp_path / "worker-1.log")
+    worker = start_role(["worker"], env, tmp_path / "worker-1.log")
     others: list[subprocess.Popen[str]] = []
     try:
 
@@ -87,8 +86,8 @@ def test_a_worker_killed_mid_batch_resends_at_most_the_mail_in_flight_and_frees_
         sent_before_kill = len(handler.message_ids)
         # Then a new worker and the clock take over
         others = [
-            start_role("worker", env, tmp_path / "worker-2.log"),
-            start_role("clock", env, tmp_path / "clock.log"),
+            start_role(["worker"], env, tmp_path / "worker-2.log"),
+            start_role(["clock"], env, tmp_path / "clock.log"),
         ]
 
         def all_sent() -> bool:
@@ -146,10 +145,10 @@ def test_postgresql_stopped_answers_503_and_451_logs_the_outage_once_and_comes_b
         )  # fmt: skip
         headers = {"Authorization": f"Bearer {json.loads(added.stdout)['token']}"}
         log = tmp_path / "up.log"
-        up = start_role("up", env, log)
+        up = start_role(["up"], env, log)
         base = f"http://127.0.0.1:{http_port}"
         try:
-            wait_until(lambda: status_of(f"{base}/healthz") == 200, 30, "switchboard up answering")
+            wait_started(up, log)
             pg.stop()
             answers = [httpx.get(f"{base}/api/tickets", headers=headers) for _ in range(30)]
             assert {a.status_code for a in answers} == {503}
@@ -216,10 +215,10 @@ def test_redis_stopped_takes_mail_all_the_same_says_so_once_and_drains_when_it_r
         }
     )
     log = tmp_path / "up.log"
-    up = start_role("up", env, log)
+    up = start_role(["up"], env, log)
     base = f"http://127.0.0.1:{http_port}"
     try:
-        wait_until(lambda: status_of(f"{base}/healthz") == 200, 30, "switchboard up answering")
+        wait_started(up, log)
         subprocess.run([str(BIN), "agents", "add", "Ana", "ana@example.com"], env=env, check=True,
                        capture_output=True)  # fmt: skip
         redis_server.kill()
@@ -314,9 +313,9 @@ def test_the_smtp_role_killed_under_load_loses_nothing_it_answered_and_retries_m
         "SWITCHBOARD_SMTP_PORT": str(settings.smtp_port),
         "SWITCHBOARD_MAIL_RELAY_HOST": "",  # acknowledgements to the maildir
     }
-    smtp_role = start_role("smtp", env, tmp_path / "smtp-1.log")
+    smtp_role = start_role(["smtp"], env, tmp_path / "smtp-1.log")
     # The clock hands over what a killed edge stored but never handed to the broker.
-    helpers = [start_role(role, env, tmp_path / f"{role}.log") for role in ("worker", "clock")]
+    helpers = [start_role([role], env, tmp_path / f"{role}.log") for role in ("worker", "clock")]
     senders = RetryingSenders(settings.smtp_port, 120)
     system = System(settings)
     try:
@@ -326,7 +325,7 @@ def test_the_smtp_role_killed_under_load_loses_nothing_it_answered_and_retries_m
         os.kill(smtp_role.pid, signal.SIGKILL)
         smtp_role.wait(timeout=10)
         time.sleep(1)
-        smtp_role = start_role("smtp", env, tmp_path / "smtp-2.log")
+        smtp_role = start_role(["smtp"], env, tmp_path / "smtp-2.log")
         senders.join()
         assert senders.answered == set(range(120)), "every sender got its 250 in the end"
 

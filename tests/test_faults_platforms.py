@@ -24,9 +24,8 @@ from tests.faketelegram import TOKEN as TELEGRAM_TOKEN
 from tests.faketelegram import FakeTelegram, Updates
 from tests.fakewhatsapp import PHONE_NUMBER_ID, FakeWhatsApp
 from tests.fakewhatsapp import TOKEN as WHATSAPP_TOKEN
-from tests.harness import wait_until
+from tests.harness import BIN, stop_process, wait_until
 from tests.telegram_support import SECRET
-from tests.test_embedded import BIN, stop_process
 from tests.whatsapp_support import APP_SECRET, VERIFY_TOKEN, message, sign, webhook
 
 WEBHOOK_PART = "Telegram webhook at https://support.example/telegram/webhook"

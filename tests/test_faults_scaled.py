@@ -32,13 +32,11 @@ from tests.fault_support import (
     SlowRelay,
     role_env,
     smtp_up,
-    start_role,
     status_of,
 )
-from tests.harness import Harness, make_settings, wait_until
+from tests.harness import BIN, Harness, make_settings, start_role, stop_process, wait_until
 from tests.services import REDIS_URL, need
 from tests.sla_support import POLICY, FakeNow, open_ticket, staff
-from tests.test_embedded import BIN, stop_process
 from tests.throwaway import ThrowawayRabbitMQ
 
 
@@ -97,7 +95,7 @@ def test_rabbitmq_killed_under_load_loses_no_mail_sends_every_ack_once_and_recov
     }
     headers = _agent_token(env)
     base = f"http://127.0.0.1:{http_port}"
-    roles = {role: start_role(role, env, tmp_path / f"{role}.log") for role in ("web", "smtp", "worker", "clock")}  # fmt: skip
+    roles = {role: start_role([role], env, tmp_path / f"{role}.log") for role in ("web", "smtp", "worker", "clock")}  # fmt: skip
     senders = RetryingSenders(settings.smtp_port, 90, threads=3, patience=180)
     system = System(settings)
     opened: list[str] = []
@@ -227,8 +225,8 @@ def test_the_clock_killed_alone_resumes_checkpoints_and_sweeps_and_fires_nothing
             assert ticket is not None
             ticket.assignee_id = ben.id
     breached = opened(8, 16, "breached")
-    worker = start_role("worker", env, tmp_path / "worker.log")
-    clock = start_role("clock", env, tmp_path / "clock-1.log")
+    worker = start_role(["worker"], env, tmp_path / "worker.log")
+    clock = start_role(["clock"], env, tmp_path / "clock-1.log")
     later: list[int] = []
     try:
 
@@ -248,7 +246,7 @@ def test_the_clock_killed_alone_resumes_checkpoints_and_sweeps_and_fires_nothing
         time.sleep(10)  # the late ones breach while no clock runs
         assert len(sent("escalation")) <= len(breached), "a checkpoint ran with no clock"
         # Then it is started again
-        clock = start_role("clock", env, tmp_path / "clock-2.log")
+        clock = start_role(["clock"], env, tmp_path / "clock-2.log")
         with system.ctx.db.reading() as session:
             numbers = {t.id: t.number for t in session.execute(select(Ticket)).scalars()}
         escalated = {numbers[i] for i in breached + breaching}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,15 +29,6 @@ from tests.harness import Harness, wait_until
 from tests.telegram_support import SECRET, TelegramDriver, telegram_settings
 
 CHAT = 4242
-
-
-@pytest.fixture
-def fake_telegram() -> Iterator[FakeTelegram]:
-    fake = FakeTelegram()
-    fake.start()
-    yield fake
-    fake.stop()
-    assert not fake.violations, f"calls the Bot API spec does not allow: {fake.violations}"
 
 
 @pytest.fixture
@@ -432,6 +422,9 @@ def test_an_agent_links_telegram_with_a_one_time_code_and_acknowledges_a_ping_th
     assert escalation_status(harness, ticket) == "acknowledged"
     audit = [e for e in harness.ticket(ticket)["audit"] if e["action"] == "escalation_acknowledged"]
     assert len(audit) == 1 and "Ben" in audit[0]["actor"]
+    assert audit[0]["data"]["took"] == ["acknowledged", "assigned"]
+    shown = harness.ticket(ticket)
+    assert shown["status"] == "assigned" and shown["assignee"] == "Ben"
     assert "escalation is stopped" in telegram.texts_to(BEN_USER)[-1]
     # The ping itself now says who acknowledged it, and its button is gone
     assert ping.text.endswith("Acknowledged by Ben: the escalation is stopped.")

@@ -1,7 +1,7 @@
 """The clock role: a loop that ticks every few seconds.
 
-Each tick re-sends overdue work to the broker, runs the SLA checkpoints and the
-tick functions it is handed (channels add theirs), and every few minutes writes
+Each tick re-sends overdue work to the broker, runs the SLA checkpoints, the desk
+rules (``core.desk.watch``) and the tick functions it is handed (channels add theirs), and every few minutes writes
 an audit checkpoint over all chains. Each step runs on its own: one that fails
 is logged and the others still run.
 """
@@ -17,6 +17,7 @@ from functools import partial
 
 from core.context import Context
 from core.db import report_outage
+from core.desk import watch as deskwatch
 from core.dispatch import DispatchUnavailable
 from core.sla import watch as slawatch
 from workers.sweep import checkpoint, sweep
@@ -37,8 +38,9 @@ class Clock:
         ticks: Sequence[Tick] = (),
     ) -> None:
         self.ctx = ctx
-        # SLA checkpoints first (warnings, breaches, escalation starts), then the channels'.
-        self.ticks: list[Tick] = [slawatch.tick, *ticks]
+        # SLA checkpoints first (warnings, breaches, escalation starts), then the desk
+        # rules (unassigned too long, holds past their limit), then the channels'.
+        self.ticks: list[Tick] = [slawatch.tick, deskwatch.tick, *ticks]
         self.interval = interval
         self.redeliver_after = redeliver_after
         self.stop_event = threading.Event()

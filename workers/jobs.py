@@ -18,6 +18,7 @@ from core import audit, intake, logfields, outbox
 from core.channel import Sender
 from core.context import Context
 from core.db import after_commit
+from core.desk import watch as deskwatch
 from core.errors import DeliveryError
 from core.escalation import stepping
 from core.health import DEGRADED, UP
@@ -266,6 +267,11 @@ def sla_checkpoint(ticket_ids: int | str) -> None:
     _send_held(ctx, held, "the pings of an SLA checkpoint")
 
 
+def desk_checkpoint(ticket_ids: int | str) -> None:
+    """Fire the desk rules due on tickets the clock found ("12,13,14": one transaction)."""
+    deskwatch.checkpoint_many(runtime().ctx, [int(i) for i in str(ticket_ids).split(",") if i])
+
+
 def _send_held(ctx: Context, held: list[int], what: str) -> None:
     if not held:
         return
@@ -285,12 +291,13 @@ def escalation_step(escalation_id: int, token: str) -> None:
 # SLA checkpoints run on a queue of their own at a lower priority (Dramatiq runs the
 # lowest number first): during a burst of breaches, the pings each one has queued
 # are delivered as soon as it commits instead of waiting behind the whole burst.
-JOB_QUEUE_SUFFIX = {"sla_checkpoint": ".sla"}
-JOB_PRIORITY = {"sla_checkpoint": 10}
+JOB_QUEUE_SUFFIX = {"sla_checkpoint": ".sla", "desk_checkpoint": ".sla"}
+JOB_PRIORITY = {"sla_checkpoint": 10, "desk_checkpoint": 10}
 
 JOBS: dict[str, Callable[..., None]] = {
     "deliver": deliver,
     "process_inbound": process_inbound,
     "sla_checkpoint": sla_checkpoint,
+    "desk_checkpoint": desk_checkpoint,
     "escalation_step": escalation_step,
 }

@@ -15,16 +15,24 @@ from channels.email.ids import check_address
 from channels.email.parse import parse
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from channels.email.sender import EmailSender
     from config.settings import Settings
+    from core.channel import Forget
     from core.context import Context
 
 NAME = "email"
+# The largest file a reply carries: 25 MB once base64-encoded, what most mail
+# providers take in one message.
+FILE_BYTES = 18 * 1024 * 1024
 
 
-def build_sender(settings: Settings) -> EmailSender:
-    """Relay delivery when ``SWITCHBOARD_MAIL_RELAY_HOST`` is set, else the local maildir."""
+def build_sender(settings: Settings, ctx: Context | None = None) -> EmailSender:
+    """Relay delivery when ``SWITCHBOARD_MAIL_RELAY_HOST`` is set, else the local maildir;
+    with ``ctx``, a reply's files go with it as attachments."""
     from channels.email.sender import EmailSender, Relay
+    from core.tickets import files
 
     support = (settings.support_address_list or ["support@localhost"])[0]
     relay = None
@@ -42,6 +50,7 @@ def build_sender(settings: Settings) -> EmailSender:
         support=support,
         relay=relay,
         maildir=settings.maildir_path,
+        files=(lambda out: files.load(ctx, out)) if ctx is not None else None,
     )
 
 
@@ -103,9 +112,20 @@ def imap_services(ctx: Context, settings: Settings) -> list[Service]:
 
 def plug(ctx: Context, settings: Settings) -> Plug:
     return Plug(
-        sender=build_sender(settings),
+        sender=build_sender(settings, ctx),
         services=[smtp_service(ctx, settings), *imap_services(ctx, settings)],
     )
+
+
+def forget(settings: Settings, session: Session, what: Forget) -> None:
+    """An erasure: the local maildir's copies of the client's mail, once it commits."""
+    from channels.email.sender import forget_maildir
+    from core.db import after_commit
+
+    def remove() -> None:
+        forget_maildir(settings.maildir_path, what.keys)
+
+    after_commit(session, remove)
 
 
 CHANNEL = Channel(
@@ -115,6 +135,8 @@ CHANNEL = Channel(
     plug=plug,
     parser=parse,
     check_address=check_address,
+    forget=forget,
+    file_bytes=FILE_BYTES,
 )
 
 __all__ = ["CHANNEL", "build_sender", "parse"]

@@ -4,7 +4,9 @@ Every mail carries a Message-ID derived from its outbox key (a retry is the same
 message), the ticket's reply address in Reply-To, In-Reply-To/References and an
 Outlook Thread-Index for threading, and ``Auto-Submitted: auto-replied`` when it
 is automatic. The returned Message-ID is stored on the outbox row, so a reply that
-quotes it threads back to the ticket.
+quotes it threads back to the ticket. An agent's files on a reply go as MIME
+attachments (``multipart/mixed``: the text first, then each file in base64, its
+name RFC 2231-encoded when it is not ASCII).
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ import smtplib
 import ssl
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email import charset as _charset
+from email import encoders
 from email.header import Header
 from email.message import Message
+from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import SMTP, SMTPUTF8, compat32
@@ -28,6 +33,7 @@ from pathlib import Path
 
 from channels.email import ids
 from core.errors import DeliveryError
+from core.tickets.files import OutFile
 from core.tokens import reply_token
 from core.values import Outbound
 
@@ -59,6 +65,20 @@ def _header(value: str) -> str | Header:
 
 
 MAILDIR_UTF8 = SMTPUTF8.clone(linesep="\n")
+
+
+def _file_part(item: OutFile) -> MIMEBase:
+    """One attachment: base64, its name as given (RFC 2231 when it is not ASCII)."""
+    main, _, sub = item.content_type.partition("/")
+    if not main or not sub or any(c in item.content_type for c in " ;\r\n"):
+        main, sub = "application", "octet-stream"
+    part = MIMEBase(main, sub)
+    part.set_payload(item.data)
+    encoders.encode_base64(part)
+    name = " ".join(item.filename.split()) or "attachment"
+    value: str | tuple[str, str, str] = name if name.isascii() else ("utf-8", "", name)
+    part.add_header("Content-Disposition", "attachment", filename=value)
+    return part
 
 
 def recipient_address(value: str) -> tuple[str, bool]:
@@ -97,6 +117,28 @@ def thread_index(ticket_key: str, position: int) -> str:
     return base64.b64encode(head + child).decode()
 
 
+def maildir_name(key: str) -> str:
+    """The maildir file name of the delivery with this outbox key (in new/, or in cur/
+    with the flags a mail reader appends: ``NAME:2,S``)."""
+    return hashlib.sha256(key.encode()).hexdigest()[:32] + ".switchboard"
+
+
+def forget_maildir(maildir: Path, keys: frozenset[str]) -> int:
+    """Remove the maildir files of these deliveries (an erasure); how many."""
+    names = {maildir_name(k) for k in keys}
+    removed = 0
+    for sub in ("new", "cur", "tmp"):
+        try:
+            entries = list(os.scandir(maildir / sub))
+        except FileNotFoundError:
+            continue
+        for entry in entries:
+            if entry.name.split(".switchboard", 1)[0] + ".switchboard" in names:
+                Path(entry.path).unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
 class EmailSender:
     """The ``email`` sender; see the module docstring for the headers it writes."""
 
@@ -104,7 +146,14 @@ class EmailSender:
     _lock = threading.Lock()
 
     def __init__(
-        self, *, secret: bytes, mail_from: str, support: str, relay: Relay | None, maildir: Path
+        self,
+        *,
+        secret: bytes,
+        mail_from: str,
+        support: str,
+        relay: Relay | None,
+        maildir: Path,
+        files: Callable[[Outbound], Sequence[OutFile]] | None = None,
     ) -> None:
         self.secret = secret
         self.mail_from = mail_from
@@ -112,13 +161,15 @@ class EmailSender:
         self.relay = relay
         self.maildir = Path(maildir)
         self.domain = ids.domain_of(mail_from)
+        self.files = files  # the files a reply carries, with their bytes
         self._local = threading.local()
 
     # Building -----------------------------------------------------------------------
 
-    def build(self, out: Outbound) -> Message:
-        """The mail for ``out`` (the stdlib's compat32 classes: the header-registry
-        API of ``EmailMessage`` costs several times as much per message)."""
+    def build(self, out: Outbound, files: Sequence[OutFile] = ()) -> Message:
+        """The mail for ``out`` with ``files`` attached (the stdlib's compat32 classes:
+        the header-registry API of ``EmailMessage`` costs several times as much per
+        message)."""
         ticket_id = out.thread.get("ticket_id")
         token = reply_token(self.secret, int(ticket_id)) if ticket_id else None
         text = _text_part(out.text or "", "plain")
@@ -127,6 +178,8 @@ class EmailSender:
             msg = MIMEMultipart("alternative", _subparts=[text, _text_part(out.html, "html")])
         else:
             msg = text
+        if files:
+            msg = MIMEMultipart("mixed", _subparts=[msg, *(_file_part(f) for f in files)])
         msg["From"] = formataddr(("Support", self.mail_from))
         msg["To"] = recipient_address(out.recipient)[0]
         # (compat32 messages take Header values; typeshed only knows str)
@@ -161,7 +214,7 @@ class EmailSender:
         """Deliver ``out``; an address whose local part is not ASCII goes with SMTPUTF8
         (RFC 6531: UTF-8 headers), and only through a relay that offers it."""
         recipient, utf8 = recipient_address(out.recipient)
-        msg = self.build(out)
+        msg = self.build(out, self.files(out) if self.files is not None else ())
         if self.relay is None:  # a maildir file has LF line ends, SMTP has CRLF
             self._to_maildir(out.key, msg.as_bytes(policy=MAILDIR_UTF8 if utf8 else compat32))
         else:
@@ -170,7 +223,7 @@ class EmailSender:
 
     def _to_maildir(self, key: str, data: bytes) -> None:
         """Write once per key: the file name is derived from it, so a retry finds it."""
-        name = hashlib.sha256(key.encode()).hexdigest()[:32] + ".switchboard"
+        name = maildir_name(key)
         if not (self.maildir / "tmp").is_dir():
             for sub in ("tmp", "new", "cur"):
                 (self.maildir / sub).mkdir(parents=True, exist_ok=True)

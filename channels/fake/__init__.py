@@ -23,7 +23,10 @@ from core.errors import DeliveryError
 from core.values import AttachmentIn, Inbound, Outbound
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from config.settings import Settings
+    from core.channel import Forget
 
 NAME = "fake"
 
@@ -50,6 +53,33 @@ class FakeSender:
             with self.path.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps({**asdict(out), "external_id": external_id}) + "\n")
             return external_id
+
+
+def forget_outbox(path: Path, keys: frozenset[str], addresses: frozenset[str]) -> int:
+    """Rewrite the file without the deliveries of these keys or to these addresses (an
+    erasure); how many lines went."""
+    with FakeSender._lock:
+        kept, gone = [], 0
+        for line in read_outbox(path):
+            if line["key"] in keys or line["recipient"] in addresses:
+                gone += 1
+            else:
+                kept.append(json.dumps(line) + "\n")
+        if gone:
+            tmp = Path(path).with_suffix(".tmp")
+            tmp.write_text("".join(kept), encoding="utf-8")
+            tmp.replace(path)
+        return gone
+
+
+def forget(settings: Settings, session: Session, what: Forget) -> None:
+    """An erasure: the deliveries to the client in the JSON-lines file, once it commits."""
+    from core.db import after_commit
+
+    def remove() -> None:
+        forget_outbox(settings.fake_outbox_path, what.keys, what.addresses)
+
+    after_commit(session, remove)
 
 
 def read_outbox(path: Path) -> list[dict[str, Any]]:
@@ -116,4 +146,5 @@ CHANNEL = Channel(
     title="Fake (JSON lines file)",
     configured=lambda settings: True,
     plug=plug,
+    forget=forget,
 )

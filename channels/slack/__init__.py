@@ -6,6 +6,7 @@
 - ``cards``: the observer that keeps each ticket's card and thread up to date
 - ``outbox``: Slack outbox rows; ``sender``: delivers them through the Web API
 - ``intake``: Slack messages from non-agents as ``Inbound`` values
+- ``files``: downloads the files shared in Slack before the event is decided (``Plug.fetcher``)
 - ``blocks``: Block Kit; ``models``: the channel's tables
 
 Configured when ``SWITCHBOARD_SLACK_BOT_TOKEN`` is set. Slack being unreachable
@@ -45,6 +46,7 @@ def plug(ctx: Context, settings: Settings) -> Plug:
     from channels.slack.app import build_work, web_client
     from channels.slack.cards import CardObserver
     from channels.slack.edge import ANSWERING
+    from channels.slack.files import fetcher
     from channels.slack.sender import SlackSender
     from core.intake.frontdoor import FrontDoor
 
@@ -78,6 +80,7 @@ def plug(ctx: Context, settings: Settings) -> Plug:
     return Plug(
         sender=SlackSender(client, ctx),
         events=work.handle,
+        fetcher=fetcher(settings.slack_bot_token, settings.slack_api_url),
         observers=[observer],
         mount=mount,
         services=services,
@@ -123,4 +126,5 @@ CHANNEL = Channel(
     plug=plug,
     parser=parse,
     tables=_tables,
+    file_bytes=0,  # the sender posts text to Slack clients, no files
 )

@@ -5,6 +5,8 @@ configured intake channel, goes through ``core.intake.receive`` like an email.
 Its external id is ``CHANNEL:TS``; a message in a thread references
 ``CHANNEL:THREAD_TS``, so the references rule finds the ticket, and replies go
 back into the same thread (``SlackSender`` reads the conversation from them).
+The files the client shared are on the ticket as downloaded beforehand
+(``channels.slack.files``); one that could not be had is listed with its link.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.errors import IntakeError
-from core.values import Inbound
+from core.intake.fetch import attached
+from core.values import AttachmentIn, Inbound
 
 CHANNEL = "slack"
 
@@ -32,11 +35,18 @@ def parse(raw: bytes, meta: dict[str, Any]) -> Inbound:
     from channels.slack.work import plain
 
     text = plain(event.get("text") or "")
-    files = [f for f in event.get("files") or [] if isinstance(f, dict)]
-    if files:
+    attachments: list[AttachmentIn] = []
+    unfetched = []
+    for item in [f for f in event.get("files") or [] if isinstance(f, dict)]:
+        got = attached(meta, str(item.get("id") or ""), str(item.get("name") or ""))
+        if isinstance(got, AttachmentIn):
+            attachments.append(got)
+        else:  # not downloaded (too large, deleted...): the agent gets its link
+            unfetched.append(item)
+    if unfetched:
         text += "\n\nFiles shared in Slack:\n" + "\n".join(
             f"- {f.get('name', 'file')}: {f.get('permalink') or f.get('url_private', '')}"
-            for f in files
+            for f in unfetched
         )
     thread_ts = event.get("thread_ts")
     references = (f"{channel}:{thread_ts}",) if thread_ts and thread_ts != ts else ()
@@ -49,6 +59,7 @@ def parse(raw: bytes, meta: dict[str, Any]) -> Inbound:
         subject=first_line[:120],
         text=text,
         references=references,
+        attachments=tuple(attachments),
         received_at=datetime.fromtimestamp(float(ts), UTC),
         extras={"channel": channel, "thread_ts": thread_ts or ts},
     )

@@ -24,15 +24,17 @@ from sqlalchemy.orm import Session
 
 from channels.slack import outbox as slack_outbox
 from channels.slack import pings
+from channels.slack.files import shared
 from channels.slack.models import SlackCard
 from core import outbox, staff
 from core.context import Context
 from core.errors import ActionRefused, NotFound
-from core.intake import Incoming
+from core.intake import Incoming, fetch
 from core.intake.frontdoor import FrontDoor
 from core.models import Agent, InboundRecord, OutboxDelivery, Ticket
 from core.principals import agent_principal
 from core.tickets import conversation, lookup, workflow
+from core.values import AttachmentIn
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +156,7 @@ class SlackWork:
             return self._button(session, payload)
         try:
             with session.begin_nested():
-                return self._handle(session, kind, payload)
+                return self._handle(session, kind, payload, dict(record.meta or {}))
         except ActionRefused as exc:
             channel = payload.get("channel")
             if channel and payload.get("user"):
@@ -168,12 +170,14 @@ class SlackWork:
                 )
             return f"refused: {exc.rule}"
 
-    def _handle(self, session: Session, kind: str, payload: dict[str, Any]) -> str:
+    def _handle(
+        self, session: Session, kind: str, payload: dict[str, Any], meta: dict[str, Any]
+    ) -> str:
         if kind == "app_home_opened":
             slack_outbox.home(self.ctx, session, payload["user"])
             return "home published"
         if kind == "message":
-            return self._message(session, payload)
+            return self._message(session, payload, meta)
         return f"ignored: {kind}"
 
     def is_person(self, ev: dict[str, Any]) -> bool:
@@ -201,7 +205,7 @@ class SlackWork:
             return False
         return self._card_for(session, ev) is None and agent_for(session, ev.get("user")) is None
 
-    def _message(self, session: Session, ev: dict[str, Any]) -> str:
+    def _message(self, session: Session, ev: dict[str, Any], meta: dict[str, Any]) -> str:
         if not self.is_person(ev):
             return "ignored: not a person's message"
         card = self._card_for(session, ev)
@@ -218,11 +222,20 @@ class SlackWork:
         who = agent_principal(agent)
         text = ev.get("text") or ""
         body = note_body(text)
+        attachments = _attached(ev, meta, "note" if body is not None else "reply")
         if body is not None:
-            message = conversation.note(self.ctx, session, who, ticket, text=plain(body))
+            message = conversation.note(
+                self.ctx, session, who, ticket, text=plain(body), attachments=attachments
+            )
             return f"note {message.id} on {ticket.number}"
         message = conversation.reply(
-            self.ctx, session, who, ticket, text=plain(text), delay_seconds=self.undo_seconds
+            self.ctx,
+            session,
+            who,
+            ticket,
+            text=plain(text),
+            attachments=attachments,
+            delay_seconds=self.undo_seconds,
         )
         return f"reply {message.id} on {ticket.number}"
 
@@ -267,6 +280,26 @@ class SlackWork:
 
     def _ticket(self, session: Session, value: str) -> Ticket:
         return lookup.get_ticket(session, value, lock=True)
+
+
+def _attached(ev: dict[str, Any], meta: dict[str, Any], what: str) -> list[AttachmentIn]:
+    """The files an agent shared with a thread message, as downloaded before the event
+    was decided (``channels.slack.files``); one that could not be had refuses the whole
+    message, naming it, so the client never gets a reply missing a file."""
+    found = []
+    for item in shared(ev):
+        name = str(item.get("name") or item.get("title") or item["id"])
+        got = fetch.attached(meta, str(item["id"]), name)
+        if isinstance(got, str):
+            raise ActionRefused(
+                "slack.file",
+                f"the file '{name}' could not be taken ({got}), so your {what} was not "
+                + ("sent to the client" if what == "reply" else "added")
+                + ": share it again, or a link to it",
+                kind="field",
+            )
+        found.append(got)
+    return found
 
 
 # Button handlers: (work, session, agent, value, channel, user) -> outcome ---------------

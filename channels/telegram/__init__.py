@@ -26,7 +26,10 @@ from channels.contract import Channel, Plug, Service
 from channels.telegram.parse import NAME, parse
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from config.settings import Settings
+    from core.channel import Forget
     from core.context import Context
 
 
@@ -125,6 +128,19 @@ def plug(ctx: Context, settings: Settings) -> Plug:
     )
 
 
+def forget(settings: Settings, session: Session, what: Forget) -> None:
+    """An erasure: the parts sent to the client's chats, or for their deliveries."""
+    from sqlalchemy import delete, or_
+
+    from channels.telegram.models import TelegramSent
+
+    session.execute(
+        delete(TelegramSent).where(
+            or_(TelegramSent.key.in_(what.keys), TelegramSent.chat_id.in_(what.addresses))
+        )
+    )
+
+
 CHANNEL = Channel(
     name=NAME,
     title="Telegram",
@@ -133,6 +149,8 @@ CHANNEL = Channel(
     parser=parse,
     tables=_tables,
     check_address=check_address,
+    forget=forget,
+    file_bytes=50 * 1024 * 1024,  # the most the Bot API takes from a bot in one upload
 )
 
 __all__ = ["CHANNEL", "parse", "webhook_secret"]

@@ -26,7 +26,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 import warnings
@@ -40,11 +39,10 @@ from channels.telegram.api import BotApi
 from channels.telegram.events import ACK_PREFIX
 from channels.telegram.models import TelegramSent
 from channels.telegram.pings import ACKNOWLEDGED
-from core import blobs
 from core.context import Context
 from core.errors import DeliveryError
 from core.escalation import chain as escalation
-from core.models import Message
+from core.tickets import files
 from core.values import Outbound
 
 log = logging.getLogger(__name__)
@@ -54,7 +52,6 @@ LIMIT = 4096
 PHOTO_BYTES = 10 * 1024 * 1024
 PHOTO_TYPES = ("image/jpeg", "image/png", "image/webp")
 MAX_WAIT = 2.0
-REPLY_KEY = re.compile(r"^reply:(\d+)$")
 
 
 def split(text: str, limit: int = LIMIT) -> list[str]:
@@ -113,7 +110,7 @@ class TelegramSender:
         if out.kind == ACKNOWLEDGED:
             return self._edit_ping(out)
         parts: list[tuple[str, Any]] = [("text", p) for p in split(out.text)]
-        parts.extend(("file", f) for f in self._files(out))
+        parts.extend(("file", f) for f in files.load(self.ctx, out))
         last_text = max(n for n, (what, _) in enumerate(parts) if what == "text")
         sent: list[str] = []
         for number, (what, content) in enumerate(parts):
@@ -197,9 +194,8 @@ class TelegramSender:
             if what == "text":
                 sent = await bot.send_message(chat, content, reply_markup=reply_markup)
             else:
-                filename, content_type, data = content
-                upload = InputFile(data, filename=filename)
-                if content_type in PHOTO_TYPES and len(data) <= PHOTO_BYTES:
+                upload = InputFile(content.data, filename=content.filename)
+                if content.content_type in PHOTO_TYPES and len(content.data) <= PHOTO_BYTES:
                     sent = await bot.send_photo(chat, upload, reply_markup=reply_markup)
                 else:
                     sent = await bot.send_document(chat, upload, reply_markup=reply_markup)
@@ -240,19 +236,3 @@ class TelegramSender:
             if 0 < len(str(button).encode()) <= 64
         ]
         return {"inline_keyboard": rows} if rows else None
-
-    def _files(self, out: Outbound) -> list[tuple[str, str, bytes]]:
-        """The agent's files on the reply this row delivers (its key names the message)."""
-        match = REPLY_KEY.match(out.key)
-        if not match:
-            return []
-        found = []
-        with self.ctx.db.reading() as session:
-            message = session.get(Message, int(match.group(1)))
-            if message is None or message.kind != "public" or message.direction != "out":
-                return []
-            for item in message.attachments:
-                data = blobs.get(session, item.sha256)
-                if data is not None:
-                    found.append((item.filename, item.content_type, data))
-        return found

@@ -131,6 +131,7 @@ def files(msg: dict[str, Any]) -> list[FileRef]:
         item = msg.get(field)
         if not _file(item):
             continue
+        assert isinstance(item, dict)
         name = item.get("file_name") or f"{stem}-{str(item.get('file_unique_id', ''))[:32]}{suffix}"
         found.append(
             FileRef(

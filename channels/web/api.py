@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
 from sqlalchemy.orm import Session
 
+from channels.web import uploads
 from channels.web.schemas import (
     AssignBody,
     CategoryBody,
     CloseBody,
+    DoneBody,
     EscalateBody,
     HoldBody,
     LinkBody,
@@ -29,14 +31,14 @@ from channels.web.schemas import (
     ReopenBody,
     ResolveBody,
     RevokeBody,
-    TextBody,
 )
 from core import agents, logfields, parked
 from core.context import Context
+from core.desk import followups
 from core.errors import ActionRefused, NotFound
 from core.escalation import acknowledging
 from core.kpis import report as kpireport
-from core.models import Agent
+from core.models import MAX_ID, Agent
 from core.principals import Principal, agent_principal
 from core.sla import report as slareport
 from core.tickets import context, conversation, fields, lookup, opening, tracking, views, workflow
@@ -222,14 +224,29 @@ def start(ctx: CtxDep, who: WhoDep, number: str, body: Override | None = None) -
     )
 
 
-@router.post("/tickets/{number}/reply")
-def reply(ctx: CtxDep, who: WhoDep, number: str, body: TextBody) -> dict[str, Any]:
-    return _act(ctx, number, lambda s, t: conversation.reply(ctx, s, who, t, text=body.text))
+PostedDep = Annotated[uploads.Posted, Depends(uploads.read)]
 
 
-@router.post("/tickets/{number}/note")
-def note(ctx: CtxDep, who: WhoDep, number: str, body: TextBody) -> dict[str, Any]:
-    return _act(ctx, number, lambda s, t: conversation.note(ctx, s, who, t, text=body.text))
+@router.post("/tickets/{number}/reply", openapi_extra=uploads.OPENAPI)
+def reply(ctx: CtxDep, who: WhoDep, number: str, body: PostedDep) -> dict[str, Any]:
+    """A public reply, with files (JSON with base64, or multipart: ``channels.web.uploads``)."""
+    return _write(ctx, who, number, body, conversation.reply)
+
+
+@router.post("/tickets/{number}/note", openapi_extra=uploads.OPENAPI)
+def note(ctx: CtxDep, who: WhoDep, number: str, body: PostedDep) -> dict[str, Any]:
+    """An internal note, with files for the team only."""
+    return _write(ctx, who, number, body, conversation.note)
+
+
+def _write(
+    ctx: Context, who: Principal, number: str, body: uploads.Posted, action: Callable[..., object]
+) -> dict[str, Any]:
+    return _act(
+        ctx,
+        number,
+        lambda s, t: action(ctx, s, who, t, text=body.text, attachments=body.attachments),
+    )
 
 
 @router.post("/tickets/{number}/hold")
@@ -422,6 +439,40 @@ def kpi_report(ctx: CtxDep, who: WhoDep, period: PeriodDep) -> dict[str, Any]:
         raise HTTPException(403, "the KPI report is for leads and admins")
     with ctx.db.reading() as session:
         return kpireport.kpis(session, *period, ctx.now())
+
+
+@router.get("/follow-ups")
+def list_follow_ups(
+    ctx: CtxDep,
+    who: WhoDep,
+    status: Literal["open", "done", "all"] = "open",
+    mine: bool = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 200,
+) -> dict[str, Any]:
+    """Follow-ups the desk rules opened (open ones by default), newest first; ``mine``:
+    only those for the caller."""
+    with ctx.db.reading() as session:
+        return {
+            "follow_ups": followups.listing(
+                session,
+                status=None if status == "all" else status,
+                agent_id=who.agent_id if mine else None,
+                limit=limit,
+            )
+        }
+
+
+@router.post("/follow-ups/{follow_up_id}/done")
+def follow_up_done(
+    ctx: CtxDep,
+    who: WhoDep,
+    follow_up_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    body: DoneBody | None = None,
+) -> dict[str, Any]:
+    """Mark a follow-up done, with an optional note of what was done."""
+    with ctx.db.transaction() as session:
+        followups.done(ctx, session, who, follow_up_id, body.note if body else "")
+        return followups.listing(session, status=None, follow_up_id=follow_up_id)[0]
 
 
 @router.get("/parked")

@@ -23,6 +23,7 @@ from channels.web import (
     portal,
     satisfaction_pages,
     team_api,
+    uploads,
 )
 from channels.web.headers import SecurityHeaders
 from channels.web.idempotency import IdempotencyMiddleware
@@ -82,6 +83,7 @@ def create_app(ctx: Context) -> FastAPI:
         default=ctx.max_request_bytes,
         uploads=ctx.max_upload_bytes,
         limits=app.state.body_limits,
+        upload_paths=uploads.PATHS,
     )
 
     @app.exception_handler(ActionRefused)

@@ -4,7 +4,9 @@
 ``GET /api/contacts/{ref}`` shows one with its identities, tickets and history;
 ``POST /api/contacts/{ref}/link`` joins another contact into it (an agent's
 judgement, audited) and ``POST /api/contacts/{ref}/unlink`` splits an identity
-off again. ``ref`` is ``C-000123`` or one of its addresses, ``CHANNEL:ADDRESS``.
+off again. ``GET /api/contacts/{ref}/export`` and ``POST /api/contacts/{ref}/erase``
+(leads and admins) export everything held about the client, or erase it
+(``core.privacy``). ``ref`` is ``C-000123`` or one of its addresses, ``CHANNEL:ADDRESS``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from channels.web.api import CtxDep, WhoDep
 from core import contacts
 from core.contacts import links
 from core.contacts import views as contact_views
+from core.errors import ActionRefused
+from core.privacy import erase, export
 
 router = APIRouter()
 
@@ -27,6 +31,13 @@ class LinkContactBody(BaseModel):
         min_length=1, description="The contact to join into this one: C-000123 or CHANNEL:ADDRESS"
     )
     reason: str = Field("", description="Why they are the same person (kept in the audit).")
+
+
+class EraseBody(BaseModel):
+    reason: str = Field(
+        min_length=1, description="Why (the request's reference); kept in the audit."
+    )
+    confirm: bool = Field(False, description="Must be true: the erasure cannot be undone.")
 
 
 class UnlinkBody(BaseModel):
@@ -86,3 +97,27 @@ def unlink_contact(ctx: CtxDep, who: WhoDep, ref: str, body: UnlinkBody) -> dict
                 ctx, session, contacts.get_contact(session, ids[1])
             ),
         }
+
+
+@router.get("/contacts/{ref}/export")
+def export_contact(ctx: CtxDep, who: WhoDep, ref: str) -> dict[str, Any]:
+    """Everything held about the contact as one JSON document (leads and admins; audited)."""
+    with ctx.db.transaction() as session:
+        return export.export(ctx, session, who, contacts.get_contact(session, ref))
+
+
+@router.post("/contacts/{ref}/erase")
+def erase_contact(ctx: CtxDep, who: WhoDep, ref: str, body: EraseBody) -> dict[str, Any]:
+    """Erase the contact's personal data for good (leads and admins; audited)."""
+    if not body.confirm:
+        raise ActionRefused(
+            "privacy.confirm",
+            "an erasure cannot be undone: send confirm: true to do it",
+            kind="field",
+        )
+    with ctx.db.transaction() as session:
+        done = erase.erase(
+            ctx, session, who, contacts.get_contact(session, ref), reason=body.reason
+        )
+    erase.after_erasure(ctx)
+    return done.as_dict()

@@ -45,11 +45,17 @@ async def read(request: Request, max_bytes: int) -> Sent:
             raise TooLarge
     kind = request.headers.get("content-type", "")
     if kind.lower().startswith("multipart/form-data"):
-        return _multipart(kind, body)
+        return multipart(kind, body)
+    return urlencoded(body)
+
+
+def urlencoded(body: bytes) -> Sent:
+    """An ``application/x-www-form-urlencoded`` body."""
     return Sent(fields={k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items() if v})
 
 
-def _multipart(kind: str, body: bytes) -> Sent:
+def multipart(kind: str, body: bytes) -> Sent:
+    """A ``multipart/form-data`` body (``kind`` is its Content-Type, with the boundary)."""
     head = f"Content-Type: {kind}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1", "replace")
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
     sent = Sent()

@@ -15,7 +15,9 @@ another method, path or body            422 ``idempotency.key_reused``
 A key is 1 to 255 printable ASCII characters (else 422 ``idempotency.key_invalid``).
 Answers are kept for ``SWITCHBOARD_IDEMPOTENCY_KEY_HOURS``. An answer that is our
 failure (5xx) or a failed login (401) is not kept: the key is free again. Bodies
-are compared as JSON (key order and spacing do not matter). The alerts webhook's
+are compared as JSON (key order and spacing do not matter), and a multipart form
+(a reply with files) by its fields and files, not its bytes (a client sending it
+again picks a new boundary). The alerts webhook's
 header of the same name (``channels/alerts``) is that channel's own: a
 notification's id, not handled here.
 """
@@ -33,6 +35,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from channels.web import forms
 from channels.web.responses import database_unavailable, error
 from core import idempotency
 from core.context import Context
@@ -50,10 +53,25 @@ def _refusal(status: int, code: str, message: str, **headers: str) -> Response:
     return response
 
 
-def _canonical(body: bytes) -> bytes:
-    """The body as compared: JSON re-serialised with sorted keys, else the bytes."""
+def _canonical(body: bytes, content_type: str = "") -> bytes:
+    """The body as compared: JSON re-serialised with sorted keys, a multipart form as
+    its fields and its files' names, types and hashes, else the bytes."""
     if not body.strip():
         return b""
+    if content_type.lower().startswith("multipart/form-data"):
+        sent = forms.multipart(content_type, body)
+        if not sent.fields and not sent.files:  # nothing readable in it: its bytes
+            return body
+        return json.dumps(
+            {
+                "fields": sent.fields,
+                "files": [
+                    [f.filename, f.content_type, hashlib.sha256(f.data).hexdigest()]
+                    for f in sent.files
+                ],
+            },
+            sort_keys=True,
+        ).encode()
     try:
         return json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
     except ValueError:
@@ -108,7 +126,8 @@ class IdempotencyMiddleware:
         path = scope["path"] + (
             f"?{scope['query_string'].decode()}" if scope["query_string"] else ""
         )
-        digest = hashlib.sha256(f"{scope['method']} {path}\n".encode() + _canonical(body))
+        canonical = _canonical(body, headers.get("content-type", ""))
+        digest = hashlib.sha256(f"{scope['method']} {path}\n".encode() + canonical)
         request = idempotency.Request(caller, key, digest.hexdigest(), scope["method"], path)
         try:
             outcome = await run_in_threadpool(idempotency.claim, self.ctx, request)

@@ -1,7 +1,9 @@
 """How large a request body may be, checked before any endpoint reads it.
 
 Every request is held to ``ctx.max_request_bytes`` (JSON, forms, webhooks), a
-multipart upload (a form with files) to ``ctx.max_upload_bytes``, and a path a
+multipart upload (a form with files) and the API's reply and note (JSON that may
+carry files in base64: ``channels.web.uploads.PATHS``) to ``ctx.max_upload_bytes``,
+and a path a
 channel gave its own limit (``app.state.body_limits``, by path prefix: the alerts
 webhook) to that one. A body over its limit is answered 413 with the limit named,
 whether its Content-Length says so up front or it only grows past it while it is
@@ -11,17 +13,27 @@ read; the endpoint then sees a disconnect, so nothing of it is stored.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, *, default: int, uploads: int, limits: dict[str, int]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        default: int,
+        uploads: int,
+        limits: dict[str, int],
+        upload_paths: str = r"(?!)",
+    ) -> None:
         self.app = app
         self.default = default
         self.uploads = uploads
         self.limits = limits  # path prefix -> bytes, filled in as channels mount
+        self.upload_paths = re.compile(upload_paths)  # paths whose bodies carry files
 
     def limit_for(self, scope: Scope) -> int:
         path = str(scope.get("path", ""))
@@ -30,6 +42,8 @@ class BodyLimit:
                 return limit
         headers = dict(scope.get("headers") or [])
         if headers.get(b"content-type", b"").lower().startswith(b"multipart/form-data"):
+            return self.uploads
+        if self.upload_paths.match(path):
             return self.uploads
         return self.default
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import base64
+import binascii
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
 
 
 class Requester(BaseModel):
@@ -37,8 +39,30 @@ class AssignBody(Override):
     agent: str = Field(description="'me', an agent id, or an agent's email")
 
 
-class TextBody(Override):
-    text: str = Field(min_length=1)
+def _base64(value: object) -> bytes:
+    """Standard base64 (line breaks allowed), strictly: a stray character is an error,
+    never skipped."""
+    if not isinstance(value, str):
+        raise ValueError("must be a string of base64")
+    try:
+        return base64.b64decode("".join(value.split()), validate=True)
+    except binascii.Error as exc:
+        raise ValueError(f"is not base64 ({exc})") from None
+
+
+class FileBody(BaseModel):
+    """A file sent in a JSON body: its name, its type, and its bytes in base64."""
+
+    filename: str = Field(min_length=1, max_length=300)
+    content_type: str = Field("", max_length=200, description="guessed from the name when empty")
+    content_base64: Annotated[bytes, BeforeValidator(_base64)]
+
+
+class MessageBody(Override):
+    """A reply or a note: its text and files (at least one of the two)."""
+
+    text: str = ""
+    attachments: list[FileBody] = Field(default_factory=list)
 
 
 class HoldBody(Override):
@@ -46,6 +70,10 @@ class HoldBody(Override):
     parts_ref: str | None = None
     note: str | None = None
     until: AwareDatetime | None = None  # when it will be looked at again (told to the client)
+
+
+class DoneBody(BaseModel):
+    note: str = Field("", max_length=2000)
 
 
 class RevokeBody(BaseModel):

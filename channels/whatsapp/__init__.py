@@ -27,7 +27,10 @@ from channels.whatsapp.parse import parse
 from core.errors import ConfigError
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from config.settings import Settings
+    from core.channel import Forget
     from core.context import Context
 
 REQUIRED = ("whatsapp_app_secret", "whatsapp_verify_token", "whatsapp_phone_number_id")
@@ -104,6 +107,18 @@ def check_number(address: str) -> None:
         )
 
 
+def forget(settings: Settings, session: Session, what: Forget) -> None:
+    """An erasure: the client's chat window (their number) and the sends of their
+    deliveries (a long reply's parts are ``KEY#2``, ...)."""
+    from sqlalchemy import delete, or_
+
+    from channels.whatsapp.models import WhatsAppChat, WhatsAppSend
+
+    session.execute(delete(WhatsAppChat).where(WhatsAppChat.number.in_(what.addresses)))
+    parts = [WhatsAppSend.key.like(f"{k}#%") for k in sorted(what.keys)]
+    session.execute(delete(WhatsAppSend).where(or_(WhatsAppSend.key.in_(what.keys), *parts)))
+
+
 CHANNEL = Channel(
     name=NAME,
     title="WhatsApp (Cloud API)",
@@ -112,4 +127,6 @@ CHANNEL = Channel(
     parser=parse,
     tables=_tables,
     check_address=check_number,
+    forget=forget,
+    file_bytes=100 * 1024 * 1024,  # a document (WhatsApp's largest media)
 )

@@ -1,6 +1,7 @@
 """The Graph API calls the WhatsApp channel makes, over httpx.
 
-    POST /{version}/{phone-number-id}/messages     send a text, buttons or a template
+    POST /{version}/{phone-number-id}/messages     send a text, buttons, a template or a file
+    POST /{version}/{phone-number-id}/media        upload a file (multipart): its media id
     GET  /{version}/{media-id}                     a media file's short-lived URL
     GET  <that URL>                                the file, with the same token
 
@@ -57,6 +58,18 @@ class Graph:
             raise GraphError(
                 response.status_code, 0, f"no message id in the answer: {data}"
             ) from None
+
+    def upload(self, data: bytes, filename: str, mime_type: str) -> str:
+        """Upload a file to send (WhatsApp keeps it for 30 days); its media id."""
+        response = self.http.post(
+            f"{self.base}/{self.phone_number_id}/media",
+            data={"messaging_product": "whatsapp", "type": mime_type},
+            files={"file": (filename, data, mime_type)},
+        )
+        answer = _checked(response)
+        if not answer.get("id"):
+            raise GraphError(response.status_code, 0, f"no media id in the answer: {answer}")
+        return str(answer["id"])
 
     def media(self, media_id: str) -> Media:
         response = self.http.get(

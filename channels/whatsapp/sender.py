@@ -4,7 +4,9 @@ Inside the 24-hour customer-service window (from the client's last message,
 ``events.window_left``) a message goes free-form: text in parts of at most 4,096
 characters, split on paragraphs, and the product's question buttons
 (``Outbound.extras["buttons"]``: (id, title) pairs) as an interactive message (reply
-buttons, at most 3 with titles of at most 20 characters; more become a list).
+buttons, at most 3 with titles of at most 20 characters; more become a list), then
+an agent's files on a reply, each uploaded (``/media``) and sent after the text: a
+JPEG or PNG up to 5 MB as an image, anything else as a document with its name.
 Outside it, WhatsApp refuses free-form messages (error 131047), so the configured
 approved template goes instead, with the ticket number and tracking link as its
 body parameters; with none configured the delivery fails, saying so. A 131047 that
@@ -22,7 +24,7 @@ is permanent, shown with its code and title.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
@@ -36,6 +38,9 @@ from channels.whatsapp.parse import CHANNEL
 from core.context import Context
 from core.errors import DeliveryError
 from core.models import Ticket
+from core.tickets import files
+from core.tickets.files import OutFile
+from core.tickets.lookup import follow_merges
 from core.values import Outbound
 
 log = logging.getLogger(__name__)
@@ -48,6 +53,8 @@ MAX_BUTTONS = 3
 MAX_ROWS = 10
 RATE_LIMITS = {130429: 5.0, 131056: 60.0}  # seconds to wait: the number's, the pair's
 TRANSIENT = {1, 2, 4, 80007, 131000, 131016, 131057}
+IMAGE_TYPES = ("image/jpeg", "image/png")
+IMAGE_BYTES = 5 * 1024 * 1024
 
 
 def chunks(text: str, limit: int = TEXT_LIMIT) -> list[str]:
@@ -101,8 +108,9 @@ class WhatsAppSender:
             open_window = window_left(session, out.recipient, self.ctx.now()).total_seconds() > 0
         if not open_window or out.extras.get(TEMPLATE):
             return self._template(out)
+        attached = files.load(self.ctx, out)
         bodies = self._free_form(out)
-        if not bodies:
+        if not bodies and not attached:
             raise DeliveryError("the message has no text to send", permanent=True)
         wamid = ""
         for n, (kind, body) in enumerate(bodies):
@@ -113,7 +121,28 @@ class WhatsAppSender:
                     log.info("whatsapp: the window of outbox key %s is closed after all", out.key)
                     return self._template(out)
                 raise
+        for n, item in enumerate(attached):
+            kind = (
+                "image"
+                if item.content_type in IMAGE_TYPES and len(item.data) <= IMAGE_BYTES
+                else "document"
+            )
+            wamid = self._once(f"{out.key}#file{n}", kind, self._file_body(out, kind, item))
         return wamid
+
+    def _file_body(self, out: Outbound, kind: str, item: OutFile) -> Callable[[], dict[str, Any]]:
+        """The body sending ``item``, uploading it only when it is asked for (a retry
+        that finds the part sent uploads nothing)."""
+
+        def body() -> dict[str, Any]:
+            media: dict[str, Any] = {
+                "id": self.graph.upload(item.data, item.filename, item.content_type)
+            }
+            if kind == "document":
+                media["filename"] = item.filename
+            return {**self._base(out, kind), kind: media}
+
+        return body
 
     # Bodies -------------------------------------------------------------------------------
 
@@ -185,6 +214,7 @@ class WhatsAppSender:
                     "to no ticket, so the template has nothing to name",
                     permanent=True,
                 )
+            ticket = follow_merges(session, ticket)  # where the request lives now
             number, link = ticket.number, self.ctx.tracking_link(ticket.tracking_token)
         body = {
             **self._base(out, "template"),
@@ -206,7 +236,9 @@ class WhatsAppSender:
 
     # At most once ----------------------------------------------------------------------
 
-    def _once(self, key: str, kind: str, body: dict[str, Any]) -> str:
+    def _once(
+        self, key: str, kind: str, body: dict[str, Any] | Callable[[], dict[str, Any]]
+    ) -> str:
         db = self.ctx.db
         try:
             with db.transaction() as session:
@@ -223,7 +255,7 @@ class WhatsAppSender:
         except IntegrityError:
             raise DeliveryError("another worker is sending this message", retry_after=5) from None
         try:
-            wamid = self.graph.send(body)
+            wamid = self.graph.send(body() if callable(body) else body)
         except (GraphError, httpx.ConnectError):  # an answer, or no connection: nothing was sent
             with db.transaction() as session:
                 row = session.get(WhatsAppSend, key, with_for_update=True)

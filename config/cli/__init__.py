@@ -6,7 +6,8 @@
 items, raw messages; ``actions``: every ticket action, as a named agent), ``contacts`` (clients across channels: show, link, split),
 ``assets`` (machines, sites, work orders) and ``admin`` (settings, audit, agents,
 on-call, reports, outbox) and ``team`` (API tokens, deactivating an agent,
-an agent's preferences, organizations and their tier).
+an agent's preferences, organizations and their tier), ``follow-ups`` (what the
+desk rules opened) and ``check`` (what is configured, and what that means).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from config.cli import (  # noqa: F401  (each adds its commands to main)
     admin,
     assets,
     contacts,
+    desk,
     roles,
     team,
     tickets,

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -24,8 +26,9 @@ from core.errors import ActionRefused
 from core.escalation import acknowledging
 from core.models import Ticket
 from core.principals import Principal, agent_principal
-from core.tickets import conversation, fields, lookup, workflow
+from core.tickets import conversation, fields, files, lookup, workflow
 from core.tickets.context import assemble
+from core.values import AttachmentIn
 
 Run = Callable[[Context, Session, Principal, Ticket, dict[str, Any]], object]
 
@@ -49,6 +52,34 @@ def _opt(*decls: str, **kw: Any) -> click.Option:
     return click.Option(list(decls), **kw)
 
 
+ATTACH = _opt(
+    "--attach",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A file to attach (again for more).",
+)
+
+
+def _files(paths: tuple[Path, ...]) -> list[AttachmentIn]:
+    return [files.named(p.name, "", p.read_bytes()) for p in paths]
+
+
+class When(click.ParamType):
+    """An ISO date or date and time; one without a zone is UTC."""
+
+    name = "when"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, datetime):
+            return value
+        try:
+            when = datetime.fromisoformat(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO date or time, e.g. 2026-12-03T09:00", param, ctx)
+        return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+WHEN = When()
 HOLD_REASONS = click.Choice(["waiting_on_client", "pending_parts", "other"])
 PRIORITIES = click.Choice(["P1", "P2", "P3", "P4"])
 
@@ -75,15 +106,19 @@ ACTIONS: tuple[Action, ...] = (
     ),
     Action(
         "reply",
-        "Send TEXT to the client, on their channel.",
-        (_text(),),
-        lambda ctx, s, who, t, v: conversation.reply(ctx, s, who, t, text=v["text"]),
+        "Send TEXT to the client, on their channel, with any --attach files.",
+        (_text(), ATTACH),
+        lambda ctx, s, who, t, v: conversation.reply(
+            ctx, s, who, t, text=v["text"], attachments=_files(v["attach"])
+        ),
     ),
     Action(
         "note",
-        "Add TEXT as an internal note (never sent to the client).",
-        (_text(),),
-        lambda ctx, s, who, t, v: conversation.note(ctx, s, who, t, text=v["text"]),
+        "Add TEXT as an internal note (never sent to the client), with any --attach files.",
+        (_text(), ATTACH),
+        lambda ctx, s, who, t, v: conversation.note(
+            ctx, s, who, t, text=v["text"], attachments=_files(v["attach"])
+        ),
     ),
     Action(
         "hold",
@@ -92,6 +127,12 @@ ACTIONS: tuple[Action, ...] = (
             _opt("--reason", type=HOLD_REASONS, required=True),
             _opt("--parts-ref", help="The parts order (needed with pending_parts)."),
             _opt("--note", "hold_note", help="What the ticket waits for."),
+            _opt(
+                "--until",
+                type=WHEN,
+                help="When it will be looked at again (ISO date or time; UTC unless it says"
+                " otherwise); told to the client.",
+            ),
         ),
         lambda ctx, s, who, t, v: workflow.hold(ctx, s, who, t, **v),
     ),

@@ -49,6 +49,14 @@ def audit_verify(as_json: bool) -> None:
 
     def human(r: dict[str, Any]) -> None:
         click.echo(f"{r['events']} events in {r['chains']} chains, {r['checkpoints']} checkpoints")
+        if r["erased"]:
+            click.echo(
+                f"{len(r['erased'])} events hold no content any more (personal data erased):"
+            )
+            for line in r["erased"][:20]:
+                click.echo(f"  {line}")
+            if len(r["erased"]) > 20:
+                click.echo(f"  ... and {len(r['erased']) - 20} more (--json lists them all)")
         for p in r["problems"]:
             click.echo(f"  PROBLEM: {p}")
         click.echo("audit trail intact" if r["ok"] else "AUDIT TRAIL BROKEN")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -169,3 +170,69 @@ def contacts_unlink(
         _human(d["contact"])
 
     emit(data, as_json, human)
+
+
+@contacts.command("export")
+@click.argument("ref")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="File to write.")
+@click.option("--as", "agent_email", required=True, help="The lead asking (email); audited.")
+@handle_errors
+def contacts_export(ref: str, out: str, agent_email: str) -> None:
+    """Everything held about contact REF as one JSON document (see README, Privacy)."""
+    import json
+    from pathlib import Path
+
+    from core import contacts as core_contacts
+    from core.privacy import export
+
+    ctx = context(load())
+    with ctx.db.transaction() as session:
+        doc = export.export(
+            ctx, session, _who(session, agent_email), core_contacts.get_contact(session, ref)
+        )
+    Path(out).write_text(json.dumps(doc, indent=1, ensure_ascii=False), encoding="utf-8")
+    rows = sum(len(r) for r in doc["tables"].values())
+    click.echo(
+        f"{doc['contact']}: {rows} rows, {len(doc['audit_events'])} audit events, "
+        f"{len(doc['files'])} files written to {out}"
+    )
+
+
+@contacts.command("erase")
+@click.argument("ref")
+@click.option("--reason", required=True, help="Why (the request's reference); audited.")
+@click.option("--as", "agent_email", required=True, help="The lead deciding (email).")
+@click.option("--yes", is_flag=True, help="Confirm: the erasure cannot be undone.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@handle_errors
+def contacts_erase(ref: str, reason: str, agent_email: str, yes: bool, as_json: bool) -> None:
+    """Erase contact REF's personal data for good (names, addresses, messages, files)."""
+    from core import contacts as core_contacts
+    from core.privacy import erase
+
+    ctx = context(load())
+    if not yes:
+        with ctx.db.reading() as session:
+            contact = core_contacts.get_contact(session, ref)
+            label = f"C-{contact.id:06d}"
+        click.echo(
+            f"This erases {label}'s personal data for good; run again with --yes to do it.",
+            err=True,
+        )
+        sys.exit(2)
+    with ctx.db.transaction() as session:
+        done = erase.erase(
+            ctx,
+            session,
+            _who(session, agent_email),
+            core_contacts.get_contact(session, ref),
+            reason=reason,
+        )
+    erase.after_erasure(ctx)
+
+    def human(d: dict[str, Any]) -> None:
+        click.echo(f"{d['contact']} erased on {d['erased_at']} by {d['erased_by']}")
+        for name, n in sorted(d["counts"].items()):
+            click.echo(f"  {name}: {n}")
+
+    emit(done.as_dict(), as_json, human)

@@ -73,7 +73,8 @@ def tickets_list(
             click.echo(
                 f"{t['number']}  {t['priority']}  {t['status']:<12} {t['sla']['state']:<6} {t['subject'][:60]}{flag}"
             )
-        click.echo(f"({d['total']} in all)")
+        about = "" if d.get("total_exact", True) else "about "
+        click.echo(f"({about}{d['total']:,} in all)")
 
     emit(data, as_json, human)
 
@@ -115,10 +116,21 @@ def tickets_show(number: str, as_json: bool) -> None:
         )
         for line in context_lines(t):
             click.echo(line)
+        for f in t["follow_ups"]:
+            who = f["for"]["name"] if f["for"] else "nobody"
+            state = "open" if f["status"] == "open" else f"done ({f['note'] or f['done_by']})"
+            click.echo(f"follow-up #{f['id']} for {who}, {state}: {f['reason']}")
+        if t["merged_into"]:
+            click.echo(f"  merged into {t['merged_into']}: its conversation continues there")
+        if t["merged"]:
+            click.echo(f"  merged into it: {', '.join(t['merged'])} (their messages are below)")
         click.echo("thread:")
         for m in t["thread"]:
+            origin = f" (on {m['ticket']})" if m["ticket"] != t["number"] else ""
+            names = ", ".join(a["filename"] for a in m["attachments"])
             click.echo(
-                f"  [{m['created_at']}] {m['kind']}/{m['direction']} {m['author']}: {m['text'][:200]}"
+                f"  [{m['created_at']}] {m['kind']}/{m['direction']} {m['author']}{origin}: "
+                f"{m['text'][:200]}" + (f"\n    files: {names}" if names else "")
             )
         click.echo("deliveries:")
         for d in t["deliveries"]:

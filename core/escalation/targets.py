@@ -117,3 +117,38 @@ def agents_for(
         if not agents:
             problems.append(f"no active agent with role {', '.join(roles)}")
     return agents
+
+
+def on_call_now(ctx: Context, session: Session, rotation: str | None = None) -> Agent | None:
+    """The active agent on call now in ``rotation`` (None: the first rotation)."""
+    found = oncall.find(ctx.policy, rotation)
+    if found is None:
+        return None
+    email = found.who(ctx.now())[0]
+    return session.execute(
+        select(Agent).where(Agent.email == email, Agent.active.is_(True))
+    ).scalar_one_or_none()
+
+
+def reach(
+    ctx: Context, session: Session, ticket: Ticket, agents: list[Agent], note: notify.Note
+) -> tuple[list[int], str]:
+    """Tell ``agents`` (each on their own channels, preferences and quiet hours);
+    when none of them can be reached, the ticket's queue's Slack channel; when it has
+    none, whoever is on call. Returns the outbox row ids and who was reached
+    (``agents``, ``queue``, ``oncall`` or ``nobody``)."""
+    rows = [
+        r.id for a in agents if a.active if (r := notify.to_agent(ctx, session, a, ticket, note))
+    ]
+    if rows:
+        return rows, "agents"
+    queue = session.get(SupportQueue, ticket.queue_id) if ticket.queue_id else None
+    if queue is not None and queue.slack_channel:
+        posted = notify.to_address(ctx, session, "slack", queue.slack_channel, ticket, note)
+        return [posted.id], "queue"
+    agent = on_call_now(ctx, session)
+    if agent is not None and agent not in agents:
+        row = notify.to_agent(ctx, session, agent, ticket, note)
+        if row is not None:
+            return [row.id], "oncall"
+    return [], "nobody"

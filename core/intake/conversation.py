@@ -28,6 +28,7 @@ from core.models import (
     Ticket,
     TicketStatus,
 )
+from core.tickets.lookup import follow_merges
 from core.values import Inbound
 
 FAMILY_LIMIT = 50
@@ -54,17 +55,6 @@ def normalize_subject(subject: str) -> str:
         if text == before:
             break
     return " ".join(text.casefold().split())
-
-
-def follow_merges(session: Session, ticket: Ticket) -> Ticket:
-    seen = set()
-    while ticket.merged_into_id and ticket.id not in seen:
-        seen.add(ticket.id)
-        nxt = session.get(Ticket, ticket.merged_into_id)
-        if nxt is None:
-            break
-        ticket = nxt
-    return ticket
 
 
 def family(session: Session, tickets: Sequence[Ticket]) -> list[Ticket]:

@@ -22,6 +22,7 @@ from core import contacts
 from core.contacts import codes
 from core.context import Context
 from core.models import Message, OutboxDelivery, Ticket, TicketStatus
+from core.tickets.lookup import follow_merges
 from core.tokens import parse_reply_token
 from core.values import DeliveryReport, Inbound
 
@@ -57,7 +58,7 @@ def thread_decision(
     stranger gets a new ticket linked to the first target; so does mail to a
     closed ticket.
     """
-    ordered = list(dict.fromkeys(conversation.follow_merges(session, t) for t in targets))
+    ordered = list(dict.fromkeys(follow_merges(session, t) for t in targets))
     first = ordered[0]
     identity = contacts.find_identity(session, inbound.channel, inbound.sender)
     contact_id = identity.contact_id if identity is not None else None

@@ -32,6 +32,8 @@ from .sla import Escalation, EscalationStatus, SlaEvent
 from .tickets import (
     PRIORITIES,
     Attachment,
+    FollowUp,
+    FollowUpStatus,
     Message,
     Override,
     Participant,
@@ -53,6 +55,8 @@ __all__ = [
     "AlertStatus",
     "Asset",
     "Attachment",
+    "FollowUp",
+    "FollowUpStatus",
     "PortalSubmission",
     "IdempotentRequest",
     "AuditChainHead",

@@ -34,6 +34,9 @@ class Contact(Base):
     # there); cleared when a split gives it an identity back. See core.contacts.links.
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set when the client's personal data was erased (core.privacy): the row stays, so
+    # the tickets and their KPIs keep a requester, but nothing about the person does.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     organization: Mapped[Organization | None] = relationship()
     identities: Mapped[list[Identity]] = relationship(

@@ -179,6 +179,13 @@ class AuditEvent(Base):
     Each chain (``ticket:123``, ``system``) numbers its events from 1; an event's
     ``hash`` covers its content and the previous event's hash. The database refuses
     updates and deletes (triggers), and ``switchboard audit verify`` recomputes all.
+
+    Since migration ``0018_privacy`` the hash covers a salted digest of ``data``
+    (``salt`` is kept beside it) instead of ``data`` itself, so a client's personal
+    data can be erased (``core.audit.erase``): ``data`` is emptied, ``salt`` dropped,
+    the digest kept in ``data_digest`` and ``erased_at``/``erased_by`` set, and the
+    hash still verifies. That update is the only one the triggers let through.
+    Events written before carry no salt; their hash covers ``data`` as before.
     """
 
     __tablename__ = "audit_events"
@@ -194,6 +201,10 @@ class AuditEvent(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    salt: Mapped[str | None] = mapped_column(String(32))
+    data_digest: Mapped[str | None] = mapped_column(String(64))
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    erased_by: Mapped[str | None] = mapped_column(String(120))
 
 
 class AuditChainHead(Base):

@@ -54,6 +54,7 @@ class Ticket(Base):
         Index("ix_tickets_status_queue", "status", "queue_id"),  # queue depths (/metrics)
         Index("ix_tickets_next_checkpoint", "next_checkpoint_at"),
         Index("ix_tickets_sla_attention", "sla_attention_at"),
+        Index("ix_tickets_rule_due", "rule_due_at"),
         Index("ix_tickets_asset", "asset_id", "id"),
         Index("ix_tickets_site", "site_id", "id"),
         Index("ix_tickets_work_order", "work_order_id", "id"),
@@ -83,7 +84,9 @@ class Ticket(Base):
     site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"))
     work_order_id: Mapped[int | None] = mapped_column(ForeignKey("work_orders.id"))
     location: Mapped[str | None] = mapped_column(String(300))
-    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    # The ticket this one was merged into; indexed: a ticket's thread shows the
+    # messages of the tickets merged into it.
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
     linked_from_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     tracking_token: Mapped[str] = mapped_column(String(64), unique=True)
     escalated: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -100,6 +103,10 @@ class Ticket(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sla_clock: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the running clocks (core.sla)
+    # The desk's workflow rules (core.desk): when the next one is due (the clock claims
+    # by it), and since when the ticket is unassigned or on hold, with the rules fired.
+    rule_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    rule_state: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -234,3 +241,38 @@ class PortalSubmission(Base):
     email: Mapped[str] = mapped_column(String(320))
     ip: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class FollowUpStatus(StrEnum):
+    OPEN = "open"
+    DONE = "done"
+
+
+class FollowUp(Base):
+    """Something a person must look at on a ticket, opened by a desk rule (a hold
+    past its limit, a low satisfaction score): for one agent, open until done.
+
+    ``key`` names the condition that opened it; it is unique per ticket, so a
+    condition opens one follow-up however often it is seen.
+    """
+
+    __tablename__ = "follow_ups"
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "key"),
+        Index("ix_follow_ups_agent_status", "agent_id", "status"),
+        Index("ix_follow_ups_status", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    kind: Mapped[str] = mapped_column(String(30))  # hold_review, satisfaction
+    key: Mapped[str] = mapped_column(String(120))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[FollowUpStatus] = mapped_column(
+        Choice(FollowUpStatus, 10), default=FollowUpStatus.OPEN
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    done_by: Mapped[str | None] = mapped_column(String(120))
+    note: Mapped[str | None] = mapped_column(Text)

@@ -4,7 +4,7 @@ The first answer is audited as ``satisfaction``, each change as
 ``satisfaction_changed`` with what the answer was before. "Not fixed" reopens the
 ticket when it is still resolved or closed on that resolution; a rating at or below
 the policy's threshold notifies the configured agents (once per answer that goes
-that low).
+that low) and opens a follow-up for the ticket's queue lead (once per resolution).
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session
 
 from core import audit
 from core.context import Context
+from core.desk import followups
+from core.desk.leads import leads_for
 from core.errors import ActionRefused
 from core.escalation import notify
 from core.kpis import facts
@@ -28,6 +30,7 @@ from core.satisfaction.config import config
 from core.tickets import workflow
 from core.tokens import parse_satisfaction_token
 
+ACTOR = "system:satisfaction"
 MAX_COMMENT = 2000
 CHOICES = {"fixed": (True, None), "notfixed": (False, None)} | {
     str(n): (None, n) for n in range(1, 6)
@@ -188,18 +191,36 @@ def _notify_low(ctx: Context, session: Session, ticket: Ticket, row: Satisfactio
         urgent=False,
         key=f"satisfaction-low:{row.resolution_id}:{row.changes or 0}",
     )
-    agents = session.execute(
-        select(Agent).where(Agent.active.is_(True)).order_by(Agent.id)
-    ).scalars()
+    agents = [
+        agent
+        for agent in session.execute(
+            select(Agent).where(Agent.active.is_(True)).order_by(Agent.id)
+        ).scalars()
+        if set(agent.roles) & cfg.roles or agent.email.lower() in cfg.emails
+    ]
+    # A follow-up for the queue's lead, open until someone marks it done.
+    leads = leads_for(ctx, session, ticket)
+    lead = leads[0] if leads else None
+    followups.open_one(
+        ctx,
+        session,
+        ticket,
+        kind="satisfaction",
+        key=f"satisfaction:{row.resolution_id}",
+        agent=lead,
+        reason=f"the client rated the resolution {row.rating} of 5: follow it up with them",
+        actor=ACTOR,
+    )
+    if lead is not None and lead not in agents:
+        agents.append(lead)
     sent = []
     for agent in agents:
-        if set(agent.roles) & cfg.roles or agent.email.lower() in cfg.emails:
-            delivery = notify.to_agent(ctx, session, agent, ticket, note)
-            if delivery is not None:
-                sent.append(delivery.id)
+        delivery = notify.to_agent(ctx, session, agent, ticket, note)
+        if delivery is not None:
+            sent.append(delivery.id)
     audit.record(
         session,
-        actor="system:satisfaction",
+        actor=ACTOR,
         action="satisfaction_low_notified" if sent else "satisfaction_low_unsent",
         ticket_id=ticket.id,
         data={"rating": row.rating, "deliveries": sent},

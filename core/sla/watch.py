@@ -14,15 +14,15 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import audit, outbox
+from core.claims import claim_due
 from core.context import Context
-from core.db import after_commit
 from core.escalation import chain as escalation
-from core.escalation import notify
-from core.models import Agent, SupportQueue, Ticket
+from core.escalation import notify, targets
+from core.models import Agent, Ticket
 from core.principals import system
 from core.rendering import humanize_minutes
 from core.sla import ticket as sla
@@ -43,34 +43,7 @@ CLIENT_NOTICE_DELAY = timedelta(seconds=30)
 
 def tick(ctx: Context) -> int:
     """Claim tickets whose next checkpoint has passed and hand them to the workers."""
-    now = ctx.now()
-    with ctx.db.transaction() as session:
-        query = (
-            select(Ticket.id)
-            .where(Ticket.next_checkpoint_at <= now)
-            .order_by(Ticket.next_checkpoint_at)
-            .limit(BATCH)
-        )
-        if ctx.db.is_postgres:
-            query = query.with_for_update(skip_locked=True)
-        ids = list(session.execute(query).scalars())
-        if ids:
-            session.execute(
-                update(Ticket)
-                .where(Ticket.id.in_(ids))
-                .values(next_checkpoint_at=now + LEASE)
-                .execution_options(synchronize_session=False)
-            )
-            batches = [
-                ",".join(str(i) for i in sorted(ids[k : k + PER_JOB]))
-                for k in range(0, len(ids), PER_JOB)
-            ]
-
-            def hand_over() -> None:
-                for batch in batches:
-                    ctx.dispatcher.send(JOB, batch)
-
-            after_commit(session, hand_over)
+    ids = claim_due(ctx, Ticket.next_checkpoint_at, JOB, lease=LEASE, batch=BATCH, per_job=PER_JOB)
     escalation.resend_stalled(ctx, STALLED_STEP)
     if ids:
         log.info("SLA tick: %d ticket(s) at a checkpoint", len(ids))
@@ -189,26 +162,16 @@ def _warn(ctx: Context, session: Session, ticket: Ticket, name: str, clock: Cloc
         urgent=ticket.priority == "P1",
         key=f"warn:{ticket.id}:{name}:{clock.started_at.isoformat()}",
     )
-    rows = []
-    if ticket.assignee_id:
-        agent = session.get(Agent, ticket.assignee_id)
-        if agent is not None and agent.active:
-            row = notify.to_agent(ctx, session, agent, ticket, note)
-            if row is not None:
-                rows.append(row.id)
-    if not rows and ticket.queue_id:
-        queue = session.get(SupportQueue, ticket.queue_id)
-        if queue is not None and queue.slack_channel:
-            rows.append(
-                notify.to_address(ctx, session, "slack", queue.slack_channel, ticket, note).id
-            )
+    # The assignee; else the queue's Slack channel; else whoever is on call.
+    agent = session.get(Agent, ticket.assignee_id) if ticket.assignee_id else None
+    rows, via = targets.reach(ctx, session, ticket, [agent] if agent else [], note)
     action = "sla_at_risk" if rows else "sla_at_risk_unsent"
     audit.record(
         session,
         actor="system:sla",
         action=action,
         ticket_id=ticket.id,
-        data={"clock": name, "due_at": due, "deliveries": rows},
+        data={"clock": name, "due_at": due, "deliveries": rows, "via": via},
         now=ctx.now(),
     )
 

@@ -9,7 +9,8 @@ transaction (``ctx.db.transaction()``), which does in this order:
 2. the ticket itself, when the action creates it (opening);
 3. the thread entry, when the action adds a message;
 4. the action's own edit, then the status move;
-5. the SLA refresh (its events and the running clocks);
+5. the SLA refresh (its events and the running clocks) and the desk rules' (when
+   the next is due, ``core.desk.rules``);
 6. the audit event and the observers (``announce``: the Slack card, ...), and the
    ticket's KPI facts (``core.kpis.facts``);
 7. the notice to the client, when the action sends one.
@@ -26,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from core import audit
 from core.context import Context
+from core.desk import rules as desk
 from core.errors import ActionRefused
 from core.events import Change
 from core.kpis import facts
@@ -134,6 +136,7 @@ def apply(
     ticket.status = after
     ticket.updated_at = ctx.now()
     sla.refresh(ctx, ticket)
+    desk.refresh(ctx, session, ticket)
     payload: dict[str, Any] = {"to": after} if before is None else {"from": before, "to": after}
     if message is not None:
         payload["message"] = message.id

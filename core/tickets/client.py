@@ -29,6 +29,7 @@ from core.models import (
 )
 from core.sla import ticket as sla
 from core.tickets import lists
+from core.tickets.lookup import follow_merges
 
 PRIORITY_WORDS: dict[str, tuple[str, str]] = {
     "P1": ("Critical", "something important has stopped, or is unsafe"),
@@ -249,6 +250,7 @@ class View:
     thread: list[Line]
     resolution: str
     can_reply: bool
+    moved_to: tuple[str, str] | None = None  # merged: (number, tracking link) where it lives now
 
 
 def view(ctx: Context, session: Session, ticket: Ticket) -> View:
@@ -299,6 +301,10 @@ def view(ctx: Context, session: Session, ticket: Ticket) -> View:
             or ""
         )
     assignee = first_name(agents.get(ticket.assignee_id or 0))
+    moved_to = None
+    if ticket.merged_into_id:
+        target = follow_merges(session, ticket)
+        moved_to = (target.number, ctx.tracking_link(target.tracking_token))
     return View(
         ticket=ticket,
         status=status_words(ticket, assignee),
@@ -309,6 +315,7 @@ def view(ctx: Context, session: Session, ticket: Ticket) -> View:
         thread=lines,
         resolution=resolution,
         can_reply=ticket.status != TicketStatus.CLOSED and ticket.merged_into_id is None,
+        moved_to=moved_to,
     )
 
 

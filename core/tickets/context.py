@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from core.assets import history
 from core.contacts import format_contact
 from core.context import Context
+from core.desk import followups
 from core.errors import NotFound
 from core.escalation import chain as escalation
 from core.models import (
@@ -34,8 +35,9 @@ from core.models import (
     Override,
     ResolutionRecord,
     Ticket,
+    format_number,
 )
-from core.tickets import lookup
+from core.tickets import lists, lookup
 from core.tickets.views import LINKED as _LINKED
 from core.tickets.views import delivery_dict, iso, reply_via, ticket_summary
 
@@ -69,6 +71,7 @@ def assemble(
         ).scalars()
     ]
     data["sla"]["escalation"] = escalation.describe(session, ticket.id)
+    data["follow_ups"] = followups.listing(session, status=None, ticket_id=ticket.id, limit=20)
     data["client"]["hints"] = [
         hint for given in ctx.client_hints for hint in given(session, ticket)
     ]
@@ -81,14 +84,17 @@ def assemble(
         ).scalar_one_or_none()
         return data
     data["reply_via"] = reply_via(ctx, session, ticket)
-    # The thread with its files, in one statement.
+    # The thread with its files, in one statement: the tickets merged into this one
+    # included, each of their messages saying which ticket it was written on.
+    family = lists.merged_family(session, ticket.id)
+    data["merged"] = [format_number(i) for i in family[1:]]
     messages: dict[int, Message] = {}
     files: dict[int, list[Attachment]] = {}
     for message, attachment in session.execute(
         select(Message, Attachment)
         .outerjoin(Attachment, Attachment.message_id == Message.id)
-        .where(Message.ticket_id == ticket.id)
-        .order_by(Message.id, Attachment.id)
+        .where(Message.ticket_id.in_(family))
+        .order_by(Message.created_at, Message.id, Attachment.id)
     ):
         messages.setdefault(message.id, message)
         if attachment is not None:
@@ -120,6 +126,7 @@ def assemble(
     data["thread"] = [
         {
             "id": m.id,
+            "ticket": format_number(m.ticket_id),
             "kind": m.kind,
             "direction": m.direction,
             "channel": m.channel,
@@ -160,6 +167,8 @@ def assemble(
             "action": e.action,
             "data": e.data,
             "hash": e.hash,
+            # Emptied by an erasure of the client's personal data (core.privacy).
+            "erased": f"{iso(e.erased_at)} by {e.erased_by}" if e.erased_at else None,
         }
         for e in session.execute(
             select(AuditEvent)

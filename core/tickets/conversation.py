@@ -14,7 +14,7 @@ from core import audit, contacts
 from core.context import Context
 from core.models import Identity, Message, Ticket, TicketStatus
 from core.principals import Principal, client_principal, system
-from core.tickets import thread, workflow
+from core.tickets import files, thread, workflow
 from core.tickets.change import apply
 from core.tickets.notices import Notice
 from core.tickets.thread import Entry
@@ -73,10 +73,13 @@ def reply(
     external_id: str | None = None,
     delay_seconds: float = 0,
 ) -> Message:
-    """A public reply from an agent, delivered to the client on their channel.
+    """A public reply from an agent, delivered to the client on their channel, with
+    its files (``core.tickets.files``: refused, naming the file, when one cannot go).
 
     With ``delay_seconds`` the delivery waits that long (observers may offer an Undo).
     """
+    channel = contacts.reply_channel(ctx, session, ticket, default="none")
+    files.check(ctx, attachments, channel=channel)
 
     def edit() -> None:
         if ticket.first_response_at is None:
@@ -91,12 +94,12 @@ def reply(
         who,
         ticket,
         "reply",
-        fields={"text": text},
+        fields={"text": text or ("(files)" if attachments else "")},
         data=data,
         entry=Entry(
             kind="public",
             direction="out",
-            channel=contacts.reply_channel(ctx, session, ticket, default="none"),
+            channel=channel,
             body_text=text,
             body_html=html,
             author_agent_id=who.agent_id,
@@ -116,21 +119,32 @@ def reply(
     return _message(session, change.message_id)
 
 
-def note(ctx: Context, session: Session, who: Principal, ticket: Ticket, *, text: str) -> Message:
-    """An internal note. It is a different kind all the way down: it never reaches a client."""
+def note(
+    ctx: Context,
+    session: Session,
+    who: Principal,
+    ticket: Ticket,
+    *,
+    text: str,
+    attachments: Sequence[AttachmentIn] = (),
+) -> Message:
+    """An internal note, with files for the team. It is a different kind all the way
+    down: neither it nor its files ever reach a client."""
+    files.check(ctx, attachments, channel=None)
     change = apply(
         ctx,
         session,
         who,
         ticket,
         "note",
-        fields={"text": text},
+        fields={"text": text or ("(files)" if attachments else "")},
         entry=Entry(
             kind="internal",
             direction="out",
             channel="internal",
             body_text=text,
             author_agent_id=who.agent_id,
+            attachments=attachments,
         ),
     )
     return _message(session, change.message_id)

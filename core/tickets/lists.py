@@ -43,10 +43,34 @@ class PublicLine:
     files: tuple[tuple[int, str], ...]
 
 
+MERGE_DEPTH = 20  # tickets merged into tickets merged into ... followed this deep
+
+
+def merged_family(session: Session, ticket_id: int) -> list[int]:
+    """The ticket and every ticket merged into it (and into those, and so on): whose
+    messages its thread shows. One indexed statement per level of merging (none
+    when nothing was merged into it)."""
+    family = [ticket_id]
+    frontier = [ticket_id]
+    for _ in range(MERGE_DEPTH):
+        frontier = [
+            found
+            for found in session.execute(
+                select(Ticket.id).where(Ticket.merged_into_id.in_(frontier))
+            ).scalars()
+            if found not in family
+        ]
+        if not frontier:
+            break
+        family.extend(frontier)
+    return family
+
+
 def public_thread(session: Session, ticket_id: int) -> list[PublicLine]:
-    """The conversation a client may see, oldest first, each message with its files:
-    plain rows in two statements (no message objects loaded: the tracking page of a
-    long conversation reads this)."""
+    """The conversation a client may see, oldest first, each message with its files,
+    the tickets merged into this one included: plain rows in two statements (no
+    message objects loaded: the tracking page of a long conversation reads this)."""
+    family = merged_family(session, ticket_id)
     rows = session.execute(
         select(
             Message.id,
@@ -56,15 +80,15 @@ def public_thread(session: Session, ticket_id: int) -> list[PublicLine]:
             Message.created_at,
             Message.body_text,
         )
-        .where(Message.ticket_id == ticket_id, Message.kind == PUBLIC)
-        .order_by(Message.id)
+        .where(Message.ticket_id.in_(family), Message.kind == PUBLIC)
+        .order_by(Message.created_at, Message.id)
     ).all()
     files: dict[int, list[tuple[int, str]]] = {}
     if rows:
         for file_id, message_id, name in session.execute(
             select(Attachment.id, Attachment.message_id, Attachment.filename)
             .join(Message, Message.id == Attachment.message_id)
-            .where(Message.ticket_id == ticket_id, Message.kind == PUBLIC)
+            .where(Message.ticket_id.in_(family), Message.kind == PUBLIC)
             .order_by(Attachment.id)
         ).all():
             files.setdefault(message_id, []).append((file_id, name))
@@ -72,17 +96,18 @@ def public_thread(session: Session, ticket_id: int) -> list[PublicLine]:
 
 
 def public_file(session: Session, token: str, attachment_id: int) -> Attachment | None:
-    """A file of the public conversation of the ticket whose nonce ``token`` is, or None."""
-    if len(token) < 16:
+    """A file of the public conversation of the ticket whose nonce ``token`` is (the
+    tickets merged into it included), or None."""
+    ticket = ticket_by_tracking_token(session, token)
+    if ticket is None:
         return None
     return session.execute(
         select(Attachment)
         .join(Message, Message.id == Attachment.message_id)
-        .join(Ticket, Ticket.id == Message.ticket_id)
         .where(
             Attachment.id == attachment_id,
             Message.kind == PUBLIC,
-            Ticket.tracking_token == token,
+            Message.ticket_id.in_(merged_family(session, ticket.id)),
         )
     ).scalar_one_or_none()
 

@@ -47,3 +47,16 @@ def reference(
             raise ActionRefused(f"field.{what}", f"unknown {what} '{slug}'", kind="field")
         found = ctx.refs[key] = (row.id, row.slug)
     return found
+
+
+def follow_merges(session: Session, ticket: Ticket) -> Ticket:
+    """The ticket ``ticket`` was merged into (and that one into...): where its
+    conversation lives now; ``ticket`` itself when it was never merged."""
+    seen = set()
+    while ticket.merged_into_id and ticket.id not in seen:
+        seen.add(ticket.id)
+        nxt = session.get(Ticket, ticket.merged_into_id)
+        if nxt is None:
+            break
+        ticket = nxt
+    return ticket

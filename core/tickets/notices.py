@@ -20,6 +20,7 @@ from core import audit, contacts, outbox
 from core.context import Context
 from core.models import Message, OutboxDelivery, Ticket
 from core.rendering import humanize_minutes
+from core.tickets import files
 from core.tickets.client import priority_words
 
 
@@ -102,6 +103,11 @@ def tell(
     rendered = ctx.renderer.render(
         notice.kind, channel, **template_fields(ctx, ticket, **notice.fields)
     )
+    extras = dict(notice.extras)
+    if message is not None and message.kind == "public":  # a public reply: its files
+        attached = files.listed(session, message.id)
+        if attached:
+            extras[files.FILES] = attached
     row = outbox.to_client(
         ctx,
         session,
@@ -112,7 +118,7 @@ def tell(
         automatic=notice.automatic,
         key=notice.key(ticket, message),
         not_before=notice.not_before,
-        extras=notice.extras or None,
+        extras=extras or None,
         thread=(
             None
             if notice.references is None

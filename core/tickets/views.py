@@ -73,6 +73,7 @@ def ticket_summary(ctx: Context, ticket: Ticket) -> dict[str, Any]:
             "reason": ticket.hold_reason,
             "parts_ref": ticket.hold_parts_ref,
             "note": ticket.hold_note,
+            "until": iso(ticket.hold_until),
         }
         if ticket.hold_reason
         else None,
@@ -177,24 +178,22 @@ def list_tickets(
         stmt = stmt.join(Agent, Agent.id == Ticket.assignee_id).where(
             or_(Agent.email == assignee, Agent.name == assignee)
         )
+    exact = True
     if query and query.strip():
-        # Search: the matching ids once, newest first (the full-text lookup runs once,
-        # not again for the page), then the page's tickets by id.
-        found = search.matching(session, query)  # number, subject, client, messages
-        if found is None:
-            return {"total": 0, "tickets": []}
-        ids = session.execute(
-            stmt.where(Ticket.id.in_(found)).with_only_columns(Ticket.id).order_by(Ticket.id.desc())
-        ).scalars()
-        matched = list(ids)
-        total = len(matched)
-        stmt = select(Ticket).where(Ticket.id.in_(matched[offset : offset + limit]))
+        # Search (number, subject, client, messages): the page's ids, then its tickets.
+        found = search.find(session, stmt, query, offset, limit)
+        total, exact = found.total, found.exact
+        stmt = select(Ticket).where(Ticket.id.in_(found.ids))
         offset = 0
     else:
         total = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
     page = stmt.order_by(Ticket.id.desc()).limit(limit).offset(offset).options(*LINKED)
     rows = session.execute(page).unique().scalars().all()
-    return {"total": total, "tickets": [ticket_summary(ctx, t) for t in rows]}
+    return {
+        "total": total,
+        "total_exact": exact,  # false: a broad search's estimate ("about")
+        "tickets": [ticket_summary(ctx, t) for t in rows],
+    }
 
 
 def reference_data(session: Session) -> dict[str, list[str]]:

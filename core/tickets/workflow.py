@@ -106,7 +106,13 @@ def hold(
     override_reason: str | None = None,
 ) -> Change:
     """Pause the ticket (and its SLA clocks) for ``reason``; ``until`` is when it will
-    be looked at again, told to the client with the reason."""
+    be looked at again, told to the client with the reason (it must lie ahead)."""
+    if until is not None and until <= ctx.now():
+        raise ActionRefused(
+            "hold.until",
+            "the time to look at the ticket again must be in the future",
+            kind="field",
+        )
 
     def edit() -> None:
         ticket.hold_reason = reason
@@ -304,8 +310,10 @@ def merge(
     into: Ticket,
     override_reason: str | None = None,
 ) -> Change:
-    """Merge ``ticket`` into ``into``: participants move over, the source closes, and
-    the target's thread and audit say where it came from."""
+    """Merge ``ticket`` into ``into``: participants move over, the source closes, the
+    target's thread and audit say where it came from (and show its messages:
+    ``lists.merged_family``), and the source's client is told, on their channel,
+    where their request now lives (the ``merged`` notice: number and tracking link)."""
     if into.id == ticket.id:
         raise ActionRefused("merge.self", "a ticket cannot be merged into itself", kind="field")
     if into.status == TicketStatus.CLOSED or into.merged_into_id:
@@ -333,6 +341,14 @@ def merge(
         data={"into": into.id},
         override_reason=override_reason,
         edit=edit,
+        notice=Notice(
+            "merged",
+            fields={
+                "into_number": into.number,
+                "into_subject": into.subject,
+                "into_link": ctx.tracking_link(into.tracking_token),
+            },
+        ),
     )
     message = thread.add(
         ctx,
