@@ -8,7 +8,6 @@ one ticket per message and one acknowledgement per client, on SQLite and Postgre
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -17,27 +16,17 @@ import pytest
 
 from config.settings import Settings
 from tests.faketelegram import FakeTelegram
-from tests.fakewhatsapp import PHONE_NUMBER_ID, TOKEN, FakeWhatsApp
+from tests.fakewhatsapp import FakeWhatsApp
 from tests.harness import Harness
 from tests.telegram_support import TelegramDriver, telegram_settings
 from tests.whatsapp_support import (
-    APP_SECRET,
-    VERIFY_TOKEN,
     WhatsAppDriver,
     message,
     webhook,
+    whatsapp_values,
 )
 
 CLIENTS = 15
-
-
-@pytest.fixture
-def fake_telegram() -> Iterator[FakeTelegram]:
-    fake = FakeTelegram()
-    fake.start()
-    yield fake
-    fake.stop()
-    assert not fake.violations, fake.violations
 
 
 @pytest.fixture
@@ -49,16 +38,7 @@ def settings(
     fake_whatsapp: FakeWhatsApp,
 ) -> Settings:
     return telegram_settings(
-        tmp_path,
-        database_url,
-        broker_url,
-        fake_telegram,
-        whatsapp_token=TOKEN,
-        whatsapp_app_secret=APP_SECRET,
-        whatsapp_verify_token=VERIFY_TOKEN,
-        whatsapp_phone_number_id=PHONE_NUMBER_ID,
-        whatsapp_api_url=fake_whatsapp.url,
-        whatsapp_template="ticket_update",
+        tmp_path, database_url, broker_url, fake_telegram, **whatsapp_values(fake_whatsapp)
     )
 
 

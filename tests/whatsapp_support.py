@@ -168,15 +168,16 @@ class WhatsAppDriver:
 def whatsapp_settings(
     tmp_path: Path, database_url: str, broker_url: str, fake: FakeWhatsApp, **more: Any
 ) -> Settings:
-    return make_settings(
-        tmp_path,
-        database_url,
-        broker_url,
-        whatsapp_token=TOKEN,
-        whatsapp_app_secret=APP_SECRET,
-        whatsapp_verify_token=VERIFY_TOKEN,
-        whatsapp_phone_number_id=PHONE_NUMBER_ID,
-        whatsapp_api_url=fake.url,
-        whatsapp_template=TEMPLATE,
-        **more,
-    )
+    return make_settings(tmp_path, database_url, broker_url, **whatsapp_values(fake), **more)
+
+
+def whatsapp_values(fake: FakeWhatsApp) -> dict[str, Any]:
+    """The settings that configure the WhatsApp channel against ``fake``."""
+    return {
+        "whatsapp_token": TOKEN,
+        "whatsapp_app_secret": APP_SECRET,
+        "whatsapp_verify_token": VERIFY_TOKEN,
+        "whatsapp_phone_number_id": PHONE_NUMBER_ID,
+        "whatsapp_api_url": fake.url,
+        "whatsapp_template": TEMPLATE,
+    }
