@@ -87,8 +87,13 @@ def log_summary(settings: Settings, policy: Policy, log: logging.Logger) -> None
     A failure here is logged and never stops the process."""
     try:
         items = findings(settings, policy)
-    except Exception:
-        log.exception("the start-up check failed; run `switchboard check`")
+    except Exception as exc:
+        from core.db import is_outage
+
+        if is_outage(exc):  # the database went away meanwhile: health says so, once
+            log.warning("the start-up check could not reach the database; run `switchboard check`")
+        else:
+            log.exception("the start-up check failed; run `switchboard check`")
         return
     log.log(logging.INFO if report(items)["ok"] else logging.WARNING, "check: %s", summary(items))
     for item in items:
