@@ -108,13 +108,6 @@ def plug(ctx: Context, settings: Settings) -> Plug:
     )
 
 
-CHANNEL = Channel(
-    name=NAME,
-    title="Email",
-    configured=lambda settings: True,
-    plug=plug,
-    parser=parse,
-    check_address=check_address,
-)
+CHANNEL = Channel.of(__name__, "Email", parser=parse, check_address=check_address)
 
 __all__ = ["CHANNEL", "build_sender", "parse"]

@@ -34,12 +34,6 @@ def configured(settings: Settings) -> bool:
     return bool(settings.slack_bot_token)
 
 
-def _tables() -> object:
-    from channels.slack import models
-
-    return models
-
-
 def plug(ctx: Context, settings: Settings) -> Plug:
     """The card observer, the sender, the event handler, and the web-role services."""
     from channels.slack.app import build_work, web_client
@@ -116,11 +110,4 @@ def _require(value: str, message: str) -> None:
         raise ConfigError(message)
 
 
-CHANNEL = Channel(
-    name=NAME,
-    title="Slack",
-    configured=configured,
-    plug=plug,
-    parser=parse,
-    tables=_tables,
-)
+CHANNEL = Channel.of(__name__, "Slack", models=True, parser=parse)

@@ -47,12 +47,6 @@ def webhook_secret(settings: Settings) -> str:
     return hmac.new(settings.signing_key(), b"telegram-webhook", hashlib.sha256).hexdigest()
 
 
-def _tables() -> object:
-    from channels.telegram import models
-
-    return models
-
-
 def check_address(address: str) -> None:
     if not address.lstrip("-").isdigit():
         raise ValueError(f"a Telegram chat id is a number, not {address!r}")
@@ -125,14 +119,6 @@ def plug(ctx: Context, settings: Settings) -> Plug:
     )
 
 
-CHANNEL = Channel(
-    name=NAME,
-    title="Telegram",
-    configured=configured,
-    plug=plug,
-    parser=parse,
-    tables=_tables,
-    check_address=check_address,
-)
+CHANNEL = Channel.of(__name__, "Telegram", models=True, parser=parse, check_address=check_address)
 
-__all__ = ["CHANNEL", "parse", "webhook_secret"]
+__all__ = ["CHANNEL", "NAME", "parse", "webhook_secret"]
