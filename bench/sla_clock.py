@@ -59,19 +59,16 @@ from core.principals import system  # noqa: E402
 from core.sla import watch as slawatch
 from core.tickets import opening  # noqa: E402
 from core.values import Outbound  # noqa: E402
+from tests.sla_support import chain_toml  # noqa: E402
 
 REDIS_URL = os.environ.get("SWITCHBOARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 POSTGRES_URL = os.environ.get(
     "SWITCHBOARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 
-POLICY = """
-[escalation.chains.default]
-repeat = true
-steps = [
-  { wait_minutes = 0, notify = "oncall", channels = ["slack"] },
-  { wait_minutes = 5, notify = "group:admins", channels = ["email"] },
-]
+POLICY = (
+    chain_toml((0, "oncall", "slack"), (5, "group:admins", "email"), every=None)
+    + """
 
 [[oncall_rotations]]
 name = "primary"
@@ -79,6 +76,7 @@ handoff = "daily"
 start = "2026-01-01"
 agents = ["oncall@support.example"]
 """
+)
 
 
 class MemorySender:

@@ -10,14 +10,15 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from channels.fake import FakeChannel, read_outbox
 from channels.web.app import create_app
 from config.runtime import System
 from config.settings import Settings, load_settings
-from core.models import Agent, ApiToken, InboundRecord, OutboxDelivery
+from core.models import Agent, ApiToken, InboundRecord, InboundStatus, OutboxDelivery
 from core.principals import Principal, agent_principal, system
-from core.tickets import context, opening, views
+from core.tickets import context, lookup, opening, views, workflow
 from core.tokens import api_token, hash_token
 
 
@@ -37,6 +38,35 @@ def make_settings(tmp_path: Path, database_url: str, broker_url: str, **override
         "machine_answer_seconds": 0,
     }
     return load_settings(**{**values, **overrides})
+
+
+def policy_file(tmp_path: Path, text: str) -> Path:
+    """``text`` written to ``tmp_path/policy.toml`` (for ``config_file=``)."""
+    path = tmp_path / "policy.toml"
+    path.write_text(text)
+    return path
+
+
+def pending_records(session: Session) -> int:
+    """How many stored inbound records are not decided yet."""
+    return int(
+        session.execute(
+            select(func.count())
+            .select_from(InboundRecord)
+            .where(InboundRecord.status == InboundStatus.PENDING)
+        ).scalar_one()
+    )
+
+
+def deliveries_in_flight(session: Session) -> int:
+    """How many deliveries are still to be sent or being sent."""
+    return int(
+        session.execute(
+            select(func.count())
+            .select_from(OutboxDelivery)
+            .where(OutboxDelivery.status.in_(["pending", "sending"]))
+        ).scalar_one()
+    )
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
@@ -106,6 +136,26 @@ class Harness:
             )
             return ticket.id
 
+    def resolve(
+        self,
+        ticket: int | str,
+        agent: Principal,
+        steps: str,
+        *,
+        code: str = "fixed",
+        acknowledge: bool = True,
+        close: bool = False,
+    ) -> None:
+        """Resolve a ticket (by id or number) through the core actions as ``agent``:
+        acknowledged first (unless not ``acknowledge``), and closed after with ``close``."""
+        with self.ctx.db.transaction() as session:
+            found = lookup.get_ticket(session, ticket, lock=True)
+            if acknowledge:
+                workflow.acknowledge(self.ctx, session, agent, found)
+            workflow.resolve(self.ctx, session, agent, found, code=code, steps=steps)
+            if close:
+                workflow.close(self.ctx, session, agent, found)
+
     @property
     def client(self) -> TestClient:
         if self._client is None:
@@ -141,16 +191,8 @@ class Harness:
             with self.ctx.db.reading() as session:
                 # Inbound first: a record decided between the two queries has its
                 # outbox rows committed with it, so the second query sees them.
-                busy = session.execute(
-                    select(func.count())
-                    .select_from(InboundRecord)
-                    .where(InboundRecord.status == "pending")
-                ).scalar_one()
-                busy += session.execute(
-                    select(func.count())
-                    .select_from(OutboxDelivery)
-                    .where(OutboxDelivery.status.in_(["pending", "sending"]))
-                ).scalar_one()
+                busy = pending_records(session)
+                busy += deliveries_in_flight(session)
             if not busy:
                 return
             time.sleep(0.02)

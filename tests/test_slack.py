@@ -10,7 +10,9 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given
@@ -23,32 +25,20 @@ from config.settings import Settings
 from core.models import InboundRecord, OutboxDelivery
 from core.values import AttachmentIn
 from tests.fakeslack import FakeSlack
-from tests.harness import Harness, make_settings
+from tests.harness import Harness
 from tests.slack_support import QUEUE_CHANNEL, SlackDriver, wait_for
 
 UNDO_SECONDS = 2.0
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str, broker_url: str, fake_slack: FakeSlack) -> Settings:
-    return make_settings(
-        tmp_path,
-        database_url,
-        broker_url,
-        delivery_max_attempts=5,
-        slack_bot_token="xoxb-test",
-        slack_signing_secret="test-signing-secret",
-        slack_api_url=fake_slack.url,
-        slack_default_channel=QUEUE_CHANNEL,
-        slack_undo_seconds=UNDO_SECONDS,
-    )
+def settings(slack_config: Callable[..., Settings]) -> Settings:
+    return slack_config(delivery_max_attempts=5, slack_undo_seconds=UNDO_SECONDS)
 
 
 @pytest.fixture
 def slack(harness: Harness, fake_slack: FakeSlack) -> SlackDriver:
-    driver = SlackDriver(harness, fake_slack)
-    driver.agent("Ana", "UANA")
-    return driver
+    return SlackDriver(harness, fake_slack, ("Ana", "UANA"))
 
 
 def open_ticket(
@@ -422,42 +412,22 @@ def test_a_retried_event_is_ignored(harness: Harness, slack: SlackDriver) -> Non
     assert len(client_deliveries(harness)) == 1
 
 
-def test_a_forged_signature_is_refused(harness: Harness, slack: SlackDriver) -> None:
-    body = json.dumps(
-        {
-            "type": "event_callback",
-            "event_id": "EvFORGED",
-            "event": {
-                "type": "message",
-                "user": "UANA",
-                "text": "hi",
-                "ts": "1.1",
-                "channel": QUEUE_CHANNEL,
-            },
-        }
-    )
-    response = slack.post(body, "application/json", secret="not-the-secret")
+@pytest.mark.parametrize(
+    ("event_id", "signing"),
+    [
+        pytest.param("EvFORGED", lambda: {"secret": "not-the-secret"}, id="forged signature"),
+        pytest.param(
+            "EvOLD", lambda: {"timestamp": int(time.time()) - 6 * 60}, id="old timestamp, signed"
+        ),
+    ],
+)
+def test_a_forged_signature_or_an_old_timestamp_is_refused(
+    harness: Harness, slack: SlackDriver, event_id: str, signing: Callable[[], dict[str, Any]]
+) -> None:
+    message = {"type": "message", "user": "UANA", "text": "hi", "ts": "1.1"}
+    response = slack.event({**message, "channel": QUEUE_CHANNEL}, event_id=event_id, **signing())
     assert response.status_code == 401
-    assert stored_event(harness, "EvFORGED") is None
-
-
-def test_an_old_timestamp_is_refused_even_when_signed(harness: Harness, slack: SlackDriver) -> None:
-    body = json.dumps(
-        {
-            "type": "event_callback",
-            "event_id": "EvOLD",
-            "event": {
-                "type": "message",
-                "user": "UANA",
-                "text": "hi",
-                "ts": "1.1",
-                "channel": QUEUE_CHANNEL,
-            },
-        }
-    )
-    response = slack.post(body, "application/json", timestamp=int(time.time()) - 6 * 60)
-    assert response.status_code == 401
-    assert stored_event(harness, "EvOLD") is None
+    assert stored_event(harness, event_id) is None
 
 
 def test_a_rate_limited_card_waits_for_retry_after_and_is_posted_once(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,15 +29,6 @@ from tests.harness import Harness, wait_until
 from tests.telegram_support import SECRET, TelegramDriver, telegram_settings
 
 CHAT = 4242
-
-
-@pytest.fixture
-def fake_telegram() -> Iterator[FakeTelegram]:
-    fake = FakeTelegram()
-    fake.start()
-    yield fake
-    fake.stop()
-    assert not fake.violations, f"calls the Bot API spec does not allow: {fake.violations}"
 
 
 @pytest.fixture
@@ -556,10 +546,7 @@ def test_the_satisfaction_question_comes_with_buttons_and_a_press_is_the_answer(
     from core.models import SatisfactionAnswer
 
     telegram.say(CHAT, "The gate will not open.")
-    with harness.ctx.db.transaction() as session:
-        ticket = lookup.get_ticket(session, 1, lock=True)
-        workflow.acknowledge(harness.ctx, session, ana, ticket)
-        workflow.resolve(harness.ctx, session, ana, ticket, code="fixed", steps="New fuse.")
+    harness.resolve(1, ana, "New fuse.")
     harness.settle()
     (question,) = [s for s in telegram.fake.to_chat(CHAT) if s.reply_markup]
     rows = question.reply_markup["inline_keyboard"]  # type: ignore[index]

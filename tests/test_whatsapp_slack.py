@@ -22,7 +22,7 @@ from core.models import InboundRecord
 from tests.fakeslack import FakeSlack
 from tests.fakewhatsapp import FakeWhatsApp
 from tests.harness import Harness
-from tests.slack_support import QUEUE_CHANNEL, SlackDriver, wait_for
+from tests.slack_support import SlackDriver, slack_options, wait_for
 from tests.test_whatsapp import close_window
 from tests.whatsapp_support import CLIENT, WhatsAppDriver, message, whatsapp_settings
 
@@ -40,19 +40,13 @@ def settings(
         database_url,
         broker_url,
         fake_whatsapp,
-        slack_bot_token="xoxb-test",
-        slack_signing_secret="test-signing-secret",
-        slack_api_url=fake_slack.url,
-        slack_default_channel=QUEUE_CHANNEL,
-        slack_undo_seconds=0,
+        **slack_options(fake_slack, slack_undo_seconds=0),
     )
 
 
 @pytest.fixture
 def slack(harness: Harness, fake_slack: FakeSlack) -> SlackDriver:
-    driver = SlackDriver(harness, fake_slack)
-    driver.agent("Ana", "UANA")
-    return driver
+    return SlackDriver(harness, fake_slack, ("Ana", "UANA"))
 
 
 @pytest.fixture
