@@ -8,7 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -38,6 +40,16 @@ def make_settings(tmp_path: Path, database_url: str, broker_url: str, **override
         "machine_answer_seconds": 0,
     }
     return load_settings(**{**values, **overrides})
+
+
+def whole_system_examples(count: int) -> hypothesis.settings:
+    """Hypothesis settings for a property that runs the whole system per example:
+    ``count`` examples, no deadline, the function's fixtures shared by its examples."""
+    return hypothesis.settings(
+        max_examples=count,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
 
 
 def policy_file(tmp_path: Path, text: str) -> Path:

@@ -8,9 +8,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from config.settings import Settings
 from core.models import Agent, Organization
 from core.principals import Principal, system
+from core.sla.calendar import from_config
 from core.tickets import conversation, lookup, opening
 from tests.harness import (  # noqa: F401 (tests import wait_until from here)
     Harness,
@@ -73,6 +76,16 @@ admins = ["role:admin"]
     )
 )
 
+# Weekdays 09:00-17:00 in New York, US holidays off.
+BUSINESS = from_config(
+    "business",
+    {
+        "timezone": "America/New_York",
+        "holidays_country": "US",
+        "hours": {d: ["09:00-17:00"] for d in ("mon", "tue", "wed", "thu", "fri")},
+    },
+)
+
 # Monday 23 November 2026, 09:00 in New York
 MONDAY_9 = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
 
@@ -101,6 +114,12 @@ def sla_settings(
     return make_settings(
         tmp_path, database_url, broker_url, config_file=policy_file(tmp_path, policy)
     )
+
+
+@pytest.fixture(name="settings")
+def policy_settings(tmp_path: Path, database_url: str, broker_url: str) -> Settings:
+    """The ``settings`` fixture with ``POLICY`` (import it into a test module to use it)."""
+    return sla_settings(tmp_path, database_url, broker_url)
 
 
 def open_ticket(

@@ -80,14 +80,28 @@ Thank you, we received your request.
 """
 
 
+def send_qmail_bounce(port: int, ack: EmailMessage) -> None:
+    """A plain-text qmail bounce of ``ack``, from a null envelope sender."""
+    raw = QMAIL_BOUNCE.format(to=SUPPORT, message_id=ack["Message-ID"], subject=ack["Subject"])
+    send(port, raw.replace("\n", "\r\n").encode(), mail_from="")
+
+
+def dana_bounced(harness: Harness) -> bool:
+    """Whether Dana's address is marked bounced."""
+    with harness.ctx.db.reading() as session:
+        identity = session.execute(
+            select(Identity).where(Identity.address == "dana@client.example")
+        ).scalar_one()
+        return identity.bounced_at is not None
+
+
 def test_a_plain_text_bounce_from_a_null_sender_marks_the_delivery_and_the_address(
     harness: Harness, smtp_port: int
 ) -> None:
     # Given a ticket whose acknowledgement went out
     ack = open_ticket(harness, smtp_port)
     # When a plain-text qmail bounce for it arrives with a null envelope sender
-    raw = QMAIL_BOUNCE.format(to=SUPPORT, message_id=ack["Message-ID"], subject=ack["Subject"])
-    send(smtp_port, raw.replace("\n", "\r\n").encode(), mail_from="")
+    send_qmail_bounce(smtp_port, ack)
     harness.settle()
     # Then it is filed as a bounce, not as unparseable, and opens nothing
     bounce = records(harness)[-1]
@@ -101,19 +115,14 @@ def test_a_plain_text_bounce_from_a_null_sender_marks_the_delivery_and_the_addre
     assert [(f["address"], f["permanent"]) for f in row.report["failed"]] == [
         ("dana@client.example", True)
     ]
-    with harness.ctx.db.reading() as session:
-        identity = session.execute(
-            select(Identity).where(Identity.address == "dana@client.example")
-        ).scalar_one()
-        assert identity.bounced_at is not None
+    assert dana_bounced(harness)
 
 
 def test_after_a_permanent_bounce_nothing_automatic_goes_to_the_address_until_it_writes_in(
     harness: Harness, smtp_port: int
 ) -> None:
     ack = open_ticket(harness, smtp_port)
-    raw = QMAIL_BOUNCE.format(to=SUPPORT, message_id=ack["Message-ID"], subject=ack["Subject"])
-    send(smtp_port, raw.replace("\n", "\r\n").encode(), mail_from="")
+    send_qmail_bounce(smtp_port, ack)
     harness.settle()
     _, token = harness.agent("Ana", roles=("agent", "lead"))
     # When an agent resolves the ticket, the automatic "resolved" notice is not sent
@@ -137,11 +146,7 @@ def test_after_a_permanent_bounce_nothing_automatic_goes_to_the_address_until_it
     send(smtp_port, mail(subject="Another question", message_id="<second@client.example>"))
     harness.settle()
     assert len(outgoing(harness)) == 2
-    with harness.ctx.db.reading() as session:
-        identity = session.execute(
-            select(Identity).where(Identity.address == "dana@client.example")
-        ).scalar_one()
-        assert identity.bounced_at is None
+    assert not dana_bounced(harness)
 
 
 def test_a_delay_warning_is_kept_on_the_delivery_but_is_not_a_bounce(
@@ -165,11 +170,7 @@ def test_a_delay_warning_is_kept_on_the_delivery_but_is_not_a_bounce(
     assert row.status == "sent", "a delay is not a bounce"
     assert row.report is not None and row.report["kind"] == "delay"
     assert row.report["failed"][0]["permanent"] is False
-    with harness.ctx.db.reading() as session:
-        identity = session.execute(
-            select(Identity).where(Identity.address == "dana@client.example")
-        ).scalar_one()
-        assert identity.bounced_at is None
+    assert not dana_bounced(harness)
     assert harness.tickets()["total"] == 1
 
 

@@ -16,7 +16,6 @@ from sqlalchemy import func, select
 
 from config.cli import main as cli
 from config.runtime import validate_policy
-from config.settings import Settings
 from core.dispatch import NullDispatcher
 from core.errors import ConfigError
 from core.escalation import acknowledging, oncall, stepping
@@ -33,17 +32,12 @@ from tests.sla_support import (
     FakeNow,
     act,
     open_ticket,
-    sla_settings,
+    policy_settings,  # noqa: F401 (the settings fixture)
     staff,
     wait_until,
 )
 
 NY = ZoneInfo("America/New_York")
-
-
-@pytest.fixture
-def settings(tmp_path: Path, database_url: str, broker_url: str) -> Settings:
-    return sla_settings(tmp_path, database_url, broker_url)
 
 
 def audit_actions(h: Harness, ticket_id: int) -> list[str]:

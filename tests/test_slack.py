@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given
+from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -25,7 +25,7 @@ from config.settings import Settings
 from core.models import InboundRecord, OutboxDelivery
 from core.values import AttachmentIn
 from tests.fakeslack import FakeSlack
-from tests.harness import Harness
+from tests.harness import Harness, whole_system_examples
 from tests.slack_support import QUEUE_CHANNEL, SlackDriver, wait_for
 
 UNDO_SECONDS = 2.0
@@ -184,11 +184,7 @@ def test_a_note_in_the_thread_never_reaches_the_client_and_is_marked(
     assert any("Internal note" in line for line in slack.thread(card_ts))
 
 
-@hsettings(
-    max_examples=12,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@whole_system_examples(12)
 @given(
     prefix=st.sampled_from(["note", "internal", "private"]).flatmap(
         lambda w: st.tuples(*[st.sampled_from([c.lower(), c.upper()]) for c in w]).map("".join)

@@ -10,8 +10,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from hypothesis import HealthCheck, given
-from hypothesis import settings as hsettings
+from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
@@ -21,7 +20,7 @@ from config.settings import Settings
 from core.models import InboundRecord
 from tests.fakeslack import FakeSlack
 from tests.fakewhatsapp import FakeWhatsApp
-from tests.harness import Harness
+from tests.harness import Harness, whole_system_examples
 from tests.slack_support import SlackDriver, slack_options, wait_for
 from tests.test_whatsapp import close_window
 from tests.whatsapp_support import CLIENT, WhatsAppDriver, message, whatsapp_settings
@@ -127,11 +126,7 @@ def test_once_the_window_closes_the_card_says_so_and_a_thread_reply_goes_as_the_
     )
 
 
-@hsettings(
-    max_examples=10,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@whole_system_examples(10)
 @given(
     prefix=st.sampled_from(["note", "internal", "private", "NOTE", "Internal"]),
     space=st.sampled_from(["", " ", "\n", "*"]),
