@@ -146,6 +146,42 @@ def _options(options: list[Any]) -> Any:
     return wrap
 
 
+def _show_add_update(
+    group: click.Group,
+    kind: str,
+    ref: str,
+    lines: Callable[[dict[str, Any]], list[str]],
+    options: list[Any],
+    *,
+    show_help: str | None = None,
+    limit_help: str | None = None,
+    add_help: str | None = None,
+    update_help: str | None = None,
+) -> None:
+    """The ``show``, ``add`` and ``update`` commands of one kind of record, named by
+    its ``ref`` argument (tag, code, number), printed as ``lines`` or JSON."""
+
+    def show(limit: int, as_json: bool, **given: str) -> None:
+        emit(_show(kind, given[ref], limit), as_json, lambda r: _echo(lines(r)))
+
+    def saving(create: bool) -> Callable[..., None]:
+        def save(as_json: bool, **fields: Any) -> None:
+            row = _save(kind, fields.pop(ref), fields, create=create)
+            emit(row, as_json, lambda r: _echo(lines(r)))
+
+        return save
+
+    limit = click.option("--limit", default=50, show_default=True, help=limit_help)
+    json_flag = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    group.command("show", help=show_help)(
+        click.argument(ref)(limit(json_flag(handle_errors(show))))
+    )
+    for name, create, help in (("add", True, add_help), ("update", False, update_help)):
+        group.command(name, help=help)(
+            click.argument(ref)(_options(options)(handle_errors(saving(create))))
+        )
+
+
 @main.group()
 def assets() -> None:
     """Machines: their tickets, resolutions, work orders and alerts."""
@@ -168,34 +204,17 @@ def assets_list(site: str | None, query: str | None, limit: int, as_json: bool) 
     emit(data, as_json, human)
 
 
-@assets.command("show")
-@click.argument("tag")
-@click.option(
-    "--limit", default=50, show_default=True, help="Latest tickets and resolutions shown."
+_show_add_update(
+    assets,
+    "asset",
+    "tag",
+    machine_lines,
+    ASSET_OPTIONS,
+    show_help="A machine's tickets, resolutions (code and steps), open work orders and firing alerts.",
+    limit_help="Latest tickets and resolutions shown.",
+    add_help="Add a machine by its tag.",
+    update_help="Change a machine's fields (only those given).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@handle_errors
-def assets_show(tag: str, limit: int, as_json: bool) -> None:
-    """A machine's tickets, resolutions (code and steps), open work orders and firing alerts."""
-    emit(_show("asset", tag, limit), as_json, lambda a: _echo(machine_lines(a)))
-
-
-@assets.command("add")
-@click.argument("tag")
-@_options(ASSET_OPTIONS)
-@handle_errors
-def assets_add(tag: str, as_json: bool, **fields: Any) -> None:
-    """Add a machine by its tag."""
-    emit(_save("asset", tag, fields, create=True), as_json, lambda a: _echo(machine_lines(a)))
-
-
-@assets.command("update")
-@click.argument("tag")
-@_options(ASSET_OPTIONS)
-@handle_errors
-def assets_update(tag: str, as_json: bool, **fields: Any) -> None:
-    """Change a machine's fields (only those given)."""
-    emit(_save("asset", tag, fields, create=False), as_json, lambda a: _echo(machine_lines(a)))
 
 
 # Sites ----------------------------------------------------------------------------------
@@ -237,29 +256,7 @@ def sites_list(query: str | None, limit: int, as_json: bool) -> None:
     emit(data, as_json, human)
 
 
-@sites.command("show")
-@click.argument("code")
-@click.option("--limit", default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@handle_errors
-def sites_show(code: str, limit: int, as_json: bool) -> None:
-    emit(_show("site", code, limit), as_json, lambda s: _echo(_site_lines(s)))
-
-
-@sites.command("add")
-@click.argument("code")
-@_options(SITE_OPTIONS)
-@handle_errors
-def sites_add(code: str, as_json: bool, **fields: Any) -> None:
-    emit(_save("site", code, fields, create=True), as_json, lambda s: _echo(_site_lines(s)))
-
-
-@sites.command("update")
-@click.argument("code")
-@_options(SITE_OPTIONS)
-@handle_errors
-def sites_update(code: str, as_json: bool, **fields: Any) -> None:
-    emit(_save("site", code, fields, create=False), as_json, lambda s: _echo(_site_lines(s)))
+_show_add_update(sites, "site", "code", _site_lines, SITE_OPTIONS)
 
 
 # Work orders ----------------------------------------------------------------------------
@@ -306,30 +303,4 @@ def workorders_list(
     emit(data, as_json, human)
 
 
-@workorders.command("show")
-@click.argument("number")
-@click.option("--limit", default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@handle_errors
-def workorders_show(number: str, limit: int, as_json: bool) -> None:
-    emit(_show("work_order", number, limit), as_json, lambda w: _echo(_order_lines(w)))
-
-
-@workorders.command("add")
-@click.argument("number")
-@_options(ORDER_OPTIONS)
-@handle_errors
-def workorders_add(number: str, as_json: bool, **fields: Any) -> None:
-    emit(
-        _save("work_order", number, fields, create=True), as_json, lambda w: _echo(_order_lines(w))
-    )
-
-
-@workorders.command("update")
-@click.argument("number")
-@_options(ORDER_OPTIONS)
-@handle_errors
-def workorders_update(number: str, as_json: bool, **fields: Any) -> None:
-    emit(
-        _save("work_order", number, fields, create=False), as_json, lambda w: _echo(_order_lines(w))
-    )
+_show_add_update(workorders, "work_order", "number", _order_lines, ORDER_OPTIONS)
