@@ -148,6 +148,13 @@ class Harness:
             )
             return ticket.id
 
+    def act(self, ticket: int | str, fn: Callable[..., Any], who: Principal, **kwargs: Any) -> Any:
+        """``fn(ctx, session, who, ticket, **kwargs)``, a core action on the locked
+        ticket (by id or number), in a transaction of its own."""
+        with self.ctx.db.transaction() as session:
+            found = lookup.get_ticket(session, ticket, lock=True)
+            return fn(self.ctx, session, who, found, **kwargs)
+
     def resolve(
         self,
         ticket: int | str,
@@ -215,6 +222,22 @@ class Harness:
     def sent(self) -> list[dict[str, Any]]:
         """What the fake channel delivered, oldest first."""
         return read_outbox(self.settings.fake_outbox_path)
+
+    def records(self, channel: str | None = None) -> list[InboundRecord]:
+        """The stored inbound records (of ``channel``), oldest first."""
+        query = select(InboundRecord).order_by(InboundRecord.id)
+        if channel is not None:
+            query = query.where(InboundRecord.channel == channel)
+        with self.ctx.db.reading() as session:
+            return list(session.execute(query).scalars())
+
+    def deliveries(self, **where: Any) -> list[OutboxDelivery]:
+        """The outbox rows whose columns have these values, oldest first."""
+        query = select(OutboxDelivery).order_by(OutboxDelivery.id)
+        for name, value in where.items():
+            query = query.where(getattr(OutboxDelivery, name) == value)
+        with self.ctx.db.reading() as session:
+            return list(session.execute(query).scalars())
 
     def ticket(self, number: str | int) -> dict[str, Any]:
         with self.ctx.db.reading() as session:

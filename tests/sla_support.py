@@ -14,7 +14,7 @@ from config.settings import Settings
 from core.models import Agent, Organization
 from core.principals import Principal, system
 from core.sla.calendar import from_config
-from core.tickets import conversation, lookup, opening
+from core.tickets import conversation, opening
 from tests.harness import (  # noqa: F401 (tests import wait_until from here)
     Harness,
     make_settings,
@@ -157,8 +157,7 @@ def open_ticket(
 
 
 def act(h: Harness, ticket_id: int, fn: Callable[..., Any], who: Principal, **kwargs: Any) -> None:
-    with h.ctx.db.transaction() as s:
-        fn(h.ctx, s, who, lookup.get_ticket(s, ticket_id, lock=True), **kwargs)
+    h.act(ticket_id, fn, who, **kwargs)
 
 
 def staff(

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 
 from config.settings import Settings
 from core.models import InboundRecord, OutboxDelivery
@@ -68,18 +67,7 @@ class TelegramDriver:
         return [s.text for s in self.fake.to_chat(chat) if s.method == "sendMessage"]
 
     def records(self) -> list[InboundRecord]:
-        with self.harness.ctx.db.reading() as session:
-            return list(
-                session.execute(
-                    select(InboundRecord)
-                    .where(InboundRecord.channel == "telegram")
-                    .order_by(InboundRecord.id)
-                ).scalars()
-            )
+        return self.harness.records("telegram")
 
     def deliveries(self, **where: Any) -> list[OutboxDelivery]:
-        with self.harness.ctx.db.reading() as session:
-            query = select(OutboxDelivery).order_by(OutboxDelivery.id)
-            for name, value in where.items():
-                query = query.where(getattr(OutboxDelivery, name) == value)
-            return list(session.execute(query).scalars())
+        return self.harness.deliveries(**where)

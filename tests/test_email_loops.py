@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from core.errors import ConfigError
-from core.models import AuditEvent, Identity, InboundRecord, OutboxDelivery
+from core.models import AuditEvent, Identity, OutboxDelivery
 from core.policy import load_policy
 from tests.email_support import SUPPORT, mail, maildir_messages
 from tests.harness import Harness
@@ -30,11 +30,6 @@ def send(port: int, message: EmailMessage | bytes, mail_from: str | None = None)
 def outgoing(harness: Harness) -> list[EmailMessage]:
     path = harness.settings.maildir_path
     return maildir_messages(path) if (path / "new").exists() else []  # type: ignore[return-value]
-
-
-def records(harness: Harness) -> list[InboundRecord]:
-    with harness.ctx.db.reading() as session:
-        return list(session.execute(select(InboundRecord).order_by(InboundRecord.id)).scalars())
 
 
 def delivery(harness: Harness, kind: str = "ack") -> OutboxDelivery:
@@ -104,7 +99,7 @@ def test_a_plain_text_bounce_from_a_null_sender_marks_the_delivery_and_the_addre
     send_qmail_bounce(smtp_port, ack)
     harness.settle()
     # Then it is filed as a bounce, not as unparseable, and opens nothing
-    bounce = records(harness)[-1]
+    bounce = harness.records()[-1]
     assert (bounce.status, bounce.rules_fired) == ("parked", ["bounce"])
     assert "dana@client.example failed permanently" in (bounce.reason or "")
     assert harness.tickets()["total"] == 1 and len(outgoing(harness)) == 1
@@ -186,7 +181,7 @@ def test_an_exchange_out_of_office_marked_only_by_microsoft_headers_is_never_ans
     )
     send(smtp_port, ooo)
     harness.settle()
-    last = records(harness)[-1]
+    last = harness.records()[-1]
     assert last.status == "parked" and last.rules_fired == ["automatic"]
     assert "X-MS-Exchange-Inbox-Rules-Loop" in (last.reason or "")
     assert len(harness.ticket("T-000001")["thread"]) == 1 and len(outgoing(harness)) == 1
@@ -208,7 +203,7 @@ def test_mail_through_a_mailing_list_opens_a_ticket_without_an_acknowledgement(
     ticket = harness.ticket(harness.only_ticket_number())
     assert ticket["client"]["address"] == "quinn@client.example"
     assert outgoing(harness) == [], "RFC 3834: nothing automatic answers list mail"
-    [record] = records(harness)
+    [record] = harness.records()
     assert record.outcome == "open" and any("no acknowledgement" in n for n in record.rules_fired)
     assert ticket["sla"]["response_due_at"], "the SLA clock runs as for any ticket"
 
@@ -242,7 +237,7 @@ def test_an_operator_rule_from_the_policy_file_parks_a_newsletter_and_routes_a_l
         ),
     )
     harness.settle()
-    newsletter, plant = records(harness)
+    newsletter, plant = harness.records()
     assert (newsletter.status, newsletter.rules_fired) == ("parked", ["operator:newsletters"])
     ticket = harness.ticket(harness.only_ticket_number())
     assert (ticket["queue"], ticket["priority"]) == ("field-service", "P2")
