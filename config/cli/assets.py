@@ -16,21 +16,10 @@ ACTOR = "cli"
 def _save(kind: str, ref: str, fields: dict[str, Any], *, create: bool) -> dict[str, Any]:
     from core.assets import history, records
 
-    ctx = context(load())
-    model = records.KINDS[kind].model
     given = {k: v for k, v in fields.items() if v is not None}
-    with ctx.db.transaction() as session:
-        if not create:
-            ref = getattr(records.get(session, model, ref), records.KINDS[kind].ref)
-        row_id = records.save(ctx, session, f"system:{ACTOR}", kind, ref, given, create=create).id
-    with ctx.db.reading() as session:
-        row: Any = session.get(model, row_id)
-        views: dict[str, Callable[..., dict[str, Any]]] = {
-            "asset": history.machine,
-            "site": history.site_view,
-            "work_order": history.work_order_view,
-        }
-        return views[kind](session, row)
+    return history.save_and_view(
+        context(load()), f"system:{ACTOR}", records.KINDS[kind], ref, given, create=create
+    )
 
 
 def _show(kind: str, ref: str, limit: int) -> dict[str, Any]:
@@ -38,12 +27,8 @@ def _show(kind: str, ref: str, limit: int) -> dict[str, Any]:
 
     ctx = context(load())
     with ctx.db.reading() as session:
-        row: Any = records.get(session, records.KINDS[kind].model, ref)
-        if kind == "asset":
-            return history.machine(session, row, limit=limit)
-        if kind == "site":
-            return history.site_view(session, row, limit=limit)
-        return history.work_order_view(session, row, limit=limit)
+        row = records.get(session, records.KINDS[kind].model, ref)
+        return history.view(session, kind, row, limit=limit)
 
 
 def _list(kind: str, **filters: Any) -> dict[str, Any]:
@@ -52,6 +37,19 @@ def _list(kind: str, **filters: Any) -> dict[str, Any]:
     ctx = context(load())
     with ctx.db.reading() as session:
         return history.listing(session, records.KINDS[kind].model, **filters)
+
+
+def _print_list(
+    kind: str, as_json: bool, line: Callable[[dict[str, Any]], str], **filters: Any
+) -> None:
+    """The records of ``kind`` that match ``filters``, a ``line`` each, then the count."""
+
+    def human(d: dict[str, Any]) -> None:
+        for item in d["items"]:
+            click.echo(line(item))
+        click.echo(f"({d['total']} in all)")
+
+    emit(_list(kind, **filters), as_json, human)
 
 
 def machine_lines(a: dict[str, Any], *, indent: str = "") -> list[str]:
@@ -194,14 +192,14 @@ def assets() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @handle_errors
 def assets_list(site: str | None, query: str | None, limit: int, as_json: bool) -> None:
-    data = _list("asset", site=site, query=query, limit=limit)
-
-    def human(d: dict[str, Any]) -> None:
-        for a in d["items"]:
-            click.echo(f"{a['tag']:<20} {a['site'] or '-':<12} {a['name']}")
-        click.echo(f"({d['total']} in all)")
-
-    emit(data, as_json, human)
+    _print_list(
+        "asset",
+        as_json,
+        lambda a: f"{a['tag']:<20} {a['site'] or '-':<12} {a['name']}",
+        site=site,
+        query=query,
+        limit=limit,
+    )
 
 
 _show_add_update(
@@ -246,14 +244,7 @@ def sites() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @handle_errors
 def sites_list(query: str | None, limit: int, as_json: bool) -> None:
-    data = _list("site", query=query, limit=limit)
-
-    def human(d: dict[str, Any]) -> None:
-        for s in d["items"]:
-            click.echo(f"{s['code']:<20} {s['name']}")
-        click.echo(f"({d['total']} in all)")
-
-    emit(data, as_json, human)
+    _print_list("site", as_json, lambda s: f"{s['code']:<20} {s['name']}", query=query, limit=limit)
 
 
 _show_add_update(sites, "site", "code", _site_lines, SITE_OPTIONS)
@@ -293,14 +284,15 @@ def workorders() -> None:
 def workorders_list(
     status: str | None, asset: str | None, site: str | None, limit: int, as_json: bool
 ) -> None:
-    data = _list("work_order", status=status, asset=asset, site=site, limit=limit)
-
-    def human(d: dict[str, Any]) -> None:
-        for w in d["items"]:
-            click.echo(f"{w['number']:<16} {w['status']:<7} {w['asset'] or '-':<16} {w['title']}")
-        click.echo(f"({d['total']} in all)")
-
-    emit(data, as_json, human)
+    _print_list(
+        "work_order",
+        as_json,
+        lambda w: f"{w['number']:<16} {w['status']:<7} {w['asset'] or '-':<16} {w['title']}",
+        status=status,
+        asset=asset,
+        site=site,
+        limit=limit,
+    )
 
 
 _show_add_update(workorders, "work_order", "number", _order_lines, ORDER_OPTIONS)
