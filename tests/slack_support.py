@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from config.settings import Settings
 from core import staff
-from core.models import Agent, StaffIdentity
+from core.models import Agent, InboundRecord, StaffIdentity
 from tests.fakeslack import FakeSlack
 from tests.harness import Harness, make_settings, wait_until
 
@@ -214,6 +214,14 @@ class SlackDriver:
         )
         return self.post(body, "application/x-www-form-urlencoded")
 
+    def say_in_thread(self, user: str, card_ts: str, text: str, what: str) -> None:
+        """``user`` writes ``text`` in a card's thread; returns once it is decided and
+        what it queued has left (``what`` names it in a failure)."""
+        event_id = f"Ev{uuid.uuid4().hex[:12]}"
+        self.message(user, text, thread_ts=card_ts, event_id=event_id)
+        wait_for(lambda: event_done(self.harness, event_id), what=what)
+        self.harness.settle()
+
     # Reading Slack -------------------------------------------------------------------
 
     def card(self, number: str) -> Any:
@@ -235,6 +243,22 @@ class SlackDriver:
 
     def ephemerals(self, user: str) -> list[str]:
         return [m.text for m in self.fake.ephemerals if m.ephemeral_user == user]
+
+
+def stored_event(harness: Harness, event_id: str) -> InboundRecord | None:
+    """The inbound record an event or button press was stored as, if any."""
+    with harness.ctx.db.reading() as session:
+        return session.execute(
+            select(InboundRecord).where(
+                InboundRecord.channel == "slack", InboundRecord.external_id == event_id
+            )
+        ).scalar_one_or_none()
+
+
+def event_done(harness: Harness, event_id: str) -> bool:
+    """Whether the event or button press is stored and decided."""
+    row = stored_event(harness, event_id)
+    return row is not None and row.status != "pending"
 
 
 def _from_user(kind: str, user: str) -> dict[str, Any]:

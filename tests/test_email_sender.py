@@ -113,24 +113,26 @@ def test_a_retry_of_the_same_outbox_row_carries_the_same_message_id(tmp_path: Pa
     assert sender.send(outbound(key="reply:8")) != first
 
 
+def refused(relay: tuple[Relayed, int], tmp_path: Path, answer: str) -> DeliveryError:
+    """What sending fails with when the relay answers the mail with ``answer``."""
+    handler, port = relay
+    handler.answer = answer
+    with pytest.raises(DeliveryError) as caught:
+        sender_for(port, tmp_path).send(outbound())
+    return caught.value
+
+
 def test_a_permanent_refusal_by_the_relay_is_a_permanent_failure(
     relay: tuple[Relayed, int], tmp_path: Path
 ) -> None:
-    handler, port = relay
-    handler.answer = "550 5.7.1 Relaying denied"
-    with pytest.raises(DeliveryError) as caught:
-        sender_for(port, tmp_path).send(outbound())
-    assert caught.value.permanent and "550" in str(caught.value)
+    failure = refused(relay, tmp_path, "550 5.7.1 Relaying denied")
+    assert failure.permanent and "550" in str(failure)
 
 
 def test_a_temporary_refusal_or_an_unreachable_relay_is_retried(
     relay: tuple[Relayed, int], tmp_path: Path
 ) -> None:
-    handler, port = relay
-    handler.answer = "451 4.3.0 Try again later"
-    with pytest.raises(DeliveryError) as caught:
-        sender_for(port, tmp_path).send(outbound())
-    assert not caught.value.permanent
+    assert not refused(relay, tmp_path, "451 4.3.0 Try again later").permanent
     with pytest.raises(DeliveryError) as caught:
         sender_for(free_port(), tmp_path).send(outbound())
     assert not caught.value.permanent and "unreachable" in str(caught.value)

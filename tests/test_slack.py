@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from core.models import InboundRecord, OutboxDelivery
 from core.values import AttachmentIn
 from tests.fakeslack import FakeSlack
 from tests.harness import Harness, whole_system_examples
-from tests.slack_support import QUEUE_CHANNEL, SlackDriver, wait_for
+from tests.slack_support import QUEUE_CHANNEL, SlackDriver, event_done, stored_event, wait_for
 
 UNDO_SECONDS = 2.0
 
@@ -50,21 +49,6 @@ def open_ticket(
     harness.settle()
     number = harness.only_ticket_number()
     return number, slack.card(number).ts
-
-
-def stored_event(harness: Harness, event_id: str) -> InboundRecord | None:
-    """The inbound record an event or button press was stored as, if any."""
-    with harness.ctx.db.reading() as session:
-        return session.execute(
-            select(InboundRecord).where(
-                InboundRecord.channel == "slack", InboundRecord.external_id == event_id
-            )
-        ).scalar_one_or_none()
-
-
-def event_done(harness: Harness, event_id: str) -> bool:
-    row = stored_event(harness, event_id)
-    return row is not None and row.status != "pending"
 
 
 def client_deliveries(harness: Harness) -> list[dict[str, object]]:
@@ -202,10 +186,7 @@ def test_no_kind_of_note_text_ever_becomes_a_client_delivery(
     card_ts = slack.card(number).ts
     text = f"{space}{prefix}:{body}"
     assert note_body(text) is not None
-    event_id = f"Ev{uuid.uuid4().hex[:12]}"
-    slack.message("UANA", text, thread_ts=card_ts, event_id=event_id)
-    wait_for(lambda: event_done(harness, event_id), what="the note (or its refusal) to be recorded")
-    harness.settle()
+    slack.say_in_thread("UANA", card_ts, text, what="the note (or its refusal) to be recorded")
     assert client_deliveries(harness) == []
     assert not [
         m
@@ -276,12 +257,20 @@ def test_undo_after_the_reply_left_is_refused_in_an_ephemeral_message(
 # Buttons, modals and refusals ----------------------------------------------------------
 
 
+def refused_press(
+    harness: Harness, slack: SlackDriver, user: str, action: str
+) -> tuple[str, str, str]:
+    """A new ticket's card, ``user`` pressing ``action`` on it, and the refusal they see:
+    the ticket's number, the card's ts and the refusal's text."""
+    number, card_ts = open_ticket(harness, slack)
+    slack.press(user, action, number, message_ts=card_ts)
+    return number, card_ts, wait_for(lambda: slack.ephemerals(user), what="the refusal")[0]
+
+
 def test_a_slack_user_who_is_not_an_agent_gets_an_ephemeral_refusal_naming_the_reason(
     harness: Harness, slack: SlackDriver
 ) -> None:
-    number, card_ts = open_ticket(harness, slack)
-    slack.press("USTRANGER", "sb_ack", number, message_ts=card_ts)
-    text = wait_for(lambda: slack.ephemerals("USTRANGER"), what="the refusal")[0]
+    number, card_ts, text = refused_press(harness, slack, "USTRANGER", "sb_ack")
     assert "not a Switchboard agent" in text and "slack.not_agent" in text
     assert harness.ticket(number)["status"] == "new"
     slack.message("USTRANGER", "I'll answer them myself", thread_ts=card_ts)
@@ -293,9 +282,7 @@ def test_a_slack_user_who_is_not_an_agent_gets_an_ephemeral_refusal_naming_the_r
 def test_a_refused_transition_is_an_ephemeral_naming_the_rule(
     harness: Harness, slack: SlackDriver
 ) -> None:
-    number, card_ts = open_ticket(harness, slack)
-    slack.press("UANA", "sb_resume", number, message_ts=card_ts)
-    text = wait_for(lambda: slack.ephemerals("UANA"), what="the refusal")[0]
+    number, _, text = refused_press(harness, slack, "UANA", "sb_resume")
     assert "lifecycle.state" in text and "new" in text
 
 
