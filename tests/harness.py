@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +92,41 @@ def wait_until(check: Callable[[], Any], timeout: float = 15.0, what: str = "con
             return value
         time.sleep(0.02)
     raise AssertionError(f"{what} not met within {timeout}s")
+
+
+BIN = Path(sys.executable).parent / "switchboard"
+BANNER = "Switchboard is up"
+
+
+def start_role(args: Sequence[str], env: dict[str, str], log: Path) -> subprocess.Popen[str]:
+    """``switchboard ARGS`` as its own process, everything it prints going to ``log``."""
+    with log.open("w") as out:
+        return subprocess.Popen(
+            [str(BIN), *args], env=env, stdout=out, stderr=subprocess.STDOUT, text=True
+        )
+
+
+def wait_started(process: subprocess.Popen[str], log: Path, hang: float = 600.0) -> None:
+    """Until ``process`` prints its banner (its web port listens from then on), failing
+    at once with what it printed if it exits first. Starting takes as long as the
+    machine's load makes it; ``hang`` only stops a process that neither starts nor ends."""
+    deadline = time.monotonic() + hang
+    while BANNER not in log.read_text(errors="replace"):
+        assert process.poll() is None, f"exited with {process.returncode}:\n{log.read_text()}"
+        assert time.monotonic() < deadline, (
+            f"neither up nor ended after {hang}s:\n{log.read_text()}"
+        )
+        time.sleep(0.05)
+
+
+def stop_process(server: subprocess.Popen[str]) -> None:
+    """SIGTERM, then SIGKILL if it has not stopped within 15 s."""
+    server.terminate()
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
 
 
 class Harness:

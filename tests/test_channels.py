@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import smtplib
-import subprocess
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -23,8 +22,8 @@ from core.health import DEGRADED
 from core.models import AuditEvent
 from core.values import Outbound
 from tests.fakeslack import FakeSlack
-from tests.harness import Harness, make_settings, wait_until
-from tests.test_embedded import BIN, _free_port, stop_process
+from tests.harness import Harness, make_settings, start_role, stop_process, wait_started, wait_until
+from tests.test_embedded import _free_port
 from workers.clock import Clock
 
 
@@ -138,15 +137,14 @@ def test_switchboard_up_stays_up_while_slack_is_unreachable_and_reports_it(
     }
     for name in ("SWITCHBOARD_DATABASE_URL", "SWITCHBOARD_BROKER_URL", "SWITCHBOARD_SECRET_KEY"):
         env.pop(name, None)
-    server = subprocess.Popen(
-        [str(BIN), "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    log = tmp_path / "up.log"
+    server = start_role(["up"], env, log)
     fake = FakeSlack()
     try:
         base = f"http://127.0.0.1:{http_port}"
 
         def health() -> dict[str, Any] | None:
-            assert server.poll() is None, server.stdout.read() if server.stdout else ""
+            assert server.poll() is None, log.read_text()
             try:
                 answer = httpx.get(f"{base}/healthz", timeout=1)
             except httpx.HTTPError:
@@ -154,7 +152,8 @@ def test_switchboard_up_stays_up_while_slack_is_unreachable_and_reports_it(
             return dict(answer.json()) if answer.status_code == 200 else None
 
         # When it starts, it answers and says Slack is degraded
-        first = wait_until(health, timeout=30, what="switchboard up answering /healthz")
+        wait_started(server, log)
+        first = httpx.get(f"{base}/healthz", timeout=30).json()
         assert first["status"] == "degraded"
         assert first["parts"]["Slack Web API"] == DEGRADED
         # and it keeps running past the moment it used to exit, taking mail meanwhile

@@ -50,8 +50,25 @@ def test_an_agent_works_a_ticket_from_open_to_closed_on_the_command_line(
     assert run(cli, "queue", number, "field-service", *as_ana)["queue"] == "field-service"
     t = run(cli, "links", number, "--asset", "PRESS-3", "--site", "PLANT-N", *as_ana)
     assert t["links"]["asset"] == "PRESS-3" and t["links"]["site"] == "PLANT-N"
-    t = run(cli, "hold", number, "--reason", "pending_parts", "--parts-ref", "PO-77", *as_ana)
+    # (a time to look at it again must be a time, and ahead; a naive one is UTC)
+    assert "not an ISO date" in run(
+        cli,
+        "hold",
+        number,
+        "--reason",
+        "other",
+        "--note",
+        "x",
+        "--until",
+        "soon",
+        *as_ana,
+        ok=False,
+    )
+    hold = ("hold", number, "--reason", "pending_parts", "--parts-ref", "PO-77", *as_ana)
+    assert "hold.until" in run(cli, *hold, "--until", "2001-01-01", ok=False)
+    t = run(cli, *hold, "--until", "2031-05-05T09:00")
     assert t["status"] == "on_hold" and t["hold"]["parts_ref"] == "PO-77"
+    assert t["hold"]["until"] == "2031-05-05T09:00:00+00:00"
     assert run(cli, "resume", number, *as_ana)["status"] == "in_progress"
     t = run(cli, "escalate", number, "--reason", "customer line stopped", *as_ana)
     assert t["escalated"] is True and t["sla"]["escalation"]["status"] == "active"

@@ -6,14 +6,14 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
+from tests.harness import BIN, start_role, stop_process, wait_started
+
 ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent / "switchboard"
 
 
 def _free_port() -> int:
@@ -35,21 +35,12 @@ def test_switchboard_up_turns_an_api_request_into_an_audited_ticket_and_a_delive
     }
     for name in ("SWITCHBOARD_DATABASE_URL", "SWITCHBOARD_BROKER_URL", "SWITCHBOARD_SECRET_KEY"):
         env.pop(name, None)
-    server = subprocess.Popen(
-        [str(BIN), "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    log = tmp_path / "up.log"
+    server = start_role(["up"], env, log)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None, server.stdout.read() if server.stdout else ""
-            assert time.monotonic() < deadline, "switchboard up did not answer /healthz in 30 s"
-            time.sleep(0.2)
+        wait_started(server, log)
+        assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200
         added = subprocess.run(
             [str(BIN), "agents", "add", "Ana", "ana@example.com", "--json"],
             env=env,
@@ -91,12 +82,3 @@ def test_switchboard_up_turns_an_api_request_into_an_audited_ticket_and_a_delive
             assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     finally:
         stop_process(server)
-
-
-def stop_process(server: subprocess.Popen[str]) -> None:
-    """SIGTERM, then SIGKILL if it has not stopped within 15 s."""
-    server.terminate()
-    try:
-        server.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        server.kill()

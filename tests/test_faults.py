@@ -29,9 +29,8 @@ from config.settings import Settings
 from core.models import LiveProcess, OutboxDelivery, Ticket
 from tests.conftest import _postgres_db
 from tests.email_support import free_port
-from tests.harness import Harness, make_settings, wait_until
+from tests.harness import BIN, Harness, make_settings, stop_process, wait_started, wait_until
 from tests.services import REDIS_URL, need
-from tests.test_embedded import BIN, stop_process
 from tests.throwaway import ThrowawayPostgres, ThrowawayRedis
 
 RELAY_SECONDS = 0.3  # a slow relay: a kill lands mid-batch
@@ -204,7 +203,7 @@ def test_postgresql_stopped_answers_503_and_451_logs_the_outage_once_and_comes_b
         up = _role("up", env, log)
         base = f"http://127.0.0.1:{http_port}"
         try:
-            wait_until(lambda: _status(f"{base}/healthz") == 200, 30, "switchboard up answering")
+            wait_started(up, log)
             pg.stop()
             answers = [httpx.get(f"{base}/api/tickets", headers=headers) for _ in range(30)]
             assert {a.status_code for a in answers} == {503}
@@ -290,7 +289,7 @@ def test_redis_stopped_takes_mail_all_the_same_says_so_once_and_drains_when_it_r
     up = _role("up", env, log)
     base = f"http://127.0.0.1:{http_port}"
     try:
-        wait_until(lambda: _status(f"{base}/healthz") == 200, 30, "switchboard up answering")
+        wait_started(up, log)
         subprocess.run([str(BIN), "agents", "add", "Ana", "ana@example.com"], env=env, check=True,
                        capture_output=True)  # fmt: skip
         redis_server.kill()

@@ -7,6 +7,7 @@ from core/tickets/lifecycle.py, so a change to the table that breaks a rule fail
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -267,15 +268,27 @@ def test_holding_needs_a_known_reason_and_pending_parts_needs_the_parts_referenc
         ({"reason": "lunch"}, "hold.reason"),
         ({"reason": "pending_parts"}, "field.parts_ref"),
         ({"reason": "other"}, "field.hold_note"),
+        (
+            {"reason": "waiting_on_client", "until": harness.ctx.now() - timedelta(minutes=1)},
+            "hold.until",
+        ),
     ]:
         with pytest.raises(ActionRefused) as refused:
             harness.act(ticket_id, workflow.hold, agent, **kwargs)
         assert refused.value.rule == rule
-    harness.act(ticket_id, workflow.hold, agent, reason="pending_parts", parts_ref="PO-77")
+    harness.act(
+        ticket_id,
+        workflow.hold,
+        agent,
+        reason="pending_parts",
+        parts_ref="PO-77",
+        until=datetime(2031, 5, 2, 9, 0, tzinfo=UTC),
+    )
     assert harness.ticket(ticket_id)["hold"] == {
         "reason": "pending_parts",
         "parts_ref": "PO-77",
         "note": None,
+        "until": "2031-05-02T09:00:00+00:00",
     }
 
 

@@ -10,6 +10,7 @@ import json
 import re
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -301,11 +302,34 @@ def test_hold_for_parts_asks_for_the_parts_reference_and_resolve_needs_code_and_
     )
     assert response.json()["response_action"] == "errors"
     assert "parts" in response.json()["errors"]["parts_ref"]
+
+    def until(when: datetime) -> dict[str, Any]:
+        return {"type": "datetimepicker", "selected_date_time": int(when.timestamp())}
+
+    yesterday = until(harness.ctx.now() - timedelta(days=1))
     response = slack.submit(
-        "UANA", view, {"reason": pending, "parts_ref": "PO-4471", "note": "", "override": ""}
+        "UANA",
+        view,
+        {"reason": pending, "parts_ref": "PO-4471", "note": "", "until": yesterday, "override": ""},
+    )
+    assert "future" in response.json()["errors"]["until"]
+    monday = datetime(2031, 5, 5, 9, 0, tzinfo=UTC)
+    response = slack.submit(
+        "UANA",
+        view,
+        {
+            "reason": pending,
+            "parts_ref": "PO-4471",
+            "note": "",
+            "until": until(monday),
+            "override": "",
+        },
     )
     assert response.status_code == 200 and not response.content.strip(), response.text
-    assert harness.ticket(number)["hold"]["parts_ref"] == "PO-4471"
+    hold = harness.ticket(number)["hold"]
+    assert (hold["parts_ref"], hold["until"]) == ("PO-4471", "2031-05-05T09:00:00+00:00")
+    harness.settle()
+    assert f"until <!date^{int(monday.timestamp())}" in json.dumps(slack.card(number).blocks)
     slack.press("UANA", "sb_resume", number)
     wait_for(lambda: harness.ticket(number)["status"] == "in_progress", what="resume")
     slack.press("UANA", "sb_resolve", number)

@@ -148,6 +148,11 @@ def card(t: dict[str, Any], opening_text: str, key: str) -> tuple[str, list[dict
         status += (
             f" ({t['hold']['reason'].replace('_', ' ')}"
             + (f": {escape(t['hold']['parts_ref'])}" if t["hold"].get("parts_ref") else "")
+            + (
+                f", until {slack_date(datetime.fromisoformat(t['hold']['until']))}"
+                if t["hold"].get("until")
+                else ""
+            )
             + ")"
         )
     if t["escalated"]:

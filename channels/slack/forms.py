@@ -90,6 +90,13 @@ def modal(
                 hint="Needed for pending parts.",
             ),
             _input("note", "Note", _text("value", True), optional=True, hint="Needed for 'other'."),
+            _input(
+                "until",
+                "Look at it again",
+                {"type": "datetimepicker", "action_id": "value"},
+                optional=True,
+                hint="The client is told when their request will be looked at again.",
+            ),
             override,
         ]
     elif name == "resolve":
@@ -155,6 +162,9 @@ def modal_values(view: dict[str, Any]) -> dict[str, str | None]:
                 values[block_id] = chosen["value"] if chosen else None
             elif kind == "users_select":
                 values[block_id] = item.get("selected_user")
+            elif kind == "datetimepicker":  # a Unix time in seconds
+                when = item.get("selected_date_time")
+                values[block_id] = str(when) if when is not None else None
             else:
                 raw = item.get("value")
                 values[block_id] = raw.strip() if isinstance(raw, str) and raw.strip() else None

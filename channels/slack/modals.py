@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -103,6 +104,7 @@ def _m_hold(w: SlackWork, s: Session, who: Principal, t: Ticket, v: dict[str, st
         reason=v.get("reason") or "",
         parts_ref=v.get("parts_ref"),
         hold_note=v.get("note"),
+        until=datetime.fromtimestamp(int(until), UTC) if (until := v.get("until")) else None,
         override_reason=v.get("override"),
     )
 
@@ -168,6 +170,7 @@ ERROR_BLOCKS = {
     "field.parts_ref": "parts_ref",
     "field.hold_note": "note",
     "hold.reason": "reason",
+    "hold.until": "until",
     "resolve.code": "code",
     "field.resolution_code": "code",
     "field.resolution_steps": "steps",

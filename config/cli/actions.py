@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -49,6 +50,22 @@ def _opt(*decls: str, **kw: Any) -> click.Option:
     return click.Option(list(decls), **kw)
 
 
+class When(click.ParamType):
+    """An ISO date or date and time; one without a zone is UTC."""
+
+    name = "when"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, datetime):
+            return value
+        try:
+            when = datetime.fromisoformat(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO date or time, e.g. 2026-12-03T09:00", param, ctx)
+        return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+WHEN = When()
 HOLD_REASONS = click.Choice(["waiting_on_client", "pending_parts", "other"])
 PRIORITIES = click.Choice(["P1", "P2", "P3", "P4"])
 
@@ -92,6 +109,12 @@ ACTIONS: tuple[Action, ...] = (
             _opt("--reason", type=HOLD_REASONS, required=True),
             _opt("--parts-ref", help="The parts order (needed with pending_parts)."),
             _opt("--note", "hold_note", help="What the ticket waits for."),
+            _opt(
+                "--until",
+                type=WHEN,
+                help="When it will be looked at again (ISO date or time; UTC unless it says"
+                " otherwise); told to the client.",
+            ),
         ),
         lambda ctx, s, who, t, v: workflow.hold(ctx, s, who, t, **v),
     ),

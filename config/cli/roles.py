@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 
 import click
@@ -104,24 +105,48 @@ def serve(settings: Settings, *roles: str, workers: bool = False, clock: bool = 
         if workers or clock:
             system.recover()
         app = system.web_app() if "web" in roles else None
+        # The web port listens before the banner, so "is up" is true when printed:
+        # a request sent after it waits in the backlog until the app takes it.
+        listening = _listen(settings.http_host, settings.http_port) if app else None
         names = system.start_services(*roles)
         click.echo(_banner(settings, roles, workers, clock, names))
         for part, state in system.ctx.health.snapshot().items():
             if state.state != "up":
                 click.echo(f"  {part}: {state.state} ({state.detail}); retrying in the background")
-        if app is None:
+        if app is None or listening is None:
             _wait_for_signal()
         else:
-            uvicorn.run(
-                app,
-                host=settings.http_host,
-                port=settings.http_port,
-                log_level="warning",
-                access_log=False,
-                log_config=None,  # uvicorn's lines go through ours (config/logging.py)
+            server = uvicorn.Server(
+                uvicorn.Config(
+                    app,
+                    host=settings.http_host,
+                    port=settings.http_port,
+                    log_level="warning",
+                    access_log=False,
+                    log_config=None,  # uvicorn's lines go through ours (config/logging.py)
+                )
             )
+            server.run(sockets=[listening])
     finally:
         system.stop()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host``:``port`` (as uvicorn would open it)."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"cannot listen on {host}:{port} ({exc.strerror}); "
+            "set SWITCHBOARD_HTTP_PORT to a free port"
+        ) from exc
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
 
 
 def _banner(

@@ -73,6 +73,7 @@ def ticket_summary(ctx: Context, ticket: Ticket) -> dict[str, Any]:
             "reason": ticket.hold_reason,
             "parts_ref": ticket.hold_parts_ref,
             "note": ticket.hold_note,
+            "until": iso(ticket.hold_until),
         }
         if ticket.hold_reason
         else None,

@@ -106,7 +106,13 @@ def hold(
     override_reason: str | None = None,
 ) -> Change:
     """Pause the ticket (and its SLA clocks) for ``reason``; ``until`` is when it will
-    be looked at again, told to the client with the reason."""
+    be looked at again, told to the client with the reason (it must lie ahead)."""
+    if until is not None and until <= ctx.now():
+        raise ActionRefused(
+            "hold.until",
+            "the time to look at the ticket again must be in the future",
+            kind="field",
+        )
 
     def edit() -> None:
         ticket.hold_reason = reason
