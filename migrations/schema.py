@@ -3,8 +3,8 @@
 Every table has the same id type, the same timestamp type and constraints named
 the way ``core.models.base.NAMING`` names them; the revisions say only what is
 particular to each table. A revision's tables stay as they were when it was
-written: change a function here only in ways that leave every revision's schema
-exactly as it is (tests/test_migrations.py upgrades and downgrades through all).
+written: change a function here only in ways that leave the schema after every
+upgrade and downgrade step exactly as it was (compare dumps of it, before and after).
 """
 
 from __future__ import annotations
