@@ -46,20 +46,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, func, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import func, select, text  # noqa: E402
 
 from bench import machine_data  # noqa: E402
+from bench.support import REDIS_URL, ScratchDatabase  # noqa: E402
 from config.runtime import build_context, migrate  # noqa: E402
 from config.settings import load_settings  # noqa: E402
 from core.assets import history  # noqa: E402
 from core.models import Asset, InboundRecord, Ticket  # noqa: E402
 from core.tickets import context  # noqa: E402
 
-POSTGRES_URL = os.environ.get(
-    "SWITCHBOARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-REDIS_URL = os.environ.get("SWITCHBOARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 TOKEN = "bench-alerts-token"
 
 
@@ -324,11 +320,8 @@ def main() -> int:
     # A stopped run still drops its database (the finally below).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
 
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    name = f"sb_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    database = ScratchDatabase()
+    url = database.url
     tmp = Path(tempfile.mkdtemp(prefix="sb-bench-"))
     env = {
         **os.environ,
@@ -433,9 +426,7 @@ def main() -> int:
     finally:
         if ctx is not None:
             ctx.db.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        database.drop()
 
 
 def _card(ctx: Any, ticket_id: int) -> None:

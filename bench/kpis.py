@@ -26,7 +26,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,18 +33,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fastapi.testclient import TestClient  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import text  # noqa: E402
 
+from bench.support import ScratchDatabase  # noqa: E402
 from channels.web.app import create_app  # noqa: E402
 from config.runtime import build_context, migrate  # noqa: E402
 from config.settings import load_settings  # noqa: E402
 from core.kpis import report  # noqa: E402
 from core.tokens import staff_token  # noqa: E402
-
-POSTGRES_URL = os.environ.get(
-    "SWITCHBOARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 
 # One statement per table; every figure derives from the row number i, so a run is
 # repeatable. :n tickets, :agents agents (ids from :first_agent), opened over a year.
@@ -116,11 +111,8 @@ def main() -> int:
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # still drops the database
 
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    name = f"sb_bench_kpis_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    database = ScratchDatabase("sb_bench_kpis")
+    url = database.url
     ctx = None
     try:
         os.environ.update(
@@ -205,8 +197,7 @@ def main() -> int:
     finally:
         if ctx is not None:
             ctx.db.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        database.drop()
 
 
 if __name__ == "__main__":

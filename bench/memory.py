@@ -93,14 +93,19 @@ def drained(root: Path, total: int, timeout: float = 1800) -> float:
     raise SystemExit(f"not drained within {timeout} s: {backlog(root)}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=10_000)
+def mail_to_send(doc: str | None, messages: int) -> tuple[list[tuple[str, bytes]], Clients]:
+    """The command line's ``--messages`` (default ``messages``) and ``--clients``:
+    the mail to send, earlier and timed, and the clients that send it."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument("--messages", type=int, default=messages)
     parser.add_argument("--clients", type=int, default=8)
     args = parser.parse_args()
     earlier, timed = corpus(args.messages)
-    items = earlier + timed
-    clients = Clients(args.clients)
+    return earlier + timed, Clients(args.clients)
+
+
+def main() -> None:
+    items, clients = mail_to_send(__doc__, 10_000)
     with tempfile.TemporaryDirectory(prefix="switchboard-memory-") as tmp:
         root = Path(tmp)
         process, port, _ = start_up(root)

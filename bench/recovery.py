@@ -12,7 +12,6 @@ and whether every stored message became exactly one ticket or reply.
 
 from __future__ import annotations
 
-import argparse
 import signal
 import sqlite3
 import sys
@@ -22,18 +21,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.memory import backlog, drained, start_up  # noqa: E402
-from bench.smtp_intake import Clients, corpus  # noqa: E402
+from bench.memory import backlog, drained, mail_to_send, start_up  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=3000)
-    parser.add_argument("--clients", type=int, default=8)
-    args = parser.parse_args()
-    earlier, timed = corpus(args.messages)
-    items = earlier + timed
-    clients = Clients(args.clients)
+    items, clients = mail_to_send(__doc__, 3000)
     with tempfile.TemporaryDirectory(prefix="switchboard-recovery-") as tmp:
         root = Path(tmp)
         process, port, _ = start_up(root)

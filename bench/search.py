@@ -45,14 +45,12 @@ from sqlalchemy import create_engine, func, insert, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from bench import machine_data  # noqa: E402
+from bench.support import ScratchDatabase  # noqa: E402
 from config.runtime import build_context, migrate  # noqa: E402
 from config.settings import load_settings  # noqa: E402
 from core.models import Contact, Identity, Message, Ticket  # noqa: E402
 from core.tickets import views  # noqa: E402
 
-POSTGRES_URL = os.environ.get(
-    "SWITCHBOARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 SYLLABLES = (
     "ka lo mi ne ru sa to vi ze bo da fe gu hi ja ko lu ma no pe ri su ta ve wo xi yo".split()
 )
@@ -242,14 +240,8 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # a stopped run still drops its database
     rng = random.Random(5)
     tmp = Path(tempfile.mkdtemp(prefix="sb-search-"))
-    admin = None
-    name = f"sb_search_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    url = ""
-    if args.postgres:
-        admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    database = ScratchDatabase("sb_search") if args.postgres else None
+    url = database.url if database else ""
     args.url = url
     ctx = None
     try:
@@ -298,10 +290,8 @@ def main() -> int:
         if ctx is not None:
             ctx.db.dispose()
         shutil.rmtree(tmp, ignore_errors=True)
-        if admin is not None:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+        if database is not None:
+            database.drop()
 
 
 if __name__ == "__main__":

@@ -38,9 +38,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, func, select, text, update  # noqa: E402
+from sqlalchemy import func, select, text, update  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from bench.support import REDIS_URL, ScratchDatabase  # noqa: E402
 from config.runtime import System, migrate  # noqa: E402
 from config.settings import load_settings  # noqa: E402
 from core.models import (  # noqa: E402
@@ -59,19 +60,11 @@ from core.principals import system  # noqa: E402
 from core.sla import watch as slawatch
 from core.tickets import opening  # noqa: E402
 from core.values import Outbound  # noqa: E402
+from tests.sla_support import chain_toml  # noqa: E402
 
-REDIS_URL = os.environ.get("SWITCHBOARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-POSTGRES_URL = os.environ.get(
-    "SWITCHBOARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-
-POLICY = """
-[escalation.chains.default]
-repeat = true
-steps = [
-  { wait_minutes = 0, notify = "oncall", channels = ["slack"] },
-  { wait_minutes = 5, notify = "group:admins", channels = ["email"] },
-]
+POLICY = (
+    chain_toml((0, "oncall", "slack"), (5, "group:admins", "email"), every=None)
+    + """
 
 [[oncall_rotations]]
 name = "primary"
@@ -79,6 +72,7 @@ handoff = "daily"
 start = "2026-01-01"
 agents = ["oncall@support.example"]
 """
+)
 
 
 class MemorySender:
@@ -214,11 +208,8 @@ def main() -> int:
     if args.worker:
         return run_worker()
 
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    name = f"sb_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    database = ScratchDatabase()
+    url = database.url
     tmp = Path(tempfile.mkdtemp(prefix="sb-bench-"))
     (tmp / "policy.toml").write_text(POLICY)
     broker_url = REDIS_URL if args.processes else "memory://"
@@ -425,9 +416,7 @@ def main() -> int:
                         client.delete(key)
             finally:
                 sysobj.stop()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        database.drop()
 
 
 if __name__ == "__main__":

@@ -47,9 +47,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import uvicorn  # noqa: E402
-from sqlalchemy import create_engine, func, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
 
+from bench.support import ScratchDatabase  # noqa: E402
 from channels.fake import FakeChannel  # noqa: E402
 from channels.slack.models import SlackCard  # noqa: E402
 from config.runtime import System, migrate  # noqa: E402
@@ -60,9 +60,6 @@ from tests.fakeslack import FakeSlack  # noqa: E402
 from tests.slack_support import SIGNING_SECRET, sign  # noqa: E402
 
 CHANNEL = "CBENCH01"
-POSTGRES_URL = os.environ.get(
-    "SWITCHBOARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 
 
 def free_port() -> int:
@@ -197,21 +194,15 @@ def broker_answers(url: str) -> bool:
 @contextmanager
 def throwaway_postgres() -> Iterator[str | None]:
     """A new database on SWITCHBOARD_TEST_POSTGRES_URL's server (dropped after), or None if none answers."""
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    name = f"sb_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        database = ScratchDatabase()
     except Exception:  # noqa: BLE001 - no server: the caller falls back to SQLite
-        admin.dispose()
         yield None
         return
     try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+        yield database.url
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        database.drop()
 
 
 def run(mode: str, args: argparse.Namespace) -> bool:

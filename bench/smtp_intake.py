@@ -38,7 +38,8 @@ from sqlalchemy import func, select  # noqa: E402
 
 from config.runtime import System, migrate  # noqa: E402
 from config.settings import load_settings  # noqa: E402
-from core.models import InboundRecord, InboundStatus, OutboxDelivery  # noqa: E402
+from core.models import InboundRecord, OutboxDelivery  # noqa: E402
+from tests.harness import pending_records  # noqa: E402
 
 SUBJECTS = [
     "Printer jammed on floor 2",
@@ -260,11 +261,7 @@ def wait_done(system: System, total: int, timeout: float = 600) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with system.ctx.db.reading() as session:
-            pending = session.execute(
-                select(func.count())
-                .select_from(InboundRecord)
-                .where(InboundRecord.status == InboundStatus.PENDING)
-            ).scalar_one()
+            pending = pending_records(session)
             stored = session.execute(select(func.count()).select_from(InboundRecord)).scalar_one()
         if stored >= total and pending == 0:
             return

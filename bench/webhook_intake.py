@@ -32,7 +32,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -123,10 +122,9 @@ def serve(entry_name: str, port: int, api: str, data: str) -> None:
     each line on stdin with the count of its records still pending."""
     import logging
 
-    import uvicorn
     from sqlalchemy import func, select
 
-    from config.runtime import System, migrate
+    from bench.support import serve_web
     from config.settings import load_settings
     from core.models import InboundRecord, InboundStatus
 
@@ -141,23 +139,7 @@ def serve(entry_name: str, port: int, api: str, data: str) -> None:
         public_url="https://support.example",
         **entry.settings(api),
     )
-    migrate(settings)
-    system = System(settings)
-    if not os.environ.get("BENCH_WEB_ONLY"):
-        system.start_workers()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            system.web_app(),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            access_log=False,
-            backlog=2048,
-        )
-    )
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.02)
+    system, server = serve_web(settings, port, workers=not os.environ.get("BENCH_WEB_ONLY"))
     print(json.dumps({"ready": True}), flush=True)
     for _line in sys.stdin:
         with system.ctx.db.reading() as session:

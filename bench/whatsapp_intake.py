@@ -34,7 +34,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -51,13 +50,10 @@ CLIENTS = 200
 
 def serve(port: int, data: str) -> None:
     """The server process: Switchboard embedded, the fake Graph API, answers to stdin."""
-    import uvicorn
-    from sqlalchemy import func, select
-
-    from config.runtime import System, migrate
+    from bench.support import serve_web
     from config.settings import load_settings
-    from core.models import InboundRecord, InboundStatus
     from tests.fakewhatsapp import TOKEN, FakeWhatsApp
+    from tests.harness import pending_records
 
     fake = FakeWhatsApp()
     fake.start()
@@ -72,30 +68,11 @@ def serve(port: int, data: str) -> None:
         whatsapp_phone_number_id=PHONE_NUMBER_ID,
         whatsapp_api_url=fake.url,
     )
-    migrate(settings)
-    system = System(settings)
-    if not os.environ.get("BENCH_NO_WORK"):
-        system.start_workers()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            system.web_app(),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            access_log=False,
-            backlog=2048,
-        )
-    )
-    threading.Thread(target=server.run, daemon=True).start()
-    wait(lambda: server.started)
+    system, server = serve_web(settings, port, workers=not os.environ.get("BENCH_NO_WORK"))
     print(json.dumps({"ready": True}), flush=True)
     for _line in sys.stdin:  # the parent asks how many records are still undecided
         with system.ctx.db.reading() as session:
-            pending = session.execute(
-                select(func.count())
-                .select_from(InboundRecord)
-                .where(InboundRecord.status == InboundStatus.PENDING)
-            ).scalar_one()
+            pending = pending_records(session)
         print(json.dumps({"pending": pending, "violations": len(fake.violations)}), flush=True)
     server.should_exit = True
     system.stop()

@@ -1,6 +1,6 @@
 """What a channel is: the one contract every channel package fulfils.
 
-A channel package builds one ``Channel`` value and is listed once, in
+A channel package builds one ``Channel`` value (``Channel.of(__name__, ...)``) and is listed once, in
 ``channels.registry``. Nothing else in the tree names it: the process wiring
 (``config.runtime``) asks each listed channel whether it is configured and, if
 so, plugs it in, collecting from its ``Plug`` the sender the workers use, the
@@ -15,8 +15,11 @@ background until it comes up (``config.supervise``).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from core.channel import ClientHint, EventHandler, Fetcher, Forget, Parser, Sender
@@ -73,6 +76,10 @@ def _no_tables() -> None:
     return None
 
 
+def _always(settings: Settings) -> bool:
+    return True
+
+
 @dataclass(frozen=True)
 class Channel:
     """One channel: its name, how its stored payloads parse, and how it plugs in.
@@ -110,3 +117,21 @@ class Channel:
     check_address: Callable[[str], None] | None = None
     forget: Callable[[Settings, Session, Forget], None] | None = None
     file_bytes: int | None = None
+
+    @classmethod
+    def of(cls, package: str, title: str, *, models: bool = False, **more: Any) -> Channel:
+        """The channel a package declares by the names every channel package uses: its
+        ``NAME``, ``plug`` and, where it has them, ``configured`` (else: always) and
+        ``forget``.
+        ``package`` is the package's ``__name__``; ``models``: its tables are declared
+        in ``<package>.models``; ``more``: the other fields (``parser``, ...)."""
+        module = sys.modules[package]
+        return cls(
+            name=module.NAME,
+            title=title,
+            configured=getattr(module, "configured", _always),
+            plug=module.plug,
+            forget=getattr(module, "forget", None),
+            tables=partial(import_module, f"{package}.models") if models else _no_tables,
+            **more,
+        )

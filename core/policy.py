@@ -124,6 +124,18 @@ class Policy:
         )
 
 
+def _check_targets(
+    what: str, rule: RoutingRule | IntakeRule, queues: set[str], categories: set[str]
+) -> None:
+    """Refuse a rule (``what`` names it) whose priority, queue or category is unknown."""
+    if rule.priority and rule.priority not in PRIORITIES:
+        raise ConfigError(f"{what} has unknown priority {rule.priority}")
+    if rule.queue and rule.queue not in queues:
+        raise ConfigError(f"{what} names unknown queue {rule.queue}")
+    if rule.category and rule.category not in categories:
+        raise ConfigError(f"{what} names unknown category {rule.category}")
+
+
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in over.items():
@@ -195,35 +207,15 @@ def load_policy(path: Path | None = None) -> Policy:
     queue_slugs = {q["slug"] for q in policy.queues}
     category_slugs = {c["slug"] for c in policy.categories}
     for rule in policy.routing:
-        if rule.priority and rule.priority not in PRIORITIES:
-            raise ConfigError(
-                f"{where}: routing rule '{rule.name}' has unknown priority {rule.priority}"
-            )
-        if rule.queue and rule.queue not in queue_slugs:
-            raise ConfigError(
-                f"{where}: routing rule '{rule.name}' names unknown queue {rule.queue}"
-            )
-        if rule.category and rule.category not in category_slugs:
-            raise ConfigError(
-                f"{where}: routing rule '{rule.name}' names unknown category {rule.category}"
-            )
+        _check_targets(f"{where}: routing rule '{rule.name}'", rule, queue_slugs, category_slugs)
     for intake_rule in policy.intake_rules:
         if intake_rule.action not in ("park", "open"):
             raise ConfigError(
                 f"{where}: intake rule '{intake_rule.name}' action must be park or open"
             )
-        if intake_rule.priority and intake_rule.priority not in PRIORITIES:
-            raise ConfigError(
-                f"{where}: intake rule '{intake_rule.name}' has unknown priority {intake_rule.priority}"
-            )
-        if intake_rule.queue and intake_rule.queue not in queue_slugs:
-            raise ConfigError(
-                f"{where}: intake rule '{intake_rule.name}' names unknown queue {intake_rule.queue}"
-            )
-        if intake_rule.category and intake_rule.category not in category_slugs:
-            raise ConfigError(
-                f"{where}: intake rule '{intake_rule.name}' names unknown category {intake_rule.category}"
-            )
+        _check_targets(
+            f"{where}: intake rule '{intake_rule.name}'", intake_rule, queue_slugs, category_slugs
+        )
         if intake_rule.subject:
             try:
                 re.compile(intake_rule.subject)

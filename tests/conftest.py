@@ -11,9 +11,9 @@ import itertools
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from click.testing import CliRunner
@@ -33,6 +33,9 @@ from tests.fault_support import SlowRelay
 from tests.harness import Harness, make_settings
 from tests.services import POSTGRES_URL, need
 from tests.sla_support import MONDAY_9, FakeNow
+from tests.slack_support import slack_settings
+
+Fake = TypeVar("Fake", FakeSlack, FakeWhatsApp, FakeTelegram)
 
 _counter = itertools.count()
 
@@ -169,31 +172,36 @@ def now(harness: Harness) -> Iterator[FakeNow]:
     yield clock
 
 
+def _loopback(fake: Fake, spec: str) -> Iterator[Fake]:
+    """Run a loopback platform fake for one test; any call ``spec`` does not allow
+    fails the test."""
+    fake.start()
+    yield fake
+    fake.stop()
+    assert not fake.violations, f"calls {spec} does not allow: {fake.violations}"
+
+
 @pytest.fixture
 def fake_slack() -> Iterator[FakeSlack]:
     """The loopback Slack Web API; any call its spec does not allow fails the test."""
-    fake = FakeSlack()
-    fake.start()
-    yield fake
-    fake.stop()
-    assert not fake.violations, f"calls Slack's API spec does not allow: {fake.violations}"
-
-
-@pytest.fixture
-def fake_telegram() -> Iterator[FakeTelegram]:
-    """The loopback Telegram Bot API; any call its spec does not allow fails the test."""
-    fake = FakeTelegram()
-    fake.start()
-    yield fake
-    fake.stop()
-    assert not fake.violations, f"calls the Bot API spec does not allow: {fake.violations}"
+    yield from _loopback(FakeSlack(), "Slack's API spec")
 
 
 @pytest.fixture
 def fake_whatsapp() -> Iterator[FakeWhatsApp]:
     """The loopback WhatsApp Graph API; any call its spec does not allow fails the test."""
-    fake = FakeWhatsApp()
-    fake.start()
-    yield fake
-    fake.stop()
-    assert not fake.violations, f"calls the WhatsApp spec does not allow: {fake.violations}"
+    yield from _loopback(FakeWhatsApp(), "the WhatsApp spec")
+
+
+@pytest.fixture
+def fake_telegram() -> Iterator[FakeTelegram]:
+    """The loopback Telegram Bot API; any call its spec does not allow fails the test."""
+    yield from _loopback(FakeTelegram(), "the Bot API spec")
+
+
+@pytest.fixture
+def slack_config(
+    tmp_path: Path, database_url: str, broker_url: str, fake_slack: FakeSlack
+) -> Callable[..., Settings]:
+    """Settings with the Slack channel on against ``fake_slack``, and ``more`` of them."""
+    return lambda **more: slack_settings(tmp_path, database_url, broker_url, fake_slack, **more)

@@ -18,12 +18,11 @@ import itertools
 import json
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlparse
 
-from tests.loopback import Loopback
+from tests.loopback import Loopback, LoopbackHandler
 
 SPEC_PATH = Path(__file__).parent / "specs" / "slack" / "slack_web_openapi_v2.json"
 BOT_USER = "UBOT0001"
@@ -79,6 +78,8 @@ class Message:
 @dataclass
 class FakeSlack(Loopback):
     """State of the fake workspace; start() serves it on 127.0.0.1."""
+
+    url_path = "/api/"
 
     spec: dict[str, tuple[set[str], set[str]]] = field(default_factory=load_spec)
     calls: list[Call] = field(default_factory=list)
@@ -149,10 +150,7 @@ class FakeSlack(Loopback):
     def start(self, port: int = 0) -> str:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class Handler(LoopbackHandler):
             def do_GET(self) -> None:
                 self._handle()
 
@@ -166,8 +164,7 @@ class FakeSlack(Loopback):
                     return
                 method = parsed.path.rsplit("/", 1)[-1]
                 args: dict[str, Any] = dict(parse_qsl(parsed.query))
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
+                body = self.body()
                 ctype = self.headers.get("Content-Type", "")
                 if body and "json" in ctype:
                     args.update(json.loads(body))
@@ -178,13 +175,7 @@ class FakeSlack(Loopback):
                     method, args, self.headers.get("Authorization", "")
                 )
                 data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
+                self.answer(status, data, "application/json; charset=utf-8", headers)
 
             def _file(self, path: str) -> None:
                 auth = self.headers.get("Authorization", "")
@@ -211,10 +202,6 @@ class FakeSlack(Loopback):
 
         self.serve(Handler, port)
         return self.url
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/api/"
 
     # The API -------------------------------------------------------------------------
 
@@ -277,14 +264,18 @@ class FakeSlack(Loopback):
             "bot_id": "BBOT0001",
         }
 
-    def api_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
-        msg = Message(
+    def _message(self, args: dict[str, Any], ephemeral_user: str | None = None) -> Message:
+        return Message(
             args["channel"],
             self._next_ts(),
             args.get("text", ""),
             self._blocks(args),
             args.get("thread_ts"),
+            ephemeral_user,
         )
+
+    def api_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
+        msg = self._message(args)
         self.messages.append(msg)
         return {"ok": True, "channel": msg.channel, "ts": msg.ts, "message": msg.as_api()}
 
@@ -297,14 +288,7 @@ class FakeSlack(Loopback):
         return {"ok": False, "error": "message_not_found"}
 
     def api_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
-        msg = Message(
-            args["channel"],
-            self._next_ts(),
-            args.get("text", ""),
-            self._blocks(args),
-            args.get("thread_ts"),
-            args["user"],
-        )
+        msg = self._message(args, args["user"])
         self.ephemerals.append(msg)
         return {"ok": True, "message_ts": msg.ts}
 

@@ -19,12 +19,11 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlparse
 
-from tests.loopback import Loopback
+from tests.loopback import Loopback, LoopbackHandler
 
 SPEC_PATH = Path(__file__).parent / "specs" / "telegram" / "api.json"
 TOKEN = "123456:TEST-token"
@@ -228,11 +227,8 @@ class FakeTelegram(Loopback):
     def start(self, port: int = 0) -> str:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(LoopbackHandler):
             protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
 
             def do_GET(self) -> None:
                 self._handle()
@@ -242,8 +238,7 @@ class FakeTelegram(Loopback):
 
             def _handle(self) -> None:
                 path = unquote(urlparse(self.path).path)
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
+                body = self.body()
                 if path.startswith("/file/bot"):
                     status, data, ctype = fake.download(path)
                 else:
@@ -252,18 +247,10 @@ class FakeTelegram(Loopback):
                     params.update(parse_qsl(urlparse(self.path).query))
                     status, payload = fake.dispatch(token, method, params, files)
                     data, ctype = json.dumps(payload).encode(), "application/json"
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.answer(status, data, ctype)
 
         self.serve(Handler, port)
         return self.url
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     # The API -----------------------------------------------------------------------------
 

@@ -30,7 +30,6 @@ import json
 import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -38,7 +37,7 @@ from urllib.parse import urlparse
 import jsonschema
 import yaml
 
-from tests.loopback import Loopback
+from tests.loopback import Loopback, LoopbackHandler
 
 SPEC_PATH = Path(__file__).parent / "specs" / "whatsapp" / "business-messaging-api_v23.0.yaml"
 VERSION = "v23.0"
@@ -175,31 +174,15 @@ class FakeWhatsApp(Loopback):
     def start(self, port: int = 0) -> str:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class Handler(LoopbackHandler):
             def do_GET(self) -> None:
-                self._answer(*fake.get(urlparse(self.path).path, self.headers))
+                self.answer(*fake.get(urlparse(self.path).path, self.headers))
 
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                self._answer(*fake.post(urlparse(self.path).path, self.headers, body))
-
-            def _answer(self, status: int, data: bytes, content_type: str) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.answer(*fake.post(urlparse(self.path).path, self.headers, self.body()))
 
         self.serve(Handler, port)
         return self.url
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     # The API -----------------------------------------------------------------------------
 

@@ -10,16 +10,19 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from channels.fake import FakeChannel, read_outbox
 from channels.web.app import create_app
 from config.runtime import System
 from config.settings import Settings, load_settings
-from core.models import Agent, ApiToken, InboundRecord, OutboxDelivery
+from core.models import Agent, ApiToken, InboundRecord, InboundStatus, OutboxDelivery
 from core.principals import Principal, agent_principal, system
-from core.tickets import context, opening, views
+from core.tickets import context, lookup, opening, views, workflow
 from core.tokens import api_token, hash_token
 
 
@@ -39,6 +42,45 @@ def make_settings(tmp_path: Path, database_url: str, broker_url: str, **override
         "machine_answer_seconds": 0,
     }
     return load_settings(**{**values, **overrides})
+
+
+def whole_system_examples(count: int) -> hypothesis.settings:
+    """Hypothesis settings for a property that runs the whole system per example:
+    ``count`` examples, no deadline, the function's fixtures shared by its examples."""
+    return hypothesis.settings(
+        max_examples=count,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+
+
+def policy_file(tmp_path: Path, text: str) -> Path:
+    """``text`` written to ``tmp_path/policy.toml`` (for ``config_file=``)."""
+    path = tmp_path / "policy.toml"
+    path.write_text(text)
+    return path
+
+
+def pending_records(session: Session) -> int:
+    """How many stored inbound records are not decided yet."""
+    return int(
+        session.execute(
+            select(func.count())
+            .select_from(InboundRecord)
+            .where(InboundRecord.status == InboundStatus.PENDING)
+        ).scalar_one()
+    )
+
+
+def deliveries_in_flight(session: Session) -> int:
+    """How many deliveries are still to be sent or being sent."""
+    return int(
+        session.execute(
+            select(func.count())
+            .select_from(OutboxDelivery)
+            .where(OutboxDelivery.status.in_(["pending", "sending"]))
+        ).scalar_one()
+    )
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
@@ -143,6 +185,33 @@ class Harness:
             )
             return ticket.id
 
+    def act(self, ticket: int | str, fn: Callable[..., Any], who: Principal, **kwargs: Any) -> Any:
+        """``fn(ctx, session, who, ticket, **kwargs)``, a core action on the locked
+        ticket (by id or number), in a transaction of its own."""
+        with self.ctx.db.transaction() as session:
+            found = lookup.get_ticket(session, ticket, lock=True)
+            return fn(self.ctx, session, who, found, **kwargs)
+
+    def resolve(
+        self,
+        ticket: int | str,
+        agent: Principal,
+        steps: str,
+        *,
+        code: str = "fixed",
+        acknowledge: bool = True,
+        close: bool = False,
+    ) -> None:
+        """Resolve a ticket (by id or number) through the core actions as ``agent``:
+        acknowledged first (unless not ``acknowledge``), and closed after with ``close``."""
+        with self.ctx.db.transaction() as session:
+            found = lookup.get_ticket(session, ticket, lock=True)
+            if acknowledge:
+                workflow.acknowledge(self.ctx, session, agent, found)
+            workflow.resolve(self.ctx, session, agent, found, code=code, steps=steps)
+            if close:
+                workflow.close(self.ctx, session, agent, found)
+
     @property
     def client(self) -> TestClient:
         if self._client is None:
@@ -178,16 +247,8 @@ class Harness:
             with self.ctx.db.reading() as session:
                 # Inbound first: a record decided between the two queries has its
                 # outbox rows committed with it, so the second query sees them.
-                busy = session.execute(
-                    select(func.count())
-                    .select_from(InboundRecord)
-                    .where(InboundRecord.status == "pending")
-                ).scalar_one()
-                busy += session.execute(
-                    select(func.count())
-                    .select_from(OutboxDelivery)
-                    .where(OutboxDelivery.status.in_(["pending", "sending"]))
-                ).scalar_one()
+                busy = pending_records(session)
+                busy += deliveries_in_flight(session)
             if not busy:
                 return
             time.sleep(0.02)
@@ -198,6 +259,22 @@ class Harness:
     def sent(self) -> list[dict[str, Any]]:
         """What the fake channel delivered, oldest first."""
         return read_outbox(self.settings.fake_outbox_path)
+
+    def records(self, channel: str | None = None) -> list[InboundRecord]:
+        """The stored inbound records (of ``channel``), oldest first."""
+        query = select(InboundRecord).order_by(InboundRecord.id)
+        if channel is not None:
+            query = query.where(InboundRecord.channel == channel)
+        with self.ctx.db.reading() as session:
+            return list(session.execute(query).scalars())
+
+    def deliveries(self, **where: Any) -> list[OutboxDelivery]:
+        """The outbox rows whose columns have these values, oldest first."""
+        query = select(OutboxDelivery).order_by(OutboxDelivery.id)
+        for name, value in where.items():
+            query = query.where(getattr(OutboxDelivery, name) == value)
+        with self.ctx.db.reading() as session:
+            return list(session.execute(query).scalars())
 
     def ticket(self, number: str | int) -> dict[str, Any]:
         with self.ctx.db.reading() as session:

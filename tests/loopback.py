@@ -41,10 +41,34 @@ class _Server(ThreadingHTTPServer):
             conn.close()
 
 
+class LoopbackHandler(BaseHTTPRequestHandler):
+    """A fake's request handler: logs nothing, reads the body, writes one answer."""
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def answer(
+        self, status: int, data: bytes, content_type: str, headers: dict[str, str] | None = None
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+
 class Loopback:
-    """Serves a request handler class on a loopback port until ``stop``."""
+    """Serves a request handler class on a loopback port until ``stop``; ``url`` is
+    where its API is (``url_path`` below the server's root)."""
 
     server: ThreadingHTTPServer | None = None
+    url_path = ""
 
     def serve(self, handler: type[BaseHTTPRequestHandler], port: int = 0) -> int:
         self.server = _Server(("127.0.0.1", port), handler)
@@ -55,6 +79,10 @@ class Loopback:
     def port(self) -> int:
         assert self.server is not None
         return int(self.server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.url_path}"
 
     def stop(self) -> None:
         """Stop listening and cut every open connection (kept-alive ones included)."""

@@ -9,13 +9,53 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from config.settings import Settings
 from core.models import Agent, Organization
 from core.principals import Principal, system
-from core.tickets import conversation, lookup, opening
-from tests.harness import Harness, make_settings, wait_until  # noqa: F401 (tests import it from here)
+from core.sla.calendar import from_config
+from core.tickets import conversation, opening
+from tests.harness import (  # noqa: F401 (tests import wait_until from here)
+    Harness,
+    make_settings,
+    policy_file,
+    wait_until,
+)
 
-POLICY = """
+
+def chain_toml(*steps: tuple[int, str, str], repeat: bool = True, every: int | None = 10) -> str:
+    """The TOML of the default escalation chain; each step is (minutes to wait, whom to
+    notify, channel); ``every``: minutes between rounds (None: the setting's default)."""
+    lines = ["[escalation.chains.default]", f"repeat = {str(repeat).lower()}"]
+    if every is not None:
+        lines.append(f"repeat_every_minutes = {every}")
+    lines.append("steps = [")
+    lines += [
+        f'  {{ wait_minutes = {wait}, notify = "{whom}", channels = ["{channel}"] }},'
+        for wait, whom, channel in steps
+    ]
+    return "\n".join([*lines, "]", ""])
+
+
+def rotation_toml(*agents: str, timezone: str = "America/New_York", more: str = "") -> str:
+    """The TOML of one on-call rotation, "primary": ``agents`` take a week each in turn,
+    handing over on Mondays at 09:00 from 2 November 2026; ``more``: lines it adds."""
+    names = ", ".join(f'"{agent}"' for agent in agents)
+    return f"""
+[[oncall_rotations]]
+name = "primary"
+handoff = "weekly"
+handoff_day = "mon"
+handoff_time = "09:00"
+timezone = "{timezone}"
+start = "2026-11-02"
+agents = [{names}]
+{more}"""
+
+
+POLICY = (
+    """
 [[sla_rules]]
 name = "premium contract"
 tier = "premium"
@@ -23,27 +63,29 @@ priority = ["P2", "P3"]
 response_minutes = 30
 hours = "24x7"
 
-[escalation.chains.default]
-repeat = true
-repeat_every_minutes = 10
-steps = [
-  { wait_minutes = 0, notify = "oncall", channels = ["slack"] },
-  { wait_minutes = 5, notify = "group:admins", channels = ["email"] },
-]
-
+"""
+    + chain_toml((0, "oncall", "slack"), (5, "group:admins", "email"))
+    + """
 [escalation.groups]
 admins = ["role:admin"]
-
-[[oncall_rotations]]
-name = "primary"
-handoff = "weekly"
-handoff_day = "mon"
-handoff_time = "09:00"
-timezone = "America/New_York"
-start = "2026-11-02"
-agents = ["ana@support.example", "ben@support.example"]
-overrides = [{ agent = "cara@support.example", from = "2026-12-24T00:00", to = "2026-12-27T00:00" }]
 """
+    + rotation_toml(
+        "ana@support.example",
+        "ben@support.example",
+        more='overrides = [{ agent = "cara@support.example", from = "2026-12-24T00:00", '
+        'to = "2026-12-27T00:00" }]\n',
+    )
+)
+
+# Weekdays 09:00-17:00 in New York, US holidays off.
+BUSINESS = from_config(
+    "business",
+    {
+        "timezone": "America/New_York",
+        "holidays_country": "US",
+        "hours": {d: ["09:00-17:00"] for d in ("mon", "tue", "wed", "thu", "fri")},
+    },
+)
 
 # Monday 23 November 2026, 09:00 in New York
 MONDAY_9 = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
@@ -91,9 +133,15 @@ def at_once(*runs: Callable[[], object]) -> None:
 def sla_settings(
     tmp_path: Path, database_url: str, broker_url: str, policy: str = POLICY
 ) -> Settings:
-    path = tmp_path / "policy.toml"
-    path.write_text(policy)
-    return make_settings(tmp_path, database_url, broker_url, config_file=path)
+    return make_settings(
+        tmp_path, database_url, broker_url, config_file=policy_file(tmp_path, policy)
+    )
+
+
+@pytest.fixture(name="settings")
+def policy_settings(tmp_path: Path, database_url: str, broker_url: str) -> Settings:
+    """The ``settings`` fixture with ``POLICY`` (import it into a test module to use it)."""
+    return sla_settings(tmp_path, database_url, broker_url)
 
 
 def open_ticket(
@@ -131,8 +179,7 @@ def open_ticket(
 
 
 def act(h: Harness, ticket_id: int, fn: Callable[..., Any], who: Principal, **kwargs: Any) -> None:
-    with h.ctx.db.transaction() as s:
-        fn(h.ctx, s, who, lookup.get_ticket(s, ticket_id, lock=True), **kwargs)
+    h.act(ticket_id, fn, who, **kwargs)
 
 
 def staff(

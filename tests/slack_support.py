@@ -9,16 +9,18 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from config.settings import Settings
 from core import staff
-from core.models import Agent, StaffIdentity
+from core.models import Agent, InboundRecord, StaffIdentity
 from tests.fakeslack import FakeSlack
-from tests.harness import Harness, wait_until
+from tests.harness import Harness, make_settings, wait_until
 
 SIGNING_SECRET = "test-signing-secret"
 QUEUE_CHANNEL = "CQUEUE01"
@@ -31,14 +33,36 @@ def sign(body: str, timestamp: int | None = None, secret: str = SIGNING_SECRET) 
     return {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": f"v0={digest}"}
 
 
-class SlackDriver:
-    """The Slack side of a test: the fake Web API and signed requests to /slack/events."""
+def slack_options(fake: FakeSlack, **more: Any) -> dict[str, Any]:
+    """The settings that turn the Slack channel on against the loopback fake."""
+    return {
+        "slack_bot_token": "xoxb-test",
+        "slack_signing_secret": SIGNING_SECRET,
+        "slack_api_url": fake.url,
+        "slack_default_channel": QUEUE_CHANNEL,
+        **more,
+    }
 
-    def __init__(self, harness: Harness, fake: FakeSlack) -> None:
+
+def slack_settings(
+    tmp_path: Path, database_url: str, broker_url: str, fake: FakeSlack, **more: Any
+) -> Settings:
+    """``make_settings`` with the Slack channel on (see ``slack_options``)."""
+    return make_settings(tmp_path, database_url, broker_url, **slack_options(fake, **more))
+
+
+class SlackDriver:
+    """The Slack side of a test: the fake Web API and signed requests to /slack/events.
+
+    ``agents``: (name, Slack user id) of the agents to create and link first."""
+
+    def __init__(self, harness: Harness, fake: FakeSlack, *agents: tuple[str, str]) -> None:
         self.harness = harness
         self.fake = fake
         web = harness.system.web_app()
         self.client = TestClient(web, raise_server_exceptions=False)
+        for name, slack_user in agents:
+            self.agent(name, slack_user)
 
     # Staff ---------------------------------------------------------------------------
 
@@ -146,11 +170,7 @@ class SlackDriver:
     ) -> Any:
         return self.interaction(
             {
-                "type": "block_actions",
-                "team": {"id": "T0001"},
-                "user": {"id": user, "team_id": "T0001"},
-                "api_app_id": "A0001",
-                "trigger_id": f"trig-{uuid.uuid4().hex[:8]}",
+                **_from_user("block_actions", user),
                 "channel": {"id": channel},
                 "container": {"type": "message", "channel_id": channel, "message_ts": message_ts},
                 "actions": [
@@ -174,11 +194,7 @@ class SlackDriver:
                 state[block_id] = {"value": {"type": "plain_text_input", "value": value}}
         return self.interaction(
             {
-                "type": "view_submission",
-                "team": {"id": "T0001"},
-                "user": {"id": user, "team_id": "T0001"},
-                "api_app_id": "A0001",
-                "trigger_id": f"trig-{uuid.uuid4().hex[:8]}",
+                **_from_user("view_submission", user),
                 "view": {**view, "id": "V1", "state": {"values": state}},
             }
         )
@@ -197,6 +213,14 @@ class SlackDriver:
             }
         )
         return self.post(body, "application/x-www-form-urlencoded")
+
+    def say_in_thread(self, user: str, card_ts: str, text: str, what: str) -> None:
+        """``user`` writes ``text`` in a card's thread; returns once it is decided and
+        what it queued has left (``what`` names it in a failure)."""
+        event_id = f"Ev{uuid.uuid4().hex[:12]}"
+        self.message(user, text, thread_ts=card_ts, event_id=event_id)
+        wait_for(lambda: event_done(self.harness, event_id), what=what)
+        self.harness.settle()
 
     # Reading Slack -------------------------------------------------------------------
 
@@ -219,6 +243,33 @@ class SlackDriver:
 
     def ephemerals(self, user: str) -> list[str]:
         return [m.text for m in self.fake.ephemerals if m.ephemeral_user == user]
+
+
+def stored_event(harness: Harness, event_id: str) -> InboundRecord | None:
+    """The inbound record an event or button press was stored as, if any."""
+    with harness.ctx.db.reading() as session:
+        return session.execute(
+            select(InboundRecord).where(
+                InboundRecord.channel == "slack", InboundRecord.external_id == event_id
+            )
+        ).scalar_one_or_none()
+
+
+def event_done(harness: Harness, event_id: str) -> bool:
+    """Whether the event or button press is stored and decided."""
+    row = stored_event(harness, event_id)
+    return row is not None and row.status != "pending"
+
+
+def _from_user(kind: str, user: str) -> dict[str, Any]:
+    """What every interaction payload of ``kind`` says of where it comes from."""
+    return {
+        "type": kind,
+        "team": {"id": "T0001"},
+        "user": {"id": user, "team_id": "T0001"},
+        "api_app_id": "A0001",
+        "trigger_id": f"trig-{uuid.uuid4().hex[:8]}",
+    }
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:

@@ -8,45 +8,29 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 
 from config.settings import Settings
 from core.models import InboundRecord, OutboxDelivery
 from tests.faketelegram import TOKEN, FakeTelegram, Updates
-from tests.harness import Harness, make_settings
+from tests.harness import Harness, make_settings, policy_file
+from tests.sla_support import chain_toml, rotation_toml
 
 SECRET = "test-webhook-secret_1"
-POLICY = """
-[escalation.chains.default]
-repeat = false
-steps = [
-  { wait_minutes = 0, notify = "oncall", channels = ["telegram"] },
-  { wait_minutes = 60, notify = "oncall", channels = ["telegram"] },
-]
-
-[[oncall_rotations]]
-name = "primary"
-handoff = "weekly"
-handoff_day = "mon"
-handoff_time = "09:00"
-timezone = "UTC"
-start = "2026-11-02"
-agents = ["ben@support.example"]
-"""
+POLICY = chain_toml(
+    (0, "oncall", "telegram"), (60, "oncall", "telegram"), repeat=False, every=None
+) + rotation_toml("ben@support.example", timezone="UTC")
 
 
 def telegram_settings(
     tmp_path: Path, database_url: str, broker_url: str, fake: FakeTelegram, **more: Any
 ) -> Settings:
-    policy = tmp_path / "policy.toml"
-    policy.write_text(POLICY)
     values: dict[str, Any] = {
         "telegram_bot_token": TOKEN,
         "telegram_api_url": fake.url,
         "telegram_mode": "webhook",
         "telegram_webhook_secret": SECRET,
         "public_url": "https://support.example",
-        "config_file": policy,
+        "config_file": policy_file(tmp_path, POLICY),
         "delivery_max_attempts": 5,
         **more,
     }
@@ -83,18 +67,7 @@ class TelegramDriver:
         return [s.text for s in self.fake.to_chat(chat) if s.method == "sendMessage"]
 
     def records(self) -> list[InboundRecord]:
-        with self.harness.ctx.db.reading() as session:
-            return list(
-                session.execute(
-                    select(InboundRecord)
-                    .where(InboundRecord.channel == "telegram")
-                    .order_by(InboundRecord.id)
-                ).scalars()
-            )
+        return self.harness.records("telegram")
 
     def deliveries(self, **where: Any) -> list[OutboxDelivery]:
-        with self.harness.ctx.db.reading() as session:
-            query = select(OutboxDelivery).order_by(OutboxDelivery.id)
-            for name, value in where.items():
-                query = query.where(getattr(OutboxDelivery, name) == value)
-            return list(session.execute(query).scalars())
+        return self.harness.deliveries(**where)

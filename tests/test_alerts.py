@@ -156,16 +156,24 @@ def test_the_same_notification_again_changes_nothing(
     assert [e["action"] for e in after["audit"]] == [e["action"] for e in before["audit"]]
 
 
-def test_a_new_alert_joining_the_group_opens_its_own_ticket_and_leaves_the_first_alone(
-    harness: Harness, am: FakeAlertmanager
+def _press_then(
+    harness: Harness, am: FakeAlertmanager, labels: dict[str, str], annotations: dict[str, str]
 ) -> None:
+    """The press alert fires and is decided; five minutes later the group is sent again
+    with this alert fired too (new or changed)."""
     am.fire(PRESS, HOT)
     am.notify()
     harness.settle()
     am.later(5)
-    am.fire(OVEN, {"summary": "Oven 1 is running hot"})
+    am.fire(labels, annotations)
     am.notify("new_alerts_added")
     harness.settle()
+
+
+def test_a_new_alert_joining_the_group_opens_its_own_ticket_and_leaves_the_first_alone(
+    harness: Harness, am: FakeAlertmanager
+) -> None:
+    _press_then(harness, am, OVEN, {"summary": "Oven 1 is running hot"})
     press, oven = _tickets(harness)
     assert oven["links"]["asset"] == "OVEN-1" and oven["subject"].endswith("Oven 1 is running hot")
     assert len(press["thread"]) == 1, "the first alert did not change"
@@ -174,13 +182,7 @@ def test_a_new_alert_joining_the_group_opens_its_own_ticket_and_leaves_the_first
 def test_a_changed_alert_is_appended_to_its_open_ticket_never_a_second_one(
     harness: Harness, am: FakeAlertmanager
 ) -> None:
-    am.fire(PRESS, HOT)
-    am.notify()
-    harness.settle()
-    am.later(5)
-    am.fire(PRESS, {**HOT, "description": "Hydraulic oil at 83 °C (limit 70 °C)."})
-    am.notify("new_alerts_added")
-    harness.settle()
+    _press_then(harness, am, PRESS, {**HOT, "description": "Hydraulic oil at 83 °C (limit 70 °C)."})
     [ticket] = _tickets(harness)
     assert len(ticket["thread"]) == 2
     update = ticket["thread"][1]

@@ -4,20 +4,21 @@ ever, sent back to the monitoring system."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from config.settings import Settings
-from core.models import InboundRecord, OutboxDelivery
+from core.models import OutboxDelivery
 from core.sla import watch as slawatch
 from tests.fakealertmanager import TOKEN, FakeAlertmanager
 from tests.fakeslack import FakeSlack
-from tests.harness import Harness, make_settings, wait_until
-from tests.sla_support import FakeNow
-from tests.slack_support import QUEUE_CHANNEL, SlackDriver
+from tests.harness import Harness, pending_records, policy_file, wait_until
+from tests.sla_support import FakeNow, chain_toml, rotation_toml
+from tests.slack_support import SlackDriver
 from tests.test_slack_escalation import active_chain, pings_sent, settle
 
 POLICY = """
@@ -26,20 +27,8 @@ name = "critical"
 labels = { severity = "critical" }
 priority = "P1"
 
-[escalation.chains.default]
-repeat = true
-repeat_every_minutes = 10
-steps = [{ wait_minutes = 0, notify = "oncall", channels = ["slack"] }]
-
-[[oncall_rotations]]
-name = "primary"
-handoff = "weekly"
-handoff_day = "mon"
-handoff_time = "09:00"
-timezone = "America/New_York"
-start = "2026-11-02"
-agents = ["ben@support.example"]
 """
+POLICY += chain_toml((0, "oncall", "slack")) + rotation_toml("ben@support.example")
 ROBOT = {"alertname": "GuardDoorOpen", "asset": "ROBOT-2", "severity": "critical"}
 
 
@@ -49,40 +38,23 @@ def decided(harness: Harness, now: FakeNow) -> None:
 
     def none_pending() -> bool:
         with harness.ctx.db.reading() as s:
-            pending = s.execute(
-                select(func.count())
-                .select_from(InboundRecord)
-                .where(InboundRecord.status == "pending")
-            ).scalar_one()
-        return not pending
+            return not pending_records(s)
 
     wait_until(none_pending, what="the notifications decided")
     settle(harness, now)
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str, broker_url: str, fake_slack: FakeSlack) -> Settings:
-    path = tmp_path / "policy.toml"
-    path.write_text(POLICY)
-    return make_settings(
-        tmp_path,
-        database_url,
-        broker_url,
-        delivery_max_attempts=20,
-        config_file=path,
-        alerts_token=TOKEN,
-        slack_bot_token="xoxb-test",
-        slack_signing_secret="test-signing-secret",
-        slack_api_url=fake_slack.url,
-        slack_default_channel=QUEUE_CHANNEL,
+def settings(tmp_path: Path, slack_config: Callable[..., Settings]) -> Settings:
+    return slack_config(
+        delivery_max_attempts=20, config_file=policy_file(tmp_path, POLICY), alerts_token=TOKEN
     )
 
 
 def test_an_alert_ticket_gets_its_card_its_thread_and_its_escalation_and_the_sender_nothing(
     harness: Harness, fake_slack: FakeSlack, now: FakeNow
 ) -> None:
-    slack = SlackDriver(harness, fake_slack)
-    slack.agent("Ben", "UBEN")
+    slack = SlackDriver(harness, fake_slack, ("Ben", "UBEN"))
     am = FakeAlertmanager(TestClient(harness.system.web_app()))
     # A critical alert opens a P1 ticket: its card shows the machine
     am.fire(ROBOT, {"summary": "Safety door open while running"})

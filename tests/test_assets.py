@@ -16,7 +16,7 @@ from config.cli import main
 from config.runtime import alembic_config
 from config.settings import Settings
 from core.principals import Principal
-from core.tickets import fields, lookup, workflow
+from core.tickets import fields, lookup
 from tests.harness import Harness
 
 
@@ -37,10 +37,7 @@ def _open(harness: Harness, token: str, subject: str, **links: str) -> str:
 
 
 def _resolve(harness: Harness, agent: Principal, number: str, code: str, steps: str) -> None:
-    with harness.ctx.db.transaction() as s:
-        ticket = lookup.get_ticket(s, number, lock=True)
-        workflow.acknowledge(harness.ctx, s, agent, ticket)
-        workflow.resolve(harness.ctx, s, agent, ticket, code=code, steps=steps)
+    harness.resolve(number, agent, steps, code=code)
 
 
 def test_a_ticket_opened_with_references_creates_and_links_the_records_they_name(
@@ -276,17 +273,14 @@ def test_the_slack_card_shows_the_machines_recent_history_and_work_order(
 ) -> None:
     from config.runtime import System
     from tests.harness import make_settings
-    from tests.slack_support import QUEUE_CHANNEL, SlackDriver
+    from tests.slack_support import SlackDriver, slack_options
 
     system = System(
         make_settings(
             tmp_path,
             database_url,
             "memory://",
-            slack_bot_token="xoxb-test",
-            slack_signing_secret="test-signing-secret",
-            slack_api_url=fake_slack.url,
-            slack_default_channel=QUEUE_CHANNEL,
+            **slack_options(fake_slack),
         )
     )
     system.start_workers()

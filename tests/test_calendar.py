@@ -11,18 +11,11 @@ from hypothesis import strategies as st
 
 from core.errors import ConfigError
 from core.sla.calendar import ALWAYS, from_config
+from tests.sla_support import BUSINESS
 
 NY = ZoneInfo("America/New_York")
 H = timedelta(hours=1)
 
-BUSINESS = from_config(
-    "business",
-    {
-        "timezone": "America/New_York",
-        "holidays_country": "US",
-        "hours": {d: ["09:00-17:00"] for d in ("mon", "tue", "wed", "thu", "fri")},
-    },
-)
 SPLIT = from_config(
     "split",
     {

@@ -16,7 +16,6 @@ from core.channel import Fetched
 from core.intake.fetch import attached
 from core.intake.records import inbound_from_json
 from core.models import Ticket
-from core.tickets import lookup, workflow
 from core.values import Inbound
 from tests.harness import Harness
 
@@ -49,18 +48,12 @@ def test_a_chat_whose_ticket_was_closed_starts_a_new_one_and_a_resolved_one_reop
     agent, _ = harness.agent("Ana")
     harness.fake.receive("tg-1", "The gate will not open.", chat="tg-1")
     harness.settle()
-    with harness.ctx.db.transaction() as s:
-        ticket = lookup.get_ticket(s, 1, lock=True)
-        workflow.acknowledge(harness.ctx, s, agent, ticket)
-        workflow.resolve(harness.ctx, s, agent, ticket, code="fixed", steps="New fuse.")
+    harness.resolve(1, agent, "New fuse.")
     harness.fake.receive("tg-1", "It stopped again.", chat="tg-1")
     harness.settle()
     assert harness.tickets()["total"] == 1
     assert harness.ticket(1)["status"] != "resolved"
-    with harness.ctx.db.transaction() as s:
-        ticket = lookup.get_ticket(s, 1, lock=True)
-        workflow.resolve(harness.ctx, s, agent, ticket, code="fixed", steps="New motor.")
-        workflow.close(harness.ctx, s, agent, ticket)
+    harness.resolve(1, agent, "New motor.", acknowledge=False, close=True)
     harness.fake.receive("tg-1", "Now the printer.", chat="tg-1")
     harness.settle()
     assert harness.tickets()["total"] == 2

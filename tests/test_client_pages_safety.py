@@ -7,7 +7,7 @@ import re
 import uuid
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
@@ -19,7 +19,7 @@ from core.tickets import conversation, lookup, opening, workflow
 from core.values import AttachmentIn
 from tests.browser import serve
 from tests.cdp import Browser
-from tests.harness import Harness
+from tests.harness import Harness, whole_system_examples
 
 SCRIPT = "<script>window.__pwned=1</script>"
 IMG = '<img src=x onerror="window.__pwned=1">'
@@ -101,11 +101,7 @@ TEXT = st.text(
 )
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@whole_system_examples(25)
 @given(ops=OPS, texts=st.lists(TEXT, min_size=8, max_size=8))
 def test_no_page_ever_shows_an_internal_note(
     harness: Harness, ops: list[str], texts: list[str]

@@ -4,35 +4,24 @@ card's Same client as… modal. Every Web API call goes to the spec-checking fak
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
 from config.settings import Settings
 from tests.fakeslack import FakeSlack
-from tests.harness import Harness, make_settings
-from tests.slack_support import QUEUE_CHANNEL, SlackDriver, wait_for
+from tests.harness import Harness
+from tests.slack_support import SlackDriver, wait_for
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str, broker_url: str, fake_slack: FakeSlack) -> Settings:
-    return make_settings(
-        tmp_path,
-        database_url,
-        broker_url,
-        slack_bot_token="xoxb-test",
-        slack_signing_secret="test-signing-secret",
-        slack_api_url=fake_slack.url,
-        slack_default_channel=QUEUE_CHANNEL,
-        slack_undo_seconds=0.0,
-    )
+def settings(slack_config: Callable[..., Settings]) -> Settings:
+    return slack_config(slack_undo_seconds=0.0)
 
 
 @pytest.fixture
 def slack(harness: Harness, fake_slack: FakeSlack) -> SlackDriver:
-    driver = SlackDriver(harness, fake_slack)
-    driver.agent("Ana", "UANA")
-    return driver
+    return SlackDriver(harness, fake_slack, ("Ana", "UANA"))
 
 
 def two_tickets(harness: Harness) -> None:

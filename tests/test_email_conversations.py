@@ -12,6 +12,8 @@ from core.models import InboundRecord
 from tests.email_support import mail
 from tests.harness import Harness
 
+ROOT = "<root@client.example>"  # the first mail's Message-ID
+
 
 def send(port: int, message: EmailMessage) -> None:
     with smtplib.SMTP("127.0.0.1", port) as client:
@@ -30,7 +32,23 @@ def numbers(harness: Harness) -> list[str]:
 
 
 def first_mail(harness: Harness, port: int, **headers: str) -> None:
-    send(port, mail(subject="Line 3 stopped", message_id="<root@client.example>", **headers))
+    send(port, mail(subject="Line 3 stopped", message_id=ROOT, **headers))
+    harness.settle()
+
+
+def answer(harness: Harness, port: int, body: str, *refs: str, **headers: str) -> None:
+    """A reply to the first mail's subject with ``refs`` as its References (answering
+    the last one), decided."""
+    send(
+        port,
+        mail(
+            subject="Re: Line 3 stopped",
+            body=body,
+            In_Reply_To=refs[-1],
+            References=" ".join(refs),
+            **headers,
+        ),
+    )
     harness.settle()
 
 
@@ -38,17 +56,7 @@ def test_a_colleague_copied_on_the_first_mail_joins_the_ticket_when_answering(
     harness: Harness, smtp_port: int
 ) -> None:
     first_mail(harness, smtp_port, Cc="Erin <erin@client.example>")
-    send(
-        smtp_port,
-        mail(
-            sender="erin@client.example",
-            subject="Re: Line 3 stopped",
-            body="It also stopped on line 4.",
-            In_Reply_To="<root@client.example>",
-            References="<root@client.example>",
-        ),
-    )
-    harness.settle()
+    answer(harness, smtp_port, "It also stopped on line 4.", ROOT, sender="erin@client.example")
     assert numbers(harness) == ["T-000001"]
     assert [m["text"] for m in harness.ticket("T-000001")["thread"]][
         -1
@@ -60,45 +68,23 @@ def test_a_stranger_still_gets_a_linked_ticket_and_the_requester_answering_them_
 ) -> None:
     first_mail(harness, smtp_port)
     # A list member nobody copied answers: a new ticket, linked (a stranger never joins silently)
-    send(
+    sam = "<sam@elsewhere.example>"
+    answer(
+        harness,
         smtp_port,
-        mail(
-            sender="sam@elsewhere.example",
-            subject="Re: Line 3 stopped",
-            body="Same here since Monday.",
-            message_id="<sam@elsewhere.example>",
-            In_Reply_To="<root@client.example>",
-            References="<root@client.example>",
-        ),
+        "Same here since Monday.",
+        ROOT,
+        sender="sam@elsewhere.example",
+        message_id=sam,
     )
-    harness.settle()
     assert numbers(harness) == ["T-000001", "T-000002"]
     assert harness.ticket("T-000002")["linked_from"] is not None
     # The requester answers the stranger's message: every id in References counts
-    send(
-        smtp_port,
-        mail(
-            subject="Re: Line 3 stopped",
-            body="Sam, did you update the firmware?",
-            In_Reply_To="<sam@elsewhere.example>",
-            References="<root@client.example> <sam@elsewhere.example>",
-        ),
-    )
-    harness.settle()
+    answer(harness, smtp_port, "Sam, did you update the firmware?", ROOT, sam)
     assert numbers(harness) == ["T-000001", "T-000002"], "no third ticket in the chain"
     assert harness.ticket("T-000001")["thread"][-1]["text"] == "Sam, did you update the firmware?"
     # The stranger writing on in their thread stays in their own ticket (its family knows them)
-    send(
-        smtp_port,
-        mail(
-            sender="sam@elsewhere.example",
-            subject="Re: Line 3 stopped",
-            body="No, still the old one.",
-            In_Reply_To="<root@client.example>",
-            References="<root@client.example>",
-        ),
-    )
-    harness.settle()
+    answer(harness, smtp_port, "No, still the old one.", ROOT, sender="sam@elsewhere.example")
     assert numbers(harness) == ["T-000001", "T-000002"]
     assert harness.ticket("T-000002")["thread"][-1]["text"] == "No, still the old one."
 

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from core.errors import ConfigError
-from core.models import AuditEvent, Identity, InboundRecord, OutboxDelivery
+from core.models import AuditEvent, Identity, OutboxDelivery
 from core.policy import load_policy
 from tests.email_support import SUPPORT, mail, maildir_messages
 from tests.harness import Harness
@@ -30,11 +30,6 @@ def send(port: int, message: EmailMessage | bytes, mail_from: str | None = None)
 def outgoing(harness: Harness) -> list[EmailMessage]:
     path = harness.settings.maildir_path
     return maildir_messages(path) if (path / "new").exists() else []  # type: ignore[return-value]
-
-
-def records(harness: Harness) -> list[InboundRecord]:
-    with harness.ctx.db.reading() as session:
-        return list(session.execute(select(InboundRecord).order_by(InboundRecord.id)).scalars())
 
 
 def delivery(harness: Harness, kind: str = "ack") -> OutboxDelivery:
@@ -80,17 +75,31 @@ Thank you, we received your request.
 """
 
 
+def send_qmail_bounce(port: int, ack: EmailMessage) -> None:
+    """A plain-text qmail bounce of ``ack``, from a null envelope sender."""
+    raw = QMAIL_BOUNCE.format(to=SUPPORT, message_id=ack["Message-ID"], subject=ack["Subject"])
+    send(port, raw.replace("\n", "\r\n").encode(), mail_from="")
+
+
+def dana_bounced(harness: Harness) -> bool:
+    """Whether Dana's address is marked bounced."""
+    with harness.ctx.db.reading() as session:
+        identity = session.execute(
+            select(Identity).where(Identity.address == "dana@client.example")
+        ).scalar_one()
+        return identity.bounced_at is not None
+
+
 def test_a_plain_text_bounce_from_a_null_sender_marks_the_delivery_and_the_address(
     harness: Harness, smtp_port: int
 ) -> None:
     # Given a ticket whose acknowledgement went out
     ack = open_ticket(harness, smtp_port)
     # When a plain-text qmail bounce for it arrives with a null envelope sender
-    raw = QMAIL_BOUNCE.format(to=SUPPORT, message_id=ack["Message-ID"], subject=ack["Subject"])
-    send(smtp_port, raw.replace("\n", "\r\n").encode(), mail_from="")
+    send_qmail_bounce(smtp_port, ack)
     harness.settle()
     # Then it is filed as a bounce, not as unparseable, and opens nothing
-    bounce = records(harness)[-1]
+    bounce = harness.records()[-1]
     assert (bounce.status, bounce.rules_fired) == ("parked", ["bounce"])
     assert "dana@client.example failed permanently" in (bounce.reason or "")
     assert harness.tickets()["total"] == 1 and len(outgoing(harness)) == 1
@@ -101,19 +110,14 @@ def test_a_plain_text_bounce_from_a_null_sender_marks_the_delivery_and_the_addre
     assert [(f["address"], f["permanent"]) for f in row.report["failed"]] == [
         ("dana@client.example", True)
     ]
-    with harness.ctx.db.reading() as session:
-        identity = session.execute(
-            select(Identity).where(Identity.address == "dana@client.example")
-        ).scalar_one()
-        assert identity.bounced_at is not None
+    assert dana_bounced(harness)
 
 
 def test_after_a_permanent_bounce_nothing_automatic_goes_to_the_address_until_it_writes_in(
     harness: Harness, smtp_port: int
 ) -> None:
     ack = open_ticket(harness, smtp_port)
-    raw = QMAIL_BOUNCE.format(to=SUPPORT, message_id=ack["Message-ID"], subject=ack["Subject"])
-    send(smtp_port, raw.replace("\n", "\r\n").encode(), mail_from="")
+    send_qmail_bounce(smtp_port, ack)
     harness.settle()
     _, token = harness.agent("Ana", roles=("agent", "lead"))
     # When an agent resolves the ticket, the automatic "resolved" notice is not sent
@@ -137,11 +141,7 @@ def test_after_a_permanent_bounce_nothing_automatic_goes_to_the_address_until_it
     send(smtp_port, mail(subject="Another question", message_id="<second@client.example>"))
     harness.settle()
     assert len(outgoing(harness)) == 2
-    with harness.ctx.db.reading() as session:
-        identity = session.execute(
-            select(Identity).where(Identity.address == "dana@client.example")
-        ).scalar_one()
-        assert identity.bounced_at is None
+    assert not dana_bounced(harness)
 
 
 def test_a_delay_warning_is_kept_on_the_delivery_but_is_not_a_bounce(
@@ -165,11 +165,7 @@ def test_a_delay_warning_is_kept_on_the_delivery_but_is_not_a_bounce(
     assert row.status == "sent", "a delay is not a bounce"
     assert row.report is not None and row.report["kind"] == "delay"
     assert row.report["failed"][0]["permanent"] is False
-    with harness.ctx.db.reading() as session:
-        identity = session.execute(
-            select(Identity).where(Identity.address == "dana@client.example")
-        ).scalar_one()
-        assert identity.bounced_at is None
+    assert not dana_bounced(harness)
     assert harness.tickets()["total"] == 1
 
 
@@ -185,7 +181,7 @@ def test_an_exchange_out_of_office_marked_only_by_microsoft_headers_is_never_ans
     )
     send(smtp_port, ooo)
     harness.settle()
-    last = records(harness)[-1]
+    last = harness.records()[-1]
     assert last.status == "parked" and last.rules_fired == ["automatic"]
     assert "X-MS-Exchange-Inbox-Rules-Loop" in (last.reason or "")
     assert len(harness.ticket("T-000001")["thread"]) == 1 and len(outgoing(harness)) == 1
@@ -207,7 +203,7 @@ def test_mail_through_a_mailing_list_opens_a_ticket_without_an_acknowledgement(
     ticket = harness.ticket(harness.only_ticket_number())
     assert ticket["client"]["address"] == "quinn@client.example"
     assert outgoing(harness) == [], "RFC 3834: nothing automatic answers list mail"
-    [record] = records(harness)
+    [record] = harness.records()
     assert record.outcome == "open" and any("no acknowledgement" in n for n in record.rules_fired)
     assert ticket["sla"]["response_due_at"], "the SLA clock runs as for any ticket"
 
@@ -241,7 +237,7 @@ def test_an_operator_rule_from_the_policy_file_parks_a_newsletter_and_routes_a_l
         ),
     )
     harness.settle()
-    newsletter, plant = records(harness)
+    newsletter, plant = harness.records()
     assert (newsletter.status, newsletter.rules_fired) == ("parked", ["operator:newsletters"])
     ticket = harness.ticket(harness.only_ticket_number())
     assert (ticket["queue"], ticket["priority"]) == ("field-service", "P2")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from channels.email.quotes import visible_text
 
 HISTORY = "> Your ticket T-000123 was received.\n> An agent will answer within 4 hours.\n"
@@ -22,26 +24,29 @@ def test_a_date_first_header_block_of_a_webmail_provider_ends_the_new_text() -> 
     assert visible_text(text) == "Der Drucker geht wieder nicht."
 
 
-def test_decorated_original_message_lines_in_other_languages_end_the_new_text() -> None:
-    for separator in (
-        "*** Original Message ***",
-        "======== Ursprüngliche Nachricht ========",
-        "------------------ 原始邮件 ------------------",
-        "---------- Původní e-mail ----------",
-    ):
-        text = f"Still broken.\n\n{separator}\nFrom: Support <support@example.com>\n\nOld text"
-        assert visible_text(text) == "Still broken.", separator
+FROM_SUPPORT = "\nFrom: Support <support@example.com>"
 
 
-def test_nordic_and_slavic_attributions_over_two_lines_end_the_new_text() -> None:
-    for attribution in (
+@pytest.mark.parametrize(
+    "quote_start",
+    [
+        # decorated "original message" lines in other languages
+        "*** Original Message ***" + FROM_SUPPORT,
+        "======== Ursprüngliche Nachricht ========" + FROM_SUPPORT,
+        "------------------ 原始邮件 ------------------" + FROM_SUPPORT,
+        "---------- Původní e-mail ----------" + FROM_SUPPORT,
+        # Nordic and Slavic attributions over two lines
         "pe 20. lokakuuta 2017 klo 17.50 John Coe\n<john@example.com> kirjoitti:",
         "Den mån 15 jan. 2025 17:03 skrev Anna Andersson <\nanna@example.com>:",
         "ср, 30 апр. 2025 г. в 15:19, John Doe <doe@example.com>:",
         "Dne po 15. led. 2025 17:03 Anna <anna@example.com>\nnapsal(a):",
-    ):
-        text = f"Still broken.\n\n{attribution}\n\nOld text"
-        assert visible_text(text) == "Still broken.", attribution
+    ],
+)
+def test_original_message_lines_and_attributions_in_other_languages_end_the_new_text(
+    quote_start: str,
+) -> None:
+    text = f"Still broken.\n\n{quote_start}\n\nOld text"
+    assert visible_text(text) == "Still broken.", quote_start
 
 
 def test_sign_offs_are_cut_closing_and_name_title_dash_name_and_the_writers_own_name() -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from email import message_from_bytes, policy
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -30,14 +32,23 @@ class Relayed:
         return self.answer
 
 
-@pytest.fixture
-def relay() -> Iterator[tuple[Relayed, int]]:
+@contextmanager
+def serving(**options: Any) -> Iterator[tuple[Relayed, int]]:
+    """A relay on a free loopback port (``options``: the SMTP server's) while inside."""
     handler = Relayed()
     port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller = Controller(handler, hostname="127.0.0.1", port=port, **options)
     controller.start()
-    yield handler, port
-    controller.stop()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def relay() -> Iterator[tuple[Relayed, int]]:
+    with serving() as running:
+        yield running
 
 
 def outbound(key: str = "reply:7", automatic: bool = False) -> Outbound:
@@ -102,24 +113,26 @@ def test_a_retry_of_the_same_outbox_row_carries_the_same_message_id(tmp_path: Pa
     assert sender.send(outbound(key="reply:8")) != first
 
 
+def refused(relay: tuple[Relayed, int], tmp_path: Path, answer: str) -> DeliveryError:
+    """What sending fails with when the relay answers the mail with ``answer``."""
+    handler, port = relay
+    handler.answer = answer
+    with pytest.raises(DeliveryError) as caught:
+        sender_for(port, tmp_path).send(outbound())
+    return caught.value
+
+
 def test_a_permanent_refusal_by_the_relay_is_a_permanent_failure(
     relay: tuple[Relayed, int], tmp_path: Path
 ) -> None:
-    handler, port = relay
-    handler.answer = "550 5.7.1 Relaying denied"
-    with pytest.raises(DeliveryError) as caught:
-        sender_for(port, tmp_path).send(outbound())
-    assert caught.value.permanent and "550" in str(caught.value)
+    failure = refused(relay, tmp_path, "550 5.7.1 Relaying denied")
+    assert failure.permanent and "550" in str(failure)
 
 
 def test_a_temporary_refusal_or_an_unreachable_relay_is_retried(
     relay: tuple[Relayed, int], tmp_path: Path
 ) -> None:
-    handler, port = relay
-    handler.answer = "451 4.3.0 Try again later"
-    with pytest.raises(DeliveryError) as caught:
-        sender_for(port, tmp_path).send(outbound())
-    assert not caught.value.permanent
+    assert not refused(relay, tmp_path, "451 4.3.0 Try again later").permanent
     with pytest.raises(DeliveryError) as caught:
         sender_for(free_port(), tmp_path).send(outbound())
     assert not caught.value.permanent and "unreachable" in str(caught.value)
@@ -197,14 +210,8 @@ def test_an_address_with_a_non_ascii_domain_goes_in_idna_through_any_relay(
 def test_a_non_ascii_local_part_goes_with_smtputf8_where_the_relay_offers_it(
     tmp_path: Path,
 ) -> None:
-    handler = Relayed()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, enable_SMTPUTF8=True)
-    controller.start()
-    try:
+    with serving(enable_SMTPUTF8=True) as (handler, port):
         sender_for(port, tmp_path).send(_to("josé@cliënt.example"))
-    finally:
-        controller.stop()
     (_, rcpts, data), *_ = handler.messages
     assert rcpts == ["josé@xn--clint-psa.example"]
     assert "To: josé@xn--clint-psa.example".encode() in data
@@ -213,17 +220,11 @@ def test_a_non_ascii_local_part_goes_with_smtputf8_where_the_relay_offers_it(
 def test_a_non_ascii_local_part_is_a_clear_permanent_failure_where_the_relay_cannot(
     tmp_path: Path,
 ) -> None:
-    handler = Relayed()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, enable_SMTPUTF8=False)
-    controller.start()
-    try:
+    with serving(enable_SMTPUTF8=False) as (handler, port):
         with pytest.raises(DeliveryError) as failed:
             sender_for(port, tmp_path).send(_to("josé@cliënt.example"))
         # while an ASCII local part with a non-ASCII domain still goes, in IDNA
         sender_for(port, tmp_path).send(_to("dana@cliënt.example"))
-    finally:
-        controller.stop()
     assert failed.value.permanent and "SMTPUTF8" in str(failed.value)
     assert [rcpts for _, rcpts, _ in handler.messages] == [["dana@xn--clint-psa.example"]]
 

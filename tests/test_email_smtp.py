@@ -13,7 +13,7 @@ from core.db import Database
 from core.models import InboundRecord
 from core.tokens import reply_token
 from tests.email_support import SUPPORT, free_port, mail, maildir_messages
-from tests.harness import Harness
+from tests.harness import Harness, whole_system_examples
 
 
 def records(harness: Harness) -> int:
@@ -151,15 +151,11 @@ def test_a_mail_without_message_id_arriving_by_three_relays_is_one_ticket_and_on
     assert len(acks) == 1
 
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@whole_system_examples(25)
 @given(body=st.binary(min_size=1, max_size=2000))
 def test_any_bytes_sent_over_smtp_are_stored_or_refused_with_a_code_and_never_crash_the_server(
     harness: Harness, smtp_port: int, body: bytes

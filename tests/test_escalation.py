@@ -17,7 +17,6 @@ from sqlalchemy import func, select
 
 from config.cli import main as cli
 from config.runtime import validate_policy
-from config.settings import Settings
 from core.dispatch import NullDispatcher
 from core.errors import ConfigError
 from core.escalation import acknowledging, oncall, stepping
@@ -35,17 +34,12 @@ from tests.sla_support import (
     act,
     at_once,
     open_ticket,
-    sla_settings,
+    policy_settings,  # noqa: F401 (the settings fixture)
     staff,
     wait_until,
 )
 
 NY = ZoneInfo("America/New_York")
-
-
-@pytest.fixture
-def settings(tmp_path: Path, database_url: str, broker_url: str) -> Settings:
-    return sla_settings(tmp_path, database_url, broker_url)
 
 
 def audit_actions(h: Harness, ticket_id: int) -> list[str]:

@@ -14,21 +14,21 @@ import httpx
 import pytest
 from itsdangerous.timed import TimestampSigner
 
-from config.settings import Settings
 from core.models import Agent
 from core.sla import watch as slawatch
 from core.tickets import lookup, workflow
 from tests.browser import render, serve
 from tests.harness import Harness
-from tests.sla_support import FakeNow, open_ticket, sla_settings, staff, wait_until
+from tests.sla_support import (
+    FakeNow,
+    open_ticket,
+    policy_settings,  # noqa: F401 (the settings fixture)
+    staff,
+    wait_until,
+)
 from tests.test_escalation import audit_actions, escalations
 
 LINK = re.compile(r"https?://\S+/e/ack/\S+")
-
-
-@pytest.fixture
-def settings(tmp_path: Path, database_url: str, broker_url: str) -> Settings:
-    return sla_settings(tmp_path, database_url, broker_url)
 
 
 def breach(harness: Harness, now: FakeNow) -> tuple[int, str]:

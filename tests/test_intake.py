@@ -68,10 +68,7 @@ def test_a_reply_with_the_reply_token_joins_the_ticket_and_reopens_it_if_resolve
     agent, _ = harness.agent("Ana")
     harness.fake.receive("client-1", "Scanner dead", subject="Scanner")
     harness.settle()
-    with harness.ctx.db.transaction() as s:
-        t = lookup.get_ticket(s, 1, lock=True)
-        workflow.acknowledge(harness.ctx, s, agent, t)
-        workflow.resolve(harness.ctx, s, agent, t, code="fixed", steps="Replaced the fuse.")
+    harness.resolve(1, agent, "Replaced the fuse.")
     harness.fake.receive(
         "client-1", "Still dead after the fuse.", reply_token=reply_token(harness.ctx.secret, 1)
     )
@@ -119,11 +116,7 @@ def test_a_message_to_a_closed_ticket_opens_a_new_linked_one(harness: Harness) -
     agent, _ = harness.agent("Ana")
     harness.fake.receive("client-1", "Scanner dead", subject="Scanner")
     harness.settle()
-    with harness.ctx.db.transaction() as s:
-        t = lookup.get_ticket(s, 1, lock=True)
-        workflow.acknowledge(harness.ctx, s, agent, t)
-        workflow.resolve(harness.ctx, s, agent, t, code="fixed", steps="Fuse.")
-        workflow.close(harness.ctx, s, agent, t)
+    harness.resolve(1, agent, "Fuse.", close=True)
     harness.fake.receive("client-1", "It broke again", subject="Re: [#T-000001] Scanner")
     harness.settle()
     assert harness.ticket(2)["linked_from"] == "T-000001"

@@ -193,12 +193,10 @@ def test_a_lead_can_override_a_blocked_transition_only_with_a_written_reason(
     lead, _ = harness.agent("Lee Lead", roles=("agent", "lead"))
     agent, _ = harness.agent("Al Agent")
     ticket_id = _open(harness, lead)
-    with harness.ctx.db.transaction() as s:
-        workflow.acknowledge(harness.ctx, s, lead, lookup.get_ticket(s, ticket_id, lock=True))
+    harness.act(ticket_id, workflow.acknowledge, lead)
 
     def close(who: Principal, **kw: Any) -> None:
-        with harness.ctx.db.transaction() as s:
-            workflow.close(harness.ctx, s, who, lookup.get_ticket(s, ticket_id, lock=True), **kw)
+        harness.act(ticket_id, workflow.close, who, **kw)
 
     def refused(who: Principal, **kw: Any) -> ActionRefused:
         with pytest.raises(ActionRefused) as caught:
@@ -243,26 +241,17 @@ def test_lowering_a_rule_chosen_p1_needs_a_lead(harness: Harness) -> None:
         "Safety guard broken on saw", "Guard is loose.", ("fake", "c-1", "")
     )
     assert harness.ticket(ticket_id)["priority"] == "P1"
-    with pytest.raises(ActionRefused) as refused, harness.ctx.db.transaction() as s:
-        fields.set_priority(
-            harness.ctx,
-            s,
-            agent,
-            lookup.get_ticket(s, ticket_id, lock=True),
-            priority="P3",
-            reason="not urgent",
-        )
+    with pytest.raises(ActionRefused) as refused:
+        harness.act(ticket_id, fields.set_priority, agent, priority="P3", reason="not urgent")
     assert refused.value.rule == "priority.rule_p1"
-    with harness.ctx.db.transaction() as s:
-        fields.set_priority(
-            harness.ctx,
-            s,
-            lead,
-            lookup.get_ticket(s, ticket_id, lock=True),
-            priority="P3",
-            reason="guard is spare, saw not in use",
-            override_reason="saw is out of service until Monday",
-        )
+    harness.act(
+        ticket_id,
+        fields.set_priority,
+        lead,
+        priority="P3",
+        reason="guard is spare, saw not in use",
+        override_reason="saw is out of service until Monday",
+    )
     with harness.ctx.db.reading() as s:
         evidence = s.execute(select(Override)).scalars().all()
     assert [(e.rule, e.action) for e in evidence] == [("priority.rule_p1", "set_priority")]
@@ -274,8 +263,7 @@ def test_holding_needs_a_known_reason_and_pending_parts_needs_the_parts_referenc
 ) -> None:
     agent, _ = harness.agent("Al Agent")
     ticket_id = _open(harness, agent)
-    with harness.ctx.db.transaction() as s:
-        workflow.acknowledge(harness.ctx, s, agent, lookup.get_ticket(s, ticket_id, lock=True))
+    harness.act(ticket_id, workflow.acknowledge, agent)
     for kwargs, rule in [
         ({"reason": "lunch"}, "hold.reason"),
         ({"reason": "pending_parts"}, "field.parts_ref"),
@@ -285,21 +273,17 @@ def test_holding_needs_a_known_reason_and_pending_parts_needs_the_parts_referenc
             "hold.until",
         ),
     ]:
-        with pytest.raises(ActionRefused) as refused, harness.ctx.db.transaction() as s:
-            workflow.hold(
-                harness.ctx, s, agent, lookup.get_ticket(s, ticket_id, lock=True), **kwargs
-            )
+        with pytest.raises(ActionRefused) as refused:
+            harness.act(ticket_id, workflow.hold, agent, **kwargs)
         assert refused.value.rule == rule
-    with harness.ctx.db.transaction() as s:
-        workflow.hold(
-            harness.ctx,
-            s,
-            agent,
-            lookup.get_ticket(s, ticket_id, lock=True),
-            reason="pending_parts",
-            parts_ref="PO-77",
-            until=datetime(2031, 5, 2, 9, 0, tzinfo=UTC),
-        )
+    harness.act(
+        ticket_id,
+        workflow.hold,
+        agent,
+        reason="pending_parts",
+        parts_ref="PO-77",
+        until=datetime(2031, 5, 2, 9, 0, tzinfo=UTC),
+    )
     assert harness.ticket(ticket_id)["hold"] == {
         "reason": "pending_parts",
         "parts_ref": "PO-77",
@@ -311,10 +295,7 @@ def test_holding_needs_a_known_reason_and_pending_parts_needs_the_parts_referenc
 def test_resolution_records_cannot_be_changed_in_the_database(harness: Harness) -> None:
     agent, _ = harness.agent("Al Agent")
     ticket_id = _open(harness, agent)
-    with harness.ctx.db.transaction() as s:
-        t = lookup.get_ticket(s, ticket_id, lock=True)
-        workflow.acknowledge(harness.ctx, s, agent, t)
-        workflow.resolve(harness.ctx, s, agent, t, code="fixed", steps="Cleaned it.")
+    harness.resolve(ticket_id, agent, "Cleaned it.")
     from sqlalchemy import text
 
     with pytest.raises(Exception, match="append-only"), harness.ctx.db.transaction() as s:

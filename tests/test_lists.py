@@ -3,21 +3,17 @@ agree with the SLA state shown on each ticket at every moment."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
-from config.settings import Settings
 from core.models import Agent, Ticket
 from core.sla import ticket as sla
 from core.tickets import lists, workflow
 from tests.harness import Harness
-from tests.sla_support import FakeNow, act, open_ticket, sla_settings, staff
-
-
-@pytest.fixture
-def settings(tmp_path: Path, database_url: str, broker_url: str) -> Settings:
-    return sla_settings(tmp_path, database_url, broker_url)
+from tests.sla_support import (
+    FakeNow,
+    act,
+    open_ticket,
+    policy_settings,  # noqa: F401 (the settings fixture)
+    staff,
+)
 
 
 def test_needing_attention_agrees_with_each_tickets_sla_state_as_time_passes(

@@ -135,32 +135,23 @@ def test_a_reply_threads_only_on_ids_from_its_own_channel_oldest_first(harness: 
                 external_id="thread:C1/1700000000.1",
             )
         )
-        s.add(
-            OutboxDelivery(
-                key="card:1",
-                ticket_id=t.id,
-                kind="card",
-                channel="slack",
-                recipient="C1",
-                payload={},
-                status="sent",
-                external_id="C1/1700000000.2",
-                created_at=harness.ctx.now(),
+        for key, kind, channel, recipient, external_id in (
+            ("card:1", "card", "slack", "C1", "C1/1700000000.2"),
+            ("reply:9", "reply", "email", "kim@client.example", "<sb.reply9@support.example>"),
+        ):
+            s.add(
+                OutboxDelivery(
+                    key=key,
+                    ticket_id=t.id,
+                    kind=kind,
+                    channel=channel,
+                    recipient=recipient,
+                    payload={},
+                    status="sent",
+                    external_id=external_id,
+                    created_at=harness.ctx.now(),
+                )
             )
-        )
-        s.add(
-            OutboxDelivery(
-                key="reply:9",
-                ticket_id=t.id,
-                kind="reply",
-                channel="email",
-                recipient="kim@client.example",
-                payload={},
-                status="sent",
-                external_id="<sb.reply9@support.example>",
-                created_at=harness.ctx.now(),
-            )
-        )
         s.flush()
         refs = outbox.thread_info(s, t, "email")["references"]
     assert refs == ["<first@client.example>", "<sb.reply9@support.example>"]

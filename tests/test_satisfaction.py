@@ -164,9 +164,7 @@ def test_a_forged_or_unknown_question_link_shows_nothing_of_any_ticket(harness: 
 
 
 def test_a_bad_rating_is_refused_naming_what_to_do_and_changes_nothing(harness: Harness) -> None:
-    agent, _ = harness.agent("Ana")
-    number = _resolved(harness, agent)
-    token = _token(harness, number)
+    number, token = _asked(harness)
     page = harness.client.post(f"/s/{token}", data={"rating": "9"})
     assert page.status_code == 422 and "a rating is 1 to 5" in page.text
     empty = harness.client.post(f"/s/{token}", data={})
@@ -175,9 +173,7 @@ def test_a_bad_rating_is_refused_naming_what_to_do_and_changes_nothing(harness: 
 
 
 def test_a_chat_button_press_answers_like_the_page(harness: Harness) -> None:
-    agent, _ = harness.agent("Ana")
-    number = _resolved(harness, agent)
-    token = _token(harness, number)
+    number, token = _asked(harness)
     with harness.ctx.db.transaction() as s:
         assert answering.press(harness.ctx, s, f"sat:{token}:5", "telegram") is not None
         assert answering.press(harness.ctx, s, "other:button", "telegram") is None
@@ -186,15 +182,13 @@ def test_a_chat_button_press_answers_like_the_page(harness: Harness) -> None:
     assert harness.ticket(number)["status"] == "resolved"
 
 
-def _resolved(harness: Harness, agent: Any) -> str:
-    from core.tickets import lookup, workflow
-
+def _asked(harness: Harness) -> tuple[str, str]:
+    """A ticket Ana resolved, and the token of the question its client was sent."""
+    agent, _ = harness.agent("Ana")
     ticket_id = harness.open_ticket(subject="Badge reader")
-    with harness.ctx.db.transaction() as s:
-        t = lookup.get_ticket(s, ticket_id, lock=True)
-        workflow.acknowledge(harness.ctx, s, agent, t)
-        workflow.resolve(harness.ctx, s, agent, t, code="fixed", steps="Reset the reader.")
-        return t.number
+    harness.resolve(ticket_id, agent, "Reset the reader.")
+    number = str(harness.ticket(ticket_id)["number"])
+    return number, _token(harness, number)
 
 
 def _token(harness: Harness, number: str) -> str:
@@ -209,9 +203,7 @@ def _token(harness: Harness, number: str) -> str:
 def test_the_question_page_in_a_browser_is_a_plain_form_with_the_link_s_answer_chosen(
     harness: Harness, tmp_path: Path
 ) -> None:
-    agent, _ = harness.agent("Ana")
-    number = _resolved(harness, agent)
-    token = _token(harness, number)
+    number, token = _asked(harness)
     with serve(harness.ctx) as base:
         dom = render(f"{base}/s/{token}?rating=4", screenshot=tmp_path / "question.png")
     assert "Is it fixed?" in dom and number in dom and "Badge reader" in dom
@@ -225,9 +217,7 @@ def test_the_question_page_in_a_browser_is_a_plain_form_with_the_link_s_answer_c
 def test_the_question_closes_after_answer_days_and_a_late_answer_changes_nothing(
     harness: Harness, now: FakeNow
 ) -> None:
-    agent, _ = harness.agent("Ana")
-    number = _resolved(harness, agent)
-    token = _token(harness, number)
+    number, token = _asked(harness)
     now.advance(days=15)  # the policy's answer_days is 14
     page = harness.client.get(f"/s/{token}")
     assert page.status_code == 200 and "closed 14 days after the resolution" in page.text

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import HealthCheck, given
-from hypothesis import settings as hypothesis_settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from config.settings import Settings
 from core.errors import ActionRefused
 from core.principals import Principal
 from core.sla import ticket as sla
 from core.tickets import conversation, fields, lookup, workflow
-from tests.harness import Harness
-from tests.sla_support import MONDAY_9, FakeNow, act, open_ticket, sla_settings, staff
+from tests.harness import Harness, whole_system_examples
+from tests.sla_support import (
+    MONDAY_9,
+    FakeNow,
+    act,
+    open_ticket,
+    policy_settings,  # noqa: F401 (the settings fixture)
+    staff,
+)
 
 NY = ZoneInfo("America/New_York")
 
@@ -28,11 +32,6 @@ def ny(*args: int) -> str:
 
 def utc_iso(value: str) -> str:
     return datetime.fromisoformat(value).astimezone(NY).isoformat()
-
-
-@pytest.fixture
-def settings(tmp_path: Path, database_url: str, broker_url: str) -> Settings:
-    return sla_settings(tmp_path, database_url, broker_url)
 
 
 @pytest.fixture
@@ -196,11 +195,7 @@ STEPS = st.lists(
 )
 
 
-@hypothesis_settings(
-    max_examples=15,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@whole_system_examples(15)
 @given(
     start=st.sampled_from(
         [

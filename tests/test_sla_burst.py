@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
 from sqlalchemy import select
 
-from config.settings import Settings
 from core import audit
 from core.escalation import acknowledging
 from core.escalation import chain as escalation
@@ -22,7 +18,12 @@ from core.models import (
 from core.sla import ticket as sla
 from core.sla import watch as slawatch
 from tests.harness import Harness
-from tests.sla_support import FakeNow, open_ticket, sla_settings, staff
+from tests.sla_support import (
+    FakeNow,
+    open_ticket,
+    policy_settings,  # noqa: F401 (the settings fixture)
+    staff,
+)
 from workers import jobs
 
 
@@ -34,11 +35,6 @@ class Recorder:
 
     def send(self, job: str, *args: int | str, delay_ms: int | None = None) -> None:
         self.sent.append((job, args))
-
-
-@pytest.fixture
-def settings(tmp_path: Path, database_url: str, broker_url: str) -> Settings:
-    return sla_settings(tmp_path, database_url, broker_url)
 
 
 def test_a_burst_of_breaches_in_one_job_gets_one_chain_and_one_delivered_ping_per_ticket_and_an_intact_audit(

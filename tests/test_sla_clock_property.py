@@ -16,15 +16,8 @@ from hypothesis import strategies as st
 from core.sla import clock as slaclock
 from core.sla.calendar import ALWAYS, from_config
 from core.sla.clock import Clock, Clocks, Event, Targets
+from tests.sla_support import BUSINESS
 
-BUSINESS = from_config(
-    "business",
-    {
-        "timezone": "America/New_York",
-        "holidays_country": "US",
-        "hours": {d: ["09:00-17:00"] for d in ("mon", "tue", "wed", "thu", "fri")},
-    },
-)
 SPLIT = from_config(
     "split",
     {

@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import re
 import time
-import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given
+from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -25,32 +25,20 @@ from config.settings import Settings
 from core.models import InboundRecord, OutboxDelivery
 from core.values import AttachmentIn
 from tests.fakeslack import FakeSlack
-from tests.harness import Harness, make_settings
-from tests.slack_support import QUEUE_CHANNEL, SlackDriver, wait_for
+from tests.harness import Harness, whole_system_examples
+from tests.slack_support import QUEUE_CHANNEL, SlackDriver, event_done, stored_event, wait_for
 
 UNDO_SECONDS = 2.0
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str, broker_url: str, fake_slack: FakeSlack) -> Settings:
-    return make_settings(
-        tmp_path,
-        database_url,
-        broker_url,
-        delivery_max_attempts=5,
-        slack_bot_token="xoxb-test",
-        slack_signing_secret="test-signing-secret",
-        slack_api_url=fake_slack.url,
-        slack_default_channel=QUEUE_CHANNEL,
-        slack_undo_seconds=UNDO_SECONDS,
-    )
+def settings(slack_config: Callable[..., Settings]) -> Settings:
+    return slack_config(delivery_max_attempts=5, slack_undo_seconds=UNDO_SECONDS)
 
 
 @pytest.fixture
 def slack(harness: Harness, fake_slack: FakeSlack) -> SlackDriver:
-    driver = SlackDriver(harness, fake_slack)
-    driver.agent("Ana", "UANA")
-    return driver
+    return SlackDriver(harness, fake_slack, ("Ana", "UANA"))
 
 
 def open_ticket(
@@ -62,21 +50,6 @@ def open_ticket(
     harness.settle()
     number = harness.only_ticket_number()
     return number, slack.card(number).ts
-
-
-def stored_event(harness: Harness, event_id: str) -> InboundRecord | None:
-    """The inbound record an event or button press was stored as, if any."""
-    with harness.ctx.db.reading() as session:
-        return session.execute(
-            select(InboundRecord).where(
-                InboundRecord.channel == "slack", InboundRecord.external_id == event_id
-            )
-        ).scalar_one_or_none()
-
-
-def event_done(harness: Harness, event_id: str) -> bool:
-    row = stored_event(harness, event_id)
-    return row is not None and row.status != "pending"
 
 
 def client_deliveries(harness: Harness) -> list[dict[str, object]]:
@@ -196,11 +169,7 @@ def test_a_note_in_the_thread_never_reaches_the_client_and_is_marked(
     assert any("Internal note" in line for line in slack.thread(card_ts))
 
 
-@hsettings(
-    max_examples=12,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@whole_system_examples(12)
 @given(
     prefix=st.sampled_from(["note", "internal", "private"]).flatmap(
         lambda w: st.tuples(*[st.sampled_from([c.lower(), c.upper()]) for c in w]).map("".join)
@@ -218,10 +187,7 @@ def test_no_kind_of_note_text_ever_becomes_a_client_delivery(
     card_ts = slack.card(number).ts
     text = f"{space}{prefix}:{body}"
     assert note_body(text) is not None
-    event_id = f"Ev{uuid.uuid4().hex[:12]}"
-    slack.message("UANA", text, thread_ts=card_ts, event_id=event_id)
-    wait_for(lambda: event_done(harness, event_id), what="the note (or its refusal) to be recorded")
-    harness.settle()
+    slack.say_in_thread("UANA", card_ts, text, what="the note (or its refusal) to be recorded")
     assert client_deliveries(harness) == []
     assert not [
         m
@@ -292,12 +258,20 @@ def test_undo_after_the_reply_left_is_refused_in_an_ephemeral_message(
 # Buttons, modals and refusals ----------------------------------------------------------
 
 
+def refused_press(
+    harness: Harness, slack: SlackDriver, user: str, action: str
+) -> tuple[str, str, str]:
+    """A new ticket's card, ``user`` pressing ``action`` on it, and the refusal they see:
+    the ticket's number, the card's ts and the refusal's text."""
+    number, card_ts = open_ticket(harness, slack)
+    slack.press(user, action, number, message_ts=card_ts)
+    return number, card_ts, wait_for(lambda: slack.ephemerals(user), what="the refusal")[0]
+
+
 def test_a_slack_user_who_is_not_an_agent_gets_an_ephemeral_refusal_naming_the_reason(
     harness: Harness, slack: SlackDriver
 ) -> None:
-    number, card_ts = open_ticket(harness, slack)
-    slack.press("USTRANGER", "sb_ack", number, message_ts=card_ts)
-    text = wait_for(lambda: slack.ephemerals("USTRANGER"), what="the refusal")[0]
+    number, card_ts, text = refused_press(harness, slack, "USTRANGER", "sb_ack")
     assert "not a Switchboard agent" in text and "slack.not_agent" in text
     assert harness.ticket(number)["status"] == "new"
     slack.message("USTRANGER", "I'll answer them myself", thread_ts=card_ts)
@@ -309,9 +283,7 @@ def test_a_slack_user_who_is_not_an_agent_gets_an_ephemeral_refusal_naming_the_r
 def test_a_refused_transition_is_an_ephemeral_naming_the_rule(
     harness: Harness, slack: SlackDriver
 ) -> None:
-    number, card_ts = open_ticket(harness, slack)
-    slack.press("UANA", "sb_resume", number, message_ts=card_ts)
-    text = wait_for(lambda: slack.ephemerals("UANA"), what="the refusal")[0]
+    number, _, text = refused_press(harness, slack, "UANA", "sb_resume")
     assert "lifecycle.state" in text and "new" in text
 
 
@@ -447,42 +419,22 @@ def test_a_retried_event_is_ignored(harness: Harness, slack: SlackDriver) -> Non
     assert len(client_deliveries(harness)) == 1
 
 
-def test_a_forged_signature_is_refused(harness: Harness, slack: SlackDriver) -> None:
-    body = json.dumps(
-        {
-            "type": "event_callback",
-            "event_id": "EvFORGED",
-            "event": {
-                "type": "message",
-                "user": "UANA",
-                "text": "hi",
-                "ts": "1.1",
-                "channel": QUEUE_CHANNEL,
-            },
-        }
-    )
-    response = slack.post(body, "application/json", secret="not-the-secret")
+@pytest.mark.parametrize(
+    ("event_id", "signing"),
+    [
+        pytest.param("EvFORGED", lambda: {"secret": "not-the-secret"}, id="forged signature"),
+        pytest.param(
+            "EvOLD", lambda: {"timestamp": int(time.time()) - 6 * 60}, id="old timestamp, signed"
+        ),
+    ],
+)
+def test_a_forged_signature_or_an_old_timestamp_is_refused(
+    harness: Harness, slack: SlackDriver, event_id: str, signing: Callable[[], dict[str, Any]]
+) -> None:
+    message = {"type": "message", "user": "UANA", "text": "hi", "ts": "1.1"}
+    response = slack.event({**message, "channel": QUEUE_CHANNEL}, event_id=event_id, **signing())
     assert response.status_code == 401
-    assert stored_event(harness, "EvFORGED") is None
-
-
-def test_an_old_timestamp_is_refused_even_when_signed(harness: Harness, slack: SlackDriver) -> None:
-    body = json.dumps(
-        {
-            "type": "event_callback",
-            "event_id": "EvOLD",
-            "event": {
-                "type": "message",
-                "user": "UANA",
-                "text": "hi",
-                "ts": "1.1",
-                "channel": QUEUE_CHANNEL,
-            },
-        }
-    )
-    response = slack.post(body, "application/json", timestamp=int(time.time()) - 6 * 60)
-    assert response.status_code == 401
-    assert stored_event(harness, "EvOLD") is None
+    assert stored_event(harness, event_id) is None
 
 
 def test_a_rate_limited_card_waits_for_retry_after_and_is_posted_once(

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from channels.slack.pings import ACK_ACTION
 from config.settings import Settings
@@ -22,55 +23,25 @@ from core.escalation import stepping
 from core.models import AuditEvent, Escalation, OutboxDelivery, SupportQueue, Ticket
 from core.sla import watch as slawatch
 from tests.fakeslack import FakeSlack
-from tests.harness import Harness, make_settings
-from tests.sla_support import FakeNow, open_ticket, wait_until
+from tests.harness import Harness, deliveries_in_flight, policy_file
+from tests.sla_support import FakeNow, chain_toml, open_ticket, rotation_toml, wait_until
 from tests.slack_support import QUEUE_CHANNEL, SlackDriver, wait_for
 
 # The on-call agent (Ben, this week) is pinged by DM at once; five minutes later the
 # queue's channel is pinged; then the chain repeats until someone acknowledges.
-POLICY = """
-[escalation.chains.default]
-repeat = true
-repeat_every_minutes = 10
-steps = [
-  { wait_minutes = 0, notify = "oncall", channels = ["slack"] },
-  { wait_minutes = 5, notify = "queue", channels = ["slack"] },
-]
-
-[[oncall_rotations]]
-name = "primary"
-handoff = "weekly"
-handoff_day = "mon"
-handoff_time = "09:00"
-timezone = "America/New_York"
-start = "2026-11-02"
-agents = ["ana@support.example", "ben@support.example"]
-"""
+POLICY = chain_toml((0, "oncall", "slack"), (5, "queue", "slack")) + rotation_toml(
+    "ana@support.example", "ben@support.example"
+)
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str, broker_url: str, fake_slack: FakeSlack) -> Settings:
-    path = tmp_path / "policy.toml"
-    path.write_text(POLICY)
-    return make_settings(
-        tmp_path,
-        database_url,
-        broker_url,
-        delivery_max_attempts=20,
-        config_file=path,
-        slack_bot_token="xoxb-test",
-        slack_signing_secret="test-signing-secret",
-        slack_api_url=fake_slack.url,
-        slack_default_channel=QUEUE_CHANNEL,
-    )
+def settings(tmp_path: Path, slack_config: Callable[..., Settings]) -> Settings:
+    return slack_config(delivery_max_attempts=20, config_file=policy_file(tmp_path, POLICY))
 
 
 @pytest.fixture
 def slack(harness: Harness, fake_slack: FakeSlack, now: FakeNow) -> SlackDriver:
-    driver = SlackDriver(harness, fake_slack)
-    driver.agent("Ana", "UANA")
-    driver.agent("Ben", "UBEN")
-    return driver
+    return SlackDriver(harness, fake_slack, ("Ana", "UANA"), ("Ben", "UBEN"))
 
 
 def breached_ticket(harness: Harness, now: FakeNow) -> tuple[int, str]:
@@ -104,11 +75,7 @@ def settle(harness: Harness, now: FakeNow, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with harness.ctx.db.reading() as s:
-            busy = s.execute(
-                select(func.count())
-                .select_from(OutboxDelivery)
-                .where(OutboxDelivery.status.in_(["pending", "sending"]))
-            ).scalar_one()
+            busy = deliveries_in_flight(s)
         if not busy:
             harness.settle()
             return

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 import pytest
@@ -17,21 +17,13 @@ from sqlalchemy import func, select
 from config.settings import Settings
 from core.models import InboundRecord
 from tests.fakeslack import FakeSlack
-from tests.harness import Harness, make_settings
+from tests.harness import Harness
 from tests.slack_support import QUEUE_CHANNEL, SlackDriver
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str, broker_url: str, fake_slack: FakeSlack) -> Settings:
-    return make_settings(
-        tmp_path,
-        database_url,
-        broker_url,
-        slack_bot_token="xoxb-test",
-        slack_signing_secret="test-signing-secret",
-        slack_api_url=fake_slack.url,
-        slack_default_channel=QUEUE_CHANNEL,
-    )
+def settings(slack_config: Callable[..., Settings]) -> Settings:
+    return slack_config()
 
 
 @pytest.fixture
@@ -143,17 +135,5 @@ def test_an_interaction_no_handler_wants_is_answered_200_not_404(
 
 
 def test_an_unsigned_request_is_still_refused(harness: Harness, slack: SlackDriver) -> None:
-    body = json.dumps(
-        {
-            "type": "event_callback",
-            "event_id": "EvX",
-            "event": {
-                "type": "app_mention",
-                "user": "U1",
-                "text": "hi",
-                "ts": "1.1",
-                "channel": "C1",
-            },
-        }
-    )
-    assert slack.post(body, "application/json", secret="wrong").status_code == 401
+    mention = {"type": "app_mention", "user": "U1", "text": "hi", "ts": "1.1", "channel": "C1"}
+    assert slack.event(mention, event_id="EvX", secret="wrong").status_code == 401

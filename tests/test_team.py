@@ -6,25 +6,23 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
 from config.cli import main
-from config.settings import Settings
 from core.models import AuditEvent
 from core.tickets import workflow
 from tests.harness import Harness
-from tests.sla_support import FakeNow, act, open_ticket, sla_settings, staff
+from tests.sla_support import (
+    FakeNow,
+    act,
+    open_ticket,
+    policy_settings,  # noqa: F401 (the settings fixture)
+    staff,
+)
 from tests.test_escalation import pings
-
-
-@pytest.fixture
-def settings(tmp_path: Path, database_url: str, broker_url: str) -> Settings:
-    return sla_settings(tmp_path, database_url, broker_url)
 
 
 def system_audit(h: Harness) -> list[tuple[str, str, dict[str, Any]]]:

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given
+from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -25,7 +25,7 @@ from core.principals import Principal, agent_principal, system
 from core.tickets import conversation, lookup, workflow
 from core.values import AttachmentIn
 from tests.faketelegram import TOKEN, FakeTelegram
-from tests.harness import Harness, wait_until
+from tests.harness import Harness, wait_until, whole_system_examples
 from tests.telegram_support import SECRET, TelegramDriver, telegram_settings
 
 CHAT = 4242
@@ -333,11 +333,7 @@ def test_a_bot_blocked_by_the_user_is_a_permanent_failure_shown_on_the_delivery(
     assert shown and "blocked" in str(shown[0])
 
 
-@hsettings(
-    max_examples=8,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@whole_system_examples(8)
 @given(
     text=st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=80).filter(
         str.strip  # a blank note is refused before it exists
@@ -549,10 +545,7 @@ def test_the_satisfaction_question_comes_with_buttons_and_a_press_is_the_answer(
     from core.models import SatisfactionAnswer
 
     telegram.say(CHAT, "The gate will not open.")
-    with harness.ctx.db.transaction() as session:
-        ticket = lookup.get_ticket(session, 1, lock=True)
-        workflow.acknowledge(harness.ctx, session, ana, ticket)
-        workflow.resolve(harness.ctx, session, ana, ticket, code="fixed", steps="New fuse.")
+    harness.resolve(1, ana, "New fuse.")
     harness.settle()
     (question,) = [s for s in telegram.fake.to_chat(CHAT) if s.reply_markup]
     rows = question.reply_markup["inline_keyboard"]  # type: ignore[index]

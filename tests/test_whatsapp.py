@@ -8,8 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given
-from hypothesis import settings as hsettings
+from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select, update
 
@@ -17,7 +16,7 @@ from channels.whatsapp.models import WhatsAppChat
 from config.settings import Settings
 from core.tickets import conversation, lookup
 from tests.fakewhatsapp import FakeWhatsApp
-from tests.harness import Harness, wait_until
+from tests.harness import Harness, wait_until, whole_system_examples
 from tests.whatsapp_support import (
     CLIENT,
     CLIENT_NAME,
@@ -543,11 +542,7 @@ def test_other_changes_and_statuses_of_messages_we_never_sent_are_recorded_not_d
     assert harness.tickets()["total"] == 0
 
 
-@hsettings(
-    max_examples=15,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@whole_system_examples(15)
 @given(
     kind=st.sampled_from(
         ["text", "location", "contacts", "button", "unsupported", "reaction", "order", "ephemeral"]

@@ -4,25 +4,21 @@ once the window is closed); internal notes never do."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from hypothesis import HealthCheck, given
-from hypothesis import settings as hsettings
+from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import select
 
 from channels.slack.work import note_body
 from channels.whatsapp.models import WhatsAppChat
 from config.settings import Settings
-from core.models import InboundRecord
 from tests.fakeslack import FakeSlack
 from tests.fakewhatsapp import FakeWhatsApp
-from tests.harness import Harness
-from tests.slack_support import QUEUE_CHANNEL, SlackDriver, wait_for
+from tests.harness import Harness, whole_system_examples
+from tests.slack_support import SlackDriver, slack_options, wait_for
 from tests.test_whatsapp import close_window
 from tests.whatsapp_support import CLIENT, WhatsAppDriver, message, whatsapp_settings
 
@@ -40,19 +36,13 @@ def settings(
         database_url,
         broker_url,
         fake_whatsapp,
-        slack_bot_token="xoxb-test",
-        slack_signing_secret="test-signing-secret",
-        slack_api_url=fake_slack.url,
-        slack_default_channel=QUEUE_CHANNEL,
-        slack_undo_seconds=0,
+        **slack_options(fake_slack, slack_undo_seconds=0),
     )
 
 
 @pytest.fixture
 def slack(harness: Harness, fake_slack: FakeSlack) -> SlackDriver:
-    driver = SlackDriver(harness, fake_slack)
-    driver.agent("Ana", "UANA")
-    return driver
+    return SlackDriver(harness, fake_slack, ("Ana", "UANA"))
 
 
 @pytest.fixture
@@ -70,16 +60,6 @@ def opened(harness: Harness, wa: WhatsAppDriver, fake: FakeWhatsApp) -> str:
     harness.settle()
     wait_for(lambda: fake.messages(CLIENT), what="the acknowledgement")
     return harness.only_ticket_number()
-
-
-def event_done(harness: Harness, event_id: str) -> bool:
-    with harness.ctx.db.reading() as s:
-        row = s.execute(
-            select(InboundRecord).where(
-                InboundRecord.channel == "slack", InboundRecord.external_id.contains(event_id)
-            )
-        ).scalar_one_or_none()
-        return row is not None and row.status != "pending"
 
 
 def test_the_card_shows_the_open_window_and_a_send_on_whatsapp_link(
@@ -133,11 +113,7 @@ def test_once_the_window_closes_the_card_says_so_and_a_thread_reply_goes_as_the_
     )
 
 
-@hsettings(
-    max_examples=10,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@whole_system_examples(10)
 @given(
     prefix=st.sampled_from(["note", "internal", "private", "NOTE", "Internal"]),
     space=st.sampled_from(["", " ", "\n", "*"]),
@@ -160,10 +136,7 @@ def test_no_internal_note_ever_reaches_whatsapp(
     before = len(fake_whatsapp.messages())
     text = f"{space}{prefix}:{body}"
     assert note_body(text) is not None
-    event_id = f"Ev{uuid.uuid4().hex[:12]}"
-    slack.message("UANA", text, thread_ts=card_ts, event_id=event_id)
-    wait_for(lambda: event_done(harness, event_id), what="the note to be recorded")
-    harness.settle()
+    slack.say_in_thread("UANA", card_ts, text, what="the note to be recorded")
     assert len(fake_whatsapp.messages()) == before
     assert not [
         d

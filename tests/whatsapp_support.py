@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 
 from config.settings import Settings
 from core.models import InboundRecord, OutboxDelivery
@@ -145,24 +144,10 @@ class WhatsAppDriver:
         return response
 
     def records(self) -> list[InboundRecord]:
-        with self.harness.ctx.db.reading() as session:
-            return list(
-                session.execute(
-                    select(InboundRecord)
-                    .where(InboundRecord.channel == "whatsapp")
-                    .order_by(InboundRecord.id)
-                ).scalars()
-            )
+        return self.harness.records("whatsapp")
 
     def deliveries(self) -> list[OutboxDelivery]:
-        with self.harness.ctx.db.reading() as session:
-            return list(
-                session.execute(
-                    select(OutboxDelivery)
-                    .where(OutboxDelivery.channel == "whatsapp")
-                    .order_by(OutboxDelivery.id)
-                ).scalars()
-            )
+        return self.harness.deliveries(channel="whatsapp")
 
 
 def whatsapp_settings(

@@ -70,11 +70,6 @@ def plug(ctx: Context, settings: Settings) -> Plug:
     return Plug(events=handle, mount=mount)
 
 
-CHANNEL = Channel(
-    name=NAME,
-    title="Alerts (Alertmanager, generic webhook)",
-    configured=configured,
-    plug=plug,
-    clients=False,
-    answers=False,
+CHANNEL = Channel.of(
+    __name__, "Alerts (Alertmanager, generic webhook)", clients=False, answers=False
 )

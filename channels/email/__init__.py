@@ -128,15 +128,8 @@ def forget(settings: Settings, session: Session, what: Forget) -> None:
     after_commit(session, remove)
 
 
-CHANNEL = Channel(
-    name=NAME,
-    title="Email",
-    configured=lambda settings: True,
-    plug=plug,
-    parser=parse,
-    check_address=check_address,
-    forget=forget,
-    file_bytes=FILE_BYTES,
+CHANNEL = Channel.of(
+    __name__, "Email", parser=parse, check_address=check_address, file_bytes=FILE_BYTES
 )
 
 __all__ = ["CHANNEL", "build_sender", "parse"]

@@ -19,10 +19,11 @@ import threading
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, Update, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from channels.email.parse import external_id_of
@@ -95,38 +96,40 @@ class Lease:
         except IntegrityError:
             pass  # another poller created it at the same moment
 
+    def _update(self, condition: ColumnElement[bool], **values: Any) -> Update:
+        """Set ``values`` on this mailbox's row where ``condition`` holds."""
+        return (
+            update(MailboxState)
+            .where(
+                MailboxState.account == self.account,
+                MailboxState.mailbox == self.mailbox,
+                condition,
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+
     def acquire(self) -> bool:
         """Take or renew the lease; False while another live poller holds it."""
         self._ensure_row()
         now = self.ctx.now()
         with self.ctx.db.transaction() as session:
+            free_or_mine = or_(
+                MailboxState.lease_owner.is_(None),
+                MailboxState.lease_owner == self.owner,
+                MailboxState.lease_until < now,
+            )
             result = session.execute(
-                update(MailboxState)
-                .where(
-                    MailboxState.account == self.account,
-                    MailboxState.mailbox == self.mailbox,
-                    or_(
-                        MailboxState.lease_owner.is_(None),
-                        MailboxState.lease_owner == self.owner,
-                        MailboxState.lease_until < now,
-                    ),
-                )
-                .values(lease_owner=self.owner, lease_until=now + self.ttl)
-                .execution_options(synchronize_session=False)
+                self._update(free_or_mine, lease_owner=self.owner, lease_until=now + self.ttl)
             )
             return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
 
     def release(self) -> None:
         with self.ctx.db.transaction() as session:
             session.execute(
-                update(MailboxState)
-                .where(
-                    MailboxState.account == self.account,
-                    MailboxState.mailbox == self.mailbox,
-                    MailboxState.lease_owner == self.owner,
+                self._update(
+                    MailboxState.lease_owner == self.owner, lease_owner=None, lease_until=None
                 )
-                .values(lease_owner=None, lease_until=None)
-                .execution_options(synchronize_session=False)
             )
 
     def position(self) -> tuple[int | None, int]:
@@ -142,19 +145,13 @@ class Lease:
         """Record progress; False if the lease was lost meanwhile (then stop)."""
         with self.ctx.db.transaction() as session:
             result = session.execute(
-                update(MailboxState)
-                .where(
-                    MailboxState.account == self.account,
-                    MailboxState.mailbox == self.mailbox,
+                self._update(
                     MailboxState.lease_owner == self.owner,
-                )
-                .values(
                     uidvalidity=uidvalidity,
                     last_uid=last_uid,
                     lease_until=self.ctx.now() + self.ttl,
                     updated_at=self.ctx.now(),
                 )
-                .execution_options(synchronize_session=False)
             )
             return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
 

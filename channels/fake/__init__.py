@@ -141,10 +141,4 @@ def plug(ctx: Context, settings: Settings) -> Plug:
     return Plug(sender=FakeSender(settings.fake_outbox_path))
 
 
-CHANNEL = Channel(
-    name=NAME,
-    title="Fake (JSON lines file)",
-    configured=lambda settings: True,
-    plug=plug,
-    forget=forget,
-)
+CHANNEL = Channel.of(__name__, "Fake (JSON lines file)")

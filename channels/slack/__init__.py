@@ -35,12 +35,6 @@ def configured(settings: Settings) -> bool:
     return bool(settings.slack_bot_token)
 
 
-def _tables() -> object:
-    from channels.slack import models
-
-    return models
-
-
 def plug(ctx: Context, settings: Settings) -> Plug:
     """The card observer, the sender, the event handler, and the web-role services."""
     from channels.slack.app import build_work, web_client
@@ -119,12 +113,10 @@ def _require(value: str, message: str) -> None:
         raise ConfigError(message)
 
 
-CHANNEL = Channel(
-    name=NAME,
-    title="Slack",
-    configured=configured,
-    plug=plug,
+CHANNEL = Channel.of(
+    __name__,
+    "Slack",
+    models=True,
     parser=parse,
-    tables=_tables,
-    file_bytes=0,  # the sender posts text to Slack clients, no files
+    file_bytes=0,  # the sender posts text only
 )

@@ -50,12 +50,6 @@ def webhook_secret(settings: Settings) -> str:
     return hmac.new(settings.signing_key(), b"telegram-webhook", hashlib.sha256).hexdigest()
 
 
-def _tables() -> object:
-    from channels.telegram import models
-
-    return models
-
-
 def check_address(address: str) -> None:
     if not address.lstrip("-").isdigit():
         raise ValueError(f"a Telegram chat id is a number, not {address!r}")
@@ -141,16 +135,13 @@ def forget(settings: Settings, session: Session, what: Forget) -> None:
     )
 
 
-CHANNEL = Channel(
-    name=NAME,
-    title="Telegram",
-    configured=configured,
-    plug=plug,
+CHANNEL = Channel.of(
+    __name__,
+    "Telegram",
+    models=True,
     parser=parse,
-    tables=_tables,
     check_address=check_address,
-    forget=forget,
     file_bytes=50 * 1024 * 1024,  # the most the Bot API takes from a bot in one upload
 )
 
-__all__ = ["CHANNEL", "parse", "webhook_secret"]
+__all__ = ["CHANNEL", "NAME", "parse", "webhook_secret"]

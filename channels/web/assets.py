@@ -13,7 +13,6 @@ exists is a 409 (``asset.exists``); every change is audited.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -44,20 +43,7 @@ def _save(
 ) -> dict[str, Any]:
     """Create or update the record, then show it as its ``GET`` does."""
     fields = body.model_dump(exclude_unset=True, exclude={kind.ref})
-    with ctx.db.transaction() as session:
-        if not create:  # by reference or id; saved under its reference
-            ref = getattr(records.get(session, kind.model, ref), kind.ref)
-        row_id = records.save(ctx, session, who.label, kind.name, ref, fields, create=create).id
-    with ctx.db.reading() as session:
-        row: Any = session.get(kind.model, row_id)
-        return VIEWS[kind.name](session, row)
-
-
-VIEWS: dict[str, Callable[..., dict[str, Any]]] = {
-    "asset": history.machine,
-    "site": history.site_view,
-    "work_order": history.work_order_view,
-}
+    return history.save_and_view(ctx, who.label, kind, ref, fields, create=create)
 
 
 # Assets ---------------------------------------------------------------------------------

@@ -14,13 +14,14 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from channels.web.pages import HEADERS, tracking_response
 from core.contacts import codes, reply_to
 from core.context import Context
 from core.errors import ActionRefused
-from core.models import Identity
+from core.models import Identity, LinkCode
 from core.tickets import tracking
 from core.tokens import LINK_CODE_MINUTES
 
@@ -62,13 +63,8 @@ def confirm_page(request: Request, token: str) -> HTMLResponse:
         row = codes.from_link(ctx, session, token)
         if row is None:
             return _invalid(ctx)
-        asked = session.get(Identity, row.identity_id)
-        html = ctx.renderer.env.get_template("pages/contact_link.html.j2").render(
-            done=False,
-            first=f"{asked.kind} {asked.address}" if asked else "",
-            second=f"{row.kind} {row.address}",
-        )
-    return HTMLResponse(html, headers=HEADERS)
+        addresses = _addresses(session, row)
+    return _link_page(ctx, addresses, done=False)
 
 
 @router.post("/c/link/{token}", response_class=HTMLResponse)
@@ -79,12 +75,21 @@ def confirm(request: Request, token: str) -> HTMLResponse:
         row = codes.from_link(ctx, session, token)
         if row is None:
             return _invalid(ctx)
-        asked = session.get(Identity, row.identity_id)
-        first = f"{asked.kind} {asked.address}" if asked else ""
-        second = f"{row.kind} {row.address}"
+        addresses = _addresses(session, row)
         codes.confirm(ctx, session, row, evidence="client_link")
+    return _link_page(ctx, addresses, done=True)
+
+
+def _addresses(session: Session, row: LinkCode) -> tuple[str, str]:
+    """The address the code was asked from, and the one it links."""
+    asked = session.get(Identity, row.identity_id)
+    return (f"{asked.kind} {asked.address}" if asked else "", f"{row.kind} {row.address}")
+
+
+def _link_page(ctx: Context, addresses: tuple[str, str], *, done: bool) -> HTMLResponse:
+    first, second = addresses
     html = ctx.renderer.env.get_template("pages/contact_link.html.j2").render(
-        done=True, first=first, second=second
+        done=done, first=first, second=second
     )
     return HTMLResponse(html, headers=HEADERS)
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from channels.contract import Channel, Plug
-from channels.whatsapp.parse import CHANNEL as NAME
+from channels.whatsapp.parse import CHANNEL as NAME  # noqa: F401 (Channel.of reads it)
 from channels.whatsapp.parse import parse
 from core.errors import ConfigError
 
@@ -95,10 +95,6 @@ def plug(ctx: Context, settings: Settings) -> Plug:
     )
 
 
-def _tables() -> None:
-    import channels.whatsapp.models  # noqa: F401
-
-
 def check_number(address: str) -> None:
     digits = address.lstrip("+")
     if not digits.isdigit() or not 7 <= len(digits) <= 15:
@@ -119,14 +115,11 @@ def forget(settings: Settings, session: Session, what: Forget) -> None:
     session.execute(delete(WhatsAppSend).where(or_(WhatsAppSend.key.in_(what.keys), *parts)))
 
 
-CHANNEL = Channel(
-    name=NAME,
-    title="WhatsApp (Cloud API)",
-    configured=configured,
-    plug=plug,
+CHANNEL = Channel.of(
+    __name__,
+    "WhatsApp (Cloud API)",
+    models=True,
     parser=parse,
-    tables=_tables,
     check_address=check_number,
-    forget=forget,
     file_bytes=100 * 1024 * 1024,  # a document (WhatsApp's largest media)
 )

@@ -16,21 +16,10 @@ ACTOR = "cli"
 def _save(kind: str, ref: str, fields: dict[str, Any], *, create: bool) -> dict[str, Any]:
     from core.assets import history, records
 
-    ctx = context(load())
-    model = records.KINDS[kind].model
     given = {k: v for k, v in fields.items() if v is not None}
-    with ctx.db.transaction() as session:
-        if not create:
-            ref = getattr(records.get(session, model, ref), records.KINDS[kind].ref)
-        row_id = records.save(ctx, session, f"system:{ACTOR}", kind, ref, given, create=create).id
-    with ctx.db.reading() as session:
-        row: Any = session.get(model, row_id)
-        views: dict[str, Callable[..., dict[str, Any]]] = {
-            "asset": history.machine,
-            "site": history.site_view,
-            "work_order": history.work_order_view,
-        }
-        return views[kind](session, row)
+    return history.save_and_view(
+        context(load()), f"system:{ACTOR}", records.KINDS[kind], ref, given, create=create
+    )
 
 
 def _show(kind: str, ref: str, limit: int) -> dict[str, Any]:
@@ -38,12 +27,8 @@ def _show(kind: str, ref: str, limit: int) -> dict[str, Any]:
 
     ctx = context(load())
     with ctx.db.reading() as session:
-        row: Any = records.get(session, records.KINDS[kind].model, ref)
-        if kind == "asset":
-            return history.machine(session, row, limit=limit)
-        if kind == "site":
-            return history.site_view(session, row, limit=limit)
-        return history.work_order_view(session, row, limit=limit)
+        row = records.get(session, records.KINDS[kind].model, ref)
+        return history.view(session, kind, row, limit=limit)
 
 
 def _list(kind: str, **filters: Any) -> dict[str, Any]:
@@ -52,6 +37,19 @@ def _list(kind: str, **filters: Any) -> dict[str, Any]:
     ctx = context(load())
     with ctx.db.reading() as session:
         return history.listing(session, records.KINDS[kind].model, **filters)
+
+
+def _print_list(
+    kind: str, as_json: bool, line: Callable[[dict[str, Any]], str], **filters: Any
+) -> None:
+    """The records of ``kind`` that match ``filters``, a ``line`` each, then the count."""
+
+    def human(d: dict[str, Any]) -> None:
+        for item in d["items"]:
+            click.echo(line(item))
+        click.echo(f"({d['total']} in all)")
+
+    emit(_list(kind, **filters), as_json, human)
 
 
 def machine_lines(a: dict[str, Any], *, indent: str = "") -> list[str]:
@@ -146,6 +144,42 @@ def _options(options: list[Any]) -> Any:
     return wrap
 
 
+def _show_add_update(
+    group: click.Group,
+    kind: str,
+    ref: str,
+    lines: Callable[[dict[str, Any]], list[str]],
+    options: list[Any],
+    *,
+    show_help: str | None = None,
+    limit_help: str | None = None,
+    add_help: str | None = None,
+    update_help: str | None = None,
+) -> None:
+    """The ``show``, ``add`` and ``update`` commands of one kind of record, named by
+    its ``ref`` argument (tag, code, number), printed as ``lines`` or JSON."""
+
+    def show(limit: int, as_json: bool, **given: str) -> None:
+        emit(_show(kind, given[ref], limit), as_json, lambda r: _echo(lines(r)))
+
+    def saving(create: bool) -> Callable[..., None]:
+        def save(as_json: bool, **fields: Any) -> None:
+            row = _save(kind, fields.pop(ref), fields, create=create)
+            emit(row, as_json, lambda r: _echo(lines(r)))
+
+        return save
+
+    limit = click.option("--limit", default=50, show_default=True, help=limit_help)
+    json_flag = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    group.command("show", help=show_help)(
+        click.argument(ref)(limit(json_flag(handle_errors(show))))
+    )
+    for name, create, help in (("add", True, add_help), ("update", False, update_help)):
+        group.command(name, help=help)(
+            click.argument(ref)(_options(options)(handle_errors(saving(create))))
+        )
+
+
 @main.group()
 def assets() -> None:
     """Machines: their tickets, resolutions, work orders and alerts."""
@@ -158,44 +192,27 @@ def assets() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @handle_errors
 def assets_list(site: str | None, query: str | None, limit: int, as_json: bool) -> None:
-    data = _list("asset", site=site, query=query, limit=limit)
+    _print_list(
+        "asset",
+        as_json,
+        lambda a: f"{a['tag']:<20} {a['site'] or '-':<12} {a['name']}",
+        site=site,
+        query=query,
+        limit=limit,
+    )
 
-    def human(d: dict[str, Any]) -> None:
-        for a in d["items"]:
-            click.echo(f"{a['tag']:<20} {a['site'] or '-':<12} {a['name']}")
-        click.echo(f"({d['total']} in all)")
 
-    emit(data, as_json, human)
-
-
-@assets.command("show")
-@click.argument("tag")
-@click.option(
-    "--limit", default=50, show_default=True, help="Latest tickets and resolutions shown."
+_show_add_update(
+    assets,
+    "asset",
+    "tag",
+    machine_lines,
+    ASSET_OPTIONS,
+    show_help="A machine's tickets, resolutions (code and steps), open work orders and firing alerts.",
+    limit_help="Latest tickets and resolutions shown.",
+    add_help="Add a machine by its tag.",
+    update_help="Change a machine's fields (only those given).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@handle_errors
-def assets_show(tag: str, limit: int, as_json: bool) -> None:
-    """A machine's tickets, resolutions (code and steps), open work orders and firing alerts."""
-    emit(_show("asset", tag, limit), as_json, lambda a: _echo(machine_lines(a)))
-
-
-@assets.command("add")
-@click.argument("tag")
-@_options(ASSET_OPTIONS)
-@handle_errors
-def assets_add(tag: str, as_json: bool, **fields: Any) -> None:
-    """Add a machine by its tag."""
-    emit(_save("asset", tag, fields, create=True), as_json, lambda a: _echo(machine_lines(a)))
-
-
-@assets.command("update")
-@click.argument("tag")
-@_options(ASSET_OPTIONS)
-@handle_errors
-def assets_update(tag: str, as_json: bool, **fields: Any) -> None:
-    """Change a machine's fields (only those given)."""
-    emit(_save("asset", tag, fields, create=False), as_json, lambda a: _echo(machine_lines(a)))
 
 
 # Sites ----------------------------------------------------------------------------------
@@ -227,39 +244,10 @@ def sites() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @handle_errors
 def sites_list(query: str | None, limit: int, as_json: bool) -> None:
-    data = _list("site", query=query, limit=limit)
-
-    def human(d: dict[str, Any]) -> None:
-        for s in d["items"]:
-            click.echo(f"{s['code']:<20} {s['name']}")
-        click.echo(f"({d['total']} in all)")
-
-    emit(data, as_json, human)
+    _print_list("site", as_json, lambda s: f"{s['code']:<20} {s['name']}", query=query, limit=limit)
 
 
-@sites.command("show")
-@click.argument("code")
-@click.option("--limit", default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@handle_errors
-def sites_show(code: str, limit: int, as_json: bool) -> None:
-    emit(_show("site", code, limit), as_json, lambda s: _echo(_site_lines(s)))
-
-
-@sites.command("add")
-@click.argument("code")
-@_options(SITE_OPTIONS)
-@handle_errors
-def sites_add(code: str, as_json: bool, **fields: Any) -> None:
-    emit(_save("site", code, fields, create=True), as_json, lambda s: _echo(_site_lines(s)))
-
-
-@sites.command("update")
-@click.argument("code")
-@_options(SITE_OPTIONS)
-@handle_errors
-def sites_update(code: str, as_json: bool, **fields: Any) -> None:
-    emit(_save("site", code, fields, create=False), as_json, lambda s: _echo(_site_lines(s)))
+_show_add_update(sites, "site", "code", _site_lines, SITE_OPTIONS)
 
 
 # Work orders ----------------------------------------------------------------------------
@@ -296,40 +284,15 @@ def workorders() -> None:
 def workorders_list(
     status: str | None, asset: str | None, site: str | None, limit: int, as_json: bool
 ) -> None:
-    data = _list("work_order", status=status, asset=asset, site=site, limit=limit)
-
-    def human(d: dict[str, Any]) -> None:
-        for w in d["items"]:
-            click.echo(f"{w['number']:<16} {w['status']:<7} {w['asset'] or '-':<16} {w['title']}")
-        click.echo(f"({d['total']} in all)")
-
-    emit(data, as_json, human)
-
-
-@workorders.command("show")
-@click.argument("number")
-@click.option("--limit", default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@handle_errors
-def workorders_show(number: str, limit: int, as_json: bool) -> None:
-    emit(_show("work_order", number, limit), as_json, lambda w: _echo(_order_lines(w)))
-
-
-@workorders.command("add")
-@click.argument("number")
-@_options(ORDER_OPTIONS)
-@handle_errors
-def workorders_add(number: str, as_json: bool, **fields: Any) -> None:
-    emit(
-        _save("work_order", number, fields, create=True), as_json, lambda w: _echo(_order_lines(w))
+    _print_list(
+        "work_order",
+        as_json,
+        lambda w: f"{w['number']:<16} {w['status']:<7} {w['asset'] or '-':<16} {w['title']}",
+        status=status,
+        asset=asset,
+        site=site,
+        limit=limit,
     )
 
 
-@workorders.command("update")
-@click.argument("number")
-@_options(ORDER_OPTIONS)
-@handle_errors
-def workorders_update(number: str, as_json: bool, **fields: Any) -> None:
-    emit(
-        _save("work_order", number, fields, create=False), as_json, lambda w: _echo(_order_lines(w))
-    )
+_show_add_update(workorders, "work_order", "number", _order_lines, ORDER_OPTIONS)

@@ -42,56 +42,51 @@ def up() -> None:
     serve(settings, "web", "smtp", "imap", "poll", workers=True, clock=True)
 
 
-@main.command()
-@handle_errors
-def web() -> None:
-    """Run the web app (JSON API, pages, webhooks) and the channels' web services."""
-    serve(_shared(load(), "web"), "web")
+def _role(
+    name: str,
+    summary: str,
+    *roles: str,
+    workers: bool = False,
+    clock: bool = False,
+    needs: tuple[str, str] | None = None,
+) -> None:
+    """Add the command that runs one role of the scaled mode in its own process:
+    the channel services of ``roles``, the workers, the clock. ``needs``: a setting
+    the role cannot run without, and what to say when it is empty."""
+
+    @main.command(name, help=summary)
+    @handle_errors
+    def command() -> None:
+        settings = _shared(load(), name)
+        if needs and not getattr(settings, needs[0]):
+            raise ConfigError(needs[1])
+        serve(settings, *roles, workers=workers, clock=clock)
 
 
-@main.command()
-@handle_errors
-def worker() -> None:
-    """Run Dramatiq workers: deliveries, inbound processing, channel events."""
-    serve(_shared(load(), "worker"), workers=True)
-
-
-@main.command()
-@handle_errors
-def clock() -> None:
-    """Run the clock: re-sends lost work, audit checkpoints, SLA ticks."""
-    serve(_shared(load(), "clock"), clock=True)
-
-
-@main.command()
-@handle_errors
-def smtp() -> None:
-    """Run the SMTP intake server (stores mail; workers decide it)."""
-    serve(_shared(load(), "smtp"), "smtp")
-
-
-@main.command()
-@handle_errors
-def imap() -> None:
-    """Run the IMAP poller: one per mailbox in SWITCHBOARD_IMAP_MAILBOXES."""
-    settings = _shared(load(), "imap")
-    if not settings.imap_host:
-        raise ConfigError(
-            "SWITCHBOARD_IMAP_HOST is empty: set it (and IMAP_USER, IMAP_PASSWORD) to poll a mailbox"
-        )
-    serve(settings, "imap")
-
-
-@main.command()
-@handle_errors
-def poll() -> None:
-    """Run the chat pollers: Telegram long polling (when no public https URL is set)."""
-    settings = _shared(load(), "poll")
-    if not settings.telegram_bot_token:
-        raise ConfigError(
-            "SWITCHBOARD_TELEGRAM_BOT_TOKEN is empty: set it (from BotFather) to poll Telegram"
-        )
-    serve(settings, "poll")
+_role("web", "Run the web app (JSON API, pages, webhooks) and the channels' web services.", "web")
+_role(
+    "worker", "Run Dramatiq workers: deliveries, inbound processing, channel events.", workers=True
+)
+_role("clock", "Run the clock: re-sends lost work, audit checkpoints, SLA ticks.", clock=True)
+_role("smtp", "Run the SMTP intake server (stores mail; workers decide it).", "smtp")
+_role(
+    "imap",
+    "Run the IMAP poller: one per mailbox in SWITCHBOARD_IMAP_MAILBOXES.",
+    "imap",
+    needs=(
+        "imap_host",
+        "SWITCHBOARD_IMAP_HOST is empty: set it (and IMAP_USER, IMAP_PASSWORD) to poll a mailbox",
+    ),
+)
+_role(
+    "poll",
+    "Run the chat pollers: Telegram long polling (when no public https URL is set).",
+    "poll",
+    needs=(
+        "telegram_bot_token",
+        "SWITCHBOARD_TELEGRAM_BOT_TOKEN is empty: set it (from BotFather) to poll Telegram",
+    ),
+)
 
 
 def serve(settings: Settings, *roles: str, workers: bool = False, clock: bool = False) -> None:

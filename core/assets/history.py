@@ -9,13 +9,16 @@ work orders and the alerts firing on it now. Each part is one indexed query.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import Integer, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from core import filters
+from core.assets import records
 from core.assets.records import key_of
+from core.context import Context
 from core.models import (
     Agent,
     Alert,
@@ -237,3 +240,34 @@ def work_order_view(session: Session, order: WorkOrder, *, limit: int = 50) -> d
         **work_order_dict(order),
         "tickets": _tickets(session, Ticket.work_order_id, order.id, limit),
     }
+
+
+VIEWS: dict[str, Callable[..., dict[str, Any]]] = {
+    "asset": machine,
+    "site": site_view,
+    "work_order": work_order_view,
+}
+
+
+def view(session: Session, kind: str, row: Any, *, limit: int = 50) -> dict[str, Any]:
+    """A record of ``kind`` as its ``GET`` shows it (a machine: its whole story)."""
+    return VIEWS[kind](session, row, limit=limit)
+
+
+def save_and_view(
+    ctx: Context,
+    actor: str,
+    kind: records.Kind,
+    ref: str,
+    fields: Mapping[str, Any],
+    *,
+    create: bool,
+) -> dict[str, Any]:
+    """Create or update the record (an update finds it by reference or id and saves it
+    under its reference), then show it as its ``GET`` does."""
+    with ctx.db.transaction() as session:
+        if not create:
+            ref = getattr(records.get(session, kind.model, ref), kind.ref)
+        row_id = records.save(ctx, session, actor, kind.name, ref, fields, create=create).id
+    with ctx.db.reading() as session:
+        return view(session, kind.name, session.get(kind.model, row_id))

@@ -9,24 +9,20 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import core.models.base
+from migrations.schema import BigId, moment
 
 revision = "0005_staff_identities"
 down_revision = "0004_slack"
-branch_labels = None
-depends_on = None
-
-BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
     op.create_table(
         "staff_identities",
-        sa.Column("id", BIG_ID, primary_key=True, autoincrement=True),
-        sa.Column("agent_id", BIG_ID, sa.ForeignKey("agents.id"), nullable=False),
+        sa.Column("id", BigId, primary_key=True, autoincrement=True),
+        sa.Column("agent_id", BigId, sa.ForeignKey("agents.id"), nullable=False),
         sa.Column("channel", sa.String(length=20), nullable=False),
         sa.Column("address", sa.String(length=320), nullable=False),
-        sa.Column("created_at", core.models.base.UTCDateTime(timezone=True), nullable=False),
+        moment("created_at"),
         sa.UniqueConstraint("channel", "address"),
         sa.UniqueConstraint("agent_id", "channel"),
     )

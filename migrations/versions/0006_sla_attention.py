@@ -8,24 +8,17 @@ Filled for existing tickets by ``switchboard migrate`` (from the stored clocks).
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from alembic import op
 
-import core.models.base
+from migrations.schema import moment
 
 revision = "0006_sla_attention"
 down_revision = "0005_staff_identities"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
     with op.batch_alter_table("tickets") as batch:
-        batch.add_column(
-            sa.Column(
-                "sla_attention_at", core.models.base.UTCDateTime(timezone=True), nullable=True
-            )
-        )
+        batch.add_column(moment("sla_attention_at", nullable=True))
         batch.create_index("ix_tickets_sla_attention", ["sla_attention_at"])
 
 

@@ -15,12 +15,10 @@ import json
 import sqlalchemy as sa
 from alembic import op
 
-import core.models.base
+from migrations.schema import UTC, create_slack_events, drop_slack_events
 
 revision = "0007_slack_events_inbound"
 down_revision = "0006_sla_attention"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
@@ -31,7 +29,7 @@ def upgrade() -> None:
         sa.column("kind", sa.String),
         sa.column("payload", sa.JSON),
         sa.column("status", sa.String),
-        sa.column("received_at", core.models.base.UTCDateTime(timezone=True)),
+        sa.column("received_at", UTC),
     )
     records = sa.table(
         "inbound_records",
@@ -42,7 +40,7 @@ def upgrade() -> None:
         sa.column("transport", sa.String),
         sa.column("status", sa.String),
         sa.column("attempts", sa.Integer),
-        sa.column("received_at", core.models.base.UTCDateTime(timezone=True)),
+        sa.column("received_at", UTC),
     )
     pending = conn.execute(
         sa.select(events.c.id, events.c.kind, events.c.payload, events.c.received_at).where(
@@ -66,19 +64,8 @@ def upgrade() -> None:
                 for row in pending
             ],
         )
-    op.drop_index("ix_slack_events_status", table_name="slack_events")
-    op.drop_table("slack_events")
+    drop_slack_events()
 
 
 def downgrade() -> None:
-    op.create_table(
-        "slack_events",
-        sa.Column("id", sa.String(length=120), primary_key=True),
-        sa.Column("kind", sa.String(length=40), nullable=False),
-        sa.Column("payload", sa.JSON(), nullable=False),
-        sa.Column("status", sa.String(length=10), nullable=False),
-        sa.Column("outcome", sa.String(length=300), nullable=True),
-        sa.Column("received_at", core.models.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("done_at", core.models.base.UTCDateTime(timezone=True), nullable=True),
-    )
-    op.create_index("ix_slack_events_status", "slack_events", ["status"])
+    create_slack_events()

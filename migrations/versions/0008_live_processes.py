@@ -13,12 +13,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import core.models.base
+from migrations.schema import moment
 
 revision = "0008_live_processes"
 down_revision = "0007_slack_events_inbound"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
@@ -26,8 +24,8 @@ def upgrade() -> None:
         "live_processes",
         sa.Column("id", sa.String(length=80), primary_key=True),
         sa.Column("role", sa.String(length=40), nullable=False),
-        sa.Column("started_at", core.models.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("seen_at", core.models.base.UTCDateTime(timezone=True), nullable=False),
+        moment("started_at"),
+        moment("seen_at"),
     )
     with op.batch_alter_table("outbox") as batch:
         batch.add_column(sa.Column("claimed_by", sa.String(length=80), nullable=True))

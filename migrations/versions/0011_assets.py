@@ -17,22 +17,21 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import core.models.base
+from migrations.schema import (
+    UTC,
+    BigId,
+    add_pointers,
+    drop_pointers,
+    moment,
+    pointer,
+    stamps,
+)
 
 revision = "0011_assets"
 down_revision = "0010_contact_links"
-branch_labels = None
-depends_on = None
 
-BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-UTC = core.models.base.UTCDateTime(timezone=True)
-
-
-def _stamps() -> list[sa.Column]:
-    return [
-        sa.Column("created_at", UTC, nullable=False),
-        sa.Column("updated_at", UTC, nullable=False),
-    ]
+# The records a ticket names, by the column that points at them.
+TICKET_RECORDS = (("asset_id", "assets"), ("site_id", "sites"), ("work_order_id", "work_orders"))
 
 
 def upgrade() -> None:
@@ -43,7 +42,7 @@ def upgrade() -> None:
         sa.Column("code", sa.String(120), nullable=False),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("address", sa.Text(), nullable=False),
-        *_stamps(),
+        *stamps(),
         sa.UniqueConstraint("key", name="uq_sites_key"),
     )
     op.create_table(
@@ -54,15 +53,10 @@ def upgrade() -> None:
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("model", sa.String(200), nullable=False),
         sa.Column("serial", sa.String(120), nullable=False),
-        sa.Column(
-            "site_id",
-            BigId,
-            sa.ForeignKey("sites.id", name="fk_assets_site_id_sites"),
-            nullable=True,
-        ),
+        pointer("assets", "site_id", "sites"),
         sa.Column("location", sa.String(300), nullable=False),
         sa.Column("attributes", sa.JSON(), nullable=False),
-        *_stamps(),
+        *stamps(),
         sa.UniqueConstraint("key", name="uq_assets_key"),
     )
     op.create_index("ix_assets_site_id", "assets", ["site_id"])
@@ -73,20 +67,10 @@ def upgrade() -> None:
         sa.Column("number", sa.String(120), nullable=False),
         sa.Column("title", sa.String(300), nullable=False),
         sa.Column("status", sa.String(10), nullable=False),
-        sa.Column(
-            "asset_id",
-            BigId,
-            sa.ForeignKey("assets.id", name="fk_work_orders_asset_id_assets"),
-            nullable=True,
-        ),
-        sa.Column(
-            "site_id",
-            BigId,
-            sa.ForeignKey("sites.id", name="fk_work_orders_site_id_sites"),
-            nullable=True,
-        ),
-        *_stamps(),
-        sa.Column("closed_at", UTC, nullable=True),
+        pointer("work_orders", "asset_id", "assets"),
+        pointer("work_orders", "site_id", "sites"),
+        *stamps(),
+        moment("closed_at", nullable=True),
         sa.UniqueConstraint("key", name="uq_work_orders_key"),
     )
     op.create_index("ix_work_orders_asset_status", "work_orders", ["asset_id", "status"])
@@ -101,36 +85,19 @@ def upgrade() -> None:
         sa.Column("labels", sa.JSON(), nullable=False),
         sa.Column("annotations", sa.JSON(), nullable=False),
         sa.Column("generator_url", sa.Text(), nullable=False),
-        sa.Column("starts_at", UTC, nullable=True),
-        sa.Column("ends_at", UTC, nullable=True),
-        sa.Column(
-            "ticket_id",
-            BigId,
-            sa.ForeignKey("tickets.id", name="fk_alerts_ticket_id_tickets"),
-            nullable=True,
-        ),
-        sa.Column(
-            "asset_id",
-            BigId,
-            sa.ForeignKey("assets.id", name="fk_alerts_asset_id_assets"),
-            nullable=True,
-        ),
+        moment("starts_at", nullable=True),
+        moment("ends_at", nullable=True),
+        pointer("alerts", "ticket_id", "tickets"),
+        pointer("alerts", "asset_id", "assets"),
         sa.Column("last_record_id", sa.BigInteger(), nullable=False),
-        sa.Column("first_seen_at", UTC, nullable=False),
-        sa.Column("updated_at", UTC, nullable=False),
+        moment("first_seen_at"),
+        moment("updated_at"),
         sa.UniqueConstraint("fingerprint", name="uq_alerts_fingerprint"),
     )
     op.create_index("ix_alerts_ticket_id", "alerts", ["ticket_id"])
     op.create_index("ix_alerts_asset_status", "alerts", ["asset_id", "status"])
 
-    with op.batch_alter_table("tickets") as batch:
-        for column, table in (
-            ("asset_id", "assets"),
-            ("site_id", "sites"),
-            ("work_order_id", "work_orders"),
-        ):
-            batch.add_column(sa.Column(column, BigId, nullable=True))
-            batch.create_foreign_key(f"fk_tickets_{column}_{table}", table, [column], ["id"])
+    add_pointers("tickets", *TICKET_RECORDS)
     _records_from_refs()
     with op.batch_alter_table("tickets") as batch:
         batch.drop_column("asset_ref")
@@ -336,11 +303,6 @@ def downgrade() -> None:
         batch.drop_index("ix_tickets_asset")
         batch.drop_index("ix_tickets_site")
         batch.drop_index("ix_tickets_work_order")
-        batch.drop_constraint("fk_tickets_asset_id_assets", type_="foreignkey")
-        batch.drop_constraint("fk_tickets_site_id_sites", type_="foreignkey")
-        batch.drop_constraint("fk_tickets_work_order_id_work_orders", type_="foreignkey")
-        batch.drop_column("asset_id")
-        batch.drop_column("site_id")
-        batch.drop_column("work_order_id")
+    drop_pointers("tickets", *TICKET_RECORDS)
     for table in ("alerts", "work_orders", "assets", "sites"):
         op.drop_table(table)

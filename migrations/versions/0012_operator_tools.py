@@ -29,15 +29,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import core.models.base
+from migrations.schema import BigId, moment
 
 revision = "0012_operator_tools"
 down_revision = "0011_assets"
-branch_labels = None
-depends_on = None
-
-BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-UTC = core.models.base.UTCDateTime(timezone=True)
 
 # (index name, table, column): what search reads (core.tickets.search).
 SEARCHED = (
@@ -63,9 +58,9 @@ def upgrade() -> None:
         sa.Column("name", sa.String(100), nullable=False),
         sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
         sa.Column("hint", sa.String(16), nullable=False),
-        sa.Column("created_at", UTC, nullable=False),
+        moment("created_at"),
         sa.Column("created_by", sa.String(200), nullable=False),
-        sa.Column("revoked_at", UTC, nullable=True),
+        moment("revoked_at", nullable=True),
         sa.Column("revoked_by", sa.String(200), nullable=True),
     )
     op.execute(

@@ -17,15 +17,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import core.models.base
+from migrations.schema import BigId, moment, pointer
 
 revision = "0013_kpis"
 down_revision = "0012_operator_tools"
-branch_labels = None
-depends_on = None
-
-BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-UTC = core.models.base.UTCDateTime(timezone=True)
 
 
 def upgrade() -> None:
@@ -37,17 +32,17 @@ def upgrade() -> None:
             sa.ForeignKey("tickets.id", name="fk_ticket_facts_ticket_id_tickets"),
             primary_key=True,
         ),
-        sa.Column("opened_at", UTC, nullable=False),
+        moment("opened_at"),
         sa.Column("priority", sa.String(4), nullable=False),
         sa.Column("queue_id", sa.Integer(), nullable=True),
         sa.Column("category_id", sa.Integer(), nullable=True),
         sa.Column("assignee_id", sa.Integer(), nullable=True),
-        sa.Column("first_response_at", UTC, nullable=True),
-        sa.Column("resolved_at", UTC, nullable=True),
+        moment("first_response_at", nullable=True),
+        moment("resolved_at", nullable=True),
         sa.Column("response_sla", sa.String(10), nullable=True),
         sa.Column("resolution_sla", sa.String(10), nullable=True),
-        sa.Column("response_due_at", UTC, nullable=True),
-        sa.Column("resolution_due_at", UTC, nullable=True),
+        moment("response_due_at", nullable=True),
+        moment("resolution_due_at", nullable=True),
         sa.Column("reopens", sa.Integer(), nullable=False),
         sa.Column("escalations", sa.Integer(), nullable=False),
         sa.Column("rating", sa.Integer(), nullable=True),
@@ -57,12 +52,7 @@ def upgrade() -> None:
     op.create_table(
         "satisfaction_answers",
         sa.Column("id", BigId, primary_key=True),
-        sa.Column(
-            "ticket_id",
-            BigId,
-            sa.ForeignKey("tickets.id", name="fk_satisfaction_answers_ticket_id_tickets"),
-            nullable=False,
-        ),
+        pointer("satisfaction_answers", "ticket_id", "tickets", nullable=False),
         sa.Column(
             "resolution_id",
             BigId,
@@ -77,8 +67,8 @@ def upgrade() -> None:
         sa.Column("comment", sa.Text(), nullable=False),
         sa.Column("channel", sa.String(20), nullable=False),
         sa.Column("changes", sa.Integer(), nullable=False),
-        sa.Column("created_at", UTC, nullable=False),
-        sa.Column("updated_at", UTC, nullable=False),
+        moment("created_at"),
+        moment("updated_at"),
         sa.UniqueConstraint("resolution_id", name="uq_satisfaction_answers_resolution_id"),
     )
     op.create_index("ix_satisfaction_answers_ticket_id", "satisfaction_answers", ["ticket_id"])

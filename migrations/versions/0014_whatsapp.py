@@ -9,34 +9,35 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import core.models.base
+from migrations.schema import create_indexes, create_table, drop_indexes, moment
 
 revision = "0014_whatsapp"
 down_revision = "0013_kpis"
-branch_labels = None
-depends_on = None
-
-UTC = core.models.base.UTCDateTime(timezone=True)
 
 
 def upgrade() -> None:
-    op.create_table(
+    create_table(
         "whatsapp_chats",
-        sa.Column("number", sa.String(32), primary_key=True),
-        sa.Column("last_client_at", UTC, nullable=False),
-        sa.Column("updated_at", UTC, nullable=False),
+        sa.Column("number", sa.String(32), nullable=False),
+        moment("last_client_at"),
+        moment("updated_at"),
+        key=["number"],
     )
-    op.create_table(
+    create_table(
         "whatsapp_sends",
-        sa.Column("key", sa.String(220), primary_key=True),
+        sa.Column("key", sa.String(220), nullable=False),
         sa.Column("wamid", sa.String(200), nullable=True),
         sa.Column("kind", sa.String(20), nullable=False),
-        sa.Column("created_at", UTC, nullable=False),
+        moment("created_at"),
+        key=["key"],
     )
-    op.create_index("ix_whatsapp_sends_wamid", "whatsapp_sends", ["wamid"])
+    create_indexes("whatsapp_sends", SENDS_BY_WAMID)
+
+
+SENDS_BY_WAMID = ("ix_whatsapp_sends_wamid", "wamid")
 
 
 def downgrade() -> None:
-    op.drop_index("ix_whatsapp_sends_wamid", table_name="whatsapp_sends")
+    drop_indexes("whatsapp_sends", SENDS_BY_WAMID)
     op.drop_table("whatsapp_sends")
     op.drop_table("whatsapp_chats")

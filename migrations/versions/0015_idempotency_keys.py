@@ -9,21 +9,16 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import core.models.base
+from migrations.schema import big_id, create_indexes, create_table, drop_indexes, moment
 
 revision = "0015_idempotency_keys"
 down_revision = "0014_whatsapp"
-branch_labels = None
-depends_on = None
-
-BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-When = core.models.base.UTCDateTime(timezone=True)
 
 
 def upgrade() -> None:
-    op.create_table(
+    create_table(
         "idempotent_requests",
-        sa.Column("id", BigId, nullable=False),
+        big_id(),
         sa.Column("caller", sa.String(length=64), nullable=False),
         sa.Column("key", sa.String(length=255), nullable=False),
         sa.Column("fingerprint", sa.String(length=64), nullable=False),
@@ -34,16 +29,15 @@ def upgrade() -> None:
         sa.Column("status_code", sa.Integer(), nullable=True),
         sa.Column("body", sa.LargeBinary(), nullable=True),
         sa.Column("content_type", sa.String(length=100), nullable=False),
-        sa.Column("created_at", When, nullable=False),
-        sa.Column("expires_at", When, nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_idempotent_requests")),
-        sa.UniqueConstraint("caller", "key", name=op.f("uq_idempotent_requests_callerkey")),
+        moment("created_at"),
+        moment("expires_at"),
+        constraints=[
+            sa.UniqueConstraint("caller", "key", name=op.f("uq_idempotent_requests_callerkey"))
+        ],
     )
-    op.create_index(
-        op.f("ix_idempotent_requests_expires_at"), "idempotent_requests", ["expires_at"]
-    )
+    create_indexes("idempotent_requests", "expires_at")
 
 
 def downgrade() -> None:
-    op.drop_index(op.f("ix_idempotent_requests_expires_at"), table_name="idempotent_requests")
+    drop_indexes("idempotent_requests", "expires_at")
     op.drop_table("idempotent_requests")

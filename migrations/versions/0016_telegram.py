@@ -14,40 +14,36 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import core.models.base
+from migrations.schema import big_id, create_table, moment
 
 revision = "0016_telegram"
 down_revision = "0015_idempotency_keys"
-branch_labels = None
-depends_on = None
-
-UTC = core.models.base.UTCDateTime(timezone=True)
 
 
 def upgrade() -> None:
-    op.create_table(
+    create_table(
         "telegram_polls",
         sa.Column("bot_id", sa.String(40), nullable=False),
         sa.Column("next_offset", sa.BigInteger(), nullable=False),
-        sa.Column("updated_at", UTC, nullable=False),
-        sa.PrimaryKeyConstraint("bot_id", name="pk_telegram_polls"),
+        moment("updated_at"),
+        key=["bot_id"],
     )
-    op.create_table(
+    create_table(
         "telegram_sent",
         sa.Column("key", sa.String(200), nullable=False),
         sa.Column("part", sa.Integer(), nullable=False),
         sa.Column("chat_id", sa.String(40), nullable=False),
-        sa.Column("created_at", UTC, nullable=False),
-        sa.PrimaryKeyConstraint("key", "part", name="pk_telegram_sent"),
+        moment("created_at"),
+        key=["key", "part"],
     )
     op.create_table(
         "telegram_link_codes",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("agent_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        big_id("agent_id"),
         sa.Column("code_hash", sa.String(64), nullable=False),
-        sa.Column("expires_at", UTC, nullable=False),
-        sa.Column("used_at", UTC, nullable=True),
-        sa.Column("created_at", UTC, nullable=False),
+        moment("expires_at"),
+        moment("used_at", nullable=True),
+        moment("created_at"),
         sa.PrimaryKeyConstraint("id", name="pk_telegram_link_codes"),
         sa.ForeignKeyConstraint(
             ["agent_id"], ["agents.id"], name="fk_telegram_link_codes_agent_id_agents"

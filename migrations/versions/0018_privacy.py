@@ -28,8 +28,6 @@ import core.models.base
 
 revision = "0018_privacy"
 down_revision = "0017_tracking"
-branch_labels = None
-depends_on = None
 
 When = core.models.base.UTCDateTime(timezone=True)
 

@@ -14,8 +14,6 @@ import core.models.base
 
 revision = "0019_rules"
 down_revision = "0018_privacy"
-branch_labels = None
-depends_on = None
 
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 When = core.models.base.UTCDateTime(timezone=True)

@@ -11,8 +11,6 @@ from alembic import op
 
 revision = "0020_files"
 down_revision = "0019_rules"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

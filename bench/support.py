@@ -1,0 +1,77 @@
+"""What the benchmarks share: the test servers they use, and a database of their own."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from typing import TYPE_CHECKING
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+if TYPE_CHECKING:
+    import uvicorn
+
+    from config.runtime import System
+    from config.settings import Settings
+
+POSTGRES_URL = os.environ.get(
+    "SWITCHBOARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("SWITCHBOARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+class ScratchDatabase:
+    """A new database on POSTGRES_URL's server for one run (``url``); ``drop()`` removes
+    it, whoever is still connected. Raises when the server does not answer."""
+
+    def __init__(self, prefix: str = "sb_bench") -> None:
+        self.admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+        self.name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        try:
+            with self.admin.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{self.name}"'))
+        except Exception:
+            self.admin.dispose()
+            raise
+        self.url = (
+            make_url(POSTGRES_URL).set(database=self.name).render_as_string(hide_password=False)
+        )
+
+    def drop(self) -> None:
+        with self.admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+        self.admin.dispose()
+
+
+def serve_web(
+    settings: Settings, port: int, *, workers: bool = True
+) -> tuple[System, uvicorn.Server]:
+    """Switchboard embedded: the schema migrated, its workers started (unless not
+    ``workers``), and its web app served by uvicorn on 127.0.0.1:``port`` in a thread,
+    once it answers (``should_exit = True`` stops the server)."""
+    import uvicorn
+
+    from config.runtime import System, migrate
+
+    migrate(settings)
+    system = System(settings)
+    if workers:
+        system.start_workers()
+
+    server = uvicorn.Server(
+        uvicorn.Config(
+            system.web_app(),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            access_log=False,
+            backlog=2048,
+        )
+    )
+    threading.Thread(target=server.run, daemon=True).start()
+    while not server.started:
+        time.sleep(0.02)
+    return system, server
