@@ -14,11 +14,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import audit
-from core.claims import claim_due
+from core.claims import claim_due, each_alone, lock_claimed
 from core.context import Context
 from core.desk import followups, rules
 from core.desk.leads import leads_for
@@ -47,30 +46,12 @@ def checkpoint_many(ctx: Context, ticket_ids: list[int]) -> list[str]:
     ticket on its own (one bad ticket holds up nobody else)."""
     try:
         with ctx.db.transaction() as session:
-            tickets = list(
-                session.execute(
-                    select(Ticket)
-                    .where(Ticket.id.in_(ticket_ids))
-                    .order_by(Ticket.id)
-                    .with_for_update()
-                    .execution_options(populate_existing=True)
-                ).scalars()
-            )
-            audit.lock_heads(session, [t.id for t in tickets])
+            tickets = lock_claimed(session, ticket_ids)
             return [d for t in tickets for d in checkpoint(ctx, session, t)]
     except Exception:
         if len(ticket_ids) == 1:
             raise
-        log.exception("desk checkpoint batch failed; running its tickets one by one")
-    done: list[str] = []
-    for ticket_id in ticket_ids:
-        try:
-            done.extend(checkpoint_many(ctx, [ticket_id]))
-        except Exception:
-            log.exception(
-                "desk checkpoint for ticket %s failed; the clock will try again", ticket_id
-            )
-    return done
+        return each_alone(ticket_ids, lambda i: checkpoint_many(ctx, [i]), "desk checkpoint", log)
 
 
 def checkpoint(ctx: Context, session: Session, ticket: Ticket) -> list[str]:

@@ -14,11 +14,10 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import audit, outbox
-from core.claims import claim_due
+from core.claims import claim_due, each_alone, lock_claimed
 from core.context import Context
 from core.escalation import chain as escalation
 from core.escalation import notify, targets
@@ -77,16 +76,7 @@ def checkpoint_many(
     try:
         with ctx.db.transaction() as session:
             rows = outbox.hold(session, (escalation.KIND,)) if held is not None else None
-            tickets = list(
-                session.execute(
-                    select(Ticket)
-                    .where(Ticket.id.in_(ticket_ids))
-                    .order_by(Ticket.id)
-                    .with_for_update()
-                    .execution_options(populate_existing=True)
-                ).scalars()
-            )
-            audit.lock_heads(session, [t.id for t in tickets])
+            tickets = lock_claimed(session, ticket_ids)
             escalation.preload_active(session, [t.id for t in tickets])
             breached: list[tuple[Ticket, str]] = []
             done = [d for ticket in tickets for d in _checkpoint(ctx, session, ticket, breached)]
@@ -99,16 +89,7 @@ def checkpoint_many(
     except Exception:
         if len(ticket_ids) == 1:
             raise
-        log.exception("SLA checkpoint batch failed; running its tickets one by one")
-    done = []
-    for ticket_id in ticket_ids:
-        try:
-            done.extend(checkpoint(ctx, ticket_id))
-        except Exception:
-            log.exception(
-                "SLA checkpoint for ticket %s failed; the clock will try again", ticket_id
-            )
-    return done
+        return each_alone(ticket_ids, lambda i: checkpoint(ctx, i), "SLA checkpoint", log)
 
 
 def _checkpoint(
