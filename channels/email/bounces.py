@@ -20,6 +20,7 @@ Two kinds of evidence, strongest first:
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 from collections.abc import Iterable
@@ -255,9 +256,31 @@ def _addresses_in_notice(notice: str, exclude: set[str]) -> list[str]:
     return found
 
 
+LINE_LIMIT = 998  # RFC 5322's longest line; flufl.bounce's patterns grow quadratic beyond it
+
+
+def _bounded(msg: Message) -> Message:
+    """msg, or a copy whose body lines are cut at LINE_LIMIT characters.
+
+    flufl.bounce's heuristic detectors search every body line with patterns that
+    backtrack along the line: one 100,000-character line cost 28 s of CPU. No delivery
+    notice needs a longer line to be read, so the detectors see at most that much."""
+    if not any(
+        isinstance(p := part.get_payload(), str) and any(len(s) > LINE_LIMIT for s in p.split("\n"))
+        for part in msg.walk()
+    ):
+        return msg
+    bounded = copy.deepcopy(msg)
+    for part in bounded.walk():
+        payload = part.get_payload()
+        if isinstance(payload, str):
+            part.set_payload("\n".join(s[:LINE_LIMIT] for s in payload.split("\n")))
+    return bounded
+
+
 def _flufl(msg: Message) -> tuple[set[str], set[str]]:
     try:
-        temporary, permanent = all_failures(msg)
+        temporary, permanent = all_failures(_bounded(msg))
     except Exception:  # its detectors on malformed mail: our own rules still stand
         return set(), set()
 

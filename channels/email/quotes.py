@@ -104,8 +104,9 @@ def _is_attribution(chunk: str) -> bool:
     return chunk.rstrip().endswith((":", "：")) and has_date and has_address
 
 
-def _header_block(lines: list[str], i: int) -> bool:
-    """A block of mail headers starts at line i (a sender or date line, then more headers)."""
+def _header_block(lines: list[str], i: int, *, lone_sender: bool = True) -> bool:
+    """A block of mail headers starts at line i (a sender or date line, then more headers;
+    with ``lone_sender``, a "From:" line with an address below the first line is one)."""
     line = lines[i]
     if len(line) > 400 or not (
         FROM_RE.match(line) or DATE_RE.match(line) or MESSAGE_DU_RE.match(line)
@@ -118,7 +119,7 @@ def _header_block(lines: list[str], i: int) -> bool:
         labels += bool(LABEL_RE.match(n))
     if labels >= 1:
         return True
-    return bool(FROM_RE.match(line) and ADDRESS_RE.search(line) and i > 0)
+    return lone_sender and bool(FROM_RE.match(line) and ADDRESS_RE.search(line) and i > 0)
 
 
 def _attribution_at(lines: list[str], i: int) -> int:
@@ -149,6 +150,18 @@ def _quoted(line: str) -> bool:
     return line.lstrip().startswith(">")
 
 
+def _history_break(lines: list[str], i: int, *, lone_sender: bool = True) -> bool:
+    """Unquoted history starts at line i: a separator line, or a block of headers."""
+    stripped = lines[i].strip()
+    if SEPARATOR_RE.match(stripped) and re.search(r"\w", stripped):
+        return True
+    if UNDERSCORES_RE.match(stripped) and any(
+        FROM_RE.match(n) or DATE_RE.match(n) for n in lines[i + 1 : i + 3]
+    ):
+        return True
+    return _header_block(lines, i, lone_sender=lone_sender)
+
+
 def _quote_start(lines: list[str]) -> tuple[int, int, bool] | None:
     """(first line of quoted history, first line after its introduction, whether it is
     '>'-quoted history that the writer may answer below), or None."""
@@ -162,13 +175,7 @@ def _quote_start(lines: list[str]) -> tuple[int, int, bool] | None:
             continue
         if FORWARD_RE.match(stripped):
             return None  # a forward: the "quoted" part is the content
-        if SEPARATOR_RE.match(stripped) and re.search(r"\w", stripped):
-            return i, i + 1, False
-        if UNDERSCORES_RE.match(stripped) and any(
-            FROM_RE.match(n) or DATE_RE.match(n) for n in lines[i + 1 : i + 3]
-        ):
-            return i, i + 1, False
-        if _header_block(lines, i):
+        if _history_break(lines, i):
             return i, i + 1, False
         span = _attribution_at(lines, i)
         if span:
@@ -237,10 +244,13 @@ def forwards(text: str) -> bool:
     """The text forwards a message (a forward marker comes before any quoted history)."""
     lines = (text or "").replace("\r\n", "\n").split("\n")
     for i, line in enumerate(lines):
+        if not line.strip():
+            continue
         if FORWARD_RE.match(line.strip()):
             return True
-        found = _quote_start(lines[i : i + 8])
-        if (found and found[0] == 0 and not found[2]) or _attribution_at(lines, i):
+        # Each line is looked at once, as the first line of what it may open (a lone
+        # "From:" line with an address does not end the search).
+        if _history_break(lines, i, lone_sender=False) or _attribution_at(lines, i):
             return False
     return False
 
