@@ -27,7 +27,7 @@ from core.errors import ActionRefused, NotFound
 from core.escalation.notify import STAFF_CHANNELS
 from core.models import Agent, ApiToken, as_id
 from core.principals import Principal
-from core.tickets.views import iso
+from core.tickets.views import fields_of
 from core.tokens import api_token, hash_token
 
 MANAGERS = frozenset({"lead", "admin"})
@@ -82,22 +82,13 @@ def token_dict(row: ApiToken) -> dict[str, Any]:
     return {
         "id": row.id,
         "agent": row.agent_id,
-        "name": row.name,
-        "hint": row.hint,
-        "created_at": iso(row.created_at),
-        "created_by": row.created_by,
-        "revoked_at": iso(row.revoked_at),
-        "revoked_by": row.revoked_by,
+        **fields_of(row, "name", "hint", "created_at", "created_by", "revoked_at", "revoked_by"),
     }
 
 
 def agent_dict(agent: Agent) -> dict[str, Any]:
     return {
-        "id": agent.id,
-        "name": agent.name,
-        "email": agent.email,
-        "roles": agent.roles,
-        "active": agent.active,
+        **fields_of(agent, "id", "name", "email", "roles", "active"),
         "addresses": {i.channel: i.address for i in agent.identities},
         "preferences": agent.preferences or {},
     }

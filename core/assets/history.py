@@ -32,45 +32,29 @@ from core.models import (
 )
 from core.models.tickets import format_number
 from core.tickets.lifecycle import OPEN_STATES
-from core.tickets.views import iso
+from core.tickets.views import fields_of, iso
 
 
 def site_dict(site: Site) -> dict[str, Any]:
-    return {
-        "id": site.id,
-        "code": site.code,
-        "name": site.name,
-        "address": site.address,
-        "created_at": iso(site.created_at),
-        "updated_at": iso(site.updated_at),
-    }
+    return fields_of(site, "id", "code", "name", "address", "created_at", "updated_at")
 
 
 def asset_dict(asset: Asset) -> dict[str, Any]:
     return {
-        "id": asset.id,
-        "tag": asset.tag,
-        "name": asset.name,
-        "model": asset.model,
-        "serial": asset.serial,
+        **fields_of(asset, "id", "tag", "name", "model", "serial"),
         "site": asset.site.code if asset.site else None,
         "location": asset.location,
         "attributes": asset.attributes or {},
-        "created_at": iso(asset.created_at),
-        "updated_at": iso(asset.updated_at),
+        **fields_of(asset, "created_at", "updated_at"),
     }
 
 
 def work_order_dict(order: WorkOrder) -> dict[str, Any]:
     return {
-        "id": order.id,
-        "number": order.number,
-        "title": order.title,
-        "status": order.status,
+        **fields_of(order, "id", "number", "title", "status"),
         "asset": order.asset.tag if order.asset else None,
         "site": order.site.code if order.site else None,
-        "created_at": iso(order.created_at),
-        "closed_at": iso(order.closed_at),
+        **fields_of(order, "created_at", "closed_at"),
     }
 
 

@@ -32,7 +32,7 @@ from core.models import AuditEvent, Contact
 from core.principals import Principal
 from core.privacy import require_lead
 from core.privacy.holdings import Holdings, collect, reachable_tables
-from core.tickets.views import iso
+from core.tickets.views import fields_of, iso
 
 FORMAT = "switchboard-contact-export"
 VERSION = 1
@@ -98,14 +98,7 @@ def document(ctx: Context, session: Session, held: Holdings) -> dict[str, Any]:
 
 def _event(ev: AuditEvent) -> dict[str, Any]:
     return {
-        "chain": ev.chain,
-        "seq": ev.seq,
-        "ticket_id": ev.ticket_id,
-        "actor": ev.actor,
-        "action": ev.action,
-        "data": ev.data,
+        **fields_of(ev, "chain", "seq", "ticket_id", "actor", "action", "data"),
         "at": iso(ev.created_at),
-        "hash": ev.hash,
-        "erased_at": iso(ev.erased_at) if ev.erased_at else None,
-        "erased_by": ev.erased_by,
+        **fields_of(ev, "hash", "erased_at", "erased_by"),
     }

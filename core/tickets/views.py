@@ -51,6 +51,15 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def fields_of(row: object, *names: str) -> dict[str, Any]:
+    """``row``'s attributes ``names``, in that order; times (names ending ``_at``) as ISO text."""
+    return {
+        name: iso(value) if name.endswith("_at") else value
+        for name in names
+        for value in (getattr(row, name),)
+    }
+
+
 def ticket_summary(ctx: Context, ticket: Ticket) -> dict[str, Any]:
     return {
         "number": ticket.number,
