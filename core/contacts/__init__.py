@@ -14,6 +14,7 @@ Where a reply goes: to the identity of the client's last message on that ticket
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -164,10 +165,13 @@ def identity_of(session: Session, contact: Contact, ref: str | int) -> Identity:
 # Where the next message to the client goes ------------------------------------------
 
 
-def last_used(session: Session, ticket: Ticket) -> Identity | None:
+def last_used(
+    session: Session, ticket: Ticket, kinds: Collection[str] | None = None
+) -> Identity | None:
     """The identity of the client's last message on ``ticket``: any identity of the
-    ticket's contact (a copied participant's messages do not count)."""
-    return session.execute(
+    ticket's contact (a copied participant's messages do not count), of one of
+    ``kinds`` when given."""
+    query = (
         select(Identity)
         .join(Message, Message.author_identity_id == Identity.id)
         .where(
@@ -177,7 +181,10 @@ def last_used(session: Session, ticket: Ticket) -> Identity | None:
         )
         .order_by(Message.id.desc())
         .limit(1)
-    ).scalar_one_or_none()
+    )
+    if kinds is not None:
+        query = query.where(Identity.kind.in_(sorted(kinds)))
+    return session.execute(query).scalar_one_or_none()
 
 
 def refresh_reply_identity(session: Session, ticket: Ticket) -> None:
@@ -209,18 +216,7 @@ def reply_to(ctx: Context, session: Session, ticket: Ticket) -> Identity | None:
     chosen = ticket.reply_identity
     if chosen is None or chosen.kind in ctx.client_channels:
         return chosen
-    used = session.execute(
-        select(Identity)
-        .join(Message, Message.author_identity_id == Identity.id)
-        .where(
-            Message.ticket_id == ticket.id,
-            Message.direction == "in",
-            Identity.contact_id == ticket.contact_id,
-            Identity.kind.in_(sorted(ctx.client_channels)),
-        )
-        .order_by(Message.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
+    used = last_used(session, ticket, ctx.client_channels)
     if used is not None:
         return used
     other = session.execute(
