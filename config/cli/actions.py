@@ -79,6 +79,18 @@ class When(click.ParamType):
         return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+def _message(name: str, doc: str, write: Callable[..., Any]) -> Action:
+    """An action that adds TEXT, with any --attach files, to the thread through ``write``."""
+    return Action(
+        name,
+        doc,
+        (_text(), ATTACH),
+        lambda ctx, s, who, t, v: write(
+            ctx, s, who, t, text=v["text"], attachments=_files(v["attach"])
+        ),
+    )
+
+
 WHEN = When()
 HOLD_REASONS = click.Choice(["waiting_on_client", "pending_parts", "other"])
 PRIORITIES = click.Choice(["P1", "P2", "P3", "P4"])
@@ -104,21 +116,15 @@ ACTIONS: tuple[Action, ...] = (
         (),
         lambda ctx, s, who, t, v: workflow.start(ctx, s, who, t, **v),
     ),
-    Action(
+    _message(
         "reply",
         "Send TEXT to the client, on their channel, with any --attach files.",
-        (_text(), ATTACH),
-        lambda ctx, s, who, t, v: conversation.reply(
-            ctx, s, who, t, text=v["text"], attachments=_files(v["attach"])
-        ),
+        conversation.reply,
     ),
-    Action(
+    _message(
         "note",
         "Add TEXT as an internal note (never sent to the client), with any --attach files.",
-        (_text(), ATTACH),
-        lambda ctx, s, who, t, v: conversation.note(
-            ctx, s, who, t, text=v["text"], attachments=_files(v["attach"])
-        ),
+        conversation.note,
     ),
     Action(
         "hold",
