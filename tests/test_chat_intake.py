@@ -160,12 +160,9 @@ def test_files_that_cannot_be_fetched_still_leave_the_message_recorded(harness: 
     def fetcher(raw: bytes, meta: dict[str, Any], limit: int) -> list[Fetched]:
         raise ConnectionError("api.telegram.org unreachable")
 
-    remote_files(harness, fetcher)
-    receive_naming(harness, "photo-1")
-    harness.settle()
-    thread = harness.ticket(1)["thread"]
-    assert thread[0]["attachments"] == []
-    assert "could not be fetched: api.telegram.org unreachable" in thread[0]["text"]
+    assert "could not be fetched: api.telegram.org unreachable" in _text_without_files(
+        harness, fetcher
+    )
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
@@ -176,9 +173,15 @@ def test_a_fetched_file_over_the_limit_is_not_kept(harness: Harness) -> None:
         assert limit == 10
         return [Fetched("photo-1", "error.jpg", "image/jpeg", b"x" * 11)]
 
+    assert "larger than 10 bytes: not kept" in _text_without_files(harness, fetcher)
+
+
+def _text_without_files(harness: Harness, fetcher: Any) -> str:
+    """Receive a message naming photo-1 that ``fetcher`` fetches; the first thread line's
+    text, once it is checked to have kept no file."""
     remote_files(harness, fetcher)
     receive_naming(harness, "photo-1")
     harness.settle()
     thread = harness.ticket(1)["thread"]
     assert thread[0]["attachments"] == []
-    assert "larger than 10 bytes: not kept" in thread[0]["text"]
+    return str(thread[0]["text"])

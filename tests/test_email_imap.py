@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import smtplib
 import threading
 import time
@@ -17,6 +18,7 @@ from tests import dovecot as dovecot_support
 from tests.dovecot import PASSWORD, USER, Dovecot
 from tests.email_support import mail
 from tests.harness import Harness
+from tests.sla_support import at_once
 
 dovecot = dovecot_support.dovecot  # the fixture, under its own name
 
@@ -118,23 +120,12 @@ def test_two_pollers_on_one_mailbox_never_work_it_at_the_same_time(
 ) -> None:
     deliver(imap, 6)
     pollers = [MailboxPoller(harness.ctx, account(dovecot), owner=f"poller-{i}") for i in range(2)]
-    barrier = threading.Barrier(2)
     taken: dict[str, int] = {}
-    errors: list[BaseException] = []
 
     def work(p: MailboxPoller) -> None:
-        try:
-            barrier.wait()
-            taken[p.owner] = p.sync()
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
+        taken[p.owner] = p.sync()
 
-    threads = [threading.Thread(target=work, args=(p,)) for p in pollers]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    at_once(*(functools.partial(work, p) for p in pollers))
     assert sorted(taken.values()) == [0, 6], "one poller took the mailbox, the other waited"
     assert len(stored(harness)) == 6
 

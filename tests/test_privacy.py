@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner
 from sqlalchemy import inspect, select, text
@@ -205,48 +206,35 @@ def test_an_erasure_leaves_no_personal_string_in_the_database_or_on_disk(
         old = s.get(Contact, 1)
         assert old is not None and old.erased_at is not None and old.identities == []
     # Erasing twice is refused, plainly
-    again = harness.api(
-        "POST",
-        "/api/contacts/C-000001/erase",
-        lead,
-        json={"reason": "again, by mistake", "confirm": True},
-    )
-    assert again.status_code == 409 and "already erased" in again.text
+    again = _erase(harness, lead, reason="again, by mistake", status=409)
+    assert "already erased" in again.text
 
 
 def test_erasure_is_for_leads_and_needs_a_reason_that_does_not_name_the_client(
     harness: Harness,
 ) -> None:
     lead, agent, _ = _history(harness)
-    as_agent = harness.api(
-        "POST",
-        "/api/contacts/C-000001/erase",
-        agent,
-        json={"reason": "GDPR request R-17", "confirm": True},
-    )
-    assert as_agent.status_code == 403, as_agent.text
+    _erase(harness, agent, status=403)
     unconfirmed = harness.api(
         "POST", "/api/contacts/C-000001/erase", lead, json={"reason": "GDPR request R-17"}
     )
     assert unconfirmed.status_code == 422 and "confirm" in unconfirmed.text
-    naming = harness.api(
-        "POST",
-        "/api/contacts/C-000001/erase",
-        lead,
-        json={"reason": f"asked by {NAME} on the phone", "confirm": True},
-    )
-    assert naming.status_code == 422 and "must not name the client" in naming.text
+    naming = _erase(harness, lead, reason=f"asked by {NAME} on the phone", status=422)
+    assert "must not name the client" in naming.text
     assert _leftovers(harness)  # refused: nothing erased
 
 
-def _erase(h: Harness, lead: str) -> None:
+def _erase(h: Harness, token: str, reason: str = "GDPR request R-17", status: int = 200) -> Any:
+    """Erase C-000001 (confirmed) as the agent whose token this is; the response, whose
+    status must be ``status``."""
     response = h.api(
         "POST",
         "/api/contacts/C-000001/erase",
-        lead,
-        json={"reason": "GDPR request R-17", "confirm": True},
+        token,
+        json={"reason": reason, "confirm": True},
     )
-    assert response.status_code == 200, response.text
+    assert response.status_code == status, response.text
+    return response
 
 
 def _erased_event(h: Harness) -> AuditEvent:
