@@ -58,26 +58,25 @@ def _ask(ctx: Context, token: str, channel: str, address: str) -> Response:
 @router.get("/c/link/{token}", response_class=HTMLResponse)
 def confirm_page(request: Request, token: str) -> HTMLResponse:
     """What answering the code would link, with the button that does it."""
-    ctx = request.app.state.ctx
-    with ctx.db.reading() as session:
-        row = codes.from_link(ctx, session, token)
-        if row is None:
-            return _invalid(ctx)
-        addresses = _addresses(session, row)
-    return _link_page(ctx, addresses, done=False)
+    return _link(request.app.state.ctx, token, confirm=False)
 
 
 @router.post("/c/link/{token}", response_class=HTMLResponse)
 def confirm(request: Request, token: str) -> HTMLResponse:
     """The holder of the address pressed the button: link it."""
-    ctx = request.app.state.ctx
-    with ctx.db.transaction() as session:
+    return _link(request.app.state.ctx, token, confirm=True)
+
+
+def _link(ctx: Context, token: str, *, confirm: bool) -> HTMLResponse:
+    """The link page for the code behind ``token``, linking first when ``confirm``."""
+    with ctx.db.transaction() if confirm else ctx.db.reading() as session:
         row = codes.from_link(ctx, session, token)
         if row is None:
             return _invalid(ctx)
         addresses = _addresses(session, row)
-        codes.confirm(ctx, session, row, evidence="client_link")
-    return _link_page(ctx, addresses, done=True)
+        if confirm:
+            codes.confirm(ctx, session, row, evidence="client_link")
+    return _link_page(ctx, addresses, done=confirm)
 
 
 def _addresses(session: Session, row: LinkCode) -> tuple[str, str]:
