@@ -173,18 +173,15 @@ def erase(
         forget(session, Forget(keys, frozenset(a for k, a in addresses if k == name)))
     for part in chunks(outbox):
         rows = OutboxDelivery.id.in_(part)
-        session.execute(
-            update(OutboxDelivery)
-            .where(rows, OutboxDelivery.status.in_(_WAITING))
-            .values(status=DeliveryStatus.CANCELLED, last_error="cancelled: personal data erased")
-            .execution_options(synchronize_session=False)
+        _update(
+            session,
+            OutboxDelivery,
+            rows,
+            OutboxDelivery.status.in_(_WAITING),
+            status=DeliveryStatus.CANCELLED,
+            last_error="cancelled: personal data erased",
         )
-        session.execute(
-            update(OutboxDelivery)
-            .where(rows)
-            .values(payload={}, recipient=ERASED, report=None)
-            .execution_options(synchronize_session=False)
-        )
+        _update(session, OutboxDelivery, rows, payload={}, recipient=ERASED, report=None)
     counts["deliveries"] = len(outbox)
 
     # Messages and their files.
@@ -192,21 +189,18 @@ def erase(
     counts["mentions"] = sum(len(ids) for ids in found.values())
     inbound = held.ids("inbound_records") | held.ids("messages", "inbound_record_id")
     for part in chunks(messages):
-        session.execute(
-            update(Message)
-            .where(Message.id.in_(part))
-            .values(body_text=ERASED, body_html=None, external_id=None)
-            .execution_options(synchronize_session=False)
+        _update(
+            session,
+            Message,
+            Message.id.in_(part),
+            body_text=ERASED,
+            body_html=None,
+            external_id=None,
         )
     counts["messages"] = len(messages)
     files = held.ids("attachments", "sha256")
     for part in chunks(held.ids("attachments")):
-        session.execute(
-            update(Attachment)
-            .where(Attachment.id.in_(part))
-            .values(filename=ERASED, sha256="")
-            .execution_options(synchronize_session=False)
-        )
+        _update(session, Attachment, Attachment.id.in_(part), filename=ERASED, sha256="")
     gone = 0
     for part in chunks(files):
         still = set(
@@ -223,61 +217,42 @@ def erase(
     # Raw inbound payloads: theirs, and any other that holds one of their addresses.
     inbound |= raw_holding(session, {a for _, a in addresses})
     for part in chunks(inbound):
-        session.execute(
-            update(InboundRecord)
-            .where(InboundRecord.id.in_(part))
-            .values(
-                raw=b"",
-                meta={},
-                external_id=literal("erased:", String) + cast(InboundRecord.id, String),
-                reason=None,
-            )
-            .execution_options(synchronize_session=False)
+        _update(
+            session,
+            InboundRecord,
+            InboundRecord.id.in_(part),
+            raw=b"",
+            meta={},
+            external_id=literal("erased:", String) + cast(InboundRecord.id, String),
+            reason=None,
         )
     counts["inbound_records"] = len(inbound)
 
     # Tickets and what was written on them.
     for part in chunks(tickets):
-        session.execute(
-            update(Ticket)
-            .where(Ticket.id.in_(part))
-            .values(
-                subject=ERASED,
-                hold_note=None,
-                hold_parts_ref=None,
-                location=None,
-                requester_identity_id=None,
-                reply_identity_id=None,
-                updated_at=now,
-            )
-            .execution_options(synchronize_session=False)
+        _update(
+            session,
+            Ticket,
+            Ticket.id.in_(part),
+            subject=ERASED,
+            hold_note=None,
+            hold_parts_ref=None,
+            location=None,
+            requester_identity_id=None,
+            reply_identity_id=None,
+            updated_at=now,
         )
         for ticket_id in part:  # a link sent before must no longer open the page
-            session.execute(
-                update(Ticket)
-                .where(Ticket.id == ticket_id)
-                .values(tracking_token=tracking_token())
-                .execution_options(synchronize_session=False)
-            )
+            _update(session, Ticket, Ticket.id == ticket_id, tracking_token=tracking_token())
         edits: tuple[tuple[Any, str, str], ...] = (
             (ResolutionRecord, "steps", ERASED),
             (Override, "reason", ERASED),
             (SatisfactionAnswer, "comment", ""),
         )
         for model, column, value in edits:
-            session.execute(
-                update(model)
-                .where(model.ticket_id.in_(part))
-                .values({column: value})
-                .execution_options(synchronize_session=False)
-            )
+            _update(session, model, model.ticket_id.in_(part), **{column: value})
         session.execute(delete(KnownAddress).where(KnownAddress.ticket_id.in_(part)))
-        session.execute(
-            update(PortalSubmission)
-            .where(PortalSubmission.ticket_id.in_(part))
-            .values(email="", ip="")
-            .execution_options(synchronize_session=False)
-        )
+        _update(session, PortalSubmission, PortalSubmission.ticket_id.in_(part), email="", ip="")
     counts["tickets"] = len(tickets)
     replace_mentions(session, found, needles)
 
@@ -285,11 +260,12 @@ def erase(
     identities = held.ids("identities")
     pairs = _pairs(KnownAddress, "channel", "address", addresses)
     session.execute(delete(KnownAddress).where(pairs))
-    session.execute(
-        update(PortalSubmission)
-        .where(PortalSubmission.email.in_([a for k, a in addresses if k == "email"]))
-        .values(email="", ip="")
-        .execution_options(synchronize_session=False)
+    _update(
+        session,
+        PortalSubmission,
+        PortalSubmission.email.in_([a for k, a in addresses if k == "email"]),
+        email="",
+        ip="",
     )
     session.execute(
         delete(LinkCode).where(
@@ -300,13 +276,11 @@ def erase(
             )
         )
     )
-    session.execute(
-        update(ContactLink)
-        .where(
-            or_(ContactLink.contact_id.in_(contacts), ContactLink.other_contact_id.in_(contacts))
-        )
-        .values(reason="")
-        .execution_options(synchronize_session=False)
+    _update(
+        session,
+        ContactLink,
+        or_(ContactLink.contact_id.in_(contacts), ContactLink.other_contact_id.in_(contacts)),
+        reason="",
     )
     references: tuple[tuple[Any, str], ...] = (
         (Ticket, "requester_identity_id"),
@@ -315,19 +289,9 @@ def erase(
     )
     for model, column in references:
         attr = getattr(model, column)
-        session.execute(
-            update(model)
-            .where(attr.in_(identities))
-            .values({column: None})
-            .execution_options(synchronize_session=False)
-        )
+        _update(session, model, attr.in_(identities), **{column: None})
     session.execute(delete(Identity).where(Identity.id.in_(identities)))
-    session.execute(
-        update(Contact)
-        .where(Contact.id.in_(contacts))
-        .values(name="", erased_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    _update(session, Contact, Contact.id.in_(contacts), name="", erased_at=now)
     counts["identities"] = len(identities)
     counts["api_answers"] = forget_answers(session, needles)
 
@@ -398,6 +362,14 @@ FREE_TEXT = frozenset(
 
 def _holds_text(data: dict[str, Any]) -> bool:
     return any(key in FREE_TEXT and value.strip() for key, value in leaves(data))
+
+
+def _update(session: Session, model: Any, *where: Any, **values: Any) -> None:
+    """Set ``values`` on the rows of ``model`` that ``where`` picks, in one statement that
+    leaves objects already loaded in the session alone."""
+    session.execute(
+        update(model).where(*where).values(**values).execution_options(synchronize_session=False)
+    )
 
 
 def _pairs(model: Any, kind: str, address: str, pairs: Iterable[tuple[str, str]]) -> Any:
