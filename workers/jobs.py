@@ -246,30 +246,38 @@ def _failed(
 def process_inbound(record_ids: int | str) -> None:
     """Decide stored inbound records (one id, or several as "12,13,14": decided in
     one transaction, each in its own savepoint)."""
-    ids = [int(i) for i in str(record_ids).split(",") if i.strip()]
-    ctx = runtime().ctx
-    held: list[int] = []
-    intake.process_many(ctx, ids, held)
     # The acknowledgements leave from here, right after the commit, in one claim
     # and one status update, instead of a job each.
-    _send_held(ctx, held, "the acknowledgements of an intake batch")
+    _batch(record_ids, intake.process_many, "the acknowledgements of an intake batch")
 
 
 def sla_checkpoint(ticket_ids: int | str) -> None:
     """Warn or escalate tickets whose SLA checkpoint the clock found passed
     (one id, or several as "12,13,14": checked in one transaction)."""
-    ids = [int(i) for i in str(ticket_ids).split(",") if i.strip()]
-    ctx = runtime().ctx
-    held: list[int] = []
-    slawatch.checkpoint_many(ctx, ids, held)
     # The first pings leave from here, right after the commit, instead of waiting
     # in the queue behind the rest of a burst; the rows stay the source of truth.
-    _send_held(ctx, held, "the pings of an SLA checkpoint")
+    _batch(ticket_ids, slawatch.checkpoint_many, "the pings of an SLA checkpoint")
 
 
 def desk_checkpoint(ticket_ids: int | str) -> None:
     """Fire the desk rules due on tickets the clock found ("12,13,14": one transaction)."""
-    deskwatch.checkpoint_many(runtime().ctx, [int(i) for i in str(ticket_ids).split(",") if i])
+    deskwatch.checkpoint_many(runtime().ctx, _ids(ticket_ids))
+
+
+def _ids(ids: int | str) -> list[int]:
+    """One id, or several as "12,13,14"."""
+    return [int(i) for i in str(ids).split(",") if i.strip()]
+
+
+def _batch(
+    ids: int | str, work: Callable[[Context, list[int], list[int]], object], what: str
+) -> None:
+    """Run ``work`` on the batch; it fills ``held`` with the outbox rows to send right
+    after its commit, which are sent here."""
+    ctx = runtime().ctx
+    held: list[int] = []
+    work(ctx, _ids(ids), held)
+    _send_held(ctx, held, what)
 
 
 def _send_held(ctx: Context, held: list[int], what: str) -> None:
