@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from channels.web import uploads
@@ -177,6 +178,14 @@ def _act(ctx: Context, number: str, fn: Callable[[Session, Any], object]) -> dic
     return _show(ctx, ticket_id)
 
 
+def _apply(
+    ctx: Context, who: Principal, number: str, action: Callable[..., object], body: BaseModel
+) -> dict[str, Any]:
+    """Run ``action`` on the locked ticket with the body's fields as its keyword arguments."""
+    kwargs = dict(body)
+    return _act(ctx, number, lambda s, t: action(ctx, s, who, t, **kwargs))
+
+
 def _find_agent(session: Session, who: Principal, ref: str) -> Agent:
     try:
         return agents.find(session, ref, who)
@@ -188,13 +197,7 @@ def _find_agent(session: Session, who: Principal, ref: str) -> Agent:
 def acknowledge(
     ctx: CtxDep, who: WhoDep, number: str, body: Override | None = None
 ) -> dict[str, Any]:
-    return _act(
-        ctx,
-        number,
-        lambda s, t: workflow.acknowledge(
-            ctx, s, who, t, override_reason=body.override_reason if body else None
-        ),
-    )
+    return _apply(ctx, who, number, workflow.acknowledge, body or Override())
 
 
 @router.post("/tickets/{number}/assign")
@@ -215,13 +218,7 @@ def assign(ctx: CtxDep, who: WhoDep, number: str, body: AssignBody) -> dict[str,
 
 @router.post("/tickets/{number}/start")
 def start(ctx: CtxDep, who: WhoDep, number: str, body: Override | None = None) -> dict[str, Any]:
-    return _act(
-        ctx,
-        number,
-        lambda s, t: workflow.start(
-            ctx, s, who, t, override_reason=body.override_reason if body else None
-        ),
-    )
+    return _apply(ctx, who, number, workflow.start, body or Override())
 
 
 PostedDep = Annotated[uploads.Posted, Depends(uploads.read)]
@@ -283,65 +280,27 @@ def revoke_tracking_link(
 
 @router.post("/tickets/{number}/resume")
 def resume(ctx: CtxDep, who: WhoDep, number: str, body: Override | None = None) -> dict[str, Any]:
-    return _act(
-        ctx,
-        number,
-        lambda s, t: workflow.resume(
-            ctx, s, who, t, override_reason=body.override_reason if body else None
-        ),
-    )
+    return _apply(ctx, who, number, workflow.resume, body or Override())
 
 
 @router.post("/tickets/{number}/resolve")
 def resolve(ctx: CtxDep, who: WhoDep, number: str, body: ResolveBody) -> dict[str, Any]:
-    return _act(
-        ctx,
-        number,
-        lambda s, t: workflow.resolve(
-            ctx, s, who, t, code=body.code, steps=body.steps, override_reason=body.override_reason
-        ),
-    )
+    return _apply(ctx, who, number, workflow.resolve, body)
 
 
 @router.post("/tickets/{number}/close")
 def close(ctx: CtxDep, who: WhoDep, number: str, body: CloseBody | None = None) -> dict[str, Any]:
-    body = body or CloseBody()
-    return _act(
-        ctx,
-        number,
-        lambda s, t: workflow.close(
-            ctx, s, who, t, code=body.code, steps=body.steps, override_reason=body.override_reason
-        ),
-    )
+    return _apply(ctx, who, number, workflow.close, body or CloseBody())
 
 
 @router.post("/tickets/{number}/reopen")
 def reopen(ctx: CtxDep, who: WhoDep, number: str, body: ReopenBody | None = None) -> dict[str, Any]:
-    body = body or ReopenBody()
-    return _act(
-        ctx,
-        number,
-        lambda s, t: workflow.reopen(
-            ctx, s, who, t, reason=body.reason, override_reason=body.override_reason
-        ),
-    )
+    return _apply(ctx, who, number, workflow.reopen, body or ReopenBody())
 
 
 @router.post("/tickets/{number}/priority")
 def set_priority(ctx: CtxDep, who: WhoDep, number: str, body: PriorityBody) -> dict[str, Any]:
-    return _act(
-        ctx,
-        number,
-        lambda s, t: fields.set_priority(
-            ctx,
-            s,
-            who,
-            t,
-            priority=body.priority,
-            reason=body.reason,
-            override_reason=body.override_reason,
-        ),
-    )
+    return _apply(ctx, who, number, fields.set_priority, body)
 
 
 @router.post("/tickets/{number}/category")
@@ -394,13 +353,7 @@ def merge(ctx: CtxDep, who: WhoDep, number: str, body: MergeBody) -> dict[str, A
 
 @router.post("/tickets/{number}/escalate")
 def escalate(ctx: CtxDep, who: WhoDep, number: str, body: EscalateBody) -> dict[str, Any]:
-    return _act(
-        ctx,
-        number,
-        lambda s, t: workflow.escalate(
-            ctx, s, who, t, reason=body.reason, override_reason=body.override_reason
-        ),
-    )
+    return _apply(ctx, who, number, workflow.escalate, body)
 
 
 @router.post("/tickets/{number}/escalation/ack")
