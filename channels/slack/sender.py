@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -70,19 +71,16 @@ class SlackSender:
             raise DeliveryError(f"Slack unreachable: {exc}", outage=True) from exc
 
     def _send(self, out: Outbound) -> str | None:
-        if out.kind == slack_outbox.CARD:
-            return self._card(out)
-        if out.kind == slack_outbox.THREAD:
-            return self._thread(out)
-        if out.kind == slack_outbox.UPDATE:
-            return self._update(out)
-        if out.kind == slack_outbox.EPHEMERAL:
-            return self._ephemeral(out)
-        if out.kind == slack_outbox.HOME:
-            return self._home(out)
-        if out.kind == escalation.KIND:
-            return self._escalation(out)
-        return self._to_client(out)
+        """By the delivery's kind; any other kind is a message to a client."""
+        by_kind: dict[str, Callable[[Outbound], str | None]] = {
+            slack_outbox.CARD: self._card,
+            slack_outbox.THREAD: self._thread,
+            slack_outbox.UPDATE: self._update,
+            slack_outbox.EPHEMERAL: self._ephemeral,
+            slack_outbox.HOME: self._home,
+            escalation.KIND: self._escalation,
+        }
+        return by_kind.get(out.kind, self._to_client)(out)
 
     # Cards ---------------------------------------------------------------------------
 
