@@ -34,38 +34,14 @@ def tickets() -> None:
 @click.option("--limit", default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @handle_errors
-def tickets_list(
-    status: str | None,
-    priority: str | None,
-    queue: str | None,
-    assignee: str | None,
-    query: str | None,
-    asset: str | None,
-    site: str | None,
-    work_order: str | None,
-    include_closed: bool,
-    limit: int,
-    as_json: bool,
-) -> None:
+def tickets_list(as_json: bool, **filters: Any) -> None:
     """List tickets, newest first."""
     from core.tickets import views
 
     ctx = context(load())
     with ctx.db.reading() as session:
-        data = views.list_tickets(
-            ctx,
-            session,
-            status=status,
-            priority=priority,
-            queue=queue,
-            assignee=assignee,
-            query=query,
-            asset=asset,
-            site=site,
-            work_order=work_order,
-            include_closed=include_closed,
-            limit=limit,
-        )
+        # The options are list_tickets' own filters, by name.
+        data = views.list_tickets(ctx, session, **filters)
 
     def human(d: dict[str, Any]) -> None:
         for t in d["tickets"]:
