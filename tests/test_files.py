@@ -29,7 +29,7 @@ from tests.faketelegram import TOKEN as TELEGRAM_TOKEN
 from tests.faketelegram import FakeTelegram
 from tests.fakewhatsapp import FakeWhatsApp
 from tests.harness import Harness, wait_until
-from tests.slack_support import QUEUE_CHANNEL, SlackDriver
+from tests.slack_support import QUEUE_CHANNEL, SlackDriver, slack_options
 from tests.telegram_support import SECRET as TELEGRAM_SECRET
 from tests.telegram_support import TelegramDriver
 from tests.whatsapp_support import CLIENT, WhatsAppDriver, message, whatsapp_settings
@@ -60,15 +60,11 @@ def settings(
         delivery_max_attempts=5,
         max_attachment_bytes=MAX_FILE,
         max_upload_bytes=MAX_UPLOAD,
-        slack_bot_token="xoxb-test",
-        slack_signing_secret="test-signing-secret",
-        slack_api_url=fake_slack.url,
-        slack_default_channel=QUEUE_CHANNEL,
-        slack_undo_seconds=0.2,
         telegram_bot_token=TELEGRAM_TOKEN,
         telegram_api_url=fake_telegram.url,
         telegram_mode="webhook",
         telegram_webhook_secret=TELEGRAM_SECRET,
+        **slack_options(fake_slack, slack_undo_seconds=0.2),
     )
 
 
