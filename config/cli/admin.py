@@ -7,14 +7,14 @@ from typing import Any
 
 import click
 
-from config.cli.base import context, each, emit, handle_errors, load, main
+from config.cli.base import JSON, context, each, emit, handle_errors, load, main
 from config.settings import describe_settings
 from core.errors import SwitchboardError
 from core.models import DeliveryStatus
 
 
 @main.command("settings")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@JSON
 @handle_errors
 def show_settings(as_json: bool) -> None:
     """List every setting with its default and what it does."""
@@ -37,7 +37,7 @@ def audit() -> None:
 
 
 @audit.command("verify")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@JSON
 @handle_errors
 def audit_verify(as_json: bool) -> None:
     """Recompute every hash chain and checkpoint; exit 1 if anything was changed."""
@@ -96,7 +96,7 @@ def agents() -> None:
     show_default=True,
 )
 @click.option("--slack-user", help="Their Slack user id (U...).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@JSON
 @handle_errors
 def agents_add(
     name: str, email: str, roles: tuple[str, ...], slack_user: str | None, as_json: bool
@@ -144,7 +144,7 @@ def agents_add(
 
 
 @agents.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@JSON
 @handle_errors
 def agents_list(as_json: bool) -> None:
     from sqlalchemy import select
@@ -204,7 +204,7 @@ def oncall() -> None:
 
 
 @oncall.command("now")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@JSON
 @handle_errors
 def oncall_now(as_json: bool) -> None:
     """Who is on call in every rotation right now, and until when."""
@@ -231,7 +231,7 @@ def report() -> None:
 @click.option("--since", help="ISO date or time (default: --days ago).")
 @click.option("--until", help="ISO date or time (default: now).")
 @click.option("--days", default=30, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@JSON
 @handle_errors
 def report_sla(since: str | None, until: str | None, days: int, as_json: bool) -> None:
     """SLA compliance per priority, queue and category for tickets opened in the period."""
@@ -335,7 +335,7 @@ def outbox() -> None:
 @outbox.command("list")
 @click.option("--status", type=click.Choice([s.value for s in DeliveryStatus]))
 @click.option("--limit", default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@JSON
 @handle_errors
 def outbox_list(status: str | None, limit: int, as_json: bool) -> None:
     from sqlalchemy import select

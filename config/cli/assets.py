@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from config.cli.base import context, emit, handle_errors, load, main
+from config.cli.base import JSON, context, emit, handle_errors, load, main
 from core.rendering import plural
 
 ACTOR = "cli"
@@ -131,7 +131,7 @@ ASSET_OPTIONS = [
     click.option("--serial"),
     click.option("--site", help="Site code (created if new); '' clears it."),
     click.option("--location"),
-    click.option("--json", "as_json", is_flag=True, help="Print JSON."),
+    JSON,
 ]
 
 
@@ -170,10 +170,7 @@ def _show_add_update(
         return save
 
     limit = click.option("--limit", default=50, show_default=True, help=limit_help)
-    json_flag = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-    group.command("show", help=show_help)(
-        click.argument(ref)(limit(json_flag(handle_errors(show))))
-    )
+    group.command("show", help=show_help)(click.argument(ref)(limit(JSON(handle_errors(show)))))
     for name, create, help in (("add", True, add_help), ("update", False, update_help)):
         group.command(name, help=help)(
             click.argument(ref)(_options(options)(handle_errors(saving(create))))
@@ -189,7 +186,7 @@ def assets() -> None:
 @click.option("--site", help="Only this site's machines.")
 @click.option("-q", "--query", help="Search tag and name.")
 @click.option("--limit", default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@JSON
 @handle_errors
 def assets_list(site: str | None, query: str | None, limit: int, as_json: bool) -> None:
     _print_list(
@@ -220,7 +217,7 @@ _show_add_update(
 SITE_OPTIONS = [
     click.option("--name"),
     click.option("--address"),
-    click.option("--json", "as_json", is_flag=True, help="Print JSON."),
+    JSON,
 ]
 
 
@@ -241,7 +238,7 @@ def sites() -> None:
 @sites.command("list")
 @click.option("-q", "--query", help="Search code and name.")
 @click.option("--limit", default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@JSON
 @handle_errors
 def sites_list(query: str | None, limit: int, as_json: bool) -> None:
     _print_list("site", as_json, lambda s: f"{s['code']:<20} {s['name']}", query=query, limit=limit)
@@ -257,7 +254,7 @@ ORDER_OPTIONS = [
     click.option("--status", type=click.Choice(["open", "closed"])),
     click.option("--asset", help="Asset tag (created if new); '' clears it."),
     click.option("--site", help="Site code (created if new); '' clears it."),
-    click.option("--json", "as_json", is_flag=True, help="Print JSON."),
+    JSON,
 ]
 
 
@@ -279,7 +276,7 @@ def workorders() -> None:
 @click.option("--asset")
 @click.option("--site")
 @click.option("--limit", default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@JSON
 @handle_errors
 def workorders_list(
     status: str | None, asset: str | None, site: str | None, limit: int, as_json: bool

@@ -49,6 +49,10 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+"""The ``--json`` flag of every command that can print its result as JSON."""
+
+
 def emit(data: Any, as_json: bool, human: Callable[[Any], object]) -> None:
     if as_json:
         click.echo(json.dumps(data, indent=2, default=str))

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from config.cli.base import context, emit, handle_errors, load, main
+from config.cli.base import JSON, context, emit, handle_errors, load, main
 
 
 @main.group()
@@ -18,7 +18,7 @@ def contacts() -> None:
 @contacts.command("list")
 @click.option("-q", "--query", default="", help="Part of an address (any channel) or a name.")
 @click.option("--limit", default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@JSON
 @handle_errors
 def contacts_list(query: str, limit: int, as_json: bool) -> None:
     """Contacts, newest first."""
@@ -39,7 +39,7 @@ def contacts_list(query: str, limit: int, as_json: bool) -> None:
 
 @contacts.command("show")
 @click.argument("ref")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@JSON
 @handle_errors
 def contacts_show(ref: str, as_json: bool) -> None:
     """One contact (C-000123 or CHANNEL:ADDRESS): identities, tickets, link history."""
@@ -105,7 +105,7 @@ def _who(session: Any, agent_email: str | None) -> Any:
 @click.option(
     "--as", "agent_email", help="The agent taking the decision (email); else the operator."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@JSON
 @handle_errors
 def contacts_link(
     keep: str, other: str, reason: str, agent_email: str | None, as_json: bool
@@ -138,7 +138,7 @@ def contacts_link(
 @click.option(
     "--as", "agent_email", help="The agent taking the decision (email); else the operator."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@JSON
 @handle_errors
 def contacts_unlink(
     ref: str, identity: str, reason: str, agent_email: str | None, as_json: bool
@@ -203,7 +203,7 @@ def contacts_export(ref: str, out: str, agent_email: str) -> None:
 @click.option("--reason", required=True, help="Why (the request's reference); audited.")
 @click.option("--as", "agent_email", required=True, help="The lead deciding (email).")
 @click.option("--yes", is_flag=True, help="Confirm: the erasure cannot be undone.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@JSON
 @handle_errors
 def contacts_erase(ref: str, reason: str, agent_email: str, yes: bool, as_json: bool) -> None:
     """Erase contact REF's personal data for good (names, addresses, messages, files)."""

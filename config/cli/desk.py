@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from config.cli.base import context, each, emit, handle_errors, load, main
+from config.cli.base import JSON, context, each, emit, handle_errors, load, main
 
 
 @main.group("follow-ups")
@@ -24,7 +24,7 @@ def follow_ups() -> None:
     help="Which follow-ups.",
 )
 @click.option("--for", "agent_ref", help="Only those for this agent (id or email).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@JSON
 @handle_errors
 def follow_ups_list(status: str, agent_ref: str | None, as_json: bool) -> None:
     """Follow-ups, newest first."""
@@ -57,7 +57,7 @@ def follow_ups_list(status: str, agent_ref: str | None, as_json: bool) -> None:
 @click.argument("follow_up_id", type=int)
 @click.option("--as", "agent", required=True, help="The agent marking it done: id or email.")
 @click.option("--note", default="", help="What was done (kept in the audit).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@JSON
 @handle_errors
 def follow_ups_done(follow_up_id: int, agent: str, note: str, as_json: bool) -> None:
     """Mark a follow-up done."""
@@ -72,7 +72,7 @@ def follow_ups_done(follow_up_id: int, agent: str, note: str, as_json: bool) -> 
 
 
 @main.command("check")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@JSON
 @handle_errors
 def check_command(as_json: bool) -> None:
     """Say what is configured and what is not, and what that means; exit 1 when

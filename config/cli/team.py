@@ -14,7 +14,7 @@ import click
 from sqlalchemy.orm import Session
 
 from config.cli.admin import agents
-from config.cli.base import context, each, emit, handle_errors, load, main
+from config.cli.base import JSON, context, each, emit, handle_errors, load, main
 from core import agents as core_agents
 from core import organizations as orgs
 from core.context import Context
@@ -45,8 +45,6 @@ def _token_line(t: dict[str, Any]) -> str:
     state = f"revoked {t['revoked_at']} by {t['revoked_by']}" if t["revoked_at"] else "active"
     return f"#{t['id']:<4} agent {t['agent']:<4} {t['name']:<20} {t['hint']:<12} {state}"
 
-
-JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 # Agents: deactivate, reactivate, preferences ------------------------------------------
 

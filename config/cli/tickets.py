@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from config.cli.assets import context_lines
-from config.cli.base import context, emit, handle_errors, load, main
+from config.cli.base import JSON, context, emit, handle_errors, load, main
 
 # Tickets ----------------------------------------------------------------------------
 
@@ -32,7 +32,7 @@ def tickets() -> None:
 @click.option("--work-order", help="Only tickets linked to this work order (its number).")
 @click.option("--all", "include_closed", is_flag=True, help="Include closed tickets.")
 @click.option("--limit", default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@JSON
 @handle_errors
 def tickets_list(as_json: bool, **filters: Any) -> None:
     """List tickets, newest first."""
@@ -63,7 +63,7 @@ def reported(delivery: dict[str, Any]) -> str:
 
 @tickets.command("show")
 @click.argument("number")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@JSON
 @handle_errors
 def tickets_show(number: str, as_json: bool) -> None:
     """Show one ticket: its machine and that machine's recent history, thread,
@@ -126,7 +126,7 @@ def tickets_show(number: str, as_json: bool) -> None:
 @click.argument("number")
 @click.option("--reason", default="", help="Why (kept in the audit).")
 @click.option("--as", "agent_email", help="The agent revoking it (email); else the operator.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@JSON
 @handle_errors
 def tickets_revoke_link(number: str, reason: str, agent_email: str | None, as_json: bool) -> None:
     """Replace a ticket's tracking link: the old one stops working at once, and the
@@ -182,7 +182,7 @@ def parked() -> None:
 
 
 @parked.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@JSON
 @handle_errors
 def parked_list(as_json: bool) -> None:
     from core import parked as parked_items
@@ -203,7 +203,7 @@ def parked_list(as_json: bool) -> None:
 
 @parked.command("retry")
 @click.argument("item_id")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@JSON
 @handle_errors
 def parked_retry(item_id: str, as_json: bool) -> None:
     """Retry a parked item: in-N (inbound) runs the rules again, out-N re-queues a delivery."""
