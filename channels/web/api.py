@@ -305,22 +305,28 @@ def set_priority(ctx: CtxDep, who: WhoDep, number: str, body: PriorityBody) -> d
 
 @router.post("/tickets/{number}/category")
 def set_category(ctx: CtxDep, who: WhoDep, number: str, body: CategoryBody) -> dict[str, Any]:
-    return _act(
-        ctx,
-        number,
-        lambda s, t: fields.file_under(
-            ctx, s, who, t, "category", body.category, override_reason=body.override_reason
-        ),
-    )
+    return _file_under(ctx, who, number, "category", body)
 
 
 @router.post("/tickets/{number}/queue")
 def set_queue(ctx: CtxDep, who: WhoDep, number: str, body: QueueBody) -> dict[str, Any]:
+    return _file_under(ctx, who, number, "queue", body)
+
+
+def _file_under(
+    ctx: Context,
+    who: Principal,
+    number: str,
+    field: Literal["queue", "category"],
+    body: CategoryBody | QueueBody,
+) -> dict[str, Any]:
+    """File the ticket under the category or queue the body names by slug."""
+    slug = getattr(body, field)
     return _act(
         ctx,
         number,
         lambda s, t: fields.file_under(
-            ctx, s, who, t, "queue", body.queue, override_reason=body.override_reason
+            ctx, s, who, t, field, slug, override_reason=body.override_reason
         ),
     )
 
