@@ -18,7 +18,7 @@ from collections.abc import Collection
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from core.context import Context
 from core.db import transaction_cache
@@ -43,7 +43,9 @@ def normalize(kind: str, address: str) -> str:
 
 def find_identity(session: Session, kind: str, address: str) -> Identity | None:
     return session.execute(
-        select(Identity).where(Identity.kind == kind, Identity.address == normalize(kind, address))
+        select(Identity)
+        .where(Identity.kind == kind, Identity.address == normalize(kind, address))
+        .options(joinedload(Identity.contact))  # its contact is read next: one statement
     ).scalar_one_or_none()
 
 
