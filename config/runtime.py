@@ -173,6 +173,22 @@ def build_context(settings: Settings, db: Database | None = None) -> Context:
     return wire(settings, db)[0]
 
 
+# The settings the context takes as they are, under the same name.
+SAME_NAMED = (
+    "public_url",
+    "max_attachment_bytes",
+    "max_attachments",
+    "max_request_bytes",
+    "max_upload_bytes",
+    "public_requests_per_minute",
+    "auto_reply_limit_per_hour",
+    "tracking_link_days",
+    "portal_per_address_per_hour",
+    "portal_per_ip_per_hour",
+    "machine_answer_seconds",
+)
+
+
 def wire(settings: Settings, db: Database | None = None) -> tuple[Context, dict[str, Plug]]:
     """Build the context and plug in each configured channel from the registry.
 
@@ -188,18 +204,8 @@ def wire(settings: Settings, db: Database | None = None) -> tuple[Context, dict[
         policy=policy,
         renderer=Renderer(settings.templates_dir),
         secret=settings.signing_key(),
-        public_url=settings.public_url,
-        max_attachment_bytes=settings.max_attachment_bytes,
-        max_attachments=settings.max_attachments,
-        max_request_bytes=settings.max_request_bytes,
-        max_upload_bytes=settings.max_upload_bytes,
-        public_requests_per_minute=settings.public_requests_per_minute,
-        auto_reply_limit_per_hour=settings.auto_reply_limit_per_hour,
-        tracking_link_days=settings.tracking_link_days,
-        portal_per_address_per_hour=settings.portal_per_address_per_hour,
-        portal_per_ip_per_hour=settings.portal_per_ip_per_hour,
+        **{name: getattr(settings, name) for name in SAME_NAMED},
         idempotency_ttl=timedelta(hours=settings.idempotency_key_hours),
-        machine_answer_seconds=settings.machine_answer_seconds,
         parsers={c.name: c.parser for c in CHANNELS if c.parser is not None},
         client_channels=frozenset(c.name for c in live if c.clients),
         silent_channels=frozenset(c.name for c in CHANNELS if not c.answers),
