@@ -52,8 +52,9 @@ from sqlalchemy.orm import Session
 
 from core import audit
 from core.channel import Forget
-from core.contacts import format_contact
+from core.contacts import FOUND, format_contact
 from core.context import Context
+from core.db import transaction_cache
 from core.errors import ActionRefused
 from core.models import (
     Attachment,
@@ -322,6 +323,7 @@ def erase(
             .execution_options(synchronize_session=False)
         )
     session.execute(delete(Identity).where(Identity.id.in_(identities)))
+    transaction_cache(session, FOUND).clear()  # none of them may be found again
     session.execute(
         update(Contact)
         .where(Contact.id.in_(contacts))
