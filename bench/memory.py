@@ -213,7 +213,8 @@ def worker(deliveries: int, clients: Clients) -> None:
                 SWITCHBOARD_MAIL_RELAY_PORT=str(relay.port),
                 SWITCHBOARD_MAIL_RELAY_SECURITY="none",
             )
-            subprocess.run([str(BIN), "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+            with (root / "migrate.log").open("wb") as out:
+                subprocess.run([str(BIN), "migrate"], env=env, check=True, stdout=out, stderr=out)
             for role in ("worker", "clock", "smtp"):
                 processes[role] = subprocess.Popen(
                     [str(BIN), role], env=env, stdout=(root / f"{role}.log").open("wb"),
@@ -229,13 +230,14 @@ def worker(deliveries: int, clients: Clients) -> None:
             idle = rss_mb(pid)
             print(f"worker idle after start:          {idle:7.1f} MB", flush=True)
             earlier, timed = corpus(deliveries * 3 // 2)
-            items, offered, sent, figures = earlier + timed, 0, 0, []
+            items, offered, sent, figures, counts = earlier + timed, 0, 0, [], []
             for mark in (1_000, deliveries):
                 while sent < mark and offered < len(items):
                     clients.blast(smtp_port, items[offered : offered + BATCH])
                     offered = min(offered + BATCH, len(items))
                     sent = scaled_drained(engine, offered)
                 figures.append(rss_mb(pid))
+                counts.append(sent)
                 print(
                     f"worker after {sent:>6,} deliveries:   {figures[-1]:7.1f} MB "
                     f"({offered:,} mails decided)",
@@ -247,7 +249,7 @@ def worker(deliveries: int, clients: Clients) -> None:
             growth = figures[-1] - figures[0]
             grew = growth > 5 and growth > 0.05 * figures[0]
             print(
-                f"from 1,000 to {sent:,} deliveries: {growth:+.1f} MB "
+                f"from {counts[0]:,} to {sent:,} deliveries: {growth:+.1f} MB "
                 f"({100 * growth / figures[0]:+.1f}%): {'grew' if grew else 'no growth'}; "
                 f"the relay accepted {relay.accepted:,} mails"
             )
