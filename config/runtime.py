@@ -247,6 +247,7 @@ class System:
                 self.senders,
                 settings.delivery_max_attempts,
                 settings.delivery_backoff_seconds,
+                settings.delivery_outage_hours * 3600,
             )
         )
         self.supervisor = Supervisor(self.ctx.health)

@@ -75,6 +75,14 @@ class Settings(BaseSettings):
     delivery_backoff_seconds: float = Field(
         2.0, gt=0, description="First retry delay; doubles per attempt (capped at 15 minutes)."
     )
+    delivery_outage_hours: float = Field(
+        24.0,
+        gt=0,
+        description=(
+            "While a channel's platform is unreachable, failing or rate limiting, its "
+            "deliveries are retried (at least every 5 minutes) for this long before parked."
+        ),
+    )
     max_attachment_bytes: int = Field(
         25 * 1024 * 1024, ge=1, description="Largest attachment kept, in bytes."
     )

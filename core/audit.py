@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -162,6 +162,8 @@ def record(
     )
     session.add(event)
     head.seq, head.hash = seq, digest
+    if inspect(head).transient:  # a chain started in this transaction (start_chain)
+        session.add(head)
     return event
 
 
@@ -184,14 +186,13 @@ def lock_heads(session: Session, ticket_ids: list[int]) -> None:
 
 
 def start_chain(session: Session, ticket_id: int) -> None:
-    """A ticket created in this transaction starts its chain here: its head row is
-    written with the session's next flush, with no query for a head that cannot exist."""
+    """A ticket created in this transaction starts its chain here, with no query for a
+    head that cannot exist. The head row is written with the chain's first event (one
+    INSERT with its sequence and hash, not an INSERT and then an UPDATE)."""
     chain = chain_for(ticket_id)
     held: dict[str, AuditChainHead] = transaction_cache(session, HEADS)
     if chain not in held:
-        head = AuditChainHead(chain=chain, seq=0, hash=GENESIS)
-        session.add(head)
-        held[chain] = head
+        held[chain] = AuditChainHead(chain=chain, seq=0, hash=GENESIS)
 
 
 def _lock_head(session: Session, chain: str) -> AuditChainHead:

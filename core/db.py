@@ -92,6 +92,10 @@ class WriteLock:
             self.owner, self.depth = me, 1
             return True
 
+    def preferred_is_waiting(self) -> bool:
+        """A preferred thread (the front door) waits for the lock now."""
+        return self.preferred_waiting > 0
+
     def release(self) -> None:
         with self.changed:
             self.depth -= 1
@@ -122,6 +126,11 @@ class Database:
         """This thread's write transactions go before other threads' waiting ones (SQLite)."""
         if self.write_lock is not None:
             self.write_lock.preferred.add(threading.get_ident())
+
+    def writer_waiting(self) -> bool:
+        """On SQLite: the front door waits to write (a long transaction should commit and
+        let it). Always False on PostgreSQL, where writers do not wait for each other."""
+        return self.write_lock is not None and self.write_lock.preferred_is_waiting()
 
     @property
     def is_postgres(self) -> bool:

@@ -296,6 +296,29 @@ def backoff(first_seconds: float, attempt: int) -> float:
     return min(first_seconds * (2 ** max(0, attempt - 1)), 900.0)
 
 
+def waited(row: OutboxDelivery, now: datetime) -> float:
+    """Seconds since the row was first due (written, or its ``not_before``)."""
+    since = max(row.created_at, row.not_before) if row.not_before else row.created_at
+    return (now - since).total_seconds()
+
+
+def retrying(session: Session, channel: str, now: datetime, limit: int = 1000) -> list[int]:
+    """Pending rows on ``channel`` waiting for a retry time still ahead (backing off)."""
+    return list(
+        session.execute(
+            select(OutboxDelivery.id)
+            .where(
+                OutboxDelivery.channel == channel,
+                OutboxDelivery.status == DeliveryStatus.PENDING,
+                OutboxDelivery.next_attempt_at > now,
+                or_(OutboxDelivery.not_before.is_(None), OutboxDelivery.not_before <= now),
+            )
+            .order_by(OutboxDelivery.id)
+            .limit(limit)
+        ).scalars()
+    )
+
+
 def due_for_redelivery(
     session: Session, now: datetime, older_than: timedelta, limit: int = 500, after_id: int = 0
 ) -> list[int]:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from sqlalchemy import func, select, text
 
 from core import audit, intake
+from core.intake.frontdoor import FrontDoor
 from core.models import InboundRecord, Ticket
 from core.tickets import lookup, workflow
 from core.tokens import reply_token
 from core.values import Inbound
-from tests.harness import Harness
+from tests.harness import Harness, wait_until
 
 
 def test_a_new_message_opens_a_ticket_and_the_client_gets_an_acknowledgement(
@@ -290,3 +292,47 @@ def test_control_characters_a_client_sent_never_stop_a_ticket(harness: Harness) 
     ticket = harness.ticket(1)
     assert ticket["subject"] == "Scanner"
     assert ticket["thread"][0]["text"] == "Scanner shows E42\n\tsince noon"
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # one writer at a time: a batch must make way
+def test_a_message_arriving_while_a_batch_is_decided_is_stored_before_the_batch_ends(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def incoming(name: str) -> intake.Incoming:
+        inbound = Inbound(channel="fake", external_id=name, sender=name, subject=name, text=name)
+        return intake.Incoming("fake", name, intake.inbound_to_json(inbound), {})
+
+    batch = intake.receive_many(
+        harness.ctx, [incoming(f"queued-{n}") for n in range(5)], hand_over=False
+    )
+    from core.intake import decide
+
+    original = decide._decide_and_apply
+    lock = harness.ctx.db.write_lock
+    assert lock is not None
+    arrived, stored = threading.Event(), threading.Event()
+
+    def decide_in_step(ctx, session, record):  # type: ignore[no-untyped-def]
+        original(ctx, session, record)
+        if record.external_id == "queued-0":  # a client's message arrives meanwhile
+            arrived.set()
+            wait_until(lambda: lock.preferred_is_waiting(), what="the front door to wait")
+        elif record.external_id.startswith("queued-") and not stored.wait(30):
+            raise AssertionError("the new message was not stored while the batch went on")
+
+    monkeypatch.setattr(decide, "_decide_and_apply", decide_in_step)
+    deciding = threading.Thread(
+        target=intake.process_many, args=(harness.ctx, [r.record_id for r in batch])
+    )
+    deciding.start()
+    assert arrived.wait(15)
+    door = FrontDoor(harness.ctx)
+    received = door.store(incoming("arrived"))  # answered after one decision, not five
+    stored.set()
+    deciding.join(60)
+    assert not received.duplicate
+    harness.settle()
+    with harness.ctx.db.reading() as s:
+        statuses = dict(s.execute(select(InboundRecord.external_id, InboundRecord.status)).all())
+    assert statuses == {**{f"queued-{n}": "done" for n in range(5)}, "arrived": "done"}
+    assert harness.tickets()["total"] == 6

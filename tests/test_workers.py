@@ -11,9 +11,11 @@ from sqlalchemy import select
 from config.runtime import System
 from config.settings import Settings
 from core.errors import DeliveryError
+from core.health import DEGRADED, UP
 from core.models import OutboxDelivery
-from tests.harness import Harness
+from tests.harness import Harness, wait_until
 from tests.services import AMQP_URL, REDIS_URL, need
+from workers import jobs
 from workers.sweep import sweep
 
 
@@ -83,6 +85,56 @@ def test_an_exhausted_delivery_is_parked_visible_and_can_be_retried(harness: Har
     harness.settle()
     assert _rows(harness)[0].status == "sent"
     assert len(harness.sent()) == 1
+
+
+def test_a_platform_outage_outlasting_the_attempts_is_waited_out_not_parked(
+    harness: Harness,
+) -> None:
+    # Twice the attempts a message's own failure gets: the platform is down, not the
+    # message wrong, so the acknowledgement waits for it instead of being parked.
+    outage = [DeliveryError("503 Service Unavailable", outage=True)] * 6
+    assert len(outage) > harness.settings.delivery_max_attempts
+    harness.system.senders["fake"].fail_next = list(outage)  # type: ignore[attr-defined]
+    _open(harness)
+    harness.settle()
+    row = _rows(harness)[0]
+    assert (row.status, row.attempts) == ("sent", 7)
+    assert len(harness.sent()) == 1
+    actions_seen = [e["action"] for e in harness.ticket(1)["audit"]]
+    assert actions_seen == ["open"] + ["delivery_retry"] * 6 + ["delivered"]
+
+
+def test_an_outage_longer_than_the_outage_window_parks_the_delivery(harness: Harness) -> None:
+    jobs.runtime().outage_seconds = 0.0  # as SWITCHBOARD_DELIVERY_OUTAGE_HOURS has passed
+    harness.system.senders["fake"].fail_next = [  # type: ignore[attr-defined]
+        DeliveryError("Telegram unreachable", outage=True)
+    ] * harness.settings.delivery_max_attempts
+    _open(harness)
+    harness.settle()
+    row = _rows(harness)[0]
+    assert (row.status, row.attempts) == ("parked", harness.settings.delivery_max_attempts)
+    assert harness.sent() == []
+
+
+def test_deliveries_waiting_out_an_outage_go_as_soon_as_the_platform_answers(
+    harness: Harness,
+) -> None:
+    jobs.runtime().backoff_seconds = 120.0  # their own retry is two minutes away
+    harness.system.senders["fake"].fail_next = [  # type: ignore[attr-defined]
+        DeliveryError("Slack unreachable", outage=True)
+    ] * 2
+    _open(harness, "client-1")
+    _open(harness, "client-2")
+    wait_until(
+        lambda: [(r.status, r.attempts) for r in _rows(harness)] == [("pending", 1)] * 2,
+        what="both acknowledgements failed once and wait",
+    )
+    assert harness.system.ctx.health.get(jobs.delivery_part("fake")).state == DEGRADED  # type: ignore[union-attr]
+    _open(harness, "client-3")  # its acknowledgement gets through: the platform is back
+    harness.settle(timeout=15)  # far less than the two minutes they were to wait
+    assert [r.status for r in _rows(harness)] == ["sent", "sent", "sent"]
+    assert sorted(m["recipient"] for m in harness.sent()) == ["client-1", "client-2", "client-3"]
+    assert harness.system.ctx.health.get(jobs.delivery_part("fake")).state == UP  # type: ignore[union-attr]
 
 
 def test_a_permanent_refusal_fails_at_once_without_retrying(harness: Harness) -> None:

@@ -38,6 +38,7 @@ class Runtime:
     senders: dict[str, Sender] = field(default_factory=dict)
     max_attempts: int = 8
     backoff_seconds: float = 2.0
+    outage_seconds: float = 24 * 3600.0
 
 
 _runtime: Runtime | None = None
@@ -160,6 +161,7 @@ def _send(
         known = rt.ctx.health.get(part)
         if known is not None and known.state != UP:
             rt.ctx.health.up(part)  # the platform answers again
+            _resume(rt.ctx, out.channel, outbox_id)
         return True, sent
     except DeliveryError as exc:
         if exc.outage:  # in health (logged once), retried like any transient failure
@@ -173,6 +175,7 @@ def _send(
             permanent=exc.permanent,
             no_sender=sender is None,
             retry_after=exc.retry_after,
+            outage=exc.outage,
         )
     except Exception as exc:  # a bug or an outage in a sender: ours, so logged as an error
         log.exception("sending outbox row %s on %s failed unexpectedly", outbox_id, out.channel)
@@ -203,7 +206,16 @@ def _failed(
     permanent: bool,
     no_sender: bool,
     retry_after: float | None = None,
+    outage: bool = False,
 ) -> None:
+    """Record a failed send: failed for good, parked, or retried later.
+
+    A message's own transient failure is retried ``max_attempts`` times. While the
+    platform itself is down (``outage``: unreachable, failing, rate limiting), the
+    attempts do not run out: the delivery is retried at least every
+    ``OUTAGE_RETRY_SECONDS`` until it has waited ``outage_seconds``, and the first
+    send that gets through again hands every waiting delivery of the channel back to
+    the workers (``_resume``)."""
     ctx = rt.ctx
     with ctx.db.transaction() as session:
         row = session.get(OutboxDelivery, outbox_id, with_for_update=True)
@@ -212,11 +224,17 @@ def _failed(
         if permanent:
             row.status = DeliveryStatus.FAILED
             outcome = "delivery_failed"
-        elif no_sender or attempts >= rt.max_attempts:
+        elif no_sender or (
+            attempts >= rt.max_attempts
+            and not (outage and outbox.waited(row, ctx.now()) < rt.outage_seconds)
+        ):
             row.status = DeliveryStatus.PARKED
             outcome = "delivery_parked"
         else:
-            delay = max(outbox.backoff(rt.backoff_seconds, attempts), retry_after or 0.0)
+            delay = outbox.backoff(rt.backoff_seconds, attempts)
+            if outage:
+                delay = min(delay, OUTAGE_RETRY_SECONDS)
+            delay = max(delay, retry_after or 0.0)
             row.status = DeliveryStatus.PENDING
             row.next_attempt_at = ctx.now() + timedelta(seconds=delay)
             row.enqueued_at = None
@@ -241,6 +259,25 @@ def _failed(
     log.log(
         level, "outbox row %s: %s after attempt %s: %s", outbox_id, outcome, attempts, error[:200]
     )
+
+
+OUTAGE_RETRY_SECONDS = 300.0  # while a platform is down, its deliveries are tried this often
+
+
+def _resume(ctx: Context, channel: str, sent_id: int) -> None:
+    """The platform answers again: the deliveries waiting out its outage go now, not
+    when their backoff ends (up to a quarter of an hour later)."""
+    try:
+        with ctx.db.transaction() as session:
+            waiting = outbox.retrying(session, channel, ctx.now())
+    except Exception:  # the clock's sweep still hands them over when they are due
+        log.exception("could not list the %s deliveries waiting for the platform", channel)
+        return
+    waiting = [i for i in waiting if i != sent_id]
+    if waiting:
+        log.info("%s answers again: sending %d waiting deliveries", channel, len(waiting))
+    for outbox_id in waiting:
+        ctx.dispatcher.send("deliver", outbox_id)
 
 
 def process_inbound(record_ids: int | str) -> None:

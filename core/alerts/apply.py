@@ -206,6 +206,7 @@ def _open(
         links=links,
         linked_from_id=linked_from,
         inbound_record_id=record_id,
+        send_ack=False,  # nothing is sent back to monitoring
     )
 
 

@@ -17,7 +17,7 @@ import re
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from core.context import Context
 from core.db import transaction_cache
@@ -42,7 +42,9 @@ def normalize(kind: str, address: str) -> str:
 
 def find_identity(session: Session, kind: str, address: str) -> Identity | None:
     return session.execute(
-        select(Identity).where(Identity.kind == kind, Identity.address == normalize(kind, address))
+        select(Identity)
+        .where(Identity.kind == kind, Identity.address == normalize(kind, address))
+        .options(joinedload(Identity.contact))  # its contact is read next: one statement
     ).scalar_one_or_none()
 
 

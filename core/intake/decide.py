@@ -42,11 +42,24 @@ def process_many(ctx: Context, record_ids: Sequence[int], held: list[int] | None
     database fails the transaction (a deadlock between two batches, say), it is
     rolled back and each record is processed on its own, as ``process`` does.
 
+    On SQLite (one writer at a time), the batch commits early whenever the front
+    door is waiting to store what just arrived, and goes on in a new transaction:
+    a client waits for at most one record's decision, not a whole batch's.
+
     With ``held``, the acknowledgements the batch queued are not handed to the
     ``deliver`` job but their ids added to ``held`` after the commit, for the
     caller to send at once (rows it never gets to stay pending for the sweep)."""
     fetch.prefetch(ctx, record_ids)  # downloads happen before any lock is taken
+    left = list(record_ids)
+    while left:
+        left = left[_decide_batch(ctx, left, held) :]
+
+
+def _decide_batch(ctx: Context, record_ids: list[int], held: list[int] | None) -> int:
+    """Decide records from the start of ``record_ids`` in one transaction; returns how
+    many were dealt with (all of them, unless the front door asked for the lock)."""
     rows: list[OutboxDelivery] | None = None
+    taken = len(record_ids)
     try:
         with ctx.db.transaction() as session:
             rows = outbox.hold(session, HELD_KINDS) if held is not None else None
@@ -60,7 +73,10 @@ def process_many(ctx: Context, record_ids: Sequence[int], held: list[int] | None
                     .with_for_update()
                 ).scalars()
             }
-            for record_id in record_ids:
+            for n, record_id in enumerate(record_ids):
+                if n and ctx.db.writer_waiting():
+                    taken = n  # commit what is decided; the rest in the next transaction
+                    break
                 record = loaded.get(record_id)
                 if record is None or record.status != InboundStatus.PENDING:
                     continue
@@ -87,14 +103,15 @@ def process_many(ctx: Context, record_ids: Sequence[int], held: list[int] | None
     except Exception:
         log.warning(
             "a batch of %d inbound records could not be committed; processing them one by one",
-            len(record_ids),
+            taken,
             exc_info=True,
         )
-        for record_id in record_ids:
+        for record_id in record_ids[:taken]:
             try:
                 process(ctx, record_id)
             except NotFound:
                 log.warning("inbound record %s does not exist", record_id)
+    return taken
 
 
 def process(ctx: Context, record_id: int, *, retry: bool = False) -> InboundRecord:
