@@ -104,6 +104,10 @@ class Channel:
     - ``file_bytes``: the largest file an agent's reply can carry to a client on
       it (0: its sender sends no files, so a reply with files is refused, saying
       so; None: no limit of its own).
+    - ``probe(settings)``: asks the platform what a process's start-up asks it (a
+      token check); None when it answers, else why not, in a few words without
+      secrets (``switchboard check`` then says the channel is degraded). None: the
+      channel has nothing to ask.
     """
 
     name: str
@@ -117,12 +121,13 @@ class Channel:
     check_address: Callable[[str], None] | None = None
     forget: Callable[[Settings, Session, Forget], None] | None = None
     file_bytes: int | None = None
+    probe: Callable[[Settings], str | None] | None = None
 
     @classmethod
     def of(cls, package: str, title: str, *, models: bool = False, **more: Any) -> Channel:
         """The channel a package declares by the names every channel package uses: its
-        ``NAME``, ``plug`` and, where it has them, ``configured`` (else: always) and
-        ``forget``.
+        ``NAME``, ``plug`` and, where it has them, ``configured`` (else: always),
+        ``forget`` and ``probe``.
         ``package`` is the package's ``__name__``; ``models``: its tables are declared
         in ``<package>.models``; ``more``: the other fields (``parser``, ...)."""
         module = sys.modules[package]
@@ -132,6 +137,7 @@ class Channel:
             configured=getattr(module, "configured", _always),
             plug=module.plug,
             forget=getattr(module, "forget", None),
+            probe=getattr(module, "probe", None),
             tables=partial(import_module, f"{package}.models") if models else _no_tables,
             **more,
         )

@@ -53,8 +53,12 @@ class Staff:
         return [a for a in self.agents or [] if role in (a.roles or [])]
 
 
-def findings(settings: Settings, policy: Policy | None = None) -> list[Finding]:
-    """Everything ``switchboard check`` says, most serious first."""
+def findings(
+    settings: Settings, policy: Policy | None = None, *, probe: bool = False
+) -> list[Finding]:
+    """Everything ``switchboard check`` says, most serious first; with ``probe``, the
+    configured channels' platforms are asked too (a channel that does not answer is
+    degraded)."""
     found: list[Finding] = []
     try:
         policy = policy or load_policy(settings.config_file)
@@ -62,7 +66,7 @@ def findings(settings: Settings, policy: Policy | None = None) -> list[Finding]:
         return [Finding(PROBLEM, "policy", f"{exc}: Switchboard will not start")]
     live = {c.name for c in CHANNELS if c.configured(settings)}
     staff = _staff(settings, found)
-    found += _channels(settings, live)
+    found += _channels(settings, live, _unanswered(settings, live) if probe else {})
     found += _escalation(policy, live, staff)
     found += _rotations(policy, staff)
     found += _warnings_and_leads(policy, live, staff)
@@ -142,9 +146,30 @@ def _staff(settings: Settings, found: list[Finding]) -> Staff:
     return Staff(agents)
 
 
-def _channels(settings: Settings, live: set[str]) -> list[Finding]:
+def _unanswered(settings: Settings, live: set[str]) -> dict[str, str]:
+    """name -> why, for each configured channel whose platform does not answer now."""
+    down: dict[str, str] = {}
+    for channel in CHANNELS:
+        if channel.name in live and channel.probe is not None:
+            why = channel.probe(settings)
+            if why:
+                down[channel.name] = why
+    return down
+
+
+def _channels(settings: Settings, live: set[str], down: dict[str, str]) -> list[Finding]:
     out: list[Finding] = []
-    if "slack" in live:
+    if "slack" in down:
+        out.append(
+            Finding(
+                WARNING,
+                "slack",
+                f"Slack is configured but degraded: {down['slack']}; ticket cards and "
+                "Slack notifications wait and are retried, and the web role retries "
+                "its token check until Slack answers (/healthz: 'Slack Web API')",
+            )
+        )
+    elif "slack" in live:
         out.append(Finding(OK, "slack", "Slack is configured: agents work tickets from Slack"))
     else:
         out.append(

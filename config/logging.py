@@ -118,10 +118,14 @@ def setup(
 def quiet(level: str) -> None:
     """Libraries that chatter at INFO log warnings and worse only. pika logs every
     failed connection attempt as errors with tracebacks (hundreds a minute while
-    RabbitMQ is away); the broker's state is told once, by ``core.health``, instead."""
+    RabbitMQ is away); the broker's state is told once, by ``core.health``, instead.
+    slack_sdk's Web API client logs every failed call as an error before raising it;
+    each is raised to Switchboard, which says so once (the token check through
+    ``core.health``, a delivery on its outbox row), so those lines are not logged."""
     for noisy in NOISY:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
-    logging.getLogger("pika").setLevel(logging.CRITICAL)
+    for repeated in ("pika", "slack_sdk.web"):
+        logging.getLogger(repeated).setLevel(logging.CRITICAL)
 
 
 def configure(settings: Settings) -> logging.Handler | None:

@@ -106,11 +106,13 @@ def to_client(
     not_before: datetime | None = None,
     extras: dict[str, Any] | None = None,
     thread: dict[str, Any] | None = None,
+    flush: bool = True,
 ) -> OutboxDelivery | None:
     """Queue a message to the ticket's client on the channel they last used
     (``contacts.reply_to``).
 
-    ``thread`` is what ``thread_info`` would find, when the caller already knows it.
+    ``thread`` is what ``thread_info`` would find, when the caller already knows it;
+    ``flush``: as for ``queue`` (False: the row has its id after the next flush).
 
     Returns None when the ticket has no reachable identity (kept in the audit), or
     when its channel is never written to (``ctx.silent_channels``: monitoring).
@@ -148,6 +150,7 @@ def to_client(
         ticket_id=ticket.id,
         message_id=message.id if message else None,
         not_before=not_before,
+        flush=flush,
     )
 
 

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from imapclient import IMAPClient
 
+from channels.email.imap import Account
 from tests.services import REQUIRE_SERVICES
 
 USER, PASSWORD = "support", "secret-pass"
@@ -138,3 +140,17 @@ def dovecot(tmp_path: Path) -> Iterator[Dovecot]:
     server = start(tmp_path)
     yield server
     stop(server)
+
+
+@pytest.fixture
+def imap(dovecot: Dovecot) -> Iterator[IMAPClient]:
+    """A client to put mail into the test server, as an MTA would."""
+    client = IMAPClient("127.0.0.1", port=dovecot.port, ssl=False)
+    client.login(USER, PASSWORD)
+    yield client
+    client.logout()
+
+
+def account(server: Dovecot) -> Account:
+    """The poller's account on the test server."""
+    return Account("127.0.0.1", server.port, security="none", user=USER, password=PASSWORD)

@@ -92,6 +92,9 @@ class FakeSlack(Loopback):
     failures: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
     files: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # path -> bytes, type
     downloads: list[tuple[str, str]] = field(default_factory=list)  # path, Authorization
+    # While set, every API call is answered with this status: 429 as Slack rate-limits
+    # (Retry-After, ``ratelimited``), anything else with an HTML error page from its edge.
+    outage: int = 0
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
@@ -171,6 +174,12 @@ class FakeSlack(Loopback):
                 elif body:
                     args.update(dict(parse_qsl(body.decode())))
                 args.pop("token", None)
+                if fake.outage and fake.outage != 429:
+                    with fake.lock:
+                        fake.calls.append(Call(method, args))
+                    page = f"<html><body>{fake.outage} Server Error</body></html>".encode()
+                    self.answer(fake.outage, page, "text/html; charset=utf-8")
+                    return
                 status, payload, headers = fake.dispatch(
                     method, args, self.headers.get("Authorization", "")
                 )
@@ -235,6 +244,8 @@ class FakeSlack(Loopback):
                 return 200, {"ok": False, "error": "invalid_arguments", "detail": problem}, {}
             if not auth.startswith("Bearer "):
                 return 200, {"ok": False, "error": "not_authed"}, {}
+            if self.outage == 429:
+                return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"}
             for i, (name, status, opts) in enumerate(self.failures):
                 if name == method:
                     del self.failures[i]

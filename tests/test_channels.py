@@ -3,8 +3,10 @@ platform that cannot be reached never stops the process."""
 
 from __future__ import annotations
 
+import json
 import os
 import smtplib
+import subprocess
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -22,7 +24,15 @@ from core.health import DEGRADED
 from core.models import AuditEvent
 from core.values import Outbound
 from tests.fakeslack import FakeSlack
-from tests.harness import Harness, make_settings, start_role, stop_process, wait_started, wait_until
+from tests.harness import (
+    BIN,
+    Harness,
+    make_settings,
+    start_role,
+    stop_process,
+    wait_started,
+    wait_until,
+)
 from tests.test_embedded import _free_port
 from workers.clock import Clock
 
@@ -121,10 +131,20 @@ def test_a_clock_step_that_fails_does_not_stop_the_steps_after_it(harness: Harne
         assert session.query(AuditEvent).count() >= 1
 
 
+def slack_said(env: dict[str, str]) -> dict[str, str]:
+    """What ``switchboard check`` says of Slack: its finding's level and message."""
+    done = subprocess.run(
+        [str(BIN), "check", "--json"], env=env, capture_output=True, text=True, timeout=120
+    )
+    findings = json.loads(done.stdout)["findings"]
+    return next(f for f in findings if f["part"] == "slack")
+
+
+@pytest.mark.parametrize("how", ["refused", "500", "429"])
 def test_switchboard_up_stays_up_while_slack_is_unreachable_and_reports_it(
-    tmp_path: Path,
+    tmp_path: Path, how: str
 ) -> None:
-    # Given Slack's API on a port where nothing listens yet
+    # Given Slack's API on a port where nothing listens yet, or answering 500 or 429
     slack_port, http_port, smtp_port = _free_port(), _free_port(), _free_port()
     env = {
         **os.environ,
@@ -137,9 +157,12 @@ def test_switchboard_up_stays_up_while_slack_is_unreachable_and_reports_it(
     }
     for name in ("SWITCHBOARD_DATABASE_URL", "SWITCHBOARD_BROKER_URL", "SWITCHBOARD_SECRET_KEY"):
         env.pop(name, None)
+    fake = FakeSlack()
+    if how != "refused":
+        fake.outage = int(how)
+        fake.start(port=slack_port)
     log = tmp_path / "up.log"
     server = start_role(["up"], env, log)
-    fake = FakeSlack()
     try:
         base = f"http://127.0.0.1:{http_port}"
 
@@ -156,6 +179,9 @@ def test_switchboard_up_stays_up_while_slack_is_unreachable_and_reports_it(
         first = httpx.get(f"{base}/healthz", timeout=30).json()
         assert first["status"] == "degraded"
         assert first["parts"]["Slack Web API"] == DEGRADED
+        # and so does `switchboard check`
+        said = slack_said(env)
+        assert said["level"] == "warning" and "degraded" in said["message"], said
         # and it keeps running past the moment it used to exit, taking mail meanwhile
         time.sleep(6)
         assert server.poll() is None
@@ -172,14 +198,27 @@ def test_switchboard_up_stays_up_while_slack_is_unreachable_and_reports_it(
             timeout=20,
             what="the acknowledgement in the maildir",
         )
+        assert (health() or {}).get("parts", {}).get("Slack Web API") == DEGRADED
+        assert fake.calls_of("auth.test") or how == "refused", "no attempt reached Slack"
         # When Slack comes back, the part comes up by itself
-        fake.start(port=slack_port)
+        if how == "refused":
+            fake.start(port=slack_port)
+        else:
+            fake.outage = 0
         wait_until(
             lambda: (health() or {}).get("parts", {}).get("Slack Web API") == "up",
             timeout=90,
             what="the Slack part up again",
         )
-        assert fake.calls_of("auth.test")
+        assert (health() or {}).get("status") == "ok"
+        said = slack_said(env)
+        assert said["level"] == "ok" and "degraded" not in said["message"], said
+        assert server.poll() is None
     finally:
         stop_process(server)
         fake.stop()
+    printed = log.read_text()
+    # The outage is told once when it starts and once when it ends, not per attempt
+    assert "Traceback" not in printed and " ERROR " not in printed, printed[-4000:]
+    assert printed.count("Slack Web API is degraded") == 1, printed[-4000:]
+    assert printed.count("Slack Web API is up again") == 1, printed[-4000:]

@@ -6,34 +6,21 @@ import functools
 import smtplib
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 from imapclient import IMAPClient
 from sqlalchemy import func, select
 
-from channels.email.imap import Account, MailboxPoller
+from channels.email.imap import MailboxPoller
 from core.models import InboundRecord
 from tests import dovecot as dovecot_support
-from tests.dovecot import PASSWORD, USER, Dovecot
+from tests.dovecot import Dovecot, account
 from tests.email_support import mail
 from tests.harness import Harness
 from tests.sla_support import at_once
 
-dovecot = dovecot_support.dovecot  # the fixture, under its own name
-
-
-@pytest.fixture
-def imap(dovecot: Dovecot) -> Iterator[IMAPClient]:
-    """A client to put mail into the test server, as an MTA would."""
-    client = IMAPClient("127.0.0.1", port=dovecot.port, ssl=False)
-    client.login(USER, PASSWORD)
-    yield client
-    client.logout()
-
-
-def account(server: Dovecot) -> Account:
-    return Account("127.0.0.1", server.port, security="none", user=USER, password=PASSWORD)
+dovecot = dovecot_support.dovecot  # the fixtures, under their own names
+imap = dovecot_support.imap
 
 
 def deliver(client: IMAPClient, n: int, folder: str = "INBOX", start: int = 0) -> None:

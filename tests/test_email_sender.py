@@ -246,3 +246,38 @@ def test_what_is_not_one_address_is_refused_for_good_and_nothing_is_sent(
         sender_for(port, tmp_path).send(_to(bad))
     assert failed.value.permanent
     assert handler.messages == []
+
+
+SUBJECT = "[#T-000003] Störung: Scanner offline"
+
+
+def _in_words(recipient: str) -> Outbound:
+    """An acknowledgement whose subject and text are not ASCII, to ``recipient``."""
+    base = outbound(key=f"ack:{recipient}")
+    text = "Wir kümmern uns darum.\n"
+    return Outbound(**{**base.__dict__, "recipient": recipient, "subject": SUBJECT, "text": text})
+
+
+@pytest.mark.parametrize("recipient", ["dana@client.example", "josé@cliënt.example"])
+@pytest.mark.parametrize("route", ["relay", "maildir"])
+def test_a_subject_and_text_outside_ascii_arrive_as_written_by_relay_and_in_the_maildir(
+    tmp_path: Path, route: str, recipient: str
+) -> None:
+    # Given an acknowledgement in German, to an ASCII address or one that needs SMTPUTF8
+    if route == "relay":
+        with serving(enable_SMTPUTF8=True) as (handler, port):
+            sender_for(port, tmp_path).send(_in_words(recipient))
+        [(_, _, raw)] = handler.messages
+    else:
+        sender_for(None, tmp_path).send(_in_words(recipient))
+        (raw,) = [p.read_bytes() for p in (tmp_path / "maildir" / "new").iterdir()]
+    # Then the mail says what was written, the Thread-Topic too
+    msg = message_from_bytes(raw, policy=policy.default)
+    assert msg["Subject"] == SUBJECT
+    assert msg["Thread-Topic"] == "Störung: Scanner offline"
+    body = msg.get_body(("plain",))
+    assert body is not None and body.get_content().splitlines() == ["Wir kümmern uns darum."]
+    # in 7-bit headers (RFC 2047) unless the address itself needs UTF-8 (RFC 6531)
+    assert raw.split(b"\n\n")[0].split(b"\r\n\r\n")[0].isascii() == recipient.isascii()
+    if route == "relay":
+        assert b"\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b""), "SMTP line ends"

@@ -1,6 +1,8 @@
-"""A duplicate storm on the chat channels: Telegram and WhatsApp each send every webhook
-three times at once (their retries after a slow answer, a second delivery server):
-one ticket per message and one acknowledgement per client, on SQLite and PostgreSQL.
+"""A duplicate storm on the chat channels and in the IMAP mailbox: Telegram and WhatsApp
+each send every webhook three times at once (their retries after a slow answer, a
+second delivery server), and every mail sits in the polled mailboxes three times
+(delivered by three relays, half without a Message-ID): one ticket per message and
+one acknowledgement per client, on SQLite and PostgreSQL.
 
 (The SMTP storm, with and without Message-IDs, is in ``tests/test_faults.py``.)
 """
@@ -8,13 +10,20 @@ one ticket per message and one acknowledgement per client, on SQLite and Postgre
 from __future__ import annotations
 
 import json
+import random
 from concurrent.futures import ThreadPoolExecutor
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
+from imapclient import IMAPClient
 
+from channels.email.imap import MailboxPoller
 from config.settings import Settings
+from tests import dovecot as dovecot_support
+from tests.dovecot import Dovecot, account
+from tests.email_support import mail, maildir_messages
 from tests.faketelegram import FakeTelegram
 from tests.fakewhatsapp import FakeWhatsApp
 from tests.harness import Harness
@@ -27,6 +36,8 @@ from tests.whatsapp_support import (
 )
 
 CLIENTS = 15
+dovecot = dovecot_support.dovecot  # the fixtures, under their own names
+imap = dovecot_support.imap
 
 
 @pytest.fixture
@@ -74,3 +85,69 @@ def test_every_telegram_and_whatsapp_webhook_three_times_at_once_is_one_ticket_a
             f"chat {5000 + n}: {telegram.texts_to(5000 + n)}"
         )
         assert len(fake_whatsapp.messages(f"1650555{n:04d}")) == 1, n
+
+
+def relayed(message: EmailMessage, relay: int) -> bytes:
+    """``message`` as relay ``relay`` files it: the same bytes the sender wrote, under
+    that relay's own transport headers (Return-Path, Delivered-To, Received)."""
+    trail = (
+        f"Return-Path: <bounce-{relay}@relay{relay}.example>\r\n"
+        f"Delivered-To: support+{relay}@localhost\r\n"
+        f"Received: from relay{relay}.example (relay{relay}.example [192.0.2.{relay + 1}])\r\n"
+        f"\tby mx.example with ESMTPS id R{relay}X; {message['Date']}\r\n"
+    )
+    return trail.encode() + message.as_bytes().replace(b"\n", b"\r\n")
+
+
+def test_every_mail_three_times_in_the_polled_mailboxes_is_one_ticket_and_one_ack(
+    harness: Harness, dovecot: Dovecot, imap: IMAPClient
+) -> None:
+    """Each client's mail is in the mailboxes three times: two copies in INBOX and one
+    filed into Support (both polled), each under another relay's transport headers;
+    half have no Message-ID. Two pollers read the folders at once; the third copy of
+    half the mails arrives only after the first was decided and acknowledged."""
+    # Given every mail filed by three relays, the copies shuffled, a third held back
+    imap.create_folder("Support")
+    first: list[tuple[str, bytes]] = []
+    later: list[tuple[str, bytes]] = []
+    for n in range(CLIENTS):
+        message = mail(
+            sender=f"client{n}@client.example",
+            subject=f"Badge reader {n} offline",
+            body=f"Badge reader {n} went dark at noon.",
+            Date=f"Mon, 30 Nov 2026 12:{n:02d}:00 +0000",
+        )
+        if n % 2:
+            del message["Message-ID"]
+        copies = [("INBOX", relayed(message, 0)), ("INBOX", relayed(message, 1))]
+        copies.append(("Support", relayed(message, 2)))
+        first += copies[:2] if n % 3 == 0 else copies
+        later += copies[2:] if n % 3 == 0 else []
+    random.Random(16).shuffle(first)
+    for folder, raw in first:
+        imap.append(folder, raw)
+    pollers = [MailboxPoller(harness.ctx, account(dovecot), box) for box in ("INBOX", "Support")]
+
+    def poll() -> int:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            return sum(pool.map(lambda p: p.sync(), pollers))
+
+    # When both folders are polled at once, and the held-back copies arrive later
+    assert poll() == len(first)
+    harness.settle(timeout=60)
+    for folder, raw in later:
+        imap.append(folder, raw)
+    assert poll() == len(later)
+    harness.settle(timeout=60)
+    # Then each mail is one record, one ticket and one acknowledgement
+    assert len(harness.records("email")) == CLIENTS
+    tickets = harness.tickets(limit=100)
+    assert sorted(t["subject"] for t in tickets["tickets"]) == sorted(
+        f"Badge reader {n} offline" for n in range(CLIENTS)
+    )
+    acks = [str(m["To"]) for m in maildir_messages(harness.settings.maildir_path)]
+    assert sorted(acks) == sorted(f"client{n}@client.example" for n in range(CLIENTS))
+    # and every copy was read and marked seen in both folders
+    for folder in ("INBOX", "Support"):
+        imap.select_folder(folder)
+        assert imap.search(["UNSEEN"]) == [], folder

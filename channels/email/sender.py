@@ -27,7 +27,7 @@ from email.message import Message
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from email.policy import SMTP, SMTPUTF8, compat32
+from email.policy import SMTPUTF8, compat32
 from email.utils import formataddr, formatdate
 from pathlib import Path
 
@@ -54,17 +54,20 @@ def _text_part(text: str, subtype: str) -> MIMEText:
     return MIMEText(text, subtype, "us-ascii")
 
 
-def _header(value: str) -> str | Header:
-    """A header value as is when ASCII, else RFC 2047 encoded; never a line break."""
+def _header(value: str, utf8: bool = False) -> str | Header:
+    """A header value as is when ASCII or when the mail goes with UTF-8 headers
+    (``utf8``), else RFC 2047 encoded; never a line break."""
     value = " ".join(value.split())
-    try:
-        value.encode("ascii")
-    except UnicodeEncodeError:
-        return Header(value, _UTF8, maxlinelen=76)
-    return value
+    if utf8 or value.isascii():
+        return value
+    return Header(value, _UTF8, maxlinelen=76)
 
 
+# How the mail is written: compat32 (which folds the RFC 2047 ``Header`` values) with
+# 7-bit headers, the UTF-8 policies where the address needs SMTPUTF8 (their headers
+# are plain text); LF line ends in the maildir, CRLF to the relay.
 MAILDIR_UTF8 = SMTPUTF8.clone(linesep="\n")
+RELAY_ASCII = compat32.clone(linesep="\r\n")
 
 
 def _file_part(item: OutFile) -> MIMEBase:
@@ -166,10 +169,10 @@ class EmailSender:
 
     # Building -----------------------------------------------------------------------
 
-    def build(self, out: Outbound, files: Sequence[OutFile] = ()) -> Message:
+    def build(self, out: Outbound, files: Sequence[OutFile] = (), utf8: bool = False) -> Message:
         """The mail for ``out`` with ``files`` attached (the stdlib's compat32 classes:
         the header-registry API of ``EmailMessage`` costs several times as much per
-        message)."""
+        message); ``utf8``: its headers are written in UTF-8 (SMTPUTF8), not RFC 2047."""
         ticket_id = out.thread.get("ticket_id")
         token = reply_token(self.secret, int(ticket_id)) if ticket_id else None
         text = _text_part(out.text or "", "plain")
@@ -184,7 +187,7 @@ class EmailSender:
         msg["To"] = recipient_address(out.recipient)[0]
         # (compat32 messages take Header values; typeshed only knows str)
         msg["Subject"] = _header(
-            out.subject or (f"[#{out.ticket_number}]" if out.ticket_number else "Support")
+            out.subject or (f"[#{out.ticket_number}]" if out.ticket_number else "Support"), utf8
         )  # type: ignore[assignment]
         msg["Date"] = formatdate(localtime=False)
         msg["Message-ID"] = ids.message_id_for(out.key, token, self.domain)
@@ -200,7 +203,7 @@ class EmailSender:
             msg["References"] = " ".join(refs)
         if ticket_id:
             msg["Thread-Index"] = thread_index(f"ticket:{ticket_id}", len(refs))
-            msg["Thread-Topic"] = _header((out.subject or "").split("] ", 1)[-1][:200])  # type: ignore[assignment]
+            msg["Thread-Topic"] = _header((out.subject or "").split("] ", 1)[-1][:200], utf8)  # type: ignore[assignment]
         if out.automatic:
             msg["Auto-Submitted"] = "auto-replied"
             msg["X-Auto-Response-Suppress"] = "All"
@@ -214,11 +217,11 @@ class EmailSender:
         """Deliver ``out``; an address whose local part is not ASCII goes with SMTPUTF8
         (RFC 6531: UTF-8 headers), and only through a relay that offers it."""
         recipient, utf8 = recipient_address(out.recipient)
-        msg = self.build(out, self.files(out) if self.files is not None else ())
+        msg = self.build(out, self.files(out) if self.files is not None else (), utf8)
         if self.relay is None:  # a maildir file has LF line ends, SMTP has CRLF
             self._to_maildir(out.key, msg.as_bytes(policy=MAILDIR_UTF8 if utf8 else compat32))
         else:
-            self._to_relay(msg.as_bytes(policy=SMTPUTF8 if utf8 else SMTP), recipient, utf8)
+            self._to_relay(msg.as_bytes(policy=SMTPUTF8 if utf8 else RELAY_ASCII), recipient, utf8)
         return str(msg["Message-ID"])
 
     def _to_maildir(self, key: str, data: bytes) -> None:

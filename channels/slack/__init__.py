@@ -11,7 +11,8 @@
 
 Configured when ``SWITCHBOARD_SLACK_BOT_TOKEN`` is set. Slack being unreachable
 never stops a process: the token check and the Socket Mode connection are
-services, reported degraded and retried until Slack answers.
+services, reported degraded and retried until Slack answers; ``probe`` asks the
+same for ``switchboard check``.
 """
 
 from __future__ import annotations
@@ -79,6 +80,26 @@ def plug(ctx: Context, settings: Settings) -> Plug:
         mount=mount,
         services=services,
     )
+
+
+def probe(settings: Settings) -> str | None:
+    """Ask Slack who the bot is, as the web role's token check does; None when it
+    answers, else why not (``switchboard check``)."""
+    from slack_sdk.errors import SlackApiError
+
+    from channels.slack.app import web_client
+
+    try:
+        web_client(settings).auth_test()
+    except SlackApiError as exc:
+        data = exc.response.data if isinstance(exc.response.data, dict) else {}
+        return (
+            f"the Web API answered HTTP {exc.response.status_code} {data.get('error', '')}".strip()
+        )
+    except Exception as exc:  # noqa: BLE001 - unreachable: refused, unresolvable, timed out
+        reason = getattr(exc, "reason", None) or exc
+        return f"the Web API cannot be reached ({type(reason).__name__})"
+    return None
 
 
 def _socket_mode(ctx: Context, settings: Settings, work: Any, client: Any) -> Service:

@@ -79,7 +79,7 @@ def check_command(as_json: bool) -> None:
     something will silently reach no one."""
     from config import check
 
-    items = check.findings(load())
+    items = check.findings(load(), probe=True)
 
     def human(data: dict[str, Any]) -> None:
         click.echo(f"Switchboard check: {check.summary(items)}")

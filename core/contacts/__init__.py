@@ -26,6 +26,7 @@ from core.errors import NotFound
 from core.models import Contact, Identity, Message, Organization, Ticket, as_id
 
 CREATED = "identities_created"  # (kind, address) of identities this transaction created
+FOUND = "identities_found"  # (kind, address) -> the identity (or None) looked up here
 CONTACT_RE = re.compile(r"^\s*C-?0*(\d+)\s*$", re.IGNORECASE)
 IDENTITY_RE = re.compile(r"^\s*([a-z][a-z0-9_]{0,19}):(.+)$", re.IGNORECASE)
 
@@ -42,11 +43,18 @@ def normalize(kind: str, address: str) -> str:
 
 
 def find_identity(session: Session, kind: str, address: str) -> Identity | None:
-    return session.execute(
+    """The identity for (kind, address), with its contact; looked up once per
+    transaction (deciding a message asks for its sender's several times)."""
+    key = (kind, normalize(kind, address))
+    found: dict[tuple[str, str], Identity | None] = transaction_cache(session, FOUND)
+    if key in found:
+        return found[key]
+    identity = found[key] = session.execute(
         select(Identity)
-        .where(Identity.kind == kind, Identity.address == normalize(kind, address))
+        .where(Identity.kind == kind, Identity.address == key[1])
         .options(joinedload(Identity.contact))  # its contact is read next: one statement
     ).scalar_one_or_none()
+    return identity
 
 
 def find_or_create(session: Session, kind: str, address: str, name: str = "") -> Identity:
@@ -68,16 +76,19 @@ def find_or_create(session: Session, kind: str, address: str, name: str = "") ->
         session.add_all([contact, identity])
         session.flush()
         transaction_cache(session, CREATED)[(kind, address)] = True
+        transaction_cache(session, FOUND)[(kind, address)] = identity
         return identity
     try:
         with session.begin_nested():
             session.add_all([contact, identity])
     except IntegrityError:  # another transaction created it just now, maybe without a name
+        transaction_cache(session, FOUND).pop((kind, address), None)
         identity = find_identity(session, kind, address)
         assert identity is not None
         return _named(identity, name)
     else:
         transaction_cache(session, CREATED)[(kind, address)] = True
+        transaction_cache(session, FOUND)[(kind, address)] = identity
     return identity
 
 

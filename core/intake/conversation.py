@@ -117,15 +117,18 @@ def remember(
     wanted = {a.strip().lower() for a in addresses if a and a.strip()}
     if not wanted:
         return
-    have = set(
-        session.execute(
-            select(KnownAddress.address).where(
-                KnownAddress.ticket_id == ticket_id,
-                KnownAddress.channel == channel,
-                KnownAddress.address.in_(wanted),
-            )
-        ).scalars()
-    )
+    # Without flushing first: every address known before this message is in the
+    # database already, and the writes pending now go out together at the end.
+    with session.no_autoflush:
+        have = set(
+            session.execute(
+                select(KnownAddress.address).where(
+                    KnownAddress.ticket_id == ticket_id,
+                    KnownAddress.channel == channel,
+                    KnownAddress.address.in_(wanted),
+                )
+            ).scalars()
+        )
     session.add_all(
         KnownAddress(ticket_id=ticket_id, channel=channel, address=a[:320], created_at=now)
         for a in sorted(wanted - have)

@@ -52,8 +52,9 @@ from sqlalchemy.orm import Session
 
 from core import audit
 from core.channel import Forget
-from core.contacts import format_contact
+from core.contacts import FOUND, format_contact
 from core.context import Context
+from core.db import transaction_cache
 from core.errors import ActionRefused
 from core.models import (
     Attachment,
@@ -291,6 +292,7 @@ def erase(
         attr = getattr(model, column)
         _update(session, model, attr.in_(identities), **{column: None})
     session.execute(delete(Identity).where(Identity.id.in_(identities)))
+    transaction_cache(session, FOUND).clear()  # none of them may be found again
     _update(session, Contact, Contact.id.in_(contacts), name="", erased_at=now)
     counts["identities"] = len(identities)
     counts["api_answers"] = forget_answers(session, needles)

@@ -157,6 +157,7 @@ def apply(
             notice,
             actor=who.label,
             message=message if notice.delivers_entry else None,
+            flush=False,  # the change's writes go out together
         )
     return change
 

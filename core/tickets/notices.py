@@ -93,6 +93,7 @@ def tell(
     *,
     actor: str,
     message: Message | None = None,
+    flush: bool = True,
 ) -> OutboxDelivery | None:
     """Queue ``notice`` to the client on the channel they last used (``contacts.reply_to``).
 
@@ -124,6 +125,7 @@ def tell(
             if notice.references is None
             else {"references": list(notice.references), "ticket_id": ticket.id}
         ),
+        flush=flush,
     )
     if row is None and notice.unsent:
         data: dict[str, Any] = {"message": message.id} if message is not None else {}
