@@ -271,11 +271,7 @@ def revoke_tracking_link(
 ) -> dict[str, Any]:
     """Replace the ticket's tracking link: the old one stops working, the client is
     sent the new one on their channel."""
-    return _act(
-        ctx,
-        number,
-        lambda s, t: tracking.revoke(ctx, s, who, t, reason=body.reason if body else ""),
-    )
+    return _apply(ctx, who, number, tracking.revoke, body or RevokeBody())
 
 
 @router.post("/tickets/{number}/resume")
