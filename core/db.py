@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import ColumnElement, create_engine, event, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -229,3 +229,29 @@ def _forget_caches_after_rollback(session: Session, previous_transaction: Any) -
 def after_commit(session: Session, callback: Callable[[], None]) -> None:
     """Run ``callback`` after the session's transaction commits (never if it rolls back)."""
     session.info.setdefault(AFTER_COMMIT, []).append(callback)
+
+
+def hand_over_again(
+    session: Session,
+    model: Any,
+    *overdue: ColumnElement[bool],
+    now: Any,
+    limit: int,
+    after_id: int,
+) -> list[int]:
+    """Ids of ``model`` rows (inbound records, deliveries) that are ``overdue`` for the
+    workers, after ``after_id`` in id order, at most ``limit``; marked as handed over
+    again at ``now`` (their ``enqueued_at``), so the next sweep waits for them."""
+    ids = list(
+        session.execute(
+            select(model.id).where(model.id > after_id, *overdue).order_by(model.id).limit(limit)
+        ).scalars()
+    )
+    if ids:
+        session.execute(
+            update(model)
+            .where(model.id.in_(ids))
+            .values(enqueued_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return ids

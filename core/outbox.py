@@ -16,7 +16,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from core import audit, contacts, processes
 from core.context import Context
-from core.db import after_commit
+from core.db import after_commit, hand_over_again
 from core.errors import ActionRefused, NotFound, SwitchboardError
 from core.models import DeliveryStatus, Identity, Message, OutboxDelivery, Ticket
 from core.principals import Principal
@@ -339,28 +339,17 @@ def due_for_redelivery(
         OutboxDelivery.not_before,
         OutboxDelivery.created_at,
     )
-    ids = list(
-        session.execute(
-            select(OutboxDelivery.id)
-            .where(
-                OutboxDelivery.id > after_id,
-                or_(
-                    (OutboxDelivery.status == DeliveryStatus.PENDING) & (due_since < cutoff),
-                    _reclaimable(now),
-                ),
-            )
-            .order_by(OutboxDelivery.id)
-            .limit(limit)
-        ).scalars()
+    return hand_over_again(
+        session,
+        OutboxDelivery,
+        or_(
+            (OutboxDelivery.status == DeliveryStatus.PENDING) & (due_since < cutoff),
+            _reclaimable(now),
+        ),
+        now=now,
+        limit=limit,
+        after_id=after_id,
     )
-    if ids:
-        session.execute(
-            update(OutboxDelivery)
-            .where(OutboxDelivery.id.in_(ids))
-            .values(enqueued_at=now)
-            .execution_options(synchronize_session=False)
-        )
-    return ids
 
 
 def requeue(ctx: Context, outbox_id: int) -> None:

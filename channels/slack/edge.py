@@ -108,13 +108,6 @@ def endpoint(
     """The ASGI endpoint for POST /slack/events."""
     verifier = SignatureVerifier(signing_secret)
 
-    async def slack_events(request: Request) -> Response:
-        ANSWERING.begin()
-        try:
-            return await answer(request)
-        finally:
-            ANSWERING.end()
-
     async def answer(request: Request) -> Response:
         body = await request.body()
         headers = request.headers
@@ -141,4 +134,4 @@ def endpoint(
                 return Response(status_code=500)
         return Response(status_code=200)
 
-    return slack_events
+    return ANSWERING.counting(answer)  # the hand-over waits while requests are answered

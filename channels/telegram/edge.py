@@ -69,13 +69,6 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 def endpoint(door: FrontDoor, secret: str) -> Callable[[Request], Awaitable[Response]]:
     expected = secret.encode()
 
-    async def receive_update(request: Request) -> Response:
-        ANSWERING.begin()
-        try:
-            return await _receive(request)
-        finally:
-            ANSWERING.end()
-
     async def _receive(request: Request) -> Response:
         given = request.headers.get(SECRET_HEADER, "").encode()
         if not hmac.compare_digest(given, expected):
@@ -101,4 +94,4 @@ def endpoint(door: FrontDoor, secret: str) -> Callable[[Request], Awaitable[Resp
             return JSONResponse({"method": "answerCallbackQuery", **answer})
         return JSONResponse({"ok": True, "duplicate": received.duplicate})
 
-    return receive_update
+    return ANSWERING.counting(_receive)  # the hand-over waits while requests are answered

@@ -27,8 +27,9 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from core.context import Context
 from core.db import is_outage, report_outage
@@ -36,6 +37,9 @@ from core.dispatch import DispatchUnavailable
 from core.intake.records import BATCH, Incoming, Received, hand_over_records, receive_many
 
 log = logging.getLogger(__name__)
+
+_R = TypeVar("_R")  # an edge's request
+_A = TypeVar("_A")  # its answer
 
 MAX_BATCH = 500  # items stored per transaction at most
 ANSWER_FIRST_SECONDS = 1.0  # the longest a hand-over waits for the answers in flight
@@ -91,6 +95,18 @@ class Answering:
             self.count -= 1
             if self.count == 0:
                 self.changed.notify_all()
+
+    def counting(self, handler: Callable[[_R], Awaitable[_A]]) -> Callable[[_R], Awaitable[_A]]:
+        """``handler`` (an edge's request handler), counted while it answers."""
+
+        async def counted(request: _R) -> _A:
+            self.begin()
+            try:
+                return await handler(request)
+            finally:
+                self.end()
+
+        return counted
 
     def wait_until_answered(self, timeout: float = ANSWER_FIRST_SECONDS) -> bool:
         """Block until no request is waiting for its answer (or ``timeout``); True if none is."""

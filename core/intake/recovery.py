@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_
 from sqlalchemy.orm import Session
 
+from core.db import hand_over_again
 from core.models import InboundRecord, InboundStatus
 
 
@@ -16,24 +17,13 @@ def due_for_redelivery(
     """Pending records handed over (or stored) longer than ``older_than`` ago; marks them
     as handed over again. ``older_than=0`` takes every pending record (a restart)."""
     cutoff = now - older_than
-    ids = list(
-        session.execute(
-            select(InboundRecord.id)
-            .where(
-                InboundRecord.id > after_id,
-                InboundRecord.status == InboundStatus.PENDING,
-                or_(InboundRecord.enqueued_at.is_(None), InboundRecord.enqueued_at <= cutoff),
-                InboundRecord.received_at <= cutoff,
-            )
-            .order_by(InboundRecord.id)
-            .limit(limit)
-        ).scalars()
+    return hand_over_again(
+        session,
+        InboundRecord,
+        InboundRecord.status == InboundStatus.PENDING,
+        or_(InboundRecord.enqueued_at.is_(None), InboundRecord.enqueued_at <= cutoff),
+        InboundRecord.received_at <= cutoff,
+        now=now,
+        limit=limit,
+        after_id=after_id,
     )
-    if ids:
-        session.execute(
-            update(InboundRecord)
-            .where(InboundRecord.id.in_(ids))
-            .values(enqueued_at=now)
-            .execution_options(synchronize_session=False)
-        )
-    return ids
