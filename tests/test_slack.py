@@ -458,6 +458,29 @@ def test_a_rate_limited_card_waits_for_retry_after_and_is_posted_once(
     assert any("retry after 1" in e["data"]["error"] for e in audit)
 
 
+def test_a_card_waits_out_a_slack_outage_longer_than_its_attempts_and_is_posted_once(
+    harness: Harness, slack: SlackDriver, fake_slack: FakeSlack
+) -> None:
+    fake_slack.outage = 503  # Slack's front answers an error page for every call
+    number = f"T-{harness.open_ticket(requester=('fake', 'plant-4', 'Dana')):06d}"
+    limit = harness.settings.delivery_max_attempts
+
+    def card_row() -> OutboxDelivery:
+        with harness.ctx.db.reading() as session:
+            return session.execute(
+                select(OutboxDelivery).where(OutboxDelivery.kind == "slack_card")
+            ).scalar_one()
+
+    wait_for(lambda: card_row().attempts > limit, what="more failed attempts than the limit")
+    assert card_row().status in ("pending", "sending"), "waiting for Slack, not parked"
+    assert not [m for m in fake_slack.posted(QUEUE_CHANNEL) if not m.thread_ts]
+    fake_slack.outage = 0  # Slack is back
+    harness.settle(timeout=30)
+    cards = [m for m in fake_slack.posted(QUEUE_CHANNEL) if not m.thread_ts]
+    assert len(cards) == 1 and number in json.dumps(cards[0].blocks)
+    assert card_row().status == "sent"
+
+
 # /ticket and the App Home ------------------------------------------------------------
 
 
