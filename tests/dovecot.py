@@ -21,6 +21,7 @@ import pytest
 from imapclient import IMAPClient
 
 from channels.email.imap import Account
+from tests.harness import free_port
 from tests.services import REQUIRE_SERVICES
 
 USER, PASSWORD = "support", "secret-pass"
@@ -31,12 +32,6 @@ class Dovecot:
     port: int
     root: Path
     process: subprocess.Popen[bytes]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _config(root: Path, port: int) -> str:
@@ -99,7 +94,7 @@ def start(tmp: Path) -> Dovecot:
     os.chmod(root, 0o755)
     for sub in ("run", "state", "mail"):
         (root / sub).mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     (root / "dovecot.conf").write_text(_config(root, port))
     (root / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}\n")
     if os.geteuid() == 0:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import mailbox
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -14,14 +13,9 @@ import pytest
 
 from channels.email.smtp import make_server
 from config.runtime import System
+from tests.harness import free_port as free_port  # the email tests take it from here too
 
 SUPPORT = "support@localhost"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

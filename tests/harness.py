@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
@@ -24,6 +25,13 @@ from core.models import Agent, ApiToken, InboundRecord, InboundStatus, OutboxDel
 from core.principals import Principal, agent_principal, system
 from core.tickets import context, lookup, opening, views, workflow
 from core.tokens import api_token, hash_token
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def make_settings(tmp_path: Path, database_url: str, broker_url: str, **overrides: Any) -> Settings:

@@ -27,13 +27,13 @@ from tests.fakeslack import FakeSlack
 from tests.harness import (
     BIN,
     Harness,
+    free_port,
     make_settings,
     start_role,
     stop_process,
     wait_started,
     wait_until,
 )
-from tests.test_embedded import _free_port
 from workers.clock import Clock
 
 
@@ -145,7 +145,7 @@ def test_switchboard_up_stays_up_while_slack_is_unreachable_and_reports_it(
     tmp_path: Path, how: str
 ) -> None:
     # Given Slack's API on a port where nothing listens yet, or answering 500 or 429
-    slack_port, http_port, smtp_port = _free_port(), _free_port(), _free_port()
+    slack_port, http_port, smtp_port = free_port(), free_port(), free_port()
     env = {
         **os.environ,
         "SWITCHBOARD_DATA_DIR": str(tmp_path / "data"),

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ from sqlalchemy import update
 
 from config.cli import main as cli
 from core.models import Agent
-from tests.harness import Harness
+from tests.harness import Harness, free_port
 from tests.test_desk_rules import LEADS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,19 +112,13 @@ def test_a_deployment_that_reaches_people_passes_and_says_who(
     assert any("step 1 notifies who is on call ('primary') by email" in m for m in warnings)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_a_starting_process_logs_the_summary_and_each_problem(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
     env.update(
         PYTHONPATH=str(ROOT),
         SWITCHBOARD_DATA_DIR=str(tmp_path / "data"),
-        SWITCHBOARD_HTTP_PORT=str(_free_port()),
-        SWITCHBOARD_SMTP_PORT=str(_free_port()),
+        SWITCHBOARD_HTTP_PORT=str(free_port()),
+        SWITCHBOARD_SMTP_PORT=str(free_port()),
     )
     process = subprocess.Popen(
         [sys.executable, "-c", "from config.cli import main; main()", "up"],

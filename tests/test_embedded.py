@@ -4,33 +4,26 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import httpx
 
-from tests.harness import BIN, start_role, stop_process, wait_started
+from tests.harness import BIN, free_port, start_role, stop_process, wait_started
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_switchboard_up_turns_an_api_request_into_an_audited_ticket_and_a_delivery(
     tmp_path: Path,
 ) -> None:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "SWITCHBOARD_DATA_DIR": str(tmp_path / "data"),
         "SWITCHBOARD_HTTP_PORT": str(port),
-        "SWITCHBOARD_SMTP_PORT": str(_free_port()),
+        "SWITCHBOARD_SMTP_PORT": str(free_port()),
         "SWITCHBOARD_CLOCK_INTERVAL_SECONDS": "0.5",
     }
     for name in ("SWITCHBOARD_DATABASE_URL", "SWITCHBOARD_BROKER_URL", "SWITCHBOARD_SECRET_KEY"):
