@@ -331,8 +331,15 @@ def test_a_reply_outside_the_window_goes_as_the_template_with_number_and_trackin
     sent = fake_whatsapp.messages()[-1]
     assert sent.type == "template"
     ticket = harness.ticket(1)
-    params = [p["text"] for p in sent.body["template"]["components"][0]["parameters"]]
-    assert params == [ticket["number"], ticket["tracking_link"]]
+    number, link = [p["text"] for p in sent.body["template"]["components"][0]["parameters"]]
+    assert number == ticket["number"]
+    # The ticket's tracking link, signed when the template went (a second may have passed)
+    ctx = harness.ctx
+    assert link.startswith(ctx.tracking_path("", full=True))
+    named = ctx.tracking_nonce(link.rsplit("/", 1)[1])
+    assert named is not None and named == ctx.tracking_nonce(
+        ticket["tracking_link"].rsplit("/", 1)[1]
+    )
     assert sent.body["template"]["name"] == "ticket_update"
     assert not [m for m in fake_whatsapp.messages() if "blue one" in m.text], "never free-form"
 
