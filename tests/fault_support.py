@@ -117,3 +117,15 @@ def smtp_up(port: int) -> bool:
             return client.noop()[0] == 250
     except (OSError, smtplib.SMTPException):
         return False
+
+
+def relayed(message: EmailMessage, relay: int) -> bytes:
+    """``message`` as relay ``relay`` files it: the same bytes the sender wrote, under
+    that relay's own transport headers (Return-Path, Delivered-To, Received)."""
+    trail = (
+        f"Return-Path: <bounce-{relay}@relay{relay}.example>\r\n"
+        f"Delivered-To: support+{relay}@localhost\r\n"
+        f"Received: from relay{relay}.example (relay{relay}.example [192.0.2.{relay + 1}])\r\n"
+        f"\tby mx.example with ESMTPS id R{relay}X; {message['Date']}\r\n"
+    )
+    return trail.encode() + message.as_bytes().replace(b"\n", b"\r\n")

@@ -21,7 +21,15 @@ from sqlalchemy import func, select
 from config.runtime import System
 from core.models import LiveProcess, OutboxDelivery, Ticket
 from tests.email_support import free_port
-from tests.fault_support import RetryingSenders, SlowRelay, role_env, send_mail, smtp_up, status_of
+from tests.fault_support import (
+    RetryingSenders,
+    SlowRelay,
+    relayed,
+    role_env,
+    send_mail,
+    smtp_up,
+    status_of,
+)
 from tests.harness import (
     BIN,
     Harness,
@@ -277,9 +285,7 @@ def test_every_mail_delivered_three_times_at_once_through_different_relays_is_on
         )
         if n % 2:
             del message["Message-ID"]
-        for relay in range(3):
-            trail = f"Received: from relay{relay}.example by mx.example; {message['Date']}\r\n"
-            copies.append(trail.encode() + message.as_bytes().replace(b"\n", b"\r\n"))
+        copies.extend(relayed(message, relay) for relay in range(3))
 
     def send(raw: bytes) -> None:
         with smtplib.SMTP("127.0.0.1", smtp_port, timeout=30) as client:

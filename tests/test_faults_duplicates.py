@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import random
 from concurrent.futures import ThreadPoolExecutor
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from tests.dovecot import Dovecot, account
 from tests.email_support import mail, maildir_messages
 from tests.faketelegram import FakeTelegram
 from tests.fakewhatsapp import FakeWhatsApp
+from tests.fault_support import relayed
 from tests.harness import Harness
 from tests.telegram_support import TelegramDriver, telegram_settings
 from tests.whatsapp_support import (
@@ -85,18 +85,6 @@ def test_every_telegram_and_whatsapp_webhook_three_times_at_once_is_one_ticket_a
             f"chat {5000 + n}: {telegram.texts_to(5000 + n)}"
         )
         assert len(fake_whatsapp.messages(f"1650555{n:04d}")) == 1, n
-
-
-def relayed(message: EmailMessage, relay: int) -> bytes:
-    """``message`` as relay ``relay`` files it: the same bytes the sender wrote, under
-    that relay's own transport headers (Return-Path, Delivered-To, Received)."""
-    trail = (
-        f"Return-Path: <bounce-{relay}@relay{relay}.example>\r\n"
-        f"Delivered-To: support+{relay}@localhost\r\n"
-        f"Received: from relay{relay}.example (relay{relay}.example [192.0.2.{relay + 1}])\r\n"
-        f"\tby mx.example with ESMTPS id R{relay}X; {message['Date']}\r\n"
-    )
-    return trail.encode() + message.as_bytes().replace(b"\n", b"\r\n")
 
 
 def test_every_mail_three_times_in_the_polled_mailboxes_is_one_ticket_and_one_ack(
