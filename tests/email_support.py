@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mailbox
+import smtplib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -13,6 +14,7 @@ import pytest
 
 from channels.email.smtp import make_server
 from config.runtime import System
+from tests.harness import Harness
 from tests.harness import free_port as free_port  # the email tests take it from here too
 
 SUPPORT = "support@localhost"
@@ -55,6 +57,34 @@ def mail(
 def maildir_messages(path: Path) -> list[mailbox.MaildirMessage]:
     box = mailbox.Maildir(str(path), create=False)
     return [box[key] for key in sorted(box.keys())] if path.exists() else []
+
+
+def send_mail(port: int, message: EmailMessage | bytes, mail_from: str | None = None) -> None:
+    """Hand ``message`` to the SMTP intake server on ``port``, as a client's mailer would."""
+    with smtplib.SMTP("127.0.0.1", port) as client:
+        if isinstance(message, bytes):
+            client.sendmail(
+                mail_from if mail_from is not None else "x@client.example", [SUPPORT], message
+            )
+        else:
+            client.send_message(message, from_addr=mail_from)
+
+
+def outgoing(harness: Harness) -> list[EmailMessage]:
+    """The mail Switchboard has sent so far (the maildir, no relay), oldest first."""
+    path = harness.settings.maildir_path
+    return maildir_messages(path) if (path / "new").exists() else []  # type: ignore[return-value]
+
+
+def open_ticket(harness: Harness, port: int, sender: str = "dana@client.example") -> EmailMessage:
+    """``sender`` opens a ticket by mail; returns the acknowledgement, the only mail sent."""
+    send_mail(
+        port,
+        mail(sender=sender, subject="VPN drops every hour", message_id="<first@client.example>"),
+    )
+    harness.settle()
+    [ack] = outgoing(harness)
+    return ack
 
 
 # The fixture set of real-world-shaped mail -----------------------------------------------

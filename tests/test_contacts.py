@@ -8,7 +8,6 @@ link sent with a code); agents use the JSON API.
 from __future__ import annotations
 
 import re
-import smtplib
 from email.message import EmailMessage
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,21 +16,12 @@ import pytest
 from sqlalchemy import select
 
 from core.models import InboundRecord
-from tests.email_support import mail, maildir_messages
+from tests.email_support import mail, outgoing, send_mail
 from tests.harness import Harness
 from tests.sla_support import FakeNow
 
 CODE_RE = re.compile(r"code back from here: (\d{3} \d{3})")
 LINK_RE = re.compile(r"(https?://\S+/c/link/\S+)")
-
-
-def send_mail(port: int, message: EmailMessage) -> None:
-    with smtplib.SMTP("127.0.0.1", port) as client:
-        client.send_message(message)
-
-
-def mails(harness: Harness) -> list[EmailMessage]:
-    return maildir_messages(harness.settings.maildir_path)  # type: ignore[return-value]
 
 
 def mail_text(message: EmailMessage) -> str:
@@ -106,11 +96,11 @@ def test_a_client_who_emailed_then_wrote_on_the_fake_channel_gets_the_reply_on_t
     assert shown["reply_via"]["channel"] == "fake"
     assert shown["reply_via"]["why"] == "the client last wrote by fake"
     # So the agent's reply reaches her on the fake channel, not by email
-    mailed = len(mails(harness))
+    mailed = len(outgoing(harness))
     harness.api("POST", "/api/tickets/T-000001/reply", token, json={"text": "Try port 2, please."})
     harness.settle()
     assert [s["text"] for s in fake_to(harness, "dana-chat", "reply")][0].count("port 2") == 1
-    assert len(mails(harness)) == mailed, "nothing went by email"
+    assert len(outgoing(harness)) == mailed, "nothing went by email"
     # And once she answers by email again, the next reply goes by email
     send_mail(
         smtp_port,
@@ -122,7 +112,7 @@ def test_a_client_who_emailed_then_wrote_on_the_fake_channel_gets_the_reply_on_t
     )
     harness.api("POST", "/api/tickets/T-000001/reply", token, json={"text": "Then port 3."})
     harness.settle()
-    assert any("port 3" in mail_text(m) for m in mails(harness))
+    assert any("port 3" in mail_text(m) for m in outgoing(harness))
     assert not [s for s in harness.sent() if "port 3" in s["text"]]
 
 
@@ -134,7 +124,7 @@ def test_the_link_mailed_with_the_code_links_only_when_its_page_is_confirmed(
     harness.settle()
     assert ask_for_code(harness, "T-000001", "email", "Kim@Client.example").status_code == 303
     harness.settle()
-    [message] = [m for m in mails(harness) if "code" in str(m["Subject"]).lower()]
+    [message] = [m for m in outgoing(harness) if "code" in str(m["Subject"]).lower()]
     assert message["To"] == "kim@client.example"
     assert message["Auto-Submitted"] == "auto-replied", "a link code is an automatic message"
     link = LINK_RE.search(mail_text(message))
@@ -156,7 +146,7 @@ def test_the_link_mailed_with_the_code_links_only_when_its_page_is_confirmed(
     harness.settle()
     # Both addresses are told (so a link nobody asked for does not go unnoticed)
     assert fake_to(harness, "kim-chat", "link_done")
-    assert any("now linked" in str(m["Subject"]) for m in mails(harness))
+    assert any("now linked" in str(m["Subject"]) for m in outgoing(harness))
 
 
 def test_a_forged_or_expired_code_or_link_links_nothing(harness: Harness, now: FakeNow) -> None:
@@ -337,11 +327,11 @@ def test_notes_never_leave_on_any_of_a_linked_clients_channels(
         token,
         json={"contact": "fake:ida-chat"},
     )
-    before = (len(harness.sent()), len(mails(harness)))
+    before = (len(harness.sent()), len(outgoing(harness)))
     for number in ("T-000001", "T-000002"):
         harness.api("POST", f"/api/tickets/{number}/note", token, json={"text": "SECRET note"})
     harness.settle()
-    assert (len(harness.sent()), len(mails(harness))) == before
+    assert (len(harness.sent()), len(outgoing(harness))) == before
     assert not any("SECRET" in s["text"] for s in harness.sent())
 
 

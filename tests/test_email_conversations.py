@@ -3,21 +3,13 @@ and replies that lost their headers. End to end through the SMTP server."""
 
 from __future__ import annotations
 
-import smtplib
-from email.message import EmailMessage
-
 from sqlalchemy import select
 
 from core.models import InboundRecord
-from tests.email_support import mail
+from tests.email_support import mail, send_mail
 from tests.harness import Harness
 
 ROOT = "<root@client.example>"  # the first mail's Message-ID
-
-
-def send(port: int, message: EmailMessage) -> None:
-    with smtplib.SMTP("127.0.0.1", port) as client:
-        client.send_message(message)
 
 
 def last_record(harness: Harness) -> InboundRecord:
@@ -32,14 +24,14 @@ def numbers(harness: Harness) -> list[str]:
 
 
 def first_mail(harness: Harness, port: int, **headers: str) -> None:
-    send(port, mail(subject="Line 3 stopped", message_id=ROOT, **headers))
+    send_mail(port, mail(subject="Line 3 stopped", message_id=ROOT, **headers))
     harness.settle()
 
 
 def answer(harness: Harness, port: int, body: str, *refs: str, **headers: str) -> None:
     """A reply to the first mail's subject with ``refs`` as its References (answering
     the last one), decided."""
-    send(
+    send_mail(
         port,
         mail(
             subject="Re: Line 3 stopped",
@@ -93,7 +85,7 @@ def test_a_reply_with_no_references_and_no_token_joins_the_senders_ticket_with_t
     harness: Harness, smtp_port: int
 ) -> None:
     first_mail(harness, smtp_port)
-    send(smtp_port, mail(subject="RE: Line 3 stopped", body="It runs again after a restart."))
+    send_mail(smtp_port, mail(subject="RE: Line 3 stopped", body="It runs again after a restart."))
     harness.settle()
     assert numbers(harness) == ["T-000001"]
     record = last_record(harness)
@@ -105,13 +97,13 @@ def test_a_new_mail_with_the_same_subject_but_no_reply_prefix_is_a_new_ticket(
     harness: Harness, smtp_port: int
 ) -> None:
     first_mail(harness, smtp_port)
-    send(smtp_port, mail(subject="Line 3 stopped", body="A new stop, different error."))
+    send_mail(smtp_port, mail(subject="Line 3 stopped", body="A new stop, different error."))
     harness.settle()
     assert numbers(harness) == ["T-000001", "T-000002"]
 
 
 def test_someone_else_with_the_same_subject_does_not_join(harness: Harness, smtp_port: int) -> None:
     first_mail(harness, smtp_port)
-    send(smtp_port, mail(sender="zoe@other.example", subject="Re: Line 3 stopped", body="Hi"))
+    send_mail(smtp_port, mail(sender="zoe@other.example", subject="Re: Line 3 stopped", body="Hi"))
     harness.settle()
     assert numbers(harness) == ["T-000001", "T-000002"]

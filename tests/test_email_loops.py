@@ -13,23 +13,8 @@ from sqlalchemy import select
 from core.errors import ConfigError
 from core.models import AuditEvent, Identity, OutboxDelivery
 from core.policy import load_policy
-from tests.email_support import SUPPORT, mail, maildir_messages
+from tests.email_support import SUPPORT, mail, open_ticket, outgoing, send_mail
 from tests.harness import Harness
-
-
-def send(port: int, message: EmailMessage | bytes, mail_from: str | None = None) -> None:
-    with smtplib.SMTP("127.0.0.1", port) as client:
-        if isinstance(message, bytes):
-            client.sendmail(
-                mail_from if mail_from is not None else "x@client.example", [SUPPORT], message
-            )
-        else:
-            client.send_message(message, from_addr=mail_from)
-
-
-def outgoing(harness: Harness) -> list[EmailMessage]:
-    path = harness.settings.maildir_path
-    return maildir_messages(path) if (path / "new").exists() else []  # type: ignore[return-value]
 
 
 def delivery(harness: Harness, kind: str = "ack") -> OutboxDelivery:
@@ -37,16 +22,6 @@ def delivery(harness: Harness, kind: str = "ack") -> OutboxDelivery:
         return session.execute(
             select(OutboxDelivery).where(OutboxDelivery.kind == kind)
         ).scalar_one()
-
-
-def open_ticket(harness: Harness, port: int, sender: str = "dana@client.example") -> EmailMessage:
-    send(
-        port,
-        mail(sender=sender, subject="VPN drops every hour", message_id="<first@client.example>"),
-    )
-    harness.settle()
-    [ack] = outgoing(harness)
-    return ack
 
 
 QMAIL_BOUNCE = """\
@@ -78,7 +53,7 @@ Thank you, we received your request.
 def send_qmail_bounce(port: int, ack: EmailMessage) -> None:
     """A plain-text qmail bounce of ``ack``, from a null envelope sender."""
     raw = QMAIL_BOUNCE.format(to=SUPPORT, message_id=ack["Message-ID"], subject=ack["Subject"])
-    send(port, raw.replace("\n", "\r\n").encode(), mail_from="")
+    send_mail(port, raw.replace("\n", "\r\n").encode(), mail_from="")
 
 
 def dana_bounced(harness: Harness) -> bool:
@@ -138,7 +113,7 @@ def test_after_a_permanent_bounce_nothing_automatic_goes_to_the_address_until_it
         actions = list(session.execute(select(AuditEvent.action)).scalars())
     assert "automatic_suppressed" in actions
     # When the address writes in again, it is reachable: the new ticket is acknowledged
-    send(smtp_port, mail(subject="Another question", message_id="<second@client.example>"))
+    send_mail(smtp_port, mail(subject="Another question", message_id="<second@client.example>"))
     harness.settle()
     assert len(outgoing(harness)) == 2
     assert not dana_bounced(harness)
@@ -159,7 +134,7 @@ def test_a_delay_warning_is_kept_on_the_delivery_but_is_not_a_bounce(
         "--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
         f"Message-ID: {ack['Message-ID']}\r\nSubject: x\r\n\r\n--b--\r\n"
     ).encode()
-    send(smtp_port, dsn, mail_from="")
+    send_mail(smtp_port, dsn, mail_from="")
     harness.settle()
     row = delivery(harness)
     assert row.status == "sent", "a delay is not a bounce"
@@ -179,7 +154,7 @@ def test_an_exchange_out_of_office_marked_only_by_microsoft_headers_is_never_ans
         In_Reply_To=str(ack["Message-ID"]),
         X_MS_Exchange_Inbox_Rules_Loop="dana@client.example",
     )
-    send(smtp_port, ooo)
+    send_mail(smtp_port, ooo)
     harness.settle()
     last = harness.records()[-1]
     assert last.status == "parked" and last.rules_fired == ["automatic"]
@@ -190,7 +165,7 @@ def test_an_exchange_out_of_office_marked_only_by_microsoft_headers_is_never_ans
 def test_mail_through_a_mailing_list_opens_a_ticket_without_an_acknowledgement(
     harness: Harness, smtp_port: int
 ) -> None:
-    send(
+    send_mail(
         smtp_port,
         mail(
             sender="quinn@client.example",
@@ -220,7 +195,7 @@ def test_an_operator_rule_from_the_policy_file_parks_a_newsletter_and_routes_a_l
         'queue = "field-service"\npriority = "P2"\n'
     )
     harness.ctx.policy = load_policy(overlay)
-    send(
+    send_mail(
         smtp_port,
         mail(
             sender="news@vendor.example",
@@ -228,7 +203,7 @@ def test_an_operator_rule_from_the_policy_file_parks_a_newsletter_and_routes_a_l
             List_Id="<offers.news.example>",
         ),
     )
-    send(
+    send_mail(
         smtp_port,
         mail(
             sender="quinn@client.example",

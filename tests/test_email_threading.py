@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import smtplib
 from email.message import EmailMessage
 
 from sqlalchemy import select
 
 from core.models import InboundRecord
-from tests.email_support import SUPPORT, mail, maildir_messages
+from tests.email_support import SUPPORT, mail, open_ticket, outgoing, send_mail
 from tests.harness import Harness
-
-
-def send(port: int, message: EmailMessage, mail_from: str | None = None) -> None:
-    with smtplib.SMTP("127.0.0.1", port) as client:
-        client.send_message(message, from_addr=mail_from)
-
-
-def outgoing(harness: Harness) -> list[EmailMessage]:
-    return maildir_messages(harness.settings.maildir_path)  # type: ignore[return-value]
 
 
 def parked(harness: Harness) -> list[list[str]]:
@@ -30,13 +20,6 @@ def parked(harness: Harness) -> list[list[str]]:
                 select(InboundRecord).where(InboundRecord.status == "parked")
             ).scalars()
         ]
-
-
-def open_first_ticket(harness: Harness, port: int) -> EmailMessage:
-    send(port, mail(subject="VPN drops every hour", message_id="<first@client.example>"))
-    harness.settle()
-    [ack] = outgoing(harness)
-    return ack
 
 
 def reply_to(
@@ -63,9 +46,9 @@ def reply_to(
 def test_a_reply_to_the_acknowledgement_joins_the_ticket_with_only_the_new_text(
     harness: Harness, smtp_port: int
 ) -> None:
-    ack = open_first_ticket(harness, smtp_port)
+    ack = open_ticket(harness, smtp_port)
     assert ack["Reply-To"].startswith("support+") and ack["Message-ID"].startswith("<sb.")
-    send(smtp_port, reply_to(ack))
+    send_mail(smtp_port, reply_to(ack))
     harness.settle()
     ticket = harness.ticket(harness.only_ticket_number())
     assert [m["text"] for m in ticket["thread"]][1] == "It happened again at 10:00."
@@ -75,8 +58,8 @@ def test_a_reply_to_the_acknowledgement_joins_the_ticket_with_only_the_new_text(
 def test_a_follow_up_that_only_references_the_clients_first_mail_joins_the_ticket(
     harness: Harness, smtp_port: int
 ) -> None:
-    open_first_ticket(harness, smtp_port)
-    send(
+    open_ticket(harness, smtp_port)
+    send_mail(
         smtp_port,
         mail(subject="Also", body="And the Wi-Fi too.", In_Reply_To="<first@client.example>"),
     )
@@ -88,9 +71,9 @@ def test_a_follow_up_that_only_references_the_clients_first_mail_joins_the_ticke
 def test_the_subject_tag_joins_only_for_participants_and_a_stranger_gets_a_new_linked_ticket(
     harness: Harness, smtp_port: int
 ) -> None:
-    open_first_ticket(harness, smtp_port)
-    send(smtp_port, mail(subject="[#T-000001] more details", body="Screenshot follows."))
-    send(
+    open_ticket(harness, smtp_port)
+    send_mail(smtp_port, mail(subject="[#T-000001] more details", body="Screenshot follows."))
+    send_mail(
         smtp_port,
         mail(sender="mallory@elsewhere.example", subject="[#T-000001] let me in", body="Hi"),
     )
@@ -104,8 +87,8 @@ def test_the_subject_tag_joins_only_for_participants_and_a_stranger_gets_a_new_l
 def test_a_stranger_writing_to_a_reply_address_never_joins_that_ticket(
     harness: Harness, smtp_port: int
 ) -> None:
-    ack = open_first_ticket(harness, smtp_port)
-    send(
+    ack = open_ticket(harness, smtp_port)
+    send_mail(
         smtp_port,
         reply_to(ack, sender="mallory@elsewhere.example", body="Please send me the VPN config."),
     )
@@ -117,14 +100,14 @@ def test_a_stranger_writing_to_a_reply_address_never_joins_that_ticket(
 def test_an_out_of_office_answer_to_our_acknowledgement_is_parked_and_gets_no_answer(
     harness: Harness, smtp_port: int
 ) -> None:
-    ack = open_first_ticket(harness, smtp_port)
+    ack = open_ticket(harness, smtp_port)
     ooo = mail(
         subject="Automatic reply: " + str(ack["Subject"]),
         body="I am out of the office until Monday.",
         Auto_Submitted="auto-replied",
         In_Reply_To=str(ack["Message-ID"]),
     )
-    send(smtp_port, ooo)
+    send_mail(smtp_port, ooo)
     harness.settle()
     [rules] = parked(harness)
     assert rules[0] == "automatic"
@@ -135,7 +118,7 @@ def test_an_out_of_office_answer_to_our_acknowledgement_is_parked_and_gets_no_an
 def test_a_bounce_marks_our_delivery_bounced_and_opens_no_ticket(
     harness: Harness, smtp_port: int
 ) -> None:
-    ack = open_first_ticket(harness, smtp_port)
+    ack = open_ticket(harness, smtp_port)
     dsn = EmailMessage()
     dsn["From"] = "Mail Delivery System <MAILER-DAEMON@mx.client.example>"
     dsn["To"] = SUPPORT
@@ -152,7 +135,7 @@ def test_a_bounce_marks_our_delivery_bounced_and_opens_no_ticket(
         "Content-Type",
         dsn.get_content_type().replace("mixed", "report") + '; report-type="delivery-status"',
     ) if dsn.is_multipart() else None
-    send(smtp_port, dsn, mail_from="")
+    send_mail(smtp_port, dsn, mail_from="")
     harness.settle()
     deliveries = harness.ticket("T-000001")["deliveries"]
     assert deliveries[0]["status"] == "bounced"
@@ -164,7 +147,7 @@ def test_no_recipient_gets_more_automatic_mail_per_hour_than_the_cap(
     harness: Harness, smtp_port: int
 ) -> None:
     for i in range(7):
-        send(smtp_port, mail(subject=f"Problem number {i}", body=f"Details {i}"))
+        send_mail(smtp_port, mail(subject=f"Problem number {i}", body=f"Details {i}"))
     harness.settle()
     assert harness.tickets()["total"] == 7
     assert len(outgoing(harness)) == harness.ctx.auto_reply_limit_per_hour == 5
@@ -181,11 +164,11 @@ def test_an_agents_forward_opens_a_ticket_for_the_original_sender(
 ) -> None:
     harness.agent("Ana", email="ana@support.example")
     body = "Can we help her?\n\n---------- Forwarded message ---------\nFrom: Rosa Diaz <rosa@client.example>\nDate: Tue, 24 Nov 2026 09:00\nSubject: Scanner offline\nTo: Ana <ana@support.example>\n\nThe scanner is offline since this morning.\n"
-    send(
+    send_mail(
         smtp_port,
         mail(sender="Ana <ana@support.example>", subject="Fwd: Scanner offline", body=body),
     )
-    send(
+    send_mail(
         smtp_port,
         mail(
             sender="bob@client.example",
@@ -203,7 +186,7 @@ def test_an_agents_forward_opens_a_ticket_for_the_original_sender(
 def test_an_agents_reply_is_threaded_for_every_mail_client(
     harness: Harness, smtp_port: int
 ) -> None:
-    ack = open_first_ticket(harness, smtp_port)
+    ack = open_ticket(harness, smtp_port)
     _, token = harness.agent("Ana")
     assert (
         harness.api(

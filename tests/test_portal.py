@@ -13,8 +13,9 @@ from core.models import Ticket
 from core.tokens import parse_receipt_token
 from tests.browser import serve
 from tests.cdp import Browser
+from tests.email_support import outgoing
 from tests.harness import Harness
-from tests.test_contacts import mail_text, mails
+from tests.test_contacts import mail_text
 
 
 def count_tickets(harness: Harness) -> int:
@@ -66,7 +67,7 @@ def test_a_client_raises_a_ticket_on_the_portal_and_gets_its_number_promise_and_
     assert (ticket["priority"], ticket["links"]["asset"]) == ("P2", "PUMP-3")
     assert ticket["client"]["name"] == "Lia Moreau"
     harness.settle()
-    (ack,) = [m for m in mails(harness) if number in str(m["Subject"])]
+    (ack,) = [m for m in outgoing(harness) if number in str(m["Subject"])]
     assert ack["To"] == "lia@example.com"
     # The tracking link also comes by email (made a moment apart: the same ticket's nonce)
     mailed = re.search(r"/t/([^\s\"<>]+)", mail_text(ack))

@@ -255,7 +255,8 @@ def test_the_client_is_told_when_assigned_on_hold_resolved_and_reopened(
 
 
 def test_an_email_client_is_told_by_email_with_the_email_wording(harness: Harness) -> None:
-    from tests.test_contacts import mail_text, mails
+    from tests.email_support import outgoing
+    from tests.test_contacts import mail_text
 
     lead, token = harness.agent("Dana Whitfield", roles=("agent", "lead"))
     response = harness.open_by_api(token, "email", "lia@example.com", "Printer jam", "It jams.")
@@ -267,7 +268,7 @@ def test_an_email_client_is_told_by_email_with_the_email_wording(harness: Harnes
         == 200
     )
     harness.settle()
-    subjects = {m["Subject"]: mail_text(m) for m in mails(harness)}
+    subjects = {m["Subject"]: mail_text(m) for m in outgoing(harness)}
     (assigned,) = [text for subject, text in subjects.items() if "Dana is working on it" in subject]
     assert "reply to this email" in assigned and path_of(assigned)
 
