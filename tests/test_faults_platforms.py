@@ -119,6 +119,12 @@ def test_telegram_and_whatsapp_down_at_start_and_at_run_time_degrade_only_their_
         whatsapp = httpx.post(f"{base}/whatsapp/webhook", content=raw, headers=sign(raw))
         assert whatsapp.status_code == 200, whatsapp.text
 
+    def deliveries_are(state: str) -> bool:
+        now = parts()
+        return all(
+            now.get(part) == state for part in ("telegram deliveries", "whatsapp deliveries")
+        )
+
     def acks(chat: int, number: str) -> tuple[int, int]:
         to_chat = [s for s in platforms.telegram.to_chat(chat) if s.method == "sendMessage"]
         return len(to_chat), len(platforms.whatsapp.messages(number))
@@ -128,14 +134,7 @@ def test_telegram_and_whatsapp_down_at_start_and_at_run_time_degrade_only_their_
         wait_until(lambda: parts().get(WEBHOOK_PART) == DEGRADED, 60, "Telegram degraded at start")
         # and clients write in on both channels: stored (200), acknowledgements retried
         write_in(1001, "16505550001", "The gate at site 4 does not open.")
-        wait_until(
-            lambda: (
-                parts().get("telegram deliveries") == DEGRADED
-                and parts().get("whatsapp deliveries") == DEGRADED
-            ),
-            60,
-            "both channels' deliveries degraded",
-        )
+        wait_until(lambda: deliveries_are(DEGRADED), 60, "both channels' deliveries degraded")
         time.sleep(3)  # past the moment a process that stops on a platform error would exit
         assert up.poll() is None
         health = httpx.get(f"{base}/healthz").json()
@@ -154,23 +153,11 @@ def test_telegram_and_whatsapp_down_at_start_and_at_run_time_degrade_only_their_
         platforms.down(how)
         write_in(1002, "16505550002", "Scanner 2 shows E42.")
         wait_until(
-            lambda: (
-                parts().get("telegram deliveries") == DEGRADED
-                and parts().get("whatsapp deliveries") == DEGRADED
-            ),
-            60,
-            "both channels' deliveries degraded at run time",
+            lambda: deliveries_are(DEGRADED), 60, "both channels' deliveries degraded at run time"
         )
         platforms.up()
         wait_until(lambda: acks(1002, "16505550002") == (1, 1), 90, "both second acknowledgements")
-        wait_until(
-            lambda: (
-                parts().get("telegram deliveries") == UP
-                and parts().get("whatsapp deliveries") == UP
-            ),
-            60,
-            "the deliveries up again",
-        )
+        wait_until(lambda: deliveries_are(UP), 60, "the deliveries up again")
         time.sleep(2)  # a second send would show by now
         assert acks(1001, "16505550001") == (1, 1), "an acknowledgement sent twice"
         assert acks(1002, "16505550002") == (1, 1), "an acknowledgement sent twice"
