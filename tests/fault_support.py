@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from config.settings import Settings
+from tests.email_support import mail
 
 RELAY_SECONDS = 0.3  # a slow relay: a kill lands mid-batch
 
@@ -117,6 +118,20 @@ def smtp_up(port: int) -> bool:
             return client.noop()[0] == 250
     except (OSError, smtplib.SMTPException):
         return False
+
+
+def storm_mail(n: int, subject: str, body: str) -> EmailMessage:
+    """Client ``n``'s mail for a duplicate storm, from ``client{n}@client.example`` and
+    dated 12:``n`` on the same day; every other one has no Message-ID."""
+    message = mail(
+        sender=f"client{n}@client.example",
+        subject=subject,
+        body=body,
+        Date=f"Mon, 30 Nov 2026 12:{n:02d}:00 +0000",
+    )
+    if n % 2:
+        del message["Message-ID"]
+    return message
 
 
 def relayed(message: EmailMessage, relay: int) -> bytes:

@@ -22,10 +22,10 @@ from channels.email.imap import MailboxPoller
 from config.settings import Settings
 from tests import dovecot as dovecot_support
 from tests.dovecot import Dovecot, account
-from tests.email_support import mail, maildir_messages
+from tests.email_support import maildir_messages
 from tests.faketelegram import FakeTelegram
 from tests.fakewhatsapp import FakeWhatsApp
-from tests.fault_support import relayed
+from tests.fault_support import relayed, storm_mail
 from tests.harness import Harness
 from tests.telegram_support import TelegramDriver, telegram_settings
 from tests.whatsapp_support import (
@@ -99,14 +99,7 @@ def test_every_mail_three_times_in_the_polled_mailboxes_is_one_ticket_and_one_ac
     first: list[tuple[str, bytes]] = []
     later: list[tuple[str, bytes]] = []
     for n in range(CLIENTS):
-        message = mail(
-            sender=f"client{n}@client.example",
-            subject=f"Badge reader {n} offline",
-            body=f"Badge reader {n} went dark at noon.",
-            Date=f"Mon, 30 Nov 2026 12:{n:02d}:00 +0000",
-        )
-        if n % 2:
-            del message["Message-ID"]
+        message = storm_mail(n, f"Badge reader {n} offline", f"Badge reader {n} went dark at noon.")
         copies = [("INBOX", relayed(message, 0)), ("INBOX", relayed(message, 1))]
         copies.append(("Support", relayed(message, 2)))
         first += copies[:2] if n % 3 == 0 else copies
