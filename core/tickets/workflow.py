@@ -156,11 +156,21 @@ def resume(
     *,
     override_reason: str | None = None,
 ) -> Change:
-    def edit() -> None:
-        ticket.hold_reason = ticket.hold_parts_ref = ticket.hold_note = None
-        ticket.hold_until = None
+    return apply(
+        ctx,
+        session,
+        who,
+        ticket,
+        "resume",
+        override_reason=override_reason,
+        edit=lambda: _end_hold(ticket),
+    )
 
-    return apply(ctx, session, who, ticket, "resume", override_reason=override_reason, edit=edit)
+
+def _end_hold(ticket: Ticket) -> None:
+    """Forget why and until when the ticket was on hold."""
+    ticket.hold_reason = ticket.hold_parts_ref = ticket.hold_note = None
+    ticket.hold_until = None
 
 
 def resolve(
@@ -184,8 +194,7 @@ def resolve(
     def edit() -> None:
         written.append(_write_resolution(ctx, session, who, ticket, code, steps))
         ticket.resolved_at = ctx.now()
-        ticket.hold_reason = ticket.hold_parts_ref = ticket.hold_note = None
-        ticket.hold_until = None
+        _end_hold(ticket)
 
     # One notice per resolution: a ticket resolved again, after a reopen, tells again.
     serial = _resolutions(session, ticket) + 1
