@@ -88,6 +88,16 @@ def thread_decision(
     return Decision(APPEND, rule, f"{evidence} points at {first.number}{via}", ticket_id=chosen.id)
 
 
+def continue_ticket(ctx: Context, rule: str, ticket: Ticket, why: str) -> Decision:
+    """Append to ``ticket``, which ``why`` names, saying when it was last active."""
+    return Decision(
+        APPEND,
+        rule,
+        f"{why} (last activity {conversation.age(ctx.now(), ticket.updated_at)})",
+        ticket_id=ticket.id,
+    )
+
+
 class BounceRule:
     name = "bounce"
     description = (
@@ -265,12 +275,11 @@ class SameSubjectRule:
         )
         if ticket is None:
             return None
-        return Decision(
-            APPEND,
+        return continue_ticket(
+            ctx,
             self.name,
-            f"no References or token; same sender and subject as {ticket.number} "
-            f"(last activity {conversation.age(ctx.now(), ticket.updated_at)})",
-            ticket_id=ticket.id,
+            ticket,
+            f"no References or token; same sender and subject as {ticket.number}",
         )
 
 
@@ -289,13 +298,7 @@ class ChatRule:
         ticket = conversation.open_in_chat(session, inbound.channel, inbound.chat)
         if ticket is None:
             return None
-        return Decision(
-            APPEND,
-            self.name,
-            f"the chat's open ticket {ticket.number} "
-            f"(last activity {conversation.age(ctx.now(), ticket.updated_at)})",
-            ticket_id=ticket.id,
-        )
+        return continue_ticket(ctx, self.name, ticket, f"the chat's open ticket {ticket.number}")
 
 
 class OperatorRule:
