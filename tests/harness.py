@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -104,6 +105,27 @@ def wait_until(check: Callable[[], Any], timeout: float = 15.0, what: str = "con
 
 BIN = Path(sys.executable).parent / "switchboard"
 BANNER = "Switchboard is up"
+
+
+def at_once(*runs: Callable[[], object]) -> None:
+    """Run each function in a thread of its own, all released together; raise the
+    first error any of them raised."""
+    barrier = threading.Barrier(len(runs))
+    errors: list[BaseException] = []
+
+    def run(fn: Callable[[], object]) -> None:
+        try:
+            barrier.wait()
+            fn()
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(fn,)) for fn in runs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
 
 
 def start_role(args: Sequence[str], env: dict[str, str], log: Path) -> subprocess.Popen[str]:

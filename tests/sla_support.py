@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -107,27 +106,6 @@ class FakeNow:
     def set(self, value: datetime) -> datetime:
         self.t = value
         return value
-
-
-def at_once(*runs: Callable[[], object]) -> None:
-    """Run each function in a thread of its own, all released together; raise the
-    first error any of them raised."""
-    barrier = threading.Barrier(len(runs))
-    errors: list[BaseException] = []
-
-    def run(fn: Callable[[], object]) -> None:
-        try:
-            barrier.wait()
-            fn()
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(fn,)) for fn in runs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors, errors
 
 
 def sla_settings(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from core.models import InboundRecord
 from core.principals import system
 from core.tickets import lookup, workflow
 from tests.fakealertmanager import TOKEN, FakeAlertmanager, spec_keys
-from tests.harness import Harness, make_settings
+from tests.harness import Harness, at_once, make_settings
 
 SECRET = "alerts-hmac-secret"
 PRESS = {
@@ -406,17 +406,7 @@ def test_notifications_about_one_new_alert_decided_at_once_wait_for_each_other(
         hand_over=False,
     )
     # When four workers decide them at the same moment
-    barrier = threading.Barrier(len(stored))
-
-    def decide(record_id: int) -> None:
-        barrier.wait()
-        intake.process(harness.ctx, record_id)
-
-    threads = [threading.Thread(target=decide, args=(r.record_id,)) for r in stored]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    at_once(*(partial(intake.process, harness.ctx, r.record_id) for r in stored))
     # Then none failed, at most one ticket was opened, and the newest news stands
     with harness.ctx.db.reading() as s:
         records = [s.get(InboundRecord, r.record_id) for r in stored]

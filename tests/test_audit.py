@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from core import audit
 from core.tickets import conversation, lookup, workflow
-from tests.harness import Harness
+from tests.harness import Harness, at_once
 
 
 def _busy_history(h: Harness) -> None:
@@ -82,8 +82,6 @@ def test_a_whole_deleted_chain_is_found_through_the_checkpoint(harness: Harness)
 
 
 def test_concurrent_changes_to_one_ticket_never_fork_its_chain(harness: Harness) -> None:
-    import threading
-
     agent, _ = harness.agent("Ana")
     harness.open_ticket("x", "y", ("fake", "c", ""))
 
@@ -94,11 +92,7 @@ def test_concurrent_changes_to_one_ticket_never_fork_its_chain(harness: Harness)
                     harness.ctx, s, agent, lookup.get_ticket(s, 1, lock=True), text=f"note {i}"
                 )
 
-    threads = [threading.Thread(target=notes) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    at_once(notes, notes, notes)
     with harness.ctx.db.reading() as s:
         report = audit.verify(s)
     assert report.ok, report.problems

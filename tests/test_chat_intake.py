@@ -8,6 +8,7 @@ carries its chat, and a payload may name files instead of carrying them.
 from __future__ import annotations
 
 import threading
+from functools import partial
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from core.intake.fetch import attached
 from core.intake.records import inbound_from_json
 from core.models import Ticket
 from core.values import Inbound
-from tests.harness import Harness
+from tests.harness import Harness, at_once
 
 
 def thread_texts(harness: Harness, number: int) -> list[str]:
@@ -62,16 +63,7 @@ def test_a_chat_whose_ticket_was_closed_starts_a_new_one_and_a_resolved_one_reop
 
 def test_a_burst_from_a_new_chat_is_one_ticket(harness: Harness) -> None:
     """A client typing five lines in a row, decided in batches at once: one ticket."""
-    threads = [
-        threading.Thread(
-            target=harness.fake.receive, args=("tg-9", f"line {n}"), kwargs={"chat": "tg-9"}
-        )
-        for n in range(8)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    at_once(*(partial(harness.fake.receive, "tg-9", f"line {n}", chat="tg-9") for n in range(8)))
     harness.settle()
     assert harness.tickets()["total"] == 1
     assert sorted(thread_texts(harness, 1)) == [f"line {n}" for n in range(8)]

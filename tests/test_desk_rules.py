@@ -25,8 +25,8 @@ from core.policy import load_policy
 from core.satisfaction import answering
 from core.tickets import lookup, workflow
 from core.tokens import satisfaction_token
-from tests.harness import Harness
-from tests.sla_support import POLICY, FakeNow, at_once, sla_settings, staff, wait_until
+from tests.harness import Harness, at_once
+from tests.sla_support import POLICY, FakeNow, sla_settings, staff, wait_until
 from tests.test_escalation import audit_actions as actions
 
 NY = ZoneInfo("America/New_York")

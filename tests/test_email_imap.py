@@ -16,8 +16,7 @@ from core.models import InboundRecord
 from tests import dovecot as dovecot_support
 from tests.dovecot import Dovecot, account
 from tests.email_support import mail
-from tests.harness import Harness
-from tests.sla_support import at_once
+from tests.harness import Harness, at_once
 
 dovecot = dovecot_support.dovecot  # the fixtures, under their own names
 imap = dovecot_support.imap

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import smtplib
+from functools import partial
 
 import pytest
 from sqlalchemy import func, select
@@ -13,7 +14,7 @@ from core.db import Database
 from core.models import InboundRecord
 from core.tokens import reply_token
 from tests.email_support import SUPPORT, free_port, mail, maildir_messages
-from tests.harness import Harness, whole_system_examples
+from tests.harness import Harness, at_once, whole_system_examples
 
 
 def records(harness: Harness) -> int:
@@ -227,8 +228,6 @@ def test_starttls_is_offered_with_a_configured_certificate(harness: Harness, tmp
 def test_messages_from_many_sessions_at_once_are_each_answered_250_and_stored_once(
     harness: Harness, smtp_port: int
 ) -> None:
-    import threading
-
     answers: list[str] = []
 
     def session(n: int) -> None:
@@ -256,11 +255,7 @@ def test_messages_from_many_sessions_at_once_are_each_answered_250_and_stored_on
                 )
             )
 
-    threads = [threading.Thread(target=session, args=(n,)) for n in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    at_once(*(partial(session, n) for n in range(6)))
     assert len(answers) == 18
     assert len({a.split("record ")[1] for a in answers}) == 18, "each message its own record"
     harness.settle()

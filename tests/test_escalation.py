@@ -26,13 +26,12 @@ from core.models import Agent, AuditEvent, Escalation, OutboxDelivery, Ticket
 from core.policy import load_policy
 from core.sla import watch as slawatch
 from core.tickets import lookup, workflow
-from tests.harness import Harness
+from tests.harness import Harness, at_once
 from tests.sla_support import (
     MONDAY_9,
     POLICY,
     FakeNow,
     act,
-    at_once,
     open_ticket,
     policy_settings,  # noqa: F401 (the settings fixture)
     staff,

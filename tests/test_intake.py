@@ -13,7 +13,7 @@ from core.models import InboundRecord, Ticket
 from core.tickets import lookup, workflow
 from core.tokens import reply_token
 from core.values import Inbound
-from tests.harness import Harness, wait_until
+from tests.harness import Harness, at_once, wait_until
 
 
 def test_a_new_message_opens_a_ticket_and_the_client_gets_an_acknowledgement(
@@ -42,21 +42,15 @@ def test_the_same_message_twice_is_one_ticket_even_when_both_arrive_at_once(
     harness: Harness,
 ) -> None:
     results = []
-    barrier = threading.Barrier(2)
 
     def deliver() -> None:
-        barrier.wait()
         results.append(
             harness.fake.receive(
                 "client-1", "Printer offline", subject="Printer", external_id="msg-42"
             )
         )
 
-    threads = [threading.Thread(target=deliver) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    at_once(deliver, deliver)
     harness.settle()
     assert sorted(r.duplicate for r in results) == [False, True]
     assert results[0].record_id == results[1].record_id

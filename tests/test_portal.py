@@ -4,7 +4,6 @@ browser, and sent twice, forged, wrong and too often over HTTP."""
 from __future__ import annotations
 
 import re
-import threading
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -14,7 +13,7 @@ from core.tokens import parse_receipt_token
 from tests.browser import serve
 from tests.cdp import Browser
 from tests.email_support import outgoing
-from tests.harness import Harness
+from tests.harness import Harness, at_once
 from tests.test_contacts import mail_text
 
 
@@ -109,18 +108,13 @@ def test_a_double_submit_makes_one_ticket_even_when_both_arrive_at_once(
     # Two sendings of another form, at the same moment
     form = {**form_page(harness), **GOOD, "subject": "Second"}
     answers: list[int] = []
-    threads = [
-        threading.Thread(
-            target=lambda: answers.append(
-                harness.client.post("/portal", data=form, follow_redirects=False).status_code
-            )
+
+    def send() -> None:
+        answers.append(
+            harness.client.post("/portal", data=form, follow_redirects=False).status_code
         )
-        for _ in range(2)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+
+    at_once(send, send)
     assert answers == [303, 303]
     assert count_tickets(harness) == 2
 
