@@ -189,19 +189,10 @@ def erase(
     found = mentioning(session, needles)
     counts["mentions"] = sum(len(ids) for ids in found.values())
     inbound = held.ids("inbound_records") | held.ids("messages", "inbound_record_id")
-    for part in chunks(messages):
-        _update(
-            session,
-            Message,
-            Message.id.in_(part),
-            body_text=ERASED,
-            body_html=None,
-            external_id=None,
-        )
+    _update_rows(session, Message, messages, body_text=ERASED, body_html=None, external_id=None)
     counts["messages"] = len(messages)
     files = held.ids("attachments", "sha256")
-    for part in chunks(held.ids("attachments")):
-        _update(session, Attachment, Attachment.id.in_(part), filename=ERASED, sha256="")
+    _update_rows(session, Attachment, held.ids("attachments"), filename=ERASED, sha256="")
     gone = 0
     for part in chunks(files):
         still = set(
@@ -217,16 +208,15 @@ def erase(
 
     # Raw inbound payloads: theirs, and any other that holds one of their addresses.
     inbound |= raw_holding(session, {a for _, a in addresses})
-    for part in chunks(inbound):
-        _update(
-            session,
-            InboundRecord,
-            InboundRecord.id.in_(part),
-            raw=b"",
-            meta={},
-            external_id=literal("erased:", String) + cast(InboundRecord.id, String),
-            reason=None,
-        )
+    _update_rows(
+        session,
+        InboundRecord,
+        inbound,
+        raw=b"",
+        meta={},
+        external_id=literal("erased:", String) + cast(InboundRecord.id, String),
+        reason=None,
+    )
     counts["inbound_records"] = len(inbound)
 
     # Tickets and what was written on them.
@@ -372,6 +362,12 @@ def _update(session: Session, model: Any, *where: Any, **values: Any) -> None:
     session.execute(
         update(model).where(*where).values(**values).execution_options(synchronize_session=False)
     )
+
+
+def _update_rows(session: Session, model: Any, ids: Iterable[int], **values: Any) -> None:
+    """``_update`` the rows of ``model`` whose ids are ``ids``, a chunk at a time."""
+    for part in chunks(ids):
+        _update(session, model, model.id.in_(part), **values)
 
 
 def _pairs(model: Any, kind: str, address: str, pairs: Iterable[tuple[str, str]]) -> Any:
