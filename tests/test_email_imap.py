@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import smtplib
 import threading
 import time
 
@@ -15,7 +14,7 @@ from channels.email.imap import MailboxPoller
 from core.models import InboundRecord
 from tests import dovecot as dovecot_support
 from tests.dovecot import Dovecot, account
-from tests.email_support import mail
+from tests.email_support import mail, send_mail
 from tests.harness import Harness, at_once
 
 dovecot = dovecot_support.dovecot  # the fixtures, under their own names
@@ -121,8 +120,7 @@ def test_the_same_message_by_smtp_twice_and_by_imap_is_one_ticket(
 ) -> None:
     message = mail(subject="Scanner offline", message_id="<both-ways@client.example>")
     for _ in range(2):
-        with smtplib.SMTP("127.0.0.1", smtp_port) as client:
-            client.send_message(message)
+        send_mail(smtp_port, message)
     imap.append("INBOX", message.as_bytes())
     MailboxPoller(harness.ctx, account(dovecot)).sync()
     harness.settle()

@@ -4,7 +4,6 @@ link's page, and what they say reopens the ticket, notifies the lead and is audi
 from __future__ import annotations
 
 import re
-import smtplib
 from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -19,7 +18,7 @@ from config.settings import Settings
 from core.models import SatisfactionAnswer
 from core.satisfaction import answering
 from tests.browser import render, serve
-from tests.email_support import SUPPORT, mail
+from tests.email_support import mail, send_mail
 from tests.harness import Harness, make_settings, wait_until
 from tests.sla_support import FakeNow
 from tests.test_email_sender import Relayed, relay  # noqa: F401  (the outbound relay fixture)
@@ -72,8 +71,7 @@ def test_the_client_answers_by_the_email_link_not_fixed_reopens_a_low_rating_tel
     _, ana = harness.agent("Ana")
     harness.agent("Lee", roles=("agent", "lead"), email="lee@support.example")
     # Given a ticket a client opened by email, resolved by an agent
-    with smtplib.SMTP("127.0.0.1", smtp_port) as client:
-        client.send_message(mail(subject="Printer jammed"), to_addrs=[SUPPORT])
+    send_mail(smtp_port, mail(subject="Printer jammed"))
     harness.settle()
     number = harness.only_ticket_number()
     harness.api("POST", f"/api/tickets/{number}/acknowledge", ana)
