@@ -18,8 +18,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 
+from bench.support import copy_rows, psycopg_dsn
 from core.context import Context
 from core.models import Agent, Category, Contact, Identity, SupportQueue
 from core.principals import system
@@ -81,15 +81,6 @@ def _one(cur: Any) -> Any:
     return row[0]
 
 
-def copy_rows(cur: Any, table: str, columns: tuple[str, ...], rows: Any) -> int:
-    count = 0
-    with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
-            count += 1
-    return count
-
-
 def bulk_load(url: str, scale: float, refs: dict[str, Any], now: datetime) -> dict[str, int]:
     """COPY the data set; returns how many rows of each table."""
     import psycopg
@@ -100,10 +91,9 @@ def bulk_load(url: str, scale: float, refs: dict[str, Any], now: datetime) -> di
     n_sites = max(10, n_assets // 100)
     n_orders = max(20, n_assets // 5)
     per_ticket = 10
-    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     counts: dict[str, int] = {}
     clock_json = json.dumps(refs["sla_clock"])
-    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+    with psycopg.connect(psycopg_dsn(url)) as conn, conn.cursor() as cur:
         counts["sites"] = copy_rows(
             cur,
             "sites",

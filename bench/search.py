@@ -42,10 +42,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import create_engine, func, insert, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
 from bench import machine_data  # noqa: E402
-from bench.support import ScratchDatabase  # noqa: E402
+from bench.support import ScratchDatabase, copy_rows, psycopg_dsn  # noqa: E402
 from config.runtime import build_context, migrate  # noqa: E402
 from config.settings import load_settings  # noqa: E402
 from core.models import Contact, Identity, Message, Ticket  # noqa: E402
@@ -79,15 +78,13 @@ def copy(url: str, table: str, rows: Iterator[dict[str, Any]]) -> None:
     """PostgreSQL: COPY the rows in (the GIN indexes are kept as they go in)."""
     import psycopg
 
-    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     first = next(rows)
-    columns = tuple(first)
-    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
-        with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as out:
-            for row in itertools.chain([first], rows):
-                out.write_row(
-                    tuple(json.dumps(v) if isinstance(v, dict) else v for v in row.values())
-                )
+    values = (
+        tuple(json.dumps(v) if isinstance(v, dict) else v for v in row.values())
+        for row in itertools.chain([first], rows)
+    )
+    with psycopg.connect(psycopg_dsn(url)) as conn, conn.cursor() as cur:
+        copy_rows(cur, table, tuple(first), values)
         conn.commit()
 
 

@@ -39,9 +39,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import func, select, text, update  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
-from bench.support import REDIS_URL, ScratchDatabase  # noqa: E402
+from bench.support import REDIS_URL, ScratchDatabase, copy_rows, psycopg_dsn  # noqa: E402
 from config.runtime import System, migrate  # noqa: E402
 from config.settings import load_settings  # noqa: E402
 from core.models import (  # noqa: E402
@@ -103,7 +102,6 @@ def bulk_load(
     import psycopg
 
     started = time.perf_counter()
-    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     columns = (
         "subject",
         "status",
@@ -122,31 +120,31 @@ def bulk_load(
         "created_at",
         "updated_at",
     )
-    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
-        with cur.copy(f"COPY tickets ({', '.join(columns)}) FROM STDIN") as copy:
-            for i in range(count):
-                created = now - timedelta(seconds=i % 86_400)
-                checkpoint = now + timedelta(minutes=30 + (i * 7919) % (10 * 24 * 60))
-                copy.write_row(
-                    (
-                        f"Bulk ticket {i}",
-                        TicketStatus.NEW.value,
-                        "P3",
-                        "default",
-                        category_id,
-                        queue_id,
-                        contact_id,
-                        "fake",
-                        identity_id,
-                        identity_id,
-                        f"bulk-{i}",
-                        False,
-                        "P3",
-                        checkpoint,
-                        created,
-                        created,
-                    )
-                )
+
+    def row(i: int) -> tuple[object, ...]:
+        created = now - timedelta(seconds=i % 86_400)
+        checkpoint = now + timedelta(minutes=30 + (i * 7919) % (10 * 24 * 60))
+        return (
+            f"Bulk ticket {i}",
+            TicketStatus.NEW.value,
+            "P3",
+            "default",
+            category_id,
+            queue_id,
+            contact_id,
+            "fake",
+            identity_id,
+            identity_id,
+            f"bulk-{i}",
+            False,
+            "P3",
+            checkpoint,
+            created,
+            created,
+        )
+
+    with psycopg.connect(psycopg_dsn(url)) as conn, conn.cursor() as cur:
+        copy_rows(cur, "tickets", columns, (row(i) for i in range(count)))
         conn.commit()
         cur.execute("ANALYZE tickets")
         conn.commit()

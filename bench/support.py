@@ -6,7 +6,8 @@ import os
 import threading
 import time
 import uuid
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -21,6 +22,22 @@ POSTGRES_URL = os.environ.get(
     "SWITCHBOARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 REDIS_URL = os.environ.get("SWITCHBOARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def psycopg_dsn(url: str) -> str:
+    """A database URL as SQLAlchemy takes it (``postgresql+psycopg://``), as psycopg does."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def copy_rows(cur: Any, table: str, columns: tuple[str, ...], rows: Iterable[Any]) -> int:
+    """COPY ``rows`` (tuples in the order of ``columns``) into ``table`` on the psycopg
+    cursor ``cur``; returns how many."""
+    count = 0
+    with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+            count += 1
+    return count
 
 
 class ScratchDatabase:
