@@ -30,14 +30,16 @@ import html2text
 from channels.email.decode import decode_words, fix_8bit, text_of
 from core.values import AttachmentIn
 
-REPORT_TYPES = (
-    "message/delivery-status",
+# What a bounce carries of the message it returns: the whole of it, or its headers.
+RETURNED_TYPES = (
     "message/rfc822",
     "text/rfc822-headers",
     "message/rfc822-headers",
     "message/global",
     "message/global-headers",
 )
+# The parts of a delivery report the walk keeps aside: its status and the returned message.
+REPORT_TYPES = ("message/delivery-status", *RETURNED_TYPES)
 UU_BLOCK = re.compile(
     r"^begin [0-7]{3,4} (?P<name>[^\n]+?)[ \t]*\n(?P<data>.*?)^end[ \t]*$\n?",
     re.MULTILINE | re.DOTALL,

@@ -18,7 +18,14 @@ from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 from typing import Any
 
 from channels.email import autoreply, bounces, ids
-from channels.email.body import Body, content_type, decode_part, html_to_text, part_bytes
+from channels.email.body import (
+    RETURNED_TYPES,
+    Body,
+    content_type,
+    decode_part,
+    html_to_text,
+    part_bytes,
+)
 from channels.email.decode import header, headers
 from channels.email.quotes import forwards, visible_text
 from core.errors import IntakeError
@@ -26,13 +33,6 @@ from core.values import DeliveryReport, FailedRecipient, Inbound
 
 CHANNEL = "email"
 
-RETURNED_TYPES = (
-    "message/rfc822",
-    "text/rfc822-headers",
-    "message/rfc822-headers",
-    "message/global",
-    "message/global-headers",
-)
 FORWARD_SUBJECT = re.compile(r"^\s*(fwd?|fw|wg|tr|rv|i)\s*:", re.IGNORECASE)
 FORWARDED_FROM = re.compile(
     r"^\s*[*>]*\s*(?:From|Von|De|Da|Van)\s*[*]?\s*:\s*[*]?\s*(?P<value>.+?)\s*$",
