@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -222,28 +221,18 @@ def test_an_ack_racing_a_step_never_leaves_a_ping_to_send_after_it(
         now.advance(hours=3)
         slawatch.checkpoint(harness.ctx, ticket)
         (esc,) = escalations(harness, ticket)
-        barrier = threading.Barrier(2)
         outcome: dict[str, Any] = {}
 
         def step(
-            esc_id: int = esc.id,
-            token: str = str(esc.token),
-            barrier: threading.Barrier = barrier,
-            outcome: dict[str, Any] = outcome,
+            esc_id: int = esc.id, token: str = str(esc.token), outcome: dict[str, Any] = outcome
         ) -> None:
-            barrier.wait()
             outcome["stepped"] = stepping.step(harness.ctx, esc_id, token)
 
-        def ack(ticket_id: int = ticket, barrier: threading.Barrier = barrier) -> None:
-            barrier.wait()
+        def ack(ticket_id: int = ticket) -> None:
             with harness.ctx.db.transaction() as s:
                 acknowledging.acknowledge(harness.ctx, s, s.get(Ticket, ticket_id), by="agent:ben")
 
-        threads = [threading.Thread(target=step), threading.Thread(target=ack)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        at_once(step, ack)
         (esc,) = escalations(harness, ticket)
         assert esc.status == "acknowledged"
         rows = pings(harness, ticket)
