@@ -128,6 +128,16 @@ def at_once(*runs: Callable[[], object]) -> None:
     assert not errors, errors
 
 
+class RecordingDispatcher:
+    """A dispatcher that only remembers what it was asked to send: (job, args) in order."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, tuple[int | str, ...]]] = []
+
+    def send(self, job: str, *args: int | str, delay_ms: int | None = None) -> None:
+        self.sent.append((job, args))
+
+
 def start_role(args: Sequence[str], env: dict[str, str], log: Path) -> subprocess.Popen[str]:
     """``switchboard ARGS`` as its own process, everything it prints going to ``log``."""
     with log.open("w") as out:

@@ -17,7 +17,7 @@ from core.models import (
 )
 from core.sla import ticket as sla
 from core.sla import watch as slawatch
-from tests.harness import Harness
+from tests.harness import Harness, RecordingDispatcher
 from tests.sla_support import (
     FakeNow,
     open_ticket,
@@ -25,16 +25,6 @@ from tests.sla_support import (
     staff,
 )
 from workers import jobs
-
-
-class Recorder:
-    """A dispatcher that only remembers what it was asked to send."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, tuple[int | str, ...]]] = []
-
-    def send(self, job: str, *args: int | str, delay_ms: int | None = None) -> None:
-        self.sent.append((job, args))
 
 
 def test_a_burst_of_breaches_in_one_job_gets_one_chain_and_one_delivered_ping_per_ticket_and_an_intact_audit(
@@ -47,7 +37,7 @@ def test_a_burst_of_breaches_in_one_job_gets_one_chain_and_one_delivered_ping_pe
         for i in range(5)
     ]
     harness.settle()  # their acknowledgements are delivered (and audited) before the breach
-    recorder = Recorder()
+    recorder = RecordingDispatcher()
     harness.ctx.dispatcher = recorder
     now.advance(minutes=16)
     # When the clock hands them to one checkpoint job
@@ -98,7 +88,7 @@ def test_pings_held_by_a_checkpoint_are_not_sent_once_the_escalation_is_acknowle
 ) -> None:
     staff(harness, "Ben")
     ticket = open_ticket(harness, "P1", subject="Line 2 is down")
-    harness.ctx.dispatcher = Recorder()
+    harness.ctx.dispatcher = RecordingDispatcher()
     now.advance(minutes=16)
     held: list[int] = []
     slawatch.checkpoint_many(harness.ctx, [ticket], held)

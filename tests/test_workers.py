@@ -13,7 +13,7 @@ from config.settings import Settings
 from core.errors import DeliveryError
 from core.health import DEGRADED, UP
 from core.models import OutboxDelivery
-from tests.harness import Harness, wait_until
+from tests.harness import Harness, RecordingDispatcher, wait_until
 from tests.services import AMQP_URL, REDIS_URL, need
 from workers import jobs
 from workers.sweep import sweep
@@ -193,14 +193,7 @@ def test_a_restart_hands_over_a_backlog_of_any_size_at_once_in_batches(harness: 
     over (a page of 500 at a time, each record once, 20 to a job), not 500 a minute."""
     from core import intake
 
-    class Recorder:
-        def __init__(self) -> None:
-            self.sent: list[tuple[str, tuple[int | str, ...]]] = []
-
-        def send(self, job: str, *args: int | str, delay_ms: int | None = None) -> None:
-            self.sent.append((job, args))
-
-    recorder = Recorder()
+    recorder = RecordingDispatcher()
     harness.ctx.dispatcher = recorder
     intake.receive_many(
         harness.ctx,
