@@ -4,7 +4,6 @@ the Procfile as processes, and senders that retry as a mail server does."""
 from __future__ import annotations
 
 import asyncio
-import os
 import smtplib
 import threading
 import time
@@ -16,6 +15,7 @@ import httpx
 
 from config.settings import Settings
 from tests.email_support import mail
+from tests.harness import process_env
 
 RELAY_SECONDS = 0.3  # a slow relay: a kill lands mid-batch
 
@@ -34,8 +34,7 @@ class SlowRelay:
 
 
 def role_env(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
-    env.update(
+    return process_env(
         {
             "SWITCHBOARD_DATA_DIR": str(settings.data_dir),
             "SWITCHBOARD_DATABASE_URL": settings.effective_database_url,
@@ -50,7 +49,6 @@ def role_env(settings: Settings) -> dict[str, str]:
             "SWITCHBOARD_REDELIVERY_AFTER_SECONDS": "1",
         }
     )
-    return env
 
 
 def status_of(url: str, headers: dict[str, str] | None = None) -> int:

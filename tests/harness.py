@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -136,6 +137,14 @@ class RecordingDispatcher:
 
     def send(self, job: str, *args: int | str, delay_ms: int | None = None) -> None:
         self.sent.append((job, args))
+
+
+def process_env(values: dict[str, str]) -> dict[str, str]:
+    """The environment of a Switchboard process a test starts: this one's without any
+    SWITCHBOARD_ variable (no setting of the machine's leaks in), then ``values``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
+    env.update(values)
+    return env
 
 
 def start_role(args: Sequence[str], env: dict[str, str], log: Path) -> subprocess.Popen[str]:

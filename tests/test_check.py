@@ -4,7 +4,6 @@ the same summary in the log when a process starts."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from sqlalchemy import update
 
 from config.cli import main as cli
 from core.models import Agent
-from tests.harness import Harness, free_port
+from tests.harness import Harness, free_port, process_env
 from tests.test_desk_rules import LEADS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,12 +112,13 @@ def test_a_deployment_that_reaches_people_passes_and_says_who(
 
 
 def test_a_starting_process_logs_the_summary_and_each_problem(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
-    env.update(
-        PYTHONPATH=str(ROOT),
-        SWITCHBOARD_DATA_DIR=str(tmp_path / "data"),
-        SWITCHBOARD_HTTP_PORT=str(free_port()),
-        SWITCHBOARD_SMTP_PORT=str(free_port()),
+    env = process_env(
+        {
+            "PYTHONPATH": str(ROOT),
+            "SWITCHBOARD_DATA_DIR": str(tmp_path / "data"),
+            "SWITCHBOARD_HTTP_PORT": str(free_port()),
+            "SWITCHBOARD_SMTP_PORT": str(free_port()),
+        }
     )
     process = subprocess.Popen(
         [sys.executable, "-c", "from config.cli import main; main()", "up"],

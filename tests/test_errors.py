@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from config.cli import main
-from tests.harness import Harness
+from tests.harness import Harness, process_env
 
 ROOT = Path(__file__).resolve().parent.parent
 OPEN = {
@@ -125,11 +124,10 @@ def test_the_cli_refuses_a_status_filter_that_does_not_exist(
 
 
 def _switchboard(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
     return subprocess.run(
         [sys.executable, "-c", "from config.cli import main; main()", *args],
         cwd=cwd,
-        env={**clean, "PYTHONPATH": str(ROOT), **env},
+        env=process_env({"PYTHONPATH": str(ROOT), **env}),
         capture_output=True,
         text=True,
         timeout=60,

@@ -35,6 +35,7 @@ from tests.harness import (
     BIN,
     Harness,
     make_settings,
+    process_env,
     start_role,
     stop_process,
     wait_started,
@@ -136,8 +137,7 @@ def test_postgresql_stopped_answers_503_and_451_logs_the_outage_once_and_comes_b
         pg.start()
         url = pg.create_database("switchboard")
         http_port, smtp_port = free_port(), free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
-        env.update(
+        env = process_env(
             {
                 "SWITCHBOARD_DATA_DIR": str(tmp_path / "data"),
                 "SWITCHBOARD_DATABASE_URL": url,
@@ -211,8 +211,7 @@ def test_redis_stopped_takes_mail_all_the_same_says_so_once_and_drains_when_it_r
     redis_server = ThrowawayRedis()
     redis_server.start()
     http_port, smtp_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
-    env.update(
+    env = process_env(
         {
             "SWITCHBOARD_DATA_DIR": str(tmp_path / "data"),
             "SWITCHBOARD_BROKER_URL": redis_server.url,

@@ -10,7 +10,6 @@ platform is back, and the parts come up again by themselves.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ from tests.faketelegram import TOKEN as TELEGRAM_TOKEN
 from tests.faketelegram import FakeTelegram, Updates
 from tests.fakewhatsapp import PHONE_NUMBER_ID, FakeWhatsApp
 from tests.fakewhatsapp import TOKEN as WHATSAPP_TOKEN
-from tests.harness import BIN, stop_process, wait_until
+from tests.harness import BIN, process_env, stop_process, wait_until
 from tests.telegram_support import SECRET
 from tests.whatsapp_support import APP_SECRET, VERIFY_TOKEN, message, sign, webhook
 
@@ -70,8 +69,7 @@ def test_telegram_and_whatsapp_down_at_start_and_at_run_time_degrade_only_their_
 ) -> None:
     platforms = Platforms()
     http_port, smtp_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
-    env.update(
+    env = process_env(
         {
             "SWITCHBOARD_DATA_DIR": str(tmp_path / "data"),
             "SWITCHBOARD_HTTP_PORT": str(http_port),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ import pytest
 from config import logging as sblogging
 from config.settings import load_settings
 from core.errors import ConfigError, DeliveryError
-from tests.harness import Harness, wait_until
+from tests.harness import Harness, process_env, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 LEAKY = (
@@ -91,16 +90,16 @@ def test_a_log_format_other_than_text_or_json_stops_the_process_naming_it() -> N
 
 
 def test_a_process_started_with_json_logs_writes_only_json_lines(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
     result = subprocess.run(
         [sys.executable, "-c", "from config.cli import main; main()", "migrate"],
         cwd=tmp_path,
-        env={
-            **env,
-            "PYTHONPATH": str(ROOT),
-            "SWITCHBOARD_LOG_FORMAT": "json",
-            "SWITCHBOARD_DATA_DIR": str(tmp_path / "data"),
-        },
+        env=process_env(
+            {
+                "PYTHONPATH": str(ROOT),
+                "SWITCHBOARD_LOG_FORMAT": "json",
+                "SWITCHBOARD_DATA_DIR": str(tmp_path / "data"),
+            }
+        ),
         capture_output=True,
         text=True,
         timeout=120,
