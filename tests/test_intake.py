@@ -251,10 +251,9 @@ def test_a_batch_of_records_is_decided_together_and_a_failing_one_is_parked_alon
 
     original = decide._decide_and_apply
 
-    def fails_for_the_second(ctx, session, record):  # type: ignore[no-untyped-def]
-        original(
-            ctx, session, record
-        )  # its ticket, ack and audit events are written, then rolled back
+    def fails_for_the_second(ctx, session, record, **how):  # type: ignore[no-untyped-def]
+        # its ticket, ack and audit events are written, then rolled back
+        original(ctx, session, record, **how)
         if record.external_id == "batch-1":
             raise RuntimeError("rule crashed")
 
@@ -272,6 +271,49 @@ def test_a_batch_of_records_is_decided_together_and_a_failing_one_is_parked_alon
     assert harness.tickets()["total"] == 3
     with harness.ctx.db.reading() as s:
         assert audit.verify(s).ok
+
+
+def test_an_event_the_channel_finds_odd_in_a_batch_is_parked_and_what_it_wrote_is_gone(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A channel's event handler that wrote something, then found its payload odd: the
+    record is parked as unparseable, what the handler wrote goes, the batch's other
+    records are decided as usual."""
+    from core import contacts
+    from core.errors import IntakeError
+
+    def handle(session, record):  # type: ignore[no-untyped-def]
+        contacts.find_or_create(session, "fake", f"ghost-of-{record.external_id}")
+        if record.external_id == "odd-1":
+            raise IntakeError("the payload names a chat that does not exist")
+        return None  # not an event: decided as a client message
+
+    monkeypatch.setitem(harness.ctx.event_handlers, "fake", handle)
+    received = intake.receive_many(
+        harness.ctx,
+        [
+            intake.Incoming(
+                "fake",
+                f"odd-{n}",
+                intake.inbound_to_json(
+                    Inbound(channel="fake", external_id=f"odd-{n}", sender=f"c-{n}", text="Hi")
+                ),
+                {},
+            )
+            for n in range(3)
+        ],
+        hand_over=False,
+    )
+    intake.process_many(harness.ctx, [r.record_id for r in received])
+    with harness.ctx.db.reading() as s:
+        records = {
+            r.external_id: (r.status, r.reason) for r in s.execute(select(InboundRecord)).scalars()
+        }
+        assert records["odd-1"] == ("parked", "the payload names a chat that does not exist")
+        assert records["odd-0"][0] == records["odd-2"][0] == "done"
+        assert contacts.find_identity(s, "fake", "ghost-of-odd-1") is None
+        assert contacts.find_identity(s, "fake", "ghost-of-odd-0") is not None
+    assert harness.tickets()["total"] == 2
 
 
 def test_control_characters_a_client_sent_never_stop_a_ticket(harness: Harness) -> None:
@@ -306,8 +348,8 @@ def test_a_message_arriving_while_a_batch_is_decided_is_stored_before_the_batch_
     assert lock is not None
     arrived, stored = threading.Event(), threading.Event()
 
-    def decide_in_step(ctx, session, record):  # type: ignore[no-untyped-def]
-        original(ctx, session, record)
+    def decide_in_step(ctx, session, record, **how):  # type: ignore[no-untyped-def]
+        original(ctx, session, record, **how)
         if record.external_id == "queued-0":  # a client's message arrives meanwhile
             arrived.set()
             wait_until(lambda: lock.preferred_is_waiting(), what="the front door to wait")

@@ -174,9 +174,8 @@ def _claim(ctx: Context, session: Session, fingerprints: list[str]) -> None:
             }
             for fingerprint in fingerprints[start : start + 500]
         ]
-        session.execute(
-            insert(Alert).values(rows).on_conflict_do_nothing(index_elements=["fingerprint"])
-        )
+        # The rows as parameters, not in the statement: its compiled form is cached.
+        session.execute(insert(Alert).on_conflict_do_nothing(index_elements=["fingerprint"]), rows)
 
 
 def _open(
