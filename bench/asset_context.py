@@ -186,14 +186,15 @@ def decided(ctx: Any, since_id: int) -> tuple[list[float], float, int, list[str]
     return lags, span, len(rows), bad
 
 
-def start(deployment: str, env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
+def start(deployment: str, env: dict[str, str], workers: int) -> list[subprocess.Popen[bytes]]:
     """The server of one deployment: ``embedded`` is what ``switchboard up`` runs (web
     app, workers and clock in one process); ``scaled`` is ``switchboard web`` and
-    ``switchboard worker``, each its own process, on Redis."""
+    ``workers`` ``switchboard worker`` processes, on Redis."""
     if deployment == "embedded":
         return [subprocess.Popen([sys.executable, __file__, "--serve"], env=env)]
     command = str(Path(sys.executable).parent / "switchboard")
-    return [subprocess.Popen([command, role], env=env) for role in ("web", "worker")]
+    roles = ["web"] + ["worker"] * workers
+    return [subprocess.Popen([command, role], env=env) for role in roles]
 
 
 def stop(processes: list[subprocess.Popen[bytes]], env: dict[str, str]) -> None:
@@ -253,7 +254,10 @@ def alert_intake(
     lags, span, records, bad = decided(ctx, mark)
     where = {
         "embedded": f"web app and {args.threads} worker threads in one process (switchboard up)",
-        "scaled": f"switchboard web, and switchboard worker ({args.threads} threads) on Redis",
+        "scaled": (
+            f"switchboard web, and {args.worker_processes} switchboard worker process(es) "
+            f"({args.threads} threads each) on Redis"
+        ),
     }[deployment]
     print(
         f"Alert intake, {deployment}: {total:,} alerts offered at {args.rate:g}/s over "
@@ -268,6 +272,8 @@ def alert_intake(
         )
     if bad:
         print(f"    not applied: {bad}")
+    if args.burst <= 0:
+        return
 
     with ctx.db.reading() as s:
         mark = s.execute(select(func.max(InboundRecord.id))).scalar_one()
@@ -307,6 +313,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30.0, help="how long they are offered")
     parser.add_argument("--burst", type=int, default=2000, help="alerts sent at once after")
     parser.add_argument("--threads", type=int, default=4, help="worker threads of the server")
+    parser.add_argument(
+        "--worker-processes",
+        type=int,
+        default=2,
+        help="scaled: how many `switchboard worker` processes (the Procfile's worker role)",
+    )
     parser.add_argument(
         "--deployment",
         choices=["embedded", "scaled", "both"],
@@ -417,7 +429,7 @@ def main() -> int:
                     "SWITCHBOARD_BROKER_URL": REDIS_URL,
                     "SWITCHBOARD_BROKER_QUEUE": f"sbbench-{uuid.uuid4().hex[:8]}",
                 }
-            servers = start(deployment, run_env)
+            servers = start(deployment, run_env, args.worker_processes)
             try:
                 alert_intake(ctx, run_env, tags, args, rng, deployment, 1 + number * 10_000_000)
             finally:

@@ -282,7 +282,7 @@ def _resume(ctx: Context, channel: str, sent_id: int) -> None:
 
 def process_inbound(record_ids: int | str) -> None:
     """Decide stored inbound records (one id, or several as "12,13,14": decided in
-    one transaction, each in its own savepoint)."""
+    one transaction)."""
     # The acknowledgements leave from here, right after the commit, in one claim
     # and one status update, instead of a job each.
     _batch(record_ids, intake.process_many, "the acknowledgements of an intake batch")
