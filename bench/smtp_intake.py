@@ -10,7 +10,13 @@ Run: .venv/bin/python bench/smtp_intake.py [--messages 2000] [--clients 8]
    Beside each rate: the server process's CPU time per message (all its threads;
    the SMTP clients run in other processes), steadier than the rate on a
    machine shared with other work.
-3. Latency: messages offered at a fixed rate (default 50/s); p50/p99 from the
+3. Scaled, the same corpus and clients: the Procfile's roles (``switchboard smtp``,
+   ``--worker-processes`` ``switchboard worker`` processes, ``switchboard clock``) on
+   a throwaway PostgreSQL database (on SWITCHBOARD_TEST_POSTGRES_URL's server) and
+   Redis (SWITCHBOARD_TEST_REDIS_URL); messages/s and the CPU per message summed over
+   those processes (the database and Redis servers' own CPU not counted). Skipped,
+   saying why, when either server cannot be reached, or with ``--no-scaled``.
+4. Latency: messages offered at a fixed rate (default 50/s); p50/p99 from the
    SMTP 250 to the acknowledgement written to the maildir.
 """
 
@@ -310,6 +316,121 @@ def edge_only(items: list[tuple[str, bytes]], clients: Clients, root: Path) -> t
         system.stop()
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def scaled(
+    earlier: list[tuple[str, bytes]],
+    items: list[tuple[str, bytes]],
+    clients: Clients,
+    root: Path,
+    threads: int,
+    workers: int,
+) -> tuple[float, float, dict[str | None, int]] | str:
+    """The Procfile's roles on PostgreSQL and Redis; (msg/s, CPU s/msg over the roles'
+    processes, outcomes), or why it could not run."""
+    import subprocess
+    import uuid
+
+    import redis
+    from sqlalchemy import create_engine
+
+    from bench.support import REDIS_URL, ScratchDatabase
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        return f"Redis at {REDIS_URL} cannot be reached ({exc})"
+    try:
+        database = ScratchDatabase("sb_smtp_bench")
+    except Exception as exc:
+        return f"PostgreSQL (SWITCHBOARD_TEST_POSTGRES_URL) cannot be reached ({exc})"
+    queue = f"sbbench-{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")},
+        "SWITCHBOARD_DATA_DIR": str(root),
+        "SWITCHBOARD_DATABASE_URL": database.url,
+        "SWITCHBOARD_BROKER_URL": REDIS_URL,
+        "SWITCHBOARD_BROKER_QUEUE": queue,
+        "SWITCHBOARD_SECRET_KEY": "bench-secret",
+        "SWITCHBOARD_WORKER_THREADS": str(threads),
+        "SWITCHBOARD_SMTP_PORT": str(port),
+        "SWITCHBOARD_AUTO_REPLY_LIMIT_PER_HOUR": "1000",
+        "SWITCHBOARD_LOG_LEVEL": "ERROR",
+    }
+    command = str(Path(sys.executable).parent / "switchboard")
+    processes: list[subprocess.Popen[bytes]] = []
+    engine = create_engine(database.url)
+    try:
+        subprocess.run([command, "migrate"], env=env, check=True, capture_output=True)
+        roles = ["smtp", *["worker"] * workers, "clock"]
+        processes = [subprocess.Popen([command, role], env=env) for role in roles]
+        deadline = time.monotonic() + 60
+        while not _listening(port):
+            if time.monotonic() > deadline:
+                return "the smtp role did not start listening within 60 s"
+            time.sleep(0.1)
+
+        def done(total: int) -> None:
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline:
+                with engine.connect() as conn:
+                    pending = conn.execute(
+                        select(func.count())
+                        .select_from(InboundRecord)
+                        .where(InboundRecord.status == "pending")
+                    ).scalar_one()
+                    stored = conn.execute(
+                        select(func.count()).select_from(InboundRecord)
+                    ).scalar_one()
+                if stored >= total and pending == 0:
+                    return
+                time.sleep(0.05)
+            raise SystemExit("timed out waiting for the scaled workers")
+
+        clients.blast(port, earlier)
+        done(len(earlier))
+        start, cpu = time.perf_counter(), sum(_cpu_seconds(p.pid) for p in processes)
+        clients.blast(port, items)
+        done(len(earlier) + len(items))
+        elapsed = time.perf_counter() - start
+        cpu = sum(_cpu_seconds(p.pid) for p in processes) - cpu
+        with engine.connect() as conn:
+            outcomes: dict[str | None, int] = dict(
+                conn.execute(  # type: ignore[arg-type]
+                    select(InboundRecord.outcome, func.count()).group_by(InboundRecord.outcome)
+                ).all()
+            )
+            outcomes["acks_in_outbox"] = conn.execute(
+                select(func.count()).select_from(OutboxDelivery).where(OutboxDelivery.kind == "ack")
+            ).scalar_one()
+        return len(items) / elapsed, cpu / len(items), outcomes
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        engine.dispose()
+        client = redis.Redis.from_url(REDIS_URL)
+        for key in client.scan_iter(match=f"*{queue}*"):
+            client.delete(key)
+        database.drop()
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 def latency(count: int, rate: float, root: Path, threads: int) -> list[float]:
     system, port = start_switchboard(root, threads)
     maildir = system.settings.maildir_path / "new"
@@ -373,6 +494,10 @@ def main() -> None:
     )
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--latency-messages", type=int, default=500)
+    parser.add_argument(
+        "--worker-processes", type=int, default=2, help="scaled: `switchboard worker` processes"
+    )
+    parser.add_argument("--no-scaled", action="store_true", help="skip the scaled deployment")
     args = parser.parse_args()
     logging.disable(logging.INFO)
     earlier, items = corpus(args.messages)
@@ -394,10 +519,24 @@ def main() -> None:
         )
         print(f"  outcomes, earlier mail included: {outcomes}")
         edge, edge_cpu = edge_only(items, clients, root / "edge")
-        clients.close()
         print(
             f"  of which the SMTP edge alone (stored, 250, no workers): {edge:8.1f} msg/s   server CPU {edge_cpu * 1000:5.1f} ms/msg"
         )
+        if args.no_scaled:
+            print("scaled: skipped (--no-scaled)")
+        else:
+            got = scaled(
+                earlier, items, clients, root / "scaled", args.threads, args.worker_processes
+            )
+            if isinstance(got, str):
+                print(f"scaled: skipped: {got}")
+            else:
+                srate, scpu, soutcomes = got
+                print(
+                    f"scaled (smtp, {args.worker_processes} worker, clock processes; PostgreSQL + Redis): {srate:8.1f} msg/s   CPU {scpu * 1000:5.1f} ms/msg over those processes   ratio {srate / base:.2f}"
+                )
+                print(f"  outcomes, earlier mail included: {soutcomes}")
+        clients.close()
         lat = latency(args.latency_messages, args.rate, root / "lat", args.threads)
     if lat:
         lat.sort()
