@@ -1,7 +1,7 @@
 """Deciding stored records: parse, run the rules, apply the outcome, or park.
 
-``process_many`` decides a batch in one transaction, a savepoint per record; a
-channel's own events go to its event handler (``ctx.event_handlers``) instead of
+``process_many`` decides a batch in one transaction (a savepoint per record only
+when one of them fails); a channel's own events go to its event handler (``ctx.event_handlers``) instead of
 the rules. Anything that fails is parked with its reason: listed, and retryable.
 """
 
