@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from aiosmtpd.controller import Controller  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
-from config.runtime import System, migrate  # noqa: E402
+from config.runtime import System, migrate, settle_heap  # noqa: E402
 from config.settings import load_settings  # noqa: E402
 from core.models import InboundRecord, OutboxDelivery  # noqa: E402
 from tests.harness import pending_records  # noqa: E402
@@ -260,6 +260,7 @@ def start_switchboard(root: Path, threads: int, workers: bool = True) -> tuple[S
     if workers:
         system.start_workers()
     system.start_services("smtp")
+    settle_heap()  # as `switchboard up` does once started
     return system, port
 
 

@@ -71,7 +71,7 @@ def serve_web(
     once it answers (``should_exit = True`` stops the server)."""
     import uvicorn
 
-    from config.runtime import System, migrate
+    from config.runtime import System, migrate, settle_heap
 
     migrate(settings)
     system = System(settings)
@@ -91,4 +91,5 @@ def serve_web(
     threading.Thread(target=server.run, daemon=True).start()
     while not server.started:
         time.sleep(0.02)
+    settle_heap()  # as `switchboard up` does once started
     return system, server

@@ -94,7 +94,7 @@ def serve(settings: Settings, *roles: str, workers: bool = False, clock: bool = 
     ``roles``, and the web app when ``web`` is one of them; until SIGTERM or Ctrl-C."""
     import uvicorn
 
-    from config.runtime import System, require_schema
+    from config.runtime import System, require_schema, settle_heap
 
     require_schema(settings)
     system = System(settings)
@@ -110,6 +110,7 @@ def serve(settings: Settings, *roles: str, workers: bool = False, clock: bool = 
         # a request sent after it waits in the backlog until the app takes it.
         listening = _listen(settings.http_host, settings.http_port) if app else None
         names = system.start_services(*roles)
+        settle_heap()
         click.echo(_banner(settings, roles, workers, clock, names))
         check.log_summary(settings, system.ctx.policy, log)
         for part, state in system.ctx.health.snapshot().items():
