@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import func, select, text  # noqa: E402
 
 from bench import machine_data  # noqa: E402
-from bench.support import REDIS_URL, ScratchDatabase  # noqa: E402
+from bench.support import REDIS_URL, ScratchDatabase, stop_roles  # noqa: E402
 from config.runtime import build_context, migrate  # noqa: E402
 from config.settings import load_settings  # noqa: E402
 from core.assets import history  # noqa: E402
@@ -195,22 +195,6 @@ def start(deployment: str, env: dict[str, str], workers: int) -> list[subprocess
     command = str(Path(sys.executable).parent / "switchboard")
     roles = ["web"] + ["worker"] * workers
     return [subprocess.Popen([command, role], env=env) for role in roles]
-
-
-def stop(processes: list[subprocess.Popen[bytes]], env: dict[str, str]) -> None:
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-    if env["SWITCHBOARD_BROKER_URL"].startswith("redis"):  # leave nothing on a shared broker
-        import redis
-
-        client = redis.Redis.from_url(env["SWITCHBOARD_BROKER_URL"])
-        for key in client.scan_iter(match=f"*{env['SWITCHBOARD_BROKER_QUEUE']}*"):
-            client.delete(key)
 
 
 def alert_intake(
@@ -433,7 +417,7 @@ def main() -> int:
             try:
                 alert_intake(ctx, run_env, tags, args, rng, deployment, 1 + number * 10_000_000)
             finally:
-                stop(servers, run_env)
+                stop_roles(servers, run_env)
         return 0
     finally:
         if ctx is not None:

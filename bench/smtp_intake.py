@@ -339,7 +339,7 @@ def scaled(
     import redis
     from sqlalchemy import create_engine
 
-    from bench.support import REDIS_URL, ScratchDatabase
+    from bench.support import REDIS_URL, ScratchDatabase, stop_roles
 
     try:
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
@@ -411,17 +411,8 @@ def scaled(
             ).scalar_one()
         return len(items) / elapsed, cpu / len(items), outcomes
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_roles(processes, env)
         engine.dispose()
-        client = redis.Redis.from_url(REDIS_URL)
-        for key in client.scan_iter(match=f"*{queue}*"):
-            client.delete(key)
         database.drop()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import threading
 import time
 import uuid
@@ -93,3 +94,21 @@ def serve_web(
         time.sleep(0.02)
     settle_heap()  # as `switchboard up` does once started
     return system, server
+
+
+def stop_roles(processes: list[subprocess.Popen[bytes]], env: dict[str, str]) -> None:
+    """Stop Switchboard role processes started with ``env`` (SIGTERM, then SIGKILL after
+    30 s), and leave nothing of their queue on a shared Redis broker."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    if env["SWITCHBOARD_BROKER_URL"].startswith("redis"):
+        import redis
+
+        client = redis.Redis.from_url(env["SWITCHBOARD_BROKER_URL"])
+        for key in client.scan_iter(match=f"*{env['SWITCHBOARD_BROKER_QUEUE']}*"):
+            client.delete(key)
