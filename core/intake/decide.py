@@ -1,8 +1,9 @@
 """Deciding stored records: parse, run the rules, apply the outcome, or park.
 
 ``process_many`` decides a batch in one transaction (a savepoint per record only
-when one of them fails); a channel's own events go to its event handler (``ctx.event_handlers``) instead of
-the rules. Anything that fails is parked with its reason: listed, and retryable.
+when one of them fails); a channel's own events go to its event handler
+(``ctx.event_handlers``) instead of the rules. Anything that fails is parked with its
+reason: listed, and retryable.
 """
 
 from __future__ import annotations
@@ -112,25 +113,18 @@ def _decide_in_one(
             record = loaded.get(record_id)
             if record is None or record.status != InboundStatus.PENDING:
                 continue
+            callbacks = list(session.info.get(AFTER_COMMIT, []))
+            queued = len(rows) if rows is not None else 0
             with logfields.about(channel=record.channel):
-                if not careful:
-                    try:
-                        record.attempts += 1
-                        _decide_and_apply(ctx, session, record, careful=False)
-                    except DBAPIError:  # a deadlock, a lost connection: not this record's fault
-                        raise
-                    except Exception as exc:  # rolled back; the batch again, carefully
-                        raise _OneFailed(record_id) from exc
-                    continue
-                callbacks = list(session.info.get(AFTER_COMMIT, []))
-                queued = len(rows) if rows is not None else 0
                 try:
-                    with session.begin_nested():
+                    with session.begin_nested() if careful else nullcontext():
                         record.attempts += 1
-                        _decide_and_apply(ctx, session, record, careful=True)
-                except DBAPIError:
+                        _decide_and_apply(ctx, session, record, careful=careful)
+                except DBAPIError:  # a deadlock, a lost connection: not this record's fault
                     raise
                 except Exception as exc:  # ours, not the sender's: keep it, say why, alert
+                    if not careful:  # nothing to roll back to but the batch: again, carefully
+                        raise _OneFailed(record_id) from exc
                     log.exception("inbound record %s could not be processed; parked", record_id)
                     session.info[AFTER_COMMIT] = callbacks  # nothing rolled back may be sent
                     if rows is not None:
