@@ -231,7 +231,7 @@ def wire(settings: Settings, db: Database | None = None) -> tuple[Context, dict[
 def settle_heap() -> None:
     """Leave what start-up built (modules, mappers, settings, templates, the web app)
     out of the cyclic garbage collector's later passes. A full pass walked those
-    200,000-odd objects, none of them ever garbage, in about 100 ms with every thread
+    180,000-odd objects, none of them ever garbage, in about 100 ms with every thread
     of the process stopped, a webhook's answer among them; a pass over what the
     process made since start-up takes a few milliseconds. Call once, at the end of a
     server process's start-up, never where Systems come and go (a test's): what is
