@@ -33,9 +33,11 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -264,16 +266,32 @@ def start_switchboard(root: Path, threads: int, workers: bool = True) -> tuple[S
     return system, port
 
 
-def wait_done(system: System, total: int, timeout: float = 600) -> None:
+def wait_done(connect: Callable[[], Any], total: int, timeout: float = 600) -> None:
+    """Until ``total`` records are stored and none is pending; ``connect`` opens a session
+    or connection on the database (as a context manager)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with system.ctx.db.reading() as session:
-            pending = pending_records(session)
-            stored = session.execute(select(func.count()).select_from(InboundRecord)).scalar_one()
+        with connect() as conn:
+            pending = pending_records(conn)
+            stored = conn.execute(select(func.count()).select_from(InboundRecord)).scalar_one()
         if stored >= total and pending == 0:
             return
         time.sleep(0.05)  # each look costs the server process ~0.4 ms of CPU: not too often
     raise SystemExit("timed out waiting for the workers")
+
+
+def outcomes_of(connect: Callable[[], Any]) -> dict[str | None, int]:
+    """How many records had each outcome, and how many acknowledgements were queued."""
+    with connect() as conn:
+        outcomes: dict[str | None, int] = dict(
+            conn.execute(
+                select(InboundRecord.outcome, func.count()).group_by(InboundRecord.outcome)
+            ).all()
+        )
+        outcomes["acks_in_outbox"] = conn.execute(
+            select(func.count()).select_from(OutboxDelivery).where(OutboxDelivery.kind == "ack")
+        ).scalar_one()
+    return outcomes
 
 
 def throughput(
@@ -286,21 +304,12 @@ def throughput(
     system, port = start_switchboard(root, threads)
     try:
         clients.blast(port, earlier)
-        wait_done(system, len(earlier))
+        wait_done(system.ctx.db.reading, len(earlier))
         start, cpu = time.perf_counter(), time.process_time()
         clients.blast(port, items)
-        wait_done(system, len(earlier) + len(items))
+        wait_done(system.ctx.db.reading, len(earlier) + len(items))
         elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
-        with system.ctx.db.reading() as session:
-            outcomes = dict(
-                session.execute(
-                    select(InboundRecord.outcome, func.count()).group_by(InboundRecord.outcome)
-                ).all()
-            )
-            outcomes["acks_in_outbox"] = session.execute(
-                select(func.count()).select_from(OutboxDelivery).where(OutboxDelivery.kind == "ack")
-            ).scalar_one()
-        return len(items) / elapsed, cpu / len(items), outcomes
+        return len(items) / elapsed, cpu / len(items), outcomes_of(system.ctx.db.reading)
     finally:
         system.stop()
 
@@ -376,40 +385,14 @@ def scaled(
                 return "the smtp role did not start listening within 60 s"
             time.sleep(0.1)
 
-        def done(total: int) -> None:
-            deadline = time.monotonic() + 600
-            while time.monotonic() < deadline:
-                with engine.connect() as conn:
-                    pending = conn.execute(
-                        select(func.count())
-                        .select_from(InboundRecord)
-                        .where(InboundRecord.status == "pending")
-                    ).scalar_one()
-                    stored = conn.execute(
-                        select(func.count()).select_from(InboundRecord)
-                    ).scalar_one()
-                if stored >= total and pending == 0:
-                    return
-                time.sleep(0.05)
-            raise SystemExit("timed out waiting for the scaled workers")
-
         clients.blast(port, earlier)
-        done(len(earlier))
+        wait_done(engine.connect, len(earlier))
         start, cpu = time.perf_counter(), sum(_cpu_seconds(p.pid) for p in processes)
         clients.blast(port, items)
-        done(len(earlier) + len(items))
+        wait_done(engine.connect, len(earlier) + len(items))
         elapsed = time.perf_counter() - start
         cpu = sum(_cpu_seconds(p.pid) for p in processes) - cpu
-        with engine.connect() as conn:
-            outcomes: dict[str | None, int] = dict(
-                conn.execute(  # type: ignore[arg-type]
-                    select(InboundRecord.outcome, func.count()).group_by(InboundRecord.outcome)
-                ).all()
-            )
-            outcomes["acks_in_outbox"] = conn.execute(
-                select(func.count()).select_from(OutboxDelivery).where(OutboxDelivery.kind == "ack")
-            ).scalar_one()
-        return len(items) / elapsed, cpu / len(items), outcomes
+        return len(items) / elapsed, cpu / len(items), outcomes_of(engine.connect)
     finally:
         stop_roles(processes, env)
         engine.dispose()
