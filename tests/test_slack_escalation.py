@@ -86,12 +86,7 @@ def settle(harness: Harness, now: FakeNow, timeout: float = 15.0) -> None:
 
 def active_chain(harness: Harness, ticket_id: int) -> Escalation | None:
     with harness.ctx.db.reading() as s:
-        row = s.execute(
-            select(Escalation)
-            .where(Escalation.ticket_id == ticket_id)
-            .order_by(Escalation.id.desc())
-            .limit(1)
-        ).scalar_one_or_none()
+        row = escalation.latest(s, ticket_id)
         if row is not None:
             s.expunge(row)
         return row

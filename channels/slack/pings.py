@@ -41,12 +41,7 @@ def _escalation_of(session: Session, ticket_id: int, key: str) -> Escalation | N
         found = session.get(Escalation, int(match.group(1)))
         if found is not None:
             return found
-    return session.execute(
-        select(Escalation)
-        .where(Escalation.ticket_id == ticket_id)
-        .order_by(Escalation.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
+    return escalation.latest(session, ticket_id)
 
 
 def render(

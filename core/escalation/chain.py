@@ -112,14 +112,19 @@ def resend_stalled(ctx: Context, older_than: timedelta, limit: int = 200) -> int
     return len(rows)
 
 
-def describe(session: Session, ticket_id: int) -> dict[str, Any] | None:
-    """The ticket's latest chain, for views."""
-    esc = session.execute(
+def latest(session: Session, ticket_id: int) -> Escalation | None:
+    """The ticket's latest chain, running or not."""
+    return session.execute(
         select(Escalation)
         .where(Escalation.ticket_id == ticket_id)
         .order_by(Escalation.id.desc())
         .limit(1)
     ).scalar_one_or_none()
+
+
+def describe(session: Session, ticket_id: int) -> dict[str, Any] | None:
+    """The ticket's latest chain, for views."""
+    esc = latest(session, ticket_id)
     if esc is None:
         return None
     running = esc.status == EscalationStatus.ACTIVE
