@@ -81,16 +81,21 @@ def start_up(root: Path) -> tuple[subprocess.Popen[bytes], int, dict[str, str]]:
     raise SystemExit("switchboard up did not answer /healthz within 60 s")
 
 
+def counts(root: Path, *rows: str) -> list[int]:
+    """``SELECT count(*) FROM`` each of ``rows`` (a table and its WHERE), read-only on
+    the database of the run in ``root``."""
+    with sqlite3.connect(f"file:{root / 'switchboard.db'}?mode=ro", uri=True, timeout=30) as db:
+        return [db.execute(f"SELECT count(*) FROM {r}").fetchone()[0] for r in rows]
+
+
 def backlog(root: Path) -> tuple[int, int, int]:
     """(inbound records, of which still pending, deliveries not yet sent)."""
-    with sqlite3.connect(f"file:{root / 'switchboard.db'}?mode=ro", uri=True, timeout=30) as db:
-        records = db.execute("SELECT count(*) FROM inbound_records").fetchone()[0]
-        pending = db.execute(
-            "SELECT count(*) FROM inbound_records WHERE status = 'pending'"
-        ).fetchone()[0]
-        unsent = db.execute(
-            "SELECT count(*) FROM outbox WHERE status IN ('pending', 'sending')"
-        ).fetchone()[0]
+    records, pending, unsent = counts(
+        root,
+        "inbound_records",
+        "inbound_records WHERE status = 'pending'",
+        "outbox WHERE status IN ('pending', 'sending')",
+    )
     return records, pending, unsent
 
 

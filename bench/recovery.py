@@ -13,7 +13,6 @@ and whether every stored message became exactly one ticket or reply.
 from __future__ import annotations
 
 import signal
-import sqlite3
 import sys
 import tempfile
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.memory import backlog, drained, mail_to_send, start_up  # noqa: E402
+from bench.memory import backlog, counts, drained, mail_to_send, start_up  # noqa: E402
 
 
 def main() -> None:
@@ -45,14 +44,12 @@ def main() -> None:
             total = time.monotonic() - started
             print(f"answering again after:  {answering:.1f} s")
             print(f"backlog drained after:  {total:.1f} s (from the restart)")
-            with sqlite3.connect(f"file:{root / 'switchboard.db'}?mode=ro", uri=True) as db:
-                decided = db.execute(
-                    "SELECT count(*) FROM inbound_records WHERE status != 'pending'"
-                ).fetchone()[0]
-                messages = db.execute(
-                    "SELECT count(*) FROM messages WHERE inbound_record_id IS NOT NULL"
-                ).fetchone()[0]
-                sent = db.execute("SELECT count(*) FROM outbox WHERE status = 'sent'").fetchone()[0]
+            decided, messages, sent = counts(
+                root,
+                "inbound_records WHERE status != 'pending'",
+                "messages WHERE inbound_record_id IS NOT NULL",
+                "outbox WHERE status = 'sent'",
+            )
             delivered = sum(1 for f in (root / "maildir").rglob("*") if f.is_file())
             print(
                 f"every record decided:   {decided == records} ({decided:,}); "
