@@ -99,8 +99,16 @@ def to_agent(
         return None
     channel, address = found
     not_before = None if note.urgent else quiet_until(agent, ctx.now())
-    return _queue(
-        ctx, session, channel, address, ticket, note, not_before, {"agent_id": agent.id}, flush
+    return to_address(
+        ctx,
+        session,
+        channel,
+        address,
+        ticket,
+        note,
+        not_before=not_before,
+        extras={"agent_id": agent.id},
+        flush=flush,
     )
 
 
@@ -112,23 +120,12 @@ def to_address(
     ticket: Ticket | None,
     note: Note,
     *,
+    not_before: datetime | None = None,
+    extras: dict[str, Any] | None = None,
     flush: bool = True,
 ) -> OutboxDelivery:
-    """Queue ``note`` to a channel address (a queue's Slack channel)."""
-    return _queue(ctx, session, channel, address, ticket, note, None, {}, flush)
-
-
-def _queue(
-    ctx: Context,
-    session: Session,
-    channel: str,
-    address: str,
-    ticket: Ticket | None,
-    note: Note,
-    not_before: datetime | None,
-    extras: dict[str, Any],
-    flush: bool,
-) -> OutboxDelivery:
+    """Queue ``note`` to a channel address (a queue's Slack channel; ``to_agent``: an
+    agent's address, held until ``not_before``)."""
     out = Outbound(
         key=f"{note.key}:{channel}:{address}"[:200],
         channel=channel,
@@ -138,7 +135,7 @@ def _queue(
         text=note.text,
         ticket_number=ticket.number if ticket else None,
         automatic=True,
-        extras=extras,
+        extras=extras or {},
     )
     return outbox.queue(
         ctx,
