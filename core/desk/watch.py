@@ -12,6 +12,7 @@ picked up again when the lease runs out.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
@@ -66,10 +67,8 @@ def checkpoint(ctx: Context, session: Session, ticket: Ticket) -> list[str]:
             continue
         fired.append(key)
         since = datetime.fromisoformat(state[kind])
-        if kind == rules.UNASSIGNED:
-            _unassigned(ctx, session, ticket, key, since)
-        else:
-            _hold(ctx, session, ticket, key, since)
+        decide = _unassigned if kind == rules.UNASSIGNED else _hold
+        _flag(ctx, session, ticket, key, since, decide(ctx, session, ticket, since))
         done.append(kind)
     ticket.rule_state = {**state, "fired": fired}
     ticket.rule_due_at = rules.next_due(ctx, session, ticket)
@@ -80,15 +79,24 @@ def _waited(since: datetime, now: datetime) -> str:
     return humanize_minutes(int((now - since).total_seconds() // 60)) or "less than a minute"
 
 
-def _unassigned(ctx: Context, session: Session, ticket: Ticket, key: str, since: datetime) -> None:
+@dataclass(frozen=True)
+class Flag:
+    """What a due rule flags: the follow-up's ``kind`` for the first of ``agents``, the
+    reason it gives, the note's subject and text, and the audit ``action``."""
+
+    kind: str
+    agents: list[Agent]
+    reason: str
+    subject: str
+    text: str
+    urgent: bool
+    action: str
+
+
+def _unassigned(ctx: Context, session: Session, ticket: Ticket, since: datetime) -> Flag:
     leads = leads_for(ctx, session, ticket)
     waited = _waited(since, ctx.now())
-    _flag(
-        ctx,
-        session,
-        ticket,
-        key,
-        since,
+    return Flag(
         kind="unassigned",
         agents=leads,
         reason=f"nobody has been assigned for {waited}: assign it",
@@ -99,7 +107,7 @@ def _unassigned(ctx: Context, session: Session, ticket: Ticket, key: str, since:
     )
 
 
-def _hold(ctx: Context, session: Session, ticket: Ticket, key: str, since: datetime) -> None:
+def _hold(ctx: Context, session: Session, ticket: Ticket, since: datetime) -> Flag:
     owner = session.get(Agent, ticket.assignee_id) if ticket.assignee_id else None
     if owner is not None and not owner.active:
         owner = None
@@ -108,12 +116,7 @@ def _hold(ctx: Context, session: Session, ticket: Ticket, key: str, since: datet
     waited = _waited(since, ctx.now())
     past = "past its review date" if ticket.hold_until is not None else f"for {waited}"
     held = f"on hold ({(ticket.hold_reason or 'other').replace('_', ' ')}) {past}"
-    _flag(
-        ctx,
-        session,
-        ticket,
-        key,
-        since,
+    return Flag(
         kind="hold_review",
         agents=[who] if who else [],
         reason=f"{held}: review it",
@@ -125,38 +128,33 @@ def _hold(ctx: Context, session: Session, ticket: Ticket, key: str, since: datet
 
 
 def _flag(
-    ctx: Context,
-    session: Session,
-    ticket: Ticket,
-    key: str,
-    since: datetime,
-    *,
-    kind: str,
-    agents: list[Agent],
-    reason: str,
-    subject: str,
-    text: str,
-    urgent: bool,
-    action: str,
+    ctx: Context, session: Session, ticket: Ticket, key: str, since: datetime, flag: Flag
 ) -> None:
-    """Open the follow-up for the first of ``agents``, tell them all (else the queue's
-    Slack channel, else who is on call) and audit it (``ACTION``, or
+    """Open the follow-up for the first of the flag's agents, tell them all (else the
+    queue's Slack channel, else who is on call) and audit it (its ``action``, or
     ``ACTION_unsent`` when nobody could be reached)."""
+    agents = flag.agents
     followups.open_one(
-        ctx, session, ticket, kind=kind, key=key, agent=agents[0] if agents else None, reason=reason
+        ctx,
+        session,
+        ticket,
+        kind=flag.kind,
+        key=key,
+        agent=agents[0] if agents else None,
+        reason=flag.reason,
     )
     note = notify.Note(
-        kind=f"desk_{kind}",
-        subject=f"[{ticket.number}] {subject}: {ticket.subject}"[:300],
-        text=f"{ticket.number} ({ticket.priority}) {text}.\nSubject: {ticket.subject}\n",
-        urgent=urgent,
+        kind=f"desk_{flag.kind}",
+        subject=f"[{ticket.number}] {flag.subject}: {ticket.subject}"[:300],
+        text=f"{ticket.number} ({ticket.priority}) {flag.text}.\nSubject: {ticket.subject}\n",
+        urgent=flag.urgent,
         key=f"desk:{ticket.id}:{key}",
     )
     rows, via = targets.reach(ctx, session, ticket, agents, note)
     audit.record(
         session,
         actor=followups.ACTOR,
-        action=action if rows else f"{action}_unsent",
+        action=flag.action if rows else f"{flag.action}_unsent",
         ticket_id=ticket.id,
         data={
             "since": since.isoformat(),
