@@ -88,6 +88,16 @@ def thread_decision(
     return Decision(APPEND, rule, f"{evidence} points at {first.number}{via}", ticket_id=chosen.id)
 
 
+def named_ticket(
+    session: Session, inbound: Inbound, ticket_id: int | None, rule: str, *, evidence: str
+) -> Decision | None:
+    """``thread_decision`` for the one ticket a token or a tag names; None when it names none."""
+    ticket = session.get(Ticket, ticket_id) if ticket_id else None
+    if ticket is None:
+        return None
+    return thread_decision(session, inbound, [ticket], rule, evidence=evidence)
+
+
 def continue_ticket(ctx: Context, rule: str, ticket: Ticket, why: str) -> Decision:
     """Append to ``ticket``, which ``why`` names, saying when it was last active."""
     return Decision(
@@ -199,10 +209,7 @@ class ReplyTokenRule:
         if not inbound.reply_token:
             return None
         ticket_id = parse_reply_token(ctx.secret, inbound.reply_token)
-        ticket = session.get(Ticket, ticket_id) if ticket_id else None
-        if ticket is None:
-            return None
-        return thread_decision(session, inbound, [ticket], self.name, evidence="reply token")
+        return named_ticket(session, inbound, ticket_id, self.name, evidence="reply token")
 
 
 class ReferencesRule:
@@ -247,11 +254,9 @@ class SubjectTagRule:
         match = TAG_RE.search(inbound.subject or "")
         if not match:
             return None
-        ticket = session.get(Ticket, int(match.group(1)))
-        if ticket is None:
-            return None
         # A tag is weak evidence (anyone can type it): strangers get a new, linked ticket.
-        return thread_decision(session, inbound, [ticket], self.name, evidence="the subject tag")
+        ticket_id = int(match.group(1))
+        return named_ticket(session, inbound, ticket_id, self.name, evidence="the subject tag")
 
 
 class SameSubjectRule:
