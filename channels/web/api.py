@@ -248,21 +248,7 @@ def _write(
 
 @router.post("/tickets/{number}/hold")
 def hold(ctx: CtxDep, who: WhoDep, number: str, body: HoldBody) -> dict[str, Any]:
-    return _act(
-        ctx,
-        number,
-        lambda s, t: workflow.hold(
-            ctx,
-            s,
-            who,
-            t,
-            reason=body.reason,
-            parts_ref=body.parts_ref,
-            hold_note=body.note,
-            until=body.until,
-            override_reason=body.override_reason,
-        ),
-    )
+    return _apply(ctx, who, number, workflow.hold, body)
 
 
 @router.post("/tickets/{number}/tracking-link/revoke")

@@ -68,7 +68,7 @@ class MessageBody(Override):
 class HoldBody(Override):
     reason: Literal["waiting_on_client", "pending_parts", "other"]
     parts_ref: str | None = None
-    note: str | None = None
+    hold_note: str | None = Field(None, alias="note")  # the request says "note"
     until: AwareDatetime | None = None  # when it will be looked at again (told to the client)
 
 
