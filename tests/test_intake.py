@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from sqlalchemy import func, select, text
@@ -353,6 +354,7 @@ def test_a_message_arriving_while_a_batch_is_decided_is_stored_before_the_batch_
         if record.external_id == "queued-0":  # a client's message arrives meanwhile
             arrived.set()
             wait_until(lambda: lock.preferred_is_waiting(), what="the front door to wait")
+            time.sleep(decide.MAKE_WAY_AFTER)  # the batch has held the lock that long now
         elif record.external_id.startswith("queued-") and not stored.wait(30):
             raise AssertionError("the new message was not stored while the batch went on")
 
