@@ -18,6 +18,8 @@ Run: .venv/bin/python bench/smtp_intake.py [--messages 2000] [--clients 8]
    Redis (SWITCHBOARD_TEST_REDIS_URL); messages/s and the CPU per message summed over
    those processes (the database and Redis servers' own CPU not counted). Skipped,
    saying why, when either server cannot be reached, or with ``--no-scaled``.
+   ``--scaled-database sqlite``: the same roles on one SQLite file instead (what
+   running embedded mode's parts as separate processes would give).
 """
 
 from __future__ import annotations
@@ -339,8 +341,10 @@ def scaled(
     root: Path,
     threads: int,
     workers: int,
+    sqlite: bool = False,
 ) -> tuple[float, float, dict[str | None, int]] | str:
-    """The Procfile's roles on PostgreSQL and Redis; (msg/s, CPU s/msg over the roles'
+    """The Procfile's roles on PostgreSQL (or, with ``sqlite``, one SQLite file in WAL
+    mode, as embedded mode keeps its data) and Redis; (msg/s, CPU s/msg over the roles'
     processes, outcomes), or why it could not run."""
     import subprocess
     import uuid
@@ -354,16 +358,22 @@ def scaled(
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
     except redis.RedisError as exc:
         return f"Redis at {REDIS_URL} cannot be reached ({exc})"
-    try:
-        database = ScratchDatabase("sb_smtp_bench")
-    except Exception as exc:
-        return f"PostgreSQL (SWITCHBOARD_TEST_POSTGRES_URL) cannot be reached ({exc})"
+    database: ScratchDatabase | None = None
+    if sqlite:
+        root.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{root / 'switchboard.db'}"
+    else:
+        try:
+            database = ScratchDatabase("sb_smtp_bench")
+        except Exception as exc:
+            return f"PostgreSQL (SWITCHBOARD_TEST_POSTGRES_URL) cannot be reached ({exc})"
+        url = database.url
     queue = f"sbbench-{uuid.uuid4().hex[:8]}"
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")},
         "SWITCHBOARD_DATA_DIR": str(root),
-        "SWITCHBOARD_DATABASE_URL": database.url,
+        "SWITCHBOARD_DATABASE_URL": url,
         "SWITCHBOARD_BROKER_URL": REDIS_URL,
         "SWITCHBOARD_BROKER_QUEUE": queue,
         "SWITCHBOARD_SECRET_KEY": "bench-secret",
@@ -374,11 +384,13 @@ def scaled(
     }
     command = str(Path(sys.executable).parent / "switchboard")
     processes: list[subprocess.Popen[bytes]] = []
-    engine = create_engine(database.url)
+    engine = create_engine(url)
     try:
         subprocess.run([command, "migrate"], env=env, check=True, capture_output=True)
         roles = ["smtp", *["worker"] * workers, "clock"]
-        processes = [subprocess.Popen([command, role], env=env) for role in roles]
+        processes = [
+            subprocess.Popen([command, role], env=env, stdout=subprocess.DEVNULL) for role in roles
+        ]
         deadline = time.monotonic() + 60
         while not _listening(port):
             if time.monotonic() > deadline:
@@ -396,7 +408,8 @@ def scaled(
     finally:
         stop_roles(processes, env)
         engine.dispose()
-        database.drop()
+        if database is not None:
+            database.drop()
 
 
 def _listening(port: int) -> bool:
@@ -473,6 +486,12 @@ def main() -> None:
         "--worker-processes", type=int, default=2, help="scaled: `switchboard worker` processes"
     )
     parser.add_argument("--no-scaled", action="store_true", help="skip the scaled deployment")
+    parser.add_argument(
+        "--scaled-database",
+        choices=["postgresql", "sqlite"],
+        default="postgresql",
+        help="scaled: the roles' database (sqlite: one file, as embedded mode keeps it)",
+    )
     args = parser.parse_args()
     logging.disable(logging.INFO)
     earlier, items = corpus(args.messages)
@@ -512,15 +531,22 @@ def main() -> None:
         if args.no_scaled:
             print("scaled: skipped (--no-scaled)")
         else:
+            sqlite = args.scaled_database == "sqlite"
             got = scaled(
-                earlier, items, clients, root / "scaled", args.threads, args.worker_processes
+                earlier,
+                items,
+                clients,
+                root / "scaled",
+                args.threads,
+                args.worker_processes,
+                sqlite=sqlite,
             )
             if isinstance(got, str):
                 print(f"scaled: skipped: {got}")
             else:
                 srate, scpu, soutcomes = got
                 print(
-                    f"scaled (smtp, {args.worker_processes} worker, clock processes; PostgreSQL + Redis): {srate:8.1f} msg/s   CPU {scpu * 1000:5.1f} ms/msg over those processes   ratio {srate / base:.2f}"
+                    f"scaled (smtp, {args.worker_processes} worker, clock processes; {'SQLite' if sqlite else 'PostgreSQL'} + Redis): {srate:8.1f} msg/s   CPU {scpu * 1000:5.1f} ms/msg over those processes   ratio {srate / base:.2f}"
                 )
                 print(f"  outcomes, earlier mail included: {soutcomes}")
         clients.close()
