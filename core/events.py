@@ -8,6 +8,9 @@ from typing import Any
 from core.models import Ticket, TicketStatus
 from core.principals import Principal
 
+# The action of the change an erasure of the client's personal data announces per ticket.
+PERSONAL_DATA_ERASED = "personal_data_erased"
+
 
 @dataclass(frozen=True)
 class Change:

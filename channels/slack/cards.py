@@ -3,6 +3,8 @@
 Called inside the transaction of every ticket change (``core.events.Change``),
 it writes Slack outbox rows: the card (posted once, then updated in place), and
 a thread line for each client message, public reply, internal note or event.
+After an erasure of the client's personal data (``core.privacy``), every line
+already posted in the thread is drawn again from the erased rows.
 """
 
 from __future__ import annotations
@@ -12,15 +14,15 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from channels.slack import outbox as slack_outbox
 from channels.slack import pings
-from channels.slack.models import SlackCard
+from channels.slack.models import SlackCard, SlackPost
 from core.context import Context
-from core.events import Change
-from core.models import DeliveryStatus, OutboxDelivery, Ticket
+from core.events import PERSONAL_DATA_ERASED, Change
+from core.models import DeliveryStatus, Message, OutboxDelivery, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,7 @@ EVENT_WORDS = {
     "escalation_acknowledged": "acknowledged the escalation",
     "contacts_linked": "linked the client with another contact",
     "contact_split": "split an address off the client",
+    PERSONAL_DATA_ERASED: "erased the client's personal data",
 }
 
 
@@ -139,6 +142,9 @@ class CardObserver:
             )
         if change.action == "escalation_acknowledged":
             pings.update_all(ctx, session, ticket.id)
+        if change.action == PERSONAL_DATA_ERASED:
+            redraw_thread(ctx, session, ticket.id, int(change.fields["erasure"]))
+            pings.update_all(ctx, session, ticket.id)
         mid = change.message_id
         if change.action in ("open", "client_reply") and mid:
             slack_outbox.thread(
@@ -167,3 +173,41 @@ class CardObserver:
         elif change.action != "client_reply":
             key = f"slack:event:{ticket.id}:{change.action}:{uuid.uuid4().hex}"
             slack_outbox.thread(ctx, session, ticket.id, key, "event", text=event_text(change))
+
+
+# The thread lines drawn from a message of the ticket, by their key's prefix.
+MESSAGE_LINES = {"slack:msg:": "client_message", "slack:note:": "note", "slack:reply:": "reply"}
+
+
+def redraw_thread(ctx: Context, session: Session, ticket_id: int, erasure: int) -> None:
+    """After an erasure: each line posted in the ticket's thread is updated in place.
+    Client messages, notes and replies are drawn again from their (erased) messages;
+    an event line, whose words were written when it was posted and may name the client
+    (the addresses of a link, a reason), keeps only what happened."""
+    message_ids = session.execute(
+        select(Message.id).where(Message.ticket_id == ticket_id)
+    ).scalars()
+    from_messages = {
+        f"{prefix}{mid}": (line, mid)
+        for mid in message_ids
+        for prefix, line in MESSAGE_LINES.items()
+    }
+    events = f"slack:event:{ticket_id}:"
+    posted = session.execute(
+        select(SlackPost.key)
+        .where(
+            or_(SlackPost.key.in_(list(from_messages)), SlackPost.key.startswith(events)),
+            SlackPost.ts.is_not(None),
+        )
+        .order_by(SlackPost.created_at)
+    ).scalars()
+    for post_key in posted:
+        key = f"slack:erased:{erasure}:{post_key}"
+        if post_key in from_messages:
+            line, mid = from_messages[post_key]
+            slack_outbox.update(ctx, session, ticket_id, key, post_key, line, message=mid)
+        else:
+            action = post_key.removeprefix(events).split(":", 1)[0]
+            words = EVENT_WORDS.get(action, action.replace("_", " "))
+            text = f"{words.capitalize()} (details removed with the client's personal data)"
+            slack_outbox.update(ctx, session, ticket_id, key, post_key, "event", text=text)

@@ -56,6 +56,7 @@ from core.contacts import FOUND, format_contact
 from core.context import Context
 from core.db import transaction_cache
 from core.errors import ActionRefused
+from core.events import PERSONAL_DATA_ERASED, Change
 from core.models import (
     Attachment,
     Contact,
@@ -84,6 +85,7 @@ from core.privacy.mentions import (
     raw_holding,
     replace_mentions,
 )
+from core.tickets.change import announce
 from core.tokens import tracking_token
 
 log = logging.getLogger(__name__)
@@ -309,18 +311,24 @@ def erase(
         now=now,
     )
     counts["audit_events"] = len(record.data["events"])
-    for ticket_id in sorted(tickets):
-        audit.record(
-            session,
-            actor=who.label,
-            action="personal_data_erased",
-            ticket_id=ticket_id,
-            data={"contact": result.contact, "erasure": record.seq},
-            now=now,
-        )
+    erasure = record.seq
     session.flush()
     _merge_search_index(session)
     session.expire_all()
+    # Each ticket's chain says so, and the observers hear of it as of any change: the
+    # Slack card and the lines posted in its thread are drawn again from erased rows.
+    for ticket_id in sorted(tickets):
+        ticket = session.get(Ticket, ticket_id)
+        assert ticket is not None
+        change = Change(
+            PERSONAL_DATA_ERASED,
+            ticket,
+            who,
+            ticket.status,
+            ticket.status,
+            fields={"contact": result.contact, "erasure": erasure},
+        )
+        announce(ctx, session, change, actor=who.label)
     return result
 
 
