@@ -125,18 +125,21 @@ def test_an_erasure_redraws_the_card_and_every_line_posted_in_its_thread(
         response = harness.api("POST", f"/api/tickets/T-000001/{path}", agent, json=body)
         assert response.status_code == 200, (path, response.text)
     harness.fake.receive(SECOND, "Gate K9 again.", subject="Gate K9")
+    harness.settle()  # C-000002, before the next client writes
+    # Another client's message names them
+    harness.fake.receive("olga", f"My colleague ({ADDRESS}) saw it too.", subject="Forklift")
     harness.settle()
     linked = harness.api("POST", "/api/contacts/C-000001/link", agent, json={"contact": "C-000002"})
     assert linked.status_code == 200, linked.text
     harness.settle()
     card = slack.card("T-000001")
-    # Before: both cards, the client's messages, the reply, the note and the link's event
-    # line (naming the linked address) show the client in Slack
+    # Before: both cards, the client's messages, the reply, the note, the link's event
+    # line (naming the linked address) and the other client's message show them in Slack
     wait_for(
         lambda: [s for s in _shown(fake_slack) if "linked the client" in s and SECOND in s],
         what="the link's event line",
     )
-    assert len(_naming(fake_slack)) >= 6
+    assert len(_naming(fake_slack)) >= 7
 
     erased = harness.api(
         "POST",

@@ -190,6 +190,7 @@ def erase(
     # Messages and their files.
     found = mentioning(session, needles)
     counts["mentions"] = sum(len(ids) for ids in found.values())
+    mentioned = _tickets_of(session, found)
     inbound = held.ids("inbound_records") | held.ids("messages", "inbound_record_id")
     _update_rows(session, Message, messages, body_text=ERASED, body_html=None, external_id=None)
     counts["messages"] = len(messages)
@@ -315,9 +316,10 @@ def erase(
     session.flush()
     _merge_search_index(session)
     session.expire_all()
-    # Each ticket's chain says so, and the observers hear of it as of any change: the
-    # Slack card and the lines posted in its thread are drawn again from erased rows.
-    for ticket_id in sorted(tickets):
+    # Each ticket of theirs, or one that mentioned them, says so on its chain, and the
+    # observers hear of it as of any change: the Slack card and the lines posted in its
+    # thread are drawn again from erased rows.
+    for ticket_id in sorted(tickets | mentioned):
         ticket = session.get(Ticket, ticket_id)
         assert ticket is not None
         change = Change(
@@ -362,6 +364,17 @@ FREE_TEXT = frozenset(
 
 def _holds_text(data: dict[str, Any]) -> bool:
     return any(key in FREE_TEXT and value.strip() for key, value in leaves(data))
+
+
+def _tickets_of(session: Session, found: dict[tuple[Any, str], set[Any]]) -> set[int]:
+    """The tickets whose subject, notes or messages ``mentioning`` found."""
+    tickets = {i for (model, _), ids in found.items() if model is Ticket for i in ids}
+    messages = {i for (model, _), ids in found.items() if model is Message for i in ids}
+    for part in chunks(messages):
+        tickets.update(
+            session.execute(select(Message.ticket_id).where(Message.id.in_(part))).scalars()
+        )
+    return tickets
 
 
 def _update(session: Session, model: Any, *where: Any, **values: Any) -> None:
