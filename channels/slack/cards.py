@@ -148,13 +148,19 @@ class CardObserver:
         mid = change.message_id
         if change.action in ("open", "client_reply") and mid:
             slack_outbox.thread(
-                ctx, session, ticket.id, f"slack:msg:{mid}", "client_message", message=mid
+                ctx,
+                session,
+                ticket.id,
+                slack_outbox.line_key("client_message", mid),
+                "client_message",
+                message=mid,
             )
         elif change.action == "note" and mid:
-            slack_outbox.thread(ctx, session, ticket.id, f"slack:note:{mid}", "note", message=mid)
+            key = slack_outbox.line_key("note", mid)
+            slack_outbox.thread(ctx, session, ticket.id, key, "note", message=mid)
         elif change.action == "reply" and mid:
             delay = float(change.fields.get("delay_seconds") or 0)
-            post_key = f"slack:reply:{mid}"
+            post_key = slack_outbox.line_key("reply", mid)
             slack_outbox.thread(
                 ctx, session, ticket.id, post_key, "reply", message=mid, undo_seconds=delay
             )
@@ -171,12 +177,8 @@ class CardObserver:
                     message=mid,
                 )
         elif change.action != "client_reply":
-            key = f"slack:event:{ticket.id}:{change.action}:{uuid.uuid4().hex}"
+            key = f"{slack_outbox.event_keys(ticket.id)}{change.action}:{uuid.uuid4().hex}"
             slack_outbox.thread(ctx, session, ticket.id, key, "event", text=event_text(change))
-
-
-# The thread lines drawn from a message of the ticket, by their key's prefix.
-MESSAGE_LINES = {"slack:msg:": "client_message", "slack:note:": "note", "slack:reply:": "reply"}
 
 
 def redraw_thread(ctx: Context, session: Session, ticket_id: int, erasure: int) -> None:
@@ -188,11 +190,11 @@ def redraw_thread(ctx: Context, session: Session, ticket_id: int, erasure: int) 
         select(Message.id).where(Message.ticket_id == ticket_id)
     ).scalars()
     from_messages = {
-        f"{prefix}{mid}": (line, mid)
+        slack_outbox.line_key(line, mid): (line, mid)
         for mid in message_ids
-        for prefix, line in MESSAGE_LINES.items()
+        for line in slack_outbox.LINE_KEYS
     }
-    events = f"slack:event:{ticket_id}:"
+    events = slack_outbox.event_keys(ticket_id)
     posted = session.execute(
         select(SlackPost.key)
         .where(

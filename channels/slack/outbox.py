@@ -29,6 +29,18 @@ CARD, THREAD, UPDATE, EPHEMERAL, HOME = (
 )
 SLACK_KINDS = frozenset({CARD, THREAD, UPDATE, EPHEMERAL, HOME})
 
+# The key of the thread line posted for a message, by the line's kind (a line is found
+# again by it: an Undo, an erasure); an event line's key starts with ``event_keys``.
+LINE_KEYS = {"client_message": "slack:msg:", "note": "slack:note:", "reply": "slack:reply:"}
+
+
+def line_key(line: str, message_id: int) -> str:
+    return f"{LINE_KEYS[line]}{message_id}"
+
+
+def event_keys(ticket_id: int) -> str:
+    return f"slack:event:{ticket_id}:"
+
 
 def _queue(
     ctx: Context,

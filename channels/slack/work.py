@@ -356,7 +356,7 @@ def _undo(
             session,
             row.ticket_id,
             f"slack:reply-undo:{int(value)}",
-            f"slack:reply:{int(value)}",
+            slack_outbox.line_key("reply", int(value)),
             "reply",
             message=int(value),
         )
