@@ -331,7 +331,7 @@ def smtp(messages: int, root: Path) -> None:
     """bench/smtp_intake.py's throughput figures on a smaller corpus, for comparison."""
     import logging
 
-    import smtp_intake  # bench/smtp_intake.py
+    from bench import smtp_intake
 
     logging.disable(logging.INFO)
     earlier, items = smtp_intake.corpus(messages)
