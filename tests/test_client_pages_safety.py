@@ -53,7 +53,7 @@ def test_script_in_a_subject_body_name_file_name_or_hold_note_shows_as_text_and_
     agent, _ = harness.agent("<b onmouseover=window.__pwned=1>Dana")
     with harness.ctx.db.transaction() as s:
         t = lookup.get_ticket(s, number, lock=True)
-        workflow.assign(harness.ctx, s, agent, t, assignee=s.get(Agent, agent.agent_id))
+        workflow.assign(harness.ctx, s, agent, t, assignee=s.get_one(Agent, agent.agent_id))
         conversation.reply(harness.ctx, s, agent, t, text="<script>alert(1)</script>")
         workflow.hold(harness.ctx, s, agent, t, reason="other", hold_note=IMG)
     link = path_of(harness.ticket(number)["tracking_link"])

@@ -108,7 +108,7 @@ def test_an_unassigned_ticket_escalates_to_its_queue_lead_once_and_assigning_end
     # When Ana is assigned, the follow-up is done by itself, and audited
     with harness.ctx.db.transaction() as s:
         t = lookup.get_ticket(s, ticket, lock=True)
-        workflow.assign(harness.ctx, s, ana, t, assignee=s.get(Agent, ana.agent_id))
+        workflow.assign(harness.ctx, s, ana, t, assignee=s.get_one(Agent, ana.agent_id))
     (follow_up,) = follow_ups(harness, ticket)
     assert follow_up["status"] == "done" and follow_up["note"] == "assigned"
     trail = actions(harness, ticket)
@@ -168,7 +168,7 @@ def test_a_hold_past_its_limit_is_flagged_for_review_and_the_owner_reminded_once
     ticket = harness.open_ticket(subject="Label printer jams", priority="P2", queue="support")
     with harness.ctx.db.transaction() as s:
         t = lookup.get_ticket(s, ticket, lock=True)
-        workflow.assign(harness.ctx, s, ana, t, assignee=s.get(Agent, ana.agent_id))
+        workflow.assign(harness.ctx, s, ana, t, assignee=s.get_one(Agent, ana.agent_id))
         workflow.hold(harness.ctx, s, ana, t, reason="waiting_on_client")
     # A P2 hold may last two business days (16 business hours): Tuesday 17:00
     now.set(datetime(2026, 11, 24, 16, 59, tzinfo=NY))
@@ -210,7 +210,7 @@ def test_a_reminder_waits_for_the_end_of_the_owner_s_quiet_hours(
     ticket = harness.open_ticket(subject="Jams", priority="P3", queue="support")
     with harness.ctx.db.transaction() as s:
         t = lookup.get_ticket(s, ticket, lock=True)
-        workflow.assign(harness.ctx, s, ana, t, assignee=s.get(Agent, ana.agent_id))
+        workflow.assign(harness.ctx, s, ana, t, assignee=s.get_one(Agent, ana.agent_id))
         until = now() + timedelta(minutes=1)
         workflow.hold(harness.ctx, s, ana, t, reason="waiting_on_client", until=until)
     now.advance(minutes=2)
@@ -251,7 +251,7 @@ def test_a_low_rating_opens_a_follow_up_for_the_lead_done_by_api_and_by_the_comm
     ticket = harness.open_ticket(subject="Jams", priority="P3", queue="support")
     with harness.ctx.db.transaction() as s:
         t = lookup.get_ticket(s, ticket, lock=True)
-        workflow.assign(harness.ctx, s, ana, t, assignee=s.get(Agent, ana.agent_id))
+        workflow.assign(harness.ctx, s, ana, t, assignee=s.get_one(Agent, ana.agent_id))
         workflow.resolve(harness.ctx, s, ana, t, code="fixed", steps="Cleaned the rollers.")
         resolution = s.execute(select(ResolutionRecord.id)).scalar_one()
     token = satisfaction_token(harness.ctx.secret, resolution)

@@ -105,7 +105,7 @@ def test_a_breach_reaches_the_on_call_agent_through_the_fake_channel_until_ackno
     now.advance(minutes=5)
     with harness.ctx.db.transaction() as s:
         t = lookup.get_ticket(s, ticket, lock=True)
-        workflow.assign(harness.ctx, s, ana, t, assignee=s.get(Agent, ana.agent_id))
+        workflow.assign(harness.ctx, s, ana, t, assignee=s.get_one(Agent, ana.agent_id))
     # When 75% of the two-hour resolution target has gone, the clock warns Ana
     now.advance(minutes=86)
     assert slawatch.tick(harness.ctx) == 1
@@ -230,7 +230,9 @@ def test_an_ack_racing_a_step_never_leaves_a_ping_to_send_after_it(
 
         def ack(ticket_id: int = ticket) -> None:
             with harness.ctx.db.transaction() as s:
-                acknowledging.acknowledge(harness.ctx, s, s.get(Ticket, ticket_id), by="agent:ben")
+                acknowledging.acknowledge(
+                    harness.ctx, s, s.get_one(Ticket, ticket_id), by="agent:ben"
+                )
 
         at_once(step, ack)
         (esc,) = escalations(harness, ticket)
@@ -255,7 +257,7 @@ def test_quiet_hours_delay_a_warning_but_not_a_p1_one(harness: Harness, now: Fak
                 s,
                 ana,
                 lookup.get_ticket(s, ticket, lock=True),
-                assignee=s.get(Agent, ana.agent_id),
+                assignee=s.get_one(Agent, ana.agent_id),
             )
     harness.ctx.dispatcher = NullDispatcher()
     # The P1 is at risk at 10:30, the P2's resolution at 15:00: both inside Ana's quiet hours

@@ -29,7 +29,7 @@ def some_history(harness: Harness) -> None:
     with harness.ctx.db.transaction() as s:
         t = lookup.get_ticket(s, 1, lock=True)
         workflow.acknowledge(harness.ctx, s, agent, t)
-        workflow.assign(harness.ctx, s, agent, t, assignee=s.get(Agent, agent.agent_id))
+        workflow.assign(harness.ctx, s, agent, t, assignee=s.get_one(Agent, agent.agent_id))
         conversation.reply(harness.ctx, s, agent, t, text="Restart it.")
         workflow.resolve(harness.ctx, s, agent, t, code="fixed", steps="Restarted.")
 
@@ -84,7 +84,7 @@ def test_sign_in_with_the_token_form_the_csv_export_and_wrong_or_missing_credent
     formula, _ = harness.agent("=1+2")
     with harness.ctx.db.transaction() as s:
         t = lookup.get_ticket(s, 2, lock=True)
-        workflow.assign(harness.ctx, s, formula, t, assignee=s.get(Agent, formula.agent_id))
+        workflow.assign(harness.ctx, s, formula, t, assignee=s.get_one(Agent, formula.agent_id))
     web: Any = harness.client
     assert web.get("/leads/kpis", follow_redirects=False).headers["location"] == "/leads/login"
     wrong = web.post("/leads/login", data={"token": "sbt_not-a-token"}, follow_redirects=False)

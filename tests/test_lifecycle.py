@@ -318,7 +318,7 @@ def test_every_change_opening_and_a_clients_message_too_is_audited_and_observed_
             identity = contacts.find_or_create(s, "fake", "client-9", "Kim")
             t = lookup.get_ticket(s, ticket_id, lock=True)
             conversation.client_message(harness.ctx, s, t, identity, text="Also the feeder.")
-            workflow.assign(harness.ctx, s, agent, t, assignee=s.get(Agent, agent.agent_id))
+            workflow.assign(harness.ctx, s, agent, t, assignee=s.get_one(Agent, agent.agent_id))
             conversation.reply(harness.ctx, s, agent, t, text="On my way.")
             conversation.note(harness.ctx, s, agent, t, text="Feeder spring worn.")
             workflow.resolve(harness.ctx, s, agent, t, code="fixed", steps="New spring.")

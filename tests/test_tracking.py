@@ -13,8 +13,10 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from click.testing import CliRunner
+from sqlalchemy.orm import Session
 
 from config.cli import main
+from core.models import Agent
 from core.tickets import conversation, lookup, workflow
 from core.tokens import form_token, tracking_link_token
 from tests.browser import serve
@@ -101,10 +103,8 @@ def test_a_client_reads_status_and_promise_in_their_zone_and_replies_from_the_pa
     assert last["text"] == "It also beeps at the back door."
 
 
-def _agent(session: object, agent_id: int | None) -> object:
-    from core.models import Agent
-
-    return session.get(Agent, agent_id)  # type: ignore[attr-defined]
+def _agent(session: Session, agent_id: int | None) -> Agent:
+    return session.get_one(Agent, agent_id)
 
 
 def _reply_form(harness: Harness, link: str) -> dict[str, str]:
