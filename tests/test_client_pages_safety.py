@@ -96,9 +96,7 @@ OPS = st.lists(
     min_size=1,
     max_size=8,
 )
-TEXT = st.text(
-    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40
-)
+TEXT = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"), max_size=40)
 
 
 @whole_system_examples(25)

@@ -117,7 +117,7 @@ def test_once_the_window_closes_the_card_says_so_and_a_thread_reply_goes_as_the_
 @given(
     prefix=st.sampled_from(["note", "internal", "private", "NOTE", "Internal"]),
     space=st.sampled_from(["", " ", "\n", "*"]),
-    body=st.text(st.characters(blacklist_categories=("Cs",)), max_size=60),
+    body=st.text(st.characters(blacklist_categories=["Cs"]), max_size=60),
 )
 def test_no_internal_note_ever_reaches_whatsapp(
     harness: Harness,
