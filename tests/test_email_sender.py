@@ -91,7 +91,8 @@ def test_a_reply_goes_through_the_relay_with_threading_headers(
     [(mail_from, rcpts, raw)] = handler.messages
     msg = message_from_bytes(raw, policy=policy.default)
     assert mail_from == "support@localhost" and rcpts == ["dana@client.example"]
-    assert msg["Message-ID"] == message_id and message_id.startswith("<sb.")
+    assert message_id is not None and message_id.startswith("<sb.")
+    assert msg["Message-ID"] == message_id
     assert msg["In-Reply-To"] == "<sb.aaaaaaaaaaaaaaaaaaaa.3-0000000000000000@localhost>"
     assert msg["References"].split() == [
         "<first@client.example>",

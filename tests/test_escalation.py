@@ -133,6 +133,7 @@ def test_a_breach_reaches_the_on_call_agent_through_the_fake_channel_until_ackno
     )
     # When the next step's delayed message arrives, the admin group is pinged
     (esc,) = escalations(harness, ticket)
+    assert esc.token is not None, "a running chain names its next step"
     now.advance(minutes=5)
     assert stepping.step(harness.ctx, esc.id, esc.token)
     assert not stepping.step(harness.ctx, esc.id, esc.token), "the same message twice does nothing"
@@ -143,7 +144,7 @@ def test_a_breach_reaches_the_on_call_agent_through_the_fake_channel_until_ackno
     ]
     # And the chain repeats from the first step until someone acknowledges
     (esc,) = escalations(harness, ticket)
-    assert esc.step_index == 0 and esc.rounds == 1
+    assert esc.token is not None and esc.step_index == 0 and esc.rounds == 1
     assert esc.next_step_at == now() + timedelta(minutes=10)
     response = harness.api(
         "POST", f"/api/tickets/{harness.ticket(ticket)['number']}/escalation/ack", ben_token
@@ -344,14 +345,10 @@ def test_on_call_follows_the_weekly_rotation_and_overrides(tmp_path: Path) -> No
     assert who["primary"]["agent"] == "ana@support.example", (
         "before Monday 09:00 New York, last week's agent"
     )
-    assert (
-        oncall.find(policy).who(datetime(2026, 11, 23, 14, 0, tzinfo=UTC))[0]
-        == "ben@support.example"
-    )  # type: ignore[union-attr]
-    assert (
-        oncall.find(policy).who(datetime(2026, 11, 30, 15, 0, tzinfo=UTC))[0]
-        == "ana@support.example"
-    )  # type: ignore[union-attr]
+    rotation = oncall.find(policy)
+    assert rotation is not None
+    assert rotation.who(datetime(2026, 11, 23, 14, 0, tzinfo=UTC))[0] == "ben@support.example"
+    assert rotation.who(datetime(2026, 11, 30, 15, 0, tzinfo=UTC))[0] == "ana@support.example"
     agent, until, why = oncall.find(policy).who(datetime(2026, 12, 25, 12, 0, tzinfo=UTC))  # type: ignore[union-attr]
     assert (agent, why) == ("cara@support.example", "override")
     assert until == datetime(2026, 12, 27, 0, 0, tzinfo=NY)

@@ -145,6 +145,7 @@ def test_each_action_is_allowed_exactly_from_its_states_for_its_roles(
         p, _ = harness.agent(
             f"{role.title()} One", roles=("agent",) if role == "agent" else ("agent", role)
         )
+        assert p.agent_id is not None
         principals[role] = p
         agents[role] = p.agent_id
     principals["system"] = system("test")

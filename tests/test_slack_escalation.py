@@ -136,9 +136,11 @@ def test_a_breach_pings_the_on_call_agent_by_dm_and_their_acknowledgement_stops_
     # When Ben presses Acknowledge
     slack.press("UBEN", ACK_ACTION, number, channel="DBEN", message_ts=ping.ts)
     wait_for(
-        lambda: active_chain(harness, ticket_id).status == "acknowledged",
+        lambda: (
+            (row := active_chain(harness, ticket_id)) is not None and row.status == "acknowledged"
+        ),
         what="the acknowledgement",
-    )  # type: ignore[union-attr]
+    )
     settle(harness, now)
     chain = active_chain(harness, ticket_id)
     assert chain is not None and chain.acknowledged_by == f"agent:{slack.agent_id('UBEN')}:Ben"
@@ -187,9 +189,11 @@ def test_the_next_step_mentions_the_queue_channel_and_an_ack_there_updates_both_
     # Ana (not on call) acknowledges from the channel
     slack.press("UANA", ACK_ACTION, number, channel=QUEUE_CHANNEL, message_ts=mention.ts)
     wait_for(
-        lambda: active_chain(harness, ticket_id).status == "acknowledged",
+        lambda: (
+            (row := active_chain(harness, ticket_id)) is not None and row.status == "acknowledged"
+        ),
         what="the acknowledgement",
-    )  # type: ignore[union-attr]
+    )
     settle(harness, now)
     for message in (*fake_slack.posted("UBEN"), mention):
         assert "Acknowledged by Ana" in json.dumps(message.blocks)
