@@ -70,13 +70,15 @@ def send_mail(port: int, message: EmailMessage | bytes, mail_from: str | None = 
             client.send_message(message, from_addr=mail_from)
 
 
-def outgoing(harness: Harness) -> list[EmailMessage]:
+def outgoing(harness: Harness) -> list[mailbox.MaildirMessage]:
     """The mail Switchboard has sent so far (the maildir, no relay), oldest first."""
     path = harness.settings.maildir_path
-    return maildir_messages(path) if (path / "new").exists() else []  # type: ignore[return-value]
+    return maildir_messages(path) if (path / "new").exists() else []
 
 
-def open_ticket(harness: Harness, port: int, sender: str = "dana@client.example") -> EmailMessage:
+def open_ticket(
+    harness: Harness, port: int, sender: str = "dana@client.example"
+) -> mailbox.MaildirMessage:
     """``sender`` opens a ticket by mail; returns the acknowledgement, the only mail sent."""
     send_mail(
         port,

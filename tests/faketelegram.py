@@ -446,7 +446,8 @@ def _read(content_type: str, body: bytes) -> tuple[dict[str, Any], dict[str, tup
         for part in message.iter_parts():
             name = part.get_param("name", header="content-disposition")
             filename = part.get_filename()
-            payload = part.get_payload(decode=True) or b""
+            decoded = part.get_payload(decode=True)  # bytes for a file or field, None if nested
+            payload = decoded if isinstance(decoded, bytes) else b""
             if filename:
                 files[str(name)] = (filename, payload)
             else:

@@ -230,7 +230,8 @@ class FakeWhatsApp(Loopback):
         fields: dict[str, tuple[str | None, bytes, str]] = {}
         for part in form.iter_parts():  # type: ignore[attr-defined]
             name = part.get_param("name", header="content-disposition")
-            data = part.get_payload(decode=True) or b""
+            payload = part.get_payload(decode=True)  # bytes for a file or field, None if nested
+            data = payload if isinstance(payload, bytes) else b""
             fields[str(name)] = (part.get_filename(), data, part.get_content_type())
         missing = [n for n in ("file", "messaging_product", "type") if n not in fields]
         if missing or fields["messaging_product"][1] != b"whatsapp":

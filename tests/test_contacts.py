@@ -8,7 +8,7 @@ link sent with a code); agents use the JSON API.
 from __future__ import annotations
 
 import re
-from email.message import EmailMessage
+from email.message import Message
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,7 +24,7 @@ CODE_RE = re.compile(r"code back from here: (\d{3} \d{3})")
 LINK_RE = re.compile(r"(https?://\S+/c/link/\S+)")
 
 
-def mail_text(message: EmailMessage) -> str:
+def mail_text(message: Message) -> str:
     part = message.get_payload()[0] if message.is_multipart() else message  # type: ignore[index]
     return part.get_payload(decode=True).decode()  # type: ignore[union-attr,no-any-return]
 

@@ -4,7 +4,7 @@ operator would notice (tickets, acknowledgements, parked records, delivery statu
 from __future__ import annotations
 
 import smtplib
-from email.message import EmailMessage
+from email.message import Message
 from pathlib import Path
 
 import pytest
@@ -50,7 +50,7 @@ Thank you, we received your request.
 """
 
 
-def send_qmail_bounce(port: int, ack: EmailMessage) -> None:
+def send_qmail_bounce(port: int, ack: Message) -> None:
     """A plain-text qmail bounce of ``ack``, from a null envelope sender."""
     raw = QMAIL_BOUNCE.format(to=SUPPORT, message_id=ack["Message-ID"], subject=ack["Subject"])
     send_mail(port, raw.replace("\n", "\r\n").encode(), mail_from="")

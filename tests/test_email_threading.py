@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 
 from sqlalchemy import select
 
@@ -23,15 +23,16 @@ def parked(harness: Harness) -> list[list[str]]:
 
 
 def reply_to(
-    ack: EmailMessage,
+    ack: Message,
     *,
     sender: str = "dana@client.example",
     to: str | None = None,
     body: str = "It happened again at 10:00.",
 ) -> EmailMessage:
-    quoted = "\n".join(
-        "> " + line for line in ack.get_payload()[0].get_payload(decode=True).decode().splitlines()
-    )  # type: ignore[index,union-attr]
+    plain = next(p for p in ack.walk() if p.get_content_type() == "text/plain")
+    text = plain.get_payload(decode=True)
+    assert isinstance(text, bytes)
+    quoted = "\n".join("> " + line for line in text.decode().splitlines())
     text = f"{body}\n\nOn Wed, 25 Nov 2026 at 10:00, Support <{SUPPORT}> wrote:\n{quoted}\n"
     return mail(
         sender=sender,
