@@ -36,8 +36,8 @@ SPLIT = from_config(
 )
 
 
-def ny(*args: int) -> datetime:
-    return datetime(*args, tzinfo=NY)  # type: ignore[misc]
+def ny(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=NY)
 
 
 def test_an_hour_asked_for_late_on_friday_is_due_on_monday_morning() -> None:

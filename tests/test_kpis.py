@@ -110,7 +110,7 @@ def recompute(harness: Harness) -> dict[str, dict[str, dict[str, float]]]:
     """Sums per group, from the tickets' audit events alone (and their current
     priority, queue, category and assignee to group by)."""
     with harness.ctx.db.reading() as s:
-        names = {
+        names: dict[str, dict[int | None, str]] = {
             "queue": dict(s.execute(select(SupportQueue.id, SupportQueue.slug)).all()),
             "category": dict(s.execute(select(Category.id, Category.slug)).all()),
             "agent": dict(s.execute(select(Agent.id, Agent.name)).all()),

@@ -265,7 +265,7 @@ def test_holding_needs_a_known_reason_and_pending_parts_needs_the_parts_referenc
     agent, _ = harness.agent("Al Agent")
     ticket_id = _open(harness, agent)
     harness.act(ticket_id, workflow.acknowledge, agent)
-    for kwargs, rule in [
+    refusals: list[tuple[dict[str, Any], str]] = [
         ({"reason": "lunch"}, "hold.reason"),
         ({"reason": "pending_parts"}, "field.parts_ref"),
         ({"reason": "other"}, "field.hold_note"),
@@ -273,7 +273,8 @@ def test_holding_needs_a_known_reason_and_pending_parts_needs_the_parts_referenc
             {"reason": "waiting_on_client", "until": harness.ctx.now() - timedelta(minutes=1)},
             "hold.until",
         ),
-    ]:
+    ]
+    for kwargs, rule in refusals:
         with pytest.raises(ActionRefused) as refused:
             harness.act(ticket_id, workflow.hold, agent, **kwargs)
         assert refused.value.rule == rule

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -26,8 +28,8 @@ from tests.sla_support import (
 NY = ZoneInfo("America/New_York")
 
 
-def ny(*args: int) -> str:
-    return datetime(*args, tzinfo=NY).isoformat()  # type: ignore[misc]
+def ny(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> str:
+    return datetime(year, month, day, hour, minute, tzinfo=NY).isoformat()
 
 
 def utc_iso(value: str) -> str:
@@ -121,7 +123,7 @@ def test_the_running_clocks_match_a_recomputation_from_the_ticket_events(
     harness: Harness, now: FakeNow, ana: Principal
 ) -> None:
     ticket = open_ticket(harness, "P3")
-    for minutes, fn, kwargs in [
+    steps: list[tuple[int, Callable[..., Any], dict[str, Any]]] = [
         (20, workflow.acknowledge, {}),
         (100, workflow.hold, {"reason": "pending_parts", "parts_ref": "PO-1"}),
         (60 * 26, workflow.resume, {}),
@@ -130,7 +132,8 @@ def test_the_running_clocks_match_a_recomputation_from_the_ticket_events(
         (60 * 70, workflow.resume, {}),
         (15, workflow.resolve, {"code": "fixed", "steps": "Replaced the roller."}),
         (60 * 24, workflow.reopen, {}),
-    ]:
+    ]
+    for minutes, fn, kwargs in steps:
         now.advance(minutes=minutes)
         act(harness, ticket, fn, ana, **kwargs)
     with harness.ctx.db.reading() as s:
@@ -219,7 +222,7 @@ def test_whatever_agents_do_the_running_clocks_equal_a_recomputation(
     # When agents act on it in any order (refused actions change nothing)
     for minutes, action, priority in steps:
         now.advance(minutes=minutes)
-        calls = {
+        calls: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {
             "acknowledge": (workflow.acknowledge, {}),
             "reply": (conversation.reply, {"text": "Looking into it."}),
             "hold": (workflow.hold, {"reason": "waiting_on_client"}),

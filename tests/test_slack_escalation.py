@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -107,13 +108,13 @@ def pings_sent(harness: Harness, ticket_id: int) -> list[str]:
         )
 
 
-def buttons(message_blocks: list[dict[str, object]]) -> list[str]:
+def buttons(message_blocks: list[dict[str, Any]]) -> list[str]:
     return [
         str(e["action_id"])
         for b in message_blocks
         if b.get("type") == "actions"
         for e in b["elements"]
-    ]  # type: ignore[index, union-attr, attr-defined]
+    ]
 
 
 def test_a_breach_pings_the_on_call_agent_by_dm_and_their_acknowledgement_stops_the_chain(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -43,7 +44,7 @@ def telegram(harness: Harness, fake_telegram: FakeTelegram) -> TelegramDriver:
     return TelegramDriver(harness, fake_telegram)
 
 
-def thread(harness: Harness, number: int | str = 1) -> list[dict[str, object]]:
+def thread(harness: Harness, number: int | str = 1) -> list[dict[str, Any]]:
     return harness.ticket(number)["thread"]
 
 

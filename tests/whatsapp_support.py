@@ -45,7 +45,7 @@ EXAMPLES = {
     "button_reply": "Interactive Button Reply Message",
 }
 # Media types the spec gives schemas for but no example: (schema, fields the schema requires).
-MEDIA_SCHEMAS = {
+MEDIA_SCHEMAS: dict[str, tuple[str, dict[str, str | bool]]] = {
     "audio": ("AudioMessage_1", {"voice": True, "mime_type": "audio/ogg; codecs=opus"}),
     "document": ("DocumentMessage_1", {"filename": "invoice.pdf", "mime_type": "application/pdf"}),
     "video": ("VideoMessage_1", {"caption": "The gate", "mime_type": "video/mp4"}),
