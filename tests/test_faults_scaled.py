@@ -101,15 +101,16 @@ def test_rabbitmq_killed_under_load_loses_no_mail_sends_every_ack_once_and_recov
     opened: list[str] = []
 
     def open_ticket(n: int) -> None:
+        subject = f"Scale {n} off"
         note = {
-            "subject": f"Scale {n} off",
+            "subject": subject,
             "text": "Off by 2 kg.",
             "requester": {"channel": "email", "address": f"api{n}@client.example"},
         }
         keyed = {**headers, "Idempotency-Key": f"scale-{n}"}
         answer = httpx.post(f"{base}/api/tickets", headers=keyed, json=note, timeout=30)
         assert answer.status_code == 201, answer.text
-        opened.append(note["subject"])
+        opened.append(subject)
 
     try:
         wait_until(lambda: status_of(f"{base}/healthz") == 200, 60, "the web role answering")

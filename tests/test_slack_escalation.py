@@ -146,8 +146,8 @@ def test_a_breach_pings_the_on_call_agent_by_dm_and_their_acknowledgement_stops_
     chain = active_chain(harness, ticket_id)
     assert chain is not None and chain.acknowledged_by == f"agent:{slack.agent_id('UBEN')}:Ben"
     # And the unassigned ticket is Ben's now, as the acknowledgement says
-    shown = harness.ticket(ticket_id)
-    assert shown["status"] == "assigned" and shown["assignee"] == "Ben"
+    view = harness.ticket(ticket_id)
+    assert view["status"] == "assigned" and view["assignee"] == "Ben"
     # Then the ping says who acknowledged, and has no button any more
     (ping,) = fake_slack.posted("UBEN")
     assert "Acknowledged by Ben" in json.dumps(ping.blocks)
