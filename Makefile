@@ -24,7 +24,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy core channels workers config
+	$(VENV)/bin/mypy core channels workers config tests bench
 
 clean:
 	rm -rf $(VENV) data .pytest_cache
