@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+from typing import NoReturn
 from urllib.parse import urlparse
 
 import pytest
@@ -44,7 +45,7 @@ def need(name: str, url: str, default_port: int) -> None:
     pytest.skip(f"{message}; set REQUIRE_SERVICES=1 to make this a failure")
 
 
-def missing(what: str) -> None:
+def missing(what: str) -> NoReturn:
     """Skip (locally) or fail (CI) for a program the tests need that is not installed."""
     if REQUIRE_SERVICES:
         pytest.fail(f"{what} is not installed and REQUIRE_SERVICES=1 (see .ci/run)")
@@ -59,7 +60,4 @@ def chromium() -> str:
         path = shutil.which(name)
         if path:
             return path
-    message = "Chromium is not installed (apt-get install chromium)"
-    if REQUIRE_SERVICES:
-        pytest.fail(f"{message} and REQUIRE_SERVICES=1")
-    pytest.skip(message)
+    missing("Chromium (apt-get install chromium)")
