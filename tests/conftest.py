@@ -31,7 +31,9 @@ from tests.fault_support import SlowRelay
 from tests.harness import Harness, make_settings
 from tests.services import POSTGRES_URL, need, postgres_database
 from tests.sla_support import MONDAY_9, FakeNow
-from tests.slack_support import slack_settings
+from tests.slack_support import SlackDriver, slack_settings
+from tests.telegram_support import TelegramDriver
+from tests.whatsapp_support import WhatsAppDriver
 
 Fake = TypeVar("Fake", FakeSlack, FakeWhatsApp, FakeTelegram)
 
@@ -180,6 +182,25 @@ def fake_whatsapp() -> Iterator[FakeWhatsApp]:
 def fake_telegram() -> Iterator[FakeTelegram]:
     """The loopback Telegram Bot API; any call its spec does not allow fails the test."""
     yield from _loopback(FakeTelegram(), "the Bot API spec")
+
+
+@pytest.fixture
+def slack(harness: Harness, fake_slack: FakeSlack) -> SlackDriver:
+    """Slack's side of a test, with Ana (Slack user UANA) as an agent; a module that needs
+    other agents defines its own."""
+    return SlackDriver(harness, fake_slack, ("Ana", "UANA"))
+
+
+@pytest.fixture
+def wa(harness: Harness, fake_whatsapp: FakeWhatsApp) -> WhatsAppDriver:
+    """WhatsApp's side of a test: the client's messages as signed webhook calls."""
+    return WhatsAppDriver(harness, fake_whatsapp)
+
+
+@pytest.fixture
+def telegram(harness: Harness, fake_telegram: FakeTelegram) -> TelegramDriver:
+    """Telegram's side of a test: the client's updates as the webhook receives them."""
+    return TelegramDriver(harness, fake_telegram)
 
 
 @pytest.fixture
