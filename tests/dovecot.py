@@ -22,7 +22,7 @@ from imapclient import IMAPClient
 
 from channels.email.imap import Account
 from tests.harness import free_port
-from tests.services import REQUIRE_SERVICES
+from tests.services import missing
 
 USER, PASSWORD = "support", "secret-pass"
 
@@ -84,10 +84,7 @@ service imap-login {{
 def start(tmp: Path) -> Dovecot:
     binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
     if not os.path.exists(binary):
-        message = "dovecot is not installed (.ci/run installs dovecot-imapd)"
-        if REQUIRE_SERVICES:
-            pytest.fail(message)
-        pytest.skip(message)
+        missing("dovecot (.ci/run installs dovecot-imapd)")
     # Dovecot's own users must reach the files: a world-traversable dir of our own
     # (pytest's temp dirs are private to this user).
     root = Path(tempfile.mkdtemp(prefix="sb-dovecot-"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable
+from typing import NoReturn
 from urllib.parse import urlparse
 
 import pytest
@@ -64,7 +65,7 @@ def postgres_database(name: str, template: str | None = None) -> tuple[str, Call
     return url, drop
 
 
-def missing(what: str) -> None:
+def missing(what: str) -> NoReturn:
     """Skip (locally) or fail (CI) for a program the tests need that is not installed."""
     if REQUIRE_SERVICES:
         pytest.fail(f"{what} is not installed and REQUIRE_SERVICES=1 (see .ci/run)")
@@ -79,7 +80,4 @@ def chromium() -> str:
         path = shutil.which(name)
         if path:
             return path
-    message = "Chromium is not installed (apt-get install chromium)"
-    if REQUIRE_SERVICES:
-        pytest.fail(f"{message} and REQUIRE_SERVICES=1")
-    pytest.skip(message)
+    missing("Chromium (apt-get install chromium)")

@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from hypothesis import given
+from hypothesis import strategies as st
 
-from channels.email.sender import EmailSender, Relay
+from channels.email.sender import MAILDIR_ASCII, RELAY_ASCII, EmailSender, Relay
 from core.errors import DeliveryError
 from core.values import Outbound
 from tests.email_support import free_port, maildir_messages
@@ -281,3 +283,46 @@ def test_a_subject_and_text_outside_ascii_arrive_as_written_by_relay_and_in_the_
     assert raw.split(b"\n\n")[0].split(b"\r\n\r\n")[0].isascii() == recipient.isascii()
     if route == "relay":
         assert b"\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b""), "SMTP line ends"
+
+
+HEADER_TEXT = st.one_of(
+    st.text(max_size=120),  # anything: line breaks, controls, surrogates, non-ASCII
+    st.text(st.characters(min_codepoint=0, max_codepoint=127), max_size=90),  # around a line
+    st.from_regex(r"[\t -~]{60,80}", fullmatch=True),  # printable ASCII, near the fold
+)
+
+
+@given(
+    name=st.sampled_from(["Subject", "To", "References", "X-Switchboard-Ticket", "Thread-Topic"]),
+    value=HEADER_TEXT,
+)
+def test_headers_are_written_byte_for_byte_as_the_stdlibs_compat32_writes_them(
+    name: str, value: str
+) -> None:
+    # Given any header value, printable ASCII that fits a line (written as it is) or not
+    for ours, stdlib in (
+        (MAILDIR_ASCII, policy.compat32),
+        (RELAY_ASCII, policy.compat32.clone(linesep="\r\n")),
+    ):
+        try:
+            want = stdlib.fold_binary(name, value)
+        except Exception as exc:  # what the stdlib refuses, ours refuses the same way
+            with pytest.raises(type(exc)):
+                ours.fold_binary(name, value)
+            continue
+        # Then our policy writes exactly the same bytes
+        assert ours.fold_binary(name, value) == want
+
+
+def test_a_whole_mail_is_the_same_bytes_as_the_stdlibs_compat32_would_write(
+    tmp_path: Path,
+) -> None:
+    # Given a reply with threading headers, an HTML part and a long References line
+    out = outbound()
+    out.thread["references"] = [f"<m{i}.{'x' * 30}@client.example>" for i in range(6)]
+    msg = sender_for(None, tmp_path).build(out)
+    # Then what is written to the maildir and to a relay is what compat32 writes
+    assert msg.as_bytes(policy=MAILDIR_ASCII) == msg.as_bytes(policy=policy.compat32)
+    relay_policy = policy.compat32.clone(linesep="\r\n")
+    assert msg.as_bytes(policy=RELAY_ASCII) == msg.as_bytes(policy=relay_policy)
+    assert b"References: <m0." in msg.as_bytes(policy=RELAY_ASCII)  # folded, not cut

@@ -9,7 +9,9 @@ import time
 from pathlib import Path
 
 import httpx
+from sqlalchemy import text
 
+from core.db import Database
 from tests.harness import BIN, free_port, start_role, stop_process, wait_started
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,3 +128,20 @@ def test_start_up_leaves_what_it_built_out_of_later_garbage_collections(tmp_path
     assert got["tracked"] > 50_000  # modules, mappers, settings, the app
     assert got["left"] < got["tracked"] / 10
     assert got["collected"] and got["health"] == 200
+
+
+def test_the_embedded_database_writes_every_commit_to_disk_before_it_returns(
+    tmp_path: Path,
+) -> None:
+    """What the SMTP edge answered 250 for, or a delivery marked sent, must survive a power
+    loss, not only a crash of the process: SQLite's FULL synchronous mode (2), on the
+    writers' connections and the readers'."""
+    db = Database(f"sqlite:///{tmp_path / 'switchboard.db'}")
+    try:
+        with db.transaction() as session:
+            assert session.execute(text("PRAGMA synchronous")).scalar_one() == 2
+            assert session.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
+        with db.reading() as session:
+            assert session.execute(text("PRAGMA synchronous")).scalar_one() == 2
+    finally:
+        db.dispose()

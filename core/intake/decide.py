@@ -128,8 +128,8 @@ def _decide_in_one(
             with logfields.about(channel=record.channel):
                 try:
                     with session.begin_nested() if careful else nullcontext():
-                        record.attempts += 1
                         _decide_and_apply(ctx, session, record, careful=careful)
+                        record.attempts += 1  # after: the record is written once, at the end
                 except DBAPIError:  # a deadlock, a lost connection: not this record's fault
                     raise
                 except Exception as exc:  # ours, not the sender's: keep it, say why, alert
@@ -162,8 +162,8 @@ def process(ctx: Context, record_id: int, *, retry: bool = False) -> InboundReco
                         retry and record.status == InboundStatus.PARKED
                     ):
                         return record
-                    record.attempts += 1
                     _decide_and_apply(ctx, session, record, careful=True)
+                    record.attempts += 1  # after: the record is written once, at the end
                     return record
             except DBAPIError as exc:  # a deadlock with another worker: rolled back, again
                 if attempt == DEADLOCK_TRIES or not _lost_a_race(exc):
