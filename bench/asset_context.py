@@ -34,7 +34,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -49,7 +48,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import func, select, text  # noqa: E402
 
 from bench import machine_data  # noqa: E402
-from bench.support import REDIS_URL, ScratchDatabase, stop_roles  # noqa: E402
+from bench.support import (  # noqa: E402
+    REDIS_URL,
+    ScratchDatabase,
+    free_port,
+    percentile,
+    stop_roles,
+)
 from config.runtime import build_context, migrate  # noqa: E402
 from config.settings import load_settings  # noqa: E402
 from core.assets import history  # noqa: E402
@@ -57,17 +62,6 @@ from core.models import Asset, InboundRecord, Ticket  # noqa: E402
 from core.tickets import context  # noqa: E402
 
 TOKEN = "bench-alerts-token"
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, int(round(share * len(ordered) + 0.5)) - 1))]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # Measurements -------------------------------------------------------------------------------

@@ -35,7 +35,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.smtp_intake import Clients, corpus, free_port  # noqa: E402
+from bench.smtp_intake import Clients, corpus  # noqa: E402
+from bench.support import free_port  # noqa: E402
 
 BIN = Path(sys.executable).parent / "switchboard"
 BATCH = 500  # mails sent together in the worker run, then waited for

@@ -40,7 +40,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import func, select, text, update  # noqa: E402
 
-from bench.support import REDIS_URL, ScratchDatabase, copy_rows, psycopg_dsn  # noqa: E402
+from bench.support import (  # noqa: E402
+    REDIS_URL,
+    ScratchDatabase,
+    copy_rows,
+    percentile,
+    psycopg_dsn,
+)
 from config.runtime import System, migrate  # noqa: E402
 from config.settings import load_settings  # noqa: E402
 from core.models import (  # noqa: E402
@@ -149,11 +155,6 @@ def bulk_load(
         cur.execute("ANALYZE tickets")
         conn.commit()
     return time.perf_counter() - started
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, int(round(share * len(ordered) + 0.5)) - 1))]
 
 
 def run_worker() -> int:

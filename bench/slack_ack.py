@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 import uvicorn  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
-from bench.support import ScratchDatabase  # noqa: E402
+from bench.support import ScratchDatabase, free_port  # noqa: E402
 from channels.fake import FakeChannel  # noqa: E402
 from channels.slack.models import SlackCard  # noqa: E402
 from config.runtime import System, migrate  # noqa: E402
@@ -60,12 +60,6 @@ from tests.fakeslack import FakeSlack  # noqa: E402
 from tests.slack_support import SIGNING_SECRET, sign  # noqa: E402
 
 CHANNEL = "CBENCH01"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait(check, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]

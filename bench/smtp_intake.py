@@ -46,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from aiosmtpd.controller import Controller  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
+from bench.support import free_port  # noqa: E402
 from config.runtime import System, migrate, settle_heap  # noqa: E402
 from config.settings import load_settings  # noqa: E402
 from core.models import InboundRecord, OutboxDelivery  # noqa: E402
@@ -178,14 +179,6 @@ class Clients:
     def close(self) -> None:
         self.pool.close()
         self.pool.join()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # The bare baseline -------------------------------------------------------------------

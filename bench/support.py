@@ -1,8 +1,10 @@
-"""What the benchmarks share: the test servers they use, and a database of their own."""
+"""What the benchmarks share: the test servers they use, a database of their own, free ports
+and percentiles."""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import threading
 import time
@@ -23,6 +25,19 @@ POSTGRES_URL = os.environ.get(
     "SWITCHBOARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 REDIS_URL = os.environ.get("SWITCHBOARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The nearest-rank percentile of ``values``; ``share`` 0.95 is the 95th."""
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, int(round(share * len(ordered) + 0.5)) - 1))]
 
 
 def psycopg_dsn(url: str) -> str:

@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fastapi.testclient import TestClient  # noqa: E402
 
+from bench.support import percentile  # noqa: E402
 from channels.web.app import create_app  # noqa: E402
 from config.runtime import build_context, migrate  # noqa: E402
 from config.settings import load_settings  # noqa: E402
@@ -35,11 +36,6 @@ from core.models import Agent  # noqa: E402
 from core.principals import agent_principal, system  # noqa: E402
 from core.tickets import conversation, lookup, opening, workflow  # noqa: E402
 from core.values import AttachmentIn  # noqa: E402
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, int(round(share * len(ordered) + 0.5)) - 1))]
 
 
 class ServerTime:

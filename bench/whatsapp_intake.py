@@ -40,7 +40,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.slack_ack import free_port, percentile, wait  # noqa: E402
+from bench.slack_ack import percentile, wait  # noqa: E402
+from bench.support import free_port  # noqa: E402
 
 APP_SECRET = "bench-app-secret"
 PHONE_NUMBER_ID = "106540352242922"

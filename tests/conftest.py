@@ -13,12 +13,10 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from config.runtime import System, migrate
 from config.settings import Settings, load_settings
@@ -31,9 +29,11 @@ from tests.faketelegram import FakeTelegram
 from tests.fakewhatsapp import FakeWhatsApp
 from tests.fault_support import SlowRelay
 from tests.harness import Harness, make_settings
-from tests.services import POSTGRES_URL, need
+from tests.services import POSTGRES_URL, need, postgres_database
 from tests.sla_support import MONDAY_9, FakeNow
-from tests.slack_support import slack_settings
+from tests.slack_support import SlackDriver, slack_settings
+from tests.telegram_support import TelegramDriver
+from tests.whatsapp_support import WhatsAppDriver
 
 Fake = TypeVar("Fake", FakeSlack, FakeWhatsApp, FakeTelegram)
 
@@ -52,31 +52,16 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def postgres_template() -> Iterator[str]:
     """A migrated PostgreSQL database used as the template for each test's database."""
     need("PostgreSQL", POSTGRES_URL, 5432)
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     name = f"sbtmpl_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    url, drop = postgres_database(name)
     migrate(load_settings(data_dir=Path("/tmp"), database_url=url, secret_key="test-secret"))
     yield name
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    drop()
 
 
-def _postgres_db(template: str) -> tuple[str, Any]:
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    name = f"sbt_{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return url, drop
+def _postgres_db(template: str) -> tuple[str, Callable[[], None]]:
+    """A test's own database, a copy of the migrated ``template``: its URL and its drop."""
+    return postgres_database(f"sbt_{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}", template)
 
 
 @pytest.fixture
@@ -197,6 +182,25 @@ def fake_whatsapp() -> Iterator[FakeWhatsApp]:
 def fake_telegram() -> Iterator[FakeTelegram]:
     """The loopback Telegram Bot API; any call its spec does not allow fails the test."""
     yield from _loopback(FakeTelegram(), "the Bot API spec")
+
+
+@pytest.fixture
+def slack(harness: Harness, fake_slack: FakeSlack) -> SlackDriver:
+    """Slack's side of a test, with Ana (Slack user UANA) as an agent; a module that needs
+    other agents defines its own."""
+    return SlackDriver(harness, fake_slack, ("Ana", "UANA"))
+
+
+@pytest.fixture
+def wa(harness: Harness, fake_whatsapp: FakeWhatsApp) -> WhatsAppDriver:
+    """WhatsApp's side of a test: the client's messages as signed webhook calls."""
+    return WhatsAppDriver(harness, fake_whatsapp)
+
+
+@pytest.fixture
+def telegram(harness: Harness, fake_telegram: FakeTelegram) -> TelegramDriver:
+    """Telegram's side of a test: the client's updates as the webhook receives them."""
+    return TelegramDriver(harness, fake_telegram)
 
 
 @pytest.fixture

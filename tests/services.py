@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from typing import NoReturn
 from urllib.parse import urlparse
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 
@@ -43,6 +46,23 @@ def need(name: str, url: str, default_port: int) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(f"{message} and REQUIRE_SERVICES=1: start it (see .ci/run)")
     pytest.skip(f"{message}; set REQUIRE_SERVICES=1 to make this a failure")
+
+
+def postgres_database(name: str, template: str | None = None) -> tuple[str, Callable[[], None]]:
+    """Create the database ``name`` on the test server (a copy of ``template`` if given):
+    its URL, and the function that drops it."""
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    copy = f' TEMPLATE "{template}"' if template else ""
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
+    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return url, drop
 
 
 def missing(what: str) -> NoReturn:

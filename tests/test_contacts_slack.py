@@ -20,11 +20,6 @@ def settings(slack_config: Callable[..., Settings]) -> Settings:
     return slack_config(slack_undo_seconds=0.0)
 
 
-@pytest.fixture
-def slack(harness: Harness, fake_slack: FakeSlack) -> SlackDriver:
-    return SlackDriver(harness, fake_slack, ("Ana", "UANA"))
-
-
 def two_tickets(harness: Harness) -> None:
     harness.fake.receive("tom-desk", "Monitor flickers.", subject="Monitor", sender_name="Tom")
     harness.settle()

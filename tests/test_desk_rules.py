@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from config.cli import main as cli
+from config.cli import main
 from config.runtime import validate_policy
 from config.settings import Settings
 from core.desk import watch as deskwatch
@@ -244,7 +244,7 @@ def test_two_clocks_at_once_escalate_each_ticket_once(harness: Harness, now: Fak
 
 
 def test_a_low_rating_opens_a_follow_up_for_the_lead_done_by_api_and_by_the_command(
-    harness: Harness, now: FakeNow, monkeypatch: pytest.MonkeyPatch
+    harness: Harness, now: FakeNow, cli: CliRunner
 ) -> None:
     lena, lena_token = staff(harness, "Lena", roles=("lead",))
     ana, ana_token = staff(harness, "Ana")
@@ -286,21 +286,16 @@ def test_a_low_rating_opens_a_follow_up_for_the_lead_done_by_api_and_by_the_comm
     assert "follow_up_done" in actions(harness, ticket)
     assert harness.api("GET", "/api/follow-ups", ana_token).json()["follow_ups"] == []
     # The command lists them too, done ones on asking
-    monkeypatch.setenv("SWITCHBOARD_DATA_DIR", str(harness.settings.data_dir))
-    monkeypatch.setenv("SWITCHBOARD_DATABASE_URL", harness.settings.database_url)
-    monkeypatch.setenv("SWITCHBOARD_SECRET_KEY", "test-secret")
-    monkeypatch.setenv("SWITCHBOARD_CONFIG_FILE", str(harness.settings.config_file))
-    runner = CliRunner()
-    listed = runner.invoke(cli, ["follow-ups", "list", "--status", "all", "--json"])
+    listed = cli.invoke(main, ["follow-ups", "list", "--status", "all", "--json"])
     assert listed.exit_code == 0, listed.output
     (row,) = json.loads(listed.output)["follow_ups"]
     assert row["note"] == "Called the client; replaced the roller."
-    assert runner.invoke(cli, ["follow-ups", "list"]).output.strip() == "none"
-    refused = runner.invoke(
-        cli, ["follow-ups", "done", str(row["id"]), "--as", "ana@support.example"]
+    assert cli.invoke(main, ["follow-ups", "list"]).output.strip() == "none"
+    refused = cli.invoke(
+        main, ["follow-ups", "done", str(row["id"]), "--as", "ana@support.example"]
     )
     assert refused.exit_code == 1 and "was done already" in refused.output
-    shown = runner.invoke(cli, ["tickets", "show", "T-000001"])
+    shown = cli.invoke(main, ["tickets", "show", "T-000001"])
     assert "follow-up #1 for Lena, done (Called the client; replaced the roller.)" in shown.output
 
 

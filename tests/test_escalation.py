@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from config.cli import main as cli
+from config.cli import main
 from config.runtime import validate_policy
 from core.dispatch import NullDispatcher
 from core.errors import ConfigError
@@ -358,8 +358,8 @@ def test_oncall_now_prints_who_is_on_call(tmp_path: Path, monkeypatch: pytest.Mo
     (tmp_path / "policy.toml").write_text(POLICY)
     monkeypatch.setenv("SWITCHBOARD_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("SWITCHBOARD_CONFIG_FILE", str(tmp_path / "policy.toml"))
-    assert CliRunner().invoke(cli, ["migrate"]).exit_code == 0  # a deployment has a database
-    result = CliRunner().invoke(cli, ["oncall", "now", "--json"])
+    assert CliRunner().invoke(main, ["migrate"]).exit_code == 0  # a deployment has a database
+    result = CliRunner().invoke(main, ["oncall", "now", "--json"])
     assert result.exit_code == 0, result.output
     (row,) = json.loads(result.output)
     assert row["rotation"] == "primary" and row["agent"] in (
@@ -369,7 +369,7 @@ def test_oncall_now_prints_who_is_on_call(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_the_sla_report_gives_compliance_and_times_per_priority(
-    harness: Harness, now: FakeNow, monkeypatch: pytest.MonkeyPatch
+    harness: Harness, now: FakeNow, cli: CliRunner
 ) -> None:
     ana, token = staff(harness, "Ana")
     met = open_ticket(harness, "P2")
@@ -394,12 +394,8 @@ def test_the_sla_report_gives_compliance_and_times_per_priority(
     assert p1["resolution"]["met_share"] == 1.0 and p1["resolution"]["p90_minutes"] == 90.0
     assert report["by_queue"]["support"]["tickets"] == 3
     # The command line prints the same report
-    monkeypatch.setenv("SWITCHBOARD_DATA_DIR", str(harness.settings.data_dir))
-    monkeypatch.setenv("SWITCHBOARD_DATABASE_URL", harness.settings.database_url)
-    monkeypatch.setenv("SWITCHBOARD_SECRET_KEY", "test-secret")
-    monkeypatch.setenv("SWITCHBOARD_CONFIG_FILE", str(harness.settings.config_file))
-    result = CliRunner().invoke(
-        cli, ["report", "sla", "--since", "2026-11-01", "--until", "2026-12-01", "--json"]
+    result = cli.invoke(
+        main, ["report", "sla", "--since", "2026-11-01", "--until", "2026-12-01", "--json"]
     )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["by_priority"]["P2"]["response"]["met"] == 1

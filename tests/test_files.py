@@ -73,23 +73,6 @@ def token(harness: Harness) -> str:
     return harness.agent("Ana Lima")[1]
 
 
-@pytest.fixture
-def telegram(harness: Harness, fake_telegram: FakeTelegram) -> TelegramDriver:
-    return TelegramDriver(harness, fake_telegram)
-
-
-@pytest.fixture
-def wa(harness: Harness, fake_whatsapp: FakeWhatsApp) -> WhatsAppDriver:
-    return WhatsAppDriver(harness, fake_whatsapp)
-
-
-@pytest.fixture
-def slack(harness: Harness, fake_slack: FakeSlack) -> SlackDriver:
-    driver = SlackDriver(harness, fake_slack)
-    driver.agent("Ana", "UANA")
-    return driver
-
-
 def b64(name: str, data: bytes, content_type: str = "") -> dict[str, str]:
     return {
         "filename": name,

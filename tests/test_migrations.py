@@ -11,14 +11,13 @@ from pathlib import Path
 import pytest
 from alembic import command
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from config.runtime import alembic_config
 from core import agents
 from core.tickets import search
 from core.tokens import hash_token
-from tests.services import POSTGRES_URL, need
+from tests.services import POSTGRES_URL, need, postgres_database
 
 BEFORE = "0009_mail_loops"
 
@@ -29,14 +28,9 @@ def empty_database(backend: str, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'old.db'}"
         return
     need("PostgreSQL", POSTGRES_URL, 5432)
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    name = f"sbmig_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    url, drop = postgres_database(f"sbmig_{os.getpid()}_{uuid.uuid4().hex[:6]}")
+    yield url
+    drop()
 
 
 def test_tickets_and_messages_from_before_know_their_requester_and_author_identity(

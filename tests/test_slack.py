@@ -36,11 +36,6 @@ def settings(slack_config: Callable[..., Settings]) -> Settings:
     return slack_config(delivery_max_attempts=5, slack_undo_seconds=UNDO_SECONDS)
 
 
-@pytest.fixture
-def slack(harness: Harness, fake_slack: FakeSlack) -> SlackDriver:
-    return SlackDriver(harness, fake_slack, ("Ana", "UANA"))
-
-
 def open_ticket(
     harness: Harness,
     slack: SlackDriver,

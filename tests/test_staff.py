@@ -61,15 +61,11 @@ def test_an_inactive_agent_is_not_found_by_address_unless_asked(harness: Harness
 
 
 def test_agents_add_with_a_slack_user_lists_it_among_the_addresses(
-    harness: Harness, monkeypatch: pytest.MonkeyPatch
+    harness: Harness, cli: CliRunner
 ) -> None:
-    monkeypatch.setenv("SWITCHBOARD_DATA_DIR", str(harness.settings.data_dir))
-    monkeypatch.setenv("SWITCHBOARD_DATABASE_URL", harness.settings.effective_database_url)
-    monkeypatch.setenv("SWITCHBOARD_SECRET_KEY", "test-secret")
-    runner = CliRunner()
-    added = runner.invoke(main, ["agents", "add", "Cy", "cy@example.com", "--slack-user", "UCY"])
+    added = cli.invoke(main, ["agents", "add", "Cy", "cy@example.com", "--slack-user", "UCY"])
     assert added.exit_code == 0, added.output
-    listed = runner.invoke(main, ["agents", "list", "--json"])
+    listed = cli.invoke(main, ["agents", "list", "--json"])
     rows = json.loads(listed.output)
     assert [r["addresses"] for r in rows if r["email"] == "cy@example.com"] == [{"slack": "UCY"}]
 

@@ -39,11 +39,6 @@ def settings(
     return telegram_settings(tmp_path, database_url, broker_url, fake_telegram)
 
 
-@pytest.fixture
-def telegram(harness: Harness, fake_telegram: FakeTelegram) -> TelegramDriver:
-    return TelegramDriver(harness, fake_telegram)
-
-
 def thread(harness: Harness, number: int | str = 1) -> list[dict[str, Any]]:
     return harness.ticket(number)["thread"]
 

@@ -37,11 +37,6 @@ def settings(
     yield whatsapp_settings(tmp_path, database_url, broker_url, fake_whatsapp)
 
 
-@pytest.fixture
-def wa(harness: Harness, fake_whatsapp: FakeWhatsApp) -> WhatsAppDriver:
-    return WhatsAppDriver(harness, fake_whatsapp)
-
-
 def thread(harness: Harness, number: int = 1) -> list[dict]:
     return harness.ticket(number)["thread"]
 

@@ -40,16 +40,6 @@ def settings(
     )
 
 
-@pytest.fixture
-def slack(harness: Harness, fake_slack: FakeSlack) -> SlackDriver:
-    return SlackDriver(harness, fake_slack, ("Ana", "UANA"))
-
-
-@pytest.fixture
-def wa(harness: Harness, fake_whatsapp: FakeWhatsApp) -> WhatsAppDriver:
-    return WhatsAppDriver(harness, fake_whatsapp)
-
-
 def client_field(slack: SlackDriver, number: str) -> str:
     card = slack.card(number)
     return str(card.blocks[1]["fields"][0]["text"])

@@ -39,10 +39,7 @@ def text_of(data: bytes, declared: str | None) -> str:
     """Bytes in a declared charset to text: the declared one if it fits, else UTF-8, else cp1252."""
     charset = (declared or "").strip().strip('"').lower()
     if charset in ("utf8", "utf-8") or not charset:
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError:
-            return data.decode("cp1252", errors="replace")
+        return _utf8_else_cp1252(data)
     if charset in _SINGLE_BYTE and not data.isascii():
         try:
             return data.decode("utf-8")
@@ -65,7 +62,11 @@ def fix_8bit(value: str) -> str:
     """Undo surrogate-escaped raw 8-bit header bytes: UTF-8 first, then cp1252."""
     if not any("\udc80" <= c <= "\udcff" for c in value):
         return value
-    data = value.encode("utf-8", "surrogateescape")
+    return _utf8_else_cp1252(value.encode("utf-8", "surrogateescape"))
+
+
+def _utf8_else_cp1252(data: bytes) -> str:
+    """The bytes as UTF-8 if they are that, else as cp1252 (what it lacks replaced)."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:

@@ -29,7 +29,7 @@ from channels.slack.models import SlackCard
 from core import outbox, staff
 from core.context import Context
 from core.errors import ActionRefused, NotFound
-from core.intake import Incoming, fetch
+from core.intake import Incoming, Received, fetch
 from core.intake.frontdoor import FrontDoor
 from core.models import Agent, InboundRecord, OutboxDelivery, Ticket
 from core.principals import agent_principal
@@ -130,18 +130,13 @@ class SlackWork:
     def record(self, event_id: str, kind: str, payload: dict[str, Any]) -> bool:
         """Store an event before answering Slack; False when this event id was seen before."""
         assert self.door is not None
-        received = self.door.store(self._incoming(event_id, kind, payload))
-        if received.duplicate:
-            log.info("Slack event %s seen before: ignored", event_id)
-        return not received.duplicate
+        return _first_time(event_id, self.door.store(self._incoming(event_id, kind, payload)))
 
     async def record_async(self, event_id: str, kind: str, payload: dict[str, Any]) -> bool:
         """``record`` for the HTTP edge, on the event loop."""
         assert self.door is not None
         received = await self.door.store_async(self._incoming(event_id, kind, payload))
-        if received.duplicate:
-            log.info("Slack event %s seen before: ignored", event_id)
-        return not received.duplicate
+        return _first_time(event_id, received)
 
     def handle(self, session: Session, record: InboundRecord) -> str | None:
         """What a stored event asks, in the record's transaction (the channel's
@@ -280,6 +275,13 @@ class SlackWork:
 
     def _ticket(self, session: Session, value: str) -> Ticket:
         return lookup.get_ticket(session, value, lock=True)
+
+
+def _first_time(event_id: str, received: Received) -> bool:
+    """False (and a log line) when Slack sent this event before."""
+    if received.duplicate:
+        log.info("Slack event %s seen before: ignored", event_id)
+    return not received.duplicate
 
 
 def _attached(ev: dict[str, Any], meta: dict[str, Any], what: str) -> list[AttachmentIn]:

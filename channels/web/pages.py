@@ -135,7 +135,8 @@ NOTICES = {  # what became of a request made from the page (``?note=``)
 
 
 def invalid_link(ctx: Context) -> HTMLResponse:
-    """The one page for a tracking link that names nothing (forged, expired, revoked)."""
+    """The one page for a tracking link or portal receipt that names nothing (forged,
+    expired, revoked)."""
     html = ctx.renderer.env.get_template("pages/not_found.html.j2").render(
         days=ctx.tracking_link_days
     )

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from channels.web import forms
-from channels.web.pages import PAGE_HEADERS
+from channels.web.pages import PAGE_HEADERS, invalid_link
 from core import portal
 from core.context import Context
 from core.errors import ActionRefused
@@ -123,10 +123,7 @@ def received(request: Request, token: str) -> HTMLResponse:
     with ctx.db.reading() as session:
         ticket = session.get(Ticket, ticket_id) if ticket_id is not None else None
         if ticket is None:
-            html = ctx.renderer.env.get_template("pages/not_found.html.j2").render(
-                days=ctx.tracking_link_days
-            )
-            return HTMLResponse(html, status_code=404, headers=PAGE_HEADERS)
+            return invalid_link(ctx)
         fields: dict[str, Any] = notices.template_fields(ctx, ticket)
         address = ticket.reply_identity.address if ticket.reply_identity else ""
     html = ctx.renderer.env.get_template("pages/portal_received.html.j2").render(
