@@ -367,7 +367,8 @@ def _holds_text(data: dict[str, Any]) -> bool:
 
 
 def _tickets_of(session: Session, found: dict[tuple[Any, str], set[Any]]) -> set[int]:
-    """The tickets whose subject, notes or messages ``mentioning`` found."""
+    """The tickets that mention the client: those whose subject, or one of whose messages
+    (notes included), ``mentioning`` found them in."""
     tickets = {i for (model, _), ids in found.items() if model is Ticket for i in ids}
     messages = {i for (model, _), ids in found.items() if model is Message for i in ids}
     for part in chunks(messages):
