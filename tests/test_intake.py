@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from core import audit, intake
+from core.intake import records
 from core.intake.frontdoor import FrontDoor
 from core.models import InboundRecord, Ticket
 from core.tickets import lookup, workflow
@@ -374,3 +375,58 @@ def test_a_message_arriving_while_a_batch_is_decided_is_stored_before_the_batch_
         statuses = dict(s.execute(select(InboundRecord.external_id, InboundRecord.status)).all())
     assert statuses == {**{f"queued-{n}": "done" for n in range(5)}, "arrived": "done"}
     assert harness.tickets()["total"] == 6
+
+
+def test_a_payload_whose_written_key_is_stored_is_a_duplicate_whatever_its_external_id(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second key: stored before, or earlier in the same batch, it makes a payload a
+    duplicate of that record, found up front (no batch stored one by one for it); a
+    payload without one is kept apart by its external id alone."""
+    first = intake.receive(
+        harness.ctx, channel="fake", external_id="copy-a", raw=b"{}", written_key="w-1"
+    )
+    assert not first.duplicate
+    stored_one_by_one: list[str] = []
+    monkeypatch.setattr(
+        records, "_receive_one", lambda ctx, item: stored_one_by_one.append(item.external_id)
+    )
+    received = intake.receive_many(
+        harness.ctx,
+        [
+            intake.Incoming("fake", "copy-b", b"{}", {}, written_key="w-1"),  # stored: copy-a
+            intake.Incoming("fake", "copy-a", b"{}", {}, written_key="w-9"),  # stored: copy-a
+            intake.Incoming("fake", "other-1", b"{}", {}, written_key="w-2"),  # new
+            intake.Incoming("fake", "other-2", b"{}", {}, written_key="w-2"),  # other-1 again
+            intake.Incoming("fake", "other-1", b"{}", {}),  # other-1 again
+            intake.Incoming("fake", "plain", b"{}", {}),  # new, no written key
+            intake.Incoming("alerts", "copy-c", b"{}", {}, written_key="w-1"),  # another channel
+        ],
+        hand_over=False,
+    )
+    assert stored_one_by_one == []
+    assert [r.duplicate for r in received] == [True, True, False, True, True, False, False]
+    assert received[0].record_id == received[1].record_id == first.record_id
+    assert received[2].record_id == received[3].record_id == received[4].record_id
+    monkeypatch.undo()
+    # and on the single path too, whichever key is already there
+    for external_id, key, duplicate in (
+        ("copy-d", "w-2", True),  # other-1's written key
+        ("plain", "w-4", True),  # plain's external id
+        ("other-3", None, False),
+    ):
+        again = intake.receive(
+            harness.ctx, channel="fake", external_id=external_id, raw=b"{}", written_key=key
+        )
+        assert again.duplicate == duplicate, external_id
+    with harness.ctx.db.reading() as s:
+        stored = s.execute(
+            select(InboundRecord.channel, InboundRecord.external_id, InboundRecord.written_key)
+        ).all()
+    assert sorted(tuple(r) for r in stored) == [
+        ("alerts", "copy-c", "w-1"),
+        ("fake", "copy-a", "w-1"),
+        ("fake", "other-1", "w-2"),
+        ("fake", "other-3", None),
+        ("fake", "plain", None),
+    ]

@@ -3,6 +3,11 @@
 ``receive`` and ``receive_many`` commit the raw payload (the same channel and
 external id twice is one record) and hand new records to the workers; the front
 door (``core.intake.frontdoor``) uses ``receive_many`` to store many at once.
+
+A channel may give a payload a second key, its ``written_key``: one taken from what
+the author wrote rather than from how it travelled, for a payload that can reach us
+under two external ids (email: a relay that adds a Message-ID). A payload whose
+external id or written key is already stored for its channel is a duplicate.
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from core.context import Context
 from core.db import after_commit
@@ -38,6 +45,22 @@ def storable(text: str, limit: int) -> str:
 def storable_id(external_id: str) -> str:
     """An external id as the database can hold it (at most 998 characters)."""
     return storable(external_id, 998)
+
+
+WRITTEN_KEY_LIMIT = 80  # characters of a written key the database holds
+
+
+def storable_key(written_key: str | None) -> str | None:
+    """A written key as the database can hold it; None (or empty) is no key."""
+    return storable(written_key, WRITTEN_KEY_LIMIT) if written_key else None
+
+
+def _same(channel: str, external_id: str, written_key: str | None) -> ColumnElement[bool]:
+    """Where a record of ``channel`` has this external id or this written key."""
+    same: ColumnElement[bool] = InboundRecord.external_id == external_id
+    if written_key is not None:
+        same = or_(same, InboundRecord.written_key == written_key)
+    return and_(InboundRecord.channel == channel, same)
 
 
 # A neutral JSON encoding, for channels whose payload is already neutral (API, fake).
@@ -99,18 +122,22 @@ def receive(
     raw: bytes,
     meta: dict[str, Any] | None = None,
     transport: str = "",
+    written_key: str | None = None,
 ) -> Received:
-    """Commit the raw payload; the same (channel, external id) twice is one record.
+    """Commit the raw payload; the same (channel, external id) twice is one record, and
+    so is the same (channel, written key) when the channel gives one.
 
     Raises whatever the database raises if it cannot store (the caller then answers
     with a temporary failure, so the sender retries: nothing is half-stored).
     """
     external_id = storable_id(external_id)
+    written_key = storable_key(written_key)
     try:
         with ctx.db.transaction() as session:
             record = InboundRecord(
                 channel=channel,
                 external_id=external_id,
+                written_key=written_key,
                 raw=raw,
                 meta=meta or {},
                 transport=transport,
@@ -124,9 +151,10 @@ def receive(
     except IntegrityError:
         with ctx.db.reading() as session:
             existing = session.execute(
-                select(InboundRecord.id).where(
-                    InboundRecord.channel == channel, InboundRecord.external_id == external_id
-                )
+                select(InboundRecord.id)
+                .where(_same(channel, external_id, written_key))
+                .order_by(InboundRecord.id)
+                .limit(1)
             ).scalar_one_or_none()
         if existing is None:
             raise
@@ -136,13 +164,15 @@ def receive(
 
 @dataclass(frozen=True)
 class Incoming:
-    """One raw payload for ``receive_many``."""
+    """One raw payload for ``receive_many``; ``written_key`` is its second key, if the
+    channel gives one (see the module's docstring)."""
 
     channel: str
     external_id: str
     raw: bytes
     meta: dict[str, Any]
     transport: str = ""
+    written_key: str | None = None
 
 
 def receive_many(
@@ -158,47 +188,72 @@ def receive_many(
     """
     if len(items) == 1 and hand_over:
         return [_receive_one(ctx, items[0])]
-    keys = [(i.channel, storable_id(i.external_id)) for i in items]
+    keys = [(i.channel, storable_id(i.external_id), storable_key(i.written_key)) for i in items]
     try:
         with ctx.db.transaction() as session:
-            known: dict[tuple[str, str], int] = {}
-            for channel in {c for c, _ in keys}:
-                ids = [e for c, e in keys if c == channel]
-                known.update(
-                    ((channel, e), rid)
-                    for rid, e in session.execute(
-                        select(InboundRecord.id, InboundRecord.external_id).where(
-                            InboundRecord.channel == channel, InboundRecord.external_id.in_(ids)
-                        )
-                    ).all()
+            known = _stored(session, keys)
+            new: dict[tuple[str, str, str], InboundRecord] = {}  # by each of its keys
+            # per item: the record it is or repeats (a new one, or a stored one's id), and
+            # whether it repeats it
+            placed: list[tuple[InboundRecord | int, bool]] = []
+            for item, (channel, external_id, written_key) in zip(items, keys, strict=True):
+                its = [(channel, "id", external_id)]
+                if written_key:
+                    its.append((channel, "key", written_key))
+                stored = next((known[k] for k in its if k in known), None)
+                if stored is not None:
+                    placed.append((stored, True))
+                    continue
+                again = next((new[k] for k in its if k in new), None)
+                if again is not None:
+                    placed.append((again, True))
+                    continue
+                record = InboundRecord(
+                    channel=channel,
+                    external_id=external_id,
+                    written_key=written_key,
+                    raw=item.raw,
+                    meta=item.meta or {},
+                    transport=item.transport,
+                    received_at=ctx.now(),
                 )
-            new: dict[tuple[str, str], InboundRecord] = {}
-            for item, key in zip(items, keys, strict=True):
-                if key not in known and key not in new:
-                    new[key] = InboundRecord(
-                        channel=item.channel,
-                        external_id=key[1],
-                        raw=item.raw,
-                        meta=item.meta or {},
-                        transport=item.transport,
-                        received_at=ctx.now(),
-                    )
-            session.add_all(new.values())
+                new.update(dict.fromkeys(its, record))
+                placed.append((record, False))
+            session.add_all(r for r, repeat in placed if not repeat)
             session.flush()
-            fresh = {key: record.id for key, record in new.items()}
-            record_ids = list(fresh.values())
+            results = [
+                Received(r if isinstance(r, int) else r.id, repeat, not repeat and hand_over)
+                for r, repeat in placed
+            ]
+            record_ids = [r.record_id for r in results if not r.duplicate]
             if record_ids and hand_over:
                 after_commit(session, lambda: hand_over_records(ctx, record_ids))
     except IntegrityError:  # each on its own, and handed over as receive does
         return [_receive_one(ctx, i) for i in items]
-    results, given = [], set()
-    for key in keys:
-        if key in fresh and key not in given:
-            given.add(key)
-            results.append(Received(fresh[key], False, handed_over=hand_over))
-        else:
-            results.append(Received(known.get(key) or fresh[key], True))
     return results
+
+
+def _stored(
+    session: Session, keys: Sequence[tuple[str, str, str | None]]
+) -> dict[tuple[str, str, str], int]:
+    """The records already stored under any of these keys, one query per channel:
+    ``(channel, "id", external id)`` and ``(channel, "key", written key)`` -> record id."""
+    known: dict[tuple[str, str, str], int] = {}
+    for channel in dict.fromkeys(c for c, _, _ in keys):
+        ids = [e for c, e, _ in keys if c == channel]
+        written = [w for c, _, w in keys if c == channel and w is not None]
+        same: ColumnElement[bool] = InboundRecord.external_id.in_(ids)
+        if written:
+            same = or_(same, InboundRecord.written_key.in_(written))
+        for rid, external_id, written_key in session.execute(
+            select(InboundRecord.id, InboundRecord.external_id, InboundRecord.written_key)
+            .where(InboundRecord.channel == channel, same)
+            .order_by(InboundRecord.id)
+        ).all():
+            known.setdefault((channel, "id", external_id), rid)
+            if written_key is not None:
+                known.setdefault((channel, "key", written_key), rid)
+    return known
 
 
 def _receive_one(ctx: Context, item: Incoming) -> Received:
@@ -209,6 +264,7 @@ def _receive_one(ctx: Context, item: Incoming) -> Received:
         raw=item.raw,
         meta=item.meta,
         transport=item.transport,
+        written_key=item.written_key,
     )
 
 

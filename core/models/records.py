@@ -37,11 +37,17 @@ class InboundRecord(Base):
     ``status``: ``pending`` (stored, not yet decided), ``done`` (appended/opened),
     ``dropped`` (duplicate), ``parked`` (kept for a human, with ``reason``).
     ``(channel, external_id)`` is unique: the same message twice is one record.
+    ``written_key``, where the channel gives one, is a second key of the same payload
+    taken from what its author wrote rather than from how it travelled (for email,
+    a digest of the sender's headers and body): unique per channel too, so a copy
+    that reached us under another external id is still the same record. NULL when
+    the channel has none (NULLs never conflict).
     """
 
     __tablename__ = "inbound_records"
     __table_args__ = (
         UniqueConstraint("channel", "external_id"),
+        Index("uq_inbound_records_channel_written_key", "channel", "written_key", unique=True),
         Index("ix_inbound_records_status", "status"),
     )
 
@@ -49,6 +55,7 @@ class InboundRecord(Base):
     channel: Mapped[str] = mapped_column(String(20))
     transport: Mapped[str] = mapped_column(String(20), default="")  # smtp, imap, api, ...
     external_id: Mapped[str] = mapped_column(String(998))
+    written_key: Mapped[str | None] = mapped_column(String(80))
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[InboundStatus] = mapped_column(
