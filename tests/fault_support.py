@@ -4,6 +4,7 @@ the Procfile as processes, and senders that retry as a mail server does."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import smtplib
 import threading
 import time
@@ -132,13 +133,21 @@ def storm_mail(n: int, subject: str, body: str) -> EmailMessage:
     return message
 
 
-def relayed(message: EmailMessage, relay: int) -> bytes:
+def relayed(message: EmailMessage, relay: int, *, adds_id: bool = False) -> bytes:
     """``message`` as relay ``relay`` files it: the same bytes the sender wrote, under
-    that relay's own transport headers (Return-Path, Delivered-To, Received)."""
+    that relay's own transport headers (Return-Path, Delivered-To, Received). With
+    ``adds_id``, a mail that has no Message-ID gets one of the relay's at the end of its
+    head, as Postfix, Exchange and sendmail add one on submission."""
     trail = (
         f"Return-Path: <bounce-{relay}@relay{relay}.example>\r\n"
         f"Delivered-To: support+{relay}@localhost\r\n"
         f"Received: from relay{relay}.example (relay{relay}.example [192.0.2.{relay + 1}])\r\n"
         f"\tby mx.example with ESMTPS id R{relay}X; {message['Date']}\r\n"
     )
-    return trail.encode() + message.as_bytes().replace(b"\n", b"\r\n")
+    written = message.as_bytes().replace(b"\n", b"\r\n")
+    if adds_id and message["Message-ID"] is None:
+        head, _, body = written.partition(b"\r\n\r\n")
+        queued = hashlib.sha1(head).hexdigest()[:12]
+        added = f"Message-Id: <{queued}.{relay}@relay{relay}.example>".encode()
+        written = head + b"\r\n" + added + b"\r\n\r\n" + body
+    return trail.encode() + written

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from channels.email.parse import external_id_of, parse
+from channels.email.parse import external_id_of, keys_of, parse
 from core.errors import IntakeError
 from tests.email_support import FIXTURES, fixtures, reply_agreement
 
@@ -167,3 +169,82 @@ def test_random_bytes_never_crash_the_parser(raw: bytes) -> None:
 def test_our_own_outbound_mail_coming_back_is_automatic() -> None:
     raw = b"From: Support <support@localhost>\r\nTo: support@localhost\r\nSubject: [#T-000001] x\r\nMessage-ID: <sb.0123456789abcdef0123.1-0123456789abcdef@localhost>\r\n\r\nHello\r\n"
     assert parse(raw, {}).automatic == "our own outbound message came back"
+
+
+CORPUS = sorted((FIXTURES.parent).rglob("*.eml"))
+RELAY_HEADERS = (b"received", b"dkim-signature", b"message-id")
+
+
+def _split(raw: bytes) -> tuple[bytes, bytes, bytes]:
+    """A mail's head, the line break it uses, and its body (from the blank line on)."""
+    crlf, lf = raw.find(b"\r\n\r\n"), raw.find(b"\n\n")
+    cut = min(x for x in (crlf, lf, len(raw)) if x >= 0)
+    return raw[:cut], (b"\r\n" if cut == crlf else b"\n"), raw[cut:]
+
+
+def _without(raw: bytes, names: tuple[bytes, ...]) -> bytes:
+    """``raw`` without the header fields ``names`` (and their folded lines)."""
+    head, eol, body = _split(raw)
+    kept: list[bytes] = []
+    dropping = False
+    for line in head.split(eol):
+        if line[:1] in (b" ", b"\t") and kept:
+            if not dropping:
+                kept.append(line)
+            continue
+        dropping = line.partition(b":")[0].strip().lower() in names
+        if not dropping:
+            kept.append(line)
+    return eol.join(kept) + body
+
+
+def _relayed(raw: bytes) -> bytes:
+    """``raw`` as a relay hands it on: a Received line, a DKIM signature and a
+    Message-ID of the relay's added to its head."""
+    _, eol, _ = _split(raw)
+    return eol.join(
+        [
+            b"Received: from mx9.relay.example (mx9.relay.example [192.0.2.9])",
+            b"\tby mx.example with ESMTPS id Q9; Mon, 30 Nov 2026 10:00:09 +0000",
+            b"DKIM-Signature: v=1; a=rsa-sha256; d=relay.example; s=s1;",
+            b"\tb=dGhpcyBpcyBub3QgYSByZWFsIHNpZ25hdHVyZQ==",
+            b"Message-Id: <20261130100009.Q9@mx9.relay.example>",
+            raw,
+        ]
+    )
+
+
+def _dated(raw: bytes) -> bool:
+    head, _, _ = _split(raw)
+    unfolded = re.sub(rb"\r?\n[ \t]+", b" ", head)
+    return any(line.partition(b":")[0].strip().lower() == b"date" for line in unfolded.splitlines())
+
+
+def test_a_dated_mails_written_key_changes_with_what_the_sender_wrote_and_nothing_else() -> None:
+    # Given every mail of the fixture corpus
+    assert len(CORPUS) > 700
+    dated = 0
+    for path in CORPUS:
+        raw = path.read_bytes()
+        where = str(path.relative_to(FIXTURES.parent))
+        external_id, key = keys_of(raw)
+        assert external_id == external_id_of(raw), where
+        # Then every mail with a Date has a written key, and one without a Date none
+        if not _dated(raw):
+            assert key is None, where
+            continue
+        dated += 1
+        assert key is not None and key.startswith("written:"), where
+        # that relays adding or removing transport headers and Message-IDs leave alone
+        assert keys_of(_relayed(raw))[1] == key, where
+        assert keys_of(_without(raw, RELAY_HEADERS))[1] == key, where
+        assert keys_of(_relayed(_without(raw, RELAY_HEADERS)))[1] == key, where
+        # and that another body or another subject changes
+        assert keys_of(raw.rstrip(b"\r\n") + b"\r\nP.S. It happened again.\r\n")[1] != key, where
+        other_subject = _without(raw, (b"subject",)).replace(
+            b"\n", b"\nSubject: Press 3 down, again\n", 1
+        )
+        assert keys_of(other_subject)[1] != key, where
+        # and a copy without a Message-ID is stored under it
+        assert keys_of(_without(raw, (b"message-id",))) == (key, key), where
+    assert dated > 600, dated

@@ -8,12 +8,14 @@ from functools import partial
 import pytest
 from sqlalchemy import func, select
 
+from channels.email.parse import external_id_of
 from channels.email.smtp import make_server
 from core.context import Context
 from core.db import Database
 from core.models import InboundRecord
 from core.tokens import reply_token
 from tests.email_support import SUPPORT, free_port, mail, maildir_messages
+from tests.fault_support import relayed, storm_mail
 from tests.harness import Harness, at_once, whole_system_examples
 
 
@@ -150,6 +152,40 @@ def test_a_mail_without_message_id_arriving_by_three_relays_is_one_ticket_and_on
     assert harness.tickets()["total"] == 1
     acks = [d for d in harness.ticket(1)["deliveries"] if d["kind"] == "ack"]
     assert len(acks) == 1
+
+
+@pytest.mark.parametrize(
+    "relays_add_ids",
+    [(False, True), (True, False), (True, True)],
+    ids=["as-is-then-relay-id", "relay-id-then-as-is", "two-relay-ids"],
+)
+def test_a_mail_without_message_id_that_a_relay_gives_one_is_still_one_ticket_and_one_answer(
+    harness: Harness, smtp_port: int, relays_add_ids: tuple[bool, bool]
+) -> None:
+    # Given a client's mail without a Message-ID, reaching us by two relays, where one
+    # or both add a Message-ID of their own on the way (as Postfix or Exchange do)
+    message = storm_mail(1, "Press 3 down", "Press 3 stopped with error E42.")
+    assert message["Message-ID"] is None
+    copies = [relayed(message, relay, adds_id=adds) for relay, adds in enumerate(relays_add_ids)]
+    assert len({external_id_of(c) for c in copies}) == 2, "the copies have different ids"
+    # When both copies are delivered, one after the other
+    answers = []
+    for copy in copies:
+        with smtplib.SMTP("127.0.0.1", smtp_port) as client:
+            client.ehlo()
+            client.mail("client1@client.example")
+            client.rcpt(SUPPORT)
+            code, answer = client.data(copy)
+            assert code == 250, answer
+            answers.append(answer.decode())
+    harness.settle()
+    # Then the later copy is a duplicate of the first: one record, one ticket, one answer
+    tickets = harness.tickets()
+    assert [t["subject"] for t in tickets["tickets"]] == ["Press 3 down"]
+    acks = maildir_messages(harness.settings.maildir_path)
+    assert [str(a["To"]) for a in acks] == ["client1@client.example"]
+    assert records(harness) == 1
+    assert ["(duplicate)" in a for a in answers] == [False, True], answers
 
 
 from hypothesis import given  # noqa: E402

@@ -26,7 +26,7 @@ from imapclient.exceptions import IMAPClientError
 from sqlalchemy import ColumnElement, Update, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from channels.email.parse import external_id_of
+from channels.email.parse import keys_of
 from core import intake
 from core.context import Context
 from core.models import MailboxState
@@ -219,13 +219,15 @@ class MailboxPoller:
                 raw = fetched.get(uid, {}).get(b"BODY[]")
                 if raw is None:  # expunged meanwhile
                     continue
+                external_id, written_key = keys_of(raw)
                 intake.receive(
                     self.ctx,
                     channel="email",
-                    external_id=external_id_of(raw),
+                    external_id=external_id,
                     raw=raw,
                     meta={"imap_mailbox": self.mailbox, "imap_uid": uid},
                     transport="imap",
+                    written_key=written_key,
                 )
                 self._done(client, uid)
                 if not self.lease.advance(uidvalidity, uid):

@@ -44,34 +44,60 @@ MESSAGE_ID_IN_TEXT = re.compile(
 
 
 def external_id_of(raw: bytes) -> str:
-    """The Message-ID (``<...>``), or a digest of the bytes when there is none."""
-    end = raw.find(b"\r\n\r\n")
-    end2 = raw.find(b"\n\n")
-    cut = min(x for x in (end, end2, len(raw)) if x >= 0)
-    head = raw[:cut]
-    match = re.search(
-        rb"^message-id[ \t]*:[ \t]*(?:\r?\n[ \t]+)?(\S[^\r\n]*)", head, re.IGNORECASE | re.MULTILINE
-    )
-    if match:
-        found = ids.normalize_ids(match.group(1).decode("latin-1"))
-        if found:
-            return found[0]
-    return _written_digest(head, raw[cut:]) or "sha256:" + hashlib.sha256(raw).hexdigest()
+    """The Message-ID (``<...>``), or a digest of the bytes when there is none (see
+    ``keys_of``)."""
+    cut, message_id, fields = _read_head(raw)
+    return message_id or _written_digest(fields, raw[cut:]) or _bytes_digest(raw)
 
 
 WRITTEN_HEADERS = (b"from", b"to", b"cc", b"date", b"subject")
+FOLD = re.compile(rb"\r?\n[ \t]+")
 
 
-def _written_digest(head: bytes, body: bytes) -> str | None:
-    """A digest of what the sender wrote (From, To, Cc, Date, Subject and the body),
-    not of what relays added (Received, DKIM, ...): the same message arriving by
-    two routes is one. None without a Date, when two sends could not be told apart."""
+def keys_of(raw: bytes) -> tuple[str, str | None]:
+    """The message's two keys in inbound records, from one pass over its head.
+
+    The external id: the Message-ID (``<...>``); without one the written key; without
+    a Date either, a digest of the bytes (``sha256:...``). The written key
+    (``written:...``): a digest of what the sender wrote, From, To, Cc, Date, Subject
+    and the body, not of what relays added (Received, DKIM, a Message-ID a relay adds
+    on submission), so the same mail arriving by two routes is one record whatever ids
+    the routes gave it. Two different mails with the same From, To, Cc, Date (to the
+    second), Subject and body are therefore one message too. None without a Date, when
+    two sends could not be told apart.
+    """
+    cut, message_id, fields = _read_head(raw)
+    written = _written_digest(fields, raw[cut:])
+    return message_id or written or _bytes_digest(raw), written
+
+
+def _read_head(raw: bytes) -> tuple[int, str | None, dict[bytes, bytes]]:
+    """Where the head ends, its Message-ID, and its ``WRITTEN_HEADERS`` (the first of
+    each, unfolded, runs of white space made one space)."""
+    end = raw.find(b"\r\n\r\n")
+    end2 = raw.find(b"\n\n")
+    cut = min(x for x in (end, end2, len(raw)) if x >= 0)
+    message_id: bytes | None = None
     fields: dict[bytes, bytes] = {}
-    for line in re.sub(rb"\r?\n[ \t]+", b" ", head).splitlines():
+    for line in FOLD.sub(b" ", raw[:cut]).splitlines():
         name, colon, value = line.partition(b":")
+        if not colon:
+            continue
         key = name.strip().lower()
-        if colon and key in WRITTEN_HEADERS and key not in fields:
+        if key == b"message-id" and message_id is None and value.strip():
+            message_id = value if name[:1] not in b" \t" else None
+        elif key in WRITTEN_HEADERS and key not in fields:
             fields[key] = b" ".join(value.split())
+    found = ids.normalize_ids(message_id.decode("latin-1")) if message_id is not None else []
+    return cut, (found[0] if found else None), fields
+
+
+def _bytes_digest(raw: bytes) -> str:
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def _written_digest(fields: dict[bytes, bytes], body: bytes) -> str | None:
+    """The written key of a head's ``WRITTEN_HEADERS`` (``fields``) and ``body``."""
     if b"date" not in fields:
         return None
     text = b"\n".join(line.rstrip() for line in body.strip(b"\r\n").splitlines())

@@ -28,7 +28,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from channels.email import ids
-from channels.email.parse import external_id_of
+from channels.email.parse import keys_of
 from core import intake
 from core.context import Context
 from core.db import report_outage
@@ -86,8 +86,9 @@ class IntakeHandler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        raw = envelope.original_content or (
-            envelope.content if isinstance(envelope.content, bytes) else b""
+        raw = bytes(
+            envelope.original_content
+            or (envelope.content if isinstance(envelope.content, bytes) else b"")
         )
         meta: dict[str, Any] = {
             "mail_from": envelope.mail_from or "",
@@ -95,7 +96,8 @@ class IntakeHandler:
             "peer": str(session.peer[0]) if session.peer else "",
         }
         try:
-            item = intake.Incoming("email", external_id_of(bytes(raw)), bytes(raw), meta, "smtp")
+            external_id, written_key = keys_of(raw)
+            item = intake.Incoming("email", external_id, raw, meta, "smtp", written_key)
             received = await self.door.store_async(item, timeout=60)
         except Exception as exc:
             if not report_outage(self.ctx.health, exc):
