@@ -22,6 +22,8 @@ from functools import partial
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from pydantic.json_schema import JsonDict
+
 from core.channel import ClientHint, EventHandler, Fetcher, Forget, Parser, Sender
 
 if TYPE_CHECKING:
@@ -141,3 +143,7 @@ class Channel:
             tables=partial(import_module, f"{package}.models") if models else _no_tables,
             **more,
         )
+
+
+SECRET: JsonDict = {"secret": True}
+"""``json_schema_extra`` of a setting whose value is kept out of the logs."""
