@@ -22,6 +22,7 @@ from functools import partial
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from pydantic import Field
 from pydantic.json_schema import JsonDict
 
 from core.channel import ClientHint, EventHandler, Fetcher, Forget, Parser, Sender
@@ -171,3 +172,8 @@ def switched_by(
 
 SECRET: JsonDict = {"secret": True}
 """``json_schema_extra`` of a setting whose value is kept out of the logs."""
+
+
+def secret(description: str) -> Any:
+    """A secret setting: text, empty unless set, its value kept out of the logs."""
+    return Field("", description=description, json_schema_extra=SECRET)

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from channels.contract import SECRET
+from channels.contract import secret
 from channels.registry import ChannelSettings
 from core.errors import ConfigError
 
@@ -39,10 +39,8 @@ class CoreSettings(BaseSettings):
         pattern=r"^[A-Za-z0-9_.-]+$",
         description="Queue name on the broker (lets deployments share one broker).",
     )
-    secret_key: str = Field(
-        "",
-        description="Signs reply tokens and links. Empty: generated once into DATA_DIR/secret_key (embedded only).",
-        json_schema_extra=SECRET,
+    secret_key: str = secret(
+        "Signs reply tokens and links. Empty: generated once into DATA_DIR/secret_key (embedded only)."
     )
     public_url: str = Field(
         "http://127.0.0.1:8000",

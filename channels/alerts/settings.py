@@ -1,24 +1,19 @@
-"""The alerts channel's settings (monitoring webhooks). Field ``x`` is read from ``SWITCHBOARD_X``; the
-registry adds this class to ``config.settings.Settings``."""
+"""Settings of the alerts channel (``SWITCHBOARD_ALERTS_*``): who may post alerts."""
 
 from __future__ import annotations
 
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
-from channels.contract import SECRET
+from channels.contract import secret
 
 
 class AlertsSettings(BaseSettings):
-    alerts_token: str = Field(
-        "",
-        description="Bearer token monitoring systems send to /alerts/alertmanager and /alerts/generic; empty: no bearer token is accepted (with ALERTS_HMAC_SECRET also empty, the alerts channel is off).",
-        json_schema_extra=SECRET,
+    alerts_token: str = secret(
+        "Bearer token monitoring systems send to /alerts/alertmanager and /alerts/generic; empty: no bearer token is accepted (with ALERTS_HMAC_SECRET also empty, the alerts channel is off)."
     )
-    alerts_hmac_secret: str = Field(
-        "",
-        description="Secret for the X-Switchboard-Signature header (sha256= HMAC-SHA256 of the raw body); empty: no signature is accepted.",
-        json_schema_extra=SECRET,
+    alerts_hmac_secret: str = secret(
+        "Secret for the X-Switchboard-Signature header (sha256= HMAC-SHA256 of the raw body); empty: no signature is accepted."
     )
     alerts_max_bytes: int = Field(
         10 * 1024 * 1024,

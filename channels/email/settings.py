@@ -1,6 +1,5 @@
-"""The email channel's settings: the SMTP intake server, outbound mail (relay or
-maildir) and the IMAP poller. Field ``x`` is read from ``SWITCHBOARD_X``; the
-registry adds this class to ``config.settings.Settings``."""
+"""Settings of the email channel: the SMTP intake server, outbound mail (a relay or
+the maildir) and the IMAP poller (``SWITCHBOARD_SMTP_*``, ``MAIL_*``, ``IMAP_*``)."""
 
 from __future__ import annotations
 
@@ -10,7 +9,7 @@ from typing import TYPE_CHECKING
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
-from channels.contract import SECRET
+from channels.contract import secret
 
 
 class EmailSettings(BaseSettings):
@@ -48,9 +47,7 @@ class EmailSettings(BaseSettings):
         description="starttls, tls (implicit TLS, usually port 465) or none.",
     )
     mail_relay_user: str = Field("", description="Login for the SMTP relay; empty: no login.")
-    mail_relay_password: str = Field(
-        "", description="Password for MAIL_RELAY_USER.", json_schema_extra=SECRET
-    )
+    mail_relay_password: str = secret("Password for MAIL_RELAY_USER.")
     maildir: Path | None = Field(
         None,
         description="Maildir outbound mail is written to when no relay is set; empty: DATA_DIR/maildir.",
@@ -65,7 +62,7 @@ class EmailSettings(BaseSettings):
         description="tls (implicit, port 993), starttls or none.",
     )
     imap_user: str = Field("", description="IMAP login.")
-    imap_password: str = Field("", description="IMAP password.", json_schema_extra=SECRET)
+    imap_password: str = secret("IMAP password.")
     imap_mailboxes: str = Field("INBOX", description="Comma-separated mailboxes to poll.")
     imap_move_to: str = Field(
         "", description="Folder to move processed mail to; empty: mark it seen and leave it."

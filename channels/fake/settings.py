@@ -1,5 +1,4 @@
-"""The fake channel's settings. Field ``x`` is read from ``SWITCHBOARD_X``; the
-registry adds this class to ``config.settings.Settings``."""
+"""Settings of the fake channel (``SWITCHBOARD_FAKE_*``)."""
 
 from __future__ import annotations
 

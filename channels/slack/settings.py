@@ -1,34 +1,23 @@
-"""The Slack channel's settings. Field ``x`` is read from ``SWITCHBOARD_X``; the
-registry adds this class to ``config.settings.Settings``."""
+"""Settings of the Slack channel (``SWITCHBOARD_SLACK_*``)."""
 
 from __future__ import annotations
 
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
-from channels.contract import SECRET
+from channels.contract import secret
 
 
 class SlackSettings(BaseSettings):
-    slack_bot_token: str = Field(
-        "",
-        description="Slack bot token (xoxb-...); empty: the Slack channel is off.",
-        json_schema_extra=SECRET,
-    )
-    slack_signing_secret: str = Field(
-        "",
-        description="Slack signing secret: every request to /slack/events is checked against it.",
-        json_schema_extra=SECRET,
+    slack_bot_token: str = secret("Slack bot token (xoxb-...); empty: the Slack channel is off.")
+    slack_signing_secret: str = secret(
+        "Slack signing secret: every request to /slack/events is checked against it."
     )
     slack_socket_mode: bool = Field(
         False,
         description="Connect to Slack over Socket Mode instead of receiving HTTP requests (no public URL needed).",
     )
-    slack_app_token: str = Field(
-        "",
-        description="Slack app-level token (xapp-...) for Socket Mode.",
-        json_schema_extra=SECRET,
-    )
+    slack_app_token: str = secret("Slack app-level token (xapp-...) for Socket Mode.")
     slack_api_url: str = Field(
         "https://slack.com/api/", description="Slack Web API base URL (a loopback fake in tests)."
     )

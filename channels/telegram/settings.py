@@ -1,24 +1,19 @@
-"""The Telegram channel's settings. Field ``x`` is read from ``SWITCHBOARD_X``; the
-registry adds this class to ``config.settings.Settings``."""
+"""Settings of the Telegram channel (``SWITCHBOARD_TELEGRAM_*``)."""
 
 from __future__ import annotations
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings
 
-from channels.contract import SECRET
+from channels.contract import secret
 
 
 class TelegramSettings(BaseSettings):
-    telegram_bot_token: str = Field(
-        "",
-        description="Telegram bot token from BotFather (123456:ABC-...); empty: the Telegram channel is off.",
-        json_schema_extra=SECRET,
+    telegram_bot_token: str = secret(
+        "Telegram bot token from BotFather (123456:ABC-...); empty: the Telegram channel is off."
     )
-    telegram_webhook_secret: str = Field(
-        "",
-        description="Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token with every webhook request (1-256 of A-Z a-z 0-9 _ -); empty: derived from SWITCHBOARD_SECRET_KEY.",
-        json_schema_extra=SECRET,
+    telegram_webhook_secret: str = secret(
+        "Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token with every webhook request (1-256 of A-Z a-z 0-9 _ -); empty: derived from SWITCHBOARD_SECRET_KEY."
     )
     telegram_mode: str = Field(
         "auto",

@@ -1,29 +1,22 @@
-"""The WhatsApp channel's settings (Meta Cloud API). Field ``x`` is read from ``SWITCHBOARD_X``; the
-registry adds this class to ``config.settings.Settings``."""
+"""Settings of the WhatsApp channel, on Meta's Cloud API (``SWITCHBOARD_WHATSAPP_*``)."""
 
 from __future__ import annotations
 
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
-from channels.contract import SECRET
+from channels.contract import secret
 
 
 class WhatsAppSettings(BaseSettings):
-    whatsapp_token: str = Field(
-        "",
-        description="WhatsApp Cloud API access token (a system user's permanent token); empty: the WhatsApp channel is off.",
-        json_schema_extra=SECRET,
+    whatsapp_token: str = secret(
+        "WhatsApp Cloud API access token (a system user's permanent token); empty: the WhatsApp channel is off."
     )
-    whatsapp_app_secret: str = Field(
-        "",
-        description="The Meta app's secret: every POST to /whatsapp/webhook must carry its X-Hub-Signature-256 (required with WHATSAPP_TOKEN).",
-        json_schema_extra=SECRET,
+    whatsapp_app_secret: str = secret(
+        "The Meta app's secret: every POST to /whatsapp/webhook must carry its X-Hub-Signature-256 (required with WHATSAPP_TOKEN)."
     )
-    whatsapp_verify_token: str = Field(
-        "",
-        description="The verify token typed into the app's webhook settings; GET /whatsapp/webhook answers hub.challenge only for it (required with WHATSAPP_TOKEN).",
-        json_schema_extra=SECRET,
+    whatsapp_verify_token: str = secret(
+        "The verify token typed into the app's webhook settings; GET /whatsapp/webhook answers hub.challenge only for it (required with WHATSAPP_TOKEN)."
     )
     whatsapp_phone_number_id: str = Field(
         "",
