@@ -166,7 +166,7 @@ def main() -> int:
         since, until = now - timedelta(days=366), now + timedelta(minutes=1)
 
         def figures() -> dict[str, Any]:
-            with ctx.db.reading() as session:  # type: ignore[union-attr]
+            with ctx.db.reading() as session:
                 return report.kpis(session, since, until, now)
 
         data = figures()

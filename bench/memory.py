@@ -168,7 +168,7 @@ def scaled_backlog(engine: Any) -> tuple[int, int, int, int]:
     from sqlalchemy import text
 
     with engine.connect() as db:
-        return tuple(  # type: ignore[return-value]
+        return tuple(
             db.execute(
                 text(
                     "SELECT (SELECT count(*) FROM inbound_records),"

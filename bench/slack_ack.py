@@ -62,7 +62,7 @@ from tests.slack_support import SIGNING_SECRET, sign  # noqa: E402
 CHANNEL = "CBENCH01"
 
 
-def wait(check, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+def wait(check, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
@@ -79,7 +79,7 @@ def percentile(values: list[float], p: float) -> float:
 
 def bench_settings(
     role: str, api_url: str, data: str, database_url: str, broker_url: str, queue: str
-):  # type: ignore[no-untyped-def]
+):
     return load_settings(
         data_dir=Path(data),
         database_url=database_url,

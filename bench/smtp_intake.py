@@ -197,9 +197,9 @@ class BareHandler:
             c.execute("PRAGMA journal_mode=WAL")
             c.execute("PRAGMA synchronous=NORMAL")
             self.local.c = c
-        return self.local.c  # type: ignore[no-any-return]
+        return self.local.c
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # type: ignore[no-untyped-def]
+    async def handle_DATA(self, server, session, envelope) -> str:
         import asyncio
 
         raw = envelope.original_content

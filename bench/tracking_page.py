@@ -120,7 +120,7 @@ def main() -> None:
         ctx.public_requests_per_minute = 0  # one client asking 500 times: not a guesser
         app = ServerTime(create_app(ctx))
         path = "/t/" + link.split("/t/", 1)[1]
-        with TestClient(app) as web:  # type: ignore[arg-type]
+        with TestClient(app) as web:
             for _ in range(20):
                 first = web.get(path)
                 assert first.status_code == 200, first.text[:500]

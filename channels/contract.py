@@ -22,6 +22,9 @@ from functools import partial
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from pydantic import Field
+from pydantic.json_schema import JsonDict
+
 from core.channel import ClientHint, EventHandler, Fetcher, Forget, Parser, Sender
 
 if TYPE_CHECKING:
@@ -108,6 +111,10 @@ class Channel:
       token check); None when it answers, else why not, in a few words without
       secrets (``switchboard check`` then says the channel is degraded). None: the
       channel has nothing to ask.
+    - ``status(settings, configured, down)``: what ``switchboard check`` says of the
+      channel, as ``(level, message)`` pairs (``OK``, ``WARNING``, ``PROBLEM``);
+      ``down`` is why its platform did not answer the probe (None: it did, or it
+      was not asked). None: nothing is said of it.
     """
 
     name: str
@@ -122,12 +129,13 @@ class Channel:
     forget: Callable[[Settings, Session, Forget], None] | None = None
     file_bytes: int | None = None
     probe: Callable[[Settings], str | None] | None = None
+    status: Callable[[Settings, bool, str | None], list[tuple[str, str]]] | None = None
 
     @classmethod
     def of(cls, package: str, title: str, *, models: bool = False, **more: Any) -> Channel:
         """The channel a package declares by the names every channel package uses: its
         ``NAME``, ``plug`` and, where it has them, ``configured`` (else: always),
-        ``forget`` and ``probe``.
+        ``forget``, ``probe`` and ``status``.
         ``package`` is the package's ``__name__``; ``models``: its tables are declared
         in ``<package>.models``; ``more``: the other fields (``parser``, ...)."""
         module = sys.modules[package]
@@ -138,6 +146,34 @@ class Channel:
             plug=module.plug,
             forget=getattr(module, "forget", None),
             probe=getattr(module, "probe", None),
+            status=getattr(module, "status", None),
             tables=partial(import_module, f"{package}.models") if models else _no_tables,
             **more,
         )
+
+
+OK, WARNING, PROBLEM = "ok", "warning", "problem"
+"""The levels of what ``switchboard check`` finds (``Channel.status``)."""
+
+
+def switched_by(
+    title: str, setting: str
+) -> Callable[[Any, bool, str | None], list[tuple[str, str]]]:
+    """A ``status`` for a channel that is simply on or off: configured, or not, naming
+    the setting (``SWITCHBOARD_`` + ``setting``) that turns it on."""
+
+    def status(settings: Any, configured: bool, down: str | None) -> list[tuple[str, str]]:
+        if configured:
+            return [(OK, f"{title} is configured")]
+        return [(OK, f"{title} is not configured (SWITCHBOARD_{setting} is empty)")]
+
+    return status
+
+
+SECRET: JsonDict = {"secret": True}
+"""``json_schema_extra`` of a setting whose value is kept out of the logs."""
+
+
+def secret(description: str) -> Any:
+    """A secret setting: text, empty unless set, its value kept out of the logs."""
+    return Field("", description=description, json_schema_extra=SECRET)

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from channels.contract import OK, PROBLEM, WARNING
 from channels.registry import CHANNELS
 from config.settings import Settings
 from core.desk.config import config as desk_config
@@ -29,8 +30,6 @@ from core.models import Agent, utcnow
 from core.policy import Policy, load_policy
 from core.rendering import humanize_minutes
 from core.satisfaction.config import config as satisfaction_config
-
-OK, WARNING, PROBLEM = "ok", "warning", "problem"
 
 
 @dataclass(frozen=True)
@@ -158,54 +157,13 @@ def _unanswered(settings: Settings, live: set[str]) -> dict[str, str]:
 
 
 def _channels(settings: Settings, live: set[str], down: dict[str, str]) -> list[Finding]:
-    out: list[Finding] = []
-    if "slack" in down:
-        out.append(
-            Finding(
-                WARNING,
-                "slack",
-                f"Slack is configured but degraded: {down['slack']}; ticket cards and "
-                "Slack notifications wait and are retried, and the web role retries "
-                "its token check until Slack answers (/healthz: 'Slack Web API')",
-            )
-        )
-    elif "slack" in live:
-        out.append(Finding(OK, "slack", "Slack is configured: agents work tickets from Slack"))
-    else:
-        out.append(
-            Finding(
-                WARNING,
-                "slack",
-                "Slack is not configured (SWITCHBOARD_SLACK_BOT_TOKEN is empty): no ticket "
-                "cards, and any notification meant for Slack reaches no one",
-            )
-        )
-    for name, setting in (("telegram", "TELEGRAM_BOT_TOKEN"), ("whatsapp", "WHATSAPP_TOKEN")):
-        title = name.capitalize() if name == "telegram" else "WhatsApp"
-        if name in live:
-            out.append(Finding(OK, name, f"{title} is configured"))
-        else:
-            out.append(
-                Finding(OK, name, f"{title} is not configured (SWITCHBOARD_{setting} is empty)")
-            )
-    if settings.mail_relay_host:
-        out.append(
-            Finding(
-                OK,
-                "email",
-                f"outbound mail leaves through {settings.mail_relay_host}:{settings.mail_relay_port}",
-            )
-        )
-    else:
-        out.append(
-            Finding(
-                PROBLEM,
-                "email",
-                "no mail relay (SWITCHBOARD_MAIL_RELAY_HOST is empty): outbound mail "
-                f"(client replies, acknowledgements, email pings) is written to "
-                f"{settings.maildir_path} and reaches no one",
-            )
-        )
+    """What each channel says of itself (``Channel.status``), in the registry's order."""
+    out = [
+        Finding(level, channel.name, message)
+        for channel in CHANNELS
+        if channel.status is not None
+        for level, message in channel.status(settings, channel.name in live, down.get(channel.name))
+    ]
     if settings.public_url.startswith(("http://127.", "http://localhost")):
         out.append(
             Finding(

@@ -14,15 +14,15 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from channels.contract import secret
+from channels.registry import ChannelSettings
 from core.errors import ConfigError
 
 ENV_PREFIX = "SWITCHBOARD_"
 
 
-class Settings(BaseSettings):
-    """All runtime settings. Field ``x`` is read from ``SWITCHBOARD_X``."""
-
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+class CoreSettings(BaseSettings):
+    """The core's settings; each channel's are in its package."""
 
     data_dir: Path = Field(
         Path("data"), description="Where the embedded database, maildir, attachments and keys live."
@@ -39,9 +39,8 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z0-9_.-]+$",
         description="Queue name on the broker (lets deployments share one broker).",
     )
-    secret_key: str = Field(
-        "",
-        description="Signs reply tokens and links. Empty: generated once into DATA_DIR/secret_key (embedded only).",
+    secret_key: str = secret(
+        "Signs reply tokens and links. Empty: generated once into DATA_DIR/secret_key (embedded only)."
     )
     public_url: str = Field(
         "http://127.0.0.1:8000",
@@ -49,10 +48,6 @@ class Settings(BaseSettings):
     )
     http_host: str = Field("127.0.0.1", description="Address the web app listens on.")
     http_port: int = Field(8000, ge=1, le=65535, description="Port the web app listens on.")
-    smtp_host: str = Field("127.0.0.1", description="Address the SMTP intake server listens on.")
-    smtp_port: int = Field(
-        2525, ge=1, le=65535, description="Port the SMTP intake server listens on."
-    )
     config_file: Path | None = Field(
         None,
         description="TOML file with priority/queue rules and policies; defaults ship in config/defaults.toml.",
@@ -113,43 +108,7 @@ class Settings(BaseSettings):
     redelivery_after_seconds: float = Field(
         60.0, gt=0, description="Pending work older than this is sent to the broker again."
     )
-    fake_outbox: Path | None = Field(
-        None,
-        description="File the fake channel appends deliveries to; empty: DATA_DIR/fake-outbox.jsonl.",
-    )
     # Email ---------------------------------------------------------------------
-    support_addresses: str = Field(
-        "support@localhost",
-        description="Comma-separated addresses the SMTP server accepts mail for; support+TOKEN@ reply addresses are derived from the first.",
-    )
-    smtp_max_message_bytes: int = Field(
-        30 * 1024 * 1024,
-        ge=1024,
-        description="Largest message the SMTP server accepts (larger: 552).",
-    )
-    smtp_tls_cert: Path | None = Field(
-        None, description="PEM certificate for STARTTLS on the SMTP server; empty: no STARTTLS."
-    )
-    smtp_tls_key: Path | None = Field(None, description="PEM private key for SMTP_TLS_CERT.")
-    mail_from: str = Field(
-        "", description="From address of outbound mail; empty: the first support address."
-    )
-    mail_relay_host: str = Field(
-        "",
-        description="SMTP relay for outbound mail; empty: mail is written to the maildir instead.",
-    )
-    mail_relay_port: int = Field(587, ge=1, le=65535, description="Port of the SMTP relay.")
-    mail_relay_security: str = Field(
-        "starttls",
-        pattern=r"^(starttls|tls|none)$",
-        description="starttls, tls (implicit TLS, usually port 465) or none.",
-    )
-    mail_relay_user: str = Field("", description="Login for the SMTP relay; empty: no login.")
-    mail_relay_password: str = Field("", description="Password for MAIL_RELAY_USER.")
-    maildir: Path | None = Field(
-        None,
-        description="Maildir outbound mail is written to when no relay is set; empty: DATA_DIR/maildir.",
-    )
     auto_reply_limit_per_hour: int = Field(
         5,
         ge=0,
@@ -173,145 +132,12 @@ class Settings(BaseSettings):
         "acknowledgement, and a sender who does it twice in a row is parked as an "
         "autoresponder (0: off).",
     )
-    imap_host: str = Field(
-        "", description="IMAP server to poll for support mail; empty: no IMAP poller."
-    )
-    imap_port: int = Field(993, ge=1, le=65535, description="IMAP port.")
-    imap_security: str = Field(
-        "tls",
-        pattern=r"^(tls|starttls|none)$",
-        description="tls (implicit, port 993), starttls or none.",
-    )
-    imap_user: str = Field("", description="IMAP login.")
-    imap_password: str = Field("", description="IMAP password.")
-    imap_mailboxes: str = Field("INBOX", description="Comma-separated mailboxes to poll.")
-    imap_move_to: str = Field(
-        "", description="Folder to move processed mail to; empty: mark it seen and leave it."
-    )
-    imap_poll_seconds: float = Field(
-        30.0,
-        gt=0,
-        description="Polling interval when the server has no IDLE (and the IDLE timeout otherwise).",
-    )
-    slack_bot_token: str = Field(
-        "", description="Slack bot token (xoxb-...); empty: the Slack channel is off."
-    )
-    slack_signing_secret: str = Field(
-        "",
-        description="Slack signing secret: every request to /slack/events is checked against it.",
-    )
-    slack_socket_mode: bool = Field(
-        False,
-        description="Connect to Slack over Socket Mode instead of receiving HTTP requests (no public URL needed).",
-    )
-    slack_app_token: str = Field(
-        "", description="Slack app-level token (xapp-...) for Socket Mode."
-    )
-    slack_api_url: str = Field(
-        "https://slack.com/api/", description="Slack Web API base URL (a loopback fake in tests)."
-    )
-    slack_default_channel: str = Field(
-        "", description="Channel id for ticket cards when the ticket's queue names none."
-    )
-    slack_intake_channels: str = Field(
-        "",
-        description="Comma-separated channel ids where messages from non-agents open or continue tickets (the bot's DMs always do).",
-    )
-    slack_undo_seconds: float = Field(
-        30.0,
-        ge=0,
-        le=600,
-        description="How long a public reply typed in Slack waits, with an Undo button, before it leaves.",
-    )
 
     # Telegram --------------------------------------------------------------------
-    telegram_bot_token: str = Field(
-        "",
-        description="Telegram bot token from BotFather (123456:ABC-...); empty: the Telegram channel is off.",
-    )
-    telegram_webhook_secret: str = Field(
-        "",
-        description="Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token with every webhook request (1-256 of A-Z a-z 0-9 _ -); empty: derived from SWITCHBOARD_SECRET_KEY.",
-    )
-    telegram_mode: str = Field(
-        "auto",
-        description="How updates arrive: webhook (POST /telegram/webhook, registered with setWebhook), polling (getUpdates), or auto: webhook when SWITCHBOARD_PUBLIC_URL is https, polling otherwise.",
-    )
-    telegram_api_url: str = Field(
-        "https://api.telegram.org",
-        description="Bot API base URL (a local Bot API server, or a loopback fake in tests).",
-    )
-    telegram_allow_groups: bool = Field(
-        False,
-        description="Take messages from group chats too; off: only private chats with the bot are read, group messages are ignored.",
-    )
-    telegram_poll_timeout: int = Field(
-        25, ge=0, le=50, description="Long-polling timeout in seconds for getUpdates."
-    )
-    telegram_chat_rate: float = Field(
-        1.0, gt=0, description="Messages per second sent to one chat at most."
-    )
-    telegram_global_rate: float = Field(
-        30.0, gt=0, description="Messages per second the bot sends in all at most."
-    )
 
     # WhatsApp (Meta Cloud API) ---------------------------------------------------------
-    whatsapp_token: str = Field(
-        "",
-        description="WhatsApp Cloud API access token (a system user's permanent token); empty: the WhatsApp channel is off.",
-    )
-    whatsapp_app_secret: str = Field(
-        "",
-        description="The Meta app's secret: every POST to /whatsapp/webhook must carry its X-Hub-Signature-256 (required with WHATSAPP_TOKEN).",
-    )
-    whatsapp_verify_token: str = Field(
-        "",
-        description="The verify token typed into the app's webhook settings; GET /whatsapp/webhook answers hub.challenge only for it (required with WHATSAPP_TOKEN).",
-    )
-    whatsapp_phone_number_id: str = Field(
-        "",
-        description="The business phone number's id (not the number): replies are sent from it, and webhooks for other numbers are not stored (required with WHATSAPP_TOKEN).",
-    )
-    whatsapp_api_url: str = Field(
-        "https://graph.facebook.com", description="Graph API base URL (a loopback fake in tests)."
-    )
-    whatsapp_api_version: str = Field(
-        "v23.0", pattern=r"^v\d+\.\d+$", description="Graph API version in every call's path."
-    )
-    whatsapp_template: str = Field(
-        "",
-        description="Name of the approved message template sent when the 24-hour window is closed (body parameters: ticket number, tracking link); empty: such replies fail, saying so.",
-    )
-    whatsapp_template_language: str = Field(
-        "en_US", description="Language code of that template, as approved."
-    )
-    whatsapp_max_bytes: int = Field(
-        1024 * 1024,
-        ge=1024,
-        description="Largest webhook body accepted, in bytes (larger: 413).",
-    )
 
     # Alerts ----------------------------------------------------------------------
-    alerts_token: str = Field(
-        "",
-        description="Bearer token monitoring systems send to /alerts/alertmanager and /alerts/generic; empty: no bearer token is accepted (with ALERTS_HMAC_SECRET also empty, the alerts channel is off).",
-    )
-    alerts_hmac_secret: str = Field(
-        "",
-        description="Secret for the X-Switchboard-Signature header (sha256= HMAC-SHA256 of the raw body); empty: no signature is accepted.",
-    )
-    alerts_max_bytes: int = Field(
-        10 * 1024 * 1024,
-        ge=1024,
-        description="Largest alert notification accepted, in bytes (larger: 413).",
-    )
-
-    @field_validator("telegram_mode")
-    @classmethod
-    def _known_telegram_mode(cls, value: str) -> str:
-        if value not in ("auto", "webhook", "polling"):
-            raise ValueError("must be auto, webhook or polling")
-        return value
 
     @field_validator("log_level")
     @classmethod
@@ -337,6 +163,13 @@ class Settings(BaseSettings):
             raise ValueError("must be a sqlite:/// or postgresql:// URL")
         return value
 
+
+class Settings(ChannelSettings, CoreSettings):
+    """All runtime settings: the core's, then each channel's (the registry's
+    ``ChannelSettings``). Field ``x`` is read from ``SWITCHBOARD_X``."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
     # Derived values -------------------------------------------------------------
 
     @property
@@ -352,34 +185,12 @@ class Settings(BaseSettings):
     def embedded(self) -> bool:
         return self.effective_database_url.startswith("sqlite")
 
-    @property
-    def support_address_list(self) -> list[str]:
-        return [a.strip().lower() for a in self.support_addresses.split(",") if a.strip()]
-
-    @property
-    def maildir_path(self) -> Path:
-        return self.maildir or self.data_dir / "maildir"
-
-    @property
-    def fake_outbox_path(self) -> Path:
-        return self.fake_outbox or self.data_dir / "fake-outbox.jsonl"
-
     def secret_values(self) -> list[str]:
         """The values of the secret settings, to keep out of the logs."""
         values = [
-            self.secret_key,
-            self.slack_bot_token,
-            self.slack_signing_secret,
-            self.slack_app_token,
-            self.alerts_token,
-            self.alerts_hmac_secret,
-            self.whatsapp_token,
-            self.whatsapp_app_secret,
-            self.whatsapp_verify_token,
-            self.telegram_bot_token,
-            self.telegram_webhook_secret,
-            self.mail_relay_password,
-            self.imap_password,
+            str(getattr(self, name))
+            for name, field in type(self).model_fields.items()
+            if isinstance(field.json_schema_extra, dict) and field.json_schema_extra.get("secret")
         ]
         key_file = self.data_dir / "secret_key"
         if not self.secret_key and key_file.is_file():

@@ -169,7 +169,7 @@ class FakeAlertmanager:
         if 200 <= response.status_code < 300:
             for key in sent:
                 self.alerts.pop(key, None)
-        return response  # type: ignore[no-any-return]
+        return response
 
     def post(self, body: bytes, *, headers: Any = None) -> Any:
         given = (

@@ -228,7 +228,7 @@ class FakeWhatsApp(Loopback):
         head = f"Content-Type: {kind}\r\nMIME-Version: 1.0\r\n\r\n".encode()
         form = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + raw)
         fields: dict[str, tuple[str | None, bytes, str]] = {}
-        for part in form.iter_parts():  # type: ignore[attr-defined]
+        for part in form.iter_parts():
             name = part.get_param("name", header="content-disposition")
             payload = part.get_payload(decode=True)  # bytes for a file or field, None if nested
             data = payload if isinstance(payload, bytes) else b""

@@ -16,7 +16,8 @@ import httpx
 import pytest
 
 from channels import registry
-from channels.contract import Channel, Plug, Service
+from channels.contract import OK, Channel, Plug, Service
+from config.check import Finding, findings
 from config.runtime import System
 from config.settings import Settings
 from core.context import Context
@@ -71,8 +72,14 @@ def test_a_channel_plugs_in_through_its_value_and_one_registry_entry(
             ],
         )
 
-    pigeon = Channel(name="pigeon", title="Pigeon post", configured=lambda s: True, plug=plug)
-    monkeypatch.setattr("config.runtime.CHANNELS", (*registry.CHANNELS, pigeon))
+    def status(settings: Settings, configured: bool, down: str | None) -> list[tuple[str, str]]:
+        return [(OK, "the pigeons fly")] if configured else []
+
+    pigeon = Channel(
+        name="pigeon", title="Pigeon post", configured=lambda s: True, plug=plug, status=status
+    )
+    for where in ("config.runtime.CHANNELS", "config.check.CHANNELS"):
+        monkeypatch.setattr(where, (*registry.CHANNELS, pigeon))
     system = System(make_settings(tmp_path, database_url, "memory://"))
     system.start_workers()
     try:
@@ -94,6 +101,8 @@ def test_a_channel_plugs_in_through_its_value_and_one_registry_entry(
 
         assert TestClient(system.web_app()).get("/pigeon/ping").json() == {"pong": "pigeon"}
         assert system.start_services("imap") == ["loft"]
+        # and `switchboard check` says what it says of itself
+        assert Finding(OK, "pigeon", "the pigeons fly") in findings(system.settings)
         assert seen["started"] == ["loft"]
     finally:
         system.stop()
@@ -113,8 +122,11 @@ def test_a_ticket_for_a_channel_that_is_not_configured_is_refused_naming_those_t
     assert harness.tickets()["total"] == 0
 
 
-def test_a_clock_step_that_fails_does_not_stop_the_steps_after_it(harness: Harness) -> None:
-    # Given a channel tick that always fails, ahead of the audit checkpoint
+def test_a_clock_step_that_fails_does_not_stop_the_steps_after_it(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a channel tick that always fails, ahead of the audit checkpoint,
+    # on a machine started a second ago (its monotonic clock near zero)
     def broken(ctx: Context) -> None:
         raise RuntimeError("this tick always fails")
 
@@ -122,7 +134,9 @@ def test_a_clock_step_that_fails_does_not_stop_the_steps_after_it(harness: Harne
     harness.fake.receive("plant-7", "Press 3 is down", subject="Press 3")
     harness.settle()
     # When the clock ticks
-    clock.tick()
+    with monkeypatch.context() as patched:
+        patched.setattr("workers.clock.time.monotonic", lambda: 1.0)
+        clock.tick()
     # Then the audit checkpoint still ran
     with harness.ctx.db.reading() as session:
         from core.models import AuditCheckpoint

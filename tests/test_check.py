@@ -39,7 +39,7 @@ notify = ["role:lead"]
 )
 
 
-def run(monkeypatch: pytest.MonkeyPatch, harness: Harness, **env: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+def run(monkeypatch: pytest.MonkeyPatch, harness: Harness, **env: str) -> tuple[int, dict]:
     monkeypatch.setenv("SWITCHBOARD_DATA_DIR", str(harness.settings.data_dir))
     monkeypatch.setenv("SWITCHBOARD_DATABASE_URL", harness.settings.database_url)
     monkeypatch.setenv("SWITCHBOARD_SECRET_KEY", "test-secret")
@@ -49,7 +49,7 @@ def run(monkeypatch: pytest.MonkeyPatch, harness: Harness, **env: str) -> tuple[
     return result.exit_code, json.loads(result.output)
 
 
-def messages(data: dict, level: str) -> list[str]:  # type: ignore[type-arg]
+def messages(data: dict, level: str) -> list[str]:
     return [f["message"] for f in data["findings"] if f["level"] == level]
 
 

@@ -28,7 +28,7 @@ LABELS: dict[str, Label] = json.loads((HERE / "expected.json").read_text())
 ROBOTS = {"dsn", "bounce", "delay", "autoreply", "report"}
 
 
-def inbound(name: str):  # type: ignore[no-untyped-def]
+def inbound(name: str):
     return parse((HERE / f"{name}.eml").read_bytes(), {})
 
 

@@ -26,7 +26,7 @@ class Relayed:
         self.messages: list[tuple[str, list[str], bytes]] = []
         self.answer = "250 OK"
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # type: ignore[no-untyped-def]
+    async def handle_DATA(self, server, session, envelope) -> str:
         if self.answer.startswith("250"):
             self.messages.append(
                 (envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
@@ -148,7 +148,7 @@ class Counting(Relayed):
         super().__init__()
         self.sessions = 0
 
-    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # type: ignore[no-untyped-def]
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
         self.sessions += 1
         session.host_name = hostname
         return responses

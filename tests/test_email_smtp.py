@@ -210,7 +210,7 @@ def test_any_bytes_sent_over_smtp_are_stored_or_refused_with_a_code_and_never_cr
     assert statuses <= {"done", "parked", "dropped"}
 
 
-def test_starttls_is_offered_with_a_configured_certificate(harness: Harness, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_starttls_is_offered_with_a_configured_certificate(harness: Harness, tmp_path) -> None:
     import ssl
     import subprocess
 

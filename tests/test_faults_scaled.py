@@ -264,6 +264,6 @@ def test_the_clock_killed_alone_resumes_checkpoints_and_sweeps_and_fires_nothing
         assert worker.poll() is None
     finally:
         clock.kill()
-        stop_process(worker)  # type: ignore[arg-type]
+        stop_process(worker)
         system.stop()
     assert len(later) == 5

@@ -96,12 +96,12 @@ def mails_to(harness: Harness, address: str) -> list[EmailMessage]:
         parsed = email.message_from_bytes(item.as_bytes(), policy=email.policy.default)
         if address in str(parsed["To"]):
             found.append(parsed)
-    return found  # type: ignore[return-value]
+    return found
 
 
 def attachments(mail: EmailMessage) -> list[tuple[str, str, bytes]]:
     return [
-        (str(part.get_filename()), part.get_content_type(), bytes(part.get_payload(decode=True)))  # type: ignore[arg-type]
+        (str(part.get_filename()), part.get_content_type(), bytes(part.get_payload(decode=True)))
         for part in mail.iter_attachments()
     ]
 
@@ -249,7 +249,7 @@ def test_a_file_an_agent_shares_in_the_slack_thread_reaches_the_client_by_email(
         what="the reply by email",
     )[0]
     assert attachments(mail) == [("new-badge.pdf", "application/pdf", PDF)]
-    assert "signed (https://x.example)" in mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "signed (https://x.example)" in mail.get_body(("plain",)).get_content()
     assert [auth for _, auth in fake_slack.downloads] == ["Bearer xoxb-test"]
     (reply,) = [
         m

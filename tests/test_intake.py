@@ -225,7 +225,7 @@ def test_open_by_the_system_records_the_routing_rule_that_chose_the_priority(
 
 def test_a_batch_of_records_is_decided_together_and_a_failing_one_is_parked_alone(
     harness: Harness, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     received = intake.receive_many(
         harness.ctx,
         [
@@ -253,7 +253,7 @@ def test_a_batch_of_records_is_decided_together_and_a_failing_one_is_parked_alon
 
     original = decide._decide_and_apply
 
-    def fails_for_the_second(ctx, session, record, **how):  # type: ignore[no-untyped-def]
+    def fails_for_the_second(ctx, session, record, **how):
         # its ticket, ack and audit events are written, then rolled back
         original(ctx, session, record, **how)
         if record.external_id == "batch-1":
@@ -284,7 +284,7 @@ def test_an_event_the_channel_finds_odd_in_a_batch_is_parked_and_what_it_wrote_i
     from core import contacts
     from core.errors import IntakeError
 
-    def handle(session, record):  # type: ignore[no-untyped-def]
+    def handle(session, record):
         contacts.find_or_create(session, "fake", f"ghost-of-{record.external_id}")
         if record.external_id == "odd-1":
             raise IntakeError("the payload names a chat that does not exist")
@@ -350,7 +350,7 @@ def test_a_message_arriving_while_a_batch_is_decided_is_stored_before_the_batch_
     assert lock is not None
     arrived, stored = threading.Event(), threading.Event()
 
-    def decide_in_step(ctx, session, record, **how):  # type: ignore[no-untyped-def]
+    def decide_in_step(ctx, session, record, **how):
         original(ctx, session, record, **how)
         if record.external_id == "queued-0":  # a client's message arrives meanwhile
             arrived.set()

@@ -75,3 +75,42 @@ def test_core_has_no_import_circles() -> None:
         if name not in state:
             visit(name, [name])
     assert circles == []
+
+
+def _declared_in(name: str) -> str:
+    """The module of the settings class that declares field ``name``."""
+    from config.settings import Settings
+
+    owner = next(c for c in reversed(Settings.__mro__) if name in getattr(c, "__annotations__", {}))
+    return owner.__module__
+
+
+def test_each_channels_settings_are_declared_in_its_own_package() -> None:
+    from channels.registry import CHANNELS
+    from config.settings import Settings
+
+    misplaced = [
+        f"{name} is declared in {_declared_in(name)}"
+        for name in Settings.model_fields
+        for channel in CHANNELS
+        if name.startswith(channel.name + "_")
+        and not _declared_in(name).startswith(f"channels.{channel.name}.")
+    ]
+    assert misplaced == []
+    # the email channel's settings are named for what they configure
+    email = [n for n in Settings.model_fields if n.startswith(("smtp_", "mail_", "imap_"))]
+    assert email and all(_declared_in(n) == "channels.email.settings" for n in email)
+
+
+def test_every_secret_setting_is_kept_out_of_the_logs() -> None:
+    from config.settings import Settings
+
+    names = [
+        n
+        for n, field in Settings.model_fields.items()
+        if n.endswith(("_token", "_secret", "_password", "_key")) and field.annotation is str
+    ]
+    values = {name: f"value-of-{name}" for name in names}
+    kept_out = set(Settings(**values).secret_values())  # type: ignore[arg-type]
+    assert sorted(n for n in names if values[n] not in kept_out) == []
+    assert len(names) >= 12

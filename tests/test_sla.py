@@ -41,7 +41,7 @@ def ana(harness: Harness) -> Principal:
     return staff(harness, "Ana")[0]
 
 
-def sla_of(h: Harness, ticket_id: int) -> dict:  # type: ignore[type-arg]
+def sla_of(h: Harness, ticket_id: int) -> dict:
     return h.ticket(ticket_id)["sla"]
 
 

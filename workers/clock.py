@@ -44,14 +44,15 @@ class Clock:
         self.interval = interval
         self.redeliver_after = redeliver_after
         self.stop_event = threading.Event()
-        self._last_checkpoint = 0.0
+        self._last_checkpoint: float | None = None  # the first tick makes one
 
     def tick(self) -> None:
         """One tick; a step that fails is logged and never stops the steps after it."""
         self._step("re-sending overdue work", lambda: sweep(self.ctx, self.redeliver_after))
         for fn in self.ticks:
             self._step(getattr(fn, "__qualname__", repr(fn)), partial(fn, self.ctx))
-        if time.monotonic() - self._last_checkpoint >= CHECKPOINT_EVERY.total_seconds():
+        last = self._last_checkpoint
+        if last is None or time.monotonic() - last >= CHECKPOINT_EVERY.total_seconds():
             if self._step("the audit checkpoint", lambda: checkpoint(self.ctx)):
                 self._last_checkpoint = time.monotonic()
 

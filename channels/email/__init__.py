@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
-from channels.contract import Channel, Plug, Service
+from channels.contract import OK, PROBLEM, Channel, Plug, Service
 from channels.email.ids import check_address
 from channels.email.parse import parse
 
@@ -108,6 +108,20 @@ def imap_services(ctx: Context, settings: Settings) -> list[Service]:
         )
         services.append(Service(f"IMAP poller for {mailbox}", "imap", thread.start, stop_event.set))
     return services
+
+
+def status(settings: Settings, configured: bool, down: str | None) -> list[tuple[str, str]]:
+    if settings.mail_relay_host:
+        where = f"{settings.mail_relay_host}:{settings.mail_relay_port}"
+        return [(OK, f"outbound mail leaves through {where}")]
+    return [
+        (
+            PROBLEM,
+            "no mail relay (SWITCHBOARD_MAIL_RELAY_HOST is empty): outbound mail "
+            f"(client replies, acknowledgements, email pings) is written to "
+            f"{settings.maildir_path} and reaches no one",
+        )
+    ]
 
 
 def plug(ctx: Context, settings: Settings) -> Plug:

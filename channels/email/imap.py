@@ -122,7 +122,7 @@ class Lease:
             result = session.execute(
                 self._update(free_or_mine, lease_owner=self.owner, lease_until=now + self.ttl)
             )
-            return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+            return result.rowcount == 1  # type: ignore[attr-defined]
 
     def release(self) -> None:
         with self.ctx.db.transaction() as session:
@@ -153,7 +153,7 @@ class Lease:
                     updated_at=self.ctx.now(),
                 )
             )
-            return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+            return result.rowcount == 1  # type: ignore[attr-defined]
 
 
 class MailboxPoller:

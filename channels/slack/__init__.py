@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from channels.contract import Channel, Plug, Service
+from channels.contract import OK, WARNING, Channel, Plug, Service
 from channels.slack.intake import parse
 
 if TYPE_CHECKING:
@@ -80,6 +80,27 @@ def plug(ctx: Context, settings: Settings) -> Plug:
         mount=mount,
         services=services,
     )
+
+
+def status(settings: Settings, configured: bool, down: str | None) -> list[tuple[str, str]]:
+    if down:
+        return [
+            (
+                WARNING,
+                f"Slack is configured but degraded: {down}; ticket cards and "
+                "Slack notifications wait and are retried, and the web role retries "
+                "its token check until Slack answers (/healthz: 'Slack Web API')",
+            )
+        ]
+    if configured:
+        return [(OK, "Slack is configured: agents work tickets from Slack")]
+    return [
+        (
+            WARNING,
+            "Slack is not configured (SWITCHBOARD_SLACK_BOT_TOKEN is empty): no ticket "
+            "cards, and any notification meant for Slack reaches no one",
+        )
+    ]
 
 
 def probe(settings: Settings) -> str | None:

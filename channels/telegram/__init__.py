@@ -22,7 +22,7 @@ import hashlib
 import hmac
 from typing import TYPE_CHECKING, Any
 
-from channels.contract import Channel, Plug, Service
+from channels.contract import Channel, Plug, Service, switched_by
 from channels.telegram.parse import NAME, parse
 
 if TYPE_CHECKING:
@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 
 def configured(settings: Settings) -> bool:
     return bool(settings.telegram_bot_token)
+
+
+status = switched_by("Telegram", "TELEGRAM_BOT_TOKEN")
 
 
 def webhook_mode(settings: Settings) -> bool:

@@ -48,7 +48,7 @@ router = APIRouter()
 
 
 def get_ctx(request: Request) -> Context:
-    return request.app.state.ctx  # type: ignore[no-any-return]
+    return request.app.state.ctx
 
 
 CtxDep = Annotated[Context, Depends(get_ctx)]

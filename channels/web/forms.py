@@ -61,7 +61,7 @@ def multipart(kind: str, body: bytes) -> Sent:
     sent = Sent()
     if not message.is_multipart():
         return sent
-    for part in message.iter_parts():  # type: ignore[attr-defined]
+    for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
         if not isinstance(name, str):
             continue

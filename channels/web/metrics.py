@@ -72,5 +72,5 @@ class _Collector:
 @router.get("/metrics")
 def scrape(request: Request) -> Response:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Collector(request.app.state.ctx))  # type: ignore[arg-type]
+    registry.register(_Collector(request.app.state.ctx))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -314,7 +314,7 @@ def acknowledgement_page(request: Request, token: str) -> HTMLResponse:
     with ctx.db.reading() as session:
         found = _ack_target(ctx, session, token)
         if found is None:
-            return _invalid_link(ctx)
+            return _invalid_ack_link(ctx)
         return _ack_page(ctx, *found)
 
 
@@ -325,7 +325,7 @@ def acknowledge(request: Request, token: str) -> Response:
     with ctx.db.transaction() as session:
         found = _ack_target(ctx, session, token)
         if found is None:
-            return _invalid_link(ctx)
+            return _invalid_ack_link(ctx)
         esc, ticket, agent = found
         if esc.status == EscalationStatus.ACTIVE:  # this chain, not a later one of the same ticket
             who = agent_principal(agent)
@@ -361,6 +361,6 @@ def _ack_page(ctx: Context, esc: Escalation, ticket: Ticket, agent: Agent) -> HT
     return HTMLResponse(html, headers=HEADERS)
 
 
-def _invalid_link(ctx: Context) -> HTMLResponse:
+def _invalid_ack_link(ctx: Context) -> HTMLResponse:
     html = ctx.renderer.env.get_template("pages/link_invalid.html.j2").render(hours=ACK_LINK_HOURS)
     return HTMLResponse(html, status_code=404, headers=HEADERS)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from channels.contract import Channel, Plug
+from channels.contract import Channel, Plug, switched_by
 from channels.whatsapp.parse import CHANNEL as NAME  # noqa: F401 (Channel.of reads it)
 from channels.whatsapp.parse import parse
 from core.errors import ConfigError
@@ -38,6 +38,9 @@ REQUIRED = ("whatsapp_app_secret", "whatsapp_verify_token", "whatsapp_phone_numb
 
 def configured(settings: Settings) -> bool:
     return bool(settings.whatsapp_token)
+
+
+status = switched_by("WhatsApp", "WHATSAPP_TOKEN")
 
 
 def plug(ctx: Context, settings: Settings) -> Plug:

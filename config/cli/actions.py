@@ -79,6 +79,11 @@ class When(click.ParamType):
         return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+def _with_values(call: Callable[..., object]) -> Run:
+    """The core call with the command's arguments and options as its keywords."""
+    return lambda ctx, s, who, t, v: call(ctx, s, who, t, **v)
+
+
 def _message(name: str, doc: str, write: Callable[..., Any]) -> Action:
     """An action that adds TEXT, with any --attach files, to the thread through ``write``."""
     return Action(
@@ -100,7 +105,7 @@ ACTIONS: tuple[Action, ...] = (
         "acknowledge",
         "Acknowledge the ticket (stops the response clock).",
         (),
-        lambda ctx, s, who, t, v: workflow.acknowledge(ctx, s, who, t, **v),
+        _with_values(workflow.acknowledge),
     ),
     Action(
         "assign",
@@ -114,7 +119,7 @@ ACTIONS: tuple[Action, ...] = (
         "start",
         "Start work on the ticket.",
         (),
-        lambda ctx, s, who, t, v: workflow.start(ctx, s, who, t, **v),
+        _with_values(workflow.start),
     ),
     _message(
         "reply",
@@ -140,37 +145,37 @@ ACTIONS: tuple[Action, ...] = (
                 " otherwise); told to the client.",
             ),
         ),
-        lambda ctx, s, who, t, v: workflow.hold(ctx, s, who, t, **v),
+        _with_values(workflow.hold),
     ),
     Action(
         "resume",
         "Take the ticket off hold.",
         (),
-        lambda ctx, s, who, t, v: workflow.resume(ctx, s, who, t, **v),
+        _with_values(workflow.resume),
     ),
     Action(
         "resolve",
         "Resolve with a resolution code and the steps taken.",
         (_opt("--code", required=True), _opt("--steps", required=True)),
-        lambda ctx, s, who, t, v: workflow.resolve(ctx, s, who, t, **v),
+        _with_values(workflow.resolve),
     ),
     Action(
         "close",
         "Close the ticket (an unresolved one needs --code and --steps).",
         (_opt("--code"), _opt("--steps")),
-        lambda ctx, s, who, t, v: workflow.close(ctx, s, who, t, **v),
+        _with_values(workflow.close),
     ),
     Action(
         "reopen",
         "Reopen a resolved or closed ticket.",
         (_opt("--reason", default=""),),
-        lambda ctx, s, who, t, v: workflow.reopen(ctx, s, who, t, **v),
+        _with_values(workflow.reopen),
     ),
     Action(
         "priority",
         "Set the priority (P1..P4), with a reason.",
         (click.Argument(["priority"], type=PRIORITIES), _opt("--reason", default="")),
-        lambda ctx, s, who, t, v: fields.set_priority(ctx, s, who, t, **v),
+        _with_values(fields.set_priority),
     ),
     Action(
         "category",
@@ -216,7 +221,7 @@ ACTIONS: tuple[Action, ...] = (
         "escalate",
         "Escalate now, with a reason: starts the escalation chain.",
         (_opt("--reason", required=True),),
-        lambda ctx, s, who, t, v: workflow.escalate(ctx, s, who, t, **v),
+        _with_values(workflow.escalate),
     ),
     Action(
         "ack-escalation",

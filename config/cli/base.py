@@ -65,7 +65,7 @@ def each(rows: list[dict[str, Any]], line: Callable[[dict[str, Any]], str]) -> N
         click.echo(line(row))
 
 
-def context(settings: Settings):  # type: ignore[no-untyped-def]
+def context(settings: Settings):
     from config.runtime import build_context, require_schema
 
     require_schema(settings)

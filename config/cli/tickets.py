@@ -217,7 +217,7 @@ def parked_retry(item_id: str, as_json: bool) -> None:
         result = parked_items.retry(system.ctx, item_id)
         if system.broker.in_process:  # nobody else would run the delivery: do it now
             system.start_workers()
-            system.broker.dramatiq.join(settings.broker_queue, timeout=30_000)  # type: ignore[attr-defined]
+            system.broker.dramatiq.join(settings.broker_queue, timeout=30_000)
     finally:
         system.stop()
     emit(

@@ -20,6 +20,7 @@ records decided out of order) is ignored for that alert.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -42,6 +43,17 @@ WHO = system("alerts")
 UNKNOWN = AlertStatus.UNKNOWN  # a row nothing was applied to yet
 
 
+@dataclass(frozen=True)
+class Notification:
+    """The notification being applied: what each of its alerts is decided with."""
+
+    ctx: Context
+    session: Session
+    policy: AlertPolicy
+    group: AlertGroup
+    record_id: int
+
+
 def apply(ctx: Context, session: Session, group: AlertGroup, record_id: int) -> str:
     """Apply every alert of ``group`` (stored as inbound record ``record_id``); returns
     what was done, for the record's reason."""
@@ -59,16 +71,15 @@ def apply(ctx: Context, session: Session, group: AlertGroup, record_id: int) -> 
                 .with_for_update()
             ).scalars()
         )
+    notification = Notification(ctx, session, policy, group, record_id)
     done: dict[str, list[str]] = defaultdict(list)
     for alert in group.alerts:
         row = known[alert.fingerprint]
         if row.last_record_id > record_id:
             done["older than what is known"].append(alert.name)
             continue
-        if alert.status == FIRING:
-            outcome = _firing(ctx, session, policy, group, alert, row, record_id)
-        else:
-            outcome = _resolved(ctx, session, policy, group, alert, row, record_id)
+        decide = _firing if alert.status == FIRING else _resolved
+        outcome = decide(notification, alert, row)
         done[outcome[0]].append(outcome[1])
     parts = [plural(len(group.alerts), "alert")]
     parts += [f"{what}: {', '.join(names)}" for what, names in done.items()]
@@ -77,18 +88,11 @@ def apply(ctx: Context, session: Session, group: AlertGroup, record_id: int) -> 
     return "; ".join(parts)
 
 
-def _firing(
-    ctx: Context,
-    session: Session,
-    policy: AlertPolicy,
-    group: AlertGroup,
-    alert: AlertIn,
-    row: Alert,
-    record_id: int,
-) -> tuple[str, str]:
+def _firing(n: Notification, alert: AlertIn, row: Alert) -> tuple[str, str]:
+    ctx, session = n.ctx, n.session
     if row.status == UNKNOWN:
-        opened = _open(ctx, session, policy, group, alert, record_id, linked_from=None)
-        _remember(ctx, row, alert, group, opened, record_id)
+        opened = _open(n, alert, linked_from=None)
+        _remember(n, row, alert, opened)
         return ("opened", opened.number)
     lines = text.changes(row, alert)
     if not lines:
@@ -96,56 +100,49 @@ def _firing(
     ticket = _current(session, row.ticket_id)
     if ticket is None or ticket.status == TicketStatus.CLOSED:
         linked = ticket.id if ticket is not None else None
-        ticket = _open(ctx, session, policy, group, alert, record_id, linked_from=linked)
+        ticket = _open(n, alert, linked_from=linked)
         outcome = ("opened", ticket.number)
     else:
         # The monitoring system "writes again": as a client's message would, this
         # reopens a resolved ticket; its SLA, card and audit follow as for any message.
-        identity = contacts.find_or_create(session, CHANNEL, group.source, group.source_name)
+        identity = contacts.find_or_create(session, CHANNEL, n.group.source, n.group.source_name)
         conversation.client_message(
             ctx,
             session,
             ticket,
             identity,
             text=text.changed(alert, lines),
-            inbound_record_id=record_id,
+            inbound_record_id=n.record_id,
         )
         outcome = ("updated", ticket.number)
-    _remember(ctx, row, alert, group, ticket, record_id)
+    _remember(n, row, alert, ticket)
     return outcome
 
 
-def _resolved(
-    ctx: Context,
-    session: Session,
-    policy: AlertPolicy,
-    group: AlertGroup,
-    alert: AlertIn,
-    row: Alert,
-    record_id: int,
-) -> tuple[str, str]:
+def _resolved(n: Notification, alert: AlertIn, row: Alert) -> tuple[str, str]:
+    ctx, session = n.ctx, n.session
     if row.status == UNKNOWN:
         # Never seen firing (its notification may be decided later, out of order):
         # remember it resolved, so that older news of it changes nothing.
-        _remember(ctx, row, alert, group, None, record_id)
+        _remember(n, row, alert, None)
         row.ends_at = alert.ends_at or ctx.now()
         return ("nothing to resolve", alert.name)
     if row.status == AlertStatus.RESOLVED:
         return ("nothing to resolve", alert.name)
     note = text.resolved(alert, row)
     row.status, row.ends_at = AlertStatus.RESOLVED, alert.ends_at or ctx.now()
-    row.last_record_id, row.updated_at = record_id, ctx.now()
+    row.last_record_id, row.updated_at = n.record_id, ctx.now()
     ticket = _current(session, row.ticket_id)
     if ticket is None or ticket.status == TicketStatus.CLOSED:
         return ("resolved", alert.name)
     conversation.note(ctx, session, WHO, ticket, text=note)
-    if policy.map(alert.labels).resolve and ticket.status in OPEN_STATES:
+    if n.policy.map(alert.labels).resolve and ticket.status in OPEN_STATES:
         workflow.resolve(
             ctx,
             session,
             WHO,
             ticket,
-            code=policy.resolution_code,
+            code=n.policy.resolution_code,
             steps=f"{note} Resolved when the alert cleared (policy [alerts] resolve).",
             action="clear",
         )
@@ -178,33 +175,24 @@ def _claim(ctx: Context, session: Session, fingerprints: list[str]) -> None:
         session.execute(insert(Alert).on_conflict_do_nothing(index_elements=["fingerprint"]), rows)
 
 
-def _open(
-    ctx: Context,
-    session: Session,
-    policy: AlertPolicy,
-    group: AlertGroup,
-    alert: AlertIn,
-    record_id: int,
-    *,
-    linked_from: int | None,
-) -> Ticket:
-    mapped = policy.map(alert.labels)
+def _open(n: Notification, alert: AlertIn, *, linked_from: int | None) -> Ticket:
+    mapped = n.policy.map(alert.labels)
     links = {
         name: value for name, value in (("asset", mapped.asset), ("site", mapped.site)) if value
     }
     return opening.open_ticket(
-        ctx,
-        session,
+        n.ctx,
+        n.session,
         WHO,
         subject=text.subject(alert),
-        text=text.opening(alert, group),
-        requester=(CHANNEL, group.source, group.source_name),
+        text=text.opening(alert, n.group),
+        requester=(CHANNEL, n.group.source, n.group.source_name),
         priority=mapped.priority,
         category=mapped.category,
         queue=mapped.queue,
         links=links,
         linked_from_id=linked_from,
-        inbound_record_id=record_id,
+        inbound_record_id=n.record_id,
         send_ack=False,  # nothing is sent back to monitoring
     )
 
@@ -219,18 +207,12 @@ def _current(session: Session, ticket_id: int | None) -> Ticket | None:
     return ticket
 
 
-def _remember(
-    ctx: Context,
-    row: Alert,
-    alert: AlertIn,
-    group: AlertGroup,
-    ticket: Ticket | None,
-    record_id: int,
-) -> None:
+def _remember(n: Notification, row: Alert, alert: AlertIn, ticket: Ticket | None) -> None:
+    group = n.group
     row.source, row.name, row.status = group.source, alert.name[:200], AlertStatus(alert.status)
     row.labels, row.annotations = dict(alert.labels), dict(alert.annotations)
     row.generator_url = alert.generator_url
     row.starts_at, row.ends_at = alert.starts_at, None
     row.ticket_id = ticket.id if ticket is not None else None
     row.asset_id = ticket.asset_id if ticket is not None else None
-    row.last_record_id, row.updated_at = record_id, ctx.now()
+    row.last_record_id, row.updated_at = n.record_id, n.ctx.now()

@@ -168,4 +168,4 @@ def _build(policy: Policy) -> AlertPolicy:
 
 def config(policy: Policy) -> AlertPolicy:
     """The parsed section, once per loaded policy; raises ``ConfigError`` naming what is wrong."""
-    return cached(policy, "alerts", _build)  # type: ignore[no-any-return]
+    return cached(policy, "alerts", _build)

@@ -159,7 +159,7 @@ def save(
         data={kind.ref: getattr(row, kind.ref), "id": row.id, **changed},
         now=ctx.now(),
     )
-    return row  # type: ignore[no-any-return]
+    return row
 
 
 _LINKS = {"asset": {"site", "attributes"}, "work_order": {"status", "asset", "site"}}

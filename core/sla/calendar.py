@@ -172,7 +172,7 @@ def from_config(name: str, data: dict[str, object]) -> BusinessCalendar:
         raw = hours.get(day, [])
         if isinstance(raw, str):
             raw = [raw]
-        spans = sorted(parse_span(str(s), f"{where}.hours.{day}") for s in raw)  # type: ignore[union-attr]
+        spans = sorted(parse_span(str(s), f"{where}.hours.{day}") for s in raw)
         for (_, e1), (s2, _) in zip(spans, spans[1:], strict=False):
             if s2 < e1:
                 raise ConfigError(f"{where}.hours.{day}: spans overlap")
