@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from alembic import command
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from config.runtime import alembic_config
@@ -138,4 +139,46 @@ def test_an_agents_token_and_the_words_stored_before_0012_still_work(
             found = search.matching(session, q)
             assert found is not None
             assert list(session.execute(found).scalars()) == [1], q
+    engine.dispose()
+
+
+def test_mail_stored_under_its_digest_before_0021_is_known_by_it_after(
+    empty_database: str,
+) -> None:
+    # Given a database at 0020 holding a mail stored without a Message-ID (under the
+    # digest of what its sender wrote), one stored under its Message-ID, and a payload
+    # of another channel whose id merely looks like a digest
+    config = alembic_config(empty_database)
+    command.upgrade(config, "0020_files")
+    engine = create_engine(empty_database)
+    digest = "written:" + "ab" * 32
+    with engine.begin() as conn:
+        for n, (channel, external_id) in enumerate(
+            [("email", digest), ("email", "<a1@client.example>"), ("fake", "written:x")], 1
+        ):
+            conn.execute(
+                text(
+                    "INSERT INTO inbound_records (id, channel, transport, external_id, raw, meta,"
+                    " status, rules_fired, attempts, received_at) VALUES (:n, :channel, '',"
+                    " :external_id, :raw, '{}', 'done', '[]', 0, '2026-11-20 09:00:00')"
+                ),
+                {"n": n, "channel": channel, "external_id": external_id, "raw": b"x"},
+            )
+    # When it is upgraded
+    command.upgrade(config, "head")
+    # Then the first is known by its digest as its written key, and a relayed copy of
+    # it under a relay's Message-ID is refused; the others have no written key
+    with engine.connect() as conn:
+        keys = conn.execute(text("SELECT id, written_key FROM inbound_records ORDER BY id")).all()
+    assert [tuple(k) for k in keys] == [(1, digest), (2, None), (3, None)]
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO inbound_records (id, channel, transport, external_id, written_key,"
+                " raw, meta, status, rules_fired, attempts, received_at) VALUES (4, 'email', '',"
+                " '<q9@relay.example>', :key, :raw, '{}', 'pending', '[]', 0,"
+                " '2026-11-20 09:00:00')"
+            ),
+            {"key": digest, "raw": b"x"},
+        )
     engine.dispose()
