@@ -16,8 +16,9 @@ from sqlalchemy import inspect, select, text
 from channels import registry
 from config.cli import main
 from core import audit
-from core.models import AuditChainHead, AuditEvent, Base, Contact, utcnow
+from core.models import AuditChainHead, AuditEvent, Base, Contact, InboundRecord, utcnow
 from core.values import AttachmentIn
+from tests.email_support import mail, send_mail
 from tests.harness import Harness
 from tests.test_audit import _bypass_triggers
 
@@ -235,6 +236,27 @@ def _erase(h: Harness, token: str, reason: str = "GDPR request R-17", status: in
     )
     assert response.status_code == status, response.text
     return response
+
+
+def test_an_erased_clients_mail_keeps_no_key_taken_from_what_they_wrote(
+    harness: Harness, smtp_port: int
+) -> None:
+    # Given a client's mail, stored under its Message-ID and the digest of what they wrote
+    _, lead = harness.agent("Lena", roles=("lead",))
+    send_mail(
+        smtp_port,
+        mail(sender=SECOND, subject=SUBJECT, body=BODY, Date="Mon, 30 Nov 2026 12:00:00 +0000"),
+    )
+    harness.settle()
+    keys = select(InboundRecord.external_id, InboundRecord.written_key)
+    with harness.ctx.db.reading() as s:
+        [(external_id, written_key)] = s.execute(keys).all()
+    assert external_id.startswith("<") and str(written_key).startswith("written:")
+    # When the client is erased, then neither key is left
+    _erase(harness, lead)
+    with harness.ctx.db.reading() as s:
+        [(external_id, written_key)] = s.execute(keys).all()
+    assert external_id.startswith("erased:") and written_key is None
 
 
 def _erased_event(h: Harness) -> AuditEvent:

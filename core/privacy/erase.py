@@ -218,6 +218,7 @@ def erase(
         raw=b"",
         meta={},
         external_id=literal("erased:", String) + cast(InboundRecord.id, String),
+        written_key=None,
         reason=None,
     )
     counts["inbound_records"] = len(inbound)
