@@ -2,7 +2,7 @@
 
 Revision ID: 0021_written_key
 Revises: 0020_files
-Create Date: 2026-12-06 10:00:00
+Create Date: 2026-12-01 18:45:00
 
 A mail without a Message-ID is stored under a digest of what its sender wrote; a
 relay that adds a Message-ID of its own on the way gave a second copy of the same
