@@ -157,14 +157,22 @@ def test_a_mail_without_message_id_arriving_by_three_relays_is_one_ticket_and_on
 @pytest.mark.parametrize(
     "relays_add_ids",
     [(False, True), (True, False), (True, True)],
-    ids=["as-is-then-relay-id", "relay-id-then-as-is", "two-relay-ids"],
+    ids=["as-is-then-relay-id", "relay-id-then-as-is", "two-relay-ids-large-mail"],
 )
 def test_a_mail_without_message_id_that_a_relay_gives_one_is_still_one_ticket_and_one_answer(
-    harness: Harness, smtp_port: int, relays_add_ids: tuple[bool, bool]
+    harness: Harness,
+    smtp_port: int,
+    relays_add_ids: tuple[bool, bool],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Given a client's mail without a Message-ID, reaching us by two relays, where one
-    # or both add a Message-ID of their own on the way (as Postfix or Exchange do)
-    message = storm_mail(1, "Press 3 down", "Press 3 stopped with error E42.")
+    # or both add a Message-ID of their own on the way (as Postfix or Exchange do);
+    # with two, a mail large enough for its keys to be read off the event loop
+    body = "Press 3 stopped with error E42.\n"
+    if all(relays_add_ids):
+        body += "Log line: press 3 cycle complete.\n" * 3_000  # about 100 kB
+        monkeypatch.setattr("channels.email.smtp.INLINE_KEYS", 50_000)
+    message = storm_mail(1, "Press 3 down", body)
     assert message["Message-ID"] is None
     copies = [relayed(message, relay, adds_id=adds) for relay, adds in enumerate(relays_add_ids)]
     assert len({external_id_of(c) for c in copies}) == 2, "the copies have different ids"
