@@ -20,18 +20,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
-
-from pydantic import Field
-from pydantic.json_schema import JsonDict
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from core.channel import ClientHint, EventHandler, Fetcher, Forget, Parser, Sender
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from config.settings import Settings
     from core.context import Context, Observer
+
+Settings: TypeAlias = Any
+"""The deployment's settings (``config.settings.Settings``), as every channel function
+is given them. They extend each channel's settings class (``<package>/settings.py``,
+itself an extension of ``config.core_settings.CoreSettings``), so a channel's
+functions take its own class; this module cannot name the joined class, which is
+made of the channels."""
 
 Job = Callable[..., None]
 """A worker job: called by a Dramatiq actor with ints and strings."""
@@ -168,12 +171,3 @@ def switched_by(
         return [(OK, f"{title} is not configured (SWITCHBOARD_{setting} is empty)")]
 
     return status
-
-
-SECRET: JsonDict = {"secret": True}
-"""``json_schema_extra`` of a setting whose value is kept out of the logs."""
-
-
-def secret(description: str) -> Any:
-    """A secret setting: text, empty unless set, its value kept out of the logs."""
-    return Field("", description=description, json_schema_extra=SECRET)

@@ -31,8 +31,8 @@ CHANNELS: tuple[Channel, ...] = (
 class ChannelSettings(
     WhatsAppSettings, TelegramSettings, AlertsSettings, SlackSettings, EmailSettings, FakeSettings
 ):
-    """Every channel's settings (listed last to first: the first class's fields come
-    last); ``config.settings.Settings`` adds the core's."""
+    """Every channel's settings, each an extension of the core's (listed last to first:
+    the fields of the first class listed come last); ``config.settings.Settings``."""
 
 
 def by_name(name: str) -> Channel | None:

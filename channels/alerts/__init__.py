@@ -23,7 +23,7 @@ from channels.contract import Channel, Plug
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from config.settings import Settings
+    from channels.alerts.settings import AlertsSettings
     from core.context import Context
     from core.models import InboundRecord
 
@@ -31,11 +31,11 @@ NAME = "alerts"
 PATHS = {"alertmanager": "/alerts/alertmanager", "generic": "/alerts/generic"}
 
 
-def configured(settings: Settings) -> bool:
+def configured(settings: AlertsSettings) -> bool:
     return bool(settings.alerts_token or settings.alerts_hmac_secret)
 
 
-def plug(ctx: Context, settings: Settings) -> Plug:
+def plug(ctx: Context, settings: AlertsSettings) -> Plug:
     """The endpoints and the event handler; no platform to reach, so no service."""
     from starlette.routing import Route
 

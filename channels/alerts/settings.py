@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import BaseSettings
 
-from channels.contract import secret
+from config.core_settings import CoreSettings, secret
 
 
-class AlertsSettings(BaseSettings):
+class AlertsSettings(CoreSettings):
+    """The core's settings and the alerts channel's: what its code is given."""
+
     alerts_token: str = secret(
         "Bearer token monitoring systems send to /alerts/alertmanager and /alerts/generic; empty: no bearer token is accepted (with ALERTS_HMAC_SECRET also empty, the alerts channel is off)."
     )

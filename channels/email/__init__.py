@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from channels.email.sender import EmailSender
-    from config.settings import Settings
+    from channels.email.settings import EmailSettings
     from core.channel import Forget
     from core.context import Context
 
@@ -28,7 +28,7 @@ NAME = "email"
 FILE_BYTES = 18 * 1024 * 1024
 
 
-def build_sender(settings: Settings, ctx: Context | None = None) -> EmailSender:
+def build_sender(settings: EmailSettings, ctx: Context | None = None) -> EmailSender:
     """Relay delivery when ``SWITCHBOARD_MAIL_RELAY_HOST`` is set, else the local maildir;
     with ``ctx``, a reply's files go with it as attachments."""
     from channels.email.sender import EmailSender, Relay
@@ -54,7 +54,7 @@ def build_sender(settings: Settings, ctx: Context | None = None) -> EmailSender:
     )
 
 
-def smtp_service(ctx: Context, settings: Settings) -> Service:
+def smtp_service(ctx: Context, settings: EmailSettings) -> Service:
     """The SMTP intake server as a service of the ``smtp`` role."""
     from channels.email.smtp import make_server
 
@@ -80,7 +80,7 @@ def smtp_service(ctx: Context, settings: Settings) -> Service:
     return Service("SMTP intake", "smtp", start, stop)
 
 
-def imap_services(ctx: Context, settings: Settings) -> list[Service]:
+def imap_services(ctx: Context, settings: EmailSettings) -> list[Service]:
     """One poller thread per configured mailbox (none when ``SWITCHBOARD_IMAP_HOST`` is empty)."""
     from channels.email.imap import Account, MailboxPoller
 
@@ -110,7 +110,7 @@ def imap_services(ctx: Context, settings: Settings) -> list[Service]:
     return services
 
 
-def status(settings: Settings, configured: bool, down: str | None) -> list[tuple[str, str]]:
+def status(settings: EmailSettings, configured: bool, down: str | None) -> list[tuple[str, str]]:
     if settings.mail_relay_host:
         where = f"{settings.mail_relay_host}:{settings.mail_relay_port}"
         return [(OK, f"outbound mail leaves through {where}")]
@@ -124,14 +124,14 @@ def status(settings: Settings, configured: bool, down: str | None) -> list[tuple
     ]
 
 
-def plug(ctx: Context, settings: Settings) -> Plug:
+def plug(ctx: Context, settings: EmailSettings) -> Plug:
     return Plug(
         sender=build_sender(settings, ctx),
         services=[smtp_service(ctx, settings), *imap_services(ctx, settings)],
     )
 
 
-def forget(settings: Settings, session: Session, what: Forget) -> None:
+def forget(settings: EmailSettings, session: Session, what: Forget) -> None:
     """An erasure: the local maildir's copies of the client's mail, once it commits."""
     from channels.email.sender import forget_maildir
     from core.db import after_commit

@@ -4,17 +4,14 @@ the maildir) and the IMAP poller (``SWITCHBOARD_SMTP_*``, ``MAIL_*``, ``IMAP_*``
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pydantic import Field
-from pydantic_settings import BaseSettings
 
-from channels.contract import secret
+from config.core_settings import CoreSettings, secret
 
 
-class EmailSettings(BaseSettings):
-    if TYPE_CHECKING:
-        data_dir: Path  # the core's setting (config.settings)
+class EmailSettings(CoreSettings):
+    """The core's settings and the email channel's: what its code is given."""
 
     smtp_host: str = Field("127.0.0.1", description="Address the SMTP intake server listens on.")
     smtp_port: int = Field(

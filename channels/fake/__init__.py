@@ -25,7 +25,7 @@ from core.values import AttachmentIn, Inbound, Outbound
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from config.settings import Settings
+    from channels.fake.settings import FakeSettings
     from core.channel import Forget
 
 NAME = "fake"
@@ -72,7 +72,7 @@ def forget_outbox(path: Path, keys: frozenset[str], addresses: frozenset[str]) -
         return gone
 
 
-def forget(settings: Settings, session: Session, what: Forget) -> None:
+def forget(settings: FakeSettings, session: Session, what: Forget) -> None:
     """An erasure: the deliveries to the client in the JSON-lines file, once it commits."""
     from core.db import after_commit
 
@@ -137,7 +137,7 @@ class FakeChannel:
         )
 
 
-def plug(ctx: Context, settings: Settings) -> Plug:
+def plug(ctx: Context, settings: FakeSettings) -> Plug:
     return Plug(sender=FakeSender(settings.fake_outbox_path))
 
 

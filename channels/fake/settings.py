@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pydantic import Field
-from pydantic_settings import BaseSettings
+
+from config.core_settings import CoreSettings
 
 
-class FakeSettings(BaseSettings):
-    if TYPE_CHECKING:
-        data_dir: Path  # the core's setting (config.settings)
+class FakeSettings(CoreSettings):
+    """The core's settings and the fake channel's: what its code is given."""
 
     fake_outbox: Path | None = Field(
         None,

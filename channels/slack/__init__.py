@@ -24,7 +24,7 @@ from channels.contract import OK, WARNING, Channel, Plug, Service
 from channels.slack.intake import parse
 
 if TYPE_CHECKING:
-    from config.settings import Settings
+    from channels.slack.settings import SlackSettings
     from core.context import Context
 
 log = logging.getLogger(__name__)
@@ -32,11 +32,11 @@ log = logging.getLogger(__name__)
 NAME = "slack"
 
 
-def configured(settings: Settings) -> bool:
+def configured(settings: SlackSettings) -> bool:
     return bool(settings.slack_bot_token)
 
 
-def plug(ctx: Context, settings: Settings) -> Plug:
+def plug(ctx: Context, settings: SlackSettings) -> Plug:
     """The card observer, the sender, the event handler, and the web-role services."""
     from channels.slack.app import build_work, web_client
     from channels.slack.cards import CardObserver
@@ -82,7 +82,7 @@ def plug(ctx: Context, settings: Settings) -> Plug:
     )
 
 
-def status(settings: Settings, configured: bool, down: str | None) -> list[tuple[str, str]]:
+def status(settings: SlackSettings, configured: bool, down: str | None) -> list[tuple[str, str]]:
     if down:
         return [
             (
@@ -103,7 +103,7 @@ def status(settings: Settings, configured: bool, down: str | None) -> list[tuple
     ]
 
 
-def probe(settings: Settings) -> str | None:
+def probe(settings: SlackSettings) -> str | None:
     """Ask Slack who the bot is, as the web role's token check does; None when it
     answers, else why not (``switchboard check``)."""
     from slack_sdk.errors import SlackApiError
@@ -123,7 +123,7 @@ def probe(settings: Settings) -> str | None:
     return None
 
 
-def _socket_mode(ctx: Context, settings: Settings, work: Any, client: Any) -> Service:
+def _socket_mode(ctx: Context, settings: SlackSettings, work: Any, client: Any) -> Service:
     from channels.slack.app import build_app
 
     _require(

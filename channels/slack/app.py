@@ -35,8 +35,8 @@ from starlette.routing import Route
 
 from channels.slack import edge, modals
 from channels.slack.command import run as ticket_command_text
+from channels.slack.settings import SlackSettings
 from channels.slack.work import MODAL_BUTTONS, SlackWork, event_key, press_key
-from config.settings import Settings
 from core.context import Context
 from core.intake.frontdoor import FrontDoor
 
@@ -46,11 +46,11 @@ EVENTS_PATH = "/slack/events"
 DISPATCH_THREADS = 8
 
 
-def web_client(settings: Settings) -> WebClient:
+def web_client(settings: SlackSettings) -> WebClient:
     return WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10)
 
 
-def build_work(ctx: Context, settings: Settings, door: FrontDoor | None = None) -> SlackWork:
+def build_work(ctx: Context, settings: SlackSettings, door: FrontDoor | None = None) -> SlackWork:
     channels = frozenset(c.strip() for c in settings.slack_intake_channels.split(",") if c.strip())
     return SlackWork(
         ctx, undo_seconds=settings.slack_undo_seconds, intake_channels=channels, door=door
@@ -59,7 +59,7 @@ def build_work(ctx: Context, settings: Settings, door: FrontDoor | None = None) 
 
 def build_app(
     ctx: Context,
-    settings: Settings,
+    settings: SlackSettings,
     *,
     work: SlackWork | None = None,
     client: WebClient | None = None,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import BaseSettings
 
-from channels.contract import secret
+from config.core_settings import CoreSettings, secret
 
 
-class SlackSettings(BaseSettings):
+class SlackSettings(CoreSettings):
+    """The core's settings and the Slack channel's: what its code is given."""
+
     slack_bot_token: str = secret("Slack bot token (xoxb-...); empty: the Slack channel is off.")
     slack_signing_secret: str = secret(
         "Slack signing secret: every request to /slack/events is checked against it."

@@ -28,25 +28,25 @@ from channels.telegram.parse import NAME, parse
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from config.settings import Settings
+    from channels.telegram.settings import TelegramSettings
     from core.channel import Forget
     from core.context import Context
 
 
-def configured(settings: Settings) -> bool:
+def configured(settings: TelegramSettings) -> bool:
     return bool(settings.telegram_bot_token)
 
 
 status = switched_by("Telegram", "TELEGRAM_BOT_TOKEN")
 
 
-def webhook_mode(settings: Settings) -> bool:
+def webhook_mode(settings: TelegramSettings) -> bool:
     if settings.telegram_mode == "auto":
         return settings.public_url.startswith("https://")
     return settings.telegram_mode == "webhook"
 
 
-def webhook_secret(settings: Settings) -> str:
+def webhook_secret(settings: TelegramSettings) -> str:
     """The configured secret, or one derived from the secret key (hex: allowed characters)."""
     if settings.telegram_webhook_secret:
         return settings.telegram_webhook_secret
@@ -58,7 +58,7 @@ def check_address(address: str) -> None:
         raise ValueError(f"a Telegram chat id is a number, not {address!r}")
 
 
-def plug(ctx: Context, settings: Settings) -> Plug:
+def plug(ctx: Context, settings: TelegramSettings) -> Plug:
     """The sender, the fetcher, the event handler, and the webhook or the poller."""
     from channels.telegram import edge, files, pings
     from channels.telegram.api import BotApi
@@ -125,7 +125,7 @@ def plug(ctx: Context, settings: Settings) -> Plug:
     )
 
 
-def forget(settings: Settings, session: Session, what: Forget) -> None:
+def forget(settings: TelegramSettings, session: Session, what: Forget) -> None:
     """An erasure: the parts sent to the client's chats, or for their deliveries."""
     from sqlalchemy import delete, or_
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings
 
-from channels.contract import secret
+from config.core_settings import CoreSettings, secret
 
 
-class TelegramSettings(BaseSettings):
+class TelegramSettings(CoreSettings):
+    """The core's settings and the Telegram channel's: what its code is given."""
+
     telegram_bot_token: str = secret(
         "Telegram bot token from BotFather (123456:ABC-...); empty: the Telegram channel is off."
     )

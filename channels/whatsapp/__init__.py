@@ -29,21 +29,21 @@ from core.errors import ConfigError
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from config.settings import Settings
+    from channels.whatsapp.settings import WhatsAppSettings
     from core.channel import Forget
     from core.context import Context
 
 REQUIRED = ("whatsapp_app_secret", "whatsapp_verify_token", "whatsapp_phone_number_id")
 
 
-def configured(settings: Settings) -> bool:
+def configured(settings: WhatsAppSettings) -> bool:
     return bool(settings.whatsapp_token)
 
 
 status = switched_by("WhatsApp", "WHATSAPP_TOKEN")
 
 
-def plug(ctx: Context, settings: Settings) -> Plug:
+def plug(ctx: Context, settings: WhatsAppSettings) -> Plug:
     """The webhook, the event handler, the fetcher and the sender; reaches no platform."""
     from starlette.routing import Route
 
@@ -106,7 +106,7 @@ def check_number(address: str) -> None:
         )
 
 
-def forget(settings: Settings, session: Session, what: Forget) -> None:
+def forget(settings: WhatsAppSettings, session: Session, what: Forget) -> None:
     """An erasure: the client's chat window (their number) and the sends of their
     deliveries (a long reply's parts are ``KEY#2``, ...)."""
     from sqlalchemy import delete, or_

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import BaseSettings
 
-from channels.contract import secret
+from config.core_settings import CoreSettings, secret
 
 
-class WhatsAppSettings(BaseSettings):
+class WhatsAppSettings(CoreSettings):
+    """The core's settings and the WhatsApp channel's: what its code is given."""
+
     whatsapp_token: str = secret(
         "WhatsApp Cloud API access token (a system user's permanent token); empty: the WhatsApp channel is off."
     )
