@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from sqlalchemy import case, update
 
-from core import audit, intake, logfields, outbox
+from core import audit, intake, logfields, sending
 from core.channel import Sender
 from core.context import Context
 from core.db import after_commit
@@ -81,7 +81,7 @@ def deliver_many(outbox_ids: list[int]) -> None:
                 row.attempts,
                 Outbound.from_row(row.key, row.channel, row.recipient, row.kind, row.payload),
             )
-            for row in outbox.claim_many(session, sorted(outbox_ids), ctx.now(), by=ctx.process_id)
+            for row in sending.claim_many(session, sorted(outbox_ids), ctx.now(), by=ctx.process_id)
         ]
     for outbox_id, ticket_id, attempts, out in taken:
         with logfields.about(
@@ -226,12 +226,12 @@ def _failed(
             outcome = "delivery_failed"
         elif no_sender or (
             attempts >= rt.max_attempts
-            and not (outage and outbox.waited(row, ctx.now()) < rt.outage_seconds)
+            and not (outage and sending.waited(row, ctx.now()) < rt.outage_seconds)
         ):
             row.status = DeliveryStatus.PARKED
             outcome = "delivery_parked"
         else:
-            delay = outbox.backoff(rt.backoff_seconds, attempts)
+            delay = sending.backoff(rt.backoff_seconds, attempts)
             if outage:
                 delay = min(delay, OUTAGE_RETRY_SECONDS)
             delay = max(delay, retry_after or 0.0)
@@ -269,7 +269,7 @@ def _resume(ctx: Context, channel: str, sent_id: int) -> None:
     when their backoff ends (up to a quarter of an hour later)."""
     try:
         with ctx.db.transaction() as session:
-            waiting = outbox.retrying(session, channel, ctx.now())
+            waiting = sending.retrying(session, channel, ctx.now())
     except Exception:  # the clock's sweep still hands them over when they are due
         log.exception("could not list the %s deliveries waiting for the platform", channel)
         return

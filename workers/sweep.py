@@ -6,7 +6,7 @@ import logging
 from datetime import timedelta
 from functools import partial
 
-from core import audit, outbox
+from core import audit, sending
 from core.context import Context
 from core.db import after_commit
 from core.intake import recovery
@@ -30,7 +30,7 @@ def sweep(ctx: Context, older_than: timedelta) -> tuple[int, int]:
     last_row = last_record = 0  # each page starts past the last, so none is taken twice
     while True:
         with ctx.db.transaction() as session:
-            rows = outbox.due_for_redelivery(session, now, older_than, PAGE, last_row)
+            rows = sending.due_for_redelivery(session, now, older_than, PAGE, last_row)
             records = recovery.due_for_redelivery(session, now, older_than, PAGE, last_record)
             if rows or records:
                 after_commit(session, partial(_send_all, ctx, rows, records))
