@@ -12,7 +12,7 @@ from core import audit, intake
 from core.intake import records
 from core.intake.frontdoor import FrontDoor
 from core.models import InboundRecord, Ticket
-from core.tickets import lookup, workflow
+from core.tickets import lookup, merging, workflow
 from core.tokens import reply_token
 from core.values import Inbound
 from tests.harness import Harness, at_once, wait_until
@@ -199,7 +199,7 @@ def test_merged_tickets_route_later_replies_to_the_surviving_ticket(harness: Har
     harness.fake.receive("client-1", "VPN still fails", subject="VPN again")
     harness.settle()
     with harness.ctx.db.transaction() as s:
-        workflow.merge(
+        merging.merge(
             harness.ctx,
             s,
             agent,

@@ -18,7 +18,7 @@ from core.errors import ActionRefused
 from core.events import Change
 from core.models import Agent, AuditEvent, Override
 from core.principals import Principal, client_principal, system
-from core.tickets import conversation, fields, lookup, opening, workflow
+from core.tickets import conversation, fields, lookup, merging, opening, workflow
 from tests.harness import Harness
 
 STATES = ["new", "acknowledged", "assigned", "in_progress", "on_hold", "resolved", "closed"]
@@ -129,7 +129,7 @@ def _do(
                 text="other",
                 requester=("fake", "client-9", "Kim"),
             )
-            return workflow.merge(ctx, s, who, ticket, into=other, **kw)
+            return merging.merge(ctx, s, who, ticket, into=other, **kw)
         case "escalate":
             return workflow.escalate(ctx, s, who, ticket, reason="customer called twice", **kw)
     raise AssertionError(action)

@@ -8,10 +8,9 @@ add`` prints one; only its SHA-256 is stored). Refusals are 403 (role) or 409
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
@@ -20,7 +19,6 @@ from channels.web.schemas import (
     AssignBody,
     CategoryBody,
     CloseBody,
-    DoneBody,
     EscalateBody,
     HoldBody,
     LinkBody,
@@ -33,16 +31,23 @@ from channels.web.schemas import (
     ResolveBody,
     RevokeBody,
 )
-from core import agents, logfields, parked
+from core import agents, logfields
 from core.context import Context
-from core.desk import followups
 from core.errors import ActionRefused, NotFound
 from core.escalation import acknowledging
-from core.kpis import report as kpireport
-from core.models import MAX_ID, Agent
+from core.models import Agent
 from core.principals import Principal, agent_principal
-from core.sla import report as slareport
-from core.tickets import context, conversation, fields, lookup, opening, tracking, views, workflow
+from core.tickets import (
+    context,
+    conversation,
+    fields,
+    lookup,
+    merging,
+    opening,
+    tracking,
+    views,
+    workflow,
+)
 
 router = APIRouter()
 
@@ -328,7 +333,7 @@ def merge(ctx: CtxDep, who: WhoDep, number: str, body: MergeBody) -> dict[str, A
     return _act(
         ctx,
         number,
-        lambda s, t: workflow.merge(
+        lambda s, t: merging.merge(
             ctx,
             s,
             who,
@@ -350,78 +355,3 @@ def acknowledge_escalation(ctx: CtxDep, who: WhoDep, number: str) -> dict[str, A
     return _act(
         ctx, number, lambda s, t: acknowledging.acknowledge(ctx, s, t, by=who.label, who=who)
     )
-
-
-def report_period(
-    ctx: CtxDep,
-    since: str | None = None,
-    until: str | None = None,
-    days: Annotated[int, Query(ge=1, le=3660)] = 30,
-) -> tuple[datetime, datetime]:
-    """[since, until) of a report: ISO dates or times, else the last ``days`` days."""
-    return slareport.period(ctx.now(), since, until, days)
-
-
-PeriodDep = Annotated[tuple[datetime, datetime], Depends(report_period)]
-
-
-@router.get("/reports/sla")
-def sla_report(ctx: CtxDep, who: WhoDep, period: PeriodDep) -> dict[str, Any]:
-    """SLA compliance per priority, queue and category for tickets opened in the period."""
-    with ctx.db.reading() as session:
-        return slareport.compliance(ctx, session, *period)
-
-
-@router.get("/reports/kpis")
-def kpi_report(ctx: CtxDep, who: WhoDep, period: PeriodDep) -> dict[str, Any]:
-    """KPIs for leads (the dashboard's figures) for tickets opened in the period;
-    lead or admin role only."""
-    if not who.roles & {"lead", "admin"}:
-        raise HTTPException(403, "the KPI report is for leads and admins")
-    with ctx.db.reading() as session:
-        return kpireport.kpis(session, *period, ctx.now())
-
-
-@router.get("/follow-ups")
-def list_follow_ups(
-    ctx: CtxDep,
-    who: WhoDep,
-    status: Literal["open", "done", "all"] = "open",
-    mine: bool = False,
-    limit: Annotated[int, Query(ge=1, le=500)] = 200,
-) -> dict[str, Any]:
-    """Follow-ups the desk rules opened (open ones by default), newest first; ``mine``:
-    only those for the caller."""
-    with ctx.db.reading() as session:
-        return {
-            "follow_ups": followups.listing(
-                session,
-                status=None if status == "all" else status,
-                agent_id=who.agent_id if mine else None,
-                limit=limit,
-            )
-        }
-
-
-@router.post("/follow-ups/{follow_up_id}/done")
-def follow_up_done(
-    ctx: CtxDep,
-    who: WhoDep,
-    follow_up_id: Annotated[int, Path(ge=1, le=MAX_ID)],
-    body: DoneBody | None = None,
-) -> dict[str, Any]:
-    """Mark a follow-up done, with an optional note of what was done."""
-    with ctx.db.transaction() as session:
-        followups.done(ctx, session, who, follow_up_id, body.note if body else "")
-        return followups.listing(session, status=None, follow_up_id=follow_up_id)[0]
-
-
-@router.get("/parked")
-def list_parked(ctx: CtxDep, who: WhoDep) -> dict[str, Any]:
-    with ctx.db.reading() as session:
-        return {"parked": parked.listing(session)}
-
-
-@router.post("/parked/{item_id}/retry")
-def retry_parked(ctx: CtxDep, who: WhoDep, item_id: str) -> dict[str, Any]:
-    return parked.retry(ctx, item_id)

@@ -17,6 +17,7 @@ from channels.web import (
     assets,
     contact_pages,
     contacts_api,
+    desk_api,
     lead_pages,
     metrics,
     pages,
@@ -160,7 +161,13 @@ def create_app(ctx: Context) -> FastAPI:
             response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
 
-    for router in (api.router, assets.router, contacts_api.router, team_api.router):
+    for router in (
+        api.router,
+        assets.router,
+        contacts_api.router,
+        team_api.router,
+        desk_api.router,
+    ):
         app.include_router(router, prefix="/api", dependencies=[Depends(api.known_query)])
     app.include_router(pages.router)
     app.include_router(contact_pages.router)

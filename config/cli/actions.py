@@ -26,7 +26,7 @@ from core.errors import ActionRefused
 from core.escalation import acknowledging
 from core.models import Ticket
 from core.principals import Principal, agent_principal
-from core.tickets import conversation, fields, files, lookup, workflow
+from core.tickets import conversation, fields, files, lookup, merging, workflow
 from core.tickets.context import assemble
 from core.values import AttachmentIn
 
@@ -213,7 +213,7 @@ ACTIONS: tuple[Action, ...] = (
         "merge",
         "Merge the ticket into INTO (another ticket number).",
         (_text("into"),),
-        lambda ctx, s, who, t, v: workflow.merge(
+        lambda ctx, s, who, t, v: merging.merge(
             ctx, s, who, t, into=lookup.get_ticket(s, v.pop("into"), lock=True), **v
         ),
     ),
