@@ -12,10 +12,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from channels.registry import ChannelSettings
-from config.core_settings import ENV_PREFIX, CoreSettings
+from config.core_settings import ENV_PREFIX
 from core.errors import ConfigError
-
-__all__ = ["ENV_PREFIX", "CoreSettings", "Settings", "describe_settings", "load_settings"]
 
 
 class Settings(ChannelSettings):

@@ -134,15 +134,8 @@ def receive(
     written_key = storable_key(written_key)
     try:
         with ctx.db.transaction() as session:
-            record = InboundRecord(
-                channel=channel,
-                external_id=external_id,
-                written_key=written_key,
-                raw=raw,
-                meta=meta or {},
-                transport=transport,
-                received_at=ctx.now(),
-            )
+            item = Incoming(channel, external_id, raw, meta or {}, transport, written_key)
+            record = _new_record(ctx, item, external_id, written_key)
             session.add(record)
             session.flush()
             record_id = record.id
@@ -208,15 +201,7 @@ def receive_many(
                 if again is not None:
                     placed.append((again, True))
                     continue
-                record = InboundRecord(
-                    channel=channel,
-                    external_id=external_id,
-                    written_key=written_key,
-                    raw=item.raw,
-                    meta=item.meta or {},
-                    transport=item.transport,
-                    received_at=ctx.now(),
-                )
+                record = _new_record(ctx, item, external_id, written_key)
                 new.update(dict.fromkeys(its, record))
                 placed.append((record, False))
             session.add_all(r for r, repeat in placed if not repeat)
@@ -231,6 +216,21 @@ def receive_many(
     except IntegrityError:  # each on its own, and handed over as receive does
         return [_receive_one(ctx, i) for i in items]
     return results
+
+
+def _new_record(
+    ctx: Context, item: Incoming, external_id: str, written_key: str | None
+) -> InboundRecord:
+    """The record of ``item`` under its keys as stored (``storable_id``, ``storable_key``)."""
+    return InboundRecord(
+        channel=item.channel,
+        external_id=external_id,
+        written_key=written_key,
+        raw=item.raw,
+        meta=item.meta or {},
+        transport=item.transport,
+        received_at=ctx.now(),
+    )
 
 
 def _stored(
