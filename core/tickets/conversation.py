@@ -18,7 +18,7 @@ from core.tickets import files, thread, workflow
 from core.tickets.change import apply
 from core.tickets.notices import Notice
 from core.tickets.thread import Entry
-from core.values import AttachmentIn
+from core.values import AttachmentIn, printable
 
 
 def client_message(
@@ -77,7 +77,9 @@ def reply(
     its files (``core.tickets.files``: refused, naming the file, when one cannot go).
 
     With ``delay_seconds`` the delivery waits that long (observers may offer an Undo).
+    Control characters are taken out of the text (PostgreSQL refuses NUL in text).
     """
+    text, html = printable(text), printable(html) if html is not None else None
     channel = contacts.reply_channel(ctx, session, ticket, default="none")
     files.check(ctx, attachments, channel=channel)
 
@@ -129,7 +131,9 @@ def note(
     attachments: Sequence[AttachmentIn] = (),
 ) -> Message:
     """An internal note, with files for the team. It is a different kind all the way
-    down: neither it nor its files ever reach a client."""
+    down: neither it nor its files ever reach a client. Control characters are taken
+    out of the text, as from a reply's."""
+    text = printable(text)
     files.check(ctx, attachments, channel=None)
     change = apply(
         ctx,
